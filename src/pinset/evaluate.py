@@ -1,0 +1,179 @@
+"""The verdict on one connection: may it go on, given the host, its verified chain and the time?
+
+Pure: the time is a parameter and nothing here touches sockets or files. Any
+exception while judging becomes an ``internal-error`` verdict that refuses the
+connection (fail closed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from pinset._der import certificate_spki
+from pinset.hosts import canonical_host
+from pinset.pins import Pin
+from pinset.policy import DomainRule, Policy
+
+__all__ = ["REASONS", "Reason", "Verdict", "chain_der", "evaluate"]
+
+Reason = Literal[
+    "pinned",
+    "not-pinned",
+    "policy-expired",
+    "pin-mismatch",
+    "report-only-mismatch",
+    "no-verified-chain",
+    "internal-error",
+]
+REASONS: tuple[Reason, ...] = (
+    "pinned",
+    "not-pinned",
+    "policy-expired",
+    "pin-mismatch",
+    "report-only-mismatch",
+    "no-verified-chain",
+    "internal-error",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What pinning decided for one connection.
+
+    ``allowed`` is the decision; ``reason`` says why (one of :data:`REASONS`).
+    ``rule`` is the rule that applied (``None`` when the host is not pinned),
+    ``matched_pin`` the pin that matched, ``served_pins`` the pins of the
+    verified chain, leaf first, and ``chain`` that chain as DER.
+    """
+
+    host: str
+    allowed: bool
+    reason: Reason
+    rule: DomainRule | None = None
+    matched_pin: Pin | None = None
+    served_pins: tuple[Pin, ...] = ()
+    chain: tuple[bytes, ...] = ()
+    now: dt.datetime | None = None
+    error: str | None = None
+
+    @property
+    def pinned(self) -> bool:
+        """True when a (non-exclusion) rule applied to the host."""
+        return self.rule is not None and not self.rule.exclude
+
+    def describe(self) -> str:
+        """A message a person can act on: the verdict, each chain member and the configured pins."""
+        head = {
+            "pinned": f"{self.host}: pinned key matched ({self.matched_pin})",
+            "not-pinned": f"{self.host}: not pinned",
+            "policy-expired": (
+                f"{self.host}: pin set expired on "
+                f"{self.rule.expiration if self.rule else '?'} (not enforced)"
+            ),
+            "pin-mismatch": f"Certificate pinning failure for {self.host}!",
+            "report-only-mismatch": (
+                f"{self.host}: no pin matched (report-only, connection allowed)"
+            ),
+            "no-verified-chain": (
+                f"Certificate pinning failure for {self.host}: no verified chain to check "
+                "(a resumed session or a validation that did not run)"
+            ),
+            "internal-error": (
+                f"Certificate pinning failure for {self.host}: could not evaluate the chain "
+                f"({self.error})"
+            ),
+        }[self.reason]
+        lines = [head]
+        if self.chain:
+            lines.append("  Verified chain (leaf first):")
+            for der, pin in zip(self.chain, self.served_pins, strict=False):
+                lines.append(f"    {pin}: {_subject(der)}")
+        if self.rule is not None and self.rule.pins:
+            lines.append(f"  Pinned keys for {self.rule.pattern}:")
+            lines.extend(f"    {pin}" for pin in self.rule.pins)
+        return "\n".join(lines)
+
+
+def _subject(der: bytes) -> str:
+    try:
+        return x509.load_der_x509_certificate(der).subject.rfc4514_string() or "(empty subject)"
+    except ValueError:
+        return "(unparsable certificate)"
+
+
+def chain_der(chain: Sequence[Any]) -> tuple[bytes, ...]:
+    """DER bytes of each chain member (``x509.Certificate``, DER bytes, or an object with ``public_bytes``)."""
+    out: list[bytes] = []
+    for member in chain:
+        if isinstance(member, bytes | bytearray | memoryview):
+            out.append(bytes(member))
+        elif isinstance(member, x509.Certificate):
+            out.append(member.public_bytes(serialization.Encoding.DER))
+        elif hasattr(member, "public_bytes"):
+            # ssl's own certificate objects (3.10–3.12 get_verified_chain); 2 is ENCODING_DER.
+            out.append(bytes(member.public_bytes(2)))
+        else:
+            raise TypeError(f"cannot read a chain member of type {type(member).__name__}")
+    return tuple(out)
+
+
+def evaluate(
+    policy: Policy, host: str, verified_chain: Sequence[Any], *, now: dt.datetime
+) -> Verdict:
+    """The verdict for ``host`` whose certificate validation built ``verified_chain`` (leaf first).
+
+    ``now`` must be timezone-aware. Never raises for a bad chain: any exception
+    gives ``internal-error`` with ``allowed=False``.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime (use datetime.now(timezone.utc))")
+    try:
+        return _evaluate(policy, host, verified_chain, now)
+    except Exception as exc:
+        return Verdict(
+            host=str(host),
+            allowed=False,
+            reason="internal-error",
+            now=now,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+
+
+def _evaluate(policy: Policy, host: str, verified_chain: Sequence[Any], now: dt.datetime) -> Verdict:
+    name = canonical_host(host)
+    rule = policy.match(name)
+    if rule is None or rule.exclude:
+        return Verdict(host=name, allowed=True, reason="not-pinned", rule=rule, now=now)
+    ders = chain_der(verified_chain)
+    pins = tuple(Pin.of_spki(certificate_spki(der)) for der in ders)
+
+    def verdict(allowed: bool, reason: Reason, matched: Pin | None = None) -> Verdict:
+        return Verdict(
+            host=name,
+            allowed=allowed,
+            reason=reason,
+            rule=rule,
+            matched_pin=matched,
+            served_pins=pins,
+            chain=ders,
+            now=now,
+        )
+
+    if rule.is_expired(now):
+        return verdict(True, "policy-expired")
+    if not ders:
+        # Fail closed even in report-only mode: there is nothing to report on.
+        return verdict(False, "no-verified-chain")
+    wanted = frozenset(rule.pins)
+    for pin in pins:
+        if pin in wanted:
+            return verdict(True, "pinned", pin)
+    if rule.enforce:
+        return verdict(False, "pin-mismatch")
+    return verdict(True, "report-only-mismatch")

@@ -1,0 +1,99 @@
+"""The one intermediate every format converts through.
+
+A format module is pure, like :mod:`plistlib`::
+
+    loads(data: str | bytes, *, source: str | None = None) -> Imported
+    dumps(policy: Policy, **options) -> str | bytes
+    sniff(data: bytes) -> bool          # does this look like my format?
+
+``Imported.policy`` is what pinset enforces. What only the platform knows (trust
+anchors, cleartext, debug overrides, pins as they were written) travels beside
+it in ``Imported.domains`` / ``Imported.platform`` for the auditor, and what the
+importer noticed travels in ``Imported.findings``. Export never drops
+something silently: it raises :class:`ExportError`, or writes the nearest safer
+equivalent and emits an :class:`ExportWarning` saying exactly what differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pinset.errors import ConfigError
+from pinset.policy import Policy
+
+__all__ = [
+    "ExportError",
+    "ExportWarning",
+    "Finding",
+    "Imported",
+    "PlatformDomain",
+    "Severity",
+    "TrustAnchor",
+]
+
+Severity = Literal["error", "warning", "info"]
+
+
+class ExportError(ConfigError):
+    """The policy uses something the target format cannot express, and no safer equivalent exists."""
+
+
+class ExportWarning(UserWarning):
+    """The export wrote the nearest safer equivalent of something the format cannot express."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something an importer or auditor noticed. ``id`` is a stable audit rule id."""
+
+    id: str
+    severity: Severity
+    message: str
+    domain: str | None = None
+    fix: str | None = None
+    source: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrustAnchor:
+    """One trust anchor of a platform config: ``system``, ``user`` or ``@raw/name``."""
+
+    src: str
+    override_pins: bool = False
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformDomain:
+    """Per-domain facts of a platform config that a :class:`Policy` does not carry.
+
+    ``scope`` is where the facts apply: ``"domain"`` (a domain config),
+    ``"base"`` (base-config) or ``"debug"`` (debug-overrides). ``pin_texts`` are
+    the pins exactly as written (for the non-canonical-pin rule).
+    """
+
+    name: str | None
+    scope: Literal["domain", "base", "debug"] = "domain"
+    include_subdomains: bool = False
+    trust_anchors: tuple[TrustAnchor, ...] = ()
+    cleartext_permitted: bool | None = None
+    pin_texts: tuple[str, ...] = ()
+    expiration_text: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """The result of reading a platform config: a policy plus what only the platform knows."""
+
+    policy: Policy
+    format: str
+    source: str | None = None
+    findings: tuple[Finding, ...] = ()
+    domains: tuple[PlatformDomain, ...] = ()
+    platform: Mapping[str, Any] = field(default_factory=dict)
+    lines: Mapping[str, int] = field(default_factory=dict)  # rule pattern -> line in source

@@ -1,0 +1,281 @@
+"""Pins: SHA-256 digests of a DER SubjectPublicKeyInfo, and how to compute and parse them.
+
+Pure: no I/O. Pins compare as 32 decoded bytes, never as strings, so padded,
+unpadded and whitespace-laden spellings of one pin are the same :class:`Pin`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+
+from pinset._der import DerError, certificate_spki, csr_spki
+from pinset.errors import ChainError, PinFormatError
+
+__all__ = ["Pin", "is_canonical_pin_text", "spki_der", "spki_pin"]
+
+_DIGEST_SIZE = 32
+_EXAMPLE = "sha256/" + base64.b64encode(bytes(range(32))).decode()
+_VALID_SHAPE = (
+    f"a valid pin is 'sha256/' followed by the standard base64 of a 32-byte SHA-256 "
+    f"digest, for example {_EXAMPLE}"
+)
+_B64_ALPHABET = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_HEX_FINGERPRINT = re.compile(r"(?:[0-9A-Fa-f]{2}[: ]?){20,64}")
+_HPKP = re.compile(r"""pin-(?P<algo>[A-Za-z0-9-]+)\s*=\s*(?P<q>["']?)(?P<value>[^"']*)(?P=q)""")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Pin:
+    """A SHA-256 SPKI pin: the 32-byte digest of a DER SubjectPublicKeyInfo.
+
+    ``str(pin)`` is ``sha256/<standard base64, padded>``; ``pin.b64`` is the bare
+    base64. Construct one with :meth:`parse`, :meth:`of_spki` or :func:`spki_pin`.
+    """
+
+    digest: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.digest, bytes):
+            raise TypeError(f"Pin digest must be bytes, not {type(self.digest).__name__}")
+        if len(self.digest) != _DIGEST_SIZE:
+            raise PinFormatError(
+                f"a SHA-256 pin is 32 bytes, this digest is {len(self.digest)}",
+                hint=_VALID_SHAPE,
+            )
+
+    @classmethod
+    def of_spki(cls, spki: bytes) -> Pin:
+        """The pin of DER SubjectPublicKeyInfo bytes."""
+        return cls(hashlib.sha256(spki).digest())
+
+    @classmethod
+    def parse(cls, text: str, *, source: str | None = None, line: int | None = None) -> Pin:
+        """Parse ``sha256/<b64>``, a bare ``<b64>`` or ``pin-sha256="<b64>"``.
+
+        Padding is optional and whitespace is ignored. Anything else (the URL-safe
+        alphabet, a digest that is not 32 bytes, ``sha1/``, ``md5/``, hex
+        fingerprints) raises :class:`PinFormatError` saying why and what a valid
+        pin looks like; ``source`` and ``line`` locate the error.
+        """
+        try:
+            return cls(_decode_pin_text(text))
+        except PinFormatError as exc:
+            raise exc.with_location(source=source, line=line) from None
+
+    @property
+    def b64(self) -> str:
+        """The digest in standard, padded base64 (44 characters)."""
+        return base64.b64encode(self.digest).decode("ascii")
+
+    @property
+    def hex(self) -> str:
+        """The digest as lower-case hex (64 characters)."""
+        return self.digest.hex()
+
+    @property
+    def is_placeholder(self) -> bool:
+        """True for dummy values people paste as a 'backup': ``AAAA…=``, ``BBBB…=``, one byte repeated."""
+        if len(set(self.digest)) == 1:
+            return True
+        # 43 base64 characters carry 258 bits, so the last one may differ from the rest.
+        return len(set(self.b64[:42])) == 1
+
+    def __str__(self) -> str:
+        return "sha256/" + self.b64
+
+    def __repr__(self) -> str:
+        return f"Pin({str(self)!r})"
+
+
+def is_canonical_pin_text(text: str) -> bool:
+    """True when ``text`` is exactly ``sha256/`` plus padded standard base64 (or that base64 alone)."""
+    body = text[len("sha256/") :] if text.startswith("sha256/") else text
+    return len(body) == 44 and bool(_B64_ALPHABET.fullmatch(body)) and body.endswith("=")
+
+
+def _decode_pin_text(text: str) -> bytes:
+    if not isinstance(text, str):
+        raise PinFormatError(
+            f"a pin must be text, not {type(text).__name__}", hint=_VALID_SHAPE
+        )
+    raw = text.strip()
+    if not raw:
+        raise PinFormatError("empty pin", hint=_VALID_SHAPE)
+    hpkp = _HPKP.fullmatch(raw.rstrip(";").strip())
+    if hpkp:
+        algo = hpkp.group("algo").lower()
+        if algo != "sha256":
+            raise PinFormatError(
+                f"pin-{algo} is not supported: only SHA-256 SPKI pins are safe and portable",
+                hint=_VALID_SHAPE,
+            )
+        body = hpkp.group("value")
+    else:
+        lower = raw.lower()
+        prefix, slash, rest = raw.partition("/")
+        if slash and prefix.lower() in {"sha1", "md5", "sha384", "sha512", "sha-1", "sha-256"}:
+            if prefix.lower() == "sha-256":
+                raise PinFormatError(
+                    "write the algorithm as 'sha256/', not 'sha-256/'", hint=_VALID_SHAPE
+                )
+            raise PinFormatError(
+                f"{prefix}/ pins are not supported: only SHA-256 SPKI pins are safe and portable",
+                hint=f"compute the SHA-256 pin of the key instead (pinset pin FILE); {_VALID_SHAPE}",
+            )
+        if lower.startswith("sha256//"):  # curl's --pinnedpubkey spelling
+            body = raw[len("sha256//") :]
+        elif lower.startswith("sha256/"):
+            body = raw[len("sha256/") :]
+        else:
+            body = raw
+    body = "".join(body.split())
+    if _HEX_FINGERPRINT.fullmatch(body) and (":" in body or len(body) in (40, 64)):
+        raise PinFormatError(
+            "this looks like a hex certificate fingerprint, not a base64 SPKI pin",
+            hint=(
+                "a fingerprint hashes the whole certificate and changes at every renewal; pin the "
+                f"public key instead (pinset pin CERT.pem); {_VALID_SHAPE}"
+            ),
+        )
+    if "-" in body or "_" in body:
+        raise PinFormatError(
+            "the pin uses the URL-safe base64 alphabet ('-' or '_')",
+            hint=f"use the standard alphabet ('+' and '/'); {_VALID_SHAPE}",
+        )
+    stripped = body.rstrip("=")
+    if not _B64_ALPHABET.fullmatch(body) or len(body) - len(stripped) > 2:
+        bad = sorted({c for c in stripped if not c.isalnum() and c not in "+/"})
+        what = f"characters {''.join(bad)!r}" if bad else "misplaced '=' padding"
+        raise PinFormatError(f"the pin is not valid base64 ({what})", hint=_VALID_SHAPE)
+    padded = stripped + "=" * (-len(stripped) % 4)
+    try:
+        digest = base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        raise PinFormatError(
+            f"the pin is not valid base64 ({len(stripped)} characters)", hint=_VALID_SHAPE
+        ) from None
+    if len(digest) != _DIGEST_SIZE:
+        raise PinFormatError(
+            f"the pin decodes to {len(digest)} bytes; a SHA-256 digest is 32 bytes",
+            hint=_VALID_SHAPE,
+        )
+    return digest
+
+
+_PUBLIC_KEY_TYPES = (
+    rsa.RSAPublicKey,
+    ec.EllipticCurvePublicKey,
+    ed25519.Ed25519PublicKey,
+    ed448.Ed448PublicKey,
+    dsa.DSAPublicKey,
+    x25519.X25519PublicKey,
+    x448.X448PublicKey,
+)
+_PRIVATE_KEY_TYPES = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+    dsa.DSAPrivateKey,
+    x25519.X25519PrivateKey,
+    x448.X448PrivateKey,
+)
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+
+
+def spki_der(obj: Any) -> bytes:
+    """The DER SubjectPublicKeyInfo of a certificate, CSR, public or private key, or their PEM/DER bytes.
+
+    For certificates and CSRs the bytes are cut from the encoding as issued, so
+    the pin matches what ``openssl x509 -pubkey | openssl pkey -pubin -outform der``
+    hashes. PEM input with several blocks uses the first one.
+    """
+    if isinstance(obj, x509.Certificate):
+        return _cut(certificate_spki, obj.public_bytes(serialization.Encoding.DER))
+    if isinstance(obj, x509.CertificateSigningRequest):
+        return _cut(csr_spki, obj.public_bytes(serialization.Encoding.DER))
+    if isinstance(obj, _PRIVATE_KEY_TYPES):
+        obj = obj.public_key()
+    if isinstance(obj, _PUBLIC_KEY_TYPES):
+        return obj.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    if isinstance(obj, str):
+        obj = obj.encode("utf-8")
+    if isinstance(obj, bytearray | memoryview):
+        obj = bytes(obj)
+    if isinstance(obj, bytes):
+        return spki_der(_load_bytes(obj))
+    raise ChainError(
+        f"cannot compute a pin from {type(obj).__name__}",
+        hint="pass an x509.Certificate, a CSR, a key object, or PEM/DER bytes of one",
+    )
+
+
+def spki_pin(obj: Any) -> Pin:
+    """The SHA-256 SPKI pin of a certificate, CSR, public or private key, or their PEM/DER bytes."""
+    return Pin.of_spki(spki_der(obj))
+
+
+def _cut(fn: Any, der: bytes) -> bytes:
+    try:
+        result: bytes = fn(der)
+    except DerError as exc:
+        raise ChainError(f"malformed DER: {exc}") from None
+    return result
+
+
+def _load_bytes(data: bytes) -> Any:
+    match = _PEM_BLOCK.search(data)
+    if match:
+        kind = match.group(1).decode("ascii")
+        end = data.find(b"-----END " + match.group(1) + b"-----", match.end())
+        if end < 0:
+            raise ChainError(f"PEM block {kind!r} has no END line")
+        block = data[match.start() : end + len(match.group(1)) + 14]
+        try:
+            if kind in {"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"}:
+                return x509.load_pem_x509_certificate(block.replace(b"TRUSTED ", b""))
+            if kind in {"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"}:
+                return x509.load_pem_x509_csr(block)
+            if kind in {"PUBLIC KEY", "RSA PUBLIC KEY"}:
+                return serialization.load_pem_public_key(block)
+            if kind == "ENCRYPTED PRIVATE KEY":
+                raise ChainError(
+                    "the private key is encrypted",
+                    hint="pin the certificate or the public key instead, or decrypt the key first",
+                )
+            if kind.endswith("PRIVATE KEY"):
+                return serialization.load_pem_private_key(block, password=None)
+        except ChainError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise ChainError(f"PEM block {kind!r} does not parse: {exc}") from None
+        raise ChainError(
+            f"PEM block {kind!r} is neither a certificate, a CSR nor a key",
+            hint="pass a certificate, CSR or key in PEM or DER",
+        )
+    loaders: tuple[Any, ...] = (
+        x509.load_der_x509_certificate,
+        x509.load_der_x509_csr,
+        serialization.load_der_public_key,
+        lambda d: serialization.load_der_private_key(d, password=None),
+    )
+    for loader in loaders:
+        try:
+            return loader(data)
+        except (ValueError, TypeError):
+            continue
+    raise ChainError(
+        "not a certificate, CSR or key in PEM or DER",
+        hint="pass a certificate, CSR or key file; PKCS#12 and PKCS#7 bundles go through pinset.chain",
+    )
