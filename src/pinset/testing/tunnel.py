@@ -1,0 +1,179 @@
+"""A plain HTTP CONNECT proxy on loopback, for testing clients that go through a proxy.
+
+:class:`TunnelProxy` relays bytes without looking at them (no TLS interception), so a
+pinned client must succeed through it. It only ever connects to loopback targets:
+anything else is refused with ``403`` before a connection is attempted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import selectors
+import socket
+from contextlib import suppress
+
+from pinset.testing.server import _Link, _LoopbackService
+
+__all__ = ["TunnelProxy"]
+
+_MAX_HEAD = 16 * 1024
+_RECV_SIZE = 64 * 1024
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.reason = reason
+
+
+def _parse_target(target: str) -> tuple[str, int]:
+    host, sep, port_text = target.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise _Refused(400, "Bad Request", f"CONNECT target {target!r} is not host:port")
+    return host.removeprefix("[").removesuffix("]").lower(), int(port_text)
+
+
+def _loopback_addresses(host: str, port: int) -> list[str]:
+    """The loopback addresses to try for *host*; refuses any other target."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        if host not in _LOOPBACK_NAMES:
+            raise _Refused(403, "Forbidden", f"{host} is not loopback") from None
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = [str(info[4][0]) for info in infos]
+    else:
+        addresses = [str(ip)]
+    if not addresses or not all(ipaddress.ip_address(a).is_loopback for a in addresses):
+        raise _Refused(403, "Forbidden", f"{host} is not loopback")
+    return addresses
+
+
+class TunnelProxy(_LoopbackService):
+    """An HTTP CONNECT proxy on 127.0.0.1 that tunnels to loopback targets only.
+
+    ``connects`` lists every requested ``host:port`` (refused ones too);
+    ``bytes_client_to_upstream`` and ``bytes_upstream_to_client`` count tunnelled bytes.
+    A tunnel idle in both directions for *io_timeout* seconds is closed.
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, io_timeout: float = 10.0) -> None:
+        super().__init__(host, io_timeout, port)
+        self._connects: list[str] = []
+        self._up = 0
+        self._down = 0
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT``, the form proxy settings expect."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def connects(self) -> list[str]:
+        """The ``host:port`` targets clients asked for, oldest first."""
+        with self._lock:
+            return list(self._connects)
+
+    @property
+    def bytes_client_to_upstream(self) -> int:
+        """Bytes relayed from clients to their targets (after the CONNECT exchange)."""
+        with self._lock:
+            return self._up
+
+    @property
+    def bytes_upstream_to_client(self) -> int:
+        """Bytes relayed from targets back to clients."""
+        with self._lock:
+            return self._down
+
+    def __repr__(self) -> str:
+        where = self.url if self._listener is not None else "not started"
+        return f"<TunnelProxy {where}>"
+
+    def _handle(self, link: _Link, peer: tuple[str, int]) -> None:
+        client = link.socks[0]
+        try:
+            upstream, early = self._open_tunnel(link, client)
+        except _Refused as refused:
+            body = f"{refused}\n".encode()
+            with suppress(OSError):
+                client.sendall(
+                    f"HTTP/1.1 {refused.status} {refused.reason}\r\n"
+                    f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+                    "Connection: close\r\n\r\n".encode("ascii")
+                    + body
+                )
+            return
+        except OSError:
+            return
+        with suppress(OSError):
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            if early:
+                upstream.sendall(early)
+                self._add(len(early), 0)
+            self._relay(client, upstream)
+
+    def _open_tunnel(self, link: _Link, client: socket.socket) -> tuple[socket.socket, bytes]:
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            if len(buf) > _MAX_HEAD:
+                raise _Refused(431, "Request Header Fields Too Large", "request head too long")
+            data = client.recv(_RECV_SIZE)
+            if not data:
+                raise OSError("client closed before sending a request")
+            buf += data
+        head, _, early = buf.partition(b"\r\n\r\n")
+        parts = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+        if len(parts) != 3 or parts[0] != "CONNECT":
+            raise _Refused(405, "Method Not Allowed", "this proxy only supports CONNECT")
+        with self._lock:
+            self._connects.append(parts[1])
+        host, port = _parse_target(parts[1])
+        last_error: OSError | None = None
+        for address in _loopback_addresses(host, port):
+            try:
+                upstream = socket.create_connection((address, port), timeout=self._io_timeout)
+            except OSError as exc:
+                last_error = exc
+                continue
+            link.socks.append(upstream)
+            if self._stopping.is_set():
+                raise OSError("proxy is stopping")
+            return upstream, early
+        raise _Refused(502, "Bad Gateway", f"cannot connect to {parts[1]}: {last_error}")
+
+    def _add(self, up: int, down: int) -> None:
+        with self._lock:
+            self._up += up
+            self._down += down
+
+    def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
+        peers = {client: upstream, upstream: client}
+        with selectors.DefaultSelector() as selector:
+            for sock in peers:
+                selector.register(sock, selectors.EVENT_READ)
+            open_sides = 2
+            while open_sides:
+                events = selector.select(self._io_timeout)
+                if not events:
+                    return  # idle for io_timeout: give up rather than hang a test
+                for key, _ in events:
+                    src = key.fileobj
+                    assert isinstance(src, socket.socket)
+                    dst = peers[src]
+                    data = src.recv(_RECV_SIZE)
+                    if not data:
+                        # Pass the half-close on, keep relaying the other direction.
+                        selector.unregister(src)
+                        open_sides -= 1
+                        with suppress(OSError):
+                            dst.shutdown(socket.SHUT_WR)
+                        continue
+                    dst.sendall(data)
+                    if src is client:
+                        self._add(len(data), 0)
+                    else:
+                        self._add(0, len(data))
