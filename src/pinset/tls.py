@@ -12,17 +12,19 @@ checked the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pinset.errors import ConfigError, PinMismatchError
-from pinset.evaluate import Verdict, chain_der, evaluate
+from pinset.evaluate import Verdict, evaluate
 from pinset.policy import Policy
 
 __all__ = ["Connection", "PinnedSSLObject", "PinnedSSLSocket", "ssl_context"]
@@ -30,59 +32,78 @@ __all__ = ["Connection", "PinnedSSLObject", "PinnedSSLSocket", "ssl_context"]
 log = logging.getLogger("pinset")
 
 Clock = Callable[[], dt.datetime]
+VerdictObserver = Callable[[Verdict, "Connection"], None]
+
+_ENCODING_DER = 2  # _ssl.ENCODING_DER, the argument of Certificate.public_bytes
+_HINT = "check that the server's key is one of the pinned keys, or update the policy"
 
 
 @dataclass(frozen=True, slots=True)
 class Connection:
-    """What the TLS layer knows about a judged connection, for observers and reporters."""
+    """What the TLS layer knows about a judged connection, for observers and reporters.
+
+    ``served_chain`` is what the server sent (DER, in its order), which may differ
+    from the verified chain the verdict was computed on.
+    """
 
     hostname: str
     port: int | None
     served_chain: tuple[bytes, ...]
 
 
-VerdictObserver = Callable[[Verdict, Connection], None]
-
-
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def _der_list(chain: Any) -> list[bytes]:
+    # _ssl's chain accessors return Certificate objects, or None when there is no chain.
+    if not chain:
+        return []
+    return [cert.public_bytes(_ENCODING_DER) for cert in chain]
+
+
 class _PinnedContextMixin:
-    """Guards on a pinned context: verification can be tightened, never turned off."""
+    """Guards on a pinned context: verification can be tightened, never turned off.
+
+    Client libraries configure the context they are handed (urllib3 sets
+    ``verify_mode``, ``check_hostname=False`` for ``assert_hostname``); every
+    assignment that would weaken validation or drop the pin check is refused here.
+    """
 
     _pinset_policy: Policy
     _pinset_observers: tuple[VerdictObserver, ...]
     _pinset_clock: Clock
 
-    @property  # type: ignore[misc]
-    def verify_mode(self) -> ssl.VerifyMode:
-        return super().verify_mode  # type: ignore[misc,no-any-return]
-
-    @verify_mode.setter
-    def verify_mode(self, value: ssl.VerifyMode) -> None:
-        if value != ssl.CERT_REQUIRED:
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "verify_mode" and value != ssl.CERT_REQUIRED:
             raise ConfigError(
-                f"cannot set verify_mode={ssl.VerifyMode(value).name} on a pinned context",
+                f"cannot set verify_mode={_mode_name(value)} on a pinned context",
+                key="verify_mode",
                 hint=(
                     "pinning only narrows normal certificate validation; a client that does "
-                    "not verify certificates cannot be pinned (remove verify=False)"
+                    "not verify certificates cannot be pinned (remove verify=False / CERT_NONE)"
                 ),
             )
-        ssl.SSLContext.verify_mode.__set__(self, value)  # type: ignore[attr-defined]
-
-    @property  # type: ignore[misc]
-    def check_hostname(self) -> bool:
-        return super().check_hostname  # type: ignore[misc,no-any-return]
-
-    @check_hostname.setter
-    def check_hostname(self, value: bool) -> None:
-        if not value:
+        if name == "check_hostname" and not value:
             raise ConfigError(
                 "cannot turn off check_hostname on a pinned context",
-                hint="pins apply on top of host name verification; keep it on",
+                key="check_hostname",
+                hint="pins apply on top of host name verification; keep it on "
+                "(urllib3: do not pass assert_hostname)",
             )
-        ssl.SSLContext.check_hostname.__set__(self, value)  # type: ignore[attr-defined]
+        if name == "sslsocket_class" and not _is_subclass(value, PinnedSSLSocket):
+            raise ConfigError(
+                "a pinned context's sslsocket_class must subclass pinset.tls.PinnedSSLSocket",
+                key="sslsocket_class",
+                hint="subclass PinnedSSLSocket instead of ssl.SSLSocket",
+            )
+        if name == "sslobject_class" and not _is_subclass(value, PinnedSSLObject):
+            raise ConfigError(
+                "a pinned context's sslobject_class must subclass pinset.tls.PinnedSSLObject",
+                key="sslobject_class",
+                hint="subclass PinnedSSLObject instead of ssl.SSLObject",
+            )
+        super().__setattr__(name, value)
 
     @property
     def pinset_policy(self) -> Policy:
@@ -90,28 +111,107 @@ class _PinnedContextMixin:
         return self._pinset_policy
 
 
+def _mode_name(value: Any) -> str:
+    try:
+        return ssl.VerifyMode(value).name
+    except ValueError:
+        return repr(value)
+
+
+def _is_subclass(value: Any, cls: type) -> bool:
+    return isinstance(value, type) and issubclass(value, cls)
+
+
 class PinnedSSLContext(_PinnedContextMixin, ssl.SSLContext):
     """An :class:`ssl.SSLContext` that enforces a pin policy (made by :func:`ssl_context`)."""
+
+
+# One pinned subclass per context class a caller hands in as ``base``.
+_pinned_classes: dict[type[ssl.SSLContext], type[ssl.SSLContext]] = {
+    ssl.SSLContext: PinnedSSLContext
+}
+
+
+def _pinned_class(cls: type[ssl.SSLContext]) -> type[ssl.SSLContext]:
+    if issubclass(cls, _PinnedContextMixin):
+        return cls
+    pinned = _pinned_classes.get(cls)
+    if pinned is None:
+        pinned = type(f"Pinned{cls.__name__}", (_PinnedContextMixin, cls), {})
+        _pinned_classes[cls] = pinned
+    return pinned
+
+
+class _VerdictMemo:
+    """Verdicts already reached under one policy, keyed by host and verified chain (DER).
+
+    Judging a chain means slicing and hashing every SubjectPublicKeyInfo; a client
+    sees the same few chains over and over, so the verdict is kept. ``evaluate`` is
+    pure and depends on the time only through the rule's expiration date, so a kept
+    verdict is reused only while that rule's expired-or-not state at ``now`` is
+    the one the verdict was reached with; otherwise it is judged afresh.
+    """
+
+    __slots__ = ("_entries", "_lock", "policy")
+
+    MAX_ENTRIES = 256
+    _KEEP = frozenset({"pinned", "not-pinned", "pin-mismatch", "report-only-mismatch"})
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._entries: dict[tuple[str, tuple[bytes, ...]], Verdict] = {}
+        self._lock = threading.Lock()
+
+    def verdict(self, hostname: str, chain: tuple[bytes, ...], now: dt.datetime) -> Verdict:
+        key = (hostname, chain)
+        kept = self._entries.get(key)
+        if kept is not None and kept.now is not None and now.tzinfo is not None:
+            rule = kept.rule
+            expired = rule is not None and not rule.exclude and rule.is_expired(now)
+            if not expired:
+                return dataclasses.replace(kept, now=now)
+        verdict = evaluate(self.policy, hostname, chain, now=now)
+        # Expired and failed-closed verdicts are cheap or exceptional: not kept.
+        if verdict.reason in self._KEEP and chain:
+            with self._lock:
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries.clear()
+                self._entries[key] = verdict
+        return verdict
+
+
+def _memo(context: Any) -> _VerdictMemo:
+    policy: Policy = context._pinset_policy
+    memo: _VerdictMemo | None = getattr(context, "_pinset_memo", None)
+    if memo is None or memo.policy is not policy:
+        memo = _VerdictMemo(policy)
+        context._pinset_memo = memo
+    return memo
 
 
 def _judge(conn: PinnedSSLSocket | PinnedSSLObject) -> Verdict:
     """Evaluate and, on refusal, raise. Runs once per connection, right after the handshake."""
     context = conn.context
-    policy: Policy = context._pinset_policy  # type: ignore[attr-defined]
-    clock: Clock = context._pinset_clock  # type: ignore[attr-defined]
     hostname = conn.server_hostname
-    if hostname is None:
-        raise PinMismatchError(
-            "pinned TLS connection without server_hostname: nothing to check the pins against",
-            hostname="",
-        )
     try:
-        chain = conn._sslobj.get_verified_chain()  # type: ignore[union-attr]
+        if hostname is None:
+            raise ValueError("the connection has no server_hostname to look the pins up by")
+        # Fail closed: a chain that cannot be read is judged as empty, and any
+        # surprise below (a context that is not pinned, a clock that returns a
+        # naive time) refuses the connection.
+        verdict = _memo(context).verdict(
+            hostname,
+            tuple(conn.get_verified_chain()),
+            context._pinset_clock(),  # type: ignore[attr-defined]
+        )
     except Exception as exc:
-        log.debug("could not read the verified chain for %s: %s", hostname, exc)
-        chain = []
-    verdict = evaluate(policy, hostname, chain or (), now=clock())
-    observers: tuple[VerdictObserver, ...] = context._pinset_observers  # type: ignore[attr-defined]
+        verdict = Verdict(
+            host=str(hostname or ""),
+            allowed=False,
+            reason="internal-error",
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    observers: tuple[VerdictObserver, ...] = getattr(context, "_pinset_observers", ())
     if observers and verdict.reason != "not-pinned":
         _notify(conn, verdict, observers)
     if not verdict.allowed:
@@ -121,7 +221,7 @@ def _judge(conn: PinnedSSLSocket | PinnedSSLObject) -> Verdict:
             expected=verdict.rule.pins if verdict.rule else (),
             served=verdict.served_pins,
             verdict=verdict,
-            hint="check that the server's key is one of the pinned keys, or update the policy",
+            hint=_HINT,
         )
     return verdict
 
@@ -133,7 +233,7 @@ def _notify(
 ) -> None:
     # Observers never change a verdict: their failures are logged and swallowed.
     try:
-        served = chain_der(conn._sslobj.get_unverified_chain() or ())  # type: ignore[union-attr]
+        served = tuple(conn.get_unverified_chain())
     except Exception:
         served = ()
     port: int | None = None
@@ -151,12 +251,26 @@ def _notify(
 
 
 class PinnedSSLSocket(ssl.SSLSocket):
-    """An :class:`ssl.SSLSocket` that checks the pins right after the handshake."""
+    """An :class:`ssl.SSLSocket` that checks the pins right after the handshake.
+
+    ``pinset_verdict`` is the verdict once the handshake passed; a refused socket
+    is closed and raises :class:`PinMismatchError`.
+    """
 
     pinset_verdict: Verdict | None = None
 
+    def get_verified_chain(self) -> list[bytes]:
+        """The chain certificate validation built, leaf to trust anchor, as DER (``[]`` if none)."""
+        sslobj = getattr(self, "_sslobj", None)
+        return _der_list(sslobj.get_verified_chain()) if sslobj is not None else []
+
+    def get_unverified_chain(self) -> list[bytes]:
+        """The certificates the server sent, in its order, as DER (``[]`` if none)."""
+        sslobj = getattr(self, "_sslobj", None)
+        return _der_list(sslobj.get_unverified_chain()) if sslobj is not None else []
+
     def do_handshake(self, block: bool = False) -> None:
-        super().do_handshake(block)  # type: ignore[arg-type]
+        super().do_handshake(block)
         if self.server_side or self.pinset_verdict is not None:
             return
         try:
@@ -168,7 +282,11 @@ class PinnedSSLSocket(ssl.SSLSocket):
     def _pinset_require(self) -> None:
         # A first send/recv on a socket made with do_handshake_on_connect=False
         # would let OpenSSL handshake implicitly, past do_handshake(): do it here.
-        if self.pinset_verdict is None and not self.server_side and self._sslobj is not None:
+        if (
+            self.pinset_verdict is None
+            and not self.server_side
+            and getattr(self, "_sslobj", None) is not None
+        ):
             self.do_handshake()
 
     def send(self, data: Any, flags: int = 0) -> int:
@@ -189,17 +307,29 @@ class PinnedSSLSocket(ssl.SSLSocket):
 
     def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
         self._pinset_require()
-        return super().recv_into(buffer, nbytes, flags)  # type: ignore[arg-type]
+        return super().recv_into(buffer, nbytes, flags)
 
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - ssl's name
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
         self._pinset_require()
         return super().read(len, buffer)
 
 
 class PinnedSSLObject(ssl.SSLObject):
-    """An :class:`ssl.SSLObject` (asyncio, anyio) that checks the pins right after the handshake."""
+    """An :class:`ssl.SSLObject` (asyncio, anyio, urllib3's TLS-in-TLS) that checks the pins.
+
+    A refused object raises :class:`PinMismatchError` from ``do_handshake`` and
+    again from every later ``read``/``write``.
+    """
 
     pinset_verdict: Verdict | None = None
+
+    def get_verified_chain(self) -> list[bytes]:
+        """The chain certificate validation built, leaf to trust anchor, as DER (``[]`` if none)."""
+        return _der_list(self._sslobj.get_verified_chain())  # type: ignore[attr-defined]
+
+    def get_unverified_chain(self) -> list[bytes]:
+        """The certificates the server sent, in its order, as DER (``[]`` if none)."""
+        return _der_list(self._sslobj.get_unverified_chain())  # type: ignore[attr-defined]
 
     def do_handshake(self) -> None:
         super().do_handshake()
@@ -211,7 +341,7 @@ class PinnedSSLObject(ssl.SSLObject):
         if self.pinset_verdict is None and not self.server_side:
             self.do_handshake()
 
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - ssl's name
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
         self._pinset_require()
         return super().read(len, buffer)
 
@@ -238,25 +368,34 @@ def ssl_context(
     context in place and returned. ``on_verdict`` is called with every verdict
     on a pinned host (it can log or report; it cannot change the verdict).
     ``clock`` returns the current UTC time (tests and demos move it).
+
+    The returned context refuses ``verify_mode`` other than ``CERT_REQUIRED``,
+    ``check_hostname = False`` and socket/object classes that skip the check,
+    with a :class:`~pinset.errors.ConfigError`.
     """
     if not isinstance(policy, Policy):
         policy = Policy.load(Path(policy))
+    if on_verdict is not None and not callable(on_verdict):
+        raise ConfigError("on_verdict must be a callable (verdict, connection) -> None")
+    if clock is not None and not callable(clock):
+        raise ConfigError("clock must be a callable returning an aware UTC datetime")
     if base is not None:
+        if not isinstance(base, ssl.SSLContext):
+            raise ConfigError(f"base must be an ssl.SSLContext, not {type(base).__name__}")
         if base.verify_mode != ssl.CERT_REQUIRED or not base.check_hostname:
             raise ConfigError(
                 "the base context does not verify certificates and host names",
+                key="base",
                 hint="use ssl.create_default_context() (or set verify_mode=CERT_REQUIRED and "
                 "check_hostname=True) before pinning it",
             )
         if any(x is not None for x in (cafile, capath, cadata)):
             raise ConfigError(
                 "give either base or cafile/capath/cadata, not both",
+                key="base",
                 hint="load the CA material into your base context yourself",
             )
-        cls = type(base)
-        if not issubclass(cls, _PinnedContextMixin):
-            pinned_cls = type(f"Pinned{cls.__name__}", (_PinnedContextMixin, cls), {})
-            base.__class__ = pinned_cls
+        base.__class__ = _pinned_class(type(base))
         ctx = base
     else:
         ctx = PinnedSSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -1,0 +1,219 @@
+"""Cost of pinning: loopback TLS handshakes and HTTPS requests, pinned context vs plain context.
+
+Both contexts trust the same test root and talk to the same loopback server; the
+only difference is the pin check after the handshake. Each iteration runs one
+pinned and one plain sample back to back (the order alternates), so drift in the
+machine's speed hits both alike. The headline is the median of the per-iteration
+ratios pinned/plain; the target is at most 1.03.
+
+    .venv/bin/python benchmarks/handshake.py --iterations 2000
+    .venv/bin/python benchmarks/handshake.py --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import http.client
+import json
+import multiprocessing
+import platform
+import socket
+import ssl
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from pinset import Pin, Policy, evaluate, spki_pin, ssl_context
+from pinset.policy import DomainRule
+from pinset.testing import TestPKI, TLSServer
+
+TARGET = 1.03
+HOST = "localhost"
+
+
+def _contexts(pki: TestPKI) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    root_pem = pki.root.cert_pem.bytes().decode("ascii")
+    backup = Pin(hashlib.sha256(b"benchmark backup key").digest())
+    policy = Policy(rules=(DomainRule(HOST, pins=(spki_pin(pki.intermediate.cert), backup)),))
+    pinned = ssl_context(policy, cadata=root_pem)
+    # The plain context is configured exactly like the pinned one, minus the pins.
+    plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    plain.minimum_version = ssl.TLSVersion.TLSv1_2
+    plain.options |= getattr(ssl, "OP_NO_RENEGOTIATION", 0)
+    plain.load_verify_locations(cadata=root_pem)
+    return pinned, plain
+
+
+def _serve(chain_pem: bytes, key_pem: bytes, mode: Any, conn: Any) -> None:
+    """Child process: serve on loopback until the parent says stop."""
+    chain = x509.load_pem_x509_certificates(chain_pem)
+    key: Any = serialization.load_pem_private_key(key_pem, password=None)
+    with TLSServer(chain, key, mode=mode) as server:
+        conn.send(server.address)
+        conn.recv()
+
+
+@contextmanager
+def _server_process(pki: TestPKI, mode: str) -> Iterator[tuple[str, int]]:
+    # A separate process keeps the server's threads off the client's GIL, so the
+    # timings are the client's work plus the server's real latency.
+    leaf = pki.leaf(HOST, "127.0.0.1")
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.Process(
+        target=_serve,
+        args=(leaf.cert_chain_pem.bytes(), leaf.private_key_pem.bytes(), mode, child),
+        daemon=True,
+    )
+    process.start()
+    try:
+        address: tuple[str, int] = parent.recv()
+        yield address
+    finally:
+        parent.send("stop")
+        process.join(10)
+
+
+def _handshake(ctx: ssl.SSLContext, address: tuple[str, int]) -> None:
+    with (
+        socket.create_connection(address) as sock,
+        ctx.wrap_socket(sock, server_hostname=HOST),
+    ):
+        pass
+
+
+def _request(ctx: ssl.SSLContext, address: tuple[str, int]) -> None:
+    conn = http.client.HTTPSConnection(HOST, address[1], context=ctx, timeout=10)
+    try:
+        conn.request("GET", "/", headers={"Connection": "close"})
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"unexpected HTTP status {response.status}")
+    finally:
+        conn.close()
+
+
+def _timed(fn: Callable[[], None]) -> float:
+    start = time.perf_counter_ns()
+    fn()
+    return (time.perf_counter_ns() - start) / 1e3  # microseconds
+
+
+def _compare(
+    name: str,
+    op: Callable[[ssl.SSLContext, tuple[str, int]], None],
+    pinned: ssl.SSLContext,
+    plain: ssl.SSLContext,
+    address: tuple[str, int],
+    iterations: int,
+    warmup: int,
+) -> dict[str, Any]:
+    for _ in range(warmup):
+        op(pinned, address)
+        op(plain, address)
+    pinned_us: list[float] = []
+    plain_us: list[float] = []
+    ratios: list[float] = []
+    for i in range(iterations):
+        if i % 2:
+            a = _timed(lambda: op(pinned, address))
+            b = _timed(lambda: op(plain, address))
+        else:
+            b = _timed(lambda: op(plain, address))
+            a = _timed(lambda: op(pinned, address))
+        pinned_us.append(a)
+        plain_us.append(b)
+        ratios.append(a / b)
+    return {
+        "name": name,
+        "iterations": iterations,
+        "pinned_median_us": statistics.median(pinned_us),
+        "plain_median_us": statistics.median(plain_us),
+        "ratio_of_medians": statistics.median(pinned_us) / statistics.median(plain_us),
+        "median_ratio": statistics.median(ratios),
+    }
+
+
+def _verdict_cost(pki: TestPKI, pinned: ssl.SSLContext, rounds: int = 2000) -> tuple[float, float]:
+    """Microseconds per verdict on a three-certificate chain: first sight, and seen before."""
+    from pinset.tls import _VerdictMemo
+
+    leaf = pki.leaf(HOST)
+    chain = tuple(c.public_bytes(encoding=_der()) for c in leaf.full_chain)
+    policy = pinned.pinset_policy  # type: ignore[attr-defined]
+    now = dt.datetime.now(dt.timezone.utc)
+    start = time.perf_counter_ns()
+    for _ in range(rounds):
+        evaluate(policy, HOST, chain, now=now)
+    fresh = (time.perf_counter_ns() - start) / 1e3 / rounds
+    memo = _VerdictMemo(policy)
+    start = time.perf_counter_ns()
+    for _ in range(rounds):
+        memo.verdict(HOST, chain, now)
+    return fresh, (time.perf_counter_ns() - start) / 1e3 / rounds
+
+
+def _der() -> Any:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return Encoding.DER
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=1000, help="pairs per measurement")
+    parser.add_argument("--warmup", type=int, default=50, help="unmeasured pairs first")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    if args.iterations < 1 or args.warmup < 0:
+        parser.error("--iterations must be at least 1 and --warmup at least 0")
+
+    pki = TestPKI()
+    pinned, plain = _contexts(pki)
+    results: list[dict[str, Any]] = []
+    operations = (
+        ("tls-handshake", _handshake, "silent"),
+        ("https-request (http.client, new connection each)", _request, "http"),
+    )
+    for name, op, mode in operations:
+        with _server_process(pki, mode) as address:
+            results.append(_compare(name, op, pinned, plain, address, args.iterations, args.warmup))
+    first_sight, seen_before = _verdict_cost(pki, pinned)
+    report: dict[str, Any] = {
+        "python": platform.python_version(),
+        "openssl": ssl.OPENSSL_VERSION,
+        "key_type": pki.key_type,
+        "target_ratio": TARGET,
+        "verdict_us": {"first_sight": first_sight, "seen_before": seen_before},
+        "results": results,
+    }
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(f"Python {report['python']}, {report['openssl']}, {pki.key_type} keys, loopback")
+        print(
+            f"verdict alone: {first_sight:.1f} µs for a chain seen the first time, "
+            f"{seen_before:.1f} µs for one seen before"
+        )
+        for r in results:
+            verdict = "ok" if r["median_ratio"] <= TARGET else "ABOVE TARGET"
+            print(
+                f"{r['name']}: pinned {r['pinned_median_us']:.0f} µs, "
+                f"plain {r['plain_median_us']:.0f} µs (medians of {r['iterations']}); "
+                f"median ratio pinned/plain {r['median_ratio']:.3f} "
+                f"(ratio of medians {r['ratio_of_medians']:.3f}) [{verdict} ≤ {TARGET}]"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""Each synchronous HTTP client with a pinned context: right pins pass, wrong pins leak nothing.
+
+Every wrong-pin case checks two things: the client raises its own certificate error
+(with the PinMismatchError somewhere in its cause chain), and the loopback server
+received zero application bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import certifi
+import httpx
+import pytest
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from pinset import ConfigError, Pin, PinMismatchError, Policy, spki_pin, ssl_context
+from pinset.integrations.requests import PinnedAdapter, pinned_session
+from pinset.policy import DomainRule
+from pinset.testing import TestPKI, TLSServer, TunnelProxy
+
+BACKUP = Pin(hashlib.sha256(b"offline backup key").digest())
+OTHER = Pin(hashlib.sha256(b"somebody else's key").digest())
+HOSTS = ["localhost", "127.0.0.1"]
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+@pytest.fixture(scope="module")
+def pki() -> TestPKI:
+    return TestPKI()
+
+
+@pytest.fixture(scope="module")
+def root_pem(pki: TestPKI) -> str:
+    return pki.root.cert_pem.bytes().decode("ascii")
+
+
+@pytest.fixture
+def server(pki: TestPKI) -> Iterator[TLSServer]:
+    with TLSServer(pki.leaf("localhost", "127.0.0.1"), mode="http") as srv:
+        yield srv
+
+
+@pytest.fixture
+def proxy() -> Iterator[TunnelProxy]:
+    with TunnelProxy() as tunnel:
+        yield tunnel
+
+
+def pinned(pki: TestPKI, root_pem: str, host: str, right: bool) -> ssl.SSLContext:
+    pin = spki_pin(pki.intermediate.cert) if right else OTHER
+    return ssl_context(Policy(rules=(DomainRule(host, pins=(pin, BACKUP)),)), cadata=root_pem)
+
+
+def url(server: TLSServer, host: str) -> str:
+    return f"https://{host}:{server.port}/"
+
+
+def find_mismatch(exc: BaseException) -> PinMismatchError | None:
+    """The PinMismatchError a client wrapped, following causes, contexts, args and .reason."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, PinMismatchError):
+            return item
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return None
+
+
+# -- one call per client: returns the HTTP status ------------------------------------
+
+Client = Callable[[str, ssl.SSLContext, "str | None"], int]
+
+
+def via_http_client(target: str, ctx: ssl.SSLContext, proxy: str | None) -> int:
+    parts = urllib3.util.parse_url(target)
+    if proxy is None:
+        conn = http.client.HTTPSConnection(parts.host or "", parts.port, context=ctx, timeout=5)
+    else:
+        p = urllib3.util.parse_url(proxy)
+        conn = http.client.HTTPSConnection(p.host or "", p.port, context=ctx, timeout=5)
+        conn.set_tunnel(parts.host or "", parts.port)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def via_urllib_request(target: str, ctx: ssl.SSLContext, proxy: str | None) -> int:
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPSHandler(context=ctx)]
+    handlers.append(urllib.request.ProxyHandler({"https": proxy} if proxy else {}))
+    opener = urllib.request.build_opener(*handlers)
+    with opener.open(target, timeout=5) as response:
+        response.read()
+        status: int = response.status
+        return status
+
+
+def via_urllib3(target: str, ctx: ssl.SSLContext, proxy: str | None) -> int:
+    manager: urllib3.PoolManager
+    if proxy is None:
+        manager = urllib3.PoolManager(ssl_context=ctx)
+    else:
+        manager = urllib3.ProxyManager(proxy, ssl_context=ctx)
+    with manager:
+        return manager.request("GET", target, retries=False, timeout=5).status
+
+
+def via_requests(target: str, ctx: ssl.SSLContext, proxy: str | None) -> int:
+    with requests.Session() as session:
+        session.mount("https://", PinnedAdapter(ctx))
+        proxies = {"https": proxy} if proxy else {}
+        return session.get(target, timeout=5, proxies=proxies).status_code
+
+
+def via_httpx(target: str, ctx: ssl.SSLContext, proxy: str | None) -> int:
+    with httpx.Client(verify=ctx, proxy=proxy, trust_env=False, timeout=5) as client:
+        return client.get(target).status_code
+
+
+CLIENTS: dict[str, tuple[Client, type[BaseException]]] = {
+    "http.client": (via_http_client, ssl.SSLCertVerificationError),
+    "urllib.request": (via_urllib_request, urllib.error.URLError),
+    "urllib3": (via_urllib3, urllib3.exceptions.SSLError),
+    "requests": (via_requests, requests.exceptions.SSLError),
+    "httpx": (via_httpx, httpx.ConnectError),
+}
+
+
+@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("name", sorted(CLIENTS))
+def test_right_pins_pass(
+    pki: TestPKI, root_pem: str, server: TLSServer, name: str, host: str
+) -> None:
+    client, _ = CLIENTS[name]
+    assert client(url(server, host), pinned(pki, root_pem, host, right=True), None) == 200
+    assert len(server.requests) == 1
+    assert server.requests[0].startswith(b"GET / HTTP/1.1\r\n")
+
+
+@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("name", sorted(CLIENTS))
+def test_wrong_pins_fail_with_the_clients_own_error_and_send_nothing(
+    pki: TestPKI, root_pem: str, server: TLSServer, name: str, host: str
+) -> None:
+    client, error_type = CLIENTS[name]
+    with pytest.raises(error_type) as info:
+        client(url(server, host), pinned(pki, root_pem, host, right=False), None)
+    mismatch = find_mismatch(info.value)
+    assert mismatch is not None
+    assert mismatch.hostname == host
+    records = server.wait_for_connections(1)
+    assert all(r.handshake_completed for r in records)
+    assert server.received_bytes == 0
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("name", sorted(CLIENTS))
+def test_through_a_connect_proxy(
+    pki: TestPKI, root_pem: str, server: TLSServer, proxy: TunnelProxy, name: str
+) -> None:
+    client, error_type = CLIENTS[name]
+    target = url(server, "localhost")
+    assert client(target, pinned(pki, root_pem, "localhost", right=True), proxy.url) == 200
+    server.wait_for_connections(1)
+    server.reset()
+    with pytest.raises(error_type) as info:
+        client(target, pinned(pki, root_pem, "localhost", right=False), proxy.url)
+    assert find_mismatch(info.value) is not None
+    server.wait_for_connections(1)
+    assert server.received_bytes == 0
+    assert proxy.connects == [f"localhost:{server.port}"] * 2
+
+
+# -- requests specifics ----------------------------------------------------------------
+
+
+def test_pinned_session_passes_and_refuses(pki: TestPKI, root_pem: str, server: TLSServer) -> None:
+    good = Policy(rules=(DomainRule("localhost", pins=(spki_pin(pki.root.cert), BACKUP)),))
+    with pinned_session(good, cadata=root_pem) as session:
+        assert session.get(url(server, "localhost"), timeout=5).status_code == 200
+    server.wait_for_connections(1)
+    server.reset()
+    bad = Policy(rules=(DomainRule("localhost", pins=(OTHER, BACKUP)),))
+    session = pinned_session(bad, cadata=root_pem)
+    with session, pytest.raises(requests.exceptions.SSLError) as info:
+        session.get(url(server, "localhost"), timeout=5)
+    assert find_mismatch(info.value) is not None
+    server.wait_for_connections(1)
+    assert server.received_bytes == 0
+
+
+def test_requests_does_not_widen_the_pinned_trust(
+    pki: TestPKI, root_pem: str, server: TLSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The environment of a CI box often points requests at the system bundle.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    ctx = pinned(pki, root_pem, "localhost", right=True)
+    with requests.Session() as session:
+        session.mount("https://", PinnedAdapter(ctx))
+        assert session.get(url(server, "localhost"), timeout=5).status_code == 200
+    assert ctx.cert_store_stats()["x509_ca"] == 1
+    with pinned_session(ctx.pinset_policy, cadata=root_pem) as session:  # type: ignore[attr-defined]
+        assert session.get(url(server, "localhost"), timeout=5).status_code == 200
+        adapter = session.get_adapter("https://localhost/")
+        assert isinstance(adapter, PinnedAdapter)
+        assert adapter.ssl_context.cert_store_stats()["x509_ca"] == 1
+
+
+def test_a_plain_adapter_would_widen_the_trust(
+    pki: TestPKI, root_pem: str, server: TLSServer
+) -> None:
+    # The control for the test above: requests' own adapter loads certifi into the context.
+    ctx = pinned(pki, root_pem, "localhost", right=True)
+
+    class Plain(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, ssl_context=ctx, **kwargs)
+
+    with requests.Session() as session:
+        session.trust_env = False
+        session.mount("https://", Plain())
+        assert session.get(url(server, "localhost"), timeout=5).status_code == 200
+    assert ctx.cert_store_stats()["x509_ca"] > 1
+
+
+@pytest.mark.parametrize("verify", [False, "bundle.pem"])
+def test_pinned_session_refuses_verify_overrides(
+    root_pem: str, server: TLSServer, verify: Any, tmp_path: Path
+) -> None:
+    if isinstance(verify, str):
+        (tmp_path / verify).write_text(root_pem, encoding="ascii")
+        verify = str(tmp_path / verify)
+    policy = Policy(rules=(DomainRule("localhost", pins=(OTHER, BACKUP)),))
+    with pinned_session(policy, cadata=root_pem) as session:
+        with pytest.raises(ConfigError) as info:
+            session.get(url(server, "localhost"), timeout=5, verify=verify)
+        assert "verify" in info.value.diagnostics()
+        session.verify = verify
+        with pytest.raises(ConfigError):
+            session.get(url(server, "localhost"), timeout=5)
+    assert server.connections == []
+
+
+def test_pinned_session_refuses_plain_http_to_a_pinned_host(
+    root_pem: str, server: TLSServer
+) -> None:
+    policy = Policy(rules=(DomainRule("localhost", pins=(OTHER, BACKUP)),))
+    session = pinned_session(policy, cadata=root_pem)
+    with session, pytest.raises(ConfigError) as info:
+        session.get(f"http://localhost:{server.port}/", timeout=5)
+    assert "https://" in (info.value.hint or "")
+    assert server.connections == []
+
+
+def test_pinned_adapter_needs_a_pinned_context() -> None:
+    with pytest.raises(ConfigError):
+        PinnedAdapter(ssl.create_default_context())
+
+
+# -- urllib3 specifics -----------------------------------------------------------------
+
+
+def test_urllib3_default_retries_refuse_every_attempt(
+    pki: TestPKI, root_pem: str, server: TLSServer
+) -> None:
+    ctx = pinned(pki, root_pem, "localhost", right=False)
+    manager = urllib3.PoolManager(ssl_context=ctx)
+    with manager, pytest.raises(urllib3.exceptions.MaxRetryError) as info:
+        manager.request("GET", url(server, "localhost"), timeout=5)
+    assert isinstance(info.value.reason, urllib3.exceptions.SSLError)
+    records = server.wait_for_connections(4)  # the first try and three retries
+    assert all(r.received == 0 for r in records)
+
+
+def test_urllib3_assert_hostname_false_is_refused(
+    pki: TestPKI, root_pem: str, server: TLSServer
+) -> None:
+    ctx = pinned(pki, root_pem, "localhost", right=True)
+    manager = urllib3.PoolManager(ssl_context=ctx, assert_hostname=False)
+    with manager, pytest.raises(ConfigError, match="check_hostname"):
+        manager.request("GET", url(server, "localhost"), retries=False, timeout=5)
+    assert server.received_bytes == 0

@@ -1,0 +1,251 @@
+"""asyncio clients with a pinned context: right pins pass, wrong pins leak nothing.
+
+These go through PinnedSSLObject (memory BIOs) rather than PinnedSSLSocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import aiohttp
+import httpx
+import pytest
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve as ws_serve
+from websockets.http11 import Request
+
+from pinset import Pin, PinMismatchError, Policy, spki_pin, ssl_context
+from pinset.policy import DomainRule
+from pinset.testing import LeafCert, TestPKI, TLSServer, TunnelProxy
+from pinset.tls import PinnedSSLObject
+
+BACKUP = Pin(hashlib.sha256(b"offline backup key").digest())
+OTHER = Pin(hashlib.sha256(b"somebody else's key").digest())
+HOSTS = ["localhost", "127.0.0.1"]
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+@pytest.fixture(scope="module")
+def pki() -> TestPKI:
+    return TestPKI()
+
+
+@pytest.fixture(scope="module")
+def leaf(pki: TestPKI) -> LeafCert:
+    return pki.leaf("localhost", "127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def root_pem(pki: TestPKI) -> str:
+    return pki.root.cert_pem.bytes().decode("ascii")
+
+
+@pytest.fixture
+def server(leaf: LeafCert) -> Iterator[TLSServer]:
+    with TLSServer(leaf, mode="http") as srv:
+        yield srv
+
+
+def pinned(pki: TestPKI, root_pem: str, host: str, right: bool) -> ssl.SSLContext:
+    pin = spki_pin(pki.intermediate.cert) if right else OTHER
+    return ssl_context(Policy(rules=(DomainRule(host, pins=(pin, BACKUP)),)), cadata=root_pem)
+
+
+def find_mismatch(exc: BaseException) -> PinMismatchError | None:
+    """The PinMismatchError a client wrapped, following causes, contexts, args and attributes."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, PinMismatchError):
+            return item
+        todo.extend([item.__cause__, item.__context__, *item.args])
+        todo.extend(
+            getattr(item, name, None) for name in ("reason", "certificate_error", "os_error")
+        )
+    return None
+
+
+# -- one coroutine per client: returns the HTTP status ---------------------------------
+
+Client = Callable[[str, int, ssl.SSLContext, "str | None"], Coroutine[Any, Any, int]]
+
+
+async def via_httpx(host: str, port: int, ctx: ssl.SSLContext, proxy: str | None) -> int:
+    async with httpx.AsyncClient(verify=ctx, proxy=proxy, trust_env=False, timeout=5) as client:
+        return (await client.get(f"https://{host}:{port}/")).status_code
+
+
+async def via_aiohttp(host: str, port: int, ctx: ssl.SSLContext, proxy: str | None) -> int:
+    async with aiohttp.ClientSession() as session:
+        response = await session.get(f"https://{host}:{port}/", ssl=ctx, proxy=proxy)
+        async with response:
+            await response.read()
+            return response.status
+
+
+async def via_asyncio(host: str, port: int, ctx: ssl.SSLContext, proxy: str | None) -> int:
+    assert proxy is None
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname=host)
+    try:
+        writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        status_line = await reader.readline()
+        await reader.read()
+        return int(status_line.split()[1])
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+CLIENTS: dict[str, tuple[Client, type[BaseException]]] = {
+    "httpx": (via_httpx, httpx.ConnectError),
+    "aiohttp": (via_aiohttp, aiohttp.ClientConnectorCertificateError),
+    "asyncio": (via_asyncio, ssl.SSLCertVerificationError),
+}
+
+
+@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("name", sorted(CLIENTS))
+def test_right_pins_pass(
+    pki: TestPKI, root_pem: str, server: TLSServer, name: str, host: str
+) -> None:
+    client, _ = CLIENTS[name]
+    ctx = pinned(pki, root_pem, host, right=True)
+    assert asyncio.run(client(host, server.port, ctx, None)) == 200
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("name", sorted(CLIENTS))
+def test_wrong_pins_fail_with_the_clients_own_error_and_send_nothing(
+    pki: TestPKI, root_pem: str, server: TLSServer, name: str, host: str
+) -> None:
+    client, error_type = CLIENTS[name]
+    ctx = pinned(pki, root_pem, host, right=False)
+    with pytest.raises(error_type) as info:
+        asyncio.run(client(host, server.port, ctx, None))
+    mismatch = find_mismatch(info.value)
+    assert mismatch is not None
+    assert mismatch.hostname == host
+    server.wait_for_connections(1)
+    assert server.received_bytes == 0
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("name", ["httpx", "aiohttp"])
+def test_through_a_connect_proxy(pki: TestPKI, root_pem: str, server: TLSServer, name: str) -> None:
+    client, error_type = CLIENTS[name]
+    with TunnelProxy() as proxy:
+        good = pinned(pki, root_pem, "localhost", right=True)
+        assert asyncio.run(client("localhost", server.port, good, proxy.url)) == 200
+        server.wait_for_connections(1)
+        server.reset()
+        bad = pinned(pki, root_pem, "localhost", right=False)
+        with pytest.raises(error_type) as info:
+            asyncio.run(client("localhost", server.port, bad, proxy.url))
+        assert proxy.connects == [f"localhost:{server.port}"] * 2
+    assert find_mismatch(info.value) is not None
+    server.wait_for_connections(1)
+    assert server.received_bytes == 0
+
+
+def test_empty_verified_chain_is_refused_on_the_asyncio_path(
+    pki: TestPKI, root_pem: str, server: TLSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(PinnedSSLObject, "get_verified_chain", lambda self: [])
+    ctx = pinned(pki, root_pem, "localhost", right=True)
+    with pytest.raises(PinMismatchError) as info:
+        asyncio.run(via_asyncio("localhost", server.port, ctx, None))
+    assert info.value.verdict is not None
+    assert info.value.verdict.reason == "no-verified-chain"
+    server.wait_for_connections(1)
+    assert server.received_bytes == 0
+
+
+# -- websockets ------------------------------------------------------------------------
+
+
+async def _websocket_round_trip(
+    leaf: LeafCert, ctx: ssl.SSLContext, host: str, upgrades: list[str]
+) -> str:
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    leaf.configure_cert(server_ctx)
+
+    def record(connection: ServerConnection, request: Request) -> Any:
+        upgrades.append(request.path)
+        return None
+
+    async def echo(connection: ServerConnection) -> None:
+        async for message in connection:
+            await connection.send(message)
+
+    async with ws_serve(echo, "127.0.0.1", 0, ssl=server_ctx, process_request=record) as ws_server:
+        port = next(iter(ws_server.sockets)).getsockname()[1]
+        async with ws_connect(
+            f"wss://{host}:{port}/pinned", ssl=ctx, open_timeout=5, proxy=None
+        ) as websocket:
+            await websocket.send("ping")
+            reply = await websocket.recv()
+            assert isinstance(reply, str)
+            return reply
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_websockets_right_pins_pass(pki: TestPKI, leaf: LeafCert, root_pem: str, host: str) -> None:
+    upgrades: list[str] = []
+    ctx = pinned(pki, root_pem, host, right=True)
+    assert asyncio.run(_websocket_round_trip(leaf, ctx, host, upgrades)) == "ping"
+    assert upgrades == ["/pinned"]
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_websockets_wrong_pins_never_send_the_upgrade_request(
+    pki: TestPKI, leaf: LeafCert, root_pem: str, host: str
+) -> None:
+    upgrades: list[str] = []
+    ctx = pinned(pki, root_pem, host, right=False)
+    with pytest.raises(ssl.SSLCertVerificationError) as info:
+        asyncio.run(_websocket_round_trip(leaf, ctx, host, upgrades))
+    assert find_mismatch(info.value) is not None
+    assert upgrades == []
+
+
+async def _websocket_open(url: str, ctx: ssl.SSLContext) -> None:
+    async with ws_connect(url, ssl=ctx, open_timeout=5, proxy=None):
+        pass
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_websockets_bytes_counted_by_the_loopback_server(
+    pki: TestPKI, root_pem: str, server: TLSServer, right: bool
+) -> None:
+    # TLSServer answers the upgrade with a plain 200, so a handshake that got through
+    # fails at the HTTP level, after the server counted the upgrade request.
+    ctx = pinned(pki, root_pem, "localhost", right=right)
+    with pytest.raises(Exception) as info:  # noqa: PT011 - the type is what differs
+        asyncio.run(_websocket_open(f"wss://localhost:{server.port}/pinned", ctx))
+    server.wait_for_connections(1)
+    if right:
+        assert find_mismatch(info.value) is None
+        assert b"upgrade: websocket" in server.requests[0].lower()
+        assert server.received_bytes > 0
+    else:
+        assert isinstance(info.value, ssl.SSLCertVerificationError)
+        assert find_mismatch(info.value) is not None
+        assert server.requests == []
+        assert server.received_bytes == 0

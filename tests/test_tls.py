@@ -1,0 +1,646 @@
+"""pinset.ssl_context on real loopback TLS: the verdict, when it runs, and what it refuses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import pickle
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from pinset import ConfigError, Pin, PinMismatchError, Policy, Verdict, spki_pin, ssl_context
+from pinset.policy import DomainRule
+from pinset.testing import (
+    CertificateAuthority,
+    LeafCert,
+    PrivateKey,
+    TestPKI,
+    TLSServer,
+    configure_cert_chain,
+    generate_key,
+)
+from pinset.tls import Connection, PinnedSSLObject, PinnedSSLSocket
+
+BACKUP = Pin(hashlib.sha256(b"offline backup key").digest())
+OTHER = Pin(hashlib.sha256(b"somebody else's key").digest())
+
+
+@pytest.fixture(scope="module")
+def pki() -> TestPKI:
+    return TestPKI()
+
+
+@pytest.fixture(scope="module")
+def leaf(pki: TestPKI) -> LeafCert:
+    return pki.leaf("localhost", "127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def root_pem(pki: TestPKI) -> str:
+    return pki.root.cert_pem.bytes().decode("ascii")
+
+
+@pytest.fixture
+def server(leaf: LeafCert) -> Iterator[TLSServer]:
+    with TLSServer(leaf, mode="echo") as srv:
+        yield srv
+
+
+def policy(
+    host: str = "localhost",
+    *pins: Pin,
+    enforce: bool = True,
+    expiration: dt.date | None = None,
+    extra: tuple[DomainRule, ...] = (),
+) -> Policy:
+    rule = DomainRule(host, pins=(*pins, BACKUP), enforce=enforce, expiration=expiration)
+    return Policy(rules=(rule, *extra))
+
+
+def connect(
+    ctx: ssl.SSLContext, server: TLSServer, hostname: str = "localhost", **kwargs: Any
+) -> PinnedSSLSocket:
+    sock = socket.create_connection(server.address, timeout=5)
+    try:
+        tls = ctx.wrap_socket(sock, server_hostname=hostname, **kwargs)
+    except BaseException:
+        sock.close()
+        raise
+    assert isinstance(tls, PinnedSSLSocket)
+    return tls
+
+
+def echo(ctx: ssl.SSLContext, server: TLSServer, hostname: str = "localhost") -> Verdict:
+    with connect(ctx, server, hostname) as tls:
+        tls.sendall(b"ping")
+        assert tls.recv(16) == b"ping"
+        assert tls.pinset_verdict is not None
+        return tls.pinset_verdict
+
+
+def refused(
+    ctx: ssl.SSLContext, server: TLSServer, hostname: str = "localhost"
+) -> PinMismatchError:
+    """Connect, expect the pin refusal, and check the server saw a handshake and no byte."""
+    with pytest.raises(PinMismatchError) as info:
+        echo(ctx, server, hostname)
+    (record,) = server.wait_for_connections(1)
+    assert record.handshake_completed
+    assert record.received == 0
+    assert server.received_bytes == 0
+    return info.value
+
+
+# -- the verdict on the verified chain ------------------------------------------------
+
+
+@pytest.mark.parametrize("member", ["leaf", "intermediate", "root"])
+def test_a_pin_anywhere_in_the_verified_chain_passes(
+    pki: TestPKI, leaf: LeafCert, root_pem: str, server: TLSServer, member: str
+) -> None:
+    cert = {"leaf": leaf.cert, "intermediate": pki.intermediate.cert, "root": pki.root.cert}
+    ctx = ssl_context(policy("localhost", spki_pin(cert[member])), cadata=root_pem)
+    verdict = echo(ctx, server)
+    assert verdict.reason == "pinned"
+    assert verdict.matched_pin == spki_pin(cert[member])
+    assert server.wait_for_connections(1)[0].received == 4
+
+
+def test_root_pin_passes_although_the_server_does_not_send_the_root(
+    pki: TestPKI, leaf: LeafCert, root_pem: str, server: TLSServer
+) -> None:
+    root_pin = spki_pin(pki.root.cert)
+    ctx = ssl_context(policy("localhost", root_pin), cadata=root_pem)
+    with connect(ctx, server) as tls:
+        served = [spki_pin(der) for der in tls.get_unverified_chain()]
+        verified = [spki_pin(der) for der in tls.get_verified_chain()]
+        assert tls.pinset_verdict is not None
+        assert tls.pinset_verdict.matched_pin == root_pin
+    assert root_pin not in served
+    assert verified[-1] == root_pin
+    assert served == [spki_pin(c) for c in leaf.chain]
+
+
+def test_wrong_pins_are_refused_before_any_application_byte(
+    pki: TestPKI, leaf: LeafCert, root_pem: str, server: TLSServer
+) -> None:
+    ctx = ssl_context(policy("localhost", OTHER), cadata=root_pem)
+    error = refused(ctx, server)
+    assert isinstance(error, ssl.SSLCertVerificationError)
+    assert error.hostname == "localhost"
+    assert error.expected == (OTHER, BACKUP)
+    assert error.served == tuple(spki_pin(c) for c in leaf.full_chain)
+    text = str(error)
+    assert "Certificate pinning failure for localhost" in text
+    for cert in leaf.full_chain:
+        assert f"{spki_pin(cert)}: {cert.subject.rfc4514_string()}" in text
+    assert str(OTHER) in text
+    assert str(BACKUP) in text
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_tls_12_and_13(
+    pki: TestPKI, root_pem: str, server: TLSServer, version: ssl.TLSVersion
+) -> None:
+    server.ssl_context.maximum_version = version
+    good = ssl_context(policy("localhost", spki_pin(pki.intermediate.cert)), cadata=root_pem)
+    good.maximum_version = version
+    assert echo(good, server).reason == "pinned"
+    (record,) = server.wait_for_connections(1)
+    assert record.tls_version == version.name.replace("v1_", "v1.")
+    server.reset()
+    bad = ssl_context(policy("localhost", OTHER), cadata=root_pem)
+    bad.maximum_version = version
+    refused(bad, server)
+
+
+def test_name_rule_and_ip_rule_apply_to_their_own_host(
+    pki: TestPKI, root_pem: str, server: TLSServer
+) -> None:
+    by_ip = ssl_context(policy("127.0.0.1", OTHER), cadata=root_pem)
+    assert echo(by_ip, server, "localhost").reason == "not-pinned"
+    server.wait_for_connections(1)
+    server.reset()
+    assert refused(by_ip, server, "127.0.0.1").hostname == "127.0.0.1"
+    server.reset()
+    ip_ok = ssl_context(policy("127.0.0.1", spki_pin(pki.root.cert)), cadata=root_pem)
+    assert echo(ip_ok, server, "127.0.0.1").reason == "pinned"
+    by_name = ssl_context(policy("localhost", OTHER), cadata=root_pem)
+    assert echo(by_name, server, "127.0.0.1").reason == "not-pinned"
+
+
+def test_unpinned_hosts_connect_normally(root_pem: str, server: TLSServer) -> None:
+    excluded = DomainRule("localhost", exclude=True)
+    parent = DomainRule("example.com", pins=(OTHER, BACKUP), include_subdomains=True)
+    ctx = ssl_context(Policy(rules=(parent,)), cadata=root_pem)
+    assert echo(ctx, server).reason == "not-pinned"
+    carve = Policy(rules=(DomainRule("localhost", exclude=True), parent))
+    assert excluded in carve.rules
+    assert echo(ssl_context(carve, cadata=root_pem), server).reason == "not-pinned"
+    assert server.wait_for_connections(2)[1].received == 4
+
+
+def test_policy_file_path_is_loaded(tmp_path: Path, root_pem: str, server: TLSServer) -> None:
+    path = tmp_path / "pinset.toml"
+    path.write_text(policy("localhost", OTHER).to_toml(), encoding="utf-8")
+    refused(ssl_context(path, cadata=root_pem), server)
+
+
+# -- the served-chain injection attack -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rogue_chain(pki: TestPKI) -> tuple[LeafCert, CertificateAuthority]:
+    rogue_intermediate = pki.rogue.create_child_ca("rogue intermediate")
+    return rogue_intermediate.issue_cert("localhost", "127.0.0.1"), rogue_intermediate
+
+
+@pytest.mark.parametrize("appended", ["intermediate", "intermediate+root"])
+def test_genuine_pinned_certificate_appended_to_a_rogue_chain_is_refused(
+    pki: TestPKI,
+    root_pem: str,
+    rogue_chain: tuple[LeafCert, CertificateAuthority],
+    appended: str,
+) -> None:
+    rogue_leaf, rogue_intermediate = rogue_chain
+    genuine = [pki.intermediate.cert] + ([pki.root.cert] if appended.endswith("root") else [])
+    served = [rogue_leaf.cert, rogue_intermediate.cert, *genuine]
+    pins = (spki_pin(pki.intermediate.cert), spki_pin(pki.root.cert))
+    seen: list[Connection] = []
+    # The device trusts the interception CA as well as the genuine root.
+    trust = root_pem + pki.rogue.cert_pem.bytes().decode("ascii")
+    ctx = ssl_context(
+        Policy(rules=(DomainRule("localhost", pins=pins),)),
+        cadata=trust,
+        on_verdict=lambda verdict, conn: seen.append(conn),
+    )
+    with TLSServer(served, rogue_leaf.private_key, mode="echo") as server:
+        error = refused(ctx, server)
+    # A check on the served list would have passed: the pinned key was sent.
+    (conn,) = seen
+    assert spki_pin(pki.intermediate.cert) in [spki_pin(d) for d in conn.served_chain]
+    assert error.served == tuple(spki_pin(c) for c in rogue_leaf.full_chain)
+    assert not set(error.served) & set(pins)
+
+
+# -- normal validation first; report-only never blocks and never unblocks -----------
+
+
+def test_report_only_mismatch_is_allowed_and_observed(root_pem: str, server: TLSServer) -> None:
+    seen: list[Verdict] = []
+    ctx = ssl_context(
+        policy("localhost", OTHER, enforce=False),
+        cadata=root_pem,
+        on_verdict=lambda verdict, conn: seen.append(verdict),
+    )
+    assert echo(ctx, server).reason == "report-only-mismatch"
+    assert [v.reason for v in seen] == ["report-only-mismatch"]
+    assert not seen[0].matched_pin
+    assert server.wait_for_connections(1)[0].received == 4
+
+
+@pytest.mark.parametrize("enforce", [True, False])
+def test_matching_pins_never_make_an_untrusted_chain_valid(
+    pki: TestPKI, root_pem: str, rogue_chain: tuple[LeafCert, CertificateAuthority], enforce: bool
+) -> None:
+    rogue_leaf, _ = rogue_chain
+    pins = tuple(spki_pin(c) for c in rogue_leaf.full_chain)
+    ctx = ssl_context(
+        Policy(rules=(DomainRule("localhost", pins=pins, enforce=enforce),)), cadata=root_pem
+    )
+    with TLSServer(rogue_leaf, mode="echo") as server:
+        with pytest.raises(ssl.SSLCertVerificationError) as info:
+            echo(ctx, server)
+        assert not isinstance(info.value, PinMismatchError)
+        assert info.value.verify_code == 20  # unable to get local issuer certificate
+        (record,) = server.wait_for_connections(1)
+    assert record.received == 0
+
+
+def test_expired_leaf_fails_even_with_matching_pins(pki: TestPKI, root_pem: str) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    expired = pki.leaf(not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1))
+    ctx = ssl_context(policy("localhost", spki_pin(expired.cert)), cadata=root_pem)
+    with TLSServer(expired, mode="echo") as server:
+        with pytest.raises(ssl.SSLCertVerificationError) as info:
+            echo(ctx, server)
+        server.wait_for_connections(1)
+    assert not isinstance(info.value, PinMismatchError)
+    assert info.value.verify_code == 10  # certificate has expired
+    assert server.received_bytes == 0
+
+
+def test_expired_policy_fails_open_with_reason(root_pem: str, server: TLSServer) -> None:
+    expiration = dt.date.today() + dt.timedelta(days=30)
+    midnight = dt.datetime.combine(expiration, dt.time(0), tzinfo=dt.timezone.utc)
+    seen: list[Verdict] = []
+
+    def at(moment: dt.datetime) -> ssl.SSLContext:
+        return ssl_context(
+            policy("localhost", OTHER, expiration=expiration),
+            cadata=root_pem,
+            clock=lambda: moment,
+            on_verdict=lambda verdict, conn: seen.append(verdict),
+        )
+
+    assert echo(at(midnight), server).reason == "policy-expired"
+    server.wait_for_connections(1)
+    server.reset()
+    refused(at(midnight - dt.timedelta(seconds=1)), server)
+    assert [v.reason for v in seen] == ["policy-expired", "pin-mismatch"]
+
+
+# -- fail closed -----------------------------------------------------------------------
+
+
+def test_empty_verified_chain_never_passes_a_pinned_host(
+    pki: TestPKI, root_pem: str, server: TLSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(PinnedSSLSocket, "get_verified_chain", lambda self: [])
+    good = ssl_context(policy("localhost", spki_pin(pki.root.cert)), cadata=root_pem)
+    error = refused(good, server)
+    assert error.verdict is not None
+    assert error.verdict.reason == "no-verified-chain"
+    server.reset()
+    report_only = ssl_context(policy("localhost", OTHER, enforce=False), cadata=root_pem)
+    assert refused(report_only, server).verdict.reason == "no-verified-chain"  # type: ignore[union-attr]
+    server.reset()
+    unpinned = ssl_context(policy("example.com", OTHER), cadata=root_pem)
+    assert echo(unpinned, server).reason == "not-pinned"
+
+
+def test_unreadable_chain_and_broken_clock_fail_closed(
+    pki: TestPKI, root_pem: str, server: TLSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    naive = ssl_context(
+        policy("localhost", spki_pin(pki.root.cert)),
+        cadata=root_pem,
+        clock=lambda: dt.datetime(2030, 1, 1),  # naive on purpose
+    )
+    assert refused(naive, server).verdict.reason == "internal-error"  # type: ignore[union-attr]
+    server.reset()
+
+    def broken(self: PinnedSSLSocket) -> list[bytes]:
+        raise RuntimeError("no chain today")
+
+    monkeypatch.setattr(PinnedSSLSocket, "get_verified_chain", broken)
+    error = refused(ssl_context(policy("localhost", OTHER), cadata=root_pem), server)
+    assert error.verdict is not None
+    assert error.verdict.reason == "internal-error"
+    assert "no chain today" in str(error)
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_resumed_session_has_no_verified_chain_and_is_refused(
+    pki: TestPKI, root_pem: str, server: TLSServer, version: ssl.TLSVersion
+) -> None:
+    server.ssl_context.maximum_version = version
+    ctx = ssl_context(policy("localhost", spki_pin(pki.root.cert)), cadata=root_pem)
+    with connect(ctx, server) as tls:
+        tls.sendall(b"ping")
+        assert tls.recv(16) == b"ping"  # reading processes the TLS 1.3 session ticket
+        session = tls.session
+    assert session is not None
+    server.wait_for_connections(1)
+    server.reset()
+    with pytest.raises(PinMismatchError) as info:
+        connect(ctx, server, session=session)
+    assert info.value.verdict is not None
+    assert info.value.verdict.reason == "no-verified-chain"
+    assert server.wait_for_connections(1)[0].received == 0
+
+
+# -- the implicit handshake ------------------------------------------------------------
+
+Operation = Callable[[ssl.SSLSocket], object]
+IMPLICIT: dict[str, Operation] = {
+    "send": lambda s: s.send(b"GET / HTTP/1.0\r\n\r\n"),
+    "sendall": lambda s: s.sendall(b"GET / HTTP/1.0\r\n\r\n"),
+    "write": lambda s: s.write(b"GET / HTTP/1.0\r\n\r\n"),
+    "recv": lambda s: s.recv(1),
+    "recv_into": lambda s: s.recv_into(bytearray(1)),
+    "read": lambda s: s.read(1),
+    "makefile-write": lambda s: _write_through_file(s),
+    "makefile-read": lambda s: s.makefile("rb").read(1),
+    "sendfile": lambda s: s.sendfile(_payload()),
+}
+
+
+def _write_through_file(sock: ssl.SSLSocket) -> None:
+    with sock.makefile("wb") as f:
+        f.write(b"GET / HTTP/1.0\r\n\r\n")
+        f.flush()
+
+
+def _payload() -> Any:
+    import io
+
+    return io.BytesIO(b"GET / HTTP/1.0\r\n\r\n")
+
+
+@pytest.mark.parametrize("operation", sorted(IMPLICIT))
+def test_implicit_handshake_is_checked(root_pem: str, server: TLSServer, operation: str) -> None:
+    ctx = ssl_context(policy("localhost", OTHER), cadata=root_pem)
+    tls = connect(ctx, server, do_handshake_on_connect=False)
+    with tls, pytest.raises(PinMismatchError):
+        IMPLICIT[operation](tls)
+    (record,) = server.wait_for_connections(1)
+    assert record.handshake_completed
+    assert record.received == 0
+
+
+def test_implicit_handshake_with_right_pins_records_the_verdict(
+    pki: TestPKI, root_pem: str, server: TLSServer
+) -> None:
+    ctx = ssl_context(policy("localhost", spki_pin(pki.intermediate.cert)), cadata=root_pem)
+    with connect(ctx, server, do_handshake_on_connect=False) as tls:
+        assert tls.pinset_verdict is None
+        tls.sendall(b"ping")
+        assert tls.pinset_verdict is not None
+        assert tls.pinset_verdict.reason == "pinned"
+        assert tls.recv(4) == b"ping"
+
+
+def _pump(
+    obj: ssl.SSLObject, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, sock: socket.socket
+) -> None:
+    """Write a request through ``obj``, which makes it handshake implicitly first."""
+    while True:
+        try:
+            obj.write(b"GET / HTTP/1.0\r\n\r\n")
+            return
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+            incoming.write(sock.recv(65536))
+
+
+def test_ssl_object_implicit_handshake_is_checked(root_pem: str, server: TLSServer) -> None:
+    ctx = ssl_context(policy("localhost", OTHER), cadata=root_pem)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    assert isinstance(obj, PinnedSSLObject)
+    with socket.create_connection(server.address, timeout=5) as sock:
+        with pytest.raises(PinMismatchError):
+            _pump(obj, incoming, outgoing, sock)
+        # Flush whatever the handshake left (its Finished message), then try again.
+        sock.sendall(outgoing.read())
+        with pytest.raises(PinMismatchError):
+            obj.write(b"more")
+        sock.sendall(outgoing.read())
+    (record,) = server.wait_for_connections(1)
+    assert record.handshake_completed
+    assert record.received == 0
+
+
+# -- observers -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pinned_right", [True, False])
+def test_observer_exceptions_never_change_the_verdict(
+    pki: TestPKI, root_pem: str, server: TLSServer, pinned_right: bool
+) -> None:
+    calls: list[tuple[Verdict, Connection]] = []
+
+    def observer(verdict: Verdict, conn: Connection) -> None:
+        calls.append((verdict, conn))
+        raise RuntimeError("observer bug")
+
+    pin = spki_pin(pki.root.cert) if pinned_right else OTHER
+    ctx = ssl_context(policy("localhost", pin), cadata=root_pem, on_verdict=observer)
+    if pinned_right:
+        assert echo(ctx, server).reason == "pinned"
+    else:
+        refused(ctx, server)
+    ((verdict, conn),) = calls
+    assert verdict.allowed is pinned_right
+    assert conn.hostname == "localhost"
+    assert conn.port == server.port
+    assert len(conn.served_chain) == 2
+
+
+# -- guarded configuration -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [
+        ("verify_mode", ssl.CERT_NONE),
+        ("verify_mode", ssl.CERT_OPTIONAL),
+        ("check_hostname", False),
+        ("sslsocket_class", ssl.SSLSocket),
+        ("sslobject_class", ssl.SSLObject),
+    ],
+)
+def test_weakening_a_pinned_context_is_refused(root_pem: str, attribute: str, value: Any) -> None:
+    ctx = ssl_context(policy("localhost", OTHER), cadata=root_pem)
+    with pytest.raises(ConfigError) as info:
+        setattr(ctx, attribute, value)
+    assert attribute in info.value.diagnostics()
+    assert info.value.hint
+    assert ctx.verify_mode == ssl.CERT_REQUIRED
+    assert ctx.check_hostname
+    assert ctx.sslsocket_class is PinnedSSLSocket
+    ctx.verify_mode = ssl.CERT_REQUIRED  # tightening (or keeping) is fine
+    ctx.check_hostname = True
+
+
+def test_context_defaults(root_pem: str) -> None:
+    ctx = ssl_context(policy("localhost", OTHER), cadata=root_pem)
+    assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert ctx.options & getattr(ssl, "OP_NO_RENEGOTIATION", 0) == getattr(
+        ssl, "OP_NO_RENEGOTIATION", 0
+    )
+    assert ctx.cert_store_stats()["x509_ca"] == 1
+
+
+def test_base_context_is_pinned_in_place(
+    pki: TestPKI, leaf: LeafCert, root_pem: str, server: TLSServer
+) -> None:
+    base = ssl.create_default_context(cadata=root_pem)
+    ctx = ssl_context(policy("localhost", OTHER), base=base)
+    assert ctx is base
+    refused(ctx, server)
+    with pytest.raises(ConfigError):
+        base.check_hostname = False
+
+    class Custom(ssl.SSLContext):
+        pass
+
+    custom = Custom(ssl.PROTOCOL_TLS_CLIENT)
+    custom.load_verify_locations(cadata=root_pem)
+    pinned = ssl_context(policy("localhost", spki_pin(leaf.cert)), base=custom)
+    assert isinstance(pinned, Custom)
+    assert type(pinned) is type(
+        ssl_context(policy("localhost", OTHER), base=Custom(ssl.PROTOCOL_TLS_CLIENT))
+    )
+    server.reset()
+    assert echo(pinned, server).reason == "pinned"
+
+
+def test_base_context_client_certificate_is_used(
+    pki: TestPKI, root_pem: str, server: TLSServer
+) -> None:
+    client_ca = CertificateAuthority.create("client CA")
+    server.ssl_context.verify_mode = ssl.CERT_REQUIRED
+    server.ssl_context.load_verify_locations(cadata=client_ca.cert_pem.bytes().decode("ascii"))
+    base = ssl.create_default_context(cadata=root_pem)
+    configure_cert_chain(base, [_client_cert(client_ca, key := generate_key())], key)
+    ctx = ssl_context(policy("localhost", spki_pin(pki.root.cert)), base=base)
+    assert echo(ctx, server).reason == "pinned"
+    record = server.wait_for_connections(1)[0]
+    assert record.error is None
+    assert record.received == 4
+
+
+def _client_cert(ca: CertificateAuthority, key: PrivateKey) -> x509.Certificate:
+    # pinset.testing issues server certificates; a client one needs the clientAuth usage.
+    now = dt.datetime.now(dt.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pinset test client")])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca.private_key, hashes.SHA256())
+    )
+
+
+@pytest.mark.parametrize(
+    "make_base",
+    [
+        lambda: ssl._create_unverified_context(),  # noqa: S323 - the point of the test
+        lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER),
+    ],
+)
+def test_base_context_that_does_not_verify_is_refused(make_base: Callable[[], Any]) -> None:
+    with pytest.raises(ConfigError) as info:
+        ssl_context(policy("localhost", OTHER), base=make_base())
+    assert "does not verify" in str(info.value)
+
+
+def test_base_and_ca_material_together_are_refused(root_pem: str) -> None:
+    with pytest.raises(ConfigError):
+        ssl_context(policy("localhost", OTHER), base=ssl.create_default_context(), cadata=root_pem)
+
+
+# -- the error value -------------------------------------------------------------------
+
+
+def test_pin_mismatch_error_is_a_pickleable_certificate_error(
+    root_pem: str, server: TLSServer
+) -> None:
+    error = refused(ssl_context(policy("localhost", OTHER), cadata=root_pem), server)
+    assert isinstance(error, ssl.SSLCertVerificationError)
+    assert isinstance(error, ssl.CertificateError)
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert isinstance(copy, PinMismatchError)
+    assert isinstance(copy, ssl.SSLCertVerificationError)
+    assert (copy.hostname, copy.expected, copy.served) == (
+        error.hostname,
+        error.expected,
+        error.served,
+    )
+    assert str(copy) == str(error)
+    assert "fix:" in error.diagnostics()
+
+
+# -- a context judges many connections --------------------------------------------------
+
+
+def test_one_context_follows_the_clock_across_the_expiration(
+    leaf: LeafCert, root_pem: str, server: TLSServer
+) -> None:
+    expiration = dt.date.today() + dt.timedelta(days=30)
+    midnight = dt.datetime.combine(expiration, dt.time(0), tzinfo=dt.timezone.utc)
+    moments = [
+        midnight - dt.timedelta(seconds=1),
+        midnight,
+        midnight - dt.timedelta(seconds=1),
+    ]
+    clock = iter(moments)
+    rule = policy("localhost", spki_pin(leaf.cert), expiration=expiration)
+    ctx = ssl_context(rule, cadata=root_pem, clock=lambda: next(clock))
+    reasons = [echo(ctx, server).reason for _ in moments]
+    assert reasons == ["pinned", "policy-expired", "pinned"]
+
+
+def test_one_context_judges_each_chain_afresh(
+    pki: TestPKI, leaf: LeafCert, rogue_chain: tuple[LeafCert, CertificateAuthority]
+) -> None:
+    rogue_leaf, _ = rogue_chain
+    trust = pki.root.cert_pem.bytes().decode("ascii") + pki.rogue.cert_pem.bytes().decode("ascii")
+    ctx = ssl_context(policy("localhost", spki_pin(pki.intermediate.cert)), cadata=trust)
+    with TLSServer(leaf, mode="echo") as server:
+        assert echo(ctx, server).reason == "pinned"
+        assert echo(ctx, server).reason == "pinned"
+        server.set_chain(rogue_leaf)
+        server.wait_for_connections(2)
+        server.reset()
+        refused(ctx, server)
+        server.reset()
+        server.set_chain(leaf)
+        assert echo(ctx, server).reason == "pinned"
+
+
+def test_pinned_socket_class_on_an_unpinned_context_fails_closed(
+    root_pem: str, server: TLSServer
+) -> None:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cadata=root_pem)
+    ctx.sslsocket_class = PinnedSSLSocket
+    error = refused(ctx, server)
+    assert error.verdict is not None
+    assert error.verdict.reason == "internal-error"
