@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import importlib
+import importlib.util
 import sys
 import traceback
 from typing import Any

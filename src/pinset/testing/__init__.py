@@ -1,4 +1,4 @@
-"""Test tooling: a throw-away PKI, a loopback TLS server and a CONNECT tunnel.
+"""Test tooling: a throw-away PKI, a loopback TLS server, a CONNECT tunnel and a forging MITM proxy.
 
 Nothing here imports pytest; the pytest plugin lives in :mod:`pinset.testing.plugin`.
 """
@@ -14,6 +14,13 @@ from pinset.testing.pki import (
     configure_cert_chain,
     generate_key,
 )
+from pinset.testing.mitm import (
+    HostVerdict,
+    MitmProxy,
+    MitmRecord,
+    assert_intercepted,
+    assert_refused,
+)
 from pinset.testing.server import ConnectionRecord, ServerMode, TLSServer
 from pinset.testing.tunnel import TunnelProxy
 
@@ -22,13 +29,18 @@ __all__ = [
     "Blob",
     "CertificateAuthority",
     "ConnectionRecord",
+    "HostVerdict",
     "KeyType",
     "LeafCert",
+    "MitmProxy",
+    "MitmRecord",
     "PrivateKey",
     "ServerMode",
     "TLSServer",
     "TestPKI",
     "TunnelProxy",
+    "assert_intercepted",
+    "assert_refused",
     "configure_cert_chain",
     "generate_key",
 ]

@@ -1,0 +1,158 @@
+"""The pytest plugin (entry point ``pytest11: pinset``): fixtures for attacking your own client.
+
+Fixtures: ``pki`` (a fresh :class:`~pinset.testing.TestPKI`), ``tls_server`` (a factory
+starting :class:`~pinset.testing.TLSServer` instances), ``mitm_proxy`` (a started
+:class:`~pinset.testing.mitm.MitmProxy`) and ``pinned_context`` (a factory of pinned
+:class:`ssl.SSLContext`). Every server and proxy is stopped at teardown. The
+``pinset_mitm`` marker documents a test as a "refuses interception" test.
+
+A complete test::
+
+    def test_client_refuses_forged_cert(pki, tls_server, mitm_proxy, pinned_context):
+        leaf = pki.leaf("localhost")
+        server = tls_server(leaf)
+        ctx = pinned_context({"localhost": [leaf]}, trust=[pki.root, mitm_proxy.ca])
+        with pytest.raises(ssl.SSLCertVerificationError):
+            my_client.get(f"https://localhost:{server.port}/", proxy=mitm_proxy.url, ssl=ctx)
+        assert_refused(mitm_proxy, "localhost")
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import pytest
+from cryptography import x509
+
+from pinset.pins import Pin, spki_pin
+from pinset.policy import DomainRule, Policy
+from pinset.testing.mitm import MitmProxy, assert_intercepted, assert_refused
+from pinset.testing.pki import CertificateAuthority, LeafCert, TestPKI
+from pinset.testing.server import TLSServer
+from pinset.tls import ssl_context
+
+__all__ = [
+    "PinSource",
+    "assert_intercepted",
+    "assert_refused",
+    "make_policy",
+    "mitm_proxy",
+    "pinned_context",
+    "pki",
+    "tls_server",
+]
+
+# What a pin may be given as: a Pin, its text, a LeafCert or CA, or a certificate or key.
+PinSource: TypeAlias = object
+TrustSource: TypeAlias = CertificateAuthority | x509.Certificate | str | bytes
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "pinset_mitm: the test attacks a client with pinset's forging MITM proxy "
+        "(documentation only; use the mitm_proxy fixture and assert_refused)",
+    )
+
+
+def _pin_of(source: PinSource) -> Pin:
+    if isinstance(source, Pin):
+        return source
+    if isinstance(source, str):
+        return Pin.parse(source)
+    if isinstance(source, LeafCert):
+        return spki_pin(source.cert)
+    if isinstance(source, CertificateAuthority):
+        return spki_pin(source.cert)
+    return spki_pin(source)
+
+
+def make_policy(pins_for_host: Mapping[str, Iterable[PinSource]]) -> Policy:
+    """A policy pinning each host to the given pins (single pins allowed: this is a test)."""
+    rules = tuple(
+        DomainRule(host, tuple(_pin_of(p) for p in pins), allow_single_pin=True)
+        for host, pins in pins_for_host.items()
+    )
+    return Policy(rules)
+
+
+def _pem(source: TrustSource) -> str:
+    if isinstance(source, CertificateAuthority):
+        return source.cert_pem.bytes().decode("ascii")
+    if isinstance(source, x509.Certificate):
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return source.public_bytes(Encoding.PEM).decode("ascii")
+    if isinstance(source, bytes):
+        return source.decode("ascii")
+    return source
+
+
+@pytest.fixture
+def pki() -> TestPKI:
+    """A fresh test PKI: ``pki.root``, ``pki.intermediate``, ``pki.leaf(...)``, ``pki.rogue``.
+
+    Its CAs are made on first use (EC P-256 keys, a few milliseconds each).
+    """
+    return TestPKI()
+
+
+@pytest.fixture
+def tls_server(pki: TestPKI) -> Iterator[Callable[..., TLSServer]]:
+    """Factory: ``tls_server(chain=None, **kwargs)`` starts a :class:`TLSServer` on loopback.
+
+    *chain* (a :class:`LeafCert` or certificates, leaf first) defaults to ``pki.leaf()``
+    (localhost and 127.0.0.1); *kwargs* go to :class:`TLSServer`. All servers are
+    stopped at teardown.
+    """
+    started: list[TLSServer] = []
+
+    def start(
+        chain: LeafCert | Sequence[x509.Certificate] | None = None, **kwargs: Any
+    ) -> TLSServer:
+        chosen = chain if chain is not None else pki.leaf()
+        server = TLSServer(chosen, **kwargs).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture
+def mitm_proxy() -> Iterator[MitmProxy]:
+    """A started forging CONNECT proxy with a fresh interception CA (``mitm_proxy.ca``)."""
+    with MitmProxy() as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def pinned_context(pki: TestPKI) -> Callable[..., ssl.SSLContext]:
+    """Factory: ``pinned_context(policy_or_pins, *, trust=None)`` → a pinned client context.
+
+    *policy_or_pins* is a :class:`Policy`, a policy file path, or a mapping
+    ``{host: [pins]}`` where a pin is a :class:`Pin`, pin text, a :class:`LeafCert`, a
+    :class:`CertificateAuthority`, a certificate or a key. *trust* lists the CAs (or PEM)
+    the client trusts, default ``[pki.root]``; add ``mitm_proxy.ca`` to model a device on
+    which the attacker installed its CA.
+    """
+
+    def make(
+        policy_or_pins: Policy | str | Path | Mapping[str, Iterable[PinSource]],
+        *,
+        trust: Iterable[TrustSource] | None = None,
+        **kwargs: Any,
+    ) -> ssl.SSLContext:
+        if isinstance(policy_or_pins, Mapping):
+            policy: Policy | str | Path = make_policy(policy_or_pins)
+        else:
+            policy = policy_or_pins
+        anchors = list(trust) if trust is not None else [pki.root]
+        cadata = "".join(_pem(a) for a in anchors)
+        return ssl_context(policy, cadata=cadata, **kwargs)
+
+    return make
