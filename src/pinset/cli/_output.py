@@ -1,0 +1,166 @@
+"""Output helpers shared by the commands: a console, JSON, and the chain table.
+
+The console is made at call time on the current ``sys.stdout`` / ``sys.stderr``,
+so tests that capture them see the output. Colour follows rich's rules: ``NO_COLOR``
+turns it off, a pipe or file gets plain text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TextIO
+
+import click
+from cryptography import x509
+from rich.console import Console
+from rich.table import Table
+
+from pinset.chain import cert_role, key_type
+from pinset.pins import Pin, spki_pin
+
+__all__ = [
+    "certificate_rows",
+    "chain_table",
+    "console",
+    "error_console",
+    "iso_utc",
+    "key_row",
+    "print_chain",
+    "print_json",
+    "short_name",
+]
+
+# Without a terminal rich would wrap at 80 columns and fold the 51-character pins.
+_PIPE_WIDTH = 200
+
+
+def _make(stream: TextIO) -> Console:
+    width = None
+    if not stream.isatty() and "COLUMNS" not in os.environ:
+        width = _PIPE_WIDTH
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+def console() -> Console:
+    """A rich console on the current standard output."""
+    return _make(sys.stdout)
+
+
+def error_console() -> Console:
+    """A rich console on the current standard error."""
+    return _make(sys.stderr)
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on standard output (no colour, no wrapping)."""
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def iso_utc(when: dt.datetime | None) -> str | None:
+    """``2027-06-30T00:00:00Z`` for an aware or naive-UTC datetime; ``None`` stays ``None``."""
+    if when is None:
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return when.isoformat(timespec="seconds") + "Z"
+
+
+def _name(name: x509.Name) -> str:
+    return name.rfc4514_string() or "(empty)"
+
+
+def certificate_rows(chain: Sequence[x509.Certificate]) -> list[dict[str, Any]]:
+    """One JSON-ready row per certificate, in order: position, role, names, validity, key, pin."""
+    return [
+        {
+            "position": position,
+            "role": cert_role(cert, position, chain),
+            "subject": _name(cert.subject),
+            "issuer": _name(cert.issuer),
+            "not_before": iso_utc(cert.not_valid_before_utc),
+            "not_after": iso_utc(cert.not_valid_after_utc),
+            "key_type": key_type(cert),
+            "pin": str(spki_pin(cert)),
+        }
+        for position, cert in enumerate(chain)
+    ]
+
+
+def key_row(obj: Any, role: str) -> dict[str, Any]:
+    """The row of a key or CSR (``role`` is ``"key"`` or ``"csr"``): no issuer or validity."""
+    subject = _name(obj.subject) if isinstance(obj, x509.CertificateSigningRequest) else ""
+    return {
+        "position": 0,
+        "role": role,
+        "subject": subject,
+        "issuer": None,
+        "not_before": None,
+        "not_after": None,
+        "key_type": key_type(obj),
+        "pin": str(spki_pin(obj)),
+    }
+
+
+def short_name(rfc4514: str | None) -> str:
+    """The most specific attribute of an RFC 4514 name (``CN=api.example.com``), for tables.
+
+    JSON keeps the full name; a table of five full names does not fit a terminal.
+    """
+    if not rfc4514:
+        return ""
+    first = re.split(r"(?<!\\),", rfc4514, maxsplit=1)[0]
+    return first if first != rfc4514 else rfc4514
+
+
+def chain_table(rows: Iterable[Mapping[str, Any]], *, matched: Pin | None = None) -> Table:
+    """A table of rows from :func:`certificate_rows` / :func:`key_row`.
+
+    Names are shortened with :func:`short_name`; with ``matched`` a column marks
+    the row whose pin it is.
+    """
+    table = Table()
+    table.add_column("#", justify="right")
+    table.add_column("role")
+    table.add_column("subject", overflow="fold")
+    table.add_column("issuer", overflow="fold")
+    table.add_column("not after")
+    table.add_column("key", no_wrap=True)
+    table.add_column("pin", no_wrap=True, min_width=51)
+    if matched is not None:
+        table.add_column("match", justify="center")
+    for row in rows:
+        not_after = row.get("not_after")
+        cells = [
+            str(row["position"]),
+            str(row["role"]),
+            short_name(row["subject"]),
+            short_name(row["issuer"]),
+            (not_after or "")[:10],
+            str(row["key_type"]),
+            str(row["pin"]),
+        ]
+        if matched is not None:
+            cells.append("✓" if row["pin"] == str(matched) else "")
+        table.add_row(*cells)
+    return table
+
+
+def print_chain(
+    out: Console,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    title: str | None = None,
+    caption: str | None = None,
+    matched: Pin | None = None,
+) -> None:
+    """Print ``title``, the :func:`chain_table` of ``rows`` and ``caption`` (plain text lines)."""
+    if title:
+        out.print(title, markup=False, style="bold")
+    out.print(chain_table(rows, matched=matched))
+    if caption:
+        out.print(caption, markup=False)

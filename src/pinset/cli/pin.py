@@ -1,0 +1,231 @@
+"""``pinset pin TARGET...``: print the SPKI pins of hosts and files.
+
+A target that names an existing path is a file (certificate, chain, key, CSR,
+PKCS#7, PKCS#12); anything else is ``host[:port]``. Hosts are fetched
+concurrently. A target that fails is reported on standard error and the batch
+goes on; the exit status is 2 if any target failed (3 if every failure was a
+network error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import ssl
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.progress import Progress
+
+from pinset.chain import FetchedChain, async_fetch_chain, load_chain, verifying_context
+from pinset.cli._app import ExitStatus
+from pinset.cli._output import (
+    certificate_rows,
+    console,
+    error_console,
+    key_row,
+    print_chain,
+    print_json,
+    short_name,
+)
+from pinset.errors import ConfigError, NetworkError, PinsetError
+from pinset.pins import spki_pin
+
+__all__ = ["command", "parse_host_port", "read_secret"]
+
+# Enough parallel handshakes to make a long host list quick, few enough to be polite.
+_CONCURRENCY = 32
+
+
+@dataclass(slots=True)
+class _Result:
+    target: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    error: PinsetError | None = None
+    title: str | None = None
+    caption: str | None = None
+
+
+def parse_host_port(target: str, default_port: int = 443) -> tuple[str, int]:
+    """Split ``host``, ``host:port``, ``[v6]:port`` or ``https://host:port/`` into (host, port)."""
+    text = target.strip()
+    if "://" in text:
+        text = text.split("://", 1)[1]
+    text = text.split("/", 1)[0]
+    host, port_text = text, ""
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise ConfigError(f"unclosed '[' in {target!r}", hint="write [2001:db8::1]:443")
+        host, rest = text[1:close], text[close + 1 :]
+        port_text = rest[1:] if rest.startswith(":") else rest
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    if not host:
+        raise ConfigError(f"no host in {target!r}", hint="write host or host:port")
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(
+            f"bad port {port_text!r} in {target!r}",
+            hint="a port is a number from 1 to 65535 (host:port); or the file does not exist",
+        )
+    return host, int(port_text)
+
+
+def read_secret(path: str | None) -> bytes | None:
+    """The first line of a secret file (without its line break), or ``None`` without a path."""
+    if path is None:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=path) from None
+    return data.splitlines()[0] if data.strip() else b""
+
+
+def _file_result(target: str, password: bytes | None) -> _Result:
+    loaded = load_chain(target, password=password)
+    rows = certificate_rows(loaded.certificates)
+    extra = [(key, "key") for key in loaded.keys] + [(csr, "csr") for csr in loaded.csrs]
+    for obj, role in extra:
+        row = key_row(obj, role)
+        row["position"] = len(rows)
+        rows.append(row)
+    return _Result(target=target, rows=rows, title=target)
+
+
+def _host_result(target: str, fetched: FetchedChain) -> _Result:
+    rows = certificate_rows(fetched.served)
+    if fetched.verified is None:
+        caption = f"not verified: {fetched.verify_error}"
+    else:
+        anchor = fetched.verified[-1]
+        how = "served" if anchor in fetched.served else "from the trust store"
+        name = short_name(anchor.subject.rfc4514_string())
+        caption = f"verified to {name} ({how}), pin {spki_pin(anchor)}"
+    title = f"{target} ({fetched.tls_version}, {fetched.cipher})"
+    return _Result(target=target, rows=rows, title=title, caption=caption)
+
+
+async def _fetch_all(
+    hosts: list[tuple[int, str]],
+    results: list[_Result | None],
+    *,
+    server_name: str | None,
+    timeout: float,
+    context: ssl.SSLContext,
+    done: Callable[[], None] = lambda: None,
+) -> None:
+    gate = asyncio.Semaphore(_CONCURRENCY)
+
+    async def one(index: int, target: str) -> None:
+        async with gate:
+            try:
+                host, port = parse_host_port(target)
+                fetched = await async_fetch_chain(
+                    host, port, server_name=server_name, timeout=timeout, context=context
+                )
+                results[index] = _host_result(target, fetched)
+            except PinsetError as exc:
+                results[index] = _Result(target=target, error=exc)
+            done()
+
+    await asyncio.gather(*(one(index, target) for index, target in hosts))
+
+
+@click.command("pin")
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@click.option("--servername", help="Name to send as SNI and to verify (default: the host).")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per host.")
+@click.option(
+    "--cafile",
+    type=click.Path(dir_okay=False),
+    help="PEM file of CA certificates to verify against (default: the system store).",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False),
+    help="File whose first line is the password of PKCS#12 files and encrypted keys.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def command(
+    targets: tuple[str, ...],
+    servername: str | None,
+    timeout: float,
+    cafile: str | None,
+    password_file: str | None,
+    as_json: bool,
+) -> int:
+    """Print the SPKI pins of hosts (host[:port]) and files (certificates, chains, keys,
+    CSRs, PKCS#7, PKCS#12)."""
+    password = read_secret(password_file)
+    results: list[_Result | None] = [None] * len(targets)
+    hosts: list[tuple[int, str]] = []
+    for index, target in enumerate(targets):
+        if Path(target).exists():
+            try:
+                results[index] = _file_result(target, password)
+            except PinsetError as exc:
+                results[index] = _Result(target=target, error=exc)
+        else:
+            hosts.append((index, target))
+    if hosts:
+        context = verifying_context(cafile)
+        with _progress(len(hosts)) as advance:
+            asyncio.run(
+                _fetch_all(
+                    hosts,
+                    results,
+                    server_name=servername,
+                    timeout=timeout,
+                    context=context,
+                    done=advance,
+                )
+            )
+    done = [r for r in results if r is not None]
+    _print(done, as_json)
+    failures = [r.error for r in done if r.error is not None]
+    if not failures:
+        return int(ExitStatus.OK)
+    if all(isinstance(e, NetworkError) for e in failures):
+        return int(ExitStatus.NETWORK)
+    return int(ExitStatus.USAGE)
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None]]:
+    """A transient progress bar on stderr for long host lists, only for a person at a terminal."""
+    if total < 2 or not sys.stdout.isatty() or os.environ.get("CI"):
+        yield lambda: None
+        return
+    with Progress(console=error_console(), transient=True) as bar:
+        task = bar.add_task("fetching chains", total=total)
+        yield lambda: bar.advance(task)
+
+
+def _print(results: list[_Result], as_json: bool) -> None:
+    err = error_console()
+    for result in results:
+        if result.error is not None:
+            err.print(f"[bold red]{escape(result.target)}[/]:", highlight=False)
+            err.print(result.error.diagnostics(), markup=False, highlight=False)
+    if as_json:
+        data: list[dict[str, Any]] = []
+        for result in results:
+            entry: dict[str, Any] = {"target": result.target, "certificates": result.rows}
+            if result.error is not None:
+                entry["error"] = str(result.error)
+            data.append(entry)
+        print_json(data)
+        return
+    out = console()
+    for result in results:
+        if result.error is None:
+            print_chain(out, result.rows, title=result.title, caption=result.caption)
