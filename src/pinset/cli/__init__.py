@@ -13,9 +13,7 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-_MISSING_EXTRA = (
-    "pinset's command line needs the 'cli' extra: pip install 'pinset[cli]'"
-)
+_MISSING_EXTRA = "pinset's command line needs the 'cli' extra: pip install 'pinset[cli]'"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,13 +31,14 @@ __all__ = [
     "PlatformDomain",
     "Severity",
     "TrustAnchor",
+    "TrustKitSettings",
 ]
 
 Severity = Literal["error", "warning", "info"]
 
 
 class ExportError(ConfigError):
-    """The policy uses something the target format cannot express, and no safer equivalent exists."""
+    """The policy uses something the target format cannot express, with no safer equivalent."""
 
 
 class ExportWarning(UserWarning):
@@ -68,12 +69,31 @@ class TrustAnchor:
 
 
 @dataclass(frozen=True, slots=True)
+class TrustKitSettings:
+    """A TrustKit ``trustkit-config`` block (Android XML) or ``TSK*`` keys (Apple), as written.
+
+    ``None`` means the attribute or key was absent and TrustKit's default applies:
+    the default report URI is on, and enforcement is off on Android but on on iOS.
+    """
+
+    enforce_pinning: bool | None = None
+    disable_default_report_uri: bool | None = None
+    report_uris: tuple[str, ...] = ()
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PlatformDomain:
     """Per-domain facts of a platform config that a :class:`Policy` does not carry.
 
     ``scope`` is where the facts apply: ``"domain"`` (a domain config),
     ``"base"`` (base-config) or ``"debug"`` (debug-overrides). ``pin_texts`` are
     the pins exactly as written (for the non-canonical-pin rule).
+    Values are the *effective* ones, after inheritance from parent configs:
+    ``cleartext_permitted`` is ``None`` when neither the config nor a parent
+    sets it (the platform default depends on the app's target SDK).
+    ``certificate_transparency`` is Android's ``<certificateTransparency enabled>``
+    (``None``: not set); ``trustkit`` the TrustKit settings in effect, if any.
     """
 
     name: str | None
@@ -84,6 +104,8 @@ class PlatformDomain:
     pin_texts: tuple[str, ...] = ()
     expiration_text: str | None = None
     line: int | None = None
+    certificate_transparency: bool | None = None
+    trustkit: TrustKitSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)

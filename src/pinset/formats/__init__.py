@@ -1,0 +1,145 @@
+"""Every pinning format pinset reads and writes, by name.
+
+Each format is a module with ``loads(data, *, source=None) -> Imported``,
+``dumps(policy, **options) -> str | bytes`` and ``sniff(data: bytes) -> bool``
+(see :mod:`pinset.formats.model`). Modules are imported on first use, so a
+missing optional dependency only affects its own format::
+
+    imported = pinset.formats.load(path.read_bytes(), source=str(path))   # format detected
+    xml = pinset.formats.dump(imported.policy, "android")
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from types import ModuleType
+from typing import Any
+
+from pinset.errors import ConfigError, PinsetError
+from pinset.formats.model import (
+    ExportError,
+    ExportWarning,
+    Finding,
+    Imported,
+    PlatformDomain,
+    TrustAnchor,
+    TrustKitSettings,
+)
+from pinset.policy import Policy
+
+__all__ = [
+    "ALIASES",
+    "FORMATS",
+    "ExportError",
+    "ExportWarning",
+    "Finding",
+    "Imported",
+    "PlatformDomain",
+    "TrustAnchor",
+    "TrustKitSettings",
+    "detect",
+    "dump",
+    "get",
+    "load",
+]
+
+# name -> module. The order is the order detect() tries them in: the most
+# specific sniffers first (a TrustKit XML is also a network security config).
+FORMATS: dict[str, str] = {
+    "pinset": "pinset.formats.native",
+    "trustkit-android": "pinset.formats.trustkit_android",
+    "android": "pinset.formats.android",
+    "trustkit": "pinset.formats.trustkit",
+    "ios-ats": "pinset.formats.ios_ats",
+    "okhttp": "pinset.formats.okhttp",
+    "hpkp": "pinset.formats.hpkp",
+}
+
+# Export-only names: a format plus fixed dumps() options.
+ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "pinset-json": ("pinset", {"json": True}),
+    "trustkit-swift": ("trustkit", {"swift": True}),
+}
+
+
+def _unknown(name: str) -> ConfigError:
+    names = [*FORMATS, *ALIASES]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}?" if close else f"known formats: {', '.join(names)}"
+    return ConfigError(f"unknown format {name!r}", key="format", hint=hint)
+
+
+def get(name: str) -> ModuleType:
+    """The module of format ``name``; :class:`ConfigError` if unknown or not installed."""
+    if name not in FORMATS:
+        raise _unknown(name)
+    try:
+        return importlib.import_module(FORMATS[name])
+    except ImportError as exc:
+        raise ConfigError(
+            f"format {name!r} is not available: {exc}",
+            key="format",
+            hint="install pinset with the 'formats' extra: pip install 'pinset[formats]'",
+        ) from None
+
+
+def available() -> list[str]:
+    """The names of the formats whose modules import."""
+    names = []
+    for name in FORMATS:
+        try:
+            get(name)
+        except ConfigError:
+            continue
+        names.append(name)
+    return names
+
+
+def detect(data: bytes, filename: str | None = None) -> str:
+    """The name of the format ``data`` is in, judged from its content.
+
+    ``filename`` is only used in the error message. Raises :class:`ConfigError`
+    when no format recognises the content.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    for name in FORMATS:
+        try:
+            module = get(name)
+        except ConfigError:
+            continue
+        sniff = getattr(module, "sniff", None)
+        if sniff is not None and sniff(data):
+            return name
+    raise ConfigError(
+        "cannot tell which pinning format this is",
+        source=filename,
+        key="format",
+        hint=f"name it with --format (one of: {', '.join(FORMATS)})",
+    )
+
+
+def load(data: str | bytes, *, format: str | None = None, source: str | None = None) -> Imported:
+    """Import ``data`` in ``format`` (detected from the content when ``None``)."""
+    if format is None:
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        format = detect(raw, source)
+    module = get(format)
+    try:
+        result = module.loads(data, source=source)
+    except PinsetError as exc:
+        raise exc.with_location(source=source) from None
+    assert isinstance(result, Imported)
+    return result
+
+
+def dump(policy: Policy, format: str, **options: Any) -> str | bytes:
+    """Export ``policy`` in ``format`` (may raise :class:`ExportError` or warn)."""
+    if format in ALIASES:
+        format, fixed = ALIASES[format]
+        options = {**fixed, **options}
+    module = get(format)
+    result = module.dumps(policy, **options)
+    assert isinstance(result, str | bytes)
+    return result

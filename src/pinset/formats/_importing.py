@@ -1,0 +1,273 @@
+"""Helpers the Apple, OkHttp and HPKP importers share.
+
+Plists come back from :mod:`plistlib` without positions, so :class:`PlistText`
+re-reads an XML plist with expat to map each key path to its line. Binary plists
+have no lines: errors there name the key path instead. :func:`rule_findings`
+turns what a platform accepts but pinset's own rules do not into findings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import plistlib
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+from xml.parsers import expat
+
+from pinset.errors import ConfigError, PinsetError
+from pinset.formats.model import Finding
+from pinset.pins import Pin, is_canonical_pin_text
+from pinset.policy import DomainRule
+
+__all__ = [
+    "PlistText",
+    "check_placeholder",
+    "did_you_mean",
+    "key_path",
+    "make_rule",
+    "parse_date",
+    "rule_findings",
+]
+
+KeyPath = tuple[str | int, ...]
+
+# Xcode build settings ($(NAME), ${NAME}) and Gradle/shell style placeholders.
+_PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\$\([^)]*\)")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def key_path(path: KeyPath) -> str:
+    """``('A', 'B', 0, 'C')`` → ``A/B[0]/C``, how errors name a key in a plist."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f"/{part}" if out else str(part))
+    return out
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """A hint naming the closest known key, or listing them all."""
+    known = tuple(known)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+
+
+def check_placeholder(value: str, *, source: str | None, line: int | None, key: str | None) -> None:
+    """Raise :class:`ConfigError` if ``value`` holds an unresolved ``$(…)`` or ``${…}``."""
+    match = _PLACEHOLDER.search(value)
+    if match:
+        raise ConfigError(
+            f"unresolved build-setting placeholder {match.group(0)!r} in {value!r}",
+            source=source,
+            line=line,
+            key=key,
+            hint="import the processed file from the built app, or write the literal value",
+        )
+
+
+def parse_date(value: Any, *, source: str | None, line: int | None, key: str) -> dt.date:
+    """A ``yyyy-MM-dd`` string as a date, or :class:`ConfigError` naming the key."""
+    if isinstance(value, str):
+        check_placeholder(value, source=source, line=line, key=key)
+        if _DATE.fullmatch(value.strip()):
+            try:
+                return dt.date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+    raise ConfigError(
+        f"{key} must be a date written yyyy-MM-dd, not {value!r}",
+        source=source,
+        line=line,
+        key=key,
+        hint="write the date as a string such as 2027-06-30 (UTC)",
+    )
+
+
+def make_rule(*, source: str | None, line: int | None, **fields: Any) -> DomainRule:
+    """Build a :class:`DomainRule`, locating any error it raises at ``source:line``."""
+    try:
+        return DomainRule(**fields)
+    except PinsetError as exc:
+        raise exc.with_location(source=source, line=line) from None
+
+
+def rule_findings(
+    rule: DomainRule,
+    pin_texts: Sequence[str],
+    *,
+    source: str | None,
+    line: int | None,
+    expiration_fix: str | None = None,
+) -> list[Finding]:
+    """What pinset's rules say about an imported rule its platform accepts.
+
+    ``missing-backup-pin`` (fewer than two real pins, enforced), ``placeholder-pin``,
+    ``non-canonical-pin`` (unpadded, prefixed or spaced spellings) and
+    ``no-expiration`` (``expiration_fix`` says how to add one; ``None`` when the
+    format has no expiration, which then yields an info finding saying so).
+    """
+    if rule.exclude:
+        return []
+    out: list[Finding] = []
+    where: dict[str, Any] = {"domain": rule.pattern, "source": source, "line": line}
+    real = [p for p in rule.pins if not p.is_placeholder]
+    if rule.enforce and len(real) < 2:
+        out.append(
+            Finding(
+                "missing-backup-pin",
+                "warning",
+                f"{rule.pattern} is enforced with {len(real)} real pin"
+                f"{'' if len(real) == 1 else 's'}: losing that key locks every user out",
+                fix="add the pin of an offline backup key (pinset keygen)",
+                **where,
+            )
+        )
+    for pin in rule.pins:
+        if pin.is_placeholder:
+            out.append(
+                Finding(
+                    "placeholder-pin",
+                    "warning",
+                    f"{rule.pattern} lists the placeholder pin {pin}: it matches no real key",
+                    fix="replace it with the pin of a real backup key",
+                    **where,
+                )
+            )
+    for text in pin_texts:
+        if not is_canonical_pin_text(text.strip()) or text != text.strip():
+            out.append(
+                Finding(
+                    "non-canonical-pin",
+                    "warning",
+                    f"{rule.pattern}: pin {text!r} is not written as padded standard base64",
+                    fix=f"write it as {Pin.parse(text).b64}",
+                    **where,
+                )
+            )
+    if rule.expiration is None:
+        out.append(
+            Finding(
+                "no-expiration",
+                "info",
+                f"{rule.pattern} has no expiration: the pins are enforced until the app is updated",
+                fix=expiration_fix or "this format cannot expire pins; plan key rotation ahead",
+                **where,
+            )
+        )
+    return out
+
+
+class PlistText:
+    """A plist read with :mod:`plistlib`, plus the line of each key path (XML only)."""
+
+    def __init__(self, data: str | bytes, *, source: str | None) -> None:
+        self.source = source
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        self.binary = raw.startswith(b"bplist")
+        self._lines: dict[KeyPath, int] = {}
+        self.duplicates: list[tuple[KeyPath, int]] = []
+        if self.binary:
+            self.root = self._load(raw, plistlib.FMT_BINARY, 0)
+            return
+        # Hand-edited Info.plists sometimes indent the XML declaration, which
+        # expat (and so plistlib) rejects; what precedes it is only whitespace.
+        stripped = raw.lstrip()
+        offset = raw[: len(raw) - len(stripped)].count(b"\n")
+        self.root = self._load(stripped, plistlib.FMT_XML, offset)
+        self._index(stripped, offset)
+
+    def line(self, path: KeyPath) -> int | None:
+        """Line of the key (or array element) at ``path``; ``None`` in binary plists."""
+        while path:
+            found = self._lines.get(path)
+            if found is not None:
+                return found
+            path = path[:-1]
+        return None
+
+    def error(self, message: str, path: KeyPath, hint: str | None = None) -> ConfigError:
+        """A :class:`ConfigError` at ``path``: the line for XML, the key path always."""
+        return ConfigError(
+            message, source=self.source, line=self.line(path), key=key_path(path), hint=hint
+        )
+
+    def _load(self, raw: bytes, fmt: Any, offset: int) -> Any:
+        try:
+            return plistlib.loads(raw, fmt=fmt)
+        except expat.ExpatError as exc:
+            raise ConfigError(
+                f"not a well-formed XML plist: {expat.errors.messages[exc.code]}",
+                source=self.source,
+                line=(exc.lineno or 0) + offset or None,
+                column=None if exc.offset is None else exc.offset + 1,
+                hint="fix the XML (plutil -lint Info.plist shows the same error)",
+            ) from None
+        except (plistlib.InvalidFileException, ValueError, TypeError, KeyError) as exc:
+            kind = "binary" if fmt == plistlib.FMT_BINARY else "XML"
+            where = re.search(r"at line (\d+)", str(exc))
+            raise ConfigError(
+                f"not a valid {kind} property list: {exc or type(exc).__name__}",
+                source=self.source,
+                line=int(where.group(1)) + offset if where else None,
+                hint="check the file with plutil -lint, or convert it: plutil -convert xml1",
+            ) from None
+
+    def _index(self, raw: bytes, offset: int) -> None:
+        parser = expat.ParserCreate()
+        # Each open container: [path, is_dict, pending key, next array index, keys seen].
+        stack: list[list[Any]] = []
+        key_text: list[str] | None = None
+        key_line = 0
+
+        def start(name: str, _attrs: dict[str, str]) -> None:
+            nonlocal key_text, key_line
+            line = parser.CurrentLineNumber + offset
+            if name == "plist":
+                return
+            if name == "key":
+                key_text, key_line = [], line
+                return
+            path = self._child_path(stack, line)
+            if name in ("dict", "array"):
+                stack.append([path, name == "dict", None, 0, set()])
+
+        def end(name: str) -> None:
+            nonlocal key_text
+            if name == "key" and key_text is not None and stack:
+                key = "".join(key_text)
+                frame = stack[-1]
+                frame[2] = key
+                path = (*frame[0], key)
+                if key in frame[4]:
+                    self.duplicates.append((path, key_line))
+                frame[4].add(key)
+                self._lines[path] = key_line
+                key_text = None
+            elif name in ("dict", "array") and stack:
+                stack.pop()
+
+        def text(data: str) -> None:
+            if key_text is not None:
+                key_text.append(data)
+
+        parser.StartElementHandler = start
+        parser.EndElementHandler = end
+        parser.CharacterDataHandler = text
+        try:
+            parser.Parse(raw, True)
+        except expat.ExpatError:  # plistlib accepted it; positions are a courtesy
+            return
+
+    def _child_path(self, stack: list[list[Any]], line: int) -> KeyPath:
+        if not stack:
+            return ()
+        frame = stack[-1]
+        if frame[1]:
+            path: KeyPath = (*frame[0], frame[2] if frame[2] is not None else "")
+            self._lines.setdefault(path, line)
+            return path
+        path = (*frame[0], frame[3])
+        frame[3] += 1
+        self._lines[path] = line
+        return path

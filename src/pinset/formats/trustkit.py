@@ -1,0 +1,512 @@
+"""TrustKit for iOS/macOS: ``TSKConfiguration`` in Info.plist, and a Swift dictionary.
+
+What TrustKit itself refuses at start-up (it raises ``TrustKit configuration
+invalid``) is an import error here too: no ``TSKSwizzleNetworkDelegates``, no
+pinned domains, a pin that is not padded base64 of 32 bytes, fewer than two
+distinct pins on an enforced domain, an exclusion with other keys or without a
+parent that includes subdomains. The exclusion key is spelled
+``kSKExcludeSubdomainFromParentPolicy`` in TrustKit's sources (sic), and that
+string is what the plist must contain.
+
+TrustKit sends reports to its vendor's default URI unless
+``TSKDisableDefaultReportUri`` is true; import adds that URI to the rule's report
+URIs (so the policy says where reports go) and export always disables it.
+
+The legacy key ``TSKPublicKeyPins`` (hex SHA-256 pins, TrustKit's early 2015 format)
+imports with a ``legacy-hex-pins`` warning: released TrustKit
+reads only ``TSKConfiguration``, so an app relying on it is not pinned.
+"""
+
+from __future__ import annotations
+
+import json
+import plistlib
+import re
+import warnings
+from typing import Any
+
+from pinset.errors import PinsetError
+from pinset.formats._importing import (
+    KeyPath,
+    PlistText,
+    check_placeholder,
+    did_you_mean,
+    make_rule,
+    parse_date,
+    rule_findings,
+)
+from pinset.formats.model import (
+    ExportError,
+    ExportWarning,
+    Finding,
+    Imported,
+    PlatformDomain,
+    TrustKitSettings,
+)
+from pinset.hosts import canonical_host, is_ip_literal
+from pinset.pins import Pin
+from pinset.policy import DomainRule, Policy
+
+__all__ = ["DEFAULT_REPORT_URI", "EXCLUDE_KEY", "FORMAT", "dumps", "dumps_swift", "loads", "sniff"]
+
+FORMAT = "trustkit"
+CONFIG = "TSKConfiguration"
+LEGACY = "TSKPublicKeyPins"
+SWIZZLE = "TSKSwizzleNetworkDelegates"
+PINNED = "TSKPinnedDomains"
+IGNORE_USER_ANCHORS = "TSKIgnorePinningForUserDefinedTrustAnchors"
+HASHES = "TSKPublicKeyHashes"
+INCLUDE = "TSKIncludeSubdomains"
+ENFORCE = "TSKEnforcePinning"
+REPORT_URIS = "TSKReportUris"
+DISABLE_DEFAULT = "TSKDisableDefaultReportUri"
+EXPIRATION = "TSKExpirationDate"
+ALGORITHMS = "TSKPublicKeyAlgorithms"
+EXCLUDE_KEY = "kSKExcludeSubdomainFromParentPolicy"
+DEFAULT_REPORT_URI = "https://overmind.datatheorem.com/trustkit/report"
+_GLOBAL_KEYS = (SWIZZLE, PINNED, IGNORE_USER_ANCHORS)
+_DOMAIN_KEYS = (
+    HASHES, INCLUDE, ENFORCE, REPORT_URIS, DISABLE_DEFAULT, EXPIRATION, EXCLUDE_KEY, ALGORITHMS
+)  # fmt: skip
+# Swift names of the keys: TrustKit exports each as a kTSK… constant.
+_SWIFT = {key: "k" + key for key in (*_GLOBAL_KEYS, *_DOMAIN_KEYS)}
+_SWIFT[EXCLUDE_KEY] = "kTSKExcludeSubdomainFromParentPolicy"
+_PADDED_B64 = re.compile(r"[A-Za-z0-9+/]{43}=")
+_HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
+
+
+def sniff(data: bytes) -> bool:
+    """True for a plist carrying ``TSKConfiguration`` (or the legacy ``TSKPublicKeyPins``)."""
+    head = data.lstrip()[:512]
+    is_plist = head.startswith(b"bplist") or b"<plist" in head or b"<!DOCTYPE plist" in head
+    return is_plist and any(k in data for k in (CONFIG.encode(), LEGACY.encode(), PINNED.encode()))
+
+
+def loads(data: str | bytes, *, source: str | None = None) -> Imported:
+    """Read TrustKit's configuration from an Info.plist (or a plist whose root is the config)."""
+    plist = PlistText(data, source=source)
+    root = plist.root
+    if not isinstance(root, dict):
+        raise plist.error("the plist root must be a dictionary", ())
+    base: KeyPath
+    if CONFIG in root:
+        base, config = (CONFIG,), root[CONFIG]
+    elif PINNED in root:
+        base, config = (), root
+    elif LEGACY in root:
+        return _load_legacy(plist, root[LEGACY])
+    else:
+        raise plist.error(
+            f"no {CONFIG} in this plist",
+            (),
+            hint=f"TrustKit reads its pins from the {CONFIG} dictionary of Info.plist",
+        )
+    if not isinstance(config, dict):
+        raise plist.error(f"{CONFIG} must be a dictionary", base)
+    for path, dup_line in plist.duplicates:
+        if path[: len(base) + 1] == (*base, PINNED) and len(path) in (len(base) + 2, len(base) + 3):
+            raise plist.error(f"key {path[-1]!r} appears twice", path).with_location(line=dup_line)
+    for key in config:
+        if key not in _GLOBAL_KEYS:
+            raise plist.error(
+                f"unknown key {key!r} in {CONFIG}",
+                (*base, key),
+                hint=did_you_mean(str(key), _GLOBAL_KEYS),
+            )
+    swizzle = config.get(SWIZZLE)
+    if not isinstance(swizzle, bool):
+        raise plist.error(
+            f"{SWIZZLE} must be set to <true/> or <false/> (TrustKit refuses to start without it)",
+            (*base, SWIZZLE),
+            hint=f"add <key>{SWIZZLE}</key><false/> if the app calls TSKPinningValidator itself",
+        )
+    pinned = config.get(PINNED)
+    if not isinstance(pinned, dict) or not pinned:
+        raise plist.error(
+            f"{PINNED} must be a non-empty dictionary of domains",
+            (*base, PINNED),
+            hint="add one entry per pinned domain",
+        )
+    findings: list[Finding] = []
+    if LEGACY in root:
+        findings.append(_legacy_ignored(plist))
+    rules: list[DomainRule] = []
+    domains: list[PlatformDomain] = []
+    lines: dict[str, int] = {}
+    default_uri: list[str] = []
+    seen: dict[str, str] = {}
+    for raw_name, entry in pinned.items():
+        path = (*base, PINNED, raw_name)
+        line = plist.line(path)
+        name = _domain_name(plist, path, raw_name)
+        if name in seen:
+            raise plist.error(f"domain {raw_name!r} is the same host as {seen[name]!r}", path)
+        seen[name] = raw_name
+        rule, texts, expiration_text = _read_domain(plist, path, name, entry)
+        if not rule.exclude and DEFAULT_REPORT_URI in rule.report_uris:
+            default_uri.append(name)
+        rules.append(rule)
+        if line is not None:
+            lines[rule.pattern] = line
+        domains.append(
+            PlatformDomain(
+                name,
+                include_subdomains=rule.include_subdomains,
+                pin_texts=texts,
+                expiration_text=expiration_text,
+                line=line,
+                trustkit=None if rule.exclude else _settings(entry, line),
+            )
+        )
+        fix = f"add {EXPIRATION} (yyyy-MM-dd): TrustKit stops enforcing on that date"
+        findings.extend(rule_findings(rule, texts, source=source, line=line, expiration_fix=fix))
+        if not rule.exclude and DEFAULT_REPORT_URI in rule.report_uris:
+            findings.append(
+                Finding(
+                    "trustkit-default-report-uri",
+                    "warning",
+                    f"{name}: TrustKit sends pin failure reports to its vendor's default URI "
+                    f"{DEFAULT_REPORT_URI}",
+                    domain=name,
+                    fix=f"set {DISABLE_DEFAULT} to <true/> unless you mean to use that service",
+                    source=source,
+                    line=line,
+                )
+            )
+    _check_exclusions(plist, base, rules)
+    try:
+        policy = Policy(rules=tuple(rules), source=source)
+    except PinsetError as exc:
+        raise exc.with_location(source=source) from None
+    platform = {
+        "swizzle_network_delegates": swizzle,
+        "ignore_pinning_for_user_anchors": config.get(IGNORE_USER_ANCHORS),
+        "default_report_uri": default_uri,
+        "binary": plist.binary,
+    }
+    return Imported(policy, FORMAT, source, tuple(findings), tuple(domains), platform, lines=lines)
+
+
+def _settings(entry: dict[str, Any], line: int | None) -> TrustKitSettings:
+    """The TrustKit keys of a domain as written (``None``: absent, TrustKit's default)."""
+    return TrustKitSettings(
+        enforce_pinning=entry.get(ENFORCE),
+        disable_default_report_uri=entry.get(DISABLE_DEFAULT),
+        report_uris=tuple(entry.get(REPORT_URIS, ())),
+        line=line,
+    )
+
+
+def _domain_name(plist: PlistText, path: KeyPath, raw: str) -> str:
+    line = plist.line(path)
+    check_placeholder(raw, source=plist.source, line=line, key=PINNED)
+    try:
+        name = canonical_host(raw)
+    except PinsetError as exc:
+        raise exc.with_location(source=plist.source, line=line) from None
+    if is_ip_literal(name) or "." not in name:
+        raise plist.error(
+            f"TrustKit rejects the domain {raw!r}: it needs a name under a public suffix",
+            path,
+            hint="pin a DNS name such as api.example.com",
+        )
+    return name
+
+
+def _read_domain(
+    plist: PlistText, path: KeyPath, name: str, entry: Any
+) -> tuple[DomainRule, tuple[str, ...], str | None]:
+    if not isinstance(entry, dict):
+        raise plist.error(f"the entry for {name} must be a dictionary", path)
+    for key in entry:
+        if key not in _DOMAIN_KEYS:
+            raise plist.error(
+                f"unknown key {key!r} in the {PINNED} entry for {name}",
+                (*path, key),
+                hint=did_you_mean(str(key), _DOMAIN_KEYS),
+            )
+    line = plist.line(path)
+    exclude = _bool(plist, path, entry, EXCLUDE_KEY, False)
+    if exclude:
+        others = sorted(k for k in entry if k != EXCLUDE_KEY)
+        if others:
+            raise plist.error(
+                f"{name} is excluded from its parent's policy but also sets {', '.join(others)}",
+                (*path, others[0]),
+                hint=f"an {EXCLUDE_KEY} entry takes no other keys: remove them",
+            )
+        return make_rule(source=plist.source, line=line, name=name, exclude=True), (), None
+    include = _bool(plist, path, entry, INCLUDE, False)
+    enforce = _bool(plist, path, entry, ENFORCE, True)
+    disable_default = _bool(plist, path, entry, DISABLE_DEFAULT, False)
+    uris = _strings(plist, (*path, REPORT_URIS), entry.get(REPORT_URIS, []))
+    if not disable_default and DEFAULT_REPORT_URI not in uris:
+        uris = [*uris, DEFAULT_REPORT_URI]
+    expiration = None
+    expiration_text = entry.get(EXPIRATION)
+    if expiration_text is not None:
+        expiration = parse_date(
+            expiration_text,
+            source=plist.source,
+            line=plist.line((*path, EXPIRATION)),
+            key=EXPIRATION,
+        )
+    texts = tuple(_strings(plist, (*path, HASHES), entry.get(HASHES, [])))
+    pins: list[Pin] = []
+    for index, text in enumerate(texts):
+        pins.append(_parse_pin(plist, (*path, HASHES, index), text))
+    distinct = list(dict.fromkeys(pins))
+    needed = 2 if enforce else 1
+    if len(distinct) < needed:
+        raise plist.error(
+            f"TrustKit refuses {name}: {len(distinct)} distinct pin"
+            f"{'' if len(distinct) == 1 else 's'}, it needs at least {needed}"
+            + (" when pinning is enforced" if enforce else ""),
+            (*path, HASHES),
+            hint="add the pin of an offline backup key (pinset keygen)",
+        )
+    real = [p for p in distinct if not p.is_placeholder]
+    rule = make_rule(
+        source=plist.source,
+        line=line,
+        name=name,
+        pins=tuple(pins),
+        include_subdomains=include,
+        enforce=enforce,
+        expiration=expiration,
+        report_uris=tuple(uris),
+        allow_single_pin=enforce and len(real) < 2,
+    )
+    return rule, texts, expiration_text if isinstance(expiration_text, str) else None
+
+
+def _bool(plist: PlistText, path: KeyPath, entry: dict[str, Any], key: str, default: bool) -> bool:
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise plist.error(f"{key} must be <true/> or <false/>, not {value!r}", (*path, key))
+    return value
+
+
+def _strings(plist: PlistText, path: KeyPath, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise plist.error(f"{path[-1]} must be an array of strings", path)
+    for index, text in enumerate(value):
+        check_placeholder(
+            text, source=plist.source, line=plist.line((*path, index)), key=str(path[-1])
+        )
+    return list(value)
+
+
+def _parse_pin(plist: PlistText, path: KeyPath, text: str) -> Pin:
+    line = plist.line(path)
+    check_placeholder(text, source=plist.source, line=line, key=HASHES)
+    try:
+        pin = Pin.parse(text, source=plist.source, line=line)
+    except PinsetError as exc:
+        exc.key = exc.key or HASHES
+        raise
+    if not _PADDED_B64.fullmatch(text):
+        # TrustKit decodes with NSData's strict base64 decoder, which rejects
+        # missing padding, prefixes and whitespace, then refuses to start.
+        raise plist.error(
+            f"TrustKit cannot decode the pin {text!r}: it must be padded base64 only",
+            path,
+            hint=f"write {pin.b64}",
+        )
+    return pin
+
+
+def _check_exclusions(plist: PlistText, base: KeyPath, rules: list[DomainRule]) -> None:
+    for rule in rules:
+        if rule.exclude and not any(
+            p.include_subdomains and not p.exclude and rule.name.endswith("." + p.name)
+            for p in rules
+        ):
+            raise plist.error(
+                f"{rule.name} is excluded, but no parent domain in {PINNED} includes subdomains",
+                (*base, PINNED, rule.name),
+                hint="add TSKIncludeSubdomains to the parent domain, or remove the exclusion",
+            )
+
+
+def _load_legacy(plist: PlistText, pins_by_host: Any) -> Imported:
+    source = plist.source
+    if not isinstance(pins_by_host, dict) or not pins_by_host:
+        raise plist.error(f"{LEGACY} must be a dictionary of domains", (LEGACY,))
+    rules: list[DomainRule] = []
+    domains: list[PlatformDomain] = []
+    findings = [_legacy_ignored(plist)]
+    lines: dict[str, int] = {}
+    for raw_name, hexes in pins_by_host.items():
+        path = (LEGACY, raw_name)
+        line = plist.line(path)
+        name = _domain_name(plist, path, raw_name)
+        texts = tuple(_strings(plist, path, hexes))
+        pins = []
+        for index, text in enumerate(texts):
+            if not _HEX64.fullmatch(text.strip()):
+                raise plist.error(
+                    f"{LEGACY} pins are 64 hex digits of a SHA-256 digest, not {text!r}",
+                    (*path, index),
+                    hint=f"move the domain to {CONFIG}/{PINNED} with base64 {HASHES}",
+                )
+            pins.append(Pin(bytes.fromhex(text.strip())))
+        real = [p for p in dict.fromkeys(pins) if not p.is_placeholder]
+        rule = make_rule(
+            source=source, line=line, name=name, pins=tuple(pins), allow_single_pin=len(real) < 2
+        )
+        rules.append(rule)
+        if line is not None:
+            lines[rule.pattern] = line
+        domains.append(PlatformDomain(name, pin_texts=texts, line=line))
+        findings.extend(rule_findings(rule, (), source=source, line=line))
+    try:
+        policy = Policy(rules=tuple(rules), source=source)
+    except PinsetError as exc:
+        raise exc.with_location(source=source) from None
+    return Imported(
+        policy, FORMAT, source, tuple(findings), tuple(domains), {"legacy": True}, lines=lines
+    )
+
+
+def _legacy_ignored(plist: PlistText) -> Finding:
+    return Finding(
+        "legacy-hex-pins",
+        "warning",
+        f"{LEGACY} (hex SHA-256 pins) is the early (2015) TrustKit format; released TrustKit "
+        f"reads only {CONFIG}, so these pins are not enforced",
+        fix=f"export the policy again (pinset export --format trustkit) to get {CONFIG}",
+        source=plist.source,
+        line=plist.line((LEGACY,)),
+    )
+
+
+# -- export ---------------------------------------------------------------------
+
+
+def _config(policy: Policy, swizzle_network_delegates: bool) -> dict[str, Any]:
+    domains: dict[str, dict[str, Any]] = {}
+    names = {r.name for r in policy.rules if not r.one_label}
+    for rule in policy.rules:
+        if rule.exclude:
+            domains[rule.name] = {EXCLUDE_KEY: True}
+            _check_export_exclusion(policy, rule)
+            continue
+        if is_ip_literal(rule.name) or "." not in rule.name:
+            raise ExportError(
+                f"TrustKit cannot pin {rule.name}: it accepts only names under a public suffix",
+                key="name",
+                hint="pin the host by its DNS name",
+            )
+        include = rule.include_subdomains
+        if rule.one_label:
+            if rule.name in names:
+                raise ExportError(
+                    f"TrustKit cannot express {rule.pattern} next to a rule for {rule.name}",
+                    key="name",
+                    hint=f"merge the two rules into {rule.name} with include-subdomains",
+                )
+            warnings.warn(
+                f"{rule.pattern} is written as {rule.name} with TSKIncludeSubdomains: TrustKit "
+                f"also pins {rule.name} itself and names more than one label below it",
+                ExportWarning,
+                stacklevel=4,
+            )
+            include = True
+        if rule.enforce and len(rule.pins) < 2:
+            raise ExportError(
+                f"TrustKit refuses to start with an enforced domain with one pin ({rule.pattern})",
+                key="pins",
+                hint="add the pin of an offline backup key (pinset keygen)",
+            )
+        entry: dict[str, Any] = {
+            HASHES: [pin.b64 for pin in rule.pins],
+            INCLUDE: include,
+            ENFORCE: rule.enforce,
+            DISABLE_DEFAULT: True,
+        }
+        if rule.report_uris:
+            entry[REPORT_URIS] = list(rule.report_uris)
+        if rule.expiration is not None:
+            entry[EXPIRATION] = rule.expiration.isoformat()
+        domains[rule.name] = entry
+    if not domains:
+        raise ExportError(
+            "the policy pins no domain, and TrustKit refuses an empty TSKPinnedDomains",
+            key="domain",
+            hint="add a [[domain]] with its pins to the policy",
+        )
+    return {SWIZZLE: swizzle_network_delegates, PINNED: domains}
+
+
+def _check_export_exclusion(policy: Policy, rule: DomainRule) -> None:
+    parents = [
+        p
+        for p in policy.rules
+        if p.include_subdomains and not p.exclude and rule.name.endswith("." + p.name)
+    ]
+    if not parents:
+        raise ExportError(
+            f"TrustKit refuses the exclusion of {rule.name}: no parent rule includes subdomains",
+            key="exclude",
+            hint="remove the exclusion; nothing above it is pinned",
+        )
+    if rule.include_subdomains:
+        warnings.warn(
+            f"TrustKit excludes {rule.name} only, not the names below it: those stay "
+            f"pinned by {parents[-1].name}",
+            ExportWarning,
+            stacklevel=5,
+        )
+
+
+def dumps(
+    policy: Policy,
+    *,
+    binary: bool = False,
+    swizzle_network_delegates: bool = True,
+    swift: bool = False,
+) -> str | bytes:
+    """Write ``policy`` as an Info.plist holding ``TSKConfiguration``.
+
+    ``swizzle_network_delegates`` sets ``TSKSwizzleNetworkDelegates`` (true:
+    TrustKit hooks every NSURLSession delegate; false: the app calls
+    TSKPinningValidator itself). ``TSKDisableDefaultReportUri`` is always true.
+    ``swift=True`` returns :func:`dumps_swift` instead (for ``-O swift=true``).
+    """
+    if swift:
+        return dumps_swift(policy, swizzle_network_delegates=swizzle_network_delegates)
+    root = {CONFIG: _config(policy, swizzle_network_delegates)}
+    if binary:
+        return plistlib.dumps(root, fmt=plistlib.FMT_BINARY, sort_keys=True)
+    return plistlib.dumps(root, fmt=plistlib.FMT_XML, sort_keys=True).decode("utf-8")
+
+
+def dumps_swift(policy: Policy, *, swizzle_network_delegates: bool = True) -> str:
+    """A Swift ``let trustKitConfig: [String: Any]`` for ``TrustKit.initSharedInstance``."""
+    config = _config(policy, swizzle_network_delegates)
+    out = ["let trustKitConfig: [String: Any] = ["]
+    out.append(f"    {_SWIFT[SWIZZLE]}: {_swift(config[SWIZZLE])},")
+    out.append(f"    {_SWIFT[PINNED]}: [")
+    for name, entry in config[PINNED].items():
+        out.append(f"        {_swift(name)}: [")
+        for key in sorted(entry):
+            value = entry[key]
+            if isinstance(value, list):
+                out.append(f"            {_SWIFT[key]}: [")
+                out.extend(f"                {_swift(v)}," for v in value)
+                out.append("            ],")
+            else:
+                out.append(f"            {_SWIFT[key]}: {_swift(value)},")
+        out.append("        ],")
+    out.append("    ],")
+    out.append("]")
+    return "\n".join(out) + "\n"
+
+
+def _swift(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    # JSON string escapes (\" \\ \n \uXXXX) are Swift escapes too, except \u.
+    text = json.dumps(str(value), ensure_ascii=False)
+    return re.sub(r"\\u([0-9a-fA-F]{4})", r"\\u{\1}", text)

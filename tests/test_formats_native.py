@@ -1,0 +1,62 @@
+"""The native pinset format: TOML and JSON through the registry interface."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+
+from pinset.errors import ConfigError
+from pinset.formats import native
+from pinset.pins import Pin
+from pinset.policy import DomainRule, Policy
+
+P1, P2 = (Pin(hashlib.sha256(b"n %d" % n).digest()) for n in (1, 2))
+
+POLICY = Policy(
+    rules=(
+        DomainRule(
+            "api.example.com",
+            pins=(P1, P2),
+            include_subdomains=True,
+            expiration=dt.date(2027, 6, 30),
+            report_uris=("https://r.example.net/",),
+        ),
+        DomainRule("static.api.example.com", exclude=True),
+    ),
+)
+
+
+def test_toml_is_policy_to_toml_and_reads_back_equal() -> None:
+    text = native.dumps(POLICY)
+    assert text == POLICY.to_toml()
+    imported = native.loads(text, source="pinset.toml")
+    assert imported.policy == POLICY
+    assert (imported.format, imported.source, imported.findings) == ("pinset", "pinset.toml", ())
+
+
+def test_json_is_policy_to_json_and_reads_back_equal() -> None:
+    text = native.dumps(POLICY, json=True)
+    assert text == POLICY.to_json()
+    assert native.loads(text.encode()).policy == POLICY
+
+
+def test_hand_written_policy_keeps_the_two_pin_rule() -> None:
+    text = f'[[domain]]\nname = "a.example"\npins = ["sha256/{P1.b64}"]\n'
+    with pytest.raises(ConfigError, match="backup pin") as info:
+        native.loads(text, source="pinset.toml")
+    assert info.value.source == "pinset.toml"
+
+
+def test_bytes_that_are_not_utf8_are_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        native.loads(b"\xff\xfe[defaults]", source="p.toml")
+
+
+def test_sniff() -> None:
+    assert native.sniff(POLICY.to_toml().encode())
+    assert native.sniff(POLICY.to_json().encode())
+    assert not native.sniff(b"<network-security-config/>")
+    assert not native.sniff(b'{"NSAppTransportSecurity": {}}')
+    assert not native.sniff(b"\xff\xfe")
