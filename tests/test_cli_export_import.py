@@ -135,3 +135,21 @@ def test_import_invalid_file_exits_2_with_file_and_line(capsys: pytest.CaptureFi
 def test_import_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["import", str(tmp_path / "nope.xml")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_import_hpkp_header_takes_host_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = tmp_path / "hpkp.txt"
+    first = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+    second = "AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+    header.write_text(
+        f'Public-Key-Pins: pin-sha256="{first}"; pin-sha256="{second}"; max-age=600\n'
+    )
+    assert main(["import", str(header)]) == 2
+    assert "no host is given" in capsys.readouterr().err
+    assert main(["import", str(header), "--host", "api.example.com"]) == 0
+    policy = Policy.loads(capsys.readouterr().out)
+    rule = policy.rule_for("api.example.com")
+    assert rule is not None
+    assert [p.b64 for p in rule.pins] == [first, second]

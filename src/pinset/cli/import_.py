@@ -61,10 +61,16 @@ def finding_line(finding: Finding) -> str:
     + ".",
 )
 @click.option("-o", "--output", help="Write the policy TOML here (atomically) instead of stdout.")
+@click.option(
+    "--host",
+    default=None,
+    help="The host an HPKP header pins (when the file has no 'Host:' line).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print format, policy and findings as JSON.")
-def command(file: str, fmt: str | None, output: str | None, as_json: bool) -> int:
+def command(file: str, fmt: str | None, output: str | None, host: str | None, as_json: bool) -> int:
     source = "<stdin>" if file == "-" else file
-    imported = formats.load(read_input(file), format=fmt, source=source)
+    options = {"host": host} if host is not None else {}
+    imported = formats.load(read_input(file), format=fmt, source=source, **options)
     toml = imported.policy.to_toml()
     if output is not None:
         write_atomically(output, toml.encode("utf-8"))

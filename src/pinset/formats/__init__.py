@@ -120,14 +120,23 @@ def detect(data: bytes, filename: str | None = None) -> str:
     )
 
 
-def load(data: str | bytes, *, format: str | None = None, source: str | None = None) -> Imported:
-    """Import ``data`` in ``format`` (detected from the content when ``None``)."""
+def load(
+    data: str | bytes,
+    *,
+    format: str | None = None,
+    source: str | None = None,
+    **options: Any,
+) -> Imported:
+    """Import ``data`` in ``format`` (detected from the content when ``None``).
+
+    ``options`` go to the format's ``loads`` (``host=`` for ``hpkp``).
+    """
     if format is None:
         raw = data.encode("utf-8") if isinstance(data, str) else data
         format = detect(raw, source)
     module = get(format)
     try:
-        result = module.loads(data, source=source)
+        result = module.loads(data, source=source, **options)
     except PinsetError as exc:
         raise exc.with_location(source=source) from None
     assert isinstance(result, Imported)

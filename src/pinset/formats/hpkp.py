@@ -79,7 +79,10 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
             "an HPKP header pins the host that serves it, and no host is given",
             source=source,
             line=number,
-            hint="add a line 'Host: api.example.com' before the header (or pass host=… to loads)",
+            hint=(
+                "add a line 'Host: api.example.com' before the header "
+                "(or pinset import --host NAME; host=… in Python)"
+            ),
         )
     check_placeholder(raw_host, source=source, line=where, key="Host")
     try:
