@@ -7,7 +7,7 @@ key types the parser does not know), so the bytes are sliced out of the DER inst
 
 from __future__ import annotations
 
-__all__ = ["DerError", "csr_spki", "certificate_spki"]
+__all__ = ["DerError", "certificate_spki", "csr_spki", "public_key_spki"]
 
 
 class DerError(ValueError):
@@ -74,3 +74,24 @@ def csr_spki(der: bytes) -> bytes:
     """The DER SubjectPublicKeyInfo of a DER PKCS#10 certification request."""
     # CertificationRequestInfo: version, subject, subjectPKInfo
     return _nth_child(der, 2, optional_context_zero=False)
+
+
+_BIT_STRING = 0x03
+
+
+def public_key_spki(der: bytes) -> bytes:
+    """``der`` itself when it is exactly one SubjectPublicKeyInfo (a PEM ``PUBLIC KEY`` body).
+
+    Checks the shape (a SEQUENCE of an AlgorithmIdentifier SEQUENCE and a BIT
+    STRING, nothing after it) so that trailing bytes never end up in a pin.
+    """
+    tag, start, end = _element(der, 0, len(der))
+    if tag != _SEQUENCE or end != len(der):
+        raise DerError("not exactly one DER SEQUENCE")
+    tag, _, after_algorithm = _element(der, start, end)
+    if tag != _SEQUENCE:
+        raise DerError("SubjectPublicKeyInfo has no AlgorithmIdentifier")
+    tag, _, after_key = _element(der, after_algorithm, end)
+    if tag != _BIT_STRING or after_key != end:
+        raise DerError("SubjectPublicKeyInfo does not end with its public key BIT STRING")
+    return der

@@ -108,7 +108,10 @@ def _subject(der: bytes) -> str:
 
 
 def chain_der(chain: Sequence[Any]) -> tuple[bytes, ...]:
-    """DER bytes of each chain member (``x509.Certificate``, DER bytes, or an object with ``public_bytes``)."""
+    """DER bytes of each chain member.
+
+    A member is an ``x509.Certificate``, DER bytes, or an object with ``public_bytes``.
+    """
     out: list[bytes] = []
     for member in chain:
         if isinstance(member, bytes | bytearray | memoryview):
@@ -131,6 +134,8 @@ def evaluate(
     ``now`` must be timezone-aware. Never raises for a bad chain: any exception
     gives ``internal-error`` with ``allowed=False``.
     """
+    if not isinstance(now, dt.datetime):
+        raise TypeError(f"now must be a datetime, not {type(now).__name__}")
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime (use datetime.now(timezone.utc))")
     try:
@@ -145,7 +150,9 @@ def evaluate(
         )
 
 
-def _evaluate(policy: Policy, host: str, verified_chain: Sequence[Any], now: dt.datetime) -> Verdict:
+def _evaluate(
+    policy: Policy, host: str, verified_chain: Sequence[Any], now: dt.datetime
+) -> Verdict:
     name = canonical_host(host)
     rule = policy.match(name)
     if rule is None or rule.exclude:

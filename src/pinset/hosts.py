@@ -65,7 +65,10 @@ def canonical_host(name: str) -> str:
         if not _LABEL.fullmatch(label):
             raise ConfigError(
                 f"host name {name!r} has an invalid label {label!r}",
-                hint="labels are 1–63 letters, digits, '-' or '_'; wildcards only as '*.' or '**.' prefixes",
+                hint=(
+                    "labels are 1–63 letters, digits, '-' or '_'; "
+                    "wildcards only as '*.' or '**.' prefixes"
+                ),
             )
     return ascii_host
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 
-from pinset._der import DerError, certificate_spki, csr_spki
+from pinset._der import DerError, certificate_spki, csr_spki, public_key_spki
 from pinset.errors import ChainError, PinFormatError
 
 __all__ = ["Pin", "is_canonical_pin_text", "spki_der", "spki_pin"]
@@ -29,6 +30,7 @@ _VALID_SHAPE = (
     f"digest, for example {_EXAMPLE}"
 )
 _B64_ALPHABET = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 _HEX_FINGERPRINT = re.compile(r"(?:[0-9A-Fa-f]{2}[: ]?){20,64}")
 _HPKP = re.compile(r"""pin-(?P<algo>[A-Za-z0-9-]+)\s*=\s*(?P<q>["']?)(?P<value>[^"']*)(?P=q)""")
 
@@ -83,7 +85,7 @@ class Pin:
 
     @property
     def is_placeholder(self) -> bool:
-        """True for dummy values people paste as a 'backup': ``AAAA…=``, ``BBBB…=``, one byte repeated."""
+        """True for dummy 'backup' values: ``AAAA…=``, ``BBBB…=``, one byte repeated."""
         if len(set(self.digest)) == 1:
             return True
         # 43 base64 characters carry 258 bits, so the last one may differ from the rest.
@@ -97,16 +99,14 @@ class Pin:
 
 
 def is_canonical_pin_text(text: str) -> bool:
-    """True when ``text`` is exactly ``sha256/`` plus padded standard base64 (or that base64 alone)."""
+    """True when ``text`` is ``sha256/`` plus padded standard base64 (or that base64 alone)."""
     body = text[len("sha256/") :] if text.startswith("sha256/") else text
     return len(body) == 44 and bool(_B64_ALPHABET.fullmatch(body)) and body.endswith("=")
 
 
 def _decode_pin_text(text: str) -> bytes:
     if not isinstance(text, str):
-        raise PinFormatError(
-            f"a pin must be text, not {type(text).__name__}", hint=_VALID_SHAPE
-        )
+        raise PinFormatError(f"a pin must be text, not {type(text).__name__}", hint=_VALID_SHAPE)
     raw = text.strip()
     if not raw:
         raise PinFormatError("empty pin", hint=_VALID_SHAPE)
@@ -121,7 +121,12 @@ def _decode_pin_text(text: str) -> bytes:
         body = hpkp.group("value")
     else:
         lower = raw.lower()
-        prefix, slash, rest = raw.partition("/")
+        if lower.startswith("sha256:"):
+            raise PinFormatError(
+                "'sha256:' is not a pin prefix (OpenSSH writes key fingerprints that way)",
+                hint=_VALID_SHAPE,
+            )
+        prefix, slash, _ = raw.partition("/")
         if slash and prefix.lower() in {"sha1", "md5", "sha384", "sha512", "sha-1", "sha-256"}:
             if prefix.lower() == "sha-256":
                 raise PinFormatError(
@@ -129,14 +134,13 @@ def _decode_pin_text(text: str) -> bytes:
                 )
             raise PinFormatError(
                 f"{prefix}/ pins are not supported: only SHA-256 SPKI pins are safe and portable",
-                hint=f"compute the SHA-256 pin of the key instead (pinset pin FILE); {_VALID_SHAPE}",
+                hint=f"compute the key's SHA-256 pin instead (pinset pin FILE); {_VALID_SHAPE}",
             )
-        if lower.startswith("sha256//"):  # curl's --pinnedpubkey spelling
-            body = raw[len("sha256//") :]
-        elif lower.startswith("sha256/"):
-            body = raw[len("sha256/") :]
-        else:
-            body = raw
+        body = raw[len("sha256/") :] if lower.startswith("sha256/") else raw
+        # curl's --pinnedpubkey writes "sha256//<b64>"; but a real pin's base64 may itself
+        # start with "/", so only a 44th character before the padding marks curl's slash.
+        if body.startswith("/") and len("".join(body.split()).rstrip("=")) == 44:
+            body = body[1:]
     body = "".join(body.split())
     if _HEX_FINGERPRINT.fullmatch(body) and (":" in body or len(body) in (40, 64)):
         raise PinFormatError(
@@ -151,11 +155,19 @@ def _decode_pin_text(text: str) -> bytes:
             "the pin uses the URL-safe base64 alphabet ('-' or '_')",
             hint=f"use the standard alphabet ('+' and '/'); {_VALID_SHAPE}",
         )
+    if not body:
+        raise PinFormatError("the pin has nothing after 'sha256/'", hint=_VALID_SHAPE)
     stripped = body.rstrip("=")
-    if not _B64_ALPHABET.fullmatch(body) or len(body) - len(stripped) > 2:
-        bad = sorted({c for c in stripped if not c.isalnum() and c not in "+/"})
-        what = f"characters {''.join(bad)!r}" if bad else "misplaced '=' padding"
+    padding = len(body) - len(stripped)
+    if not _B64_CHARS.issuperset(body) or "=" in stripped:
+        bad = sorted({c for c in stripped if c not in _B64_CHARS})
+        what = f"characters {''.join(bad)!r}" if bad else "'=' is only allowed at the end"
         raise PinFormatError(f"the pin is not valid base64 ({what})", hint=_VALID_SHAPE)
+    if padding and (padding > 2 or len(body) % 4):
+        raise PinFormatError(
+            f"the pin has the wrong '=' padding ({padding} after {len(stripped)} characters)",
+            hint=f"a SHA-256 pin is 43 base64 characters and one '='; {_VALID_SHAPE}",
+        )
     padded = stripped + "=" * (-len(stripped) % 4)
     try:
         digest = base64.b64decode(padded, validate=True)
@@ -190,14 +202,18 @@ _PRIVATE_KEY_TYPES = (
     x448.X448PrivateKey,
 )
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+_CERT_BLOCKS = {"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"}
+_CSR_BLOCKS = {"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"}
 
 
 def spki_der(obj: Any) -> bytes:
-    """The DER SubjectPublicKeyInfo of a certificate, CSR, public or private key, or their PEM/DER bytes.
+    """The DER SubjectPublicKeyInfo of a certificate, CSR, key, or the PEM/DER bytes of one.
 
-    For certificates and CSRs the bytes are cut from the encoding as issued, so
-    the pin matches what ``openssl x509 -pubkey | openssl pkey -pubin -outform der``
-    hashes. PEM input with several blocks uses the first one.
+    For certificates, CSRs and ``PUBLIC KEY`` PEM/DER the bytes are cut from the
+    encoding as issued, so the pin matches what ``openssl x509 -pubkey | openssl
+    pkey -pubin -outform der`` hashes even for explicit EC parameters or RSA-PSS
+    keys. Key objects (and private keys) can only be re-encoded. PEM input with
+    several blocks uses the first one. Unreadable input raises :class:`ChainError`.
     """
     if isinstance(obj, x509.Certificate):
         return _cut(certificate_spki, obj.public_bytes(serialization.Encoding.DER))
@@ -210,11 +226,16 @@ def spki_der(obj: Any) -> bytes:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     if isinstance(obj, str):
-        obj = obj.encode("utf-8")
+        obj = obj.encode("utf-8", "surrogateescape")
     if isinstance(obj, bytearray | memoryview):
         obj = bytes(obj)
     if isinstance(obj, bytes):
-        return spki_der(_load_bytes(obj))
+        try:
+            return _spki_of_bytes(obj)
+        except (ValueError, TypeError, DerError, UnsupportedAlgorithm) as exc:
+            if isinstance(exc, ChainError):
+                raise
+            raise ChainError(f"cannot read the input: {exc}") from None
     raise ChainError(
         f"cannot compute a pin from {type(obj).__name__}",
         hint="pass an x509.Certificate, a CSR, a key object, or PEM/DER bytes of one",
@@ -234,48 +255,91 @@ def _cut(fn: Any, der: bytes) -> bytes:
     return result
 
 
-def _load_bytes(data: bytes) -> Any:
-    match = _PEM_BLOCK.search(data)
-    if match:
-        kind = match.group(1).decode("ascii")
-        end = data.find(b"-----END " + match.group(1) + b"-----", match.end())
-        if end < 0:
-            raise ChainError(f"PEM block {kind!r} has no END line")
-        block = data[match.start() : end + len(match.group(1)) + 14]
-        try:
-            if kind in {"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"}:
-                return x509.load_pem_x509_certificate(block.replace(b"TRUSTED ", b""))
-            if kind in {"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"}:
-                return x509.load_pem_x509_csr(block)
-            if kind in {"PUBLIC KEY", "RSA PUBLIC KEY"}:
-                return serialization.load_pem_public_key(block)
-            if kind == "ENCRYPTED PRIVATE KEY":
-                raise ChainError(
-                    "the private key is encrypted",
-                    hint="pin the certificate or the public key instead, or decrypt the key first",
-                )
-            if kind.endswith("PRIVATE KEY"):
-                return serialization.load_pem_private_key(block, password=None)
-        except ChainError:
-            raise
-        except (ValueError, TypeError) as exc:
-            raise ChainError(f"PEM block {kind!r} does not parse: {exc}") from None
+def _pem_body(block: bytes, kind: str) -> bytes:
+    lines = block.splitlines()[1:-1]
+    if any(b":" in line for line in lines):
         raise ChainError(
-            f"PEM block {kind!r} is neither a certificate, a CSR nor a key",
-            hint="pass a certificate, CSR or key in PEM or DER",
+            f"PEM block {kind!r} is encrypted (it has Proc-Type/DEK-Info headers)",
+            hint="pin the certificate or the public key instead, or decrypt the key first",
         )
-    loaders: tuple[Any, ...] = (
-        x509.load_der_x509_certificate,
-        x509.load_der_x509_csr,
-        serialization.load_der_public_key,
-        lambda d: serialization.load_der_private_key(d, password=None),
+    try:
+        return base64.b64decode(b"".join(line.strip() for line in lines), validate=True)
+    except (binascii.Error, ValueError):
+        raise ChainError(f"PEM block {kind!r} is not valid base64") from None
+
+
+def _spki_of_bytes(data: bytes) -> bytes:
+    match = _PEM_BLOCK.search(data)
+    if match is None:
+        return _spki_of_der(data)
+    kind = match.group(1).decode("ascii")
+    footer = b"-----END " + match.group(1) + b"-----"
+    end = data.find(footer, match.end())
+    if end < 0:
+        raise ChainError(f"PEM block {kind!r} has no END line")
+    block = data[match.start() : end + len(footer)]
+    if kind == "ENCRYPTED PRIVATE KEY":
+        raise ChainError(
+            "the private key is encrypted",
+            hint="pin the certificate or the public key instead, or decrypt the key first",
+        )
+    if kind in _CERT_BLOCKS:
+        der = _pem_body(block, kind)
+        if kind != "TRUSTED CERTIFICATE":  # OpenSSL's trusted form appends auxiliary data
+            x509.load_der_x509_certificate(der)
+        return _cut(certificate_spki, der)
+    if kind in _CSR_BLOCKS:
+        der = _pem_body(block, kind)
+        x509.load_der_x509_csr(der)
+        return _cut(csr_spki, der)
+    if kind == "PUBLIC KEY":
+        return _cut(public_key_spki, _pem_body(block, kind))
+    if kind == "RSA PUBLIC KEY":  # PKCS#1 carries no SPKI; the standard one is rsaEncryption
+        return spki_der(serialization.load_pem_public_key(block))
+    if kind.endswith("PRIVATE KEY"):
+        if b"Proc-Type:" in block:
+            raise ChainError(
+                f"PEM block {kind!r} is encrypted",
+                hint="pin the certificate or the public key instead, or decrypt the key first",
+            )
+        # Only the public half is used, so OpenSSL's slow RSA consistency check is skipped.
+        return spki_der(
+            serialization.load_pem_private_key(
+                block, password=None, unsafe_skip_rsa_key_validation=True
+            )
+        )
+    raise ChainError(
+        f"PEM block {kind!r} is neither a certificate, a CSR nor a key",
+        hint="pass a certificate, CSR or key in PEM or DER",
     )
-    for loader in loaders:
-        try:
-            return loader(data)
-        except (ValueError, TypeError):
-            continue
+
+
+def _spki_of_der(data: bytes) -> bytes:
+    try:
+        x509.load_der_x509_certificate(data)
+    except ValueError:
+        pass
+    else:
+        return _cut(certificate_spki, data)
+    try:
+        x509.load_der_x509_csr(data)
+    except ValueError:
+        pass
+    else:
+        return _cut(csr_spki, data)
+    try:
+        return public_key_spki(data)
+    except DerError:
+        pass
+    try:
+        return spki_der(
+            serialization.load_der_private_key(
+                data, password=None, unsafe_skip_rsa_key_validation=True
+            )
+        )
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        pass
     raise ChainError(
         "not a certificate, CSR or key in PEM or DER",
-        hint="pass a certificate, CSR or key file; PKCS#12 and PKCS#7 bundles go through pinset.chain",
+        hint="pass a certificate, CSR or key; PKCS#12 and PKCS#7 bundles go through pinset.chain",
     )

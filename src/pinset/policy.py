@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DomainRule", "Policy"]
 
-if TYPE_CHECKING or __import__("sys").version_info >= (3, 11):
+if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
@@ -43,6 +45,8 @@ _DOMAIN_KEYS = (
     "allow-single-pin",
 )
 _TOP_KEYS = ("defaults", "domain")
+# Only the one spelling every platform format uses (3.11's fromisoformat takes more).
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +105,7 @@ class DomainRule:
                 raise ConfigError(
                     f"domain {self.pattern!r} is an exclusion but lists pins",
                     key="pins",
-                    hint="an exclude = true rule carves the name out of a parent rule: remove its pins",
+                    hint="an exclude = true rule carves the name out of a parent: remove its pins",
                 )
             return
         if not pins:
@@ -111,13 +115,16 @@ class DomainRule:
                 hint="add the current key's pin and an offline backup pin (pinset pin HOST)",
             )
         real = [p for p in pins if not p.is_placeholder]
+        if not real:
+            raise ConfigError(
+                f"domain {self.pattern!r} has only placeholder pins ({', '.join(map(str, pins))})",
+                key="pins",
+                hint="a placeholder matches no key; add the current key's pin (pinset pin HOST)",
+            )
         if self.enforce and not self.allow_single_pin and len(real) < 2:
             placeholders = len(pins) - len(real)
-            why = (
-                f" ({placeholders} placeholder pin{'s' if placeholders > 1 else ''} do not count)"
-                if placeholders
-                else ""
-            )
+            counted = "pins do" if placeholders > 1 else "pin does"
+            why = f" ({placeholders} placeholder {counted} not count)" if placeholders else ""
             raise ConfigError(
                 f"domain {self.pattern!r} is enforced with {len(real)} real pin"
                 f"{'s' if len(real) != 1 else ''}{why}; it needs a backup pin",
@@ -261,6 +268,8 @@ class Policy:
                 raise ConfigError(
                     f"invalid JSON: {exc.msg}", source=source, line=exc.lineno, column=exc.colno
                 ) from None
+            except (ValueError, RecursionError) as exc:  # huge numbers, absurd nesting
+                raise ConfigError(f"invalid JSON: {exc}", source=source) from None
         elif format == "toml":
             try:
                 data = tomllib.loads(text)
@@ -269,6 +278,8 @@ class Policy:
                 raise ConfigError(
                     f"invalid TOML: {exc}", source=source, line=line, column=column
                 ) from None
+            except RecursionError:
+                raise ConfigError("invalid TOML: nested too deeply", source=source) from None
         else:
             raise ConfigError(f"unknown policy format {format!r}", hint="use 'toml' or 'json'")
         return cls.from_dict(data, source=source, text=text, json_text=format == "json")
@@ -286,11 +297,18 @@ class Policy:
         where = Locator(text, json=json_text)
         if not isinstance(data, Mapping):
             raise ConfigError("a policy is a table of [defaults] and [[domain]]", source=source)
-        _reject_unknown(data, _TOP_KEYS, "the top level", source, 1 if text else None)
+        _reject_unknown(data, _TOP_KEYS, "the top level", source, where.top)
         defaults = data.get("defaults", {})
         if not isinstance(defaults, Mapping):
-            raise ConfigError("[defaults] must be a table", source=source, key="defaults")
-        _reject_unknown(defaults, _DEFAULT_KEYS, "[defaults]", source, where.section(None))
+            raise ConfigError(
+                "[defaults] must be a table",
+                source=source,
+                line=where.top("defaults"),
+                key="defaults",
+            )
+        _reject_unknown(
+            defaults, _DEFAULT_KEYS, "[defaults]", source, lambda key: where.key(None, key)
+        )
 
         def default_value(key: str, kind: type, fallback: Any) -> Any:
             value = defaults.get(key, fallback)
@@ -298,13 +316,14 @@ class Policy:
 
         enforce = default_value("enforce", bool, True)
         include = default_value("include-subdomains", bool, False)
-        uris = _uri_list(
-            defaults.get("report-uris", []), "[defaults]", source, where.key(None, "report-uris")
-        )
+        uris = _uri_list(defaults.get("report-uris", []), "[defaults]", source, where, None)
         domains = data.get("domain", [])
         if not isinstance(domains, list):
             raise ConfigError(
-                "domains are written as [[domain]] tables (a list)", source=source, key="domain"
+                "domains are written as [[domain]] tables (a list)",
+                source=source,
+                line=where.top("domain"),
+                key="domain",
             )
         rules = []
         seen: dict[tuple[str, bool], int] = {}
@@ -313,7 +332,8 @@ class Policy:
             ident = (rule.name, rule.one_label)
             if ident in seen:
                 raise ConfigError(
-                    f"domain {rule.pattern!r} appears twice (also in [[domain]] #{seen[ident] + 1})",
+                    f"domain {rule.pattern!r} appears twice "
+                    f"(also in [[domain]] #{seen[ident] + 1})",
                     source=source,
                     line=where.key(index, "name"),
                     key="name",
@@ -345,19 +365,20 @@ class Policy:
         domains = []
         for rule in self.rules:
             entry: dict[str, Any] = {"name": rule.pattern}
-            if rule.include_subdomains != self.include_subdomains:
+            # A "*." name already says which subdomains it covers.
+            if not rule.one_label and rule.include_subdomains != self.include_subdomains:
                 entry["include-subdomains"] = rule.include_subdomains
             if rule.exclude:
                 entry["exclude"] = True
-            else:
-                if rule.expiration is not None:
-                    entry["expiration"] = rule.expiration
-                if rule.enforce != self.enforce:
-                    entry["enforce"] = rule.enforce
-                if rule.allow_single_pin:
-                    entry["allow-single-pin"] = True
-                if rule.report_uris != self.report_uris:
-                    entry["report-uris"] = list(rule.report_uris)
+            if rule.expiration is not None:
+                entry["expiration"] = rule.expiration
+            if rule.enforce != self.enforce:
+                entry["enforce"] = rule.enforce
+            if rule.allow_single_pin:
+                entry["allow-single-pin"] = True
+            if rule.report_uris != self.report_uris:
+                entry["report-uris"] = list(rule.report_uris)
+            if rule.pins:
                 entry["pins"] = [str(p) for p in rule.pins]
             domains.append(entry)
         return {"defaults": defaults, "domain": domains}
@@ -371,7 +392,7 @@ class Policy:
         return json.dumps(data, indent=2) + "\n"
 
     def to_toml(self) -> str:
-        """The policy as ``pinset.toml`` text; deterministic, and :meth:`loads` reads it back equal."""
+        """The policy as ``pinset.toml`` text: deterministic; :meth:`loads` reads it back equal."""
         data = self.to_dict()
         out = ["[defaults]"]
         for key, value in data["defaults"].items():
@@ -399,15 +420,14 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, str):
-        return json.dumps(value)
+        # JSON string escapes are TOML basic-string escapes; TOML also forbids a raw DEL.
+        return json.dumps(value).replace("\x7f", "\\u007f")
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
 def _toml_position(message: str) -> tuple[int | None, int | None]:
-    import re
-
     match = re.search(r"line (\d+), column (\d+)", message)
     if match:
         return int(match.group(1)), int(match.group(2))
@@ -419,7 +439,7 @@ def _reject_unknown(
     known: Iterable[str],
     where: str,
     source: str | None,
-    line: int | None,
+    line_of: Callable[[str], int | None],
 ) -> None:
     known = tuple(known)
     for key in table:
@@ -427,7 +447,11 @@ def _reject_unknown(
             close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
             raise ConfigError(
-                f"unknown key {key!r} in {where}", source=source, line=line, key=str(key), hint=hint
+                f"unknown key {key!r} in {where}",
+                source=source,
+                line=line_of(str(key)),
+                key=str(key),
+                hint=hint,
             )
 
 
@@ -449,8 +473,17 @@ def _check_report_uri(uri: Any, domain: str | None) -> None:
     where = f"domain {domain!r}" if domain else "[defaults]"
     if not isinstance(uri, str):
         raise ConfigError(f"report-uris in {where} must be strings, not {uri!r}", key="report-uris")
-    parts = urlsplit(uri)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(uri)
+        hostname = parts.hostname
+    except ValueError:
+        parts, hostname = None, None
+    if (
+        parts is None
+        or parts.scheme not in ("https", "http")
+        or not hostname
+        or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in uri)
+    ):
         raise ConfigError(
             f"report URI {uri!r} in {where} is not an http(s) URL",
             key="report-uris",
@@ -458,19 +491,24 @@ def _check_report_uri(uri: Any, domain: str | None) -> None:
         )
 
 
-def _uri_list(value: Any, where: str, source: str | None, line: int | None) -> tuple[str, ...]:
+def _uri_list(
+    value: Any, where: str, source: str | None, locator: Locator, index: int | None
+) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ConfigError(
             f"report-uris in {where} must be a list of URLs",
             source=source,
-            line=line,
+            line=locator.key(index, "report-uris"),
             key="report-uris",
         )
-    try:
-        for uri in value:
+    for position, uri in enumerate(value):
+        try:
             _check_report_uri(uri, None)
-    except ConfigError as exc:
-        raise exc.with_location(source=source, line=line) from None
+        except ConfigError as exc:
+            exc.message = exc.message.replace("[defaults]", where)
+            raise exc.with_location(
+                source=source, line=locator.item(index, "report-uris", position)
+            ) from None
     return tuple(value)
 
 
@@ -487,7 +525,7 @@ def _parse_date(value: Any, where: str, source: str | None, line: int | None) ->
         )
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
         try:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
@@ -517,17 +555,26 @@ def _rule_from_dict(
         )
     raw_name = entry.get("name")
     label = f"[[domain]] #{index + 1}" if not isinstance(raw_name, str) else f"domain {raw_name!r}"
-    _reject_unknown(entry, _DOMAIN_KEYS, label, source, section_line)
+
     def line(key: str) -> int | None:
         return where.key(index, key)
 
-    if not isinstance(raw_name, str):
+    _reject_unknown(entry, _DOMAIN_KEYS, label, source, line)
+    if raw_name is None:
         raise ConfigError(
             f"{label} has no name",
             source=source,
             line=section_line,
             key="name",
             hint='add name = "api.example.com"',
+        )
+    if not isinstance(raw_name, str):
+        raise ConfigError(
+            f"name of {label} must be a string, not {raw_name!r}",
+            source=source,
+            line=line("name"),
+            key="name",
+            hint='write name = "api.example.com"',
         )
     one_label = False
     name = raw_name.strip()
@@ -568,11 +615,12 @@ def _rule_from_dict(
             line=line("pins"),
             key="pins",
         )
-    pins = []
-    for pin_text in pins_value:
-        pins.append(Pin.parse(pin_text, source=source, line=_pin_line(where, index, pin_text)))
+    pins = [
+        Pin.parse(text, source=source, line=where.item(index, "pins", position))
+        for position, text in enumerate(pins_value)
+    ]
     rule_uris = (
-        _uri_list(entry["report-uris"], label, source, line("report-uris"))
+        _uri_list(entry["report-uris"], label, source, where, index)
         if "report-uris" in entry
         else uris
     )
@@ -582,9 +630,13 @@ def _rule_from_dict(
             pins=tuple(pins),
             include_subdomains=include_subdomains,
             expiration=_parse_date(entry.get("expiration"), label, source, line("expiration")),
-            enforce=_typed(entry.get("enforce", enforce), bool, "enforce", label, source, line("enforce")),
+            enforce=_typed(
+                entry.get("enforce", enforce), bool, "enforce", label, source, line("enforce")
+            ),
             report_uris=rule_uris,
-            exclude=_typed(entry.get("exclude", False), bool, "exclude", label, source, line("exclude")),
+            exclude=_typed(
+                entry.get("exclude", False), bool, "exclude", label, source, line("exclude")
+            ),
             allow_single_pin=_typed(
                 entry.get("allow-single-pin", False),
                 bool,
@@ -596,17 +648,6 @@ def _rule_from_dict(
             one_label=one_label,
         )
     except ConfigError as exc:
-        key_line = line(exc.key) if exc.key else section_line
+        # A problem with a key the table does not write comes from its name (or defaults).
+        key_line = line(exc.key) if exc.key is not None and exc.key in entry else line("name")
         raise exc.with_location(source=source, line=key_line) from None
-
-
-def _pin_line(where: Locator, index: int, pin_text: Any) -> int | None:
-    # Pins usually sit one per line below "pins = ["; find the exact one when possible.
-    start = where.key(index, "pins")
-    lines = where._lines  # noqa: SLF001 - same package, a read-only peek
-    if start is None or not isinstance(pin_text, str) or not pin_text.strip():
-        return start
-    for number in range(start, min(len(lines), start + 200) + 1):
-        if pin_text.strip() in lines[number - 1]:
-            return number
-    return start

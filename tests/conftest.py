@@ -1,0 +1,33 @@
+"""Shared fixtures: one test PKI and a cache of private keys for the whole session.
+
+Key generation is the slow part of most tests, so each key type is generated at
+most once per session; RSA-8192 (seconds to generate) is a fixed key from _certs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from _certs import rsa_8192
+from pinset.testing import KeyType, PrivateKey, TestPKI, generate_key
+
+
+@pytest.fixture(scope="session")
+def pki() -> TestPKI:
+    """Root → intermediate → leaves, plus a rogue root (EC P-256)."""
+    return TestPKI()
+
+
+@pytest.fixture(scope="session")
+def key_of() -> Callable[[KeyType], PrivateKey]:
+    """``key_of("rsa-2048")``: one private key per type, generated on first use."""
+    cache: dict[KeyType, PrivateKey] = {}
+
+    def get(key_type: KeyType) -> PrivateKey:
+        if key_type not in cache:
+            cache[key_type] = rsa_8192() if key_type == "rsa-8192" else generate_key(key_type)
+        return cache[key_type]
+
+    return get

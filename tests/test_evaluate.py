@@ -1,0 +1,225 @@
+"""Verdicts for (host, verified chain, time): every reason, every chain form, fail closed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from pinset import DomainRule, Pin, Policy, Verdict, evaluate, spki_pin
+from pinset.evaluate import REASONS, chain_der
+from pinset.testing import LeafCert, TestPKI
+
+NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.timezone.utc)
+BACKUP = Pin.parse("sha256/" + "Qk" * 21 + "A=")  # a real-looking offline backup pin
+
+
+@pytest.fixture(scope="module")
+def leaf(pki: TestPKI) -> LeafCert:
+    return pki.leaf("api.example.com", "www.example.org")
+
+
+def _policy(*rules: DomainRule) -> Policy:
+    return Policy(rules=rules)
+
+
+def _ders(leaf: LeafCert) -> list[bytes]:
+    return [c.public_bytes(serialization.Encoding.DER) for c in leaf.full_chain]
+
+
+@pytest.mark.parametrize("position", [0, 1, 2], ids=["leaf", "intermediate", "root"])
+@pytest.mark.parametrize("as_der", [False, True], ids=["certificate", "der"])
+def test_pinned_on_any_chain_member(leaf: LeafCert, position: int, as_der: bool) -> None:
+    pin = spki_pin(leaf.full_chain[position])
+    policy = _policy(DomainRule("api.example.com", pins=(BACKUP, pin)))
+    chain = _ders(leaf) if as_der else list(leaf.full_chain)
+    verdict = evaluate(policy, "API.example.com.", chain, now=NOW)
+    assert verdict.allowed
+    assert verdict.reason == "pinned"
+    assert verdict.matched_pin == pin
+    assert verdict.served_pins == tuple(spki_pin(c) for c in leaf.full_chain)
+    assert verdict.chain == tuple(_ders(leaf))
+    assert verdict.host == "api.example.com"
+    assert verdict.rule is policy.rule_for("api.example.com")
+    assert verdict.pinned
+    assert verdict.now == NOW
+
+
+def test_other_buffer_types_in_chain(leaf: LeafCert) -> None:
+    pin = spki_pin(leaf.cert)
+    policy = _policy(DomainRule("api.example.com", pins=(BACKUP, pin)))
+    der = leaf.cert.public_bytes(serialization.Encoding.DER)
+    for member in (bytearray(der), memoryview(der)):
+        assert evaluate(policy, "api.example.com", [member], now=NOW).reason == "pinned"
+
+
+def test_not_pinned(leaf: LeafCert) -> None:
+    policy = _policy(DomainRule("api.example.com", pins=(BACKUP, spki_pin(leaf.cert))))
+    verdict = evaluate(policy, "other.example.com", list(leaf.chain), now=NOW)
+    assert verdict.allowed
+    assert verdict.reason == "not-pinned"
+    assert verdict.rule is None
+    assert not verdict.pinned
+    assert verdict.describe() == "other.example.com: not pinned"
+    # Not pinned means the chain is not even read: it cannot break an unpinned host.
+    assert evaluate(policy, "other.example.com", [b"garbage"], now=NOW).allowed
+
+
+def test_excluded_host_is_not_pinned(leaf: LeafCert) -> None:
+    policy = _policy(
+        DomainRule(
+            "example.com", include_subdomains=True, pins=(BACKUP, Pin(b"\x01" * 31 + b"\x02"))
+        ),
+        DomainRule("api.example.com", exclude=True),
+    )
+    verdict = evaluate(policy, "api.example.com", list(leaf.chain), now=NOW)
+    assert verdict.allowed
+    assert verdict.reason == "not-pinned"
+    assert verdict.rule is not None
+    assert verdict.rule.exclude
+    assert not verdict.pinned
+    assert evaluate(policy, "x.example.com", list(leaf.chain), now=NOW).reason == "pin-mismatch"
+
+
+def test_pin_mismatch_and_describe(leaf: LeafCert, pki: TestPKI) -> None:
+    other = spki_pin(pki.rogue.cert)
+    policy = _policy(DomainRule("api.example.com", pins=(other, BACKUP)))
+    verdict = evaluate(policy, "api.example.com", list(leaf.full_chain), now=NOW)
+    assert not verdict.allowed
+    assert verdict.reason == "pin-mismatch"
+    assert verdict.matched_pin is None
+    lines = verdict.describe().splitlines()
+    assert lines[0] == "Certificate pinning failure for api.example.com!"
+    assert lines[1] == "  Verified chain (leaf first):"
+    for i, cert in enumerate(leaf.full_chain):
+        assert lines[2 + i] == f"    {spki_pin(cert)}: {cert.subject.rfc4514_string()}"
+    assert lines[5] == "  Pinned keys for api.example.com:"
+    assert lines[6:] == [f"    {other}", f"    {BACKUP}"]
+
+
+def test_report_only_mismatch_is_allowed(leaf: LeafCert) -> None:
+    policy = _policy(DomainRule("api.example.com", pins=(BACKUP,), enforce=False))
+    verdict = evaluate(policy, "api.example.com", list(leaf.chain), now=NOW)
+    assert verdict.allowed
+    assert verdict.reason == "report-only-mismatch"
+    assert "report-only" in verdict.describe()
+    # A match in report-only mode is simply pinned.
+    matching = _policy(DomainRule("api.example.com", pins=(spki_pin(leaf.cert),), enforce=False))
+    assert evaluate(matching, "api.example.com", list(leaf.chain), now=NOW).reason == "pinned"
+
+
+def test_policy_expired_fails_open(leaf: LeafCert) -> None:
+    rule = DomainRule(
+        "api.example.com",
+        pins=(BACKUP, Pin(b"\x03" * 31 + b"\x04")),
+        expiration=dt.date(2026, 1, 15),
+    )
+    verdict = evaluate(_policy(rule), "api.example.com", list(leaf.chain), now=NOW)
+    assert verdict.allowed
+    assert verdict.reason == "policy-expired"
+    assert "expired on 2026-01-15" in verdict.describe()
+    before = NOW.replace(day=14)
+    assert evaluate(_policy(rule), "api.example.com", list(leaf.chain), now=before).reason == (
+        "pin-mismatch"
+    )
+
+
+@pytest.mark.parametrize("enforce", [True, False])
+def test_empty_verified_chain_fails_closed(leaf: LeafCert, enforce: bool) -> None:
+    rule = DomainRule("api.example.com", pins=(BACKUP, spki_pin(leaf.cert)), enforce=enforce)
+    verdict = evaluate(_policy(rule), "api.example.com", [], now=NOW)
+    assert not verdict.allowed
+    assert verdict.reason == "no-verified-chain"
+    assert "no verified chain" in verdict.describe()
+
+
+@pytest.mark.parametrize(
+    "bad_member",
+    [b"not a certificate", b"\x30\x82\xff\xff", object(), None, 42],
+    ids=["garbage-der", "truncated-der", "object", "none", "int"],
+)
+def test_any_exception_is_internal_error(leaf: LeafCert, bad_member: object) -> None:
+    # The genuine leaf matches, but a member that cannot be read refuses the whole chain.
+    rule = DomainRule("api.example.com", pins=(BACKUP, spki_pin(leaf.cert)))
+    chain = [leaf.cert, bad_member]
+    verdict = evaluate(_policy(rule), "api.example.com", chain, now=NOW)
+    assert not verdict.allowed
+    assert verdict.reason == "internal-error"
+    assert verdict.error
+    assert "could not evaluate" in verdict.describe()
+
+
+def test_report_only_does_not_unblock_errors(leaf: LeafCert) -> None:
+    rule = DomainRule("api.example.com", pins=(BACKUP,), enforce=False)
+    verdict = evaluate(_policy(rule), "api.example.com", [b"junk"], now=NOW)
+    assert not verdict.allowed
+    assert verdict.reason == "internal-error"
+
+
+def test_invalid_host_is_internal_error(leaf: LeafCert) -> None:
+    policy = _policy(DomainRule("api.example.com", pins=(BACKUP, spki_pin(leaf.cert))))
+    for host in ("", "api..example.com", None):
+        verdict = evaluate(policy, host, list(leaf.chain), now=NOW)  # type: ignore[arg-type]
+        assert not verdict.allowed
+        assert verdict.reason == "internal-error"
+
+
+def test_chain_iteration_error_is_internal_error(leaf: LeafCert) -> None:
+    class Exploding:
+        def __iter__(self) -> object:
+            raise RuntimeError("boom")
+
+        def __len__(self) -> int:
+            return 1
+
+    policy = _policy(DomainRule("api.example.com", pins=(BACKUP, spki_pin(leaf.cert))))
+    verdict = evaluate(policy, "api.example.com", Exploding(), now=NOW)  # type: ignore[arg-type]
+    assert not verdict.allowed
+    assert verdict.reason == "internal-error"
+    assert verdict.error == "RuntimeError: boom"
+
+
+def test_naive_or_missing_time_is_rejected(leaf: LeafCert) -> None:
+    policy = _policy(DomainRule("api.example.com", pins=(BACKUP, spki_pin(leaf.cert))))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        evaluate(policy, "api.example.com", list(leaf.chain), now=dt.datetime(2026, 1, 1))
+    with pytest.raises(TypeError, match="datetime"):
+        evaluate(policy, "api.example.com", list(leaf.chain), now=dt.date(2026, 1, 1))  # type: ignore[arg-type]
+
+
+def test_policy_evaluate_method(leaf: LeafCert) -> None:
+    policy = _policy(DomainRule("api.example.com", pins=(BACKUP, spki_pin(leaf.cert))))
+    assert policy.evaluate("api.example.com", list(leaf.chain), now=NOW) == evaluate(
+        policy, "api.example.com", list(leaf.chain), now=NOW
+    )
+    # Without now it reads the clock once; the rule never expires so the result is the same.
+    assert policy.evaluate("api.example.com", list(leaf.chain)).reason == "pinned"
+
+
+def test_chain_der_and_ssl_style_members(leaf: LeafCert) -> None:
+    class SslCertificate:  # what 3.10-3.12 get_verified_chain() returns
+        def __init__(self, der: bytes) -> None:
+            self._der = der
+
+        def public_bytes(self, encoding: int) -> bytes:
+            assert encoding == 2
+            return self._der
+
+    ders = _ders(leaf)
+    assert chain_der([SslCertificate(d) for d in ders]) == tuple(ders)
+    with pytest.raises(TypeError):
+        chain_der(["text"])
+
+
+def test_every_reason_is_reachable() -> None:
+    assert set(REASONS) == {
+        "pinned",
+        "not-pinned",
+        "policy-expired",
+        "pin-mismatch",
+        "report-only-mismatch",
+        "no-verified-chain",
+        "internal-error",
+    }
+    assert Verdict(host="h", allowed=False, reason="internal-error", error="x").describe()

@@ -1,0 +1,279 @@
+"""Loading and writing policies: TOML and JSON with the same keys, lossless round trips."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import tomllib
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pinset import ConfigError, DomainRule, Pin, Policy
+
+
+def _pin(seed: str) -> Pin:
+    return Pin(hashlib.sha256(seed.encode()).digest())
+
+
+A, B, C = _pin("a"), _pin("b"), _pin("c")
+PLACEHOLDER = Pin(bytes(32))
+
+POLICY_TOML = f"""
+[defaults]
+enforce = true
+include-subdomains = false
+report-uris = ["https://pin-reports.example.net/v1/report"]
+
+[[domain]]
+name = "api.example.com"
+include-subdomains = true
+expiration = 2027-06-30
+pins = [
+  "{A}",
+  "{B}",
+]
+
+[[domain]]
+name = "static.api.example.com"
+exclude = true
+
+[[domain]]
+name = "*.apps.example.com"
+enforce = false
+report-uris = []
+pins = ["{C}"]
+
+[[domain]]
+name = "**.cdn.example.com"
+allow-single-pin = true
+pins = ["{C}", "{PLACEHOLDER}"]
+"""
+
+POLICY_JSON = json.dumps(
+    {
+        "defaults": {
+            "enforce": True,
+            "include-subdomains": False,
+            "report-uris": ["https://pin-reports.example.net/v1/report"],
+        },
+        "domain": [
+            {
+                "name": "api.example.com",
+                "include-subdomains": True,
+                "expiration": "2027-06-30",
+                "pins": [str(A), B.b64],
+            },
+            {"name": "static.api.example.com", "exclude": True},
+            {"name": "*.apps.example.com", "enforce": False, "report-uris": [], "pins": [C.b64]},
+            {
+                "name": "**.cdn.example.com",
+                "allow-single-pin": True,
+                "pins": [str(C), str(PLACEHOLDER)],
+            },
+        ],
+    },
+    indent=2,
+)
+
+
+def test_toml_reads_every_key() -> None:
+    policy = Policy.loads(POLICY_TOML, source="pinset.toml")
+    assert policy.enforce is True
+    assert policy.include_subdomains is False
+    assert policy.report_uris == ("https://pin-reports.example.net/v1/report",)
+    assert policy.source == "pinset.toml"
+    api = policy.rule_for("api.example.com")
+    assert api is not None
+    assert api.pins == (A, B)
+    assert api.include_subdomains
+    assert api.enforce
+    assert not api.exclude
+    assert api.expiration == dt.date(2027, 6, 30)
+    assert api.report_uris == policy.report_uris
+    assert policy.rule_for("static.api.example.com") is None
+    apps = policy.rule_for("x.apps.example.com")
+    assert apps is not None
+    assert apps.one_label
+    assert not apps.enforce
+    assert apps.report_uris == ()
+    cdn = policy.rule_for("a.b.cdn.example.com")
+    assert cdn is not None
+    assert cdn.allow_single_pin
+    assert cdn.pins == (C, PLACEHOLDER)
+
+
+def test_json_with_the_same_keys_is_the_same_policy() -> None:
+    assert Policy.loads(POLICY_JSON, format="json") == Policy.loads(POLICY_TOML)
+
+
+def test_load_picks_the_format_from_the_file(tmp_path: Path) -> None:
+    toml_path = tmp_path / "pinset.toml"
+    toml_path.write_text(POLICY_TOML, encoding="utf-8")
+    json_path = tmp_path / "policy.json"
+    json_path.write_text(POLICY_JSON, encoding="utf-8")
+    sniffed = tmp_path / "policy.conf"
+    sniffed.write_text(POLICY_JSON, encoding="utf-8")
+    loaded = Policy.load(toml_path)
+    assert loaded.source == str(toml_path)
+    assert loaded == Policy.load(json_path) == Policy.load(sniffed)
+
+
+def test_load_errors_for_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read policy") as info:
+        Policy.load(tmp_path / "missing.toml")
+    assert info.value.source == str(tmp_path / "missing.toml")
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        Policy.load(binary)
+
+
+def test_defaults_apply_and_are_overridden() -> None:
+    policy = Policy.loads(
+        f"""
+[defaults]
+enforce = false
+include-subdomains = true
+report-uris = ["https://r.example.net/a"]
+
+[[domain]]
+name = "a.example"
+pins = ["{A}"]
+
+[[domain]]
+name = "b.example"
+enforce = true
+include-subdomains = false
+report-uris = ["http://r.example.net/b"]
+pins = ["{A}", "{B}"]
+"""
+    )
+    a = policy.rule_for("x.a.example")
+    assert a is not None
+    assert not a.enforce
+    assert a.report_uris == ("https://r.example.net/a",)
+    assert policy.rule_for("x.b.example") is None
+    b = policy.rule_for("b.example")
+    assert b is not None
+    assert b.enforce
+    assert b.report_uris == ("http://r.example.net/b",)
+
+
+def test_empty_policy_defaults() -> None:
+    policy = Policy.loads("")
+    assert policy == Policy()
+    assert policy.enforce
+    assert not policy.include_subdomains
+    assert policy.rules == ()
+    assert policy.rule_for("example.com") is None
+
+
+def test_to_toml_is_readable_and_round_trips() -> None:
+    policy = Policy.loads(POLICY_TOML)
+    text = policy.to_toml()
+    assert Policy.loads(text) == policy
+    assert text == Policy.loads(text).to_toml()  # deterministic
+    assert "expiration = 2027-06-30\n" in text
+    assert f'  "{A}",\n' in text
+    assert 'name = "*.apps.example.com"' in text
+    assert Policy.loads(policy.to_json(), format="json") == policy
+    assert tomllib.loads(text)["defaults"]["enforce"] is True
+
+
+def test_to_dict_uses_file_keys() -> None:
+    data = Policy.loads(POLICY_TOML).to_dict()
+    assert set(data) == {"defaults", "domain"}
+    api = next(d for d in data["domain"] if d["name"] == "api.example.com")
+    assert api == {
+        "name": "api.example.com",
+        "include-subdomains": True,
+        "expiration": dt.date(2027, 6, 30),
+        "pins": [str(A), str(B)],
+    }
+    assert Policy.from_dict(data) == Policy.loads(POLICY_TOML)
+
+
+def test_duplicate_pins_collapse_and_rules_are_sorted() -> None:
+    rule = DomainRule("z.example", pins=(A, Pin.parse(A.b64.rstrip("=")), B))
+    assert rule.pins == (A, B)
+    policy = Policy(rules=(rule, DomainRule("a.example", pins=(A, B))))
+    assert [r.name for r in policy.rules] == ["a.example", "z.example"]
+
+
+def test_equality_ignores_source_and_order() -> None:
+    r1, r2 = DomainRule("a.example", pins=(A, B)), DomainRule("b.example", pins=(A, B))
+    assert Policy(rules=(r1, r2), source="x") == Policy(rules=(r2, r1), source="y")
+    assert hash(Policy(rules=(r1, r2))) == hash(Policy(rules=(r2, r1)))
+    assert Policy(rules=(r1,)) != Policy(rules=(r1,), enforce=False)
+
+
+def test_policy_is_immutable() -> None:
+    policy = Policy.loads(POLICY_TOML)
+    with pytest.raises(AttributeError):
+        policy.enforce = False  # type: ignore[misc]
+    assert isinstance(policy.rules, tuple)
+
+
+# -- property-based round trip ----------------------------------------------------
+
+_labels = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+_names = st.lists(_labels, min_size=1, max_size=4).map(".".join)
+_pins = st.binary(min_size=32, max_size=32).map(Pin).filter(lambda p: not p.is_placeholder)
+_uris = st.lists(
+    st.builds(
+        "https://{}/{}".format,
+        _names,
+        st.text(alphabet="abcxyz019-_~%/?=&é", max_size=12),
+    ),
+    max_size=2,
+).map(tuple)
+
+
+@st.composite
+def _rules(draw: st.DrawFn) -> DomainRule:
+    name = draw(_names)
+    one_label = draw(st.booleans())
+    exclude = draw(st.booleans())
+    enforce = draw(st.booleans())
+    pins: tuple[Pin, ...] = ()
+    if not exclude:
+        real = draw(st.lists(_pins, min_size=2, max_size=4, unique=True))
+        extra = draw(st.lists(st.sampled_from([Pin(bytes(32)), Pin(b"\x41" * 32)]), max_size=1))
+        pins = (*real, *extra)
+    return DomainRule(
+        name=name,
+        pins=pins,
+        include_subdomains=False if one_label else draw(st.booleans()),
+        expiration=draw(st.none() | st.dates(dt.date(1990, 1, 1), dt.date(2200, 1, 1))),
+        enforce=enforce,
+        report_uris=draw(_uris),
+        exclude=exclude,
+        allow_single_pin=draw(st.booleans()),
+        one_label=one_label,
+    )
+
+
+@st.composite
+def _policies(draw: st.DrawFn) -> Policy:
+    rules = draw(st.lists(_rules(), max_size=5, unique_by=lambda r: (r.name, r.one_label)))
+    return Policy(
+        rules=tuple(rules),
+        enforce=draw(st.booleans()),
+        include_subdomains=draw(st.booleans()),
+        report_uris=draw(_uris),
+    )
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_policies())
+def test_any_policy_round_trips_through_toml_and_json(policy: Policy) -> None:
+    text = policy.to_toml()
+    again = Policy.loads(text)
+    assert again == policy
+    assert again.to_toml() == text
+    assert Policy.loads(policy.to_json(), format="json") == policy
+    assert Policy.from_dict(policy.to_dict()) == policy

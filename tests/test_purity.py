@@ -1,0 +1,111 @@
+"""The core is pure: no sockets, files or clocks, and ``import pinset`` stays light."""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pinset import Pin, Policy, evaluate, spki_pin
+from pinset.testing import TestPKI
+
+
+class _Forbidden(AssertionError):
+    pass
+
+
+def _forbid(name: str) -> object:
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise _Forbidden(f"the pure core called {name}")
+
+    return refuse
+
+
+class _FrozenOut(dt.datetime):
+    @classmethod
+    def now(cls, tz: dt.tzinfo | None = None) -> _FrozenOut:  # type: ignore[override]
+        raise _Forbidden("the pure core called datetime.now")
+
+    @classmethod
+    def utcnow(cls) -> _FrozenOut:  # type: ignore[override]
+        raise _Forbidden("the pure core called datetime.utcnow")
+
+
+# An instance of the patched class, so isinstance(now, datetime.datetime) holds while patched.
+NOW = _FrozenOut(2026, 5, 1, tzinfo=dt.timezone.utc)
+
+
+def test_core_works_without_sockets_files_or_clock(
+    pki: TestPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leaf = pki.leaf("pure.example")
+    chain = list(leaf.full_chain)
+    pem = leaf.cert_chain_pem.bytes()
+    pins = (spki_pin(leaf.cert), spki_pin(pki.root.cert))
+    text = (
+        '[[domain]]\nname = "pure.example"\nexpiration = 2030-01-01\n'
+        f'pins = ["{pins[0]}", "{pins[1]}"]\n'
+    )
+    json_text = json.dumps(Policy.loads(text).to_dict(), default=str)
+
+    monkeypatch.setattr(socket, "socket", _forbid("socket.socket"))
+    monkeypatch.setattr(socket, "create_connection", _forbid("socket.create_connection"))
+    monkeypatch.setattr(builtins, "open", _forbid("open"))
+    monkeypatch.setattr(io, "open", _forbid("io.open"))
+    monkeypatch.setattr(os, "open", _forbid("os.open"))
+    monkeypatch.setattr(time, "time", _forbid("time.time"))
+    monkeypatch.setattr(time, "time_ns", _forbid("time.time_ns"))
+    monkeypatch.setattr(dt, "datetime", _FrozenOut)
+    with pytest.raises(_Forbidden):  # the patches are live
+        time.time()
+    with pytest.raises(_Forbidden):
+        dt.datetime.now(dt.timezone.utc)
+
+    policy = Policy.loads(text, source="pinset.toml")
+    assert Policy.loads(json_text, format="json") == policy
+    assert Policy.loads(policy.to_toml()) == policy
+    assert Pin.parse(str(pins[0])) == pins[0]
+    assert spki_pin(pem) == pins[0]
+    assert spki_pin(leaf.private_key) == pins[0]
+    verdict = evaluate(policy, "pure.example", chain, now=NOW)
+    assert verdict.allowed
+    assert verdict.reason == "pinned"
+    assert policy.evaluate("pure.example", chain, now=NOW) == verdict
+    assert "pure.example" in verdict.describe()
+
+
+FORBIDDEN_MODULES = [
+    "pinset.cli",
+    "pinset.collector",
+    "pinset.testing",
+    "click",
+    "rich",
+    "fastapi",
+    "sqlalchemy",
+    "defusedxml",
+    "requests",
+    "httpx",
+    "aiohttp",
+]
+
+
+def test_import_pinset_stays_light() -> None:
+    code = "import json, sys, pinset\nprint(json.dumps(sorted(m for m in sys.modules)))\n"
+    # -I: no user site, no PYTHON* variables, no cwd on the path (the installed package only)
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(result.stdout))
+    assert "pinset" in loaded
+    assert "pinset.policy" in loaded
+    for name in FORBIDDEN_MODULES:
+        hits = sorted(m for m in loaded if m == name or m.startswith(name + "."))
+        assert not hits, f"import pinset loaded {hits}"
