@@ -1,0 +1,192 @@
+"""Audit pin policies, platform configs, APKs and IPAs, optionally against live chains.
+
+::
+
+    report = pinset.audit.audit(["pinset.toml", "app.apk"], now=now, live=True)
+    report.exit_code   # 0 clean, 1 an error-level finding, 2 a target could not be read
+
+Rules, ids and severities are in :mod:`pinset.audit.rules`; reporters in
+:mod:`pinset.audit.report` (text, JSON), :mod:`pinset.audit.sarif` and
+:mod:`pinset.audit.junit`. Time is a parameter: the auditor never reads the clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+from cryptography import x509
+
+from pinset.audit.live import Endpoint, fetch_chains
+from pinset.audit.model import (
+    AuditReport,
+    Context,
+    Finding,
+    LiveChain,
+    Subject,
+    Unreadable,
+    sort_key,
+)
+from pinset.audit.rules import RULES, Rule, check
+from pinset.audit.targets import read_target
+from pinset.chain import load_chain, order_chain
+from pinset.errors import ChainError
+from pinset.hosts import canonical_host
+
+__all__ = [
+    "RULES",
+    "AuditReport",
+    "Endpoint",
+    "Finding",
+    "LiveChain",
+    "Rule",
+    "Subject",
+    "audit",
+    "chain_from_file",
+    "live_endpoints",
+    "read_subjects",
+]
+
+Target = str | os.PathLike[str] | tuple[str, bytes]
+
+
+def chain_from_file(host: str, path: str | os.PathLike[str]) -> LiveChain:
+    """A :class:`LiveChain` for ``host`` from a PEM/DER/PKCS#7 file (leaf first after ordering)."""
+    loaded = load_chain(path)
+    if not loaded.certificates:
+        raise ChainError(
+            "the file holds no certificate",
+            source=os.fspath(path),
+            hint="give the chain the server will send: leaf first, then intermediates",
+        )
+    return LiveChain(
+        canonical_host(host), os.fspath(path), certificates=order_chain(loaded.certificates)
+    )
+
+
+def read_subjects(targets: Iterable[Target]) -> tuple[list[Subject], list[Unreadable], list[str]]:
+    """Read every target: the configs found, the unreadable targets, and the target names."""
+    subjects: list[Subject] = []
+    unreadable: list[Unreadable] = []
+    names: list[str] = []
+    for target in targets:
+        if isinstance(target, tuple):
+            name, data = target
+        else:
+            name = os.fspath(target)
+            try:
+                data = Path(name).read_bytes()
+            except OSError as exc:
+                names.append(name)
+                unreadable.append(Unreadable(name, f"cannot read: {exc.strerror or exc}"))
+                continue
+        names.append(name)
+        result = read_target(data, name)
+        if isinstance(result, Unreadable):
+            unreadable.append(result)
+        else:
+            subjects.extend(result)
+    return subjects, unreadable, names
+
+
+def live_endpoints(
+    subjects: Iterable[Subject],
+    *,
+    hosts: Iterable[tuple[str, int]] = (),
+    connect: Mapping[str, tuple[str, int]] | None = None,
+    port: int = 443,
+    skip: Iterable[str] = (),
+) -> list[Endpoint]:
+    """Where to fetch chains: each pinned rule's name (the apex of include-subdomains rules)
+    plus ``hosts``; ``connect`` maps a name to the address and port to dial instead.
+
+    One-label ``*.name`` rules have no name of their own to fetch; give one with ``hosts``.
+    """
+    connect = {canonical_host(k): v for k, v in (connect or {}).items()}
+    skipped = {canonical_host(h) for h in skip}
+    wanted: dict[str, int] = {}
+    for subject in subjects:
+        if subject.imported is None:
+            continue
+        for rule in subject.imported.policy.rules:
+            if not rule.exclude and not rule.one_label:
+                wanted.setdefault(rule.name, port)
+    for host, host_port in hosts:
+        wanted[canonical_host(host)] = host_port
+    endpoints = []
+    for name, name_port in wanted.items():
+        if name in skipped:
+            continue
+        address, dial = connect.get(name, (name, name_port))
+        endpoints.append(Endpoint(name, address, dial))
+    return endpoints
+
+
+def audit(
+    targets: Sequence[Target],
+    *,
+    now: dt.datetime,
+    min_days: int = 30,
+    chains: Mapping[str, LiveChain | Sequence[x509.Certificate]] | None = None,
+    live: bool = False,
+    hosts: Iterable[tuple[str, int]] = (),
+    connect: Mapping[str, tuple[str, int]] | None = None,
+    port: int = 443,
+    timeout: float = 10.0,
+    concurrency: int = 64,
+    cafile: str | os.PathLike[str] | None = None,
+    on_live: Callable[[int], Callable[[LiveChain], None] | None] | None = None,
+) -> AuditReport:
+    """Audit ``targets`` (paths, or ``(name, bytes)`` pairs) at ``now`` (timezone-aware).
+
+    ``chains`` supplies chains offline, by host name (they take precedence over
+    live fetching). With ``live`` the chain of every pinned name and of each of
+    ``hosts`` is fetched concurrently (``connect`` redirects a name to another
+    address and port; SNI and name checks still use the name). ``on_live(n)``
+    may return a callback called once per fetched chain (a progress bar).
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    subjects, unreadable, names = read_subjects(targets)
+    known: dict[str, LiveChain] = {}
+    for host, value in (chains or {}).items():
+        name = canonical_host(host)
+        known[name] = (
+            value
+            if isinstance(value, LiveChain)
+            else LiveChain(name, "supplied chain", certificates=tuple(value))
+        )
+    extra = list(hosts)
+    if live:
+        endpoints = live_endpoints(subjects, hosts=extra, connect=connect, port=port, skip=known)
+        callback = on_live(len(endpoints)) if on_live is not None else None
+        known.update(
+            fetch_chains(
+                endpoints,
+                timeout=timeout,
+                concurrency=concurrency,
+                cafile=cafile,
+                on_done=callback,
+            )
+        )
+    context = Context(now=now, min_days=min_days, chains=known)
+    findings: list[Finding] = []
+    domains: dict[tuple[str, str], None] = {}
+    for subject in subjects:
+        findings.extend(check(subject, context))
+        if subject.imported is not None:
+            for rule in subject.imported.policy.rules:
+                if not rule.exclude:
+                    domains[(subject.source, rule.pattern)] = None
+    for finding in findings:
+        if finding.domain:
+            domains.setdefault((finding.source or "", finding.domain), None)
+    return AuditReport(
+        findings=tuple(sorted(dict.fromkeys(findings), key=sort_key)),
+        domains=tuple(sorted(domains)),
+        targets=tuple(names),
+        unreadable=tuple(unreadable),
+        now=now,
+    )

@@ -1,0 +1,262 @@
+"""Audit rules over the policy alone: pins, dates, rule shapes and report URIs.
+
+Pure functions of a :class:`~pinset.audit.model.Subject` and the run's
+:class:`~pinset.audit.model.Context`. The first four (the *as written* rules)
+only run for native pinset policies; for platform formats the importer owns
+them (see :mod:`pinset.audit.rules`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from pinset.audit.model import Context, Finding, Subject
+from pinset.errors import PinFormatError
+from pinset.hosts import parent_domains
+from pinset.pins import Pin, is_canonical_pin_text
+from pinset.policy import DomainRule
+
+__all__ = [
+    "include_subdomains_public_suffix",
+    "missing_backup_pin",
+    "no_expiration",
+    "non_canonical_pin",
+    "overlapping_rules",
+    "pin_set_expired",
+    "pin_set_expiring",
+    "placeholder_pin",
+    "public_suffixes",
+    "report_uri_cleartext",
+    "report_uri_on_pinned_host",
+]
+
+
+@lru_cache(maxsize=1)
+def public_suffixes() -> frozenset[str]:
+    """The embedded subset of the Public Suffix List (``public_suffixes.txt``)."""
+    text = resources.files("pinset.audit").joinpath("public_suffixes.txt").read_text("utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+def _pinned(subject: Subject) -> Iterator[DomainRule]:
+    if subject.imported is None:
+        return
+    for rule in subject.imported.policy.rules:
+        if not rule.exclude:
+            yield rule
+
+
+def _native(subject: Subject) -> bool:
+    return subject.format == "pinset"
+
+
+def _at(subject: Subject, rule: DomainRule) -> dict[str, Any]:
+    line = subject.lines.get(rule.pattern, subject.lines.get(rule.name))
+    return {"domain": rule.pattern, "source": subject.source, "line": line}
+
+
+def missing_backup_pin(subject: Subject, context: Context) -> Iterator[Finding]:
+    """Enforced rules with fewer than two real pins (native policies; warning when allowed)."""
+    if not _native(subject):
+        return
+    for rule in _pinned(subject):
+        real = [p for p in rule.pins if not p.is_placeholder]
+        if rule.enforce and len(real) < 2:
+            yield Finding(
+                "missing-backup-pin",
+                "warning" if rule.allow_single_pin else "error",
+                f"{rule.pattern} is enforced with {len(real)} real pin"
+                f"{'' if len(real) == 1 else 's'}: losing that key locks every user out"
+                + (" (allow-single-pin accepts it)" if rule.allow_single_pin else ""),
+                fix="add the pin of an offline backup key (pinset keygen)",
+                **_at(subject, rule),
+            )
+
+
+def placeholder_pin(subject: Subject, context: Context) -> Iterator[Finding]:
+    """Placeholder digests (``AAAA…=``) in native policies: they match and back up nothing."""
+    if not _native(subject):
+        return
+    for rule in _pinned(subject):
+        for pin in rule.pins:
+            if pin.is_placeholder:
+                yield Finding(
+                    "placeholder-pin",
+                    "warning",
+                    f"{rule.pattern} lists the placeholder pin {pin}: it matches no key and is "
+                    "not a backup",
+                    fix="replace it with the pin of a real offline backup key (pinset keygen)",
+                    **_at(subject, rule),
+                )
+
+
+def non_canonical_pin(subject: Subject, context: Context) -> Iterator[Finding]:
+    """Pins written unpadded, with spaces, or in ``pin-sha256=`` form in a native policy."""
+    if not _native(subject):
+        return
+    for pattern, text, line in subject.written_pins:
+        if is_canonical_pin_text(text) and text.startswith("sha256/"):
+            continue
+        try:
+            pin = Pin.parse(text)
+        except PinFormatError:  # the policy loaded, so this cannot happen; stay quiet
+            continue
+        yield Finding(
+            "non-canonical-pin",
+            "warning",
+            f"{pattern}: pin {text!r} is not written as 'sha256/' + padded standard base64",
+            domain=pattern,
+            fix=f"write {pin}",
+            source=subject.source,
+            line=line,
+        )
+
+
+def no_expiration(subject: Subject, context: Context) -> Iterator[Finding]:
+    """Native rules without an expiration date."""
+    if not _native(subject):
+        return
+    for rule in _pinned(subject):
+        if rule.expiration is None:
+            yield Finding(
+                "no-expiration",
+                "info",
+                f"{rule.pattern} has no expiration: if its keys are lost, installs that never "
+                "update stay locked out",
+                fix="set expiration = YYYY-MM-DD a few months past the app's update cycle",
+                **_at(subject, rule),
+            )
+
+
+def pin_set_expired(subject: Subject, context: Context) -> Iterator[Finding]:
+    """Rules whose expiration date has passed at ``context.now``."""
+    for rule in _pinned(subject):
+        if rule.is_expired(context.now):
+            yield Finding(
+                "pin-set-expired",
+                "error",
+                f"{rule.pattern}: the pins expired on {rule.expiration}; the domain is "
+                "effectively unpinned",
+                fix="ship fresh pins with a new expiration date, or remove the rule",
+                **_at(subject, rule),
+            )
+
+
+def pin_set_expiring(subject: Subject, context: Context) -> Iterator[Finding]:
+    """Rules expiring within ``context.min_days``."""
+    for rule in _pinned(subject):
+        expires = rule.expires_at()
+        if expires is not None and context.now < expires <= context.horizon:
+            days = (expires - context.now).days
+            yield Finding(
+                "pin-set-expiring",
+                "warning",
+                f"{rule.pattern}: the pins expire on {rule.expiration} (in {days} day"
+                f"{'' if days == 1 else 's'}, within {context.min_days})",
+                fix="ship a release with a later expiration date before this one passes",
+                **_at(subject, rule),
+            )
+
+
+def include_subdomains_public_suffix(subject: Subject, context: Context) -> Iterator[Finding]:
+    """``include-subdomains`` (or ``*.``) on a public suffix such as ``com`` or ``github.io``."""
+    suffixes = public_suffixes()
+    for rule in _pinned(subject):
+        if (rule.include_subdomains or rule.one_label) and rule.name in suffixes:
+            yield Finding(
+                "include-subdomains-public-suffix",
+                "error",
+                f"{rule.pattern} is a public suffix: including its subdomains pins every "
+                "site registered under it",
+                fix="pin your registered domain, not the public suffix above it",
+                **_at(subject, rule),
+            )
+
+
+def overlapping_rules(subject: Subject, context: Context) -> Iterator[Finding]:
+    """A rule below a parent that includes subdomains, with other pins (or an exclusion)."""
+    if subject.imported is None:
+        return
+    policy = subject.imported.policy
+    for rule in policy.rules:
+        parent = next(
+            (
+                found
+                for name in parent_domains(rule.name)
+                if (found := policy.match(name)) is not None
+                and found.name == name
+                and found.include_subdomains
+                and not found.exclude
+            ),
+            None,
+        )
+        if parent is None or set(parent.pins) == set(rule.pins):
+            continue
+        what = "excludes it from" if rule.exclude else "replaces"
+        yield Finding(
+            "overlapping-rules",
+            "info",
+            f"{rule.pattern} has its own rule, which {what} the pins of {parent.pattern} "
+            "(include-subdomains)",
+            fix=f"check {rule.pattern} should not use {parent.pattern}'s pins",
+            **_at(subject, rule),
+        )
+
+
+def _report_uris(subject: Subject) -> Iterator[tuple[DomainRule | None, str]]:
+    if subject.imported is None:
+        return
+    policy = subject.imported.policy
+    seen = set()
+    for rule in _pinned(subject):
+        for uri in rule.report_uris:
+            seen.add(uri)
+            yield rule, uri
+    for uri in policy.report_uris:
+        if uri not in seen:
+            yield None, uri
+
+
+def report_uri_cleartext(subject: Subject, context: Context) -> Iterator[Finding]:
+    """``http://`` report URIs: reports (and the hosts they name) travel in clear text."""
+    for rule, uri in _report_uris(subject):
+        if urlsplit(uri).scheme.lower() == "http":
+            where = _at(subject, rule) if rule else {"source": subject.source}
+            yield Finding(
+                "report-uri-cleartext",
+                "warning",
+                f"report URI {uri} is plain http: anyone on the path reads or drops the reports",
+                fix="use an https:// report URI",
+                **where,
+            )
+
+
+def report_uri_on_pinned_host(subject: Subject, context: Context) -> Iterator[Finding]:
+    """Report URIs on a host this policy pins: a pin failure would also block its report."""
+    if subject.imported is None:
+        return
+    policy = subject.imported.policy
+    for rule, uri in _report_uris(subject):
+        host = urlsplit(uri).hostname
+        if not host:
+            continue
+        try:
+            target = policy.rule_for(host)
+        except ValueError:
+            continue
+        if target is not None:
+            where = _at(subject, rule) if rule else {"source": subject.source}
+            yield Finding(
+                "report-uri-on-pinned-host",
+                "warning",
+                f"report URI {uri} is on {host}, which {target.pattern} pins: when the pins "
+                "fail, the report fails with them",
+                fix="send reports to a host that is not pinned by this policy",
+                **where,
+            )

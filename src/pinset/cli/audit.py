@@ -1,0 +1,205 @@
+"""``pinset audit``: audit policies, platform configs, APKs and IPAs, and the live servers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from pinset.audit import audit, chain_from_file
+from pinset.audit.junit import to_junit
+from pinset.audit.live import DEFAULT_CONCURRENCY, parse_endpoint
+from pinset.audit.model import AuditReport, LiveChain
+from pinset.audit.report import render_text, to_json
+from pinset.audit.sarif import to_sarif
+from pinset.cli._output import console, error_console
+from pinset.errors import ConfigError
+
+__all__ = ["command", "parse_now"]
+
+FORMATS = ("text", "json", "sarif", "junit")
+
+
+def parse_now(value: str | None) -> dt.datetime:
+    """``--now``: a date (midnight UTC) or an ISO date-time; the current time when absent."""
+    if value is None:
+        return dt.datetime.now(dt.timezone.utc)
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            return dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc)
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"--now {value!r} is not a date", key="--now", hint="write --now 2026-11-28"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _pairs(values: tuple[str, ...], option: str, shape: str) -> list[tuple[str, str]]:
+    out = []
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip() or not rest.strip():
+            raise ConfigError(
+                f"{option} {value!r} is not {shape}", key=option, hint=f"write {option} {shape}"
+            )
+        out.append((key.strip(), rest.strip()))
+    return out
+
+
+def _show_progress() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[int], Callable[[LiveChain], None] | None]]:
+    """A factory for a rich progress callback on a terminal; a no-op in CI and pipes."""
+    if not _show_progress():
+        yield lambda _total: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=error_console(), transient=True) as progress:
+
+        def start(total: int) -> Callable[[LiveChain], None]:
+            task = progress.add_task("fetching chains", total=total)
+            return lambda _chain: progress.advance(task)
+
+        yield start
+
+
+def _render(report: AuditReport, fmt: str) -> str | None:
+    if fmt == "json":
+        return to_json(report)
+    if fmt == "sarif":
+        return to_sarif(report)
+    if fmt == "junit":
+        return to_junit(report)
+    return None
+
+
+@click.command(
+    "audit",
+    help="Audit pin policies, platform configs, APKs and IPAs (and with --live, the servers).",
+)
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--live", is_flag=True, help="Fetch the served chain of every pinned domain.")
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="Also fetch this name (with --live); a port here overrides --port for it.",
+)
+@click.option(
+    "--connect",
+    "connects",
+    multiple=True,
+    metavar="HOST=ADDR[:PORT]",
+    help="Audit HOST by connecting to ADDR:PORT (SNI and name checks stay HOST).",
+)
+@click.option("--port", default=443, show_default=True, help="Port of the live fetches.")
+@click.option(
+    "--chain",
+    "chains",
+    multiple=True,
+    metavar="HOST=FILE",
+    help="Use the chain in FILE for HOST instead of fetching it (offline).",
+)
+@click.option(
+    "--cafile",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Trusted CAs for the live fetches (default: the system store).",
+)
+@click.option("--timeout", default=10.0, show_default=True, help="Per-host timeout in seconds.")
+@click.option(
+    "--concurrency",
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Live fetches in flight at once.",
+)
+@click.option("--now", "now_text", metavar="DATE", help="Audit as of this date (UTC).")
+@click.option(
+    "--min-days",
+    default=30,
+    show_default=True,
+    help="Warn about pins and leaf certificates expiring within this many days.",
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write the report to this file instead of standard output.",
+)
+def command(
+    targets: tuple[str, ...],
+    live: bool,
+    hosts: tuple[str, ...],
+    connects: tuple[str, ...],
+    port: int,
+    chains: tuple[str, ...],
+    cafile: str | None,
+    timeout: float,
+    concurrency: int,
+    now_text: str | None,
+    min_days: int,
+    fmt: str,
+    as_json: bool,
+    output: str | None,
+) -> int:
+    """Exit 0 without error-level findings, 1 with any, 2 when a target cannot be read."""
+    if as_json:
+        fmt = "json"
+    now = parse_now(now_text)
+    extra = [parse_endpoint(h, default_port=port) for h in hosts]
+    connect = {
+        name: parse_endpoint(addr, default_port=port)
+        for name, addr in _pairs(connects, "--connect", "HOST=ADDR[:PORT]")
+    }
+    supplied = {
+        host: chain_from_file(host, path) for host, path in _pairs(chains, "--chain", "HOST=FILE")
+    }
+    with _progress() as on_live:
+        report = audit(
+            list(targets),
+            now=now,
+            min_days=min_days,
+            chains=supplied,
+            live=live,
+            hosts=extra,
+            connect=connect,
+            port=port,
+            timeout=timeout,
+            concurrency=concurrency,
+            cafile=cafile,
+            on_live=on_live,
+        )
+    text = _render(report, fmt)
+    if output is not None:
+        if text is None:
+            from io import StringIO
+
+            from rich.console import Console
+
+            buffer = StringIO()
+            render_text(report, Console(file=buffer, width=200, color_system=None))
+            text = buffer.getvalue()
+        Path(output).write_text(text, encoding="utf-8")
+        error_console().print(f"wrote {output} (exit {report.exit_code})", highlight=False)
+    elif text is None:
+        render_text(report, console())
+    else:
+        click.echo(text, nl=False)
+    for item in report.unreadable:
+        click.echo(f"error: cannot read {item.target}: {item.message}", err=True)
+    return report.exit_code

@@ -1,0 +1,123 @@
+"""``pinset rotate check``: would the shipped pins accept a new certificate or key?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from cryptography import x509
+
+from pinset.audit import read_subjects
+from pinset.audit.rotation import RotationVerdict, check_rotation
+from pinset.chain import load_chain, order_chain
+from pinset.cli._output import console, print_json
+from pinset.cli.audit import parse_now
+from pinset.errors import ChainError, ConfigError
+from pinset.pins import Pin, spki_pin
+
+__all__ = ["group"]
+
+
+@click.group("rotate", help="Plan and check a key rotation.")
+def group() -> None:
+    """Commands for changing a pinned server's key without locking users out."""
+
+
+def _new_chain(cert: str | None, chain_file: str | None) -> tuple[x509.Certificate, ...]:
+    if cert is None:
+        if chain_file is not None:
+            raise ConfigError("--chain-file needs --new-cert", key="--chain-file")
+        return ()
+    leaf = load_chain(cert).certificates
+    if not leaf:
+        raise ChainError(
+            "no certificate in the file", source=cert, hint="give the new server certificate"
+        )
+    extra = load_chain(chain_file).certificates if chain_file else ()
+    return order_chain([leaf[0], *leaf[1:], *extra])
+
+
+def _key_pin(path: str | None) -> Pin | None:
+    if path is None:
+        return None
+    loaded = load_chain(path)
+    if loaded.keys:
+        return spki_pin(loaded.keys[0])
+    if loaded.csrs:
+        return spki_pin(loaded.csrs[0])
+    raise ChainError("no key or CSR in the file", source=path, hint="give the new key (or its CSR)")
+
+
+def _as_dict(verdict: RotationVerdict) -> dict[str, object]:
+    return {
+        "source": verdict.source,
+        "domain": verdict.domain,
+        "safe": verdict.safe,
+        "reason": verdict.reason,
+        "matched_pin": str(verdict.matched) if verdict.matched else None,
+        "matched_by": verdict.matched_by,
+        "next_step": verdict.next_step,
+        "line": verdict.line,
+    }
+
+
+@group.command(
+    "check", help="Would a server switching to this certificate or key still be accepted?"
+)
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--new-cert", type=click.Path(dir_okay=False), help="The new server certificate.")
+@click.option(
+    "--chain-file",
+    type=click.Path(dir_okay=False),
+    help="Intermediates the server will send with the new certificate.",
+)
+@click.option("--new-key", type=click.Path(dir_okay=False), help="The new key (or its CSR).")
+@click.option("--domain", "domains", multiple=True, help="Only judge the rules covering this name.")
+@click.option("--now", "now_text", metavar="DATE", help="Judge as of this date (UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+def check(
+    targets: tuple[str, ...],
+    new_cert: str | None,
+    chain_file: str | None,
+    new_key: str | None,
+    domains: tuple[str, ...],
+    now_text: str | None,
+    as_json: bool,
+) -> int:
+    """Exit 0 when every judged rule accepts the switch, 1 when one would lock users out."""
+    if (new_cert is None) == (new_key is None):
+        raise ConfigError(
+            "give exactly one of --new-cert and --new-key",
+            key="--new-cert",
+            hint="pinset rotate check pinset.toml --new-cert new.pem [--chain-file chain.pem]",
+        )
+    subjects, unreadable, _names = read_subjects(targets)
+    for item in unreadable:
+        raise ConfigError(f"cannot read: {item.message}", source=item.target, hint=item.hint)
+    for subject in subjects:
+        if subject.error is not None:
+            err = subject.error
+            raise ConfigError(err.message, source=err.source, line=err.line, hint=err.fix)
+    verdicts = check_rotation(
+        subjects,
+        now=parse_now(now_text),
+        new_chain=_new_chain(new_cert, chain_file),
+        new_key_pin=_key_pin(new_key),
+        domains=domains,
+    )
+    if not verdicts:
+        raise ConfigError(
+            "no pinned rule to judge", hint="check the targets carry pins (and --domain)"
+        )
+    safe = all(v.safe for v in verdicts)
+    if as_json:
+        print_json({"safe": safe, "verdicts": [_as_dict(v) for v in verdicts]})
+        return 0 if safe else 1
+    out = console()
+    for v in verdicts:
+        where = f"{Path(v.source).name}:{v.line}" if v.line else Path(v.source).name
+        mark = "[green]safe[/green]  " if v.safe else "[bold red]UNSAFE[/bold red]"
+        out.print(f"{mark} {v.domain} ({where}): {v.reason}", highlight=False, soft_wrap=True)
+        if v.next_step:
+            out.print(f"        next step: {v.next_step}", highlight=False, soft_wrap=True)
+    return 0 if safe else 1
