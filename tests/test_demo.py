@@ -1,0 +1,209 @@
+"""``pinset demo``: every step of the story happens for real, and a broken step is caught."""
+
+from __future__ import annotations
+
+import io
+import json
+import ssl
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from rich.console import Console
+
+import pinset.demo.scenario as scenario
+from pinset import Policy, spki_pin
+from pinset.cli import main
+from pinset.demo import HOST, DemoResult, run
+
+STEPS = [
+    "setup",
+    "pins",
+    "policy",
+    "pinned-request",
+    "mitm-unpinned",
+    "mitm-pinned",
+    "report",
+    "rotate",
+    "expire",
+]
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def play(work_dir: Path | None = None) -> tuple[DemoResult, str]:
+    out = io.StringIO()
+    result = run(Console(file=out, width=120), work_dir=work_dir)
+    return result, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, str, Path]:
+    work = tmp_path_factory.mktemp("demo")
+    result, text = play(work)
+    return result, text, work
+
+
+def test_every_step_runs_and_behaves_as_expected(
+    played: tuple[DemoResult, str, Path],
+) -> None:
+    result, _, _ = played
+    assert [s.name for s in result.steps] == STEPS
+    failed = [(s.name, s.observed) for s in result.steps if not s.ok]
+    assert failed == []
+    assert result.ok
+
+
+def test_the_policy_file_holds_the_current_and_the_backup_pin(
+    played: tuple[DemoResult, str, Path],
+) -> None:
+    result, _, work = played
+    policy = Policy.load(work / "pinset.toml")
+    (rule,) = policy.rules
+    assert rule.name == HOST
+    current, backup = rule.pins
+    assert result.step("pins").details["leaf_pin"] == str(current)
+    assert result.step("policy").details["backup_pin"] == str(backup)
+    key_file = work / "backup-key.pem"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = load_pem_private_key(key_file.read_bytes(), password=None)
+    assert spki_pin(key.public_key()) == backup
+    assert rule.expiration is not None
+    assert result.step("policy").details["expiration"] == rule.expiration.isoformat()
+
+
+def test_pinned_requests_match_the_current_key_then_the_backup_key(
+    played: tuple[DemoResult, str, Path],
+) -> None:
+    result, _, work = played
+    current, backup = Policy.load(work / "pinset.toml").rules[0].pins
+    assert result.step("pinned-request").details["matched_pin"] == str(current)
+    assert result.step("rotate").details["matched_pin"] == str(backup)
+
+
+def test_the_attack_fools_the_unpinned_client_and_not_the_pinned_one(
+    played: tuple[DemoResult, str, Path],
+) -> None:
+    result, text, _ = played
+    unpinned = result.step("mitm-unpinned").details
+    assert "CN=Rogue interception CA" in unpinned["issuer"]
+    assert unpinned["leaked_bytes"] > 0
+    assert unpinned["relayed_requests"] == 1
+    pinned = result.step("mitm-pinned").details
+    assert pinned["proxy_verdict"] == "REFUSED"
+    assert pinned["leaked_bytes"] == 0
+    assert pinned["upstream_bytes"] == 0
+    assert pinned["error"].startswith(f"Certificate pinning failure for {HOST}!")
+    assert "PinMismatchError" in text
+
+
+def test_the_failure_is_reported_to_the_collector(played: tuple[DemoResult, str, Path]) -> None:
+    result, _, work = played
+    report = result.step("report").details
+    assert report["stored"] == 1
+    assert report["sent"] == 1
+    assert report["collector"] == result.collector
+    if result.collector and result.collector.startswith("pinset collector"):
+        assert (work / "collector.db").is_file()
+
+
+def test_an_expired_pin_set_fails_open(played: tuple[DemoResult, str, Path]) -> None:
+    result, _, work = played
+    expire = result.step("expire")
+    assert expire.details["reason"] == "policy-expired"
+    assert expire.observed.startswith("before: refused;")
+    expiration = Policy.load(work / "pinset.toml").rules[0].expiration
+    assert expiration is not None
+    assert expire.details["clock"].startswith(expiration.isoformat())
+
+
+def test_the_narration_is_plain_text_off_a_terminal(played: tuple[DemoResult, str, Path]) -> None:
+    _, text, _ = played
+    assert "\x1b[" not in text
+    assert "Summary" in text
+    assert "Every step behaved as expected" in text
+    assert '[[domain]]\nname = "api.pinset.test"' in "\n".join(
+        line.strip("│ ").rstrip() for line in text.splitlines()
+    )
+
+
+def test_cli_json_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--json"]) == 0
+    data: dict[str, Any] = json.loads(capsys.readouterr().out)
+    assert data["ok"] is True
+    assert data["host"] == HOST
+    assert [s["name"] for s in data["steps"]] == STEPS
+    assert all(s["ok"] for s in data["steps"])
+    assert data["steps"][STEPS.index("mitm-pinned")]["details"]["leaked_bytes"] == 0
+
+
+def test_cli_narrates_and_exits_0(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["demo", "--work-dir", str(tmp_path / "w")]) == 0
+    out = capsys.readouterr().out
+    assert "Every step behaved as expected" in out
+    assert "\x1b[" not in out
+    assert (tmp_path / "w" / "pinset.toml").is_file()
+
+
+def test_a_client_that_does_not_pin_fails_the_demo(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Swap pinset's context for a plain verifying one: the demo must notice.
+    def unpinned(policy: Policy, *, cadata: str, **_: Any) -> ssl.SSLContext:
+        return ssl.create_default_context(cadata=cadata)
+
+    monkeypatch.setattr(scenario, "ssl_context", unpinned)
+    result, text = play()
+    assert not result.ok
+    attacked = result.step("mitm-pinned")
+    assert not attacked.ok
+    assert attacked.details["proxy_verdict"] == "INTERCEPTED"
+    assert attacked.details["leaked_bytes"] > 0
+    assert not result.step("pinned-request").ok
+    assert "Some steps did not behave as expected" in text
+    assert main(["demo", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["ok"] is False
+
+
+def test_a_step_that_crashes_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(**_: Any) -> Any:
+        raise OSError("no port for the proxy")
+
+    monkeypatch.setattr(scenario, "MitmProxy", broken)
+    result, text = play()
+    assert not result.ok
+    last = result.steps[-1]
+    assert last.name == "attack-unpinned"
+    assert last.observed == "OSError: no port for the proxy"
+    assert [s.name for s in result.steps[:-1]] == STEPS[:4]
+    assert "Summary" in text
+
+
+def test_without_the_collector_extra_a_stdlib_receiver_takes_the_report(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn -> ImportError
+    result, _ = play()
+    assert result.collector is not None
+    assert result.collector.startswith("stdlib receiver")
+    assert result.step("report").details["stored"] == 1
+    assert result.ok
+
+
+def test_a_proxy_in_the_environment_does_not_divert_the_demo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Port 9 (discard) on loopback: nothing listens, so anything sent there is lost.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    result, _ = play()
+    assert result.step("report").details["stored"] == 1
+    assert result.ok
