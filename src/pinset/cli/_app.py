@@ -13,7 +13,7 @@ import click
 
 from pinset.errors import NetworkError, PinMismatchError, PinsetError
 
-__all__ = ["COMMANDS", "ExitStatus", "cli", "run"]
+__all__ = ["COMMANDS", "Choice", "ExitStatus", "SectionedCommand", "cli", "run"]
 
 
 class ExitStatus(enum.IntEnum):
@@ -41,6 +41,65 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+class Choice(click.Choice):  # type: ignore[type-arg]
+    """``click.Choice`` whose error suggests the closest value (``--format jsn``)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            import difflib
+
+            choices = [str(c) for c in self.choices]
+            close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
+            if not close:
+                raise
+            self.fail(
+                f"{value!r} is not one of {', '.join(choices)}. Did you mean {close[0]!r}?",
+                param,
+                ctx,
+            )
+
+
+class SectionedCommand(click.Command):
+    """A command whose ``--help`` lists its options under headings.
+
+    ``sections`` maps a heading to parameter names (as click names them, e.g.
+    ``"as_json"``); options named nowhere go under "Other options", last.
+    """
+
+    def __init__(self, *args: Any, sections: dict[str, list[str]] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.sections = sections or {}
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        records: dict[str, tuple[str, str]] = {}
+        help_option = self.get_help_option(ctx)
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if isinstance(param, click.Option) and record is not None and param.name:
+                records[param.name] = record
+        groups = [
+            (heading, [name for name in names if name in records])
+            for heading, names in self.sections.items()
+        ]
+        groups = [(heading, names) for heading, names in groups if names]
+        placed = {name for _heading, names in groups for name in names}
+        help_name = help_option.name if help_option is not None else None
+        rest = [name for name in records if name not in placed]
+        if groups and rest == [help_name]:
+            groups[-1][1].extend(rest)  # -h/--help needs no heading of its own
+        elif rest:
+            groups.append(("Other options" if groups else "Options", rest))
+        # One width for the option column of every section, so the help texts line up.
+        short = [len(records[n][0]) for _h, names in groups for n in names]
+        width = min(max(short, default=0), 30)
+        for heading, names in groups:
+            rows = [(records[n][0].ljust(width), records[n][1]) for n in names]
+            with formatter.section(heading):
+                formatter.write_dl(rows)
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
 
@@ -55,6 +114,18 @@ class LazyGroup(click.Group):
         command = getattr(module, spec[1])
         assert isinstance(command, click.Command)
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if args and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1, cutoff=0.6)
+            if close:
+                ctx.fail(f"No such command {name!r}. Did you mean {close[0]!r}?")
+        return super().resolve_command(ctx, args)
 
 
 def _available(name: str) -> bool:
@@ -98,9 +169,40 @@ def run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130
+    except BrokenPipeError:
+        # `pinset pin ... | head`: the reader left; nothing more to say to it.
+        _silence_stdout()
+        return int(ExitStatus.OK)
+    except OSError as exc:
+        # A file the command opened itself (a FIFO, a full disk, ...): no traceback.
+        if verbose:
+            traceback.print_exception(exc)
+        where = f"\n  --> {exc.filename}" if getattr(exc, "filename", None) else ""
+        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        return int(ExitStatus.USAGE)
+    except Exception as exc:  # the last line of defence against tracebacks
+        if verbose:
+            traceback.print_exception(exc)
+        click.echo(
+            f"error: internal error: {type(exc).__name__}: {exc}\n"
+            "  this is a bug in pinset: run the command again with -v and report the traceback",
+            err=True,
+        )
+        return int(ExitStatus.USAGE)
     if isinstance(result, int):
         return result
     return int(ExitStatus.OK)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _explain(exc: PinsetError, verbose: bool) -> None:

@@ -2,7 +2,9 @@
 
 The console is made at call time on the current ``sys.stdout`` / ``sys.stderr``,
 so tests that capture them see the output. Colour follows rich's rules: ``NO_COLOR``
-turns it off, a pipe or file gets plain text.
+turns it off, a pipe or file gets plain text. Text lines are never wrapped by pinset
+(the terminal wraps them), and a table that does not fit the terminal becomes a list,
+so a 51-character pin is never cut, folded or wrapped in the middle.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, TextIO
 import click
 from cryptography import x509
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from pinset.chain import cert_role, key_type
@@ -28,6 +31,7 @@ __all__ = [
     "chain_table",
     "console",
     "error_console",
+    "fits",
     "iso_utc",
     "key_row",
     "print_chain",
@@ -43,7 +47,7 @@ def _make(stream: TextIO) -> Console:
     width = None
     if not stream.isatty() and "COLUMNS" not in os.environ:
         width = _PIPE_WIDTH
-    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+    return Console(file=stream, width=width, highlight=False, soft_wrap=True)
 
 
 def console() -> Console:
@@ -54,6 +58,12 @@ def console() -> Console:
 def error_console() -> Console:
     """A rich console on the current standard error."""
     return _make(sys.stderr)
+
+
+def fits(out: Console, table: Table) -> bool:
+    """Whether ``table`` fits ``out``'s width without squeezing any column."""
+    natural = Measurement.get(out, out.options.update(max_width=10_000), table).maximum
+    return natural <= out.width
 
 
 def print_json(data: Any) -> None:
@@ -158,9 +168,30 @@ def print_chain(
     caption: str | None = None,
     matched: Pin | None = None,
 ) -> None:
-    """Print ``title``, the :func:`chain_table` of ``rows`` and ``caption`` (plain text lines)."""
+    """Print ``title``, the :func:`chain_table` of ``rows`` and ``caption`` (plain text lines).
+
+    On a terminal too narrow for the table (80 columns is), each certificate is
+    printed as three lines instead: position, role and subject; issuer, key and
+    expiry; the whole pin on a line of its own.
+    """
+    rows = list(rows)
     if title:
         out.print(title, markup=False, style="bold")
-    out.print(chain_table(rows, matched=matched))
+    table = chain_table(rows, matched=matched)
+    if fits(out, table):
+        out.print(table)
+    else:
+        for row in rows:
+            mark = "  ✓ matches" if matched is not None and row["pin"] == str(matched) else ""
+            out.print(
+                f"{row['position']} {row['role']}: {short_name(row['subject'])}", markup=False
+            )
+            details = [str(row["key_type"])]
+            if row.get("issuer"):
+                details.insert(0, f"issuer {short_name(row['issuer'])}")
+            if row.get("not_after"):
+                details.append(f"not after {str(row['not_after'])[:10]}")
+            out.print("  " + ", ".join(details), markup=False)
+            out.print(f"  {row['pin']}{mark}", markup=False)
     if caption:
         out.print(caption, markup=False)

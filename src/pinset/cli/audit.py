@@ -17,6 +17,7 @@ from pinset.audit.live import DEFAULT_CONCURRENCY, parse_endpoint
 from pinset.audit.model import AuditReport, LiveChain
 from pinset.audit.report import render_text, to_json
 from pinset.audit.sarif import to_sarif
+from pinset.cli._app import Choice, SectionedCommand
 from pinset.cli._output import console, error_console
 from pinset.errors import ConfigError
 
@@ -84,11 +85,34 @@ def _render(report: AuditReport, fmt: str) -> str | None:
     return None
 
 
+_EPILOG = """\b
+Examples:
+  pinset audit pinset.toml
+  pinset audit app/src/main/res/xml/network_security_config.xml Info.plist
+  pinset audit app-release.apk App.ipa --format sarif -o pinset.sarif
+  pinset audit pinset.toml --live                      # fetch every pinned host
+  pinset audit pinset.toml --live --connect api.example.com=127.0.0.1:8443 \\
+      --cafile root.pem
+  pinset audit pinset.toml --chain api.example.com=served.pem --now 2027-01-01
+
+\b
+Exit status: 0 no error-level finding, 1 an error-level finding, 2 a target
+cannot be read or an option is wrong."""
+
+
 @click.command(
     "audit",
-    help="Audit pin policies, platform configs, APKs and IPAs (and with --live, the servers).",
-)
-@click.argument("targets", nargs=-1, required=True)
+    cls=SectionedCommand,
+    epilog=_EPILOG,
+    sections={
+        "Live servers": [
+            "live", "hosts", "connects", "port", "cafile", "timeout", "concurrency",
+        ],
+        "Offline": ["chains", "now_text", "min_days"],
+        "Output": ["fmt", "as_json", "output"],
+    },
+)  # fmt: skip
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @click.option("--live", is_flag=True, help="Fetch the served chain of every pinned domain.")
 @click.option(
     "--host",
@@ -104,7 +128,13 @@ def _render(report: AuditReport, fmt: str) -> str | None:
     metavar="HOST=ADDR[:PORT]",
     help="Audit HOST by connecting to ADDR:PORT (SNI and name checks stay HOST).",
 )
-@click.option("--port", default=443, show_default=True, help="Port of the live fetches.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=443,
+    show_default=True,
+    help="Port of the live fetches.",
+)
 @click.option(
     "--chain",
     "chains",
@@ -118,9 +148,16 @@ def _render(report: AuditReport, fmt: str) -> str | None:
     default=None,
     help="Trusted CAs for the live fetches (default: the system store).",
 )
-@click.option("--timeout", default=10.0, show_default=True, help="Per-host timeout in seconds.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Per-host timeout in seconds.",
+)
 @click.option(
     "--concurrency",
+    type=click.IntRange(min=1),
     default=DEFAULT_CONCURRENCY,
     show_default=True,
     help="Live fetches in flight at once.",
@@ -128,16 +165,24 @@ def _render(report: AuditReport, fmt: str) -> str | None:
 @click.option("--now", "now_text", metavar="DATE", help="Audit as of this date (UTC).")
 @click.option(
     "--min-days",
+    type=click.IntRange(min=0),
     default=30,
     show_default=True,
     help="Warn about pins and leaf certificates expiring within this many days.",
 )
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="Report format: text for people, json, SARIF for code scanning, JUnit XML for CI.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True),
+    type=click.Path(dir_okay=False),
     default=None,
     help="Write the report to this file instead of standard output.",
 )
@@ -157,7 +202,11 @@ def command(
     as_json: bool,
     output: str | None,
 ) -> int:
-    """Exit 0 without error-level findings, 1 with any, 2 when a target cannot be read."""
+    """Audit pin policies, platform configs, APKs and IPAs, and with --live the servers.
+
+    A TARGET is a pinset policy, a platform config (network security config,
+    Info.plist, OkHttp code, HPKP header) or an .apk / .ipa.
+    """
     if as_json:
         fmt = "json"
     now = parse_now(now_text)
@@ -194,12 +243,17 @@ def command(
             buffer = StringIO()
             render_text(report, Console(file=buffer, width=200, color_system=None))
             text = buffer.getvalue()
-        Path(output).write_text(text, encoding="utf-8")
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write: {exc.strerror or exc}", source=output) from None
         error_console().print(f"wrote {output} (exit {report.exit_code})", highlight=False)
     elif text is None:
         render_text(report, console())
     else:
         click.echo(text, nl=False)
+    # Also on stderr, so that a report redirected to a file does not hide the failure.
     for item in report.unreadable:
-        click.echo(f"error: cannot read {item.target}: {item.message}", err=True)
+        message = item.message.removeprefix("cannot read: ")
+        click.echo(f"error: cannot read {item.target}: {message}", err=True)
     return report.exit_code

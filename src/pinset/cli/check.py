@@ -16,16 +16,16 @@ from typing import Any
 import click
 from cryptography import x509
 
-from pinset.chain import fetch_chain, network_error, peer_chain
-from pinset.cli._app import ExitStatus
-from pinset.cli._output import certificate_rows, console, print_chain, print_json
+from pinset.chain import fetch_chain, network_error, peer_chain, verifying_context
+from pinset.cli._app import ExitStatus, SectionedCommand
+from pinset.cli._output import certificate_rows, console, error_console, print_chain, print_json
 from pinset.cli.pin import parse_host_port
-from pinset.errors import NetworkError, PinMismatchError
+from pinset.errors import ConfigError, NetworkError, PinMismatchError
 from pinset.evaluate import Verdict
 from pinset.policy import Policy
 from pinset.tls import PinnedSSLSocket, ssl_context
 
-__all__ = ["command"]
+__all__ = ["command", "load_policy"]
 
 _VERIFY_FAILED = "verification-failed"
 
@@ -46,7 +46,46 @@ def _connect(
         return verdict, list(peer_chain(tls))
 
 
-@click.command("check")
+def load_policy(path: str) -> Policy:
+    """:meth:`Policy.load` with a fix for the usual mistakes, and a warning for an empty policy."""
+    try:
+        policy = Policy.load(path)
+    except ConfigError as exc:
+        if exc.hint is None and exc.line is None:
+            raise ConfigError(
+                exc.message,
+                source=exc.source or path,
+                hint="give a policy file: pinset.toml or its JSON form (pinset init writes one)",
+            ) from None
+        raise
+    if not policy.rules:
+        error_console().print(
+            f"warning: {path} has no [[domain]] rule: nothing is pinned", markup=False
+        )
+    return policy
+
+
+_EPILOG = """\b
+Examples:
+  pinset check api.example.com --policy pinset.toml
+  pinset check 127.0.0.1:8443 --policy pinset.toml --cafile root.pem
+  pinset check 10.0.0.5 --servername api.example.com --policy pinset.toml --json
+
+\b
+Exit status: 0 allowed, 1 refused (pin mismatch or the certificate does not
+verify), 2 the policy or --cafile does not load, 3 the host cannot be reached."""
+
+
+@click.command(
+    "check",
+    cls=SectionedCommand,
+    epilog=_EPILOG,
+    sections={
+        "Policy": ["policy_path"],
+        "Connection": ["cafile", "servername", "timeout"],
+        "Output": ["as_json"],
+    },
+)
 @click.argument("target", metavar="HOST[:PORT]")
 @click.option(
     "--policy",
@@ -61,8 +100,14 @@ def _connect(
     help="PEM file of CA certificates to trust (default: the system store).",
 )
 @click.option("--servername", help="Name to send as SNI and to verify (default: the host).")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict and chain as JSON.")
 def command(
     target: str,
     policy_path: str,
@@ -72,9 +117,11 @@ def command(
     as_json: bool,
 ) -> int:
     """Connect with pinning enforced and print the verdict, the chain and the matched pin."""
-    policy = Policy.load(policy_path)
+    policy = load_policy(policy_path)
     host, port = parse_host_port(target)
     sni = servername or host
+    if cafile is not None:
+        verifying_context(cafile)  # a clear error for a bad --cafile, before connecting
     ctx = ssl_context(policy, cafile=cafile)
     verdict: Verdict | None = None
     chain: list[x509.Certificate] = []

@@ -9,20 +9,26 @@ equivalent with a ``warning:`` line on stderr saying exactly what differs.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 import sys
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 
 from pinset import formats
-from pinset.cli._app import ExitStatus
+from pinset.cli._app import ExitStatus, SectionedCommand
 from pinset.cli._output import print_json
 from pinset.errors import ConfigError
 
-__all__ = ["command", "read_input", "write_atomically"]
+__all__ = ["command", "load_input", "read_input", "write_atomically", "writer_options"]
+
+# Suffixes that say "this is a pinset policy" when the content is too broken to sniff.
+_NATIVE_SUFFIXES = (".toml", ".json")
 
 
 def read_input(path: str) -> bytes:
@@ -31,8 +37,59 @@ def read_input(path: str) -> bytes:
         return sys.stdin.buffer.read()
     try:
         return Path(path).read_bytes()
+    except IsADirectoryError:
+        raise ConfigError("cannot read: is a directory", source=path, hint="give a file") from None
+    except FileNotFoundError:
+        raise ConfigError("cannot read: no such file", source=path, hint="check the path") from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", source=path) from None
+
+
+def load_input(path: str, fmt: str | None = None, **options: Any) -> formats.Imported:
+    """Read and import ``path`` (``-``: standard input) in ``fmt`` or the detected format.
+
+    An empty file says so; a ``.toml`` / ``.json`` file whose content no format
+    recognises is parsed as a pinset policy, so that its syntax error (with the
+    line) is reported instead of "cannot tell which format".
+    """
+    source = "<stdin>" if path == "-" else path
+    data = read_input(path)
+    if not data.strip():
+        raise ConfigError(
+            "the file is empty", source=source, hint="give a pinset policy or a platform config"
+        )
+    if fmt is None and path.lower().endswith(_NATIVE_SUFFIXES):
+        try:
+            formats.detect(data, source)
+        except ConfigError:
+            fmt = "pinset"
+    return formats.load(data, format=fmt, source=source, **options)
+
+
+def writer_options(fmt: str) -> list[str]:
+    """The ``-O KEY=VALUE`` keys the writer of ``fmt`` accepts (an unknown ``fmt`` raises)."""
+    name, fixed = formats.ALIASES.get(fmt, (fmt, {}))
+    module = formats.get(name)
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = inspect.signature(module.dumps).parameters.values()
+    return [
+        p.name for p in params if p.kind in kinds and p.name != "policy" and p.name not in fixed
+    ]
+
+
+def _check_options(fmt: str, options: dict[str, object]) -> None:
+    allowed = writer_options(fmt)
+    for key in options:
+        if key in allowed:
+            continue
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
+        if close:
+            hint = f"did you mean -O {close[0].replace('_', '-')}=...?"
+        elif allowed:
+            hint = "its options: " + ", ".join(a.replace("_", "-") for a in allowed)
+        else:
+            hint = f"the {fmt} writer takes no options"
+        raise ConfigError(f"format {fmt!r} has no option {key!r}", key="--option", hint=hint)
 
 
 def write_atomically(path: str, data: bytes) -> None:
@@ -73,9 +130,34 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
     return options
 
 
+_EPILOG = """\b
+Examples:
+  pinset export pinset.toml -f android -o res/xml/network_security_config.xml
+  pinset export pinset.toml -f ios-ats -O identities=leaf > Info.plist
+  pinset export pinset.toml -f trustkit-swift
+  pinset export pinset.toml -f okhttp -O language=java
+  pinset export pinset.toml -f hpkp -O host=api.example.com -O max-age=600
+  pinset export network_security_config.xml -f ios-ats   # convert
+  cat pinset.toml | pinset export - -f pinset-json
+
+\b
+Writer options (-O): ios-ats: binary, identities=ca|leaf; trustkit: binary,
+swizzle-network-delegates, swift; okhttp: language=kotlin|java; hpkp: host,
+max-age, host-line; pinset: json.
+
+\b
+Exit status: 0 written (warnings on stderr), 2 the policy does not load or the
+format cannot express it."""
+
+
 @click.command(
     "export",
-    help="Write POLICY (pinset.toml, or any importable config) in a platform's format.",
+    cls=SectionedCommand,
+    epilog=_EPILOG,
+    sections={
+        "Format": ["fmt", "option_pairs"],
+        "Output": ["output", "as_json"],
+    },
 )
 @click.argument("policy_file", metavar="POLICY")
 @click.option(
@@ -83,9 +165,15 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
     "--format",
     "fmt",
     required=True,
+    metavar="FORMAT",
     help="Target format: " + ", ".join([*formats.FORMATS, *formats.ALIASES]) + ".",
 )
-@click.option("-o", "--output", help="Write to this file (atomically) instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write to this file (atomically) instead of stdout.",
+)
 @click.option(
     "-O",
     "--option",
@@ -98,11 +186,22 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
 def command(
     policy_file: str, fmt: str, output: str | None, option_pairs: tuple[str, ...], as_json: bool
 ) -> int:
-    source = "<stdin>" if policy_file == "-" else policy_file
-    imported = formats.load(read_input(policy_file), source=source)
+    """Write POLICY in a platform's format.
+
+    POLICY is a pinset.toml / JSON policy or any config pinset import reads
+    (so one platform's config converts to another's); - reads standard input.
+    """
+    options = _parse_options(option_pairs)
+    _check_options(fmt, options)  # an unknown format or option fails before reading
+    imported = load_input(policy_file)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", formats.ExportWarning)
-        result = formats.dump(imported.policy, fmt, **_parse_options(option_pairs))
+        try:
+            result = formats.dump(imported.policy, fmt, **options)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"bad writer option: {exc}", key="--option") from None
     messages = [str(w.message) for w in caught if issubclass(w.category, formats.ExportWarning)]
     for message in messages:
         click.echo(f"warning: {message}", err=True)

@@ -14,9 +14,9 @@ import json
 import click
 
 from pinset import formats
-from pinset.cli._app import ExitStatus
+from pinset.cli._app import ExitStatus, SectionedCommand
 from pinset.cli._output import print_json
-from pinset.cli.export import read_input, write_atomically
+from pinset.cli.export import load_input, write_atomically
 from pinset.formats.model import Finding
 
 __all__ = ["command", "finding_dict", "finding_line"]
@@ -49,18 +49,43 @@ def finding_line(finding: Finding) -> str:
     return text
 
 
-@click.command("import", help="Read a platform pinning config into a pinset policy.")
+_EPILOG = """\b
+Examples:
+  pinset import res/xml/network_security_config.xml -o pinset.toml
+  pinset import Info.plist --json
+  pinset import CertificatePinner.kt --format okhttp
+  curl -sI https://127.0.0.1:8443/ | pinset import - --host api.example.com
+
+\b
+Exit status: 0 imported (findings on stderr), 2 the file cannot be read or parsed."""
+
+
+@click.command(
+    "import",
+    cls=SectionedCommand,
+    epilog=_EPILOG,
+    sections={
+        "Input": ["fmt", "host"],
+        "Output": ["output", "as_json"],
+    },
+)
 @click.argument("file")
 @click.option(
     "-f",
     "--format",
     "fmt",
     default=None,
+    metavar="FORMAT",
     help="Input format (detected from the content when omitted): "
     + ", ".join(formats.FORMATS)
     + ".",
 )
-@click.option("-o", "--output", help="Write the policy TOML here (atomically) instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the policy TOML here (atomically) instead of stdout.",
+)
 @click.option(
     "--host",
     default=None,
@@ -68,9 +93,16 @@ def finding_line(finding: Finding) -> str:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print format, policy and findings as JSON.")
 def command(file: str, fmt: str | None, output: str | None, host: str | None, as_json: bool) -> int:
-    source = "<stdin>" if file == "-" else file
+    """Read a platform pinning config into a pinset policy.
+
+    FILE is an Android network security config, a TrustKit or ATS Info.plist,
+    OkHttp CertificatePinner code, an HPKP header or a pinset policy; - reads
+    standard input. What the importer noticed goes to stderr as findings.
+    """
+    if fmt is not None:
+        formats.get(fmt)  # an unknown --format fails (with a suggestion) before reading
     options = {"host": host} if host is not None else {}
-    imported = formats.load(read_input(file), format=fmt, source=source, **options)
+    imported = load_input(file, fmt, **options)
     toml = imported.policy.to_toml()
     if output is not None:
         write_atomically(output, toml.encode("utf-8"))

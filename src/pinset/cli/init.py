@@ -19,8 +19,8 @@ import click
 from rich.table import Table
 
 from pinset.chain import FetchedChain, PasswordError, fetch_chain, load_chain, order_chain
-from pinset.cli._app import ExitStatus
-from pinset.cli._output import console, error_console, print_json
+from pinset.cli._app import Choice, ExitStatus, SectionedCommand
+from pinset.cli._output import console, error_console, fits, print_json
 from pinset.cli.keygen import read_passphrase, write_new_file
 from pinset.cli.pin import parse_host_port
 from pinset.errors import ChainError, ConfigError
@@ -122,7 +122,10 @@ def _write(path: Path, text: str, force: bool) -> None:
         write_new_file(path, text.encode("utf-8"), 0o644)
         return
     # Replace atomically: a crash mid-write must not leave half a policy behind.
-    fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
+    except OSError as exc:
+        raise ConfigError(f"cannot write: {exc.strerror or exc}", source=str(path)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -133,11 +136,34 @@ def _write(path: Path, text: str, force: bool) -> None:
         raise
 
 
-@click.command("init")
+_EPILOG = """\b
+Examples:
+  pinset keygen --out backup.key
+  pinset init api.example.com --backup-key backup.key --expires-in 90
+  pinset init api.example.com www.example.com --level intermediate \\
+      --backup-pin sha256/... --expires-in 60 --include-subdomains -o app.toml
+  pinset init 127.0.0.1:8443 --cafile root.pem --backup-key backup.csr --expires-in 30
+
+\b
+Exit status: 0 written; 2 no or bad backup, an existing file, no such level
+in the chain; 3 a host cannot be reached."""
+
+
+@click.command(
+    "init",
+    cls=SectionedCommand,
+    epilog=_EPILOG,
+    sections={
+        "Pins": ["level", "backup_keys", "backup_pins", "passphrase_file"],
+        "Policy": ["expires_in", "include_subdomains", "report_uris"],
+        "Connection": ["cafile", "timeout"],
+        "Output": ["output", "force", "as_json"],
+    },
+)
 @click.argument("hosts", nargs=-1, required=True, metavar="HOST...")
 @click.option(
     "--level",
-    type=click.Choice(["leaf", "intermediate", "root"]),
+    type=Choice(["leaf", "intermediate", "root"]),
     default="leaf",
     show_default=True,
     help="Which certificate of each chain to pin.",
@@ -189,9 +215,15 @@ def _write(path: Path, text: str, force: bool) -> None:
     type=click.Path(dir_okay=False),
     help="PEM file of CA certificates to verify against (default: system store).",
 )
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per host.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds per host.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def command(
     hosts: tuple[str, ...],
     level: Level,
@@ -275,5 +307,11 @@ def command(
         f"pins enforced until {expiration.isoformat()} (UTC)",
         markup=False,
     )
-    out.print(table)
+    if fits(out, table):
+        out.print(table)
+        return int(ExitStatus.OK)
+    for name, entries in per_host.items():  # a narrow terminal: whole pins, one per line
+        out.print(name, markup=False)
+        for entry in entries:
+            out.print(f"  {entry.pin}  ({entry.source})", markup=False)
     return int(ExitStatus.OK)

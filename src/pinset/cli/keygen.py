@@ -8,6 +8,7 @@ overwrite is exactly the disaster it exists to prevent.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from pinset.chain import key_type
-from pinset.cli._app import ExitStatus
+from pinset.cli._app import Choice, ExitStatus, SectionedCommand
 from pinset.cli._output import console, print_json
 from pinset.cli.pin import read_secret
 from pinset.errors import ConfigError
@@ -52,7 +53,14 @@ def write_new_file(path: Path, data: bytes, mode: int) -> None:
             hint="choose another --out / --csr-out path, or move the old file away first",
         ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot create: {exc.strerror or exc}", source=str(path)) from None
+        hint = None
+        if isinstance(exc, FileNotFoundError):
+            hint = f"create the directory {str(path.parent)!r} first, or choose another path"
+        elif isinstance(exc, IsADirectoryError):
+            hint = "give a file name, not a directory"
+        raise ConfigError(
+            f"cannot create: {exc.strerror or exc}", source=str(path), hint=hint
+        ) from None
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
 
@@ -61,9 +69,24 @@ def read_passphrase(path: str | None, *, confirm: bool, prompt: str) -> bytes:
     """The passphrase from the first line of ``path``, else from a hidden prompt."""
     secret = read_secret(path)
     if secret is None:
-        text: str = click.prompt(
-            prompt, hide_input=True, confirmation_prompt=confirm, default="", show_default=False
-        )
+        try:
+            with warnings.catch_warnings():
+                # getpass warns when it cannot hide input (a pipe); the prompt still works.
+                warnings.simplefilter("ignore")
+                text: str = click.prompt(
+                    prompt,
+                    hide_input=True,
+                    confirmation_prompt=confirm,
+                    default="",
+                    show_default=False,
+                )
+        except (click.Abort, EOFError):
+            click.echo(err=True)  # end the prompt's line
+            raise ConfigError(
+                "no passphrase: standard input ended before one was typed",
+                key="--passphrase-file",
+                hint="put the passphrase on the first line of a file and pass --passphrase-file",
+            ) from None
         secret = text.encode("utf-8")
     return secret
 
@@ -87,11 +110,31 @@ def _csr(key: Any, subject: str) -> x509.CertificateSigningRequest:
     return x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, algorithm)
 
 
-@click.command("keygen")
+_EPILOG = """\b
+Examples:
+  pinset keygen --out backup.key
+  pinset keygen --type rsa-3072 --out backup.key --passphrase-file pass.txt
+  pinset keygen --out backup.key --csr-subject "CN=api.example.com,O=Example" \\
+      --csr-out backup.csr --json
+
+\b
+Exit status: 0 written, 2 an existing file, a bad subject or an empty passphrase."""
+
+
+@click.command(
+    "keygen",
+    cls=SectionedCommand,
+    epilog=_EPILOG,
+    sections={
+        "Key": ["kind", "out", "passphrase_file"],
+        "Certificate signing request": ["csr_subject", "csr_out"],
+        "Output": ["as_json"],
+    },
+)
 @click.option(
     "--type",
     "kind",
-    type=click.Choice(KEY_TYPES),
+    type=Choice(KEY_TYPES),
     default="ec-p256",
     show_default=True,
     help="Key algorithm and size.",
@@ -114,7 +157,7 @@ def _csr(key: Any, subject: str) -> x509.CertificateSigningRequest:
     type=click.Path(dir_okay=False),
     help="Read the passphrase from the first line of this file instead of a prompt.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the file names and the pin as JSON.")
 def command(
     kind: str,
     out: Path,

@@ -1,7 +1,9 @@
 """``pinset pin TARGET...``: print the SPKI pins of hosts and files.
 
 A target that names an existing path is a file (certificate, chain, key, CSR,
-PKCS#7, PKCS#12); anything else is ``host[:port]``. Hosts are fetched
+PKCS#7, PKCS#12), ``-`` is standard input; anything else is ``host[:port]``,
+unless it looks like a file name (a ``/`` or a certificate file extension), which
+is then reported as a missing file rather than looked up in DNS. Hosts are fetched
 concurrently. A target that fails is reported on standard error and the batch
 goes on; the exit status is 2 if any target failed (3 if every failure was a
 network error).
@@ -24,7 +26,7 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from pinset.chain import FetchedChain, async_fetch_chain, load_chain, verifying_context
-from pinset.cli._app import ExitStatus
+from pinset.cli._app import ExitStatus, SectionedCommand
 from pinset.cli._output import (
     certificate_rows,
     console,
@@ -37,10 +39,16 @@ from pinset.cli._output import (
 from pinset.errors import ConfigError, NetworkError, PinsetError
 from pinset.pins import spki_pin
 
-__all__ = ["command", "parse_host_port", "read_secret"]
+__all__ = ["command", "looks_like_file", "parse_host_port", "read_secret"]
 
 # Enough parallel handshakes to make a long host list quick, few enough to be polite.
 _CONCURRENCY = 32
+
+# Suffixes that name certificate and key files; none of them is a top-level domain.
+_FILE_SUFFIXES = (
+    ".pem", ".crt", ".cer", ".der", ".key", ".csr", ".p7b", ".p7c", ".p12", ".pfx", ".txt",
+)  # fmt: skip
+_FILE_HINT = "give an existing certificate, chain, key or CSR file, or a host as host[:port]"
 
 
 @dataclass(slots=True)
@@ -79,6 +87,13 @@ def parse_host_port(target: str, default_port: int = 443) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def looks_like_file(target: str) -> bool:
+    """Whether ``target`` is meant as a path (``./x``, ``certs/a``, ``leaf.pem``), not a host."""
+    if "://" in target:
+        return False
+    return "/" in target or "\\" in target or target.lower().endswith(_FILE_SUFFIXES)
+
+
 def read_secret(path: str | None) -> bytes | None:
     """The first line of a secret file (without its line break), or ``None`` without a path."""
     if path is None:
@@ -91,7 +106,12 @@ def read_secret(path: str | None) -> bytes | None:
 
 
 def _file_result(target: str, password: bytes | None) -> _Result:
-    loaded = load_chain(target, password=password)
+    if target == "-":
+        loaded = load_chain(sys.stdin.buffer.read(), password=password, source="<stdin>")
+    elif not Path(target).exists():
+        raise ConfigError("no such file", source=target, hint=_FILE_HINT)
+    else:
+        loaded = load_chain(target, password=password)
     rows = certificate_rows(loaded.certificates)
     extra = [(key, "key") for key in loaded.keys] + [(csr, "csr") for csr in loaded.csrs]
     for obj, role in extra:
@@ -109,7 +129,7 @@ def _host_result(target: str, fetched: FetchedChain) -> _Result:
         anchor = fetched.verified[-1]
         how = "served" if anchor in fetched.served else "from the trust store"
         name = short_name(anchor.subject.rfc4514_string())
-        caption = f"verified to {name} ({how}), pin {spki_pin(anchor)}"
+        caption = f"verified to {name} ({how}), whose pin is\n  {spki_pin(anchor)}"
     title = f"{target} ({fetched.tls_version}, {fetched.cipher})"
     return _Result(target=target, rows=rows, title=title, caption=caption)
 
@@ -140,10 +160,37 @@ async def _fetch_all(
     await asyncio.gather(*(one(index, target) for index, target in hosts))
 
 
-@click.command("pin")
+_EPILOG = """\b
+Examples:
+  pinset pin api.example.com                  # the chain a server sends
+  pinset pin 127.0.0.1:8443 --cafile root.pem # verify against a private CA
+  pinset pin leaf.pem backup.csr --json       # files: certs, keys, CSRs, ...
+  openssl x509 -in cert.pem | pinset pin -    # standard input
+
+\b
+Exit status: 0 every target worked, 2 a target failed (bad file, bad name),
+3 every failure was a network error."""
+
+
+@click.command(
+    "pin",
+    cls=SectionedCommand,
+    epilog=_EPILOG,
+    sections={
+        "Hosts": ["servername", "cafile", "timeout"],
+        "Files": ["password_file"],
+        "Output": ["as_json"],
+    },
+)
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @click.option("--servername", help="Name to send as SNI and to verify (default: the host).")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per host.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds per host.",
+)
 @click.option(
     "--cafile",
     type=click.Path(dir_okay=False),
@@ -163,13 +210,16 @@ def command(
     password_file: str | None,
     as_json: bool,
 ) -> int:
-    """Print the SPKI pins of hosts (host[:port]) and files (certificates, chains, keys,
-    CSRs, PKCS#7, PKCS#12)."""
+    """Print the SPKI pins of hosts and files.
+
+    A TARGET is a file (certificate, chain, key, CSR, PKCS#7, PKCS#12; - for
+    standard input) or a host: host, host:port, [v6addr]:port or https://host:port/.
+    """
     password = read_secret(password_file)
     results: list[_Result | None] = [None] * len(targets)
     hosts: list[tuple[int, str]] = []
     for index, target in enumerate(targets):
-        if Path(target).exists():
+        if target == "-" or Path(target).exists() or looks_like_file(target):
             try:
                 results[index] = _file_result(target, password)
             except PinsetError as exc:
@@ -202,7 +252,7 @@ def command(
 @contextlib.contextmanager
 def _progress(total: int) -> Iterator[Callable[[], None]]:
     """A transient progress bar on stderr for long host lists, only for a person at a terminal."""
-    if total < 2 or not sys.stdout.isatty() or os.environ.get("CI"):
+    if total < 2 or not sys.stderr.isatty() or os.environ.get("CI"):
         yield lambda: None
         return
     with Progress(console=error_console(), transient=True) as bar:
@@ -226,6 +276,10 @@ def _print(results: list[_Result], as_json: bool) -> None:
         print_json(data)
         return
     out = console()
+    first = True
     for result in results:
         if result.error is None:
+            if not first:
+                out.print()
+            first = False
             print_chain(out, result.rows, title=result.title, caption=result.caption)

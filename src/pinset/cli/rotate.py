@@ -9,18 +9,24 @@ from cryptography import x509
 
 from pinset.audit import read_subjects
 from pinset.audit.rotation import RotationVerdict, check_rotation
-from pinset.chain import load_chain, order_chain
+from pinset.chain import PasswordError, load_chain, order_chain
+from pinset.cli._app import SectionedCommand
 from pinset.cli._output import console, print_json
 from pinset.cli.audit import parse_now
+from pinset.cli.keygen import read_passphrase
 from pinset.errors import ChainError, ConfigError
 from pinset.pins import Pin, spki_pin
 
 __all__ = ["group"]
 
 
-@click.group("rotate", help="Plan and check a key rotation.")
+@click.group("rotate")
 def group() -> None:
-    """Commands for changing a pinned server's key without locking users out."""
+    """Plan and check a key rotation.
+
+    Before a pinned server gets a new certificate or key, 'pinset rotate check'
+    tells whether the apps and policies already shipped would still accept it.
+    """
 
 
 def _new_chain(cert: str | None, chain_file: str | None) -> tuple[x509.Certificate, ...]:
@@ -37,10 +43,16 @@ def _new_chain(cert: str | None, chain_file: str | None) -> tuple[x509.Certifica
     return order_chain([leaf[0], *leaf[1:], *extra])
 
 
-def _key_pin(path: str | None) -> Pin | None:
+def _key_pin(path: str | None, passphrase_file: str | None) -> Pin | None:
     if path is None:
         return None
-    loaded = load_chain(path)
+    try:
+        loaded = load_chain(path)
+    except PasswordError as exc:
+        if not exc.missing:
+            raise
+        password = read_passphrase(passphrase_file, confirm=False, prompt=f"Passphrase for {path}")
+        loaded = load_chain(path, password=password)
     if loaded.keys:
         return spki_pin(loaded.keys[0])
     if loaded.csrs:
@@ -61,10 +73,29 @@ def _as_dict(verdict: RotationVerdict) -> dict[str, object]:
     }
 
 
+_EPILOG = """\b
+Examples:
+  pinset rotate check pinset.toml --new-cert new.pem --chain-file intermediates.pem
+  pinset rotate check pinset.toml --new-key backup.csr
+  pinset rotate check app-release.apk App.ipa --new-cert new.pem --domain api.example.com
+  pinset rotate check pinset.toml --new-key backup.key --passphrase-file pass.txt --json
+
+\b
+Exit status: 0 every judged rule accepts the switch, 1 one would lock users
+out, 2 a file cannot be read or no pinned rule covers --domain."""
+
+
 @group.command(
-    "check", help="Would a server switching to this certificate or key still be accepted?"
+    "check",
+    cls=SectionedCommand,
+    epilog=_EPILOG,
+    sections={
+        "The new certificate or key": ["new_cert", "chain_file", "new_key", "passphrase_file"],
+        "Scope": ["domains", "now_text"],
+        "Output": ["as_json"],
+    },
 )
-@click.argument("targets", nargs=-1, required=True)
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @click.option("--new-cert", type=click.Path(dir_okay=False), help="The new server certificate.")
 @click.option(
     "--chain-file",
@@ -72,6 +103,11 @@ def _as_dict(verdict: RotationVerdict) -> dict[str, object]:
     help="Intermediates the server will send with the new certificate.",
 )
 @click.option("--new-key", type=click.Path(dir_okay=False), help="The new key (or its CSR).")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False),
+    help="Passphrase of an encrypted --new-key (first line), instead of a prompt.",
+)
 @click.option("--domain", "domains", multiple=True, help="Only judge the rules covering this name.")
 @click.option("--now", "now_text", metavar="DATE", help="Judge as of this date (UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
@@ -80,11 +116,17 @@ def check(
     new_cert: str | None,
     chain_file: str | None,
     new_key: str | None,
+    passphrase_file: str | None,
     domains: tuple[str, ...],
     now_text: str | None,
     as_json: bool,
 ) -> int:
-    """Exit 0 when every judged rule accepts the switch, 1 when one would lock users out."""
+    """Would a server switching to this certificate or key still be accepted?
+
+    Judges every pinned rule of each TARGET (policies, platform configs, APKs,
+    IPAs) against the new server certificate (--new-cert, with --chain-file) or
+    the new key (--new-key: a private key, public key or CSR).
+    """
     if (new_cert is None) == (new_key is None):
         raise ConfigError(
             "give exactly one of --new-cert and --new-key",
@@ -93,7 +135,10 @@ def check(
         )
     subjects, unreadable, _names = read_subjects(targets)
     for item in unreadable:
-        raise ConfigError(f"cannot read: {item.message}", source=item.target, hint=item.hint)
+        message = (
+            item.message if item.message.startswith("cannot") else f"cannot read: {item.message}"
+        )
+        raise ConfigError(message, source=item.target, hint=item.hint)
     for subject in subjects:
         if subject.error is not None:
             err = subject.error
@@ -102,7 +147,7 @@ def check(
         subjects,
         now=parse_now(now_text),
         new_chain=_new_chain(new_cert, chain_file),
-        new_key_pin=_key_pin(new_key),
+        new_key_pin=_key_pin(new_key, passphrase_file),
         domains=domains,
     )
     if not verdicts:
