@@ -16,7 +16,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pinset import ConfigError, Pin, PinMismatchError, Policy, Verdict, spki_pin, ssl_context
+import pinset
+from pinset import (
+    ChainError,
+    ConfigError,
+    Pin,
+    PinMismatchError,
+    Policy,
+    Verdict,
+    spki_pin,
+    ssl_context,
+)
 from pinset.policy import DomainRule
 from pinset.testing import (
     CertificateAuthority,
@@ -644,3 +654,14 @@ def test_pinned_socket_class_on_an_unpinned_context_fails_closed(
     error = refused(ctx, server)
     assert error.verdict is not None
     assert error.verdict.reason == "internal-error"
+
+
+@pytest.mark.parametrize("bad", ["missing", "empty"])
+def test_unreadable_cafile_is_a_chain_error_naming_the_file(tmp_path: Path, bad: str) -> None:
+    cafile = tmp_path / "ca.pem"
+    if bad == "empty":
+        cafile.write_text("")
+    with pytest.raises(ChainError) as info:
+        pinset.ssl_context(pinset.Policy(), cafile=cafile)
+    assert str(cafile) in str(info.value)
+    assert info.value.hint

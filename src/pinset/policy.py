@@ -252,7 +252,9 @@ class Policy:
             raise ConfigError(f"not UTF-8 text: {exc.reason}", source=str(path)) from None
         except OSError as exc:
             raise ConfigError(
-                f"cannot read policy: {exc.strerror or exc}", source=str(path)
+                f"cannot read policy: {exc.strerror or exc}",
+                source=str(path),
+                hint="check the path; 'pinset init' writes a policy from live hosts",
             ) from None
         fmt = "json" if path.suffix.lower() == ".json" or text.lstrip().startswith("{") else "toml"
         return cls.loads(text, format=fmt, source=str(path))

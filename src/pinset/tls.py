@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pinset.errors import ConfigError, PinMismatchError
+from pinset.errors import ChainError, ConfigError, PinMismatchError
 from pinset.evaluate import Verdict, evaluate
 from pinset.policy import Policy
 
@@ -403,7 +403,15 @@ def ssl_context(
         if cafile is None and capath is None and cadata is None:
             ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
         else:
-            ctx.load_verify_locations(cafile=cafile, capath=capath, cadata=cadata)
+            try:
+                ctx.load_verify_locations(cafile=cafile, capath=capath, cadata=cadata)
+            except (OSError, ValueError) as exc:
+                # ssl.SSLError is an OSError: a file that is missing or holds no certificate.
+                raise ChainError(
+                    f"cannot load the CA certificates: {getattr(exc, 'strerror', None) or exc}",
+                    source=str(cafile or capath or "<cadata>"),
+                    hint="pass a PEM file (or directory) of trusted CA certificates",
+                ) from None
     # A renegotiation could swap the certificate after the check.
     ctx.options |= getattr(ssl, "OP_NO_RENEGOTIATION", 0)
     ctx._pinset_policy = policy  # type: ignore[attr-defined]

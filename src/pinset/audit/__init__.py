@@ -80,7 +80,7 @@ def read_subjects(targets: Iterable[Target]) -> tuple[list[Subject], list[Unread
                 data = Path(name).read_bytes()
             except OSError as exc:
                 names.append(name)
-                unreadable.append(Unreadable(name, f"cannot read: {exc.strerror or exc}"))
+                unreadable.append(Unreadable(name, str(exc.strerror or exc)))
                 continue
         names.append(name)
         result = read_target(data, name)
