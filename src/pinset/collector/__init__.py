@@ -1,0 +1,20 @@
+"""The pin-failure report collector (extra ``collector``): FastAPI, SQLAlchemy 2, Alembic.
+
+    app = pinset.collector.create_app(pinset.collector.Settings(db_url="sqlite:///r.db"))
+
+Run it with ``pinset collector serve``; see docs/reporting.md.
+"""
+
+from pinset.collector.app import STATIC_DIR, create_app
+from pinset.collector.normalize import NormalizedReport, ReportError, normalize
+from pinset.collector.settings import TOKEN_ENV, Settings
+
+__all__ = [
+    "STATIC_DIR",
+    "TOKEN_ENV",
+    "NormalizedReport",
+    "ReportError",
+    "Settings",
+    "create_app",
+    "normalize",
+]

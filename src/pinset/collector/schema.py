@@ -1,0 +1,82 @@
+"""The collector's tables (SQLAlchemy Core). Alembic migrations create them; this is the model.
+
+Times are integer epoch seconds (UTC) so that SQLite and PostgreSQL compare and
+bucket them the same way. Identical reports of one UTC day are one ``reports``
+row with a ``count``. ``failure_hours`` and ``failure_minutes`` are roll-ups the
+writer keeps in the same transaction, so that summaries and alerts read a few
+thousand rows instead of every report.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["DIMENSIONS", "chains", "failure_hours", "failure_minutes", "metadata", "reports"]
+
+DIMENSIONS = ("hostname", "app_version", "validation_result", "chain")
+
+metadata = sa.MetaData()
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("dedup_key", sa.String(64), nullable=False),
+    sa.Column("day", sa.Integer, nullable=False),
+    sa.Column("first_seen", sa.BigInteger, nullable=False),
+    sa.Column("last_seen", sa.BigInteger, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("date_time", sa.BigInteger),
+    sa.Column("hostname", sa.String(255), nullable=False),
+    sa.Column("port", sa.Integer),
+    sa.Column("noted_hostname", sa.String(255)),
+    sa.Column("include_subdomains", sa.Boolean),
+    sa.Column("effective_expiration_date", sa.String(255)),
+    sa.Column("known_pins_expiration_date", sa.String(255)),
+    sa.Column("app_bundle_id", sa.String(255)),
+    sa.Column("app_version", sa.String(255)),
+    sa.Column("app_platform", sa.String(255)),
+    sa.Column("enforce_pinning", sa.Boolean),
+    sa.Column("validation_result", sa.String(32), nullable=False),
+    sa.Column("served_chain_key", sa.String(64)),
+    sa.Column("validated_chain_key", sa.String(64)),
+    sa.Column("known_pins", sa.JSON, nullable=False),
+    sa.Column("variant", sa.String(32), nullable=False),
+    sa.Column("extra", sa.JSON, nullable=False),
+    sa.UniqueConstraint("dedup_key", "day", name="uq_reports_dedup_day"),
+    sa.Index("ix_reports_first_seen", "first_seen"),
+    sa.Index("ix_reports_hostname_first_seen", "hostname", "first_seen"),
+    sa.Index("ix_reports_served_chain", "served_chain_key"),
+)
+
+chains = sa.Table(
+    "chains",
+    metadata,
+    sa.Column("chain_key", sa.String(64), primary_key=True),
+    sa.Column("pems", sa.JSON, nullable=False),
+    sa.Column("pins", sa.JSON, nullable=False),
+    sa.Column("subjects", sa.JSON, nullable=False),
+    sa.Column("first_seen", sa.BigInteger, nullable=False),
+)
+
+failure_hours = sa.Table(
+    "failure_hours",
+    metadata,
+    # One row per (dimension, hour, value): failures per hostname, app_version,
+    # validation_result, and per "chain" (value: "<chain_key> <hostname>"). Marginals,
+    # not their cross product, so a week of summary is a few thousand rows.
+    sa.Column("dimension", sa.String(20), primary_key=True),
+    sa.Column("hour", sa.BigInteger, primary_key=True),
+    sa.Column("value", sa.String(400), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+
+failure_minutes = sa.Table(
+    "failure_minutes",
+    metadata,
+    sa.Column("minute", sa.BigInteger, primary_key=True),
+    sa.Column("hostname", sa.String(255), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)

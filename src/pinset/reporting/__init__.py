@@ -1,0 +1,35 @@
+"""Pin-failure reports: the RFC 7469 / TrustKit report model and a background sender.
+
+Core dependencies only (standard library and cryptography)::
+
+    reporter = pinset.reporting.default_reporter(policy, app_version="2.4.1")
+    ctx = pinset.ssl_context(policy, on_verdict=reporter)
+"""
+
+from pinset.reporting.report import (
+    REPORTED_REASONS,
+    TRUSTKIT_RESULTS,
+    FailureReport,
+    der_to_pem,
+    known_pin_text,
+)
+from pinset.reporting.sender import (
+    BackgroundReporter,
+    ReporterStats,
+    Transport,
+    default_reporter,
+    urllib_transport,
+)
+
+__all__ = [
+    "REPORTED_REASONS",
+    "TRUSTKIT_RESULTS",
+    "BackgroundReporter",
+    "FailureReport",
+    "ReporterStats",
+    "Transport",
+    "default_reporter",
+    "der_to_pem",
+    "known_pin_text",
+    "urllib_transport",
+]

@@ -1,0 +1,94 @@
+"""pinset.collector.normalize: one model for RFC 7469, TrustKit and pinset reports (pure)."""
+# ruff: noqa: F811 - the fixtures imported from collector_fixtures are redefined as parameters
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from collector_fixtures import make_report, report_leaf  # noqa: F401 - fixtures
+from pinset import DomainRule, Pin, Policy, evaluate
+from pinset.collector.normalize import (
+    ReportError,
+    normalize,
+    parse_known_pin,
+    validation_result_name,
+)
+from pinset.reporting import FailureReport
+from pinset.testing import TestPKI
+from pinset.tls import Connection
+
+
+def test_a_pinset_client_report_round_trips(pki: TestPKI) -> None:
+    leaf = pki.leaf("api.example.com")
+    ders = [c.public_bytes(Encoding.DER) for c in (leaf.cert, pki.intermediate.cert)]
+    pins = (Pin(os.urandom(32)), Pin(os.urandom(32)))
+    policy = Policy(rules=(DomainRule("api.example.com", pins=pins, enforce=False),))
+    now = dt.datetime(2026, 11, 18, 10, 0, tzinfo=dt.timezone.utc)
+    verdict = evaluate(policy, "api.example.com", ders, now=now)
+    sent = FailureReport.from_verdict(verdict, Connection("api.example.com", 443, tuple(ders)))
+    got = normalize(sent.to_dict(), received=1)
+    assert got.validation_result == "report-only-mismatch"
+    assert got.variant == "pinset"
+    assert got.date_time == int(now.timestamp())
+    assert got.enforce_pinning is False
+    assert got.known_pins == tuple(sorted(f'pin-sha256="{p.b64}"' for p in pins))
+    assert got.served_chain == sent.served_certificate_chain
+    assert got.extra == {}
+
+
+def test_dedup_key_ignores_time_and_pin_spelling(
+    make_report: Callable[..., dict[str, Any]],
+) -> None:
+    one = make_report()
+    two = make_report(**{"date-time": "2026-11-18T23:59:59Z"})
+    unpadded = [p.rstrip('"').rstrip("=") + '"' for p in two["known-pins"]]
+    two["known-pins"] = unpadded[::-1]  # order and padding do not matter
+    assert two["known-pins"] != one["known-pins"]
+    assert normalize(one, received=1).dedup_key == normalize(two, received=2).dedup_key
+    three = make_report(**{"app-version": "3.0"})
+    assert normalize(one, received=1).dedup_key != normalize(three, received=1).dedup_key
+
+
+@pytest.mark.parametrize(
+    ("value", "reason", "name"),
+    [
+        (0, None, "success"),
+        (1, None, "pin-mismatch"),
+        (2, None, "chain-not-trusted"),
+        (5, None, "spki-hash-error"),
+        (None, None, "pin-mismatch"),
+        (1, "report-only-mismatch", "report-only-mismatch"),
+        ("chain-not-trusted", None, "chain-not-trusted"),
+    ],
+)
+def test_validation_result_names(value: object, reason: object, name: str) -> None:
+    assert validation_result_name(value, reason) == name
+
+
+@pytest.mark.parametrize("value", [True, 6, -1, "bogus", 1.0, [1]])
+def test_bad_validation_results(value: object) -> None:
+    with pytest.raises(ReportError):
+        validation_result_name(value)
+
+
+def test_known_pin_spellings() -> None:
+    b64 = "d6qzRu9zOECb90Uez27xWltNsj0e1Md7GkYYkVoZWmM="
+    canonical = f'pin-sha256="{b64}"'
+    for text in (canonical, f"sha256/{b64}", f'pin-sha256="{b64.rstrip("=")}"', f" {canonical} "):
+        assert parse_known_pin(text) == canonical
+    for bad in ('pin-sha256="d6qz-u9z"', "md5/AAAA", ""):
+        with pytest.raises(ReportError):
+            parse_known_pin(bad)
+
+
+def test_hostnames_are_lower_case_without_the_trailing_dot(
+    make_report: Callable[..., dict[str, Any]],
+) -> None:
+    got = normalize(make_report(hostname="API.Example.COM."), received=1)
+    assert got.hostname == "api.example.com"
