@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import pinset
+from collector_fixtures import ReportSink, sink  # noqa: F401 - a fixture
 from pinset import (
     ChainError,
     ConfigError,
@@ -41,6 +42,7 @@ from pinset.tls import Connection, PinnedSSLObject, PinnedSSLSocket
 
 BACKUP = Pin(hashlib.sha256(b"offline backup key").digest())
 OTHER = Pin(hashlib.sha256(b"somebody else's key").digest())
+WRONG = Pin(hashlib.sha256(b"a key the server does not have").digest())
 
 
 @pytest.fixture(scope="module")
@@ -665,3 +667,41 @@ def test_unreadable_cafile_is_a_chain_error_naming_the_file(tmp_path: Path, bad:
         pinset.ssl_context(pinset.Policy(), cafile=cafile)
     assert str(cafile) in str(info.value)
     assert info.value.hint
+
+
+# -- failure reports ---------------------------------------------------------------
+
+
+def test_default_reporter_sends_a_report_for_a_refusal(
+    root_pem: str,
+    server: TLSServer,
+    sink: ReportSink,  # noqa: F811 - the imported fixture
+) -> None:
+    rule = DomainRule("localhost", pins=(WRONG, BACKUP), report_uris=(sink.url,))
+    ctx = ssl_context(Policy(rules=(rule,)), cadata=root_pem)
+    refused(ctx, server)
+    assert sink.received.wait(10)
+    [body] = sink.bodies
+    assert body["hostname"] == "localhost"
+    assert sorted(body["known-pins"]) == sorted(f'pin-sha256="{p.b64}"' for p in (WRONG, BACKUP))
+
+
+def test_reporter_false_sends_nothing_and_a_given_reporter_replaces_the_default(
+    root_pem: str,
+    server: TLSServer,
+    sink: ReportSink,  # noqa: F811 - the imported fixture
+) -> None:
+    rule = DomainRule("localhost", pins=(WRONG, BACKUP), report_uris=(sink.url,))
+    quiet = ssl_context(Policy(rules=(rule,)), cadata=root_pem, reporter=False)
+    assert quiet._pinset_observers == ()  # type: ignore[attr-defined]
+    seen: list[str] = []
+    ctx = ssl_context(
+        Policy(rules=(rule,)),
+        cadata=root_pem,
+        reporter=lambda verdict, conn: seen.append(verdict.reason),
+    )
+    refused(ctx, server)
+    assert seen == ["pin-mismatch"]
+    assert sink.bodies == []
+    with pytest.raises(ConfigError):
+        ssl_context(Policy(rules=(rule,)), cadata=root_pem, reporter="yes")  # type: ignore[arg-type]

@@ -358,6 +358,7 @@ def ssl_context(
     cadata: str | bytes | None = None,
     base: ssl.SSLContext | None = None,
     on_verdict: VerdictObserver | None = None,
+    reporter: VerdictObserver | bool | None = True,
     clock: Clock | None = None,
 ) -> ssl.SSLContext:
     """A client :class:`ssl.SSLContext` that verifies certificates as usual and enforces ``policy``.
@@ -367,6 +368,11 @@ def ssl_context(
     (client certificates, ciphers, trust); ``base`` is turned into a pinned
     context in place and returned. ``on_verdict`` is called with every verdict
     on a pinned host (it can log or report; it cannot change the verdict).
+    ``reporter`` sends failure reports: ``True`` (the default) uses
+    :func:`pinset.reporting.default_reporter`, a background sender to the rules'
+    ``report-uris`` (nothing when the policy has none); ``False`` or ``None``
+    sends nothing; any other callable is used as given. Reporting never
+    changes or delays a verdict.
     ``clock`` returns the current UTC time (tests and demos move it).
 
     The returned context refuses ``verify_mode`` other than ``CERT_REQUIRED``,
@@ -415,7 +421,20 @@ def ssl_context(
     # A renegotiation could swap the certificate after the check.
     ctx.options |= getattr(ssl, "OP_NO_RENEGOTIATION", 0)
     ctx._pinset_policy = policy  # type: ignore[attr-defined]
-    ctx._pinset_observers = (on_verdict,) if on_verdict else ()  # type: ignore[attr-defined]
+    observers: list[VerdictObserver] = [on_verdict] if on_verdict else []
+    if reporter is True:
+        from pinset.reporting import default_reporter
+
+        made = default_reporter(policy)
+        if made is not None:
+            observers.append(made)
+    elif reporter is not None and reporter is not False:
+        if not callable(reporter):
+            raise ConfigError(
+                "reporter must be True, False, None or a callable (verdict, connection)"
+            )
+        observers.append(reporter)
+    ctx._pinset_observers = tuple(observers)  # type: ignore[attr-defined]
     ctx._pinset_clock = clock or _utc_now  # type: ignore[attr-defined]
     ctx.sslsocket_class = PinnedSSLSocket
     ctx.sslobject_class = PinnedSSLObject

@@ -122,7 +122,8 @@ def command(
     sni = servername or host
     if cafile is not None:
         verifying_context(cafile)  # a clear error for a bad --cafile, before connecting
-    ctx = ssl_context(policy, cafile=cafile)
+    # A diagnostic run must not file failure reports with the production collector.
+    ctx = ssl_context(policy, cafile=cafile, reporter=False)
     verdict: Verdict | None = None
     chain: list[x509.Certificate] = []
     error: str | None = None

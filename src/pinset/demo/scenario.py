@@ -111,7 +111,7 @@ class _Story:
         return _pem(self.root) + _pem(self.rogue)
 
     def pinned_context(self, clock: Callable[[], dt.datetime] | None = None) -> ssl.SSLContext:
-        return ssl_context(self.policy, cadata=self.trusted, on_verdict=self.reporter, clock=clock)
+        return ssl_context(self.policy, cadata=self.trusted, reporter=self.reporter, clock=clock)
 
     def plain_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cadata=self.trusted)

@@ -3,7 +3,7 @@
 Core dependencies only (standard library and cryptography)::
 
     reporter = pinset.reporting.default_reporter(policy, app_version="2.4.1")
-    ctx = pinset.ssl_context(policy, on_verdict=reporter)
+    ctx = pinset.ssl_context(policy, reporter=reporter)
 """
 
 from pinset.reporting.report import (

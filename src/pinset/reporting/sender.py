@@ -1,7 +1,8 @@
 """Send failure reports in the background: bounded, de-duplicated, never blocking.
 
 :class:`BackgroundReporter` is a verdict observer: ``ssl_context(policy,
-on_verdict=reporter)``. The observer call only checks a de-duplication table
+reporter=reporter)`` (``ssl_context`` makes one by itself when the policy has
+report URIs). The observer call only checks a de-duplication table
 and puts the facts on a bounded queue; one daemon thread builds the JSON and
 posts it with :mod:`urllib` over a *plain* verifying context, so report traffic
 is never pinned, never judged and never reported on.
