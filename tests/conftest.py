@@ -2,6 +2,7 @@
 
 Key generation is the slow part of most tests, so each key type is generated at
 most once per session; RSA-8192 (seconds to generate) is a fixed key from _certs.
+Every connection and name lookup beyond loopback is refused (see _loopback_only).
 """
 
 from __future__ import annotations
@@ -10,8 +11,21 @@ from collections.abc import Callable
 
 import pytest
 
+import _loopback_only
 from _certs import rsa_8192
 from pinset.testing import KeyType, PrivateKey, TestPKI, generate_key
+
+_loopback_only.install()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name every destination beyond loopback that a test tried, so none goes unnoticed."""
+    if _loopback_only.BLOCKED:
+        names = sorted(set(_loopback_only.BLOCKED))
+        terminalreporter.write_line(
+            f"pinset: refused {len(_loopback_only.BLOCKED)} attempts to leave loopback: "
+            + ", ".join(names[:20])
+        )
 
 
 @pytest.fixture(scope="session")
