@@ -14,12 +14,13 @@ import contextlib
 import os
 import socket
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
@@ -348,7 +349,16 @@ def load_chain(
                 f"cannot read: {exc.strerror or exc}", source=source, hint=_EXPECTED
             ) from None
     if isinstance(password, str):
-        password = password.encode("utf-8")
+        password = password.encode("utf-8", "surrogatepass")
+    elif isinstance(password, bytearray | memoryview):
+        password = bytes(password)
+    elif password is not None and not isinstance(password, bytes):
+        raise ChainError(
+            f"the password must be text or bytes, not {type(password).__name__}",
+            source=source,
+            key="password",
+            hint=_PASSWORD_HINT,
+        )
     if not data.strip():
         raise ChainError("the file is empty", source=source, hint=_EXPECTED)
     if b"-----BEGIN " in data:
@@ -393,7 +403,7 @@ def _load_pem(data: bytes, password: bytes | None, source: str | None) -> Loaded
             # Other blocks (EC PARAMETERS, DH PARAMETERS, ...) carry no public key.
         except PasswordError:
             raise
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
             raise ChainError(
                 f"PEM block #{index} ({kind}) does not parse: {exc}", source=source, hint=_EXPECTED
             ) from None
@@ -410,18 +420,19 @@ def _private_key(data: bytes, password: bytes | None, source: str | None, *, pem
         return load(data, password=password)
     except TypeError as exc:
         # cryptography: "Password was not given but private key is encrypted", or the reverse.
-        if password is None:
+        # An empty password counts as none given (cryptography treats it so).
+        if "not encrypted" in str(exc):
+            return load(data, password=None)
+        if not password:
             raise PasswordError(
                 "the private key is encrypted and no password was given",
                 missing=True,
                 source=source,
                 hint=_PASSWORD_HINT,
             ) from None
-        if "not encrypted" in str(exc):
-            return load(data, password=None)
         raise
     except ValueError:
-        if password is not None and pem and b"ENCRYPTED" in data:
+        if password is not None and _is_encrypted_key(load, data):
             raise PasswordError(
                 "wrong password for the encrypted private key",
                 missing=False,
@@ -429,6 +440,33 @@ def _private_key(data: bytes, password: bytes | None, source: str | None, *, pem
                 hint=_PASSWORD_HINT,
             ) from None
         raise
+
+
+def _is_encrypted_key(load: Any, data: bytes) -> bool:
+    """True if ``data`` is an encrypted key: loading it without a password asks for one."""
+    try:
+        load(data, password=None)
+    except TypeError:  # "Password was not given but private key is encrypted"
+        return True
+    except ValueError:
+        return False
+    return False
+
+
+def _usable_pkcs12_password(password: bytes) -> bool:
+    """Whether OpenSSL can take ``password`` for PKCS#12 at all.
+
+    cryptography passes it on as a C string of UTF-8 text: a NUL byte makes it panic
+    (a BaseException) and other non-UTF-8 bytes make it raise a bare TypeError. Such a
+    password cannot be the right one, so it is treated as a wrong password.
+    """
+    if b"\x00" in password:
+        return False
+    try:
+        password.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _looks_like_pkcs12(data: bytes) -> bool:
@@ -442,26 +480,27 @@ def _looks_like_pkcs12(data: bytes) -> bool:
 def _load_der(data: bytes, password: bytes | None, source: str | None) -> LoadedChain:
     if _looks_like_pkcs12(data):
         return _load_pkcs12(data, password, source)
-    try:
-        return LoadedChain((x509.load_der_x509_certificate(data),), (), (), source)
-    except ValueError:
-        pass
-    try:
-        return LoadedChain(tuple(pkcs7.load_der_pkcs7_certificates(data)), (), (), source)
-    except ValueError:
-        pass
-    try:
-        return LoadedChain((), (), (x509.load_der_x509_csr(data),), source)
-    except ValueError:
-        pass
-    try:
-        return LoadedChain((), (serialization.load_der_public_key(data),), (), source)
-    except ValueError:
-        pass
-    try:
-        return LoadedChain((), (_private_key(data, password, source, pem=False),), (), source)
-    except (ValueError, TypeError):
-        pass
+    readers: tuple[Callable[[], LoadedChain], ...] = (
+        lambda: LoadedChain((x509.load_der_x509_certificate(data),), (), (), source),
+        lambda: LoadedChain(tuple(pkcs7.load_der_pkcs7_certificates(data)), (), (), source),
+        lambda: LoadedChain((), (), (x509.load_der_x509_csr(data),), source),
+        lambda: LoadedChain((), (serialization.load_der_public_key(data),), (), source),
+        lambda: LoadedChain((), (_private_key(data, password, source, pem=False),), (), source),
+    )
+    unsupported: UnsupportedAlgorithm | None = None
+    for read in readers:
+        try:
+            return read()
+        except PasswordError:  # a ChainError, so a ValueError: let it through
+            raise
+        except UnsupportedAlgorithm as exc:  # a key structure with an unknown algorithm
+            unsupported = unsupported or exc
+        except (ValueError, TypeError, x509.InvalidVersion):
+            pass
+    if unsupported is not None:
+        raise ChainError(
+            f"unsupported key algorithm: {unsupported}", source=source, hint=_EXPECTED
+        ) from None
     raise ChainError(
         "unrecognised content (neither PEM nor a known DER structure)",
         source=source,
@@ -470,8 +509,11 @@ def _load_der(data: bytes, password: bytes | None, source: str | None) -> Loaded
 
 
 def _load_pkcs12(data: bytes, password: bytes | None, source: str | None) -> LoadedChain:
-    attempts = [password] if password is not None else [None, b""]
+    # A file without a password opens with none (or an empty one) whatever was given.
+    attempts = [None, b""] if password is None else [password, None, b""]
     for attempt in attempts:
+        if attempt and not _usable_pkcs12_password(attempt):
+            continue
         try:
             key, cert, extra = pkcs12.load_key_and_certificates(data, attempt)
         except ValueError:
@@ -483,7 +525,7 @@ def _load_pkcs12(data: bytes, password: bytes | None, source: str | None) -> Loa
                 "the PKCS#12 file holds no certificate or key", source=source, hint=_EXPECTED
             )
         return LoadedChain(tuple(certs), tuple(keys), (), source)
-    if password is None:
+    if not password:
         raise PasswordError(
             "the PKCS#12 file is password-protected and no password was given",
             missing=True,

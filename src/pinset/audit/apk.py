@@ -16,18 +16,22 @@ import io
 import logging
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from pinset.audit.model import ApkFacts
 from pinset.errors import ConfigError
 
-__all__ = ["ApkContents", "read_apk", "scan_dex"]
+__all__ = ["MAX_ENTRY_SIZE", "ApkContents", "open_zip", "read_apk", "read_entry", "scan_dex"]
 
 # A pin-shaped string: the prefix and at least 16 base64 characters. Validity is
 # judged later (invalid-pin), so a truncated constant is reported, not missed.
 _DEX_PIN = re.compile(rb"sha256/[A-Za-z0-9+/=]{16,64}")
-_MAX_DEX = 256 * 1024 * 1024
+# The largest entry pinset decompresses. Real manifests, resource tables, configs
+# and Info.plists are kilobytes and a classes.dex rarely exceeds 20 MB; an entry
+# claiming more is a zip bomb or a damaged archive.
+MAX_ENTRY_SIZE = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,47 @@ def scan_dex(data: bytes) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def open_zip(data: bytes, *, name: str, kind: str) -> zipfile.ZipFile:
+    """``data`` as a zip archive; :class:`ConfigError` naming ``name`` if it is not one."""
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
+        # zipfile raises more than BadZipFile for a damaged central directory.
+        detail = f": {exc}" if str(exc) and not isinstance(exc, zipfile.BadZipFile) else ""
+        raise ConfigError(f"not {kind} (not a zip archive{detail})", source=name) from None
+
+
+def read_entry(archive: zipfile.ZipFile, entry: str, *, name: str) -> bytes:
+    """The bytes of ``entry``, refused with :class:`ConfigError` when over :data:`MAX_ENTRY_SIZE`.
+
+    The size is checked before anything is decompressed (``zipfile`` never
+    returns more than the size the directory claims), and every way a damaged
+    entry fails (bad CRC, bad deflate stream, encryption, an unknown
+    compression method) becomes a ``ConfigError`` at ``name!/entry``.
+    """
+    source = f"{name}!/{entry}"
+    info = archive.getinfo(entry)
+    if info.file_size > MAX_ENTRY_SIZE:
+        raise ConfigError(
+            f"the entry is {info.file_size:,} bytes uncompressed, larger than the "
+            f"{MAX_ENTRY_SIZE // (1024 * 1024)} MB pinset reads (a zip bomb or a damaged archive)",
+            source=source,
+            hint="check the archive with unzip -l; rebuild it if the size is wrong",
+        )
+    try:
+        return archive.read(info)
+    except RuntimeError as exc:  # "File ... is encrypted, password required"
+        raise ConfigError(f"cannot read the entry: {exc}", source=source) from None
+    except NotImplementedError as exc:  # a compression method zipfile lacks
+        raise ConfigError(f"cannot read the entry: {exc}", source=source) from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        raise ConfigError(
+            f"the entry is damaged: {exc or type(exc).__name__}",
+            source=source,
+            hint="the archive is corrupt; rebuild or download it again",
+        ) from None
+
+
 def read_apk(data: bytes, *, name: str) -> ApkContents:
     """Read the APK bytes ``data``; ``name`` is how findings refer to it (``app.apk``).
 
@@ -69,18 +114,28 @@ def read_apk(data: bytes, *, name: str) -> ApkContents:
     readable manifest).
     """
     apk_class, printer = _mobile()
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise ConfigError("not an APK (not a zip archive)", source=name) from None
-    if "AndroidManifest.xml" not in archive.namelist():
+    archive = open_zip(data, name=name, kind="an APK")
+    names = set(archive.namelist())
+    if "AndroidManifest.xml" not in names:
         raise ConfigError("not an APK: no AndroidManifest.xml", source=name)
+    # pyaxmlparser reads these two itself; check them first (size, CRC, encryption).
+    for entry in ("AndroidManifest.xml", "resources.arsc"):
+        if entry in names:
+            read_entry(archive, entry, name=name)
     # pyaxmlparser logs every oddity of real-world manifests at warning level.
     logging.getLogger("pyaxmlparser").setLevel(logging.ERROR)
     try:
         apk = apk_class(data, raw=True)
     except Exception as exc:  # pyaxmlparser raises bare exceptions for damaged files
         raise ConfigError(f"cannot decode the APK manifest: {exc}", source=name) from None
+    if not apk.is_valid_APK():
+        # pyaxmlparser only logs a manifest it cannot decode; read on and the APK
+        # would pass as one without a network security config.
+        raise ConfigError(
+            "cannot decode the APK manifest: not binary XML with a <manifest> root",
+            source=f"{name}!/AndroidManifest.xml",
+            hint="give the APK as the build produced it (aapt2 writes binary XML)",
+        )
 
     def attribute(attr: str) -> str | None:
         value = apk.get_attribute_value("application", attr)
@@ -89,10 +144,7 @@ def read_apk(data: bytes, *, name: str) -> ApkContents:
     config_path, config_xml = _network_security_config(apk, archive, attribute, printer, name)
     code_pins: list[tuple[str, str]] = []
     for entry in sorted(n for n in archive.namelist() if re.fullmatch(r"classes\d*\.dex", n)):
-        info = archive.getinfo(entry)
-        if info.file_size > _MAX_DEX:
-            continue
-        code_pins.extend((pin, entry) for pin in scan_dex(archive.read(entry)))
+        code_pins.extend((pin, entry) for pin in scan_dex(read_entry(archive, entry, name=name)))
     facts = ApkFacts(
         path=name,
         package=apk.get_package() or None,
@@ -118,7 +170,7 @@ def _network_security_config(
             key="android:networkSecurityConfig",
             hint="rebuild the APK; the resource table and the manifest disagree",
         )
-    raw = archive.read(path)
+    raw = read_entry(archive, path, name=name)
     try:
         decoded = printer(raw)
         valid = decoded.is_valid()

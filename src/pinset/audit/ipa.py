@@ -8,18 +8,16 @@ own format module, so an IPA can yield two configs.
 
 from __future__ import annotations
 
-import io
 import plistlib
 import re
-import zipfile
 from dataclasses import dataclass
 
+from pinset.audit.apk import open_zip, read_entry
 from pinset.errors import ConfigError
 
 __all__ = ["IpaContents", "read_ipa"]
 
 _INFO_PLIST = re.compile(r"Payload/[^/]+\.app/Info\.plist")
-_MAX_PLIST = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +32,7 @@ class IpaContents:
 
 def read_ipa(data: bytes, *, name: str) -> IpaContents:
     """Read the IPA bytes ``data`` (``name`` for errors); :class:`ConfigError` if not an IPA."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise ConfigError("not an IPA (not a zip archive)", source=name) from None
+    archive = open_zip(data, name=name, kind="an IPA")
     paths = sorted(n for n in archive.namelist() if _INFO_PLIST.fullmatch(n))
     if not paths:
         raise ConfigError(
@@ -45,10 +40,16 @@ def read_ipa(data: bytes, *, name: str) -> IpaContents:
             source=name,
             hint="give the .ipa an App Store or ad-hoc export produces",
         )
+    if len(paths) > 1:
+        # Auditing only the first would pass an app whose other half was never read.
+        apps = ", ".join(p.split("/")[1] for p in paths)
+        raise ConfigError(
+            f"the IPA holds {len(paths)} apps ({apps}); an IPA holds exactly one",
+            source=name,
+            hint="audit each app's IPA on its own",
+        )
     path = paths[0]
-    if archive.getinfo(path).file_size > _MAX_PLIST:
-        raise ConfigError("Info.plist is implausibly large", source=f"{name}!/{path}")
-    raw = archive.read(path)
+    raw = read_entry(archive, path, name=name)
     try:
         root = plistlib.loads(raw.lstrip() if not raw.startswith(b"bplist") else raw)
     except Exception as exc:  # plistlib raises several unrelated types

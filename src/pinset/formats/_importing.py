@@ -22,6 +22,7 @@ from pinset.pins import Pin, is_canonical_pin_text
 from pinset.policy import DomainRule
 
 __all__ = [
+    "MAX_PLIST_DEPTH",
     "PlistText",
     "check_placeholder",
     "did_you_mean",
@@ -36,6 +37,8 @@ KeyPath = tuple[str | int, ...]
 # Xcode build settings ($(NAME), ${NAME}) and Gradle/shell style placeholders.
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\$\([^)]*\)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Real Info.plists nest a handful of levels; this is far beyond any of them.
+MAX_PLIST_DEPTH = 64
 
 
 def key_path(path: KeyPath) -> str:
@@ -158,6 +161,25 @@ def rule_findings(
     return out
 
 
+def _expat_line(exc: BaseException, offset: int) -> int | None:
+    """The line expat was on when a plistlib handler raised ``exc``, if it can be found.
+
+    plistlib's XML reader raises plain IndexError or AttributeError from inside
+    expat callbacks, without a position; the callback's ``self`` still holds the
+    expat parser, whose current line is where the structure broke. Best effort:
+    ``None`` when the traceback does not have that shape.
+    """
+    tb = exc.__traceback__
+    line: int | None = None
+    while tb is not None:
+        parser = getattr(tb.tb_frame.f_locals.get("self"), "parser", None)
+        current = getattr(parser, "CurrentLineNumber", None)
+        if isinstance(current, int) and current > 0:
+            line = current + offset
+        tb = tb.tb_next
+    return line
+
+
 class PlistText:
     """A plist read with :mod:`plistlib`, plus the line of each key path (XML only)."""
 
@@ -179,12 +201,11 @@ class PlistText:
 
     def line(self, path: KeyPath) -> int | None:
         """Line of the key (or array element) at ``path``; ``None`` in binary plists."""
-        while path:
+        while True:
             found = self._lines.get(path)
-            if found is not None:
+            if found is not None or not path:
                 return found
             path = path[:-1]
-        return None
 
     def error(self, message: str, path: KeyPath, hint: str | None = None) -> ConfigError:
         """A :class:`ConfigError` at ``path``: the line for XML, the key path always."""
@@ -203,14 +224,30 @@ class PlistText:
                 column=None if exc.offset is None else exc.offset + 1,
                 hint="fix the XML (plutil -lint Info.plist shows the same error)",
             ) from None
-        except (plistlib.InvalidFileException, ValueError, TypeError, KeyError) as exc:
+        except RecursionError:
+            raise ConfigError(
+                "the property list nests too deeply to read",
+                source=self.source,
+                hint="no Info.plist nests containers hundreds of levels deep; rebuild the file",
+            ) from None
+        except Exception as exc:
+            # Besides its own InvalidFileException, plistlib lets ValueError, TypeError,
+            # KeyError, IndexError, AttributeError, OverflowError... out of damaged files.
             kind = "binary" if fmt == plistlib.FMT_BINARY else "XML"
             where = re.search(r"at line (\d+)", str(exc))
+            line = int(where.group(1)) + offset if where else _expat_line(exc, offset)
+            hint = "check the file with plutil -lint, or convert it: plutil -convert xml1"
+            if b"<!ENTITY" in raw and "entity" in str(exc).lower():
+                # plistlib refuses entity declarations before expanding any of them.
+                line = raw[: raw.index(b"<!ENTITY")].count(b"\n") + 1 + offset
+                hint = "remove the <!ENTITY …> declarations: an Info.plist never needs them"
+            detail = str(exc) if isinstance(exc, plistlib.InvalidFileException | ValueError) else ""
             raise ConfigError(
-                f"not a valid {kind} property list: {exc or type(exc).__name__}",
+                f"not a valid {kind} property list: "
+                + (detail or "its <dict>, <array> and <key> elements do not nest correctly"),
                 source=self.source,
-                line=int(where.group(1)) + offset if where else None,
-                hint="check the file with plutil -lint, or convert it: plutil -convert xml1",
+                line=line,
+                hint=hint,
             ) from None
 
     def _index(self, raw: bytes, offset: int) -> None:
@@ -230,6 +267,14 @@ class PlistText:
                 return
             path = self._child_path(stack, line)
             if name in ("dict", "array"):
+                if len(stack) >= MAX_PLIST_DEPTH:
+                    # Key paths grow with depth, so indexing a deep file costs depth².
+                    raise ConfigError(
+                        f"the property list nests containers more than {MAX_PLIST_DEPTH} deep",
+                        source=self.source,
+                        line=line,
+                        hint="no Info.plist nests that deeply; rebuild the file",
+                    )
                 stack.append([path, name == "dict", None, 0, set()])
 
         def end(name: str) -> None:
@@ -261,6 +306,8 @@ class PlistText:
 
     def _child_path(self, stack: list[list[Any]], line: int) -> KeyPath:
         if not stack:
+            # The root value: errors about a missing top-level key point here.
+            self._lines.setdefault((), line)
             return ()
         frame = stack[-1]
         if frame[1]:

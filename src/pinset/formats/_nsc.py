@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,7 +21,7 @@ from pinset.formats.model import Imported, TrustAnchor, TrustKitSettings
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
 
-__all__ = ["Config", "Document", "PinSet", "load", "read"]
+__all__ = ["MAX_NESTING", "Config", "Document", "PinSet", "load", "read"]
 
 Kind = Literal["base", "domain", "debug"]
 ROOT = "network-security-config"
@@ -46,6 +47,8 @@ _CONFIG_CHILDREN = {
 }
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/=\s]+")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# How deep <domain-config> elements may nest; AOSP's own tests nest three levels.
+MAX_NESTING = 32
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}?")
 
 
@@ -215,6 +218,14 @@ class _Reader:
         return doc
 
     def config(self, el: Element, kind: Kind, parent: Config | None, doc: Document) -> Config:
+        depth = sum(1 for _ in _ancestors(parent))
+        if depth >= MAX_NESTING:
+            # Reading is recursive; a config nested thousands deep would overflow the stack.
+            raise self.error(
+                f"<domain-config> is nested more than {MAX_NESTING} levels deep",
+                el,
+                hint="flatten the nesting: real configs nest a few levels at most",
+            )
         known = _CONFIG_ATTRS + (("enforcePinning",) if kind == "domain" else ())
         self.check_attrs(el, known)
         self.no_text(el)
@@ -420,6 +431,12 @@ class _Reader:
             report_uris=tuple(uris),
             line=el.line,
         )
+
+
+def _ancestors(config: Config | None) -> Iterator[Config]:
+    while config is not None:
+        yield config
+        config = config.parent
 
 
 def _did_you_mean(name: str, known: tuple[str, ...], what: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pinset.errors import PinsetError
+from pinset.formats._importing import make_rule
 from pinset.formats._nsc import Config, Document, PinSet
 from pinset.formats.model import (
     Finding,
@@ -171,7 +172,8 @@ class _Mapper:
                     fix='set enforcePinning="true" once reports show the pins match',
                     line=tk.line if tk is not None else line,
                 )
-        real = [p for p in pin_set.pins if not is_dud_pin(p)]
+        # Distinct pins: a pin written twice is still one key (the policy counts the same way).
+        real = list(dict.fromkeys(p for p in pin_set.pins if not is_dud_pin(p)))
         for pin, text, pin_line in zip(pin_set.pins, pin_set.texts, pin_set.lines, strict=True):
             if is_dud_pin(pin):
                 self.finding(
@@ -222,8 +224,10 @@ class _Mapper:
                 fix='set cleartextTrafficPermitted="false" (on base-config too)',
                 line=config.line,
             )
-        return DomainRule(
-            name,
+        return make_rule(
+            source=self.doc.source,
+            line=pin_set.line,
+            name=name,
             pins=pin_set.pins,
             include_subdomains=include,
             expiration=pin_set.expiration,

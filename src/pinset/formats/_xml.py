@@ -151,6 +151,15 @@ def parse(data: str | bytes, *, source: str | None = None) -> Element:
         raise _refused("an entity declaration", source, builder) from None
     except defusedxml.ExternalReferenceForbidden:
         raise _refused("an external reference", source, builder) from None
+    except (LookupError, ValueError) as exc:  # after defusedxml's, which are ValueErrors
+        # expat raises these for an encoding declaration it cannot use
+        # (encoding="ttf-8", or a multi-byte codec it does not support).
+        raise ConfigError(
+            f"the XML declaration names an encoding pinset cannot read: {exc}",
+            source=source,
+            line=1,
+            hint='save the file as UTF-8 and declare encoding="utf-8" (or no encoding)',
+        ) from None
     if root is None:  # pragma: no cover - expat reports "no element found" first
         raise ConfigError("the XML document has no root element", source=source)
     return root

@@ -33,6 +33,7 @@ _DIRECTIVE = re.compile(
     r"""\s*(?P<name>[^=;\s]+)\s*(?:=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<token>[^;\s"]*)))?\s*(?:;|$)"""
 )
 _HEADER = re.compile(r"\s*(?P<name>Public-Key-Pins(?:-Report-Only)?)\s*:(?P<value>.*)", re.I)
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 _HOST = re.compile(r"\s*Host\s*:\s*(?P<host>\S+)\s*$", re.I)
 
 
@@ -48,7 +49,9 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
     header: tuple[str, str, int] | None = None
     ignored: list[tuple[str, int]] = []
     host_line: tuple[str, int] | None = None
-    for number, line in enumerate(text.splitlines(), 1):
+    # Universal newlines only: str.splitlines() also breaks at \v, \f and \x1c-\x1e,
+    # which would make every later line number disagree with the user's editor.
+    for number, line in enumerate(_NEWLINE.split(text), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         found_host = _HOST.fullmatch(line)

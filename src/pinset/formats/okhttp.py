@@ -72,7 +72,12 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
         args, end_ok = _arguments(tokens, start)
         bad = [group for group in args if len(group) != 1 or group[0].kind != "str"]
         if not end_ok or not args or bad:
+            # An empty group is a stray comma: `.add("host", , "sha256/…")`.
             what = " ".join(_written(t) for t in bad[0]) if bad else "the call"
+            what = what or "an empty argument"
+            if len(what) > 80:  # an unclosed call runs to the end of the file
+                what = what[:77] + "..."
+            where = next((group[0].line for group in bad if group), line)
             findings.append(
                 Finding(
                     "okhttp-unreadable-call",
@@ -82,7 +87,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
                     fix="write the host and pins as string literals, or add them to the "
                     "policy by hand",
                     source=source,
-                    line=bad[0][0].line if bad else line,
+                    line=where,
                 )
             )
             continue
@@ -111,7 +116,12 @@ def _text(data: str | bytes, source: str | None) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"source is not UTF-8 text: {exc.reason}", source=source) from None
+        raise ConfigError(
+            f"source is not UTF-8 text: {exc.reason}",
+            source=source,
+            line=data[: exc.start].count(b"\n") + 1,
+            hint="save the file as UTF-8",
+        ) from None
 
 
 def _tokens(text: str) -> Iterator[_Token]:
@@ -206,7 +216,9 @@ def _skip_call(tokens: list[_Token], open_index: int) -> int:
 def _arguments(tokens: list[_Token], open_index: int) -> tuple[list[list[_Token]], bool]:
     args: list[list[_Token]] = [[]]
     depth = 0
-    for token in tokens[open_index + 1 :]:
+    # Index, not a slice: a slice copies the rest of the file for every call (quadratic).
+    for j in range(open_index + 1, len(tokens)):
+        token = tokens[j]
         if token.kind == "punct" and token.text in "([{":
             depth += 1
         elif token.kind == "punct" and token.text in ")]}":
@@ -245,6 +257,20 @@ def _covers(pattern: tuple[str, bool, bool], host: str) -> bool:
     return host == name or (include and host.endswith("." + name))
 
 
+def _covering(host: str) -> list[tuple[str, bool, bool]]:
+    """Every pattern key that :func:`_covers` ``host``.
+
+    Enumerating them keeps the import linear; testing every pair of patterns
+    is quadratic in the number of ``.add`` calls.
+    """
+    labels = host.split(".")
+    keys = [(host, False, False)]
+    keys += [(".".join(labels[i:]), True, False) for i in range(len(labels))]
+    if len(labels) > 1 and labels[0]:
+        keys.append((".".join(labels[1:]), False, True))
+    return keys
+
+
 def _build(
     calls: list[tuple[str, list[str], int]], findings: list[Finding], source: str | None
 ) -> Imported:
@@ -265,15 +291,16 @@ def _build(
     rules: list[DomainRule] = []
     domains: list[PlatformDomain] = []
     lines: dict[str, int] = {}
+    order = {key: index for index, key in enumerate(groups)}
     for key, (pins, texts, line) in groups.items():
         name, include, one = key
         if not one and not include and (name, True, False) in groups:
             continue  # OkHttp unions it into the **. pattern of the same name, below
         probe = f"x.{name}" if one else name
         merged = list(pins)
-        for other, (other_pins, _, _) in groups.items():
-            if other != key and _covers(other, probe):
-                merged.extend(other_pins)
+        covering = [k for k in _covering(probe) if k != key and k in groups]
+        for other in sorted(covering, key=order.__getitem__):  # in file order
+            merged.extend(groups[other][0])
         if len(dict.fromkeys(merged)) > len(dict.fromkeys(pins)):
             findings.append(
                 Finding(
