@@ -3,6 +3,13 @@
 Nothing here imports pytest; the pytest plugin lives in :mod:`pinset.testing.plugin`.
 """
 
+from pinset.testing.mitm import (
+    HostVerdict,
+    MitmProxy,
+    MitmRecord,
+    assert_intercepted,
+    assert_refused,
+)
 from pinset.testing.pki import (
     KEY_TYPES,
     Blob,
@@ -13,13 +20,6 @@ from pinset.testing.pki import (
     TestPKI,
     configure_cert_chain,
     generate_key,
-)
-from pinset.testing.mitm import (
-    HostVerdict,
-    MitmProxy,
-    MitmRecord,
-    assert_intercepted,
-    assert_refused,
 )
 from pinset.testing.server import ConnectionRecord, ServerMode, TLSServer
 from pinset.testing.tunnel import TunnelProxy
