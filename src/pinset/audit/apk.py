@@ -12,14 +12,13 @@ decoded with pyaxmlparser (the ``mobile`` extra) and handed to
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import zipfile
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from pinset.audit._zip import MAX_ENTRY_SIZE, open_zip, read_entry
 from pinset.audit.model import ApkFacts
 from pinset.errors import ConfigError
 
@@ -28,10 +27,6 @@ __all__ = ["MAX_ENTRY_SIZE", "ApkContents", "open_zip", "read_apk", "read_entry"
 # A pin-shaped string: the prefix and at least 16 base64 characters. Validity is
 # judged later (invalid-pin), so a truncated constant is reported, not missed.
 _DEX_PIN = re.compile(rb"sha256/[A-Za-z0-9+/=]{16,64}")
-# The largest entry pinset decompresses. Real manifests, resource tables, configs
-# and Info.plists are kilobytes and a classes.dex rarely exceeds 20 MB; an entry
-# claiming more is a zip bomb or a damaged archive.
-MAX_ENTRY_SIZE = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,47 +59,6 @@ def scan_dex(data: bytes) -> list[str]:
     """Every ``sha256/…`` pin-shaped string in ``data``, in order, duplicates removed."""
     found = [m.group(0).decode("ascii") for m in _DEX_PIN.finditer(data)]
     return list(dict.fromkeys(found))
-
-
-def open_zip(data: bytes, *, name: str, kind: str) -> zipfile.ZipFile:
-    """``data`` as a zip archive; :class:`ConfigError` naming ``name`` if it is not one."""
-    try:
-        return zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
-        # zipfile raises more than BadZipFile for a damaged central directory.
-        detail = f": {exc}" if str(exc) and not isinstance(exc, zipfile.BadZipFile) else ""
-        raise ConfigError(f"not {kind} (not a zip archive{detail})", source=name) from None
-
-
-def read_entry(archive: zipfile.ZipFile, entry: str, *, name: str) -> bytes:
-    """The bytes of ``entry``, refused with :class:`ConfigError` when over :data:`MAX_ENTRY_SIZE`.
-
-    The size is checked before anything is decompressed (``zipfile`` never
-    returns more than the size the directory claims), and every way a damaged
-    entry fails (bad CRC, bad deflate stream, encryption, an unknown
-    compression method) becomes a ``ConfigError`` at ``name!/entry``.
-    """
-    source = f"{name}!/{entry}"
-    info = archive.getinfo(entry)
-    if info.file_size > MAX_ENTRY_SIZE:
-        raise ConfigError(
-            f"the entry is {info.file_size:,} bytes uncompressed, larger than the "
-            f"{MAX_ENTRY_SIZE // (1024 * 1024)} MB pinset reads (a zip bomb or a damaged archive)",
-            source=source,
-            hint="check the archive with unzip -l; rebuild it if the size is wrong",
-        )
-    try:
-        return archive.read(info)
-    except RuntimeError as exc:  # "File ... is encrypted, password required"
-        raise ConfigError(f"cannot read the entry: {exc}", source=source) from None
-    except NotImplementedError as exc:  # a compression method zipfile lacks
-        raise ConfigError(f"cannot read the entry: {exc}", source=source) from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
-        raise ConfigError(
-            f"the entry is damaged: {exc or type(exc).__name__}",
-            source=source,
-            hint="the archive is corrupt; rebuild or download it again",
-        ) from None
 
 
 def read_apk(data: bytes, *, name: str) -> ApkContents:

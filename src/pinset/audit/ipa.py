@@ -12,7 +12,7 @@ import plistlib
 import re
 from dataclasses import dataclass
 
-from pinset.audit.apk import open_zip, read_entry
+from pinset.audit._zip import open_zip, read_entry
 from pinset.errors import ConfigError
 
 __all__ = ["IpaContents", "read_ipa"]

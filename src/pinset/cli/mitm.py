@@ -3,7 +3,8 @@
 ``pinset mitm [options] -- COMMAND...`` runs COMMAND behind the proxy, with the
 interception CA in its trust store, then prints REFUSED / INTERCEPTED / NOT SEEN per
 host. ``pinset mitm serve`` keeps a proxy running for a device and prints verdicts as
-connections come.
+connections come (:mod:`pinset.cli._mitm_serve`); what both share is in
+:mod:`pinset.cli._mitm_shared`.
 """
 
 from __future__ import annotations
@@ -13,119 +14,26 @@ import os
 import ssl
 import subprocess
 import tempfile
-import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from rich.table import Table
 
 from pinset.cli._app import ExitStatus
+from pinset.cli._mitm_serve import serve
+from pinset.cli._mitm_shared import _ca_options, _settle, _start, _table, judge, load_ca
 from pinset.cli._output import console
-from pinset.errors import ChainError, ConfigError
-from pinset.hosts import canonical_host
+from pinset.errors import ConfigError
 from pinset.policy import Policy
-from pinset.testing.mitm import HostVerdict, MitmProxy, MitmRecord, host_verdict
-from pinset.testing.pki import CertificateAuthority
+from pinset.testing.mitm import HostVerdict, MitmProxy
 
 __all__ = ["command", "judge", "serve"]
 
 _PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
 _NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
 _CA_VARS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
-_STYLE = {"REFUSED": "bold green", "INTERCEPTED": "bold red", "NOT SEEN": "yellow"}
 _SERVE = "pinset.mitm.serve"
-_CA_KEY_TYPES = (
-    rsa.RSAPrivateKey,
-    ec.EllipticCurvePrivateKey,
-    ed25519.Ed25519PrivateKey,
-    ed448.Ed448PrivateKey,
-)
-
-
-def load_ca(cert_path: str | None, key_path: str | None) -> CertificateAuthority:
-    """The interception CA from PEM files, or a fresh one when neither is given."""
-    if cert_path is None and key_path is None:
-        return CertificateAuthority.create("pinset interception CA")
-    if cert_path is None or key_path is None:
-        raise ConfigError(
-            "--ca-cert and --ca-key go together",
-            hint="give both the CA certificate and its private key, or neither",
-        )
-    try:
-        cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
-    except (OSError, ValueError) as exc:
-        raise ChainError(f"cannot read the CA certificate: {exc}", source=cert_path) from None
-    try:
-        key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise ChainError(
-            f"cannot read the CA private key: {exc}",
-            source=key_path,
-            hint="give an unencrypted PEM private key",
-        ) from None
-    try:
-        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        is_ca = constraints.ca
-    except x509.ExtensionNotFound:
-        is_ca = False
-    if not is_ca:
-        raise ChainError(
-            "the certificate is not a CA (no basicConstraints CA:TRUE)",
-            source=cert_path,
-            hint="give the interception CA's certificate, not a leaf",
-        )
-    try:
-        cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-    except x509.ExtensionNotFound:
-        raise ChainError(
-            "the CA certificate has no subjectKeyIdentifier",
-            source=cert_path,
-            hint="re-create the CA with a subjectKeyIdentifier (forged leaves refer to it)",
-        ) from None
-    if not isinstance(key, _CA_KEY_TYPES) or key.public_key() != cert.public_key():
-        raise ChainError(
-            "the private key does not belong to the CA certificate",
-            source=key_path,
-            hint="give the key the CA certificate was made with",
-        )
-    return CertificateAuthority(cert, key)
-
-
-def judge(
-    records: Sequence[MitmRecord], pin_hosts: Iterable[str], policy: Policy | None
-) -> tuple[list[HostVerdict], list[HostVerdict]]:
-    """(verdicts for pinned hosts, verdicts for the other hosts seen).
-
-    A ``--pin-host`` is matched exactly; a policy rule stands for every seen host it
-    pins (a rule that covers no seen host is reported under its own pattern, NOT SEEN).
-    """
-    seen = list(dict.fromkeys(r.host for r in records if r.attempted))
-    pinned: list[str] = [canonical_host(h) for h in pin_hosts]
-    if policy is not None:
-        for rule in policy.rules:
-            if rule.exclude:
-                continue
-            covered = [h for h in seen if _rule_for(policy, h) == rule]
-            pinned.extend(covered or [rule.pattern])
-    pinned = list(dict.fromkeys(pinned))
-    others = [h for h in seen if h not in pinned]
-
-    def verdict(host: str) -> HostVerdict:
-        return host_verdict(host, (r for r in records if r.host == host))
-
-    return [verdict(h) for h in pinned], [verdict(h) for h in others]
-
-
-def _rule_for(policy: Policy, host: str) -> object:
-    try:
-        return policy.rule_for(host)
-    except ConfigError:  # a seen name that is not a host name (an HTTP target)
-        return None
 
 
 def _system_bundle() -> bytes:
@@ -155,34 +63,6 @@ def client_env(base: dict[str, str], proxy_url: str, bundle: Path) -> dict[str, 
     env.update(dict.fromkeys(_PROXY_VARS, proxy_url))
     env.update(dict.fromkeys(_CA_VARS, str(bundle)))
     return env
-
-
-def _start(proxy: MitmProxy, port: int) -> MitmProxy:
-    try:
-        return proxy.start()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}",
-            key="--port",
-            hint="choose a free --port, or 0 for any",
-        ) from None
-
-
-def _table(pinned: Sequence[HostVerdict], others: Sequence[HostVerdict]) -> Table:
-    table = Table(title="pinset mitm verdicts", title_justify="left")
-    for name in ("host", "pinned", "verdict", "connections", "leaked bytes"):
-        table.add_column(
-            name, justify="right" if name in ("connections", "leaked bytes") else "left"
-        )
-    for verdict, is_pinned in [*((v, True) for v in pinned), *((v, False) for v in others)]:
-        table.add_row(
-            verdict.host,
-            "yes" if is_pinned else "no",
-            f"[{_STYLE[verdict.outcome]}]{verdict.outcome}[/]",
-            str(verdict.connections),
-            str(verdict.leaked_bytes),
-        )
-    return table
 
 
 def _failures(pinned: Sequence[HostVerdict]) -> list[str]:
@@ -222,14 +102,6 @@ class _MitmCommand(click.Command):
             formatter.write_dl(
                 [("serve", "Run the proxy for a device; print verdicts as they come.")]
             )
-
-
-def _ca_options(f: Any) -> Any:
-    f = click.option("--ca-key", type=click.Path(dir_okay=False), help="Its private key (PEM).")(f)
-    f = click.option(
-        "--ca-cert", type=click.Path(dir_okay=False), help="Interception CA certificate (PEM)."
-    )(f)
-    return f
 
 
 @click.command(
@@ -352,14 +224,6 @@ def command(
     return int(ExitStatus.OK if ok else ExitStatus.CHECK_FAILED)
 
 
-def _settle(proxy: MitmProxy) -> list[MitmRecord]:
-    # The client has exited; give the proxy threads a moment to count the last bytes.
-    try:
-        return proxy.wait_closed(5.0)
-    except TimeoutError:
-        return proxy.records
-
-
 def _run_client(
     argv: Sequence[str], env: dict[str, str], timeout: float
 ) -> tuple[int | None, bool, str, str]:
@@ -389,139 +253,3 @@ def _text(data: bytes | str | None) -> str:
     if isinstance(data, bytes):
         return data.decode("utf-8", "replace")
     return data or ""
-
-
-def _record_line(record: MitmRecord) -> str:
-    verdict = host_verdict(record.host, [record])
-    where = (
-        f"{record.host} (via {record.target})"
-        if record.host not in record.target
-        else record.target
-    )
-    if verdict.outcome == "NOT SEEN":
-        detail = record.error or "no TLS handshake"
-    elif verdict.outcome == "INTERCEPTED":
-        detail = f"{record.client_bytes} bytes leaked"
-    else:
-        detail = "0 bytes"
-    return f"[{_STYLE[verdict.outcome]}]{verdict.outcome:<11}[/] {where}  {detail}"
-
-
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8080,
-    show_default=True,
-    help="Proxy port on 127.0.0.1 (forward it to the device: adb reverse, ssh -R).",
-)
-@click.option(
-    "--upstream",
-    metavar="HOST:PORT",
-    help="Reverse-proxy mode: terminate TLS here and relay to this loopback server.",
-)
-@_ca_options
-@click.option(
-    "--ca-out",
-    type=click.Path(dir_okay=False),
-    help="Write the CA certificate here (default: a file in a temporary directory).",
-)
-@click.option(
-    "--pin-host",
-    "pin_hosts",
-    multiple=True,
-    metavar="HOST",
-    help="A host the client pins; judged in the summary (repeat).",
-)
-@click.option(
-    "--max-connections",
-    type=click.IntRange(1),
-    default=None,
-    help="Stop after this many connections (default: run until Ctrl-C).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of text.")
-def serve(
-    port: int,
-    upstream: str | None,
-    ca_cert: str | None,
-    ca_key: str | None,
-    ca_out: str | None,
-    pin_hosts: tuple[str, ...],
-    max_connections: int | None,
-    as_json: bool,
-) -> int:
-    """Run the forging proxy for a device or emulator until Ctrl-C.
-
-    Install the printed CA on the device (as a user CA, like an attacker would), point
-    its proxy at this port, run the app, and read a verdict per connection.
-    """
-    ca = load_ca(ca_cert, ca_key)
-    finished = threading.Event()
-    count = 0
-    lock = threading.Lock()
-
-    def on_record(record: MitmRecord) -> None:
-        nonlocal count
-        with lock:
-            if as_json:
-                verdict = host_verdict(record.host, [record]).outcome
-                click.echo(
-                    json.dumps({"event": "connection", "verdict": verdict, **record.to_dict()})
-                )
-            else:
-                console().print(_record_line(record))
-            count += record.attempted  # a port probe without TLS does not count
-            if max_connections is not None and count >= max_connections:
-                finished.set()
-
-    try:
-        proxy = MitmProxy(ca=ca, upstream=upstream, port=port, on_record=on_record)
-    except ValueError as exc:
-        raise ConfigError(str(exc), key="--upstream", hint="give a loopback HOST:PORT") from None
-    with tempfile.TemporaryDirectory(prefix="pinset-mitm-") as tmp:
-        ca_path = Path(ca_out) if ca_out is not None else Path(tmp) / "pinset-interception-ca.pem"
-        try:
-            ca_path.write_text(proxy.ca_pem)
-        except OSError as exc:
-            raise ConfigError(f"cannot write the CA: {exc.strerror}", source=str(ca_path)) from None
-        _start(proxy, port)
-        try:
-            if as_json:
-                click.echo(
-                    json.dumps(
-                        {
-                            "event": "ready",
-                            "proxy": proxy.url,
-                            "ca_path": str(ca_path),
-                            "ca_pem": proxy.ca_pem,
-                        }
-                    )
-                )
-            else:
-                mode = f"reverse proxy to {upstream}" if upstream else "CONNECT proxy"
-                click.echo(f"pinset mitm: {mode} listening on {proxy.url}")
-                click.echo(f"interception CA written to {ca_path} (install it on the device):")
-                click.echo(proxy.ca_pem, nl=False)
-                click.echo("waiting for connections (Ctrl-C to stop)")
-            try:
-                while not finished.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                click.echo("stopping", err=True)
-            records = _settle(proxy)
-        finally:
-            proxy.stop()
-    pinned, others = judge(records, pin_hosts, None)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "event": "summary",
-                    "pinned": [v.to_dict() for v in pinned],
-                    "other_hosts": [v.to_dict() for v in others],
-                }
-            )
-        )
-    else:
-        console().print(_table(pinned, others))
-    return int(ExitStatus.OK if all(v.ok for v in pinned) else ExitStatus.CHECK_FAILED)

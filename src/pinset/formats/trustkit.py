@@ -15,14 +15,18 @@ URIs (so the policy says where reports go) and export always disables it.
 The legacy key ``TSKPublicKeyPins`` (hex SHA-256 pins, TrustKit's early 2015 format)
 imports with a ``legacy-hex-pins`` warning: released TrustKit
 reads only ``TSKConfiguration``, so an app relying on it is not pinned.
+
+This module reads ``TSKConfiguration`` and writes the Info.plist; the key names are
+in :mod:`~pinset.formats._trustkit_keys`, the legacy import in
+:mod:`~pinset.formats._trustkit_legacy`, the exported dictionary in
+:mod:`~pinset.formats._trustkit_export` and the Swift writer in
+:mod:`~pinset.formats._trustkit_swift`.
 """
 
 from __future__ import annotations
 
-import json
 import plistlib
 import re
-import warnings
 from typing import Any
 
 from pinset.errors import PinsetError
@@ -35,44 +39,36 @@ from pinset.formats._importing import (
     parse_date,
     rule_findings,
 )
-from pinset.formats.model import (
-    ExportError,
-    ExportWarning,
-    Finding,
-    Imported,
-    PlatformDomain,
-    TrustKitSettings,
+from pinset.formats._trustkit_export import _config
+from pinset.formats._trustkit_keys import (
+    _DOMAIN_KEYS,
+    _GLOBAL_KEYS,
+    CONFIG,
+    DEFAULT_REPORT_URI,
+    DISABLE_DEFAULT,
+    ENFORCE,
+    EXCLUDE_KEY,
+    EXPIRATION,
+    FORMAT,
+    HASHES,
+    IGNORE_USER_ANCHORS,
+    INCLUDE,
+    LEGACY,
+    PINNED,
+    REPORT_URIS,
+    SWIZZLE,
+    _domain_name,
+    _strings,
 )
-from pinset.hosts import canonical_host, is_ip_literal
+from pinset.formats._trustkit_legacy import _legacy_ignored, _load_legacy
+from pinset.formats._trustkit_swift import dumps_swift
+from pinset.formats.model import Finding, Imported, PlatformDomain, TrustKitSettings
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 
 __all__ = ["DEFAULT_REPORT_URI", "EXCLUDE_KEY", "FORMAT", "dumps", "dumps_swift", "loads", "sniff"]
 
-FORMAT = "trustkit"
-CONFIG = "TSKConfiguration"
-LEGACY = "TSKPublicKeyPins"
-SWIZZLE = "TSKSwizzleNetworkDelegates"
-PINNED = "TSKPinnedDomains"
-IGNORE_USER_ANCHORS = "TSKIgnorePinningForUserDefinedTrustAnchors"
-HASHES = "TSKPublicKeyHashes"
-INCLUDE = "TSKIncludeSubdomains"
-ENFORCE = "TSKEnforcePinning"
-REPORT_URIS = "TSKReportUris"
-DISABLE_DEFAULT = "TSKDisableDefaultReportUri"
-EXPIRATION = "TSKExpirationDate"
-ALGORITHMS = "TSKPublicKeyAlgorithms"
-EXCLUDE_KEY = "kSKExcludeSubdomainFromParentPolicy"
-DEFAULT_REPORT_URI = "https://overmind.datatheorem.com/trustkit/report"
-_GLOBAL_KEYS = (SWIZZLE, PINNED, IGNORE_USER_ANCHORS)
-_DOMAIN_KEYS = (
-    HASHES, INCLUDE, ENFORCE, REPORT_URIS, DISABLE_DEFAULT, EXPIRATION, EXCLUDE_KEY, ALGORITHMS
-)  # fmt: skip
-# Swift names of the keys: TrustKit exports each as a kTSK… constant.
-_SWIFT = {key: "k" + key for key in (*_GLOBAL_KEYS, *_DOMAIN_KEYS)}
-_SWIFT[EXCLUDE_KEY] = "kTSKExcludeSubdomainFromParentPolicy"
 _PADDED_B64 = re.compile(r"[A-Za-z0-9+/]{43}=")
-_HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 
 
 def sniff(data: bytes) -> bool:
@@ -197,22 +193,6 @@ def _settings(entry: dict[str, Any], line: int | None) -> TrustKitSettings:
     )
 
 
-def _domain_name(plist: PlistText, path: KeyPath, raw: str) -> str:
-    line = plist.line(path)
-    check_placeholder(raw, source=plist.source, line=line, key=PINNED)
-    try:
-        name = canonical_host(raw)
-    except PinsetError as exc:
-        raise exc.with_location(source=plist.source, line=line) from None
-    if is_ip_literal(name) or "." not in name:
-        raise plist.error(
-            f"TrustKit rejects the domain {raw!r}: it needs a name under a public suffix",
-            path,
-            hint="pin a DNS name such as api.example.com",
-        )
-    return name
-
-
 def _read_domain(
     plist: PlistText, path: KeyPath, name: str, entry: Any
 ) -> tuple[DomainRule, tuple[str, ...], str | None]:
@@ -287,16 +267,6 @@ def _bool(plist: PlistText, path: KeyPath, entry: dict[str, Any], key: str, defa
     return value
 
 
-def _strings(plist: PlistText, path: KeyPath, value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise plist.error(f"{path[-1]} must be an array of strings", path)
-    for index, text in enumerate(value):
-        check_placeholder(
-            text, source=plist.source, line=plist.line((*path, index)), key=str(path[-1])
-        )
-    return list(value)
-
-
 def _parse_pin(plist: PlistText, path: KeyPath, text: str) -> Pin:
     line = plist.line(path)
     check_placeholder(text, source=plist.source, line=line, key=HASHES)
@@ -329,137 +299,6 @@ def _check_exclusions(plist: PlistText, base: KeyPath, rules: list[DomainRule]) 
             )
 
 
-def _load_legacy(plist: PlistText, pins_by_host: Any) -> Imported:
-    source = plist.source
-    if not isinstance(pins_by_host, dict) or not pins_by_host:
-        raise plist.error(f"{LEGACY} must be a dictionary of domains", (LEGACY,))
-    rules: list[DomainRule] = []
-    domains: list[PlatformDomain] = []
-    findings = [_legacy_ignored(plist)]
-    lines: dict[str, int] = {}
-    for raw_name, hexes in pins_by_host.items():
-        path = (LEGACY, raw_name)
-        line = plist.line(path)
-        name = _domain_name(plist, path, raw_name)
-        texts = tuple(_strings(plist, path, hexes))
-        pins = []
-        for index, text in enumerate(texts):
-            if not _HEX64.fullmatch(text.strip()):
-                raise plist.error(
-                    f"{LEGACY} pins are 64 hex digits of a SHA-256 digest, not {text!r}",
-                    (*path, index),
-                    hint=f"move the domain to {CONFIG}/{PINNED} with base64 {HASHES}",
-                )
-            pins.append(Pin(bytes.fromhex(text.strip())))
-        real = [p for p in dict.fromkeys(pins) if not p.is_placeholder]
-        rule = make_rule(
-            source=source, line=line, name=name, pins=tuple(pins), allow_single_pin=len(real) < 2
-        )
-        rules.append(rule)
-        if line is not None:
-            lines[rule.pattern] = line
-        domains.append(PlatformDomain(name, pin_texts=texts, line=line))
-        findings.extend(rule_findings(rule, (), source=source, line=line))
-    try:
-        policy = Policy(rules=tuple(rules), source=source)
-    except PinsetError as exc:
-        raise exc.with_location(source=source) from None
-    return Imported(
-        policy, FORMAT, source, tuple(findings), tuple(domains), {"legacy": True}, lines=lines
-    )
-
-
-def _legacy_ignored(plist: PlistText) -> Finding:
-    return Finding(
-        "legacy-hex-pins",
-        "warning",
-        f"{LEGACY} (hex SHA-256 pins) is the early (2015) TrustKit format; released TrustKit "
-        f"reads only {CONFIG}, so these pins are not enforced",
-        fix=f"export the policy again (pinset export --format trustkit) to get {CONFIG}",
-        source=plist.source,
-        line=plist.line((LEGACY,)),
-    )
-
-
-# -- export ---------------------------------------------------------------------
-
-
-def _config(policy: Policy, swizzle_network_delegates: bool) -> dict[str, Any]:
-    domains: dict[str, dict[str, Any]] = {}
-    names = {r.name for r in policy.rules if not r.one_label}
-    for rule in policy.rules:
-        if rule.exclude:
-            domains[rule.name] = {EXCLUDE_KEY: True}
-            _check_export_exclusion(policy, rule)
-            continue
-        if is_ip_literal(rule.name) or "." not in rule.name:
-            raise ExportError(
-                f"TrustKit cannot pin {rule.name}: it accepts only names under a public suffix",
-                key="name",
-                hint="pin the host by its DNS name",
-            )
-        include = rule.include_subdomains
-        if rule.one_label:
-            if rule.name in names:
-                raise ExportError(
-                    f"TrustKit cannot express {rule.pattern} next to a rule for {rule.name}",
-                    key="name",
-                    hint=f"merge the two rules into {rule.name} with include-subdomains",
-                )
-            warnings.warn(
-                f"{rule.pattern} is written as {rule.name} with TSKIncludeSubdomains: TrustKit "
-                f"also pins {rule.name} itself and names more than one label below it",
-                ExportWarning,
-                stacklevel=4,
-            )
-            include = True
-        if rule.enforce and len(rule.pins) < 2:
-            raise ExportError(
-                f"TrustKit refuses to start with an enforced domain with one pin ({rule.pattern})",
-                key="pins",
-                hint="add the pin of an offline backup key (pinset keygen)",
-            )
-        entry: dict[str, Any] = {
-            HASHES: [pin.b64 for pin in rule.pins],
-            INCLUDE: include,
-            ENFORCE: rule.enforce,
-            DISABLE_DEFAULT: True,
-        }
-        if rule.report_uris:
-            entry[REPORT_URIS] = list(rule.report_uris)
-        if rule.expiration is not None:
-            entry[EXPIRATION] = rule.expiration.isoformat()
-        domains[rule.name] = entry
-    if not domains:
-        raise ExportError(
-            "the policy pins no domain, and TrustKit refuses an empty TSKPinnedDomains",
-            key="domain",
-            hint="add a [[domain]] with its pins to the policy",
-        )
-    return {SWIZZLE: swizzle_network_delegates, PINNED: domains}
-
-
-def _check_export_exclusion(policy: Policy, rule: DomainRule) -> None:
-    parents = [
-        p
-        for p in policy.rules
-        if p.include_subdomains and not p.exclude and rule.name.endswith("." + p.name)
-    ]
-    if not parents:
-        raise ExportError(
-            f"TrustKit refuses the exclusion of {rule.name}: no parent rule includes subdomains",
-            key="exclude",
-            hint="remove the exclusion; nothing above it is pinned",
-        )
-    if rule.include_subdomains:
-        warnings.warn(
-            f"TrustKit excludes {rule.name} only, not the names below it: those stay "
-            f"pinned by {parents[-1].name}",
-            ExportWarning,
-            stacklevel=5,
-        )
-
-
 def dumps(
     policy: Policy,
     *,
@@ -480,33 +319,3 @@ def dumps(
     if binary:
         return plistlib.dumps(root, fmt=plistlib.FMT_BINARY, sort_keys=True)
     return plistlib.dumps(root, fmt=plistlib.FMT_XML, sort_keys=True).decode("utf-8")
-
-
-def dumps_swift(policy: Policy, *, swizzle_network_delegates: bool = True) -> str:
-    """A Swift ``let trustKitConfig: [String: Any]`` for ``TrustKit.initSharedInstance``."""
-    config = _config(policy, swizzle_network_delegates)
-    out = ["let trustKitConfig: [String: Any] = ["]
-    out.append(f"    {_SWIFT[SWIZZLE]}: {_swift(config[SWIZZLE])},")
-    out.append(f"    {_SWIFT[PINNED]}: [")
-    for name, entry in config[PINNED].items():
-        out.append(f"        {_swift(name)}: [")
-        for key in sorted(entry):
-            value = entry[key]
-            if isinstance(value, list):
-                out.append(f"            {_SWIFT[key]}: [")
-                out.extend(f"                {_swift(v)}," for v in value)
-                out.append("            ],")
-            else:
-                out.append(f"            {_SWIFT[key]}: {_swift(value)},")
-        out.append("        ],")
-    out.append("    ],")
-    out.append("]")
-    return "\n".join(out) + "\n"
-
-
-def _swift(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    # JSON string escapes (\" \\ \n \uXXXX) are Swift escapes too, except \u.
-    text = json.dumps(str(value), ensure_ascii=False)
-    return re.sub(r"\\u([0-9a-fA-F]{4})", r"\\u{\1}", text)

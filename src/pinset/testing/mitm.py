@@ -20,15 +20,30 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
-from dataclasses import dataclass, field
-from typing import Literal
 from urllib.parse import urlsplit
 
 from pinset.hosts import canonical_host
 from pinset.pins import Pin, spki_pin
+from pinset.testing._connect import (
+    _bracket,
+    _connect_any,
+    _loopback_addresses,
+    _parse_target,
+    _Refused,
+    _reply,
+)
+from pinset.testing._service import _describe, _Link, _LoopbackService
+from pinset.testing.mitm_verdicts import (
+    HostVerdict,
+    MitmRecord,
+    Mode,
+    Outcome,
+    _State,
+    assert_intercepted,
+    assert_refused,
+    host_verdict,
+)
 from pinset.testing.pki import CertificateAuthority, KeyType, configure_cert_chain, generate_key
-from pinset.testing.server import _describe, _Link, _LoopbackService
-from pinset.testing.tunnel import _loopback_addresses, _parse_target, _Refused
 
 __all__ = [
     "HostVerdict",
@@ -37,143 +52,12 @@ __all__ = [
     "Outcome",
     "assert_intercepted",
     "assert_refused",
+    "host_verdict",
 ]
 
-Outcome = Literal["REFUSED", "INTERCEPTED", "NOT SEEN"]
-Mode = Literal["connect", "reverse", "http"]
 _MAX_HEAD = 16 * 1024
 _RECV_SIZE = 64 * 1024
 _PEEK_TIMEOUT = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class MitmRecord:
-    """What one client connection did, as seen by the proxy.
-
-    ``host`` is the canonical name the client asked for (its SNI, else the CONNECT
-    target). ``tls_started`` is true once the client began a TLS handshake;
-    ``handshake_completed`` is the *server-side* view: in TLS 1.3 it is true before the
-    client has checked anything, so only ``client_bytes`` (application bytes decrypted
-    from the client, or plain-HTTP bytes) says whether something leaked.
-    """
-
-    id: int
-    mode: Mode
-    target: str
-    host: str
-    sni: str | None = None
-    tls_started: bool = False
-    handshake_completed: bool = False
-    tls_version: str | None = None
-    client_bytes: int = 0
-    upstream_connected: bool = False
-    bytes_to_upstream: int = 0
-    bytes_to_client: int = 0
-    error: str | None = None
-    closed: bool = False
-
-    @property
-    def leaked(self) -> bool:
-        """True when the client sent application data to the forged endpoint."""
-        return self.client_bytes > 0
-
-    @property
-    def attempted(self) -> bool:
-        """True when the client put data on this connection: a TLS ClientHello or HTTP."""
-        return self.tls_started or self.mode == "http"
-
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-ready view."""
-        return {
-            "id": self.id,
-            "mode": self.mode,
-            "target": self.target,
-            "host": self.host,
-            "sni": self.sni,
-            "tls_started": self.tls_started,
-            "handshake_completed": self.handshake_completed,
-            "tls_version": self.tls_version,
-            "client_bytes": self.client_bytes,
-            "upstream_connected": self.upstream_connected,
-            "bytes_to_upstream": self.bytes_to_upstream,
-            "bytes_to_client": self.bytes_to_client,
-            "error": self.error,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class HostVerdict:
-    """The outcome for one host: REFUSED (good), INTERCEPTED (bytes leaked) or NOT SEEN."""
-
-    host: str
-    outcome: Outcome
-    connections: int = 0
-    leaked_bytes: int = 0
-    records: tuple[MitmRecord, ...] = field(default=(), repr=False)
-
-    @property
-    def ok(self) -> bool:
-        """True only for REFUSED: seen, and not one application byte leaked."""
-        return self.outcome == "REFUSED"
-
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-ready view."""
-        return {
-            "host": self.host,
-            "verdict": self.outcome,
-            "connections": self.connections,
-            "leaked_bytes": self.leaked_bytes,
-        }
-
-
-def host_verdict(host: str, records: Iterable[MitmRecord]) -> HostVerdict:
-    """Judge the *records* that belong to *host* (the caller picks them)."""
-    seen = tuple(r for r in records if r.attempted)
-    leaked = sum(r.client_bytes for r in seen)
-    if not seen:
-        outcome: Outcome = "NOT SEEN"
-    elif leaked:
-        outcome = "INTERCEPTED"
-    else:
-        outcome = "REFUSED"
-    return HostVerdict(host, outcome, len(seen), leaked, seen)
-
-
-@dataclass(slots=True)
-class _State:
-    id: int
-    mode: Mode
-    target: str
-    host: str
-    sni: str | None = None
-    tls_started: bool = False
-    handshake_completed: bool = False
-    tls_version: str | None = None
-    client_bytes: int = 0
-    upstream_connected: bool = False
-    bytes_to_upstream: int = 0
-    bytes_to_client: int = 0
-    error: str | None = None
-    closed: bool = False
-    counted: bool = True
-
-    def snapshot(self) -> MitmRecord:
-        return MitmRecord(
-            self.id,
-            self.mode,
-            self.target,
-            self.host,
-            self.sni,
-            self.tls_started,
-            self.handshake_completed,
-            self.tls_version,
-            self.client_bytes,
-            self.upstream_connected,
-            self.bytes_to_upstream,
-            self.bytes_to_client,
-            self.error,
-            self.closed,
-        )
 
 
 def _canonical_or_raw(name: str) -> str:
@@ -206,7 +90,7 @@ class MitmProxy(_LoopbackService):
         on_record: Callable[[MitmRecord], None] | None = None,
         io_timeout: float = 10.0,
     ) -> None:
-        super().__init__(host, io_timeout)
+        super().__init__(host, io_timeout, port)
         self.ca = ca if ca is not None else CertificateAuthority.create("pinset interception CA")
         self.upstream: tuple[str, int] | None = None
         if upstream is not None:
@@ -216,7 +100,6 @@ class MitmProxy(_LoopbackService):
             except _Refused as exc:
                 raise ValueError(f"upstream {upstream!r}: {exc}") from None
             self.upstream = (up_host, up_port)
-        self._bind_port = port
         self._leaf_key = generate_key(key_type)
         self._upstream_context = upstream_context or _unverified_client_context()
         self._on_record = on_record
@@ -291,34 +174,6 @@ class MitmProxy(_LoopbackService):
     def __repr__(self) -> str:
         where = self.url if self._listener is not None else "not started"
         return f"<MitmProxy {where}>"
-
-    # -- listening --------------------------------------------------------------------
-
-    def start(self) -> MitmProxy:
-        """Bind (the given port, or a free one) and start serving in background threads."""
-        if self._bind_port == 0:
-            return super().start()
-        if self._listener is not None:
-            raise RuntimeError("MitmProxy is already started")
-        # _LoopbackService.start() always binds port 0: the same steps, with the port
-        # a device was told to use.
-        listener = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind((self.host.strip("[]"), self._bind_port))
-            listener.listen(128)
-            listener.setblocking(False)
-        except OSError:
-            listener.close()
-            raise
-        self._listener = listener
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._stopping.clear()
-        self._accept_thread = threading.Thread(
-            target=self._accept_loop, name=f"MitmProxy:{self.port}", daemon=True
-        )
-        self._accept_thread.start()
-        return self
 
     # -- forging ----------------------------------------------------------------------
 
@@ -544,68 +399,9 @@ def _drain(sock: ssl.SSLSocket, io_timeout: float) -> tuple[list[bytes], bool]:
         sock.settimeout(io_timeout)
 
 
-def _connect_any(addresses: list[str], port: int, timeout: float) -> socket.socket | None:
-    for address in addresses:
-        try:
-            return socket.create_connection((address, port), timeout=timeout)
-        except OSError:
-            continue
-    return None
-
-
-def _reply(sock: socket.socket, status: int, reason: str, detail: str) -> None:
-    body = f"{detail}\n".encode()
-    with suppress(OSError):
-        sock.sendall(
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode("ascii")
-            + body
-        )
-
-
-def _bracket(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
 def _unverified_client_context() -> ssl.SSLContext:
     # The attacker does not care who the upstream is; pass upstream_context to verify.
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
-
-
-def assert_refused(proxy: MitmProxy, host: str, *, wait: float = 5.0) -> HostVerdict:
-    """Assert that the client refused *proxy*'s forged certificate for *host* and sent nothing.
-
-    Fails when the client leaked application bytes (INTERCEPTED) and when it never
-    connected through the proxy (NOT SEEN: such a test would prove nothing).
-    """
-    __tracebackhide__ = True  # pytest shows the caller's line, not this helper's
-    verdict = proxy.verdicts([host], wait=wait)[0]
-    if verdict.outcome == "NOT SEEN":
-        seen = sorted({r.host for r in proxy.records}) or ["nothing"]
-        raise AssertionError(
-            f"{verdict.host}: NOT SEEN - the client never made a TLS connection to it "
-            f"through {proxy.url} (the proxy saw: {', '.join(seen)}); is the client "
-            "configured to use the proxy?"
-        )
-    if verdict.outcome == "INTERCEPTED":
-        raise AssertionError(
-            f"{verdict.host}: INTERCEPTED - the client accepted the forged certificate and "
-            f"sent {verdict.leaked_bytes} application bytes over {verdict.connections} "
-            "connection(s); it is not pinned (or pins the interception CA)"
-        )
-    return verdict
-
-
-def assert_intercepted(proxy: MitmProxy, host: str, *, wait: float = 5.0) -> HostVerdict:
-    """Assert that the client accepted the forged certificate for *host* (a control test)."""
-    __tracebackhide__ = True
-    verdict = proxy.verdicts([host], wait=wait)[0]
-    if verdict.outcome != "INTERCEPTED":
-        raise AssertionError(
-            f"{verdict.host}: expected INTERCEPTED, got {verdict.outcome} "
-            f"({verdict.connections} connection(s), {verdict.leaked_bytes} bytes)"
-        )
-    return verdict

@@ -8,219 +8,39 @@ is the measure of a leak: a client that refuses a pin must send nothing.
 
 from __future__ import annotations
 
-import ipaddress
-import selectors
-import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Literal, TypeVar
+from typing import Literal
 
 from cryptography import x509
 
+from pinset.testing._http import (
+    _MAX_HEAD,
+    _RECV_SIZE,
+    _close_notify,
+    _parse_head,
+    _read_body,
+    _Reader,
+)
+from pinset.testing._service import _describe, _Link, _LoopbackService
 from pinset.testing.pki import LeafCert, PrivateKey, configure_cert_chain
 
 __all__ = ["ConnectionRecord", "ServerMode", "TLSServer"]
 
 ServerMode = Literal["http", "echo", "silent"]
 _MODES: tuple[ServerMode, ...] = ("http", "echo", "silent")
-_MAX_HEAD = 64 * 1024
-_RECV_SIZE = 64 * 1024
-_JOIN_TIMEOUT = 2.0
 # Python's default server ciphers, at security level 0: the server presents whatever it
 # is given (a 1024-bit RSA key, a weak CA); refusing it is the client's business.
 _SERVER_CIPHERS = (
     "@SECLEVEL=0:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM"
 )
 
-_S = TypeVar("_S", bound="_LoopbackService")
-
-
-def _require_loopback(host: str) -> None:
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError(f"test servers listen on loopback only, not {host!r}")
-
 
 def _format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _shutdown(sock: socket.socket) -> None:
-    # socket.socket.shutdown, not SSLSocket.shutdown: the latter drops the SSL object
-    # under the feet of the thread reading from it. Shutting the TCP socket down makes
-    # that thread's blocking recv return, which is all stop() needs.
-    with suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-class _Link:
-    """The sockets of one accepted connection, so that stop() can unblock its thread."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.socks: list[socket.socket] = [sock]
-        self.state: _ConnState | None = None
-
-
-class _LoopbackService:
-    """Accept loop on a loopback port; each connection is handled in its own daemon thread."""
-
-    def __init__(self, host: str, io_timeout: float, port: int = 0) -> None:
-        _require_loopback(host)
-        self.host = host.strip("[]")
-        self._io_timeout = io_timeout
-        self._requested_port = port
-        self._lock = threading.Lock()
-        self._listener: socket.socket | None = None
-        self._wake_r: socket.socket | None = None
-        self._wake_w: socket.socket | None = None
-        self._accept_thread: threading.Thread | None = None
-        self._threads: set[threading.Thread] = set()
-        self._links: set[_Link] = set()
-        self._stopping = threading.Event()
-
-    @property
-    def port(self) -> int:
-        """The port the service listens on (assigned by :meth:`start`)."""
-        if self._listener is None:
-            raise RuntimeError(f"{type(self).__name__} is not started")
-        port: int = self._listener.getsockname()[1]
-        return port
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """``(host, port)`` to connect to."""
-        return (self.host, self.port)
-
-    def start(self: _S) -> _S:
-        """Bind the port (0: a free one) and start serving in a background thread."""
-        if self._listener is not None:
-            raise RuntimeError(f"{type(self).__name__} is already started")
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            if self._requested_port:
-                # A fixed port may still be in TIME_WAIT from a previous run.
-                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((self.host, self._requested_port))
-            listener.listen(128)
-            listener.setblocking(False)
-        except OSError:
-            listener.close()
-            raise
-        self._listener = listener
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._stopping.clear()
-        self._accept_thread = threading.Thread(
-            target=self._accept_loop, name=f"{type(self).__name__}:{self.port}", daemon=True
-        )
-        self._accept_thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop accepting, cut open connections and join the threads (bounded wait)."""
-        if self._listener is None:
-            return
-        self._stopping.set()
-        if self._wake_w is not None:
-            with suppress(OSError):
-                self._wake_w.send(b"x")
-        if self._accept_thread is not None:
-            self._accept_thread.join(_JOIN_TIMEOUT)
-        with self._lock:
-            links = list(self._links)
-            threads = list(self._threads)
-        for link in links:
-            for sock in list(link.socks):
-                _shutdown(sock)
-        deadline = time.monotonic() + _JOIN_TIMEOUT
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        for owned in (self._listener, self._wake_r, self._wake_w):
-            if owned is not None:
-                owned.close()
-        self._listener = self._wake_r = self._wake_w = None
-        self._accept_thread = None
-
-    def __enter__(self: _S) -> _S:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _accept_loop(self) -> None:
-        listener, wake = self._listener, self._wake_r
-        assert listener is not None
-        assert wake is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(listener, selectors.EVENT_READ)
-            selector.register(wake, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                for key, _ in selector.select():
-                    if key.fileobj is not listener or self._stopping.is_set():
-                        continue
-                    try:
-                        sock, peer = listener.accept()
-                    except (BlockingIOError, InterruptedError):
-                        continue
-                    except OSError:
-                        return
-                    sock.settimeout(self._io_timeout)
-                    self._spawn(sock, peer)
-
-    def _spawn(self, sock: socket.socket, peer: tuple[str, int]) -> None:
-        link = _Link(sock)
-        thread = threading.Thread(
-            target=self._run, args=(link, peer), name=f"{type(self).__name__}-conn", daemon=True
-        )
-        with self._lock:
-            self._links.add(link)
-            self._threads.add(thread)
-        self._on_accept(link, peer)
-        thread.start()
-
-    def _run(self, link: _Link, peer: tuple[str, int]) -> None:
-        try:
-            self._handle(link, peer)
-        finally:
-            for sock in link.socks:
-                with suppress(OSError):
-                    sock.close()
-            with self._lock:
-                self._links.discard(link)
-                self._threads.discard(threading.current_thread())
-
-    def _on_accept(self, link: _Link, peer: tuple[str, int]) -> None:
-        """Called in the accept thread before the connection's thread starts."""
-
-    def _handle(self, link: _Link, peer: tuple[str, int]) -> None:
-        raise NotImplementedError
-
-    @property
-    def alive_threads(self) -> int:
-        """Connection threads still running (0 after a clean :meth:`stop`)."""
-        with self._lock:
-            threads = list(self._threads)
-        accept = self._accept_thread
-        return sum(t.is_alive() for t in threads) + int(accept is not None and accept.is_alive())
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,46 +87,6 @@ class _ConnState:
             alpn_protocol=self.alpn_protocol,
             closed=self.closed,
         )
-
-
-class _Closed(Exception):
-    """The peer closed the connection before the request was complete."""
-
-
-class _Reader:
-    """Buffered reads from one TLS socket that count every application byte."""
-
-    def __init__(self, sock: ssl.SSLSocket, count: Callable[[int], None]) -> None:
-        self._sock = sock
-        self._count = count
-        self.buf = b""
-
-    def fill(self) -> bool:
-        data = self._sock.recv(_RECV_SIZE)
-        if data:
-            self._count(len(data))
-            self.buf += data
-        return bool(data)
-
-    def until(self, delimiter: bytes, limit: int) -> bytes | None:
-        """Return bytes up to and including *delimiter*; None on EOF before any byte."""
-        while (end := self.buf.find(delimiter)) < 0:
-            if len(self.buf) > limit:
-                raise ValueError("request head too long")
-            if not self.fill():
-                if self.buf:
-                    raise _Closed("the client closed the connection mid-request")
-                return None
-        end += len(delimiter)
-        out, self.buf = self.buf[:end], self.buf[end:]
-        return out
-
-    def exactly(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            if not self.fill():
-                raise _Closed("the client closed the connection mid-request")
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
 
 
 class TLSServer(_LoopbackService):
@@ -543,53 +323,3 @@ class TLSServer(_LoopbackService):
             "\r\n"
         )
         self._send(tls, state, head.encode("ascii") + body)
-
-
-def _close_notify(tls: ssl.SSLSocket) -> None:
-    """Send a TLS close_notify without waiting for the client's, so clients see a clean EOF."""
-    with suppress(OSError, ValueError):
-        tls.setblocking(False)
-        tls.unwrap()
-
-
-def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]] | None:
-    try:
-        lines = head.decode("latin-1").split("\r\n")
-    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
-        return None
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        return None
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            return None
-        headers[name.strip().lower()] = value.strip()
-    return parts[0], parts[2], headers
-
-
-def _read_body(reader: _Reader, headers: dict[str, str]) -> bool:
-    """Consume the request body; False if its framing is malformed."""
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        while True:
-            size_line = reader.until(b"\r\n", _MAX_HEAD)
-            if size_line is None:
-                raise _Closed("the client closed the connection mid-request")
-            try:
-                size = int(size_line.split(b";")[0].strip(), 16)
-            except ValueError:
-                return False
-            if size == 0:
-                # Trailer fields, if any, end with an empty line.
-                while reader.until(b"\r\n", _MAX_HEAD) not in (b"\r\n", None):
-                    pass
-                return True
-            reader.exactly(size + 2)
-    length = headers.get("content-length", "0")
-    if not length.isdigit():
-        return False
-    reader.exactly(int(length))
-    return True

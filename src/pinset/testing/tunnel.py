@@ -7,48 +7,17 @@ anything else is refused with ``403`` before a connection is attempted.
 
 from __future__ import annotations
 
-import ipaddress
 import selectors
 import socket
 from contextlib import suppress
 
-from pinset.testing.server import _Link, _LoopbackService
+from pinset.testing._connect import _loopback_addresses, _parse_target, _Refused, _reply
+from pinset.testing._service import _Link, _LoopbackService
 
 __all__ = ["TunnelProxy"]
 
 _MAX_HEAD = 16 * 1024
 _RECV_SIZE = 64 * 1024
-_LOOPBACK_NAMES = frozenset({"localhost"})
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.reason = reason
-
-
-def _parse_target(target: str) -> tuple[str, int]:
-    host, sep, port_text = target.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise _Refused(400, "Bad Request", f"CONNECT target {target!r} is not host:port")
-    return host.removeprefix("[").removesuffix("]").lower(), int(port_text)
-
-
-def _loopback_addresses(host: str, port: int) -> list[str]:
-    """The loopback addresses to try for *host*; refuses any other target."""
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        if host not in _LOOPBACK_NAMES:
-            raise _Refused(403, "Forbidden", f"{host} is not loopback") from None
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = [str(info[4][0]) for info in infos]
-    else:
-        addresses = [str(ip)]
-    if not addresses or not all(ipaddress.ip_address(a).is_loopback for a in addresses):
-        raise _Refused(403, "Forbidden", f"{host} is not loopback")
-    return addresses
 
 
 class TunnelProxy(_LoopbackService):
@@ -98,14 +67,7 @@ class TunnelProxy(_LoopbackService):
         try:
             upstream, early = self._open_tunnel(link, client)
         except _Refused as refused:
-            body = f"{refused}\n".encode()
-            with suppress(OSError):
-                client.sendall(
-                    f"HTTP/1.1 {refused.status} {refused.reason}\r\n"
-                    f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-                    "Connection: close\r\n\r\n".encode("ascii")
-                    + body
-                )
+            _reply(client, refused.status, refused.reason, str(refused))
             return
         except OSError:
             return

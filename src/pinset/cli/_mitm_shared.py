@@ -1,0 +1,158 @@
+"""What ``pinset mitm`` and ``pinset mitm serve`` share: the CA, the proxy's lifetime, the verdicts.
+
+:func:`load_ca` reads the interception CA (or makes one); :func:`judge` sorts the
+proxy's records into verdicts for pinned and for other hosts; ``_table`` prints them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from rich.table import Table
+
+from pinset.errors import ChainError, ConfigError
+from pinset.hosts import canonical_host
+from pinset.policy import Policy
+from pinset.testing.mitm import HostVerdict, MitmProxy, MitmRecord, host_verdict
+from pinset.testing.pki import CertificateAuthority
+
+__all__ = ["judge", "load_ca"]
+
+_STYLE = {"REFUSED": "bold green", "INTERCEPTED": "bold red", "NOT SEEN": "yellow"}
+_CA_KEY_TYPES = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+)
+
+
+def load_ca(cert_path: str | None, key_path: str | None) -> CertificateAuthority:
+    """The interception CA from PEM files, or a fresh one when neither is given."""
+    if cert_path is None and key_path is None:
+        return CertificateAuthority.create("pinset interception CA")
+    if cert_path is None or key_path is None:
+        raise ConfigError(
+            "--ca-cert and --ca-key go together",
+            hint="give both the CA certificate and its private key, or neither",
+        )
+    try:
+        cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ChainError(f"cannot read the CA certificate: {exc}", source=cert_path) from None
+    try:
+        key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ChainError(
+            f"cannot read the CA private key: {exc}",
+            source=key_path,
+            hint="give an unencrypted PEM private key",
+        ) from None
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        is_ca = constraints.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise ChainError(
+            "the certificate is not a CA (no basicConstraints CA:TRUE)",
+            source=cert_path,
+            hint="give the interception CA's certificate, not a leaf",
+        )
+    try:
+        cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    except x509.ExtensionNotFound:
+        raise ChainError(
+            "the CA certificate has no subjectKeyIdentifier",
+            source=cert_path,
+            hint="re-create the CA with a subjectKeyIdentifier (forged leaves refer to it)",
+        ) from None
+    if not isinstance(key, _CA_KEY_TYPES) or key.public_key() != cert.public_key():
+        raise ChainError(
+            "the private key does not belong to the CA certificate",
+            source=key_path,
+            hint="give the key the CA certificate was made with",
+        )
+    return CertificateAuthority(cert, key)
+
+
+def judge(
+    records: Sequence[MitmRecord], pin_hosts: Iterable[str], policy: Policy | None
+) -> tuple[list[HostVerdict], list[HostVerdict]]:
+    """(verdicts for pinned hosts, verdicts for the other hosts seen).
+
+    A ``--pin-host`` is matched exactly; a policy rule stands for every seen host it
+    pins (a rule that covers no seen host is reported under its own pattern, NOT SEEN).
+    """
+    seen = list(dict.fromkeys(r.host for r in records if r.attempted))
+    pinned: list[str] = [canonical_host(h) for h in pin_hosts]
+    if policy is not None:
+        for rule in policy.rules:
+            if rule.exclude:
+                continue
+            covered = [h for h in seen if _rule_for(policy, h) == rule]
+            pinned.extend(covered or [rule.pattern])
+    pinned = list(dict.fromkeys(pinned))
+    others = [h for h in seen if h not in pinned]
+
+    def verdict(host: str) -> HostVerdict:
+        return host_verdict(host, (r for r in records if r.host == host))
+
+    return [verdict(h) for h in pinned], [verdict(h) for h in others]
+
+
+def _rule_for(policy: Policy, host: str) -> object:
+    try:
+        return policy.rule_for(host)
+    except ConfigError:  # a seen name that is not a host name (an HTTP target)
+        return None
+
+
+def _start(proxy: MitmProxy, port: int) -> MitmProxy:
+    try:
+        return proxy.start()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}",
+            key="--port",
+            hint="choose a free --port, or 0 for any",
+        ) from None
+
+
+def _table(pinned: Sequence[HostVerdict], others: Sequence[HostVerdict]) -> Table:
+    table = Table(title="pinset mitm verdicts", title_justify="left")
+    for name in ("host", "pinned", "verdict", "connections", "leaked bytes"):
+        table.add_column(
+            name, justify="right" if name in ("connections", "leaked bytes") else "left"
+        )
+    for verdict, is_pinned in [*((v, True) for v in pinned), *((v, False) for v in others)]:
+        table.add_row(
+            verdict.host,
+            "yes" if is_pinned else "no",
+            f"[{_STYLE[verdict.outcome]}]{verdict.outcome}[/]",
+            str(verdict.connections),
+            str(verdict.leaked_bytes),
+        )
+    return table
+
+
+def _ca_options(f: Any) -> Any:
+    f = click.option("--ca-key", type=click.Path(dir_okay=False), help="Its private key (PEM).")(f)
+    f = click.option(
+        "--ca-cert", type=click.Path(dir_okay=False), help="Interception CA certificate (PEM)."
+    )(f)
+    return f
+
+
+def _settle(proxy: MitmProxy) -> list[MitmRecord]:
+    # The client has exited; give the proxy threads a moment to count the last bytes.
+    try:
+        return proxy.wait_closed(5.0)
+    except TimeoutError:
+        return proxy.records
