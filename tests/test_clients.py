@@ -7,7 +7,6 @@ received zero application bytes.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import ssl
 import urllib.error
@@ -23,21 +22,11 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from pinset import ConfigError, Pin, PinMismatchError, Policy, spki_pin, ssl_context
+from _client_helpers import BACKUP, HOSTS, OTHER, _no_proxy_from_environment, find_mismatch, pinned  # noqa: F401 - an autouse fixture
+from pinset import ConfigError, Policy, spki_pin
 from pinset.integrations.requests import PinnedAdapter, pinned_session
 from pinset.policy import DomainRule
 from pinset.testing import TestPKI, TLSServer, TunnelProxy
-
-BACKUP = Pin(hashlib.sha256(b"offline backup key").digest())
-OTHER = Pin(hashlib.sha256(b"somebody else's key").digest())
-HOSTS = ["localhost", "127.0.0.1"]
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -62,28 +51,8 @@ def proxy() -> Iterator[TunnelProxy]:
         yield tunnel
 
 
-def pinned(pki: TestPKI, root_pem: str, host: str, right: bool) -> ssl.SSLContext:
-    pin = spki_pin(pki.intermediate.cert) if right else OTHER
-    return ssl_context(Policy(rules=(DomainRule(host, pins=(pin, BACKUP)),)), cadata=root_pem)
-
-
 def url(server: TLSServer, host: str) -> str:
     return f"https://{host}:{server.port}/"
-
-
-def find_mismatch(exc: BaseException) -> PinMismatchError | None:
-    """The PinMismatchError a client wrapped, following causes, contexts, args and .reason."""
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        item = todo.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, PinMismatchError):
-            return item
-        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
-    return None
 
 
 # -- one call per client: returns the HTTP status ------------------------------------

@@ -6,7 +6,6 @@ These go through PinnedSSLObject (memory BIOs) rather than PinnedSSLSocket.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ssl
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
@@ -19,21 +18,10 @@ from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.http11 import Request
 
-from pinset import Pin, PinMismatchError, Policy, spki_pin, ssl_context
-from pinset.policy import DomainRule
+from _client_helpers import BACKUP, HOSTS, OTHER, _no_proxy_from_environment, find_mismatch, pinned  # noqa: F401 - an autouse fixture
+from pinset import PinMismatchError
 from pinset.testing import LeafCert, TestPKI, TLSServer, TunnelProxy
 from pinset.tls import PinnedSSLObject
-
-BACKUP = Pin(hashlib.sha256(b"offline backup key").digest())
-OTHER = Pin(hashlib.sha256(b"somebody else's key").digest())
-HOSTS = ["localhost", "127.0.0.1"]
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -55,29 +43,6 @@ def root_pem(pki: TestPKI) -> str:
 def server(leaf: LeafCert) -> Iterator[TLSServer]:
     with TLSServer(leaf, mode="http") as srv:
         yield srv
-
-
-def pinned(pki: TestPKI, root_pem: str, host: str, right: bool) -> ssl.SSLContext:
-    pin = spki_pin(pki.intermediate.cert) if right else OTHER
-    return ssl_context(Policy(rules=(DomainRule(host, pins=(pin, BACKUP)),)), cadata=root_pem)
-
-
-def find_mismatch(exc: BaseException) -> PinMismatchError | None:
-    """The PinMismatchError a client wrapped, following causes, contexts, args and attributes."""
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        item = todo.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, PinMismatchError):
-            return item
-        todo.extend([item.__cause__, item.__context__, *item.args])
-        todo.extend(
-            getattr(item, name, None) for name in ("reason", "certificate_error", "os_error")
-        )
-    return None
 
 
 # -- one coroutine per client: returns the HTTP status ---------------------------------

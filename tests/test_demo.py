@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from rich.console import Console
 
 import pinset.demo.scenario as scenario
+from _client_helpers import _no_proxy_from_environment  # noqa: F401 - an autouse fixture
 from pinset import Policy, spki_pin
 from pinset.cli import main
 from pinset.demo import HOST, DemoResult, run
@@ -30,13 +31,6 @@ STEPS = [
     "rotate",
     "expire",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
 
 
 def play(work_dir: Path | None = None) -> tuple[DemoResult, str]:

@@ -28,8 +28,9 @@ import pytest
 import requests
 from cryptography import x509
 
+from _client_helpers import _no_proxy_from_environment, find_mismatch  # noqa: F401 - an autouse fixture
 from _mitmdump import ENV, ClientConn, Mitmdump, find_mitmdump
-from pinset import Pin, PinMismatchError, Policy, spki_pin, ssl_context
+from pinset import Pin, Policy, spki_pin, ssl_context
 from pinset.integrations.requests import pinned_session
 from pinset.policy import DomainRule
 from pinset.testing import LeafCert, TestPKI, TLSServer
@@ -47,13 +48,6 @@ pytestmark = [
         "`make test` does it)",
     ),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -162,24 +156,6 @@ CLIENTS: dict[str, tuple[Callable[[Target, Trust], int], type[BaseException]]] =
     "httpx": (via_httpx, httpx.ConnectError),
     "aiohttp": (via_aiohttp, aiohttp.ClientConnectorCertificateError),
 }
-
-
-def find_mismatch(exc: BaseException) -> PinMismatchError | None:
-    """The PinMismatchError a client wrapped, following causes, contexts, args and attributes."""
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        item = todo.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, PinMismatchError):
-            return item
-        todo.extend([item.__cause__, item.__context__, *item.args])
-        todo.extend(
-            getattr(item, name, None) for name in ("reason", "certificate_error", "os_error")
-        )
-    return None
 
 
 def bundle(path: Path, *pems: str) -> Path:
