@@ -705,3 +705,20 @@ def test_reporter_false_sends_nothing_and_a_given_reporter_replaces_the_default(
     assert sink.bodies == []
     with pytest.raises(ConfigError):
         ssl_context(Policy(rules=(rule,)), cadata=root_pem, reporter="yes")  # type: ignore[arg-type]
+
+
+def test_a_reporter_passed_as_on_verdict_is_not_doubled_by_the_default(
+    root_pem: str,
+    server: TLSServer,
+    sink: ReportSink,  # noqa: F811 - the imported fixture
+) -> None:
+    from pinset.reporting import BackgroundReporter
+
+    rule = DomainRule("localhost", pins=(WRONG, BACKUP), report_uris=(sink.url,))
+    reporter = BackgroundReporter()
+    ctx = ssl_context(Policy(rules=(rule,)), cadata=root_pem, on_verdict=reporter)
+    assert ctx._pinset_observers == (reporter,)  # type: ignore[attr-defined]
+    refused(ctx, server)
+    assert reporter.flush(10)
+    assert len(sink.bodies) == 1
+    reporter.close()

@@ -423,11 +423,13 @@ def ssl_context(
     ctx._pinset_policy = policy  # type: ignore[attr-defined]
     observers: list[VerdictObserver] = [on_verdict] if on_verdict else []
     if reporter is True:
-        from pinset.reporting import default_reporter
+        from pinset.reporting import BackgroundReporter, default_reporter
 
-        made = default_reporter(policy)
-        if made is not None:
-            observers.append(made)
+        # A reporter passed as on_verdict (the older spelling) already reports.
+        if not isinstance(on_verdict, BackgroundReporter):
+            made = default_reporter(policy)
+            if made is not None:
+                observers.append(made)
     elif reporter is not None and reporter is not False:
         if not callable(reporter):
             raise ConfigError(
