@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from collector_fixtures import (  # noqa: F401 - fixtures
     PIN_A,
+    PIN_B,
     FakeClock,
     clock,
     db_url,
@@ -27,6 +28,8 @@ from pinset.testing import LeafCert
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MakeClient = Callable[..., TestClient]
+PIN_C = 'pin-sha256="ABLAqJIk3urpGsNkGlgoL8thTseIbwA0ZYAgSc8IyOM="'
+PIN_OLD = 'pin-sha256="7rVtaR3WNFgRNQpUvqE5BDJHyhMlSo9IwS5e9/i3mlI="'
 
 
 @pytest.fixture
@@ -300,20 +303,39 @@ def test_top_chains_name_the_pins(
     make_report: Callable[..., dict[str, Any]],
     report_leaf: LeafCert,
     rogue_leaf: LeafCert,
+    clock: FakeClock,
 ) -> None:
     forged = pems_of(rogue_leaf)
-    for i in range(3):
-        body = make_report(port=1000 + i, **{"served-certificate-chain": forged})
+    # Before the window: its pins are not the window's.
+    old = make_report(port=999, **{"served-certificate-chain": forged, "known-pins": [PIN_OLD]})
+    assert api.post("/v1/report", json=old).status_code == 202
+    clock.advance(3 * 86400)
+    known = ([PIN_A, PIN_B], [PIN_A, PIN_C], [PIN_B])  # three app builds, three pin sets
+    for i, pins in enumerate(known):
+        body = make_report(
+            port=1000 + i, **{"served-certificate-chain": forged, "known-pins": pins}
+        )
         assert api.post("/v1/report", json=body).status_code == 202
     assert api.post("/v1/report", json=make_report()).status_code == 202
-    items = api.get("/v1/chains", headers=AUTH).json()["items"]
+    since = str(int(clock.now) - 86400)
+    items = api.get("/v1/chains", params={"since": since}, headers=AUTH).json()["items"]
     assert [i["count"] for i in items] == [3, 1]
     top = items[0]
     assert top["hostnames"] == ["api.example.com"]
+    assert top["known_pins"] == sorted([PIN_A, PIN_B, PIN_C])  # the union, not PIN_OLD
     assert top["members"][0]["pin"] == str(spki_pin(rogue_leaf.cert))
     assert "api.example.com" in top["members"][0]["subject"]
+    assert top["members"][0]["issuer"] == rogue_leaf.cert.issuer.rfc4514_string()
+    assert "rogue interception CA" in top["members"][0]["issuer"]
     assert top["members"][0]["pem"].startswith("-----BEGIN CERTIFICATE-----")
-    assert items[1]["members"][0]["pin"] == str(spki_pin(report_leaf.cert))
+    genuine = items[1]
+    assert genuine["known_pins"] == sorted([PIN_A, PIN_B])
+    assert genuine["members"][0]["pin"] == str(spki_pin(report_leaf.cert))
+    assert [m["issuer"] for m in genuine["members"]] == [
+        c.issuer.rfc4514_string() for c in report_leaf.chain
+    ]
+    everything = api.get("/v1/chains", params={"since": "0"}, headers=AUTH).json()["items"]
+    assert PIN_OLD in everything[0]["known_pins"]
 
 
 def test_alerts_when_a_domain_exceeds_the_threshold_in_the_last_hour(

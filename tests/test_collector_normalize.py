@@ -77,6 +77,35 @@ def test_bad_validation_results(value: object) -> None:
         validation_result_name(value)
 
 
+@pytest.mark.parametrize(
+    ("fields", "stored"),
+    [
+        # RFC 7469 client in report-only mode: no validation-result at all.
+        ({"enforce-pinning": False}, "report-only-mismatch"),
+        # TrustKit iOS and Android in report-only mode send 1 (no matching pin)
+        # with enforce-pinning false, and let the connection through.
+        ({"enforce-pinning": False, "validation-result": 1}, "report-only-mismatch"),
+        (
+            {"enforce-pinning": False, "validation-result": 1, "app-platform": "ANDROID"},
+            "report-only-mismatch",
+        ),
+        # TrustKit blocks an untrusted chain even in report-only mode: no relabelling.
+        ({"enforce-pinning": False, "validation-result": 2}, "chain-not-trusted"),
+        ({"enforce-pinning": True}, "pin-mismatch"),
+        ({}, "pin-mismatch"),  # enforce-pinning absent: RFC 7469 reports are enforced ones
+        ({"enforce-pinning": True, "validation-result": 1}, "pin-mismatch"),
+    ],
+)
+def test_report_only_mismatches_are_told_apart(
+    make_report: Callable[..., dict[str, Any]], fields: dict[str, Any], stored: str
+) -> None:
+    body = make_report()
+    for key in ("validation-result", "enforce-pinning", "app-platform"):
+        body.pop(key)
+    body.update(fields)
+    assert normalize(body, received=1).validation_result == stored
+
+
 def test_known_pin_spellings() -> None:
     b64 = "d6qzRu9zOECb90Uez27xWltNsj0e1Md7GkYYkVoZWmM="
     canonical = f'pin-sha256="{b64}"'

@@ -84,6 +84,25 @@ def test_only_the_dashboard_files_are_served(client: TestClient, path: str) -> N
     assert client.get(path).status_code == 404
 
 
+def test_the_dashboard_router_alone_serves_static_files(client: TestClient) -> None:
+    # No StaticFiles mount beside the router: it would serve whatever lies in the
+    # directory, without the security headers, for any path the router does not match.
+    from starlette.routing import Mount
+
+    import pinset.collector
+
+    app: Any = client.app
+    assert not [r for r in app.routes if isinstance(r, Mount)]
+    assert not hasattr(pinset.collector, "STATIC_DIR")
+    for name in ("index.html", "dashboard.js", "dashboard.css"):
+        response = client.get(f"/static/{name}")
+        assert response.status_code == 200
+        assert (
+            response.headers["content-security-policy"]
+            == (SECURITY_HEADERS["Content-Security-Policy"])
+        )
+
+
 def test_dashboard_routes_stay_out_of_the_api_schema(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/" not in paths
@@ -140,6 +159,14 @@ class Collector:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             return int(response.status)
 
+    def get_json(self, path: str) -> Any:
+        """``GET path`` on the read side, with the token."""
+        request = urllib.request.Request(  # noqa: S310 - a loopback http URL
+            self.url + path, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return json.loads(response.read())
+
     def close(self) -> None:
         self.server.should_exit = True
         self.thread.join(15)
@@ -161,6 +188,7 @@ class Seed:
     rows: int
     rogue_pins: tuple[str, ...]
     genuine_pins: tuple[str, ...]
+    genuine_known: tuple[str, ...]  # the union of the known pins sent with the genuine chain
     hot: str
 
 
@@ -222,6 +250,7 @@ def _seed(collector: Collector, pki: TestPKI) -> Seed:
         rows=len(posts),
         rogue_pins=(_pin(rogue_api.cert), _pin(rogue_pay.cert)),
         genuine_pins=(_pin(genuine.cert), _pin(pki.intermediate.chain[0])),
+        genuine_known=tuple(sorted({*known, BACKUP_PIN})),
         hot="pay.example.com",
     )
 
@@ -310,6 +339,7 @@ def test_dashboard_shows_seeded_reports(seeded: tuple[Collector, Seed], page: An
     results = page.locator("svg[data-chart='results'] .bar")
     assert {results.nth(i).get_attribute("data-label") for i in range(results.count())} == {
         "pin-mismatch",
+        "report-only-mismatch",  # login.example.com: enforce-pinning false, no result
         "chain-not-trusted",
     }
 
@@ -320,9 +350,26 @@ def test_dashboard_shows_seeded_reports(seeded: tuple[Collector, Seed], page: An
         assert chains.locator(f"li[data-pin='{pin}']").count() >= 1, pin
     rogue_row = chains.locator("tr", has=page.locator(f"li[data-pin='{seed.rogue_pins[1]}']"))
     assert "none of these keys is pinned" in rogue_row.inner_text()
-    assert "rogue interception CA" in rogue_row.inner_text()  # the issuer, read from the PEM
+    assert "rogue interception CA" in rogue_row.inner_text()  # the issuer, from the API
     genuine_row = chains.locator("tr", has=page.locator(f"li[data-pin='{seed.genuine_pins[1]}']"))
     assert "a known key is in the chain" in genuine_row.inner_text()
+    # Each row shows what /v1/chains says: every member's issuer and the union of the
+    # known pins of the reports that were served that chain (login's and cdn's together).
+    api_chains = collector.get_json("/v1/chains?since=0")["items"]
+    assert len(api_chains) == chains.locator("tr[data-chain]").count() == 3
+    by_key = {item["key"]: item for item in api_chains}
+    genuine_key = genuine_row.get_attribute("data-chain")
+    assert by_key[genuine_key]["known_pins"] == sorted(seed.genuine_known)
+    for key, item in by_key.items():
+        row = chains.locator(f"tr[data-chain='{key}']")
+        shown = row.locator("[data-known-pin]")
+        assert [shown.nth(i).get_attribute("data-known-pin") for i in range(shown.count())] == (
+            item["known_pins"]
+        )
+        for member in item["members"]:
+            assert member["issuer"], member
+            text = row.locator(f"li[data-pin='{member['pin']}']").inner_text()
+            assert f"issuer {member['issuer']}" in text
 
     # The reports table: every seeded row, then narrowed by hostname.
     rows = page.locator("#reports-table tbody tr[data-report]")

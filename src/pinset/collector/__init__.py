@@ -5,12 +5,11 @@
 Run it with ``pinset collector serve``; see docs/reporting.md.
 """
 
-from pinset.collector.app import STATIC_DIR, create_app
+from pinset.collector.app import create_app
 from pinset.collector.normalize import NormalizedReport, ReportError, normalize
 from pinset.collector.settings import TOKEN_ENV, Settings
 
 __all__ = [
-    "STATIC_DIR",
     "TOKEN_ENV",
     "NormalizedReport",
     "ReportError",

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
+from pinset.collector import dashboard
 from pinset.collector.db import create_engine, migrate
 from pinset.collector.ingest import IngestFastPath
 from pinset.collector.metrics import Metrics
@@ -21,9 +18,7 @@ from pinset.collector.settings import Settings
 from pinset.collector.state import Collector
 from pinset.collector.writer import BatchWriter
 
-__all__ = ["STATIC_DIR", "app_from_env", "create_app"]
-
-STATIC_DIR = Path(__file__).parent / "static"
+__all__ = ["app_from_env", "create_app"]
 
 
 def create_app(
@@ -67,13 +62,9 @@ def create_app(
     )
     app.state.collector = collector
     app.include_router(router)
+    # The page and its three files, served by name from package data (never a directory).
+    app.include_router(dashboard.router)
     app.add_middleware(IngestFastPath, collector=collector)
-    # The dashboard (its own module and static files) plugs in here when present.
-    if importlib.util.find_spec("pinset.collector.dashboard") is not None:
-        dashboard = importlib.import_module("pinset.collector.dashboard")
-        app.include_router(dashboard.router)
-    if STATIC_DIR.is_dir():
-        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "NormalizedReport",
     "ReportError",
     "certificate_facts",
+    "certificate_issuer",
     "chain_key",
     "normalize",
     "parse_known_pin",
@@ -159,9 +160,17 @@ def _instant(text: str, key: str) -> int:
     return int(parsed.timestamp())
 
 
+def _name_text(cert: x509.Certificate, which: str) -> str:
+    try:
+        name: x509.Name = getattr(cert, which)
+        return name.rfc4514_string()
+    except Exception:
+        return f"(unreadable {which})"
+
+
 @lru_cache(maxsize=4096)
-def _parse_pem(pem: str) -> tuple[str, str, str]:
-    """``(canonical PEM, sha256/<b64> SPKI pin, subject)``, or ReportError for anything unusable.
+def _parse_pem(pem: str) -> tuple[str, str, str, str]:
+    """``(canonical PEM, sha256/<b64> SPKI pin, subject, issuer)``, or ReportError if unusable.
 
     Chains repeat across reports (one attacker, one misconfigured server), hence the cache.
     Everything the writer later needs is computed here, so a certificate that parses
@@ -173,15 +182,12 @@ def _parse_pem(pem: str) -> tuple[str, str, str]:
         spki = cert.public_key().public_bytes(_DER, _SPKI)
     except Exception as exc:  # ValueError, UnsupportedAlgorithm, … : all mean "not usable"
         raise ReportError(f"a certificate does not parse: {exc}", "bad-certificate") from None
-    try:
-        subject = cert.subject.rfc4514_string()
-    except Exception:
-        subject = "(unreadable subject)"
+    subject, issuer = _name_text(cert, "subject"), _name_text(cert, "issuer")
     body = base64.b64encode(der).decode("ascii")
     lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
     canonical = f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n"
     pin = "sha256/" + base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
-    return canonical, pin, subject
+    return canonical, pin, subject, issuer
 
 
 def _canonical_pem(pem: str) -> str:
@@ -190,8 +196,13 @@ def _canonical_pem(pem: str) -> str:
 
 def certificate_facts(pem: str) -> tuple[str, str]:
     """``(sha256/<b64> SPKI pin, subject)`` of a PEM certificate that :func:`normalize` accepted."""
-    _, pin, subject = _parse_pem(pem)
+    _, pin, subject, _ = _parse_pem(pem)
     return pin, subject
+
+
+def certificate_issuer(pem: str) -> str:
+    """The issuer name (RFC 4514) of a PEM certificate that :func:`normalize` accepted."""
+    return _parse_pem(pem)[3]
 
 
 def _chain(data: dict[str, Any], key: str) -> tuple[str, ...]:
@@ -226,21 +237,32 @@ def parse_known_pin(text: str) -> str:
     return f'pin-sha256="{base64.b64encode(digest).decode("ascii")}"'
 
 
-def validation_result_name(value: Any, pinset_reason: Any = None) -> str:
-    """The validation result as a name: TrustKit integers map to words, pinset reasons win."""
+def validation_result_name(value: Any, pinset_reason: Any = None, enforce: Any = None) -> str:
+    """The validation result as a name: TrustKit integers map to words, pinset reasons win.
+
+    A missing result is a pin mismatch (RFC 7469 reports carry none). A pin
+    mismatch of a client that did not enforce pinning (``enforce`` is ``False``)
+    is ``report-only-mismatch``: that is how TrustKit iOS and Android report in
+    report-only mode (result 1 with ``enforce-pinning: false``; they let only
+    that failure through), so such reports count with pinset's own.
+    """
     if isinstance(pinset_reason, str) and pinset_reason in _PINSET_REASONS:
         return pinset_reason
     if value is None:
-        return "pin-mismatch"
-    if isinstance(value, bool):
+        name = "pin-mismatch"
+    elif isinstance(value, bool):
         raise ReportError("field 'validation-result' must be an integer or a name")
-    if isinstance(value, int):
+    elif isinstance(value, int):
         if value not in _TRUSTKIT_RESULTS:
             raise ReportError(f"field 'validation-result' {value} is not a TrustKit result (0–5)")
-        return _TRUSTKIT_RESULTS[value]
-    if isinstance(value, str) and value in (*_TRUSTKIT_RESULTS.values(), *_PINSET_REASONS):
-        return value
-    raise ReportError(f"field 'validation-result' {value!r} is not a known result")
+        name = _TRUSTKIT_RESULTS[value]
+    elif isinstance(value, str) and value in (*_TRUSTKIT_RESULTS.values(), *_PINSET_REASONS):
+        name = value
+    else:
+        raise ReportError(f"field 'validation-result' {value!r} is not a known result")
+    if name == "pin-mismatch" and enforce is False:
+        return "report-only-mismatch"
+    return name
 
 
 def _variant(data: dict[str, Any]) -> str:
@@ -286,7 +308,10 @@ def normalize(data: Any, *, received: int) -> NormalizedReport:
         )
     noted = _text(data, "noted-hostname")
     noted = noted.strip().rstrip(".").lower() if noted else None
-    result = validation_result_name(data.get("validation-result"), data.get("pinset-reason"))
+    enforce = _flag(data, "enforce-pinning")
+    result = validation_result_name(
+        data.get("validation-result"), data.get("pinset-reason"), enforce
+    )
     extra = {k: v for k, v in data.items() if k not in KNOWN_FIELDS}
     bundle, version, platform = (
         _text(data, "app-bundle-id"),
@@ -320,7 +345,7 @@ def normalize(data: Any, *, received: int) -> NormalizedReport:
         app_bundle_id=bundle,
         app_version=version,
         app_platform=platform,
-        enforce_pinning=_flag(data, "enforce-pinning"),
+        enforce_pinning=enforce,
         validation_result=result,
         served_chain=served,
         validated_chain=validated,

@@ -13,7 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pinset.collector.schema import chains, failure_hours, failure_minutes, reports
+from pinset.collector.normalize import ReportError, certificate_issuer
+from pinset.collector.schema import chain_pins, chains, failure_hours, failure_minutes, reports
 
 __all__ = ["ReportFilter", "alerts", "iso", "list_reports", "summary", "top_chains"]
 
@@ -184,8 +185,38 @@ def _chain_view(key: str | None, pins: Any, subjects: Any) -> dict[str, Any] | N
     return {"key": key, "members": members}
 
 
+def _issuer(pem: str) -> str | None:
+    try:
+        return certificate_issuer(pem)
+    except ReportError:  # only a database edited by hand holds a PEM that does not parse
+        return None
+
+
+def _known_pins(
+    conn: sa.Connection, keys: list[str], since: int, until: int
+) -> dict[str, list[str]]:
+    rows = conn.execute(
+        sa.select(chain_pins.c.chain_key, chain_pins.c.pin)
+        .where(
+            chain_pins.c.chain_key.in_(keys),
+            chain_pins.c.hour >= since // 3600 * 3600,
+            chain_pins.c.hour < until,
+        )
+        .distinct()
+    )
+    pins: dict[str, set[str]] = {}
+    for key, pin in rows:
+        pins.setdefault(key, set()).add(pin)
+    return {key: sorted(found) for key, found in pins.items()}
+
+
 def top_chains(conn: sa.Connection, *, since: int, until: int, limit: int = 10) -> dict[str, Any]:
-    """The served chains seen most in ``[since, until)``, with pins, subjects, PEMs and hosts."""
+    """The served chains seen most in ``[since, until)``, with pins, subjects, PEMs and hosts.
+
+    Each item's ``known_pins`` is the union of the known pins of the reports that
+    were served that chain in the window; each member names its ``issuer`` (RFC 4514).
+    The window is aligned to the hour, like :func:`summary`.
+    """
     counts: dict[str, int] = {}
     hosts: dict[str, list[str]] = {}
     for value, n in _grouped(conn, "chain", since, until, 10_000):
@@ -202,14 +233,23 @@ def top_chains(conn: sa.Connection, *, since: int, until: int, limit: int = 10) 
         if keys
         else {}
     )
+    known = _known_pins(conn, keys, since, until) if keys else {}
     items = []
     for key, n in ranked:
         row = info.get(key)
         members = []
         if row is not None:
             for pin, subject, pem in zip(row.pins, row.subjects, row.pems, strict=False):
-                members.append({"pin": pin, "subject": subject, "pem": pem})
-        items.append({"key": key, "count": n, "hostnames": sorted(hosts[key]), "members": members})
+                members.append({"pin": pin, "subject": subject, "issuer": _issuer(pem), "pem": pem})
+        items.append(
+            {
+                "key": key,
+                "count": n,
+                "hostnames": sorted(hosts[key]),
+                "known_pins": known.get(key, []),
+                "members": members,
+            }
+        )
     return {"since": iso(since), "until": iso(until), "items": items}
 
 

@@ -67,7 +67,7 @@ def _collector(request: Request) -> Collector:
     responses={400: _ERROR, 413: _ERROR, 429: _ERROR, 503: _ERROR},
 )
 async def post_report(request: Request) -> Response:
-    """Store a report; 202 only once it is committed. Identical reports of a day are counted."""
+    """Store a report; 202 only once it is committed. Repeats within 24 h are counted."""
     c = _collector(request)
     address = request.client.host if request.client else "unknown"
     length = request.headers.get("content-length")

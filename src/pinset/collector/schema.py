@@ -1,17 +1,26 @@
 """The collector's tables (SQLAlchemy Core). Alembic migrations create them; this is the model.
 
 Times are integer epoch seconds (UTC) so that SQLite and PostgreSQL compare and
-bucket them the same way. Identical reports of one UTC day are one ``reports``
-row with a ``count``. ``failure_hours`` and ``failure_minutes`` are roll-ups the
-writer keeps in the same transaction, so that summaries and alerts read a few
-thousand rows instead of every report.
+bucket them the same way. Identical reports within 24 h of the first one are
+one ``reports`` row with a ``count`` (the writer's sliding window; the index on
+``(dedup_key, first_seen)`` finds the row). ``failure_hours``, ``failure_minutes``
+and ``chain_pins`` are roll-ups the writer keeps in the same transaction, so that
+summaries, alerts and chains read a few thousand rows instead of every report.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["DIMENSIONS", "chains", "failure_hours", "failure_minutes", "metadata", "reports"]
+__all__ = [
+    "DIMENSIONS",
+    "chain_pins",
+    "chains",
+    "failure_hours",
+    "failure_minutes",
+    "metadata",
+    "reports",
+]
 
 DIMENSIONS = ("hostname", "app_version", "validation_result", "chain")
 
@@ -24,7 +33,6 @@ reports = sa.Table(
     metadata,
     sa.Column("id", _ID, primary_key=True, autoincrement=True),
     sa.Column("dedup_key", sa.String(64), nullable=False),
-    sa.Column("day", sa.Integer, nullable=False),
     sa.Column("first_seen", sa.BigInteger, nullable=False),
     sa.Column("last_seen", sa.BigInteger, nullable=False),
     sa.Column("count", sa.Integer, nullable=False),
@@ -45,10 +53,10 @@ reports = sa.Table(
     sa.Column("known_pins", sa.JSON, nullable=False),
     sa.Column("variant", sa.String(32), nullable=False),
     sa.Column("extra", sa.JSON, nullable=False),
-    sa.UniqueConstraint("dedup_key", "day", name="uq_reports_dedup_day"),
     sa.Index("ix_reports_first_seen", "first_seen"),
     sa.Index("ix_reports_hostname_first_seen", "hostname", "first_seen"),
     sa.Index("ix_reports_served_chain", "served_chain_key"),
+    sa.Index("ix_reports_dedup_first_seen", "dedup_key", "first_seen"),
 )
 
 chains = sa.Table(
@@ -79,4 +87,15 @@ failure_minutes = sa.Table(
     sa.Column("minute", sa.BigInteger, primary_key=True),
     sa.Column("hostname", sa.String(255), primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
+)
+
+chain_pins = sa.Table(
+    "chain_pins",
+    metadata,
+    # Which known pins the clients that were served a chain held, per hour: the
+    # union over a window answers "is any of these keys pinned?" for /v1/chains
+    # without reading every report of a busy chain.
+    sa.Column("chain_key", sa.String(64), primary_key=True),
+    sa.Column("hour", sa.BigInteger, primary_key=True),
+    sa.Column("pin", sa.String(64), primary_key=True),
 )

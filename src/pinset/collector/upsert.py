@@ -1,4 +1,4 @@
-"""Multi-row ``INSERT … ON CONFLICT`` statements, sent as plain driver SQL.
+"""The writer's statements: multi-row inserts, updates and upserts, sent as plain driver SQL.
 
 The writer's hot path: one statement per table per batch, with positional
 parameters. SQLite (3.35+) and PostgreSQL share the syntax; only the placeholder
@@ -10,6 +10,7 @@ processing parameters per row cost more CPU than the database work itself
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from functools import lru_cache
@@ -17,11 +18,19 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["CHAIN_COLUMNS", "HOUR_COLUMNS", "MINUTE_COLUMNS", "REPORT_COLUMNS", "Upserts"]
+__all__ = [
+    "CHAIN_COLUMNS",
+    "CHAIN_PIN_COLUMNS",
+    "HOUR_COLUMNS",
+    "MINUTE_COLUMNS",
+    "REPORT_COLUMNS",
+    "Upserts",
+    "lock_id",
+    "to_json",
+]
 
 REPORT_COLUMNS = (
     "dedup_key",
-    "day",
     "first_seen",
     "last_seen",
     "count",
@@ -46,6 +55,7 @@ REPORT_COLUMNS = (
 CHAIN_COLUMNS = ("chain_key", "pems", "pins", "subjects", "first_seen")
 HOUR_COLUMNS = ("dimension", "hour", "value", "count")
 MINUTE_COLUMNS = ("minute", "hostname", "count")
+CHAIN_PIN_COLUMNS = ("chain_key", "hour", "pin")
 
 
 def to_json(value: Any) -> str:
@@ -53,31 +63,52 @@ def to_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def lock_id(dedup_key: str) -> int:
+    """The PostgreSQL advisory lock (a signed 64-bit integer) that guards one ``dedup_key``.
+
+    64 bits collide far less often than ``hashtext``'s 32 (a collision only makes
+    two keys wait for each other); computed here, so the lock order is known too.
+    """
+    digest = hashlib.blake2b(dedup_key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 class Upserts:
-    """The four writes of a batch, for one dialect (``sqlite`` or ``postgresql``)."""
+    """The writes of a batch, for one dialect (``sqlite`` or ``postgresql``)."""
 
     def __init__(self, dialect: str) -> None:
         self._postgres = dialect == "postgresql"
 
-    @lru_cache(maxsize=64)  # noqa: B019 - one instance per app, a handful of batch sizes
-    def _sql(self, kind: str, rows: int) -> str:
-        table, columns, tail = _STATEMENTS[kind]
-        width = len(columns)
+    def _values(self, rows: int, width: int, cast: str = "") -> str:
         if self._postgres:
             # Numbered placeholders for psycopg's RawCursor: no client-side query parsing,
             # which for a statement of thousands of parameters costs more than the insert.
-            values = ", ".join(
-                "(" + ", ".join(f"${r * width + i + 1}" for i in range(width)) + ")"
+            return ", ".join(
+                "(" + ", ".join(f"${r * width + i + 1}{cast}" for i in range(width)) + ")"
                 for r in range(rows)
             )
-        else:
-            values = ", ".join(["(" + ", ".join(["?"] * width) + ")"] * rows)
+        return ", ".join(["(" + ", ".join(["?"] * width) + ")"] * rows)
+
+    @lru_cache(maxsize=64)  # noqa: B019 - one instance per app, a handful of batch sizes
+    def _sql(self, kind: str, rows: int) -> str:
+        if kind == "counts":
+            # Add to rows found by newest_rows(); ids come from the database, not from input.
+            values = self._values(rows, 3, "::bigint" if self._postgres else "")
+            latest = "GREATEST" if self._postgres else "MAX"
+            return (
+                f"WITH v(id, n, seen) AS (VALUES {values}) UPDATE reports"  # noqa: S608
+                f" SET count = reports.count + v.n, last_seen = {latest}(reports.last_seen, v.seen)"
+                " FROM v WHERE reports.id = v.id"
+            )
+        table, columns, tail = _STATEMENTS[kind]
+        values = self._values(rows, len(columns))
         # Only constant names and placeholders: the values travel as parameters.
         return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {tail}"  # noqa: S608
 
     def _run(self, conn: sa.Connection, kind: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
-        params = [v for row in rows for v in row]
-        sql = self._sql(kind, len(rows))
+        return self._execute(conn, self._sql(kind, len(rows)), [v for row in rows for v in row])
+
+    def _execute(self, conn: sa.Connection, sql: str, params: list[Any]) -> list[Any]:
         if not self._postgres:
             result = conn.exec_driver_sql(sql, tuple(params))
             return list(result) if result.returns_rows else []
@@ -90,11 +121,57 @@ class Upserts:
             cursor.execute(sql, params)
             return cursor.fetchall() if cursor.description else []
 
-    def reports(
-        self, conn: sa.Connection, rows: Sequence[Sequence[Any]]
-    ) -> dict[tuple[str, int], int]:
-        """Upsert report rows; the count each (dedup_key, day) row has afterwards."""
-        return {(k, int(d)): int(c) for k, d, c in self._run(conn, "reports", rows)}
+    def begin(self, conn: sa.Connection) -> None:
+        """Make the transaction a writer's from its first statement (SQLite).
+
+        pysqlite would begin the transaction only at the first INSERT, after the
+        de-duplication lookup: ``BEGIN IMMEDIATE`` takes SQLite's one write lock
+        first, so a second collector process on the same file waits (busy timeout)
+        instead of inserting the same report beside ours.
+        """
+        if not self._postgres:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def lock_keys(self, conn: sa.Connection, keys: Sequence[str]) -> None:
+        """Hold a transaction-scoped advisory lock per dedup key (PostgreSQL).
+
+        Taken in ascending order in every process, so two batches never wait on
+        each other in a cycle. The locks end with the transaction.
+        """
+        if self._postgres and keys:
+            ids = sorted({lock_id(k) for k in keys})
+            self._execute(
+                conn, "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", [ids]
+            )
+
+    def newest_rows(
+        self, conn: sa.Connection, keys: Sequence[str], *, after: int
+    ) -> dict[str, tuple[int, int]]:
+        """``{dedup_key: (id, first_seen)}``: per key, the newest row first seen after ``after``."""
+        if not keys:
+            return {}
+        if self._postgres:
+            where, params = "dedup_key = ANY($1) AND first_seen > $2", [list(keys), after]
+        else:
+            marks = ", ".join(["?"] * len(keys))
+            where, params = f"dedup_key IN ({marks}) AND first_seen > ?", [*keys, after]
+        rows = self._execute(
+            conn,
+            f"SELECT dedup_key, id, first_seen FROM reports WHERE {where}"  # noqa: S608
+            " ORDER BY first_seen, id",
+            params,
+        )
+        return {key: (int(row_id), int(first)) for key, row_id, first in rows}  # newest wins
+
+    def insert_reports(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert new report rows (:data:`REPORT_COLUMNS`)."""
+        if rows:
+            self._run(conn, "reports", rows)
+
+    def add_counts(self, conn: sa.Connection, rows: Sequence[tuple[int, int, int]]) -> None:
+        """For each ``(id, n, seen)``: ``count += n``, ``last_seen`` at least ``seen``."""
+        if rows:
+            self._run(conn, "counts", rows)
 
     def chains(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
@@ -108,15 +185,19 @@ class Upserts:
         if rows:
             self._run(conn, "minutes", rows)
 
+    def chain_pins(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._run(conn, "chain_pins", rows)
+
 
 _STATEMENTS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "reports": (
-        "reports",
-        REPORT_COLUMNS,
-        "ON CONFLICT (dedup_key, day) DO UPDATE SET count = reports.count + excluded.count,"
-        " last_seen = excluded.last_seen RETURNING dedup_key, day, count",
-    ),
+    "reports": ("reports", REPORT_COLUMNS, ""),
     "chains": ("chains", CHAIN_COLUMNS, "ON CONFLICT (chain_key) DO NOTHING"),
+    "chain_pins": (
+        "chain_pins",
+        CHAIN_PIN_COLUMNS,
+        "ON CONFLICT (chain_key, hour, pin) DO NOTHING",
+    ),
     "hours": (
         "failure_hours",
         HOUR_COLUMNS,

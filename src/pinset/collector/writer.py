@@ -2,11 +2,15 @@
 
 A request handler submits a :class:`NormalizedReport` and awaits the result;
 the writer takes everything queued (up to ``batch_size``), writes it in one
-transaction (chains, report upserts, roll-ups) and only after the commit
-resolves each waiter. So a report answered 202 is in the database. Identical
-reports of one day are merged in Python first, then upserted with
-``ON CONFLICT … DO UPDATE SET count = count + n``, which is also what keeps
-several collector processes on one PostgreSQL consistent.
+transaction (chains, reports, roll-ups) and only after the commit resolves
+each waiter. So a report answered 202 is in the database.
+
+De-duplication slides: a report is counted on the newest row of its
+``dedup_key`` whose first occurrence is less than :data:`DEDUP_WINDOW` (24 h)
+before it, else it starts a new row. "Look up, then update or insert" is only
+correct when no other collector process does the same for the same key at the
+same time, so the transaction first takes a per-key advisory lock (PostgreSQL)
+or SQLite's one write lock (``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
@@ -25,11 +29,11 @@ import sqlalchemy as sa
 from pinset.collector.normalize import NormalizedReport, certificate_facts
 from pinset.collector.upsert import Upserts, to_json
 
-__all__ = ["BatchWriter", "Busy", "WriteResult"]
+__all__ = ["DEDUP_WINDOW", "BatchWriter", "Busy", "WriteResult"]
 
 log = logging.getLogger("pinset.collector")
 
-DAY = 86400
+DEDUP_WINDOW = 86400  # seconds: identical reports within 24 h of a row's first are counted on it
 
 
 class Busy(Exception):
@@ -50,10 +54,17 @@ Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[WriteResult]"]
 
 @dataclass(slots=True)
 class _Group:
+    """Reports of one batch that end up on one row: an existing one (``row_id``) or a new one."""
+
     first: NormalizedReport
+    first_seen: int
+    row_id: int | None = None
     count: int = 0
     last_seen: int = 0
     waiters: list[Waiter] = field(default_factory=list)
+
+
+Batch = list[tuple[NormalizedReport, Waiter]]
 
 
 class BatchWriter:
@@ -77,6 +88,9 @@ class BatchWriter:
         # Chains this writer has committed: most reports repeat a known chain.
         self._known_chains: set[str] = set()
         self._new_chains: list[str] = []
+        # (chain, hour, pin) roll-up rows this writer has committed: most batches add none.
+        self._known_chain_pins: set[tuple[str, int, str]] = set()
+        self._new_chain_pins: list[tuple[str, int, str]] = []
 
     def start(self) -> None:
         """Start the writer thread (again after :meth:`stop`); idempotent."""
@@ -130,19 +144,12 @@ class BatchWriter:
             if stop:
                 return
 
-    def _commit(self, batch: list[tuple[NormalizedReport, Waiter]]) -> None:
-        groups: dict[tuple[str, int], _Group] = {}
-        for report, waiter in batch:
-            key = (report.dedup_key, report.received // DAY)
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = _Group(first=report)
-            group.count += 1
-            group.last_seen = max(group.last_seen, report.received)
-            group.waiters.append(waiter)
+    def _commit(self, batch: Batch) -> None:
+        by_key = self._by_key(batch)
         try:
             with self.engine.begin() as conn:
-                totals = self._write(conn, groups)
+                self._begin(conn)
+                groups = self._write(conn, by_key)
         except Exception as exc:
             if len(batch) > 1:
                 # One report the database refuses must not fail the others: one by one.
@@ -156,11 +163,13 @@ class BatchWriter:
         if len(self._known_chains) > 100_000:
             self._known_chains.clear()
         self._known_chains.update(self._new_chains)  # only once committed
+        if len(self._known_chain_pins) > 100_000:
+            self._known_chain_pins.clear()
+        self._known_chain_pins.update(self._new_chain_pins)
         new_rows = 0
         outcomes: list[tuple[Waiter, Outcome]] = []
-        for key, group in groups.items():
-            # The returned count equals what this batch added only when the row is new.
-            is_new = totals.get(key) == group.count
+        for group in groups:
+            is_new = group.row_id is None
             new_rows += int(is_new)
             outcomes.extend(
                 (waiter, WriteResult(new=is_new and index == 0))
@@ -170,17 +179,34 @@ class BatchWriter:
             self._on_commit(len(batch), new_rows)
         _settle(outcomes)
 
-    def _write(
-        self, conn: sa.Connection, groups: dict[tuple[str, int], _Group]
-    ) -> dict[tuple[str, int], int]:
-        ordered = sorted(groups.items())  # one lock order across processes: no deadlocks
-        chain_rows = _chain_rows((g.first for _, g in ordered), self._known_chains)
+    @staticmethod
+    def _by_key(batch: Batch) -> dict[str, Batch]:
+        by_key: dict[str, Batch] = {}
+        for item in batch:
+            by_key.setdefault(item[0].dedup_key, []).append(item)
+        return by_key
+
+    def _begin(self, conn: sa.Connection) -> None:
+        self._sql.begin(conn)
+
+    def _write(self, conn: sa.Connection, by_key: dict[str, Batch]) -> list[_Group]:
+        keys = sorted(by_key)  # one lock order across processes: no deadlocks
+        self._sql.lock_keys(conn, keys)
+        oldest = min(report.received for items in by_key.values() for report, _ in items)
+        newest = self._sql.newest_rows(conn, keys, after=oldest - DEDUP_WINDOW)
+        groups = [g for key in keys for g in _window_groups(by_key[key], newest.get(key))]
+        chain_rows = _chain_rows((g.first for g in groups), self._known_chains)
         self._sql.chains(conn, chain_rows)
         self._new_chains = [row[0] for row in chain_rows]
-        totals = self._sql.reports(conn, [_report_row(g, day) for (_, day), g in ordered])
+        self._sql.insert_reports(conn, [_report_row(g) for g in groups if g.row_id is None])
+        self._sql.add_counts(
+            conn,
+            sorted((g.row_id, g.count, g.last_seen) for g in groups if g.row_id is not None),
+        )
         hours: dict[tuple[str, int, str], int] = {}
         minutes: dict[tuple[int, str], int] = {}
-        for _, group in ordered:
+        chain_pins: set[tuple[str, int, str]] = set()
+        for group in groups:
             r = group.first
             hour = group.last_seen // 3600 * 3600
             values = [
@@ -190,6 +216,7 @@ class BatchWriter:
             ]
             if r.served_chain_key:
                 values.append(("chain", f"{r.served_chain_key} {r.hostname}"))
+                chain_pins.update((r.served_chain_key, hour, pin) for pin in r.known_pins)
             for dimension, value in values:
                 key = (dimension, hour, value)
                 hours[key] = hours.get(key, 0) + group.count
@@ -197,7 +224,31 @@ class BatchWriter:
             minutes[minute] = minutes.get(minute, 0) + group.count
         self._sql.hours(conn, [(*k, n) for k, n in sorted(hours.items())])
         self._sql.minutes(conn, [(*k, n) for k, n in sorted(minutes.items())])
-        return totals
+        self._new_chain_pins = sorted(chain_pins - self._known_chain_pins)
+        self._sql.chain_pins(conn, self._new_chain_pins)
+        return groups
+
+
+def _window_groups(items: Batch, newest: tuple[int, int] | None) -> list[_Group]:
+    """Split one key's reports into rows: counted on ``newest`` (id, first_seen) or new.
+
+    A report joins the current row while it arrives less than :data:`DEDUP_WINDOW`
+    after that row's first occurrence; otherwise it opens a new row (and window).
+    """
+    groups: list[_Group] = []
+    current: _Group | None = None
+    if newest is not None:
+        row_id, first_seen = newest
+        current = _Group(first=items[0][0], first_seen=first_seen, row_id=row_id)
+    for report, waiter in sorted(items, key=lambda item: item[0].received):
+        if current is None or report.received - current.first_seen >= DEDUP_WINDOW:
+            current = _Group(first=report, first_seen=report.received)
+        if not groups or groups[-1] is not current:
+            groups.append(current)
+        current.count += 1
+        current.last_seen = max(current.last_seen, report.received)
+        current.waiters.append(waiter)
+    return groups
 
 
 def _chain_rows(firsts: Iterable[NormalizedReport], known: set[str]) -> list[tuple[Any, ...]]:
@@ -218,12 +269,11 @@ def _chain_rows(firsts: Iterable[NormalizedReport], known: set[str]) -> list[tup
     return [rows[k] for k in sorted(rows)]
 
 
-def _report_row(group: _Group, day: int) -> tuple[Any, ...]:
+def _report_row(group: _Group) -> tuple[Any, ...]:
     r = group.first
     return (
         r.dedup_key,
-        day,
-        r.received,
+        group.first_seen,
         group.last_seen,
         group.count,
         r.date_time,

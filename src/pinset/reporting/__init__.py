@@ -18,6 +18,7 @@ from pinset.reporting.sender import (
     ReporterStats,
     Transport,
     default_reporter,
+    is_loopback_host,
     urllib_transport,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "Transport",
     "default_reporter",
     "der_to_pem",
+    "is_loopback_host",
     "known_pin_text",
     "urllib_transport",
 ]

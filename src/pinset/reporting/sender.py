@@ -5,11 +5,13 @@ reporter=reporter)`` (``ssl_context`` makes one by itself when the policy has
 report URIs). The observer call only checks a de-duplication table
 and puts the facts on a bounded queue; one daemon thread builds the JSON and
 posts it with :mod:`urllib` over a *plain* verifying context, so report traffic
-is never pinned, never judged and never reported on.
+is never pinned, never judged and never reported on. Environment proxies are used
+for remote collectors, never for one on a loopback address.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import queue
 import ssl
@@ -17,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -35,6 +37,7 @@ __all__ = [
     "ReporterStats",
     "Transport",
     "default_reporter",
+    "is_loopback_host",
     "urllib_transport",
 ]
 
@@ -66,14 +69,52 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def urllib_transport(context: ssl.SSLContext | None = None, *, timeout: float = 10.0) -> Transport:
-    """A :data:`Transport` that POSTs JSON with urllib over ``context`` (default: system trust)."""
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a URI's host: name, IPv4 or IPv6, brackets allowed) is this machine.
+
+    127.0.0.0/8, ``::1``, ``localhost`` and names under ``.localhost`` (RFC 6761).
+    Names are not resolved: a name that merely resolves to loopback is not loopback here.
+    """
+    text = host.strip().strip("[]").rstrip(".").lower()
+    if not text:
+        return False
+    if text == "localhost" or text.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(text.partition("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def urllib_transport(
+    context: ssl.SSLContext | None = None,
+    *,
+    timeout: float = 10.0,
+    proxies: Mapping[str, str] | None = None,
+) -> Transport:
+    """A :data:`Transport` that POSTs JSON with urllib over ``context`` (default: system trust).
+
+    Proxies: ``proxies=None`` takes them from the environment (``HTTP_PROXY``,
+    ``HTTPS_PROXY``, and ``NO_PROXY`` for the hosts to reach directly), as read
+    when the transport is made; ``proxies={}`` never uses one; a mapping such as
+    ``{"https": "http://proxy:3128"}`` names them. A collector on a loopback
+    address (:func:`is_loopback_host`) is always reached directly: a report about
+    this machine's failing connection has no business leaving it.
+    """
     ctx = context or ssl.create_default_context()
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx), _NoRedirect())
+    https = urllib.request.HTTPSHandler(context=ctx)
+    via_proxy = urllib.request.build_opener(
+        urllib.request.ProxyHandler(None if proxies is None else dict(proxies)),
+        https,
+        _NoRedirect(),
+    )
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}), https, _NoRedirect())
 
     def send(uri: str, body: bytes) -> int:
-        if urlsplit(uri).scheme not in ("http", "https"):
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https"):
             raise ValueError(f"report URI {uri!r} is not http(s)")
+        opener = direct if is_loopback_host(parts.hostname or "") else via_proxy
         request = urllib.request.Request(  # noqa: S310 - scheme checked above
             uri,
             data=body,
@@ -111,6 +152,9 @@ class BackgroundReporter:
     * at most ``queue_size`` reports wait; more are dropped and counted;
     * a URI whose host is the failing host, or is covered by the same rule (or by
       any rule of ``policy``), is skipped: the report would go over the link that just failed;
+    * reports go over ``context`` (default: system trust) and, for a collector that
+      is not on a loopback address, through the environment's proxies unless
+      ``proxies`` says otherwise (see :func:`urllib_transport`);
     * send errors are counted in ``failed`` and never raised;
     * ``callback(report)`` runs on the sender thread for each report built.
     """
@@ -129,6 +173,7 @@ class BackgroundReporter:
         transport: Transport | None = None,
         context: ssl.SSLContext | None = None,
         timeout: float = 10.0,
+        proxies: Mapping[str, str] | None = None,
         callback: ReportCallback | None = None,
     ) -> None:
         if queue_size < 1:
@@ -138,7 +183,7 @@ class BackgroundReporter:
         self.app_version = app_version
         self.app_platform = app_platform
         self.callback = callback
-        self._transport = transport or urllib_transport(context, timeout=timeout)
+        self._transport = transport or urllib_transport(context, timeout=timeout, proxies=proxies)
         self._clock = clock
         self._dedup_seconds = dedup_seconds
         self._dedup_entries = dedup_entries

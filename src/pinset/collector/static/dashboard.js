@@ -335,76 +335,6 @@
       " domains between " + isoText(summary.since) + " and " + isoText(summary.until) + " UTC.";
   }
 
-  /* ---------- certificates: the issuer, read from the PEM the API returns ---------- */
-
-  var OIDS = { "2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O", "2.5.4.11": "OU",
-    "2.5.4.5": "serialNumber", "0.9.2342.19200300.100.1.25": "DC", "1.2.840.113549.1.9.1": "emailAddress" };
-
-  function tlv(bytes, pos) {
-    var tag = bytes[pos], len = bytes[pos + 1], start = pos + 2;
-    if (len & 0x80) {
-      var n = len & 0x7f;
-      if (n < 1 || n > 4) { throw new Error("bad DER length"); }
-      len = 0;
-      for (var i = 0; i < n; i++) { len = len * 256 + bytes[start + i]; }
-      start += n;
-    }
-    if (start + len > bytes.length) { throw new Error("truncated DER"); }
-    return { tag: tag, start: start, end: start + len };
-  }
-
-  function oidText(bytes, t) {
-    var parts = [], value = 0;
-    for (var i = t.start; i < t.end; i++) {
-      value = value * 128 + (bytes[i] & 0x7f);
-      if (!(bytes[i] & 0x80)) {
-        if (!parts.length) { parts.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80); }
-        else { parts.push(value); }
-        value = 0;
-      }
-    }
-    return parts.join(".");
-  }
-
-  function stringValue(bytes, t) {
-    var raw = bytes.subarray(t.start, t.end);
-    if (t.tag === 0x1e) { return new TextDecoder("utf-16be").decode(raw); }
-    if (t.tag === 0x0c) { return new TextDecoder("utf-8").decode(raw); }
-    return new TextDecoder("latin1").decode(raw);
-  }
-
-  function nameText(bytes, name) {
-    var rdns = [];
-    for (var p = name.start; p < name.end;) {
-      var set = tlv(bytes, p), attrs = [];
-      for (var q = set.start; q < set.end;) {
-        var seq = tlv(bytes, q), oid = tlv(bytes, seq.start), value = tlv(bytes, oid.end);
-        var key = oidText(bytes, oid);
-        attrs.push((OIDS[key] || key) + "=" + stringValue(bytes, value).replace(/([,+"\\<>;])/g, "\\$1"));
-        q = seq.end;
-      }
-      rdns.push(attrs.join("+"));
-      p = set.end;
-    }
-    return rdns.reverse().join(",");   // RFC 4514 order, as the API's subjects are
-  }
-
-  function issuerOf(pem) {
-    try {
-      var b64 = String(pem).replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
-      var bin = atob(b64), bytes = new Uint8Array(bin.length);
-      for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
-      var tbs = tlv(bytes, tlv(bytes, 0).start);
-      var p = tbs.start, first = tlv(bytes, p);
-      if (first.tag === 0xa0) { p = first.end; }      // explicit version
-      p = tlv(bytes, p).end;                           // serial number
-      p = tlv(bytes, p).end;                           // signature algorithm
-      return nameText(bytes, tlv(bytes, p));
-    } catch (e) {
-      return null;
-    }
-  }
-
   /* ---------- chains ---------- */
 
   function pinDigest(text) {
@@ -415,18 +345,15 @@
     return s.replace(/=+$/, "");
   }
 
-  function knownPinsByChain(reports) {
-    var map = {};
-    (reports || []).forEach(function (r) {
-      var key = r.served_chain && r.served_chain.key;
-      if (!key) { return; }
-      map[key] = map[key] || {};
-      (r.known_pins || []).forEach(function (p) { map[key][pinDigest(p)] = true; });
-    });
-    return map;
+  function knownPinsList(pins) {
+    if (!pins.length) { return null; }
+    return el("details", { "class": "known-pins" }, [
+      el("summary", { text: pins.length + (pins.length === 1 ? " pin" : " pins") + " the apps knew" }),
+      el("ul", null, pins.map(function (p) { return el("li", null, el("code", { "class": "pin", "data-known-pin": p, text: p })); }))
+    ]);
   }
 
-  function renderChains(data, knownByChain) {
+  function renderChains(data) {
     var body = $("chains-table").querySelector("tbody");
     clear(body);
     var items = (data && data.items) || [];
@@ -435,31 +362,29 @@
       return;
     }
     items.forEach(function (item) {
+      // known_pins: every pin the apps that were served this chain in the period knew.
       var known = {};
-      var knownSource = item.known_pins || null;
-      if (knownSource) { knownSource.forEach(function (p) { known[pinDigest(p)] = true; }); }
-      else if (knownByChain[item.key]) { known = knownByChain[item.key]; }
+      (item.known_pins || []).forEach(function (p) { known[pinDigest(p)] = true; });
       var haveKnown = Object.keys(known).length > 0;
       var matchedAny = false;
       var members = el("ol", { "class": "members" });
       (item.members || []).forEach(function (m) {
         var matched = haveKnown && known[pinDigest(m.pin)] === true;
         matchedAny = matchedAny || matched;
-        var issuer = m.issuer || (m.pem ? issuerOf(m.pem) : null);
         members.appendChild(el("li", { "data-pin": m.pin }, [
           el("div", null, [el("strong", { text: "subject " }), m.subject || "(none)"]),
-          el("div", null, [el("strong", { text: "issuer " }), issuer || "(unknown)"]),
+          el("div", null, [el("strong", { text: "issuer " }), m.issuer || "(unknown)"]),
           el("code", { "class": "pin", text: m.pin }),
           haveKnown ? el("span", { "class": "badge " + (matched ? "ok" : "bad"), text: matched ? "✔ known pin" : "✘ not pinned" }) : null
         ]));
       });
-      var verdict = !haveKnown ? el("span", { "class": "badge unknown", text: "? known pins not in view" })
+      var verdict = !haveKnown ? el("span", { "class": "badge unknown", text: "? no known pins reported" })
         : matchedAny ? el("span", { "class": "badge ok", text: "✔ yes — a known key is in the chain" })
           : el("span", { "class": "badge bad", text: "✘ no — none of these keys is pinned" });
       body.appendChild(el("tr", { "data-chain": item.key }, [
         el("td", { "class": "num", "data-label": "Reports", text: fmtInt(item.count) }),
         el("td", { "data-label": "Hosts" }, (item.hostnames || []).map(function (h) { return el("div", { text: h }); })),
-        el("td", { "data-label": "Known pin?" }, verdict),
+        el("td", { "data-label": "Known pin?" }, [verdict, knownPinsList(item.known_pins || [])]),
         el("td", { "data-label": "Chain" }, members)
       ]));
     });
@@ -563,9 +488,7 @@
     var jobs = [
       api("/v1/alerts").then(renderAlerts),
       api("/v1/summary", range).then(renderSummary),
-      // Known pins per served chain come from the newest reports when /v1/chains lacks them.
-      Promise.all([api("/v1/chains", { since: range.since, limit: 10 }), api("/v1/reports", { limit: 200 })])
-        .then(function (both) { renderChains(both[0], knownPinsByChain(both[1] && both[1].items)); }),
+      api("/v1/chains", { since: range.since, limit: 10 }).then(renderChains),
       loadReports()
     ];
     return Promise.allSettled(jobs).then(function (results) {
