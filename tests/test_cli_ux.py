@@ -373,16 +373,16 @@ def test_piped_output_has_no_colour_codes(
 def test_progress_bars_stay_off_in_ci(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pinset.cli import audit, pin
+    from pinset.cli import _output, pin
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     monkeypatch.setenv("CI", "true")
-    assert not audit._show_progress()
+    assert not _output.show_progress()
     with pin._progress(10) as advance:
         advance()
     assert "fetching" not in capsys.readouterr().err
     monkeypatch.delenv("CI")
-    assert audit._show_progress()
+    assert _output.show_progress()
 
 
 # Standard input as '-'

@@ -50,9 +50,8 @@ def read_entry(archive: zipfile.ZipFile, entry: str, *, name: str) -> bytes:
         )
     try:
         return archive.read(info)
-    except RuntimeError as exc:  # "File ... is encrypted, password required"
-        raise ConfigError(f"cannot read the entry: {exc}", source=source) from None
-    except NotImplementedError as exc:  # a compression method zipfile lacks
+    except (RuntimeError, NotImplementedError) as exc:
+        # "File ... is encrypted, password required", or a compression method zipfile lacks.
         raise ConfigError(f"cannot read the entry: {exc}", source=source) from None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise ConfigError(

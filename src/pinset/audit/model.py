@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 
 from pinset.formats.model import Finding, Imported, Severity
+from pinset.policy import DomainRule
 
 __all__ = [
     "ApkFacts",
@@ -68,6 +70,17 @@ class Subject:
     def format(self) -> str | None:
         """The importer's format name (``"pinset"``, ``"android"``, …), if the config loaded."""
         return self.imported.format if self.imported is not None else None
+
+    def where(self, rule: DomainRule | None) -> dict[str, Any]:
+        """``domain``, ``source`` and ``line`` of ``rule`` (``None``: the whole config).
+
+        The keyword arguments that place a :class:`Finding` (or a rotation verdict)
+        on the rule; its line is looked up by pattern, then by name.
+        """
+        if rule is None:
+            return {"domain": None, "source": self.source, "line": None}
+        line = self.lines.get(rule.pattern, self.lines.get(rule.name))
+        return {"domain": rule.pattern, "source": self.source, "line": line}
 
 
 @dataclass(frozen=True, slots=True)

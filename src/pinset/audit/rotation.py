@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography import x509
 
@@ -110,8 +109,7 @@ def check_rotation(
     new_pin = candidates[0][0]
     out = []
     for subject, rule in pairs:
-        line = subject.lines.get(rule.pattern, subject.lines.get(rule.name))
-        base: dict[str, Any] = {"source": subject.source, "domain": rule.pattern, "line": line}
+        base = subject.where(rule)
         match = next(((p, role) for p, role in candidates if p in rule.pins), None)
         if rule.is_expired(now):
             out.append(RotationVerdict(

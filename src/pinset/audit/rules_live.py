@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
 
 from cryptography import x509
 
+from pinset.audit.catalog import finding
 from pinset.audit.model import Context, Finding, LiveChain, Subject
 from pinset.chain import cert_role
 from pinset.errors import PinsetError
@@ -62,11 +62,6 @@ def matches(rule: DomainRule, chain: LiveChain) -> list[tuple[int, Pin]]:
     return found
 
 
-def _at(subject: Subject, rule: DomainRule) -> dict[str, Any]:
-    line = subject.lines.get(rule.pattern, subject.lines.get(rule.name))
-    return {"domain": rule.pattern, "source": subject.source, "line": line}
-
-
 def _via(rule: DomainRule, chain: LiveChain) -> str:
     host = "" if chain.host == rule.name else f" ({chain.host})"
     return f"{rule.pattern}{host}, chain from {chain.origin}"
@@ -76,12 +71,10 @@ def live_fetch_failed(subject: Subject, context: Context) -> Iterator[Finding]:
     """A pinned host whose chain could not be fetched: nothing was checked for it."""
     for rule, chain in chains_for(subject, context):
         if chain.error is not None:
-            yield Finding(
+            yield finding(
                 "live-fetch-failed",
-                "warning",
                 f"{_via(rule, chain)}: {chain.error}",
-                fix="check the host is reachable from CI, or give the chain with --chain HOST=FILE",
-                **_at(subject, rule),
+                **subject.where(rule),
             )
 
 
@@ -91,13 +84,11 @@ def no_live_match(subject: Subject, context: Context) -> Iterator[Finding]:
         if chain.error is not None or not chain.certificates or matches(rule, chain):
             continue
         served = ", ".join(str(_pin_of(c)) for c in chain.certificates)
-        yield Finding(
+        yield finding(
             "no-live-match",
-            "error",
             f"{_via(rule, chain)}: no pin matches the chain (served keys: {served}); users "
             "would be locked out",
-            fix="ship the pin of the served key before deploying it, or serve a pinned key",
-            **_at(subject, rule),
+            **subject.where(rule),
         )
 
 
@@ -107,13 +98,11 @@ def no_offline_backup(subject: Subject, context: Context) -> Iterator[Finding]:
         found = {pin for _position, pin in matches(rule, chain)}
         real = {p for p in rule.pins if not p.is_placeholder}
         if found and real <= found:
-            yield Finding(
+            yield finding(
                 "no-offline-backup",
-                "warning",
                 f"{_via(rule, chain)}: every pin is a key of the served chain, so no backup "
                 "key exists outside it",
-                fix="add the pin of an offline backup key kept off the server (pinset keygen)",
-                **_at(subject, rule),
+                **subject.where(rule),
             )
 
 
@@ -128,13 +117,11 @@ def leaf_pin_cert_expiring(subject: Subject, context: Context) -> Iterator[Findi
             continue
         expires = leaf.not_valid_after_utc
         if expires <= context.horizon:
-            yield Finding(
+            yield finding(
                 "leaf-pin-cert-expiring",
-                "warning",
                 f"{_via(rule, chain)}: only the leaf key is pinned and the leaf certificate "
                 f"expires on {expires.date()}; a renewal with a new key locks users out",
-                fix="renew with the same key, or ship the new leaf's pin before the renewal",
-                **_at(subject, rule),
+                **subject.where(rule),
             )
 
 
@@ -146,11 +133,9 @@ def root_only_pins(subject: Subject, context: Context) -> Iterator[Finding]:
             continue
         roles = {cert_role(chain.certificates[p], p, chain.certificates) for p, _pin in found}
         if roles == {"root"}:
-            yield Finding(
+            yield finding(
                 "root-only-pins",
-                "warning",
                 f"{_via(rule, chain)}: only a root CA key is pinned; every certificate that "
                 "CA issues for the name passes, little more than the system store",
-                fix="pin your own leaf or intermediate key, plus an offline backup key",
-                **_at(subject, rule),
+                **subject.where(rule),
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pinset.audit.catalog import finding
 from pinset.audit.model import Context, Finding, Subject
 from pinset.errors import PinFormatError
 from pinset.pins import Pin
@@ -39,12 +40,10 @@ def _code_pins(subject: Subject) -> tuple[dict[Pin, str], list[tuple[str, str]]]
 def invalid_pin(subject: Subject, context: Context) -> Iterator[Finding]:
     """``sha256/…`` strings in the APK's code that are not valid SHA-256 SPKI pins."""
     for text, where in _code_pins(subject)[1]:
-        yield Finding(
+        yield finding(
             "invalid-pin",
-            "error",
             f"{text!r} in {where} is not a valid SHA-256 SPKI pin: a client using it "
             "cannot match any key",
-            fix="replace it with 'sha256/' + base64 of the key's SPKI digest (pinset pin FILE)",
             source=f"{subject.target}!/{where}",
         )
 
@@ -56,11 +55,9 @@ def debuggable_release(subject: Subject, context: Context) -> Iterator[Finding]:
     overrides = ""
     if subject.imported is not None and any(d.scope == "debug" for d in subject.imported.domains):
         overrides = " and its <debug-overrides> (trust anchors, overridePins) apply to every user"
-    yield Finding(
+    yield finding(
         "debuggable-release",
-        "warning",
         f"{subject.target} is debuggable{overrides}",
-        fix="build the release with debuggable false (the release build type)",
         source=f"{subject.target}!/AndroidManifest.xml",
     )
 
@@ -81,9 +78,8 @@ def cleartext_permitted(subject: Subject, context: Context) -> Iterator[Finding]
             and domain.name in pinned
             and domain.cleartext_permitted is None
         ):
-            yield Finding(
+            yield finding(
                 "cleartext-permitted",
-                "error",
                 f'{domain.name} is pinned, but the manifest\'s usesCleartextTraffic="true" '
                 "permits cleartext HTTP to it",
                 domain=domain.name,
@@ -108,22 +104,18 @@ def pins_in_code_differ(subject: Subject, context: Context) -> Iterator[Finding]
                 config.setdefault(pin, rule.pattern)
     for pin, where in code.items():
         if pin not in config:
-            yield Finding(
+            yield finding(
                 "pins-in-code-differ",
-                "warning",
                 f"{pin} in {where} is pinned in code but no network security config domain "
                 "carries it",
-                fix="keep one source of pins: generate both from pinset.toml (pinset export)",
                 source=f"{subject.target}!/{where}",
             )
     for pin, pattern in config.items():
         if pin not in code and not pin.is_placeholder:
-            yield Finding(
+            yield finding(
                 "pins-in-code-differ",
-                "warning",
                 f"{pattern}: {pin} is in the network security config but not in the code's pins",
                 domain=pattern,
-                fix="keep one source of pins: generate both from pinset.toml (pinset export)",
                 source=subject.source,
                 line=subject.lines.get(pattern),
             )

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
-from typing import Any
 from urllib.parse import urlsplit
 
+from pinset.audit.catalog import finding
 from pinset.audit.model import Context, Finding, Subject
 from pinset.errors import PinFormatError
 from pinset.hosts import parent_domains
@@ -56,11 +56,6 @@ def _native(subject: Subject) -> bool:
     return subject.format == "pinset"
 
 
-def _at(subject: Subject, rule: DomainRule) -> dict[str, Any]:
-    line = subject.lines.get(rule.pattern, subject.lines.get(rule.name))
-    return {"domain": rule.pattern, "source": subject.source, "line": line}
-
-
 def missing_backup_pin(subject: Subject, context: Context) -> Iterator[Finding]:
     """Enforced rules with fewer than two real pins (native policies; warning when allowed)."""
     if not _native(subject):
@@ -68,14 +63,13 @@ def missing_backup_pin(subject: Subject, context: Context) -> Iterator[Finding]:
     for rule in _pinned(subject):
         real = [p for p in rule.pins if not p.is_placeholder]
         if rule.enforce and len(real) < 2:
-            yield Finding(
+            yield finding(
                 "missing-backup-pin",
-                "warning" if rule.allow_single_pin else "error",
                 f"{rule.pattern} is enforced with {len(real)} real pin"
                 f"{'' if len(real) == 1 else 's'}: losing that key locks every user out"
                 + (" (allow-single-pin accepts it)" if rule.allow_single_pin else ""),
-                fix="add the pin of an offline backup key (pinset keygen)",
-                **_at(subject, rule),
+                severity="warning" if rule.allow_single_pin else "error",
+                **subject.where(rule),
             )
 
 
@@ -86,13 +80,11 @@ def placeholder_pin(subject: Subject, context: Context) -> Iterator[Finding]:
     for rule in _pinned(subject):
         for pin in rule.pins:
             if pin.is_placeholder:
-                yield Finding(
+                yield finding(
                     "placeholder-pin",
-                    "warning",
                     f"{rule.pattern} lists the placeholder pin {pin}: it matches no key and is "
                     "not a backup",
-                    fix="replace it with the pin of a real offline backup key (pinset keygen)",
-                    **_at(subject, rule),
+                    **subject.where(rule),
                 )
 
 
@@ -107,9 +99,8 @@ def non_canonical_pin(subject: Subject, context: Context) -> Iterator[Finding]:
             pin = Pin.parse(text)
         except PinFormatError:  # the policy loaded, so this cannot happen; stay quiet
             continue
-        yield Finding(
+        yield finding(
             "non-canonical-pin",
-            "warning",
             f"{pattern}: pin {text!r} is not written as 'sha256/' + padded standard base64",
             domain=pattern,
             fix=f"write {pin}",
@@ -124,13 +115,12 @@ def no_expiration(subject: Subject, context: Context) -> Iterator[Finding]:
         return
     for rule in _pinned(subject):
         if rule.expiration is None:
-            yield Finding(
+            yield finding(
                 "no-expiration",
-                "info",
                 f"{rule.pattern} has no expiration: if its keys are lost, installs that never "
                 "update stay locked out",
                 fix="set expiration = YYYY-MM-DD a few months past the app's update cycle",
-                **_at(subject, rule),
+                **subject.where(rule),
             )
 
 
@@ -138,13 +128,11 @@ def pin_set_expired(subject: Subject, context: Context) -> Iterator[Finding]:
     """Rules whose expiration date has passed at ``context.now``."""
     for rule in _pinned(subject):
         if rule.is_expired(context.now):
-            yield Finding(
+            yield finding(
                 "pin-set-expired",
-                "error",
                 f"{rule.pattern}: the pins expired on {rule.expiration}; the domain is "
                 "effectively unpinned",
-                fix="ship fresh pins with a new expiration date, or remove the rule",
-                **_at(subject, rule),
+                **subject.where(rule),
             )
 
 
@@ -154,13 +142,11 @@ def pin_set_expiring(subject: Subject, context: Context) -> Iterator[Finding]:
         expires = rule.expires_at()
         if expires is not None and context.now < expires <= context.horizon:
             days = (expires - context.now).days
-            yield Finding(
+            yield finding(
                 "pin-set-expiring",
-                "warning",
                 f"{rule.pattern}: the pins expire on {rule.expiration} (in {days} day"
                 f"{'' if days == 1 else 's'}, within {context.min_days})",
-                fix="ship a release with a later expiration date before this one passes",
-                **_at(subject, rule),
+                **subject.where(rule),
             )
 
 
@@ -169,13 +155,11 @@ def include_subdomains_public_suffix(subject: Subject, context: Context) -> Iter
     suffixes = public_suffixes()
     for rule in _pinned(subject):
         if (rule.include_subdomains or rule.one_label) and rule.name in suffixes:
-            yield Finding(
+            yield finding(
                 "include-subdomains-public-suffix",
-                "error",
                 f"{rule.pattern} is a public suffix: including its subdomains pins every "
                 "site registered under it",
-                fix="pin your registered domain, not the public suffix above it",
-                **_at(subject, rule),
+                **subject.where(rule),
             )
 
 
@@ -199,13 +183,12 @@ def overlapping_rules(subject: Subject, context: Context) -> Iterator[Finding]:
         if parent is None or set(parent.pins) == set(rule.pins):
             continue
         what = "excludes it from" if rule.exclude else "replaces"
-        yield Finding(
+        yield finding(
             "overlapping-rules",
-            "info",
             f"{rule.pattern} has its own rule, which {what} the pins of {parent.pattern} "
             "(include-subdomains)",
             fix=f"check {rule.pattern} should not use {parent.pattern}'s pins",
-            **_at(subject, rule),
+            **subject.where(rule),
         )
 
 
@@ -227,13 +210,10 @@ def report_uri_cleartext(subject: Subject, context: Context) -> Iterator[Finding
     """``http://`` report URIs: reports (and the hosts they name) travel in clear text."""
     for rule, uri in _report_uris(subject):
         if urlsplit(uri).scheme.lower() == "http":
-            where = _at(subject, rule) if rule else {"source": subject.source}
-            yield Finding(
+            yield finding(
                 "report-uri-cleartext",
-                "warning",
                 f"report URI {uri} is plain http: anyone on the path reads or drops the reports",
-                fix="use an https:// report URI",
-                **where,
+                **subject.where(rule),
             )
 
 
@@ -251,12 +231,9 @@ def report_uri_on_pinned_host(subject: Subject, context: Context) -> Iterator[Fi
         except ValueError:
             continue
         if target is not None:
-            where = _at(subject, rule) if rule else {"source": subject.source}
-            yield Finding(
+            yield finding(
                 "report-uri-on-pinned-host",
-                "warning",
                 f"report URI {uri} is on {host}, which {target.pattern} pins: when the pins "
                 "fail, the report fails with them",
-                fix="send reports to a host that is not pinned by this policy",
-                **where,
+                **subject.where(rule),
             )

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any
 
 from pinset import formats
 from pinset._locate import Locator
 from pinset.audit.apk import read_apk
 from pinset.audit.ipa import read_ipa
-from pinset.audit.model import Finding, Subject, Unreadable
+from pinset.audit.model import ApkFacts, Finding, Subject, Unreadable
 from pinset.errors import PinsetError
 
 if sys.version_info >= (3, 11):
@@ -66,26 +65,29 @@ def read_target(data: bytes, name: str) -> list[Subject] | Unreadable:
     return [_config_subject(data, name, fmt)]
 
 
-def _config_subject(data: bytes | str, source: str, fmt: str, **extra: Any) -> Subject:
+def _config_subject(
+    data: bytes | str,
+    source: str,
+    fmt: str,
+    *,
+    target: str | None = None,
+    apk: ApkFacts | None = None,
+) -> Subject:
+    target = source if target is None else target
     try:
         imported = formats.load(data, format=fmt, source=source)
     except PinsetError as exc:
-        return Subject(
-            target=extra.get("target", source),
-            source=source,
-            error=config_error(exc, source),
-            apk=extra.get("apk"),
-        )
+        return Subject(target=target, source=source, error=config_error(exc, source), apk=apk)
     lines: Mapping[str, int] = imported.lines
     written: tuple[tuple[str, str, int | None], ...] = ()
     if fmt == "pinset":
         text = data.decode("utf-8-sig", "replace") if isinstance(data, bytes) else data
         lines, written = _native_positions(text)
     return Subject(
-        target=extra.get("target", source),
+        target=target,
         source=source,
         imported=imported,
-        apk=extra.get("apk"),
+        apk=apk,
         lines=lines,
         written_pins=written,
     )

@@ -37,6 +37,7 @@ __all__ = [
     "print_chain",
     "print_json",
     "short_name",
+    "show_progress",
 ]
 
 # Without a terminal rich would wrap at 80 columns and fold the 51-character pins.
@@ -58,6 +59,11 @@ def console() -> Console:
 def error_console() -> Console:
     """A rich console on the current standard error."""
     return _make(sys.stderr)
+
+
+def show_progress() -> bool:
+    """Whether to draw progress bars: only for a person at a terminal, never in CI."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
 
 
 def fits(out: Console, table: Table) -> bool:

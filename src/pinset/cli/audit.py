@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +16,7 @@ from pinset.audit.model import AuditReport, LiveChain
 from pinset.audit.report import render_text, to_json
 from pinset.audit.sarif import to_sarif
 from pinset.cli._app import Choice, SectionedCommand
-from pinset.cli._output import console, error_console
+from pinset.cli._output import console, error_console, show_progress
 from pinset.errors import ConfigError
 
 __all__ = ["command", "parse_now"]
@@ -54,14 +52,10 @@ def _pairs(values: tuple[str, ...], option: str, shape: str) -> list[tuple[str, 
     return out
 
 
-def _show_progress() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
-
-
 @contextmanager
 def _progress() -> Iterator[Callable[[int], Callable[[LiveChain], None] | None]]:
     """A factory for a rich progress callback on a terminal; a no-op in CI and pipes."""
-    if not _show_progress():
+    if not show_progress():
         yield lambda _total: None
         return
     from rich.progress import Progress

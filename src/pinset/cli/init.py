@@ -18,10 +18,10 @@ from typing import Literal
 import click
 from rich.table import Table
 
-from pinset.chain import FetchedChain, PasswordError, fetch_chain, load_chain, order_chain
+from pinset.chain import FetchedChain, fetch_chain, order_chain
 from pinset.cli._app import Choice, ExitStatus, SectionedCommand
 from pinset.cli._output import console, error_console, fits, print_json
-from pinset.cli.keygen import read_passphrase, write_new_file
+from pinset.cli.keygen import load_key_file, write_new_file
 from pinset.cli.pin import parse_host_port
 from pinset.errors import ChainError, ConfigError
 from pinset.hosts import canonical_host
@@ -84,13 +84,7 @@ def pin_at_level(fetched: FetchedChain, level: Level) -> tuple[Pin, str, list[st
 
 def backup_pin_of_file(path: str, passphrase_file: str | None) -> Pin:
     """The one public key in ``path`` (a private or public key, CSR or certificate)."""
-    try:
-        loaded = load_chain(path)
-    except PasswordError as exc:
-        if not exc.missing:
-            raise
-        password = read_passphrase(passphrase_file, confirm=False, prompt=f"Passphrase for {path}")
-        loaded = load_chain(path, password=password)
+    loaded = load_key_file(path, passphrase_file)
     found = [*loaded.keys, *loaded.csrs, *order_chain(loaded.certificates)]
     pins = list(dict.fromkeys(spki_pin(obj) for obj in found))
     if len(pins) != 1:

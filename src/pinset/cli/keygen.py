@@ -17,14 +17,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from pinset.chain import key_type
+from pinset.chain import LoadedChain, PasswordError, key_type, load_chain
 from pinset.cli._app import Choice, ExitStatus, SectionedCommand
 from pinset.cli._output import console, print_json
 from pinset.cli.pin import read_secret
 from pinset.errors import ConfigError
 from pinset.pins import spki_pin
 
-__all__ = ["KEY_TYPES", "command", "generate", "read_passphrase", "write_new_file"]
+__all__ = [
+    "KEY_TYPES",
+    "command",
+    "generate",
+    "load_key_file",
+    "read_passphrase",
+    "write_new_file",
+]
 
 KEY_TYPES = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519")
 
@@ -89,6 +96,17 @@ def read_passphrase(path: str | None, *, confirm: bool, prompt: str) -> bytes:
             ) from None
         secret = text.encode("utf-8")
     return secret
+
+
+def load_key_file(path: str, passphrase_file: str | None) -> LoadedChain:
+    """:func:`load_chain` of ``path``; an encrypted key's passphrase is asked for only then."""
+    try:
+        return load_chain(path)
+    except PasswordError as exc:
+        if not exc.missing:
+            raise
+    password = read_passphrase(passphrase_file, confirm=False, prompt=f"Passphrase for {path}")
+    return load_chain(path, password=password)
 
 
 def _csr(key: Any, subject: str) -> x509.CertificateSigningRequest:

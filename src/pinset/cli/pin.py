@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import ssl
 import sys
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ from pinset.cli._output import (
     print_chain,
     print_json,
     short_name,
+    show_progress,
 )
 from pinset.errors import ConfigError, NetworkError, PinsetError
 from pinset.pins import spki_pin
@@ -252,7 +252,7 @@ def command(
 @contextlib.contextmanager
 def _progress(total: int) -> Iterator[Callable[[], None]]:
     """A transient progress bar on stderr for long host lists, only for a person at a terminal."""
-    if total < 2 or not sys.stderr.isatty() or os.environ.get("CI"):
+    if total < 2 or not show_progress():
         yield lambda: None
         return
     with Progress(console=error_console(), transient=True) as bar:

@@ -9,11 +9,11 @@ from cryptography import x509
 
 from pinset.audit import read_subjects
 from pinset.audit.rotation import RotationVerdict, check_rotation
-from pinset.chain import PasswordError, load_chain, order_chain
+from pinset.chain import load_chain, order_chain
 from pinset.cli._app import SectionedCommand
 from pinset.cli._output import console, print_json
 from pinset.cli.audit import parse_now
-from pinset.cli.keygen import read_passphrase
+from pinset.cli.keygen import load_key_file
 from pinset.errors import ChainError, ConfigError
 from pinset.pins import Pin, spki_pin
 
@@ -46,13 +46,7 @@ def _new_chain(cert: str | None, chain_file: str | None) -> tuple[x509.Certifica
 def _key_pin(path: str | None, passphrase_file: str | None) -> Pin | None:
     if path is None:
         return None
-    try:
-        loaded = load_chain(path)
-    except PasswordError as exc:
-        if not exc.missing:
-            raise
-        password = read_passphrase(passphrase_file, confirm=False, prompt=f"Passphrase for {path}")
-        loaded = load_chain(path, password=password)
+    loaded = load_key_file(path, passphrase_file)
     if loaded.keys:
         return spki_pin(loaded.keys[0])
     if loaded.csrs:
