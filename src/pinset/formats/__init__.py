@@ -96,7 +96,7 @@ def available() -> list[str]:
     return names
 
 
-def detect(data: bytes, filename: str | None = None) -> str:
+def detect(data: str | bytes, filename: str | None = None) -> str:
     """The name of the format ``data`` is in, judged from its content.
 
     ``filename`` is only used in the error message. Raises :class:`ConfigError`
@@ -132,8 +132,7 @@ def load(
     ``options`` go to the format's ``loads`` (``host=`` for ``hpkp``).
     """
     if format is None:
-        raw = data.encode("utf-8") if isinstance(data, str) else data
-        format = detect(raw, source)
+        format = detect(data, source)
     module = get(format)
     try:
         result = module.loads(data, source=source, **options)

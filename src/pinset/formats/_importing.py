@@ -18,15 +18,20 @@ from xml.parsers import expat
 
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats.model import Finding
+from pinset.hosts import canonical_host
 from pinset.pins import Pin, is_canonical_pin_text
-from pinset.policy import DomainRule
+from pinset.policy import DomainRule, Policy
 
 __all__ = [
     "MAX_PLIST_DEPTH",
     "PlistText",
     "check_placeholder",
     "did_you_mean",
+    "dump_plist",
+    "host_name",
+    "is_plist",
     "key_path",
+    "make_policy",
     "make_rule",
     "parse_date",
     "rule_findings",
@@ -49,6 +54,19 @@ def key_path(path: KeyPath) -> str:
     return out
 
 
+def is_plist(data: bytes) -> bool:
+    """True when ``data`` starts like a binary or an XML property list."""
+    head = data.lstrip()[:512]
+    return head.startswith(b"bplist") or b"<plist" in head or b"<!DOCTYPE plist" in head
+
+
+def dump_plist(root: dict[str, Any], *, binary: bool) -> str | bytes:
+    """``root`` as XML plist text, or as binary plist bytes with ``binary=True`` (keys sorted)."""
+    if binary:
+        return plistlib.dumps(root, fmt=plistlib.FMT_BINARY, sort_keys=True)
+    return plistlib.dumps(root, fmt=plistlib.FMT_XML, sort_keys=True).decode("utf-8")
+
+
 def did_you_mean(key: str, known: Iterable[str]) -> str:
     """A hint naming the closest known key, or listing them all."""
     known = tuple(known)
@@ -67,6 +85,15 @@ def check_placeholder(value: str, *, source: str | None, line: int | None, key: 
             key=key,
             hint="import the processed file from the built app, or write the literal value",
         )
+
+
+def host_name(raw: str, *, source: str | None, line: int | None, key: str) -> str:
+    """``raw`` as a canonical host name; a placeholder or a bad name raises at ``source:line``."""
+    check_placeholder(raw, source=source, line=line, key=key)
+    try:
+        return canonical_host(raw)
+    except PinsetError as exc:
+        raise exc.with_location(source=source, line=line) from None
 
 
 def parse_date(value: Any, *, source: str | None, line: int | None, key: str) -> dt.date:
@@ -93,6 +120,14 @@ def make_rule(*, source: str | None, line: int | None, **fields: Any) -> DomainR
         return DomainRule(**fields)
     except PinsetError as exc:
         raise exc.with_location(source=source, line=line) from None
+
+
+def make_policy(rules: Iterable[DomainRule], *, source: str | None) -> Policy:
+    """Build a :class:`Policy` of ``rules``, locating any error it raises in ``source``."""
+    try:
+        return Policy(rules=tuple(rules), source=source)
+    except PinsetError as exc:
+        raise exc.with_location(source=source) from None
 
 
 def rule_findings(
@@ -212,6 +247,28 @@ class PlistText:
         return ConfigError(
             message, source=self.source, line=self.line(path), key=key_path(path), hint=hint
         )
+
+    def check_keys(
+        self, entry: dict[Any, Any], path: KeyPath, known: Sequence[str], where: str
+    ) -> None:
+        """Raise at the first key of ``entry`` (at ``path``) that is not in ``known``."""
+        for key in entry:
+            if key not in known:
+                raise self.error(
+                    f"unknown key {key!r} in {where}",
+                    (*path, key),
+                    hint=did_you_mean(str(key), known),
+                )
+
+    def pin(self, path: KeyPath, text: str, key: str) -> Pin:
+        """``text`` at ``path`` as a :class:`Pin`; its errors name ``key`` if they name none."""
+        line = self.line(path)
+        check_placeholder(text, source=self.source, line=line, key=key)
+        try:
+            return Pin.parse(text, source=self.source, line=line)
+        except PinsetError as exc:
+            exc.key = exc.key or key
+            raise
 
     def _load(self, raw: bytes, fmt: Any, offset: int) -> Any:
         try:

@@ -21,7 +21,7 @@ from pinset.formats.model import Imported, TrustAnchor, TrustKitSettings
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
 
-__all__ = ["MAX_NESTING", "Config", "Document", "PinSet", "load", "read"]
+__all__ = ["MAX_NESTING", "Config", "Document", "PinSet", "ancestors", "load", "read"]
 
 Kind = Literal["base", "domain", "debug"]
 ROOT = "network-security-config"
@@ -218,7 +218,7 @@ class _Reader:
         return doc
 
     def config(self, el: Element, kind: Kind, parent: Config | None, doc: Document) -> Config:
-        depth = sum(1 for _ in _ancestors(parent))
+        depth = sum(1 for _ in ancestors(parent))
         if depth >= MAX_NESTING:
             # Reading is recursive; a config nested thousands deep would overflow the stack.
             raise self.error(
@@ -433,7 +433,8 @@ class _Reader:
         )
 
 
-def _ancestors(config: Config | None) -> Iterator[Config]:
+def ancestors(config: Config | None) -> Iterator[Config]:
+    """``config``, then its parent domain-configs up to the top-level one."""
     while config is not None:
         yield config
         config = config.parent

@@ -11,11 +11,9 @@ unless ``disableDefaultReportUri="true"``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from pinset.errors import PinsetError
-from pinset.formats._importing import make_rule
-from pinset.formats._nsc import Config, Document, PinSet
+from pinset.formats._importing import make_policy, make_rule
+from pinset.formats._nsc import Config, Document, PinSet, ancestors
+from pinset.formats._trustkit_keys import DEFAULT_REPORT_URI as TRUSTKIT_DEFAULT_REPORT_URI
 from pinset.formats.model import (
     Finding,
     Imported,
@@ -29,20 +27,11 @@ from pinset.policy import DomainRule, Policy
 
 __all__ = ["TRUSTKIT_DEFAULT_REPORT_URI", "is_dud_pin", "to_imported"]
 
-TRUSTKIT_DEFAULT_REPORT_URI = "https://overmind.datatheorem.com/trustkit/report"
-
 
 def is_dud_pin(pin: Pin) -> bool:
     """A placeholder or a pattern no real hash produces (``ABCDEFABCDEF…``): not a backup."""
     # A real SHA-256 in base64 uses ~30 distinct characters; 8 or fewer is a typed-in dud.
     return pin.is_placeholder or len(set(pin.b64.rstrip("="))) <= 8
-
-
-def _chain(config: Config) -> Iterator[Config]:
-    node: Config | None = config
-    while node is not None:
-        yield node
-        node = node.parent
 
 
 class _Mapper:
@@ -67,10 +56,10 @@ class _Mapper:
     # -- effective values ---------------------------------------------------------
 
     def pin_set(self, config: Config) -> PinSet | None:
-        return next((c.pin_set for c in _chain(config) if c.pin_set is not None), None)
+        return next((c.pin_set for c in ancestors(config) if c.pin_set is not None), None)
 
     def inherited(self, config: Config, attr: str) -> object:
-        for node in [*_chain(config), self.doc.base]:
+        for node in [*ancestors(config), self.doc.base]:
             if node is not None and getattr(node, attr) is not None:
                 return getattr(node, attr)
         return None
@@ -80,7 +69,7 @@ class _Mapper:
         return value if isinstance(value, tuple) else ()
 
     def trustkit_settings(self, config: Config) -> TrustKitSettings | None:
-        found = [c.trustkit for c in _chain(config) if c.trustkit is not None]
+        found = [c.trustkit for c in ancestors(config) if c.trustkit is not None]
         if not found:
             return None
         enforce = next((t.enforce_pinning for t in found if t.enforce_pinning is not None), None)
@@ -121,10 +110,7 @@ class _Mapper:
                 else:
                     rules.append(self.pinned_rule(config, name, include, line, pin_set, tk))
         rules.extend(self.carve_outs(rules, unpinned))
-        try:
-            policy = Policy(rules=tuple(rules), source=self.doc.source)
-        except PinsetError as exc:  # pragma: no cover - the reader rejects duplicates first
-            raise exc.with_location(source=self.doc.source) from None
+        policy = make_policy(rules, source=self.doc.source)
         platform = {"trustkit-config": self.doc.trustkit_seen}
         return Imported(
             policy=policy,

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pinset.errors import PinsetError
-from pinset.formats._importing import KeyPath, PlistText, check_placeholder
-from pinset.hosts import canonical_host, is_ip_literal
+from pinset.formats._importing import KeyPath, PlistText, check_placeholder, host_name
+from pinset.hosts import is_ip_literal
 
 __all__ = [
     "ALGORITHMS",
@@ -56,12 +55,7 @@ _DOMAIN_KEYS = (
 
 
 def _domain_name(plist: PlistText, path: KeyPath, raw: str) -> str:
-    line = plist.line(path)
-    check_placeholder(raw, source=plist.source, line=line, key=PINNED)
-    try:
-        name = canonical_host(raw)
-    except PinsetError as exc:
-        raise exc.with_location(source=plist.source, line=line) from None
+    name = host_name(raw, source=plist.source, line=plist.line(path), key=PINNED)
     if is_ip_literal(name) or "." not in name:
         raise plist.error(
             f"TrustKit rejects the domain {raw!r}: it needs a name under a public suffix",

@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pinset.errors import PinsetError
-from pinset.formats._importing import PlistText, make_rule, rule_findings
+from pinset.formats._importing import PlistText, make_policy, make_rule, rule_findings
 from pinset.formats._trustkit_keys import (
     CONFIG,
     FORMAT,
@@ -22,7 +21,7 @@ from pinset.formats._trustkit_keys import (
 )
 from pinset.formats.model import Finding, Imported, PlatformDomain
 from pinset.pins import Pin
-from pinset.policy import DomainRule, Policy
+from pinset.policy import DomainRule
 
 __all__ = ["_legacy_ignored", "_load_legacy"]
 
@@ -60,10 +59,7 @@ def _load_legacy(plist: PlistText, pins_by_host: Any) -> Imported:
             lines[rule.pattern] = line
         domains.append(PlatformDomain(name, pin_texts=texts, line=line))
         findings.extend(rule_findings(rule, (), source=source, line=line))
-    try:
-        policy = Policy(rules=tuple(rules), source=source)
-    except PinsetError as exc:
-        raise exc.with_location(source=source) from None
+    policy = make_policy(rules, source=source)
     return Imported(
         policy, FORMAT, source, tuple(findings), tuple(domains), {"legacy": True}, lines=lines
     )

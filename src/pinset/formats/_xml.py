@@ -9,6 +9,7 @@ with the file and position and a hint.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,15 +65,9 @@ class _Document:
     line_starts: list[int]
 
     def position(self, offset: int) -> tuple[int, int]:
-        lo, hi = 0, len(self.line_starts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.line_starts[mid] <= offset:
-                lo = mid
-            else:
-                hi = mid - 1
-        start = self.line_starts[lo]
-        return lo + 1, len(self.data[start:offset].decode("utf-8", errors="replace")) + 1
+        index = bisect.bisect_right(self.line_starts, offset) - 1  # the line holding offset
+        start = self.line_starts[index]
+        return index + 1, len(self.data[start:offset].decode("utf-8", errors="replace")) + 1
 
 
 class _Builder:

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
 from pinset.formats import _nsc
+from pinset.formats._nsc import TOOLS_NS
 from pinset.formats.model import ExportError, ExportWarning, Imported
 from pinset.hosts import parent_domains
 from pinset.policy import DomainRule, Policy
@@ -37,7 +38,6 @@ from pinset.policy import DomainRule, Policy
 __all__ = ["FORMAT", "dumps", "loads", "sniff"]
 
 FORMAT = "android"
-TOOLS_NS = "http://schemas.android.com/tools"
 _INDENT = "    "
 
 

@@ -15,8 +15,14 @@ from __future__ import annotations
 import re
 import warnings
 
-from pinset.errors import ConfigError, PinsetError
-from pinset.formats._importing import check_placeholder, did_you_mean, make_rule, rule_findings
+from pinset.errors import ConfigError
+from pinset.formats._importing import (
+    check_placeholder,
+    did_you_mean,
+    host_name,
+    make_rule,
+    rule_findings,
+)
 from pinset.formats.model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
@@ -87,11 +93,7 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
                 "(or pinset import --host NAME; host=… in Python)"
             ),
         )
-    check_placeholder(raw_host, source=source, line=where, key="Host")
-    try:
-        canonical = canonical_host(raw_host)
-    except PinsetError as exc:
-        raise exc.with_location(source=source, line=where) from None
+    canonical = host_name(raw_host, source=source, line=where, key="Host")
     directives = _directives(value, source, number)
     texts = [v or "" for k, v in directives if k == "pin-sha256"]
     single = {k: v for k, v in directives if k != "pin-sha256"}

@@ -14,23 +14,22 @@ enforcement, or pinning a carved-out host, could lock users out.
 
 from __future__ import annotations
 
-import plistlib
 import re
 import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pinset.errors import PinsetError
 from pinset.formats._importing import (
     KeyPath,
     PlistText,
-    check_placeholder,
-    did_you_mean,
+    dump_plist,
+    host_name,
+    is_plist,
+    make_policy,
     make_rule,
     rule_findings,
 )
 from pinset.formats.model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
-from pinset.hosts import canonical_host
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 
@@ -52,9 +51,7 @@ Identities = Literal["ca", "leaf"] | Mapping[str, Mapping[str, str]]
 
 def sniff(data: bytes) -> bool:
     """True for an XML or binary plist that carries ``NSPinnedDomains``."""
-    head = data.lstrip()[:512]
-    is_plist = head.startswith(b"bplist") or b"<plist" in head or b"<!DOCTYPE plist" in head
-    return is_plist and PINNED.encode() in data
+    return is_plist(data) and PINNED.encode() in data
 
 
 def loads(data: str | bytes, *, source: str | None = None) -> Imported:
@@ -100,11 +97,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     for raw_name, entry in pinned.items():
         path = (*base, raw_name)
         line = plist.line(path)
-        check_placeholder(raw_name, source=source, line=line, key=PINNED)
-        try:
-            name = canonical_host(raw_name)
-        except PinsetError as exc:
-            raise exc.with_location(source=source, line=line) from None
+        name = host_name(raw_name, source=source, line=line, key=PINNED)
         if name in seen:
             raise plist.error(
                 f"domain {raw_name!r} is the same host as {seen[name]!r}",
@@ -136,10 +129,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
                     line=line,
                 )
             )
-    try:
-        policy = Policy(rules=tuple(rules), source=source)
-    except PinsetError as exc:
-        raise exc.with_location(source=source) from None
+    policy = make_policy(rules, source=source)
     return Imported(
         policy,
         FORMAT,
@@ -156,13 +146,7 @@ def _read_domain(
 ) -> tuple[DomainRule, tuple[str, ...], dict[str, str]]:
     if not isinstance(entry, dict):
         raise plist.error(f"the entry for {name} must be a dictionary", path)
-    for key in entry:
-        if key not in _DOMAIN_KEYS:
-            raise plist.error(
-                f"unknown key {key!r} in the {PINNED} entry for {name}",
-                (*path, key),
-                hint=did_you_mean(str(key), _DOMAIN_KEYS),
-            )
+    plist.check_keys(entry, path, _DOMAIN_KEYS, f"the {PINNED} entry for {name}")
     include = entry.get(INCLUDES, False)
     if not isinstance(include, bool):
         raise plist.error(f"{INCLUDES} must be <true/> or <false/>", (*path, INCLUDES))
@@ -203,11 +187,7 @@ def _read_domain(
 def _identity_text(plist: PlistText, path: KeyPath, item: Any) -> str:
     if not isinstance(item, dict):
         raise plist.error(f"each identity must be a dictionary with {SPKI}", path)
-    for key in item:
-        if key != SPKI:
-            raise plist.error(
-                f"unknown key {key!r} in an identity", (*path, key), hint=did_you_mean(key, [SPKI])
-            )
+    plist.check_keys(item, path, (SPKI,), "an identity")
     text = item.get(SPKI)
     if not isinstance(text, str):
         raise plist.error(
@@ -219,13 +199,7 @@ def _identity_text(plist: PlistText, path: KeyPath, item: Any) -> str:
 
 
 def _parse_pin(plist: PlistText, path: KeyPath, text: str) -> Pin:
-    line = plist.line(path)
-    check_placeholder(text, source=plist.source, line=line, key=SPKI)
-    try:
-        pin = Pin.parse(text, source=plist.source, line=line)
-    except PinsetError as exc:
-        exc.key = exc.key or SPKI
-        raise
+    pin = plist.pin(path, text, SPKI)
     bare = text.strip()
     if not _BARE_B64.fullmatch(bare) or len(bare.rstrip("=")) != 43:
         raise plist.error(
@@ -257,10 +231,7 @@ def dumps(policy: Policy, *, binary: bool = False, identities: Identities = "ca"
             array = LEAF if _kind(identities, rule.name, pin) == "leaf" else CA
             entry.setdefault(array, []).append({SPKI: pin.b64})
         domains[name] = entry
-    root = {ATS: {PINNED: domains}}
-    if binary:
-        return plistlib.dumps(root, fmt=plistlib.FMT_BINARY, sort_keys=True)
-    return plistlib.dumps(root, fmt=plistlib.FMT_XML, sort_keys=True).decode("utf-8")
+    return dump_plist({ATS: {PINNED: domains}}, binary=binary)
 
 
 def _kind(identities: Identities, name: str, pin: Pin) -> str:

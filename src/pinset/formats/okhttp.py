@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pinset.errors import ConfigError, PinsetError
-from pinset.formats._importing import make_rule, rule_findings
+from pinset.formats._importing import make_policy, make_rule, rule_findings
 from pinset.formats.model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
@@ -249,16 +249,8 @@ def _pattern(text: str, source: str | None, line: int) -> tuple[str, bool, bool]
         raise exc.with_location(source=source, line=line) from None
 
 
-def _covers(pattern: tuple[str, bool, bool], host: str) -> bool:
-    name, include, one = pattern
-    if one:
-        head, _, rest = host.partition(".")
-        return bool(head) and rest == name
-    return host == name or (include and host.endswith("." + name))
-
-
 def _covering(host: str) -> list[tuple[str, bool, bool]]:
-    """Every pattern key that :func:`_covers` ``host``.
+    """Every ``(name, include_subdomains, one_label)`` key whose pattern covers ``host``.
 
     Enumerating them keeps the import linear; testing every pair of patterns
     is quadratic in the number of ``.add`` calls.
@@ -331,10 +323,7 @@ def _build(
             )
         )
         findings.extend(rule_findings(rule, texts, source=source, line=line))
-    try:
-        policy = Policy(rules=tuple(rules), source=source)
-    except PinsetError as exc:
-        raise exc.with_location(source=source) from None
+    policy = make_policy(rules, source=source)
     return Imported(policy, FORMAT, source, tuple(findings), tuple(domains), lines=lines)
 
 
@@ -397,8 +386,7 @@ def _check(policy: Policy, rule: DomainRule) -> None:
         )
     probe = f"x.{rule.name}" if rule.one_label else rule.name
     for other in policy.rules:
-        other_key = (other.name, other.include_subdomains, other.one_label)
-        if other is rule or other.exclude or not _covers(other_key, probe):
+        if other is rule or other.exclude or not other.covers(probe):
             continue
         extra = [p for p in other.pins if p not in rule.pins]
         if extra:

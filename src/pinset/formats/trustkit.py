@@ -25,16 +25,15 @@ in :mod:`~pinset.formats._trustkit_keys`, the legacy import in
 
 from __future__ import annotations
 
-import plistlib
 import re
 from typing import Any
 
-from pinset.errors import PinsetError
 from pinset.formats._importing import (
     KeyPath,
     PlistText,
-    check_placeholder,
-    did_you_mean,
+    dump_plist,
+    is_plist,
+    make_policy,
     make_rule,
     parse_date,
     rule_findings,
@@ -73,9 +72,8 @@ _PADDED_B64 = re.compile(r"[A-Za-z0-9+/]{43}=")
 
 def sniff(data: bytes) -> bool:
     """True for a plist carrying ``TSKConfiguration`` (or the legacy ``TSKPublicKeyPins``)."""
-    head = data.lstrip()[:512]
-    is_plist = head.startswith(b"bplist") or b"<plist" in head or b"<!DOCTYPE plist" in head
-    return is_plist and any(k in data for k in (CONFIG.encode(), LEGACY.encode(), PINNED.encode()))
+    keys = (CONFIG.encode(), LEGACY.encode(), PINNED.encode())
+    return is_plist(data) and any(k in data for k in keys)
 
 
 def loads(data: str | bytes, *, source: str | None = None) -> Imported:
@@ -102,13 +100,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     for path, dup_line in plist.duplicates:
         if path[: len(base) + 1] == (*base, PINNED) and len(path) in (len(base) + 2, len(base) + 3):
             raise plist.error(f"key {path[-1]!r} appears twice", path).with_location(line=dup_line)
-    for key in config:
-        if key not in _GLOBAL_KEYS:
-            raise plist.error(
-                f"unknown key {key!r} in {CONFIG}",
-                (*base, key),
-                hint=did_you_mean(str(key), _GLOBAL_KEYS),
-            )
+    plist.check_keys(config, base, _GLOBAL_KEYS, CONFIG)
     swizzle = config.get(SWIZZLE)
     if not isinstance(swizzle, bool):
         raise plist.error(
@@ -139,8 +131,6 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
             raise plist.error(f"domain {raw_name!r} is the same host as {seen[name]!r}", path)
         seen[name] = raw_name
         rule, texts, expiration_text = _read_domain(plist, path, name, entry)
-        if not rule.exclude and DEFAULT_REPORT_URI in rule.report_uris:
-            default_uri.append(name)
         rules.append(rule)
         if line is not None:
             lines[rule.pattern] = line
@@ -157,6 +147,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
         fix = f"add {EXPIRATION} (yyyy-MM-dd): TrustKit stops enforcing on that date"
         findings.extend(rule_findings(rule, texts, source=source, line=line, expiration_fix=fix))
         if not rule.exclude and DEFAULT_REPORT_URI in rule.report_uris:
+            default_uri.append(name)
             findings.append(
                 Finding(
                     "trustkit-default-report-uri",
@@ -170,10 +161,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
                 )
             )
     _check_exclusions(plist, base, rules)
-    try:
-        policy = Policy(rules=tuple(rules), source=source)
-    except PinsetError as exc:
-        raise exc.with_location(source=source) from None
+    policy = make_policy(rules, source=source)
     platform = {
         "swizzle_network_delegates": swizzle,
         "ignore_pinning_for_user_anchors": config.get(IGNORE_USER_ANCHORS),
@@ -198,13 +186,7 @@ def _read_domain(
 ) -> tuple[DomainRule, tuple[str, ...], str | None]:
     if not isinstance(entry, dict):
         raise plist.error(f"the entry for {name} must be a dictionary", path)
-    for key in entry:
-        if key not in _DOMAIN_KEYS:
-            raise plist.error(
-                f"unknown key {key!r} in the {PINNED} entry for {name}",
-                (*path, key),
-                hint=did_you_mean(str(key), _DOMAIN_KEYS),
-            )
+    plist.check_keys(entry, path, _DOMAIN_KEYS, f"the {PINNED} entry for {name}")
     line = plist.line(path)
     exclude = _bool(plist, path, entry, EXCLUDE_KEY, False)
     if exclude:
@@ -268,13 +250,7 @@ def _bool(plist: PlistText, path: KeyPath, entry: dict[str, Any], key: str, defa
 
 
 def _parse_pin(plist: PlistText, path: KeyPath, text: str) -> Pin:
-    line = plist.line(path)
-    check_placeholder(text, source=plist.source, line=line, key=HASHES)
-    try:
-        pin = Pin.parse(text, source=plist.source, line=line)
-    except PinsetError as exc:
-        exc.key = exc.key or HASHES
-        raise
+    pin = plist.pin(path, text, HASHES)
     if not _PADDED_B64.fullmatch(text):
         # TrustKit decodes with NSData's strict base64 decoder, which rejects
         # missing padding, prefixes and whitespace, then refuses to start.
@@ -316,6 +292,4 @@ def dumps(
     if swift:
         return dumps_swift(policy, swizzle_network_delegates=swizzle_network_delegates)
     root = {CONFIG: _config(policy, swizzle_network_delegates)}
-    if binary:
-        return plistlib.dumps(root, fmt=plistlib.FMT_BINARY, sort_keys=True)
-    return plistlib.dumps(root, fmt=plistlib.FMT_XML, sort_keys=True).decode("utf-8")
+    return dump_plist(root, binary=binary)
