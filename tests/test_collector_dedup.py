@@ -120,8 +120,8 @@ def test_two_writers_on_one_database_store_one_row(
         b_done.set()
 
     with engine_a.begin() as conn:
-        writer_a._begin(conn)
-        groups = writer_a._write(conn, writer_a._by_key([(report, _NO_WAITER)]))
+        writer_a._sql.begin(conn)
+        groups = writer_a._write(conn, writer_a._by_key([(report, _NO_WAITER)])).groups
         assert [g.row_id for g in groups] == [None]  # A inserts the row
         thread = threading.Thread(target=run_b)
         thread.start()

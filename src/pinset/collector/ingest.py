@@ -29,8 +29,11 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def _refuse(c: Collector, status: int, error: str, detail: str, **headers: str) -> Outcome:
+def _refuse(
+    c: Collector, status: int, error: str, detail: str, *, retry_after: int | None = None
+) -> Outcome:
     c.metrics.count_rejected(error)
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
     return status, {"error": error, "detail": detail}, headers
 
 
@@ -76,10 +79,10 @@ async def accept(
     try:
         result = await c.writer.write(report)
     except Busy as exc:
-        return _refuse(c, 503, "busy", str(exc), **{"Retry-After": "1"})
+        return _refuse(c, 503, "busy", str(exc), retry_after=1)
     except Exception as exc:
         detail = f"the database did not take the report: {type(exc).__name__}"
-        return _refuse(c, 503, "storage", detail, **{"Retry-After": "5"})
+        return _refuse(c, 503, "storage", detail, retry_after=5)
     return 202, {"status": "accepted", "new": result.new}, {}
 
 

@@ -19,6 +19,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from pinset.reporting.report import REPORTED_REASONS, der_to_pem, known_pin_text
+
 _DER = Encoding.DER
 _SPKI = PublicFormat.SubjectPublicKeyInfo
 
@@ -51,9 +53,8 @@ _TRUSTKIT_RESULTS = {
     4: "user-defined-trust-anchor",
     5: "spki-hash-error",
 }
-_PINSET_REASONS = frozenset(
-    {"pin-mismatch", "report-only-mismatch", "no-verified-chain", "internal-error"}
-)
+# The names a result may be sent as: TrustKit's, and the reasons pinset's reporter sends.
+_RESULT_NAMES = frozenset(_TRUSTKIT_RESULTS.values()) | REPORTED_REASONS
 
 KNOWN_FIELDS = frozenset(
     {
@@ -183,9 +184,7 @@ def _parse_pem(pem: str) -> tuple[str, str, str, str]:
     except Exception as exc:  # ValueError, UnsupportedAlgorithm, … : all mean "not usable"
         raise ReportError(f"a certificate does not parse: {exc}", "bad-certificate") from None
     subject, issuer = _name_text(cert, "subject"), _name_text(cert, "issuer")
-    body = base64.b64encode(der).decode("ascii")
-    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
-    canonical = f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n"
+    canonical = der_to_pem(der)
     pin = "sha256/" + base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
     return canonical, pin, subject, issuer
 
@@ -234,7 +233,7 @@ def parse_known_pin(text: str) -> str:
         raise ReportError(f"known pin {text!r} is not base64", "bad-pin") from None
     if len(digest) != 32:
         raise ReportError(f"known pin {text!r} is not a 32-byte SHA-256 digest", "bad-pin")
-    return f'pin-sha256="{base64.b64encode(digest).decode("ascii")}"'
+    return known_pin_text(base64.b64encode(digest).decode("ascii"))
 
 
 def validation_result_name(value: Any, pinset_reason: Any = None, enforce: Any = None) -> str:
@@ -246,7 +245,7 @@ def validation_result_name(value: Any, pinset_reason: Any = None, enforce: Any =
     report-only mode (result 1 with ``enforce-pinning: false``; they let only
     that failure through), so such reports count with pinset's own.
     """
-    if isinstance(pinset_reason, str) and pinset_reason in _PINSET_REASONS:
+    if isinstance(pinset_reason, str) and pinset_reason in REPORTED_REASONS:
         return pinset_reason
     if value is None:
         name = "pin-mismatch"
@@ -256,7 +255,7 @@ def validation_result_name(value: Any, pinset_reason: Any = None, enforce: Any =
         if value not in _TRUSTKIT_RESULTS:
             raise ReportError(f"field 'validation-result' {value} is not a TrustKit result (0–5)")
         name = _TRUSTKIT_RESULTS[value]
-    elif isinstance(value, str) and value in (*_TRUSTKIT_RESULTS.values(), *_PINSET_REASONS):
+    elif isinstance(value, str) and value in _RESULT_NAMES:
         name = value
     else:
         raise ReportError(f"field 'validation-result' {value!r} is not a known result")

@@ -18,6 +18,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pinset.collector import schema
+
 __all__ = [
     "CHAIN_COLUMNS",
     "CHAIN_PIN_COLUMNS",
@@ -29,33 +31,17 @@ __all__ = [
     "to_json",
 ]
 
-REPORT_COLUMNS = (
-    "dedup_key",
-    "first_seen",
-    "last_seen",
-    "count",
-    "date_time",
-    "hostname",
-    "port",
-    "noted_hostname",
-    "include_subdomains",
-    "effective_expiration_date",
-    "known_pins_expiration_date",
-    "app_bundle_id",
-    "app_version",
-    "app_platform",
-    "enforce_pinning",
-    "validation_result",
-    "served_chain_key",
-    "validated_chain_key",
-    "known_pins",
-    "variant",
-    "extra",
-)
-CHAIN_COLUMNS = ("chain_key", "pems", "pins", "subjects", "first_seen")
-HOUR_COLUMNS = ("dimension", "hour", "value", "count")
-MINUTE_COLUMNS = ("minute", "hostname", "count")
-CHAIN_PIN_COLUMNS = ("chain_key", "hour", "pin")
+
+def _names(table: sa.Table) -> tuple[str, ...]:
+    return tuple(column.name for column in table.columns)
+
+
+# Every column, in the schema's order; a report's id is the database's to choose.
+REPORT_COLUMNS = tuple(name for name in _names(schema.reports) if name != "id")
+CHAIN_COLUMNS = _names(schema.chains)
+HOUR_COLUMNS = _names(schema.failure_hours)
+MINUTE_COLUMNS = _names(schema.failure_minutes)
+CHAIN_PIN_COLUMNS = _names(schema.chain_pins)
 
 
 def to_json(value: Any) -> str:
@@ -105,8 +91,9 @@ class Upserts:
         # Only constant names and placeholders: the values travel as parameters.
         return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {tail}"  # noqa: S608
 
-    def _run(self, conn: sa.Connection, kind: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
-        return self._execute(conn, self._sql(kind, len(rows)), [v for row in rows for v in row])
+    def _run(self, conn: sa.Connection, kind: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:  # most batches add nothing to some tables, and "VALUES" needs a row
+            self._execute(conn, self._sql(kind, len(rows)), [v for row in rows for v in row])
 
     def _execute(self, conn: sa.Connection, sql: str, params: list[Any]) -> list[Any]:
         if not self._postgres:
@@ -165,29 +152,23 @@ class Upserts:
 
     def insert_reports(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Insert new report rows (:data:`REPORT_COLUMNS`)."""
-        if rows:
-            self._run(conn, "reports", rows)
+        self._run(conn, "reports", rows)
 
     def add_counts(self, conn: sa.Connection, rows: Sequence[tuple[int, int, int]]) -> None:
         """For each ``(id, n, seen)``: ``count += n``, ``last_seen`` at least ``seen``."""
-        if rows:
-            self._run(conn, "counts", rows)
+        self._run(conn, "counts", rows)
 
     def chains(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self._run(conn, "chains", rows)
+        self._run(conn, "chains", rows)
 
     def hours(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self._run(conn, "hours", rows)
+        self._run(conn, "hours", rows)
 
     def minutes(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self._run(conn, "minutes", rows)
+        self._run(conn, "minutes", rows)
 
     def chain_pins(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self._run(conn, "chain_pins", rows)
+        self._run(conn, "chain_pins", rows)
 
 
 _STATEMENTS: dict[str, tuple[str, tuple[str, ...], str]] = {

@@ -22,7 +22,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -65,6 +65,21 @@ class _Group:
 
 
 Batch = list[tuple[NormalizedReport, Waiter]]
+ChainPin = tuple[str, int, str]  # (chain_key, hour, pin): a chain_pins row
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What one batch's transaction wrote: its rows, and the chain facts it added."""
+
+    groups: list[_Group]
+    chains: list[str]
+    chain_pins: list[ChainPin]
+
+
+# Forget what was committed when the memory of it grows past this: it only saves writes.
+_KNOWN_LIMIT = 100_000
+_T = TypeVar("_T")
 
 
 class BatchWriter:
@@ -87,10 +102,8 @@ class BatchWriter:
         self._sql = Upserts(engine.dialect.name)
         # Chains this writer has committed: most reports repeat a known chain.
         self._known_chains: set[str] = set()
-        self._new_chains: list[str] = []
-        # (chain, hour, pin) roll-up rows this writer has committed: most batches add none.
-        self._known_chain_pins: set[tuple[str, int, str]] = set()
-        self._new_chain_pins: list[tuple[str, int, str]] = []
+        # chain_pins rows this writer has committed: most batches add none.
+        self._known_chain_pins: set[ChainPin] = set()
 
     def start(self) -> None:
         """Start the writer thread (again after :meth:`stop`); idempotent."""
@@ -148,8 +161,8 @@ class BatchWriter:
         by_key = self._by_key(batch)
         try:
             with self.engine.begin() as conn:
-                self._begin(conn)
-                groups = self._write(conn, by_key)
+                self._sql.begin(conn)
+                written = self._write(conn, by_key)
         except Exception as exc:
             if len(batch) > 1:
                 # One report the database refuses must not fail the others: one by one.
@@ -160,15 +173,11 @@ class BatchWriter:
             log.exception("collector: could not commit a report")
             _settle([(waiter, exc) for _, waiter in batch])
             return
-        if len(self._known_chains) > 100_000:
-            self._known_chains.clear()
-        self._known_chains.update(self._new_chains)  # only once committed
-        if len(self._known_chain_pins) > 100_000:
-            self._known_chain_pins.clear()
-        self._known_chain_pins.update(self._new_chain_pins)
+        _remember(self._known_chains, written.chains)  # only once committed
+        _remember(self._known_chain_pins, written.chain_pins)
         new_rows = 0
         outcomes: list[tuple[Waiter, Outcome]] = []
-        for group in groups:
+        for group in written.groups:
             is_new = group.row_id is None
             new_rows += int(is_new)
             outcomes.extend(
@@ -186,10 +195,7 @@ class BatchWriter:
             by_key.setdefault(item[0].dedup_key, []).append(item)
         return by_key
 
-    def _begin(self, conn: sa.Connection) -> None:
-        self._sql.begin(conn)
-
-    def _write(self, conn: sa.Connection, by_key: dict[str, Batch]) -> list[_Group]:
+    def _write(self, conn: sa.Connection, by_key: dict[str, Batch]) -> _Written:
         keys = sorted(by_key)  # one lock order across processes: no deadlocks
         self._sql.lock_keys(conn, keys)
         oldest = min(report.received for items in by_key.values() for report, _ in items)
@@ -197,7 +203,6 @@ class BatchWriter:
         groups = [g for key in keys for g in _window_groups(by_key[key], newest.get(key))]
         chain_rows = _chain_rows((g.first for g in groups), self._known_chains)
         self._sql.chains(conn, chain_rows)
-        self._new_chains = [row[0] for row in chain_rows]
         self._sql.insert_reports(conn, [_report_row(g) for g in groups if g.row_id is None])
         self._sql.add_counts(
             conn,
@@ -205,7 +210,7 @@ class BatchWriter:
         )
         hours: dict[tuple[str, int, str], int] = {}
         minutes: dict[tuple[int, str], int] = {}
-        chain_pins: set[tuple[str, int, str]] = set()
+        chain_pins: set[ChainPin] = set()
         for group in groups:
             r = group.first
             hour = group.last_seen // 3600 * 3600
@@ -224,9 +229,15 @@ class BatchWriter:
             minutes[minute] = minutes.get(minute, 0) + group.count
         self._sql.hours(conn, [(*k, n) for k, n in sorted(hours.items())])
         self._sql.minutes(conn, [(*k, n) for k, n in sorted(minutes.items())])
-        self._new_chain_pins = sorted(chain_pins - self._known_chain_pins)
-        self._sql.chain_pins(conn, self._new_chain_pins)
-        return groups
+        new_chain_pins = sorted(chain_pins - self._known_chain_pins)
+        self._sql.chain_pins(conn, new_chain_pins)
+        return _Written(groups, [row[0] for row in chain_rows], new_chain_pins)
+
+
+def _remember(known: set[_T], committed: list[_T]) -> None:
+    if len(known) > _KNOWN_LIMIT:
+        known.clear()
+    known.update(committed)
 
 
 def _window_groups(items: Batch, newest: tuple[int, int] | None) -> list[_Group]:
@@ -254,8 +265,10 @@ def _window_groups(items: Batch, newest: tuple[int, int] | None) -> list[_Group]
 def _chain_rows(firsts: Iterable[NormalizedReport], known: set[str]) -> list[tuple[Any, ...]]:
     rows: dict[str, tuple[Any, ...]] = {}
     for report in firsts:
-        for pems in (report.served_chain, report.validated_chain):
-            key = report.served_key if pems is report.served_chain else report.validated_key
+        for key, pems in (
+            (report.served_key, report.served_chain),
+            (report.validated_key, report.validated_chain),
+        ):
             if key is None or key in rows or key in known:
                 continue
             facts = [certificate_facts(p) for p in pems]

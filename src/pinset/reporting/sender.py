@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -188,7 +188,9 @@ class BackgroundReporter:
         self._dedup_seconds = dedup_seconds
         self._dedup_entries = dedup_entries
         self._seen: dict[tuple[Any, ...], float] = {}
-        self._queue: queue.Queue[tuple[Verdict, Connection] | None] = queue.Queue(queue_size)
+        self._queue: queue.Queue[tuple[Verdict, Connection, DomainRule] | None] = queue.Queue(
+            queue_size
+        )
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
@@ -226,7 +228,7 @@ class BackgroundReporter:
                 self._counts["deduplicated"] += 1
                 return
             try:
-                self._queue.put_nowait((verdict, connection))
+                self._queue.put_nowait((verdict, connection, rule))
             except queue.Full:
                 self._counts["dropped"] += 1
                 return
@@ -274,14 +276,9 @@ class BackgroundReporter:
                     self._pending -= 1
                     self._idle.notify_all()
 
-    def _deliver(self, verdict: Verdict, connection: Connection) -> None:
-        rule = self._rule(verdict)
-        if rule is None:
-            return
+    def _deliver(self, verdict: Verdict, connection: Connection, rule: DomainRule) -> None:
         if verdict.rule is None:
             # Rebuild the verdict with its rule so that the report can name the pins.
-            from dataclasses import replace
-
             verdict = replace(verdict, rule=rule)
         report = FailureReport.from_verdict(
             verdict,

@@ -159,6 +159,8 @@
 
   function marker(shape, x, y, size, colour, attrs) {
     var s = size;
+    // Filled shapes get a white outline; the cross is all outline.
+    var paint = { fill: colour, stroke: "#fff", "stroke-width": 1 };
     var node;
     if (shape === "square") {
       node = svg("rect", { x: x - s, y: y - s, width: 2 * s, height: 2 * s });
@@ -169,16 +171,19 @@
     } else if (shape === "diamond") {
       node = svg("polygon", { points: [x, y - s * 1.3, x + s * 1.3, y, x, y + s * 1.3, x - s * 1.3, y].join(" ") });
     } else if (shape === "cross") {
-      node = svg("path", { d: "M" + (x - s) + " " + (y - s) + "L" + (x + s) + " " + (y + s) + "M" + (x - s) + " " + (y + s) + "L" + (x + s) + " " + (y - s), "stroke-width": 2.5 });
-      setAttrs(node, { stroke: colour, fill: "none" });
-      setAttrs(node, attrs);
-      return node;
+      node = svg("path", { d: "M" + (x - s) + " " + (y - s) + "L" + (x + s) + " " + (y + s) + "M" + (x - s) + " " + (y + s) + "L" + (x + s) + " " + (y - s) });
+      paint = { stroke: colour, fill: "none", "stroke-width": 2.5 };
     } else {
       node = svg("circle", { cx: x, cy: y, r: s });
     }
-    setAttrs(node, { fill: colour, stroke: "#fff", "stroke-width": 1 });
+    setAttrs(node, paint);
     setAttrs(node, attrs);
     return node;
+  }
+
+  /* The k-th series' colour, dash pattern and marker shape (the chart and its legend agree). */
+  function seriesStyle(k) {
+    return { colour: COLOURS[k % COLOURS.length], dash: DASHES[k % DASHES.length] || null, shape: SHAPES[k % SHAPES.length] };
   }
 
   /* A multi-series line chart: series = [{name, values: [n per slot]}], slots = [epoch ms]. */
@@ -231,13 +236,13 @@
       root.appendChild(svg("text", { "class": "empty", x: M.left + iw / 2, y: M.top + ih / 2, "text-anchor": "middle", text: "No failures reported in this period." }));
     }
     series.forEach(function (s, k) {
-      var colour = COLOURS[k % COLOURS.length];
+      var style = seriesStyle(k);
       var group = svg("g", { "class": "series", "data-domain": s.name });
       var d = s.values.map(function (value, i) { return (i ? "L" : "M") + x(i).toFixed(1) + " " + y(value).toFixed(1); }).join("");
-      group.appendChild(svg("path", { d: d, fill: "none", stroke: colour, "stroke-width": 2, "stroke-dasharray": DASHES[k % DASHES.length] || null, "stroke-linejoin": "round" }));
+      group.appendChild(svg("path", { d: d, fill: "none", stroke: style.colour, "stroke-width": 2, "stroke-dasharray": style.dash, "stroke-linejoin": "round" }));
       s.values.forEach(function (value, i) {
         if (!value) { return; }
-        var point = marker(SHAPES[k % SHAPES.length], x(i), y(value), 4, colour, {
+        var point = marker(style.shape, x(i), y(value), 4, style.colour, {
           "class": "point", "data-domain": s.name, "data-count": value, "data-start": new Date(slots[i]).toISOString()
         });
         point.appendChild(svg("title", { text: s.name + ": " + fmtInt(value) + " at " + utcLabel(slots[i], true, true) + " UTC" }));
@@ -252,10 +257,10 @@
   function legend(series) {
     var list = el("ul", { "class": "legend", "aria-label": "Legend" });
     series.forEach(function (s, k) {
-      var colour = COLOURS[k % COLOURS.length];
+      var style = seriesStyle(k);
       var swatch = svg("svg", { viewBox: "0 0 34 14", "aria-hidden": "true" }, [
-        svg("line", { x1: 1, x2: 33, y1: 7, y2: 7, stroke: colour, "stroke-width": 2, "stroke-dasharray": DASHES[k % DASHES.length] || null }),
-        marker(SHAPES[k % SHAPES.length], 17, 7, 4, colour)
+        svg("line", { x1: 1, x2: 33, y1: 7, y2: 7, stroke: style.colour, "stroke-width": 2, "stroke-dasharray": style.dash }),
+        marker(style.shape, 17, 7, 4, style.colour)
       ]);
       list.appendChild(el("li", { "data-domain": s.name }, [swatch, s.name + " (" + fmtInt(s.total) + ")"]));
     });
