@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from collector_fixtures import make_report, report_leaf  # noqa: F401 - fixtures
 from pinset import DomainRule, Pin, Policy, evaluate
 from pinset.collector.normalize import (
     ReportError,
+    certificate_facts,
     normalize,
     parse_known_pin,
     validation_result_name,
@@ -22,6 +25,7 @@ from pinset.collector.normalize import (
 from pinset.reporting import FailureReport
 from pinset.testing import TestPKI
 from pinset.tls import Connection
+from test_der import _openssl_pin, _openssl_self_signed
 
 
 def test_a_pinset_client_report_round_trips(pki: TestPKI) -> None:
@@ -121,3 +125,23 @@ def test_hostnames_are_lower_case_without_the_trailing_dot(
 ) -> None:
     got = normalize(make_report(hostname="API.Example.COM."), received=1)
     assert got.hostname == "api.example.com"
+
+
+@pytest.mark.parametrize(
+    ("name", "keygen"),
+    [
+        ("rsa-pss", [["genpkey", "-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:2048"]]),
+        ("ec-explicit", [["ecparam", "-name", "prime256v1", "-param_enc", "explicit", "-genkey"]]),
+    ],
+)
+def test_chain_pins_are_cut_from_the_certificate_like_every_pinset_pin(
+    name: str, keygen: list[list[str]], tmp_path: Path
+) -> None:
+    """A served chain's pins must be the ones clients pin, also where re-encoding differs."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl binary")
+    cert_path = _openssl_self_signed(tmp_path, name, keygen)
+    if cert_path is None:
+        pytest.skip(f"this openssl cannot make a {name} certificate")
+    pin, _subject = certificate_facts(cert_path.read_text())
+    assert pin == "sha256/" + _openssl_pin(cert_path)

@@ -17,12 +17,12 @@ from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from pinset.pins import spki_pin
 from pinset.reporting.report import REPORTED_REASONS, der_to_pem, known_pin_text
 
 _DER = Encoding.DER
-_SPKI = PublicFormat.SubjectPublicKeyInfo
 
 __all__ = [
     "KNOWN_FIELDS",
@@ -180,13 +180,14 @@ def _parse_pem(pem: str) -> tuple[str, str, str, str]:
     try:
         cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
         der = cert.public_bytes(_DER)
-        spki = cert.public_key().public_bytes(_DER, _SPKI)
-    except Exception as exc:  # ValueError, UnsupportedAlgorithm, … : all mean "not usable"
+        # Cut from the DER as issued, as every pinset pin is: re-encoding the parsed
+        # key would differ for RSA-PSS or explicit-parameter EC keys, and would fail
+        # for key types cryptography cannot load, which an attacker's chain may carry.
+        pin = str(spki_pin(cert))
+    except Exception as exc:  # ValueError, ChainError, … : all mean "not usable"
         raise ReportError(f"a certificate does not parse: {exc}", "bad-certificate") from None
     subject, issuer = _name_text(cert, "subject"), _name_text(cert, "issuer")
-    canonical = der_to_pem(der)
-    pin = "sha256/" + base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
-    return canonical, pin, subject, issuer
+    return der_to_pem(der), pin, subject, issuer
 
 
 def _canonical_pem(pem: str) -> str:
