@@ -246,6 +246,23 @@ def test_plain_http_is_answered_501_and_counted_as_leaked(proxy: MitmProxy) -> N
     assert verdict.records[0].mode == "http"
 
 
+@pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        (b"CONNECT localhost:443\r\n\r\n", b"400"),
+        (b"CONNECT localhost:443 HTTP/1.1\r\nX: " + b"a" * 17_000, b"431"),  # no end yet
+    ],
+)
+def test_malformed_or_oversized_request_is_answered_and_not_recorded(
+    proxy: MitmProxy, request_head: bytes, status: bytes
+) -> None:
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as raw:
+        raw.sendall(request_head)
+        reply = raw.recv(1024)
+    assert reply.split(b" ")[1] == status
+    assert proxy.wait_closed() == []
+
+
 def test_not_seen_and_reset(pki: TestPKI, server: TLSServer, proxy: MitmProxy) -> None:
     fetch(f"https://localhost:{server.port}/", victim_context(pki, proxy), proxy.url)
     assert [v.outcome for v in proxy.verdicts(["localhost", "api.example.com"])] == [

@@ -115,3 +115,26 @@ def test_pinned_context_accepts_a_policy_and_pin_texts(pytester: pytest.Pytester
         """
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_pinned_context_trusts_a_certificate_or_pem(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pinset, pytest, socket, ssl
+
+        @pytest.mark.parametrize("form", ["certificate", "text", "bytes"])
+        def test_it(pki, tls_server, pinned_context, form):
+            leaf = pki.leaf("localhost")
+            server = tls_server(leaf)
+            pem = pki.root.cert_pem.bytes()
+            anchor = {"certificate": pki.root.cert, "text": pem.decode(), "bytes": pem}[form]
+            ctx = pinned_context({"localhost": [leaf]}, trust=[anchor])
+            with socket.create_connection(("127.0.0.1", server.port)) as raw:
+                ctx.wrap_socket(raw, server_hostname="localhost").close()
+            untrusting = pinned_context({"localhost": [leaf]}, trust=[pki.rogue.cert])
+            with socket.create_connection(("127.0.0.1", server.port)) as raw:
+                with pytest.raises(ssl.SSLCertVerificationError):
+                    untrusting.wrap_socket(raw, server_hostname="localhost")
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)

@@ -394,6 +394,15 @@ def test_tunnel_answers_other_methods_and_closed_ports() -> None:
         assert head.startswith(b"HTTP/1.1 400 ")
 
 
+def test_tunnel_refuses_an_oversized_request_head() -> None:
+    with TunnelProxy() as proxy:
+        sock = socket.create_connection(proxy.address, timeout=5)
+        sock.sendall(b"CONNECT 127.0.0.1:9 HTTP/1.1\r\nX: " + b"a" * 17_000)  # no end of head
+        assert sock.recv(100).startswith(b"HTTP/1.1 431 ")
+        sock.close()
+    assert proxy.connects == []
+
+
 def test_fixed_port_can_be_reused_right_away(leaf: LeafCert, pki: TestPKI) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

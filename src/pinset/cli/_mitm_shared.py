@@ -13,24 +13,17 @@ from typing import Any
 import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from rich.table import Table
 
 from pinset.errors import ChainError, ConfigError
 from pinset.hosts import canonical_host
 from pinset.policy import Policy
 from pinset.testing.mitm import HostVerdict, MitmProxy, MitmRecord, host_verdict
-from pinset.testing.pki import CertificateAuthority
+from pinset.testing.pki import CertificateAuthority, PrivateKey
 
 __all__ = ["judge", "load_ca"]
 
 _STYLE = {"REFUSED": "bold green", "INTERCEPTED": "bold red", "NOT SEEN": "yellow"}
-_CA_KEY_TYPES = (
-    rsa.RSAPrivateKey,
-    ec.EllipticCurvePrivateKey,
-    ed25519.Ed25519PrivateKey,
-    ed448.Ed448PrivateKey,
-)
 
 
 def load_ca(cert_path: str | None, key_path: str | None) -> CertificateAuthority:
@@ -73,7 +66,7 @@ def load_ca(cert_path: str | None, key_path: str | None) -> CertificateAuthority
             source=cert_path,
             hint="re-create the CA with a subjectKeyIdentifier (forged leaves refer to it)",
         ) from None
-    if not isinstance(key, _CA_KEY_TYPES) or key.public_key() != cert.public_key():
+    if not isinstance(key, PrivateKey) or key.public_key() != cert.public_key():
         raise ChainError(
             "the private key does not belong to the CA certificate",
             source=key_path,

@@ -9,7 +9,6 @@ connections come (:mod:`pinset.cli._mitm_serve`); what both share is in
 
 from __future__ import annotations
 
-import json
 import os
 import ssl
 import subprocess
@@ -23,7 +22,7 @@ import click
 from pinset.cli._app import ExitStatus
 from pinset.cli._mitm_serve import serve
 from pinset.cli._mitm_shared import _ca_options, _settle, _start, _table, judge, load_ca
-from pinset.cli._output import console
+from pinset.cli._output import console, print_json
 from pinset.errors import ConfigError
 from pinset.policy import Policy
 from pinset.testing.mitm import HostVerdict, MitmProxy
@@ -176,7 +175,7 @@ def command(
         url = proxy.url
         try:
             bundle = write_bundle(Path(tmp), proxy.ca_pem, cafile)
-            env = client_env(dict(os.environ), proxy.url, bundle)
+            env = client_env(dict(os.environ), url, bundle)
             returncode, timed_out, client_out, client_err = _run_client(
                 client_command, env, timeout
             )
@@ -192,21 +191,18 @@ def command(
         # Keep standard output pure JSON: the client's output goes to standard error.
         click.echo(client_out, nl=False, err=True)
         click.echo(client_err, nl=False, err=True)
-        click.echo(
-            json.dumps(
-                {
-                    "ok": ok,
-                    "proxy": url,
-                    "command": list(client_command),
-                    "exit_code": returncode,
-                    "timed_out": timed_out,
-                    "pinned": [v.to_dict() for v in pinned],
-                    "other_hosts": [v.to_dict() for v in others],
-                    "connections": [r.to_dict() for r in records],
-                    "failures": failures,
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "ok": ok,
+                "proxy": url,
+                "command": list(client_command),
+                "exit_code": returncode,
+                "timed_out": timed_out,
+                "pinned": [v.to_dict() for v in pinned],
+                "other_hosts": [v.to_dict() for v in others],
+                "connections": [r.to_dict() for r in records],
+                "failures": failures,
+            }
         )
     else:
         click.echo(client_out, nl=False)

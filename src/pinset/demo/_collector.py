@@ -17,7 +17,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -191,11 +190,6 @@ def _start_stdlib_receiver() -> LocalCollector:
 def start_collector(work_dir: Path) -> LocalCollector:
     """Start pinset's collector on 127.0.0.1 (or the stdlib fallback without the extra)."""
     try:
-        import uvicorn  # noqa: F401
-
-        import pinset.collector  # noqa: F401
-    except ImportError:
-        return _start_stdlib_receiver()
-    with suppress(RuntimeError):
         return _start_pinset_collector(work_dir)
-    return _start_stdlib_receiver()
+    except (ImportError, RuntimeError):  # the extra is not installed, or it did not start
+        return _start_stdlib_receiver()

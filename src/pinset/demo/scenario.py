@@ -52,8 +52,8 @@ def _cn(name: x509.Name) -> str:
     return str(names[0].value) if names else name.rfc4514_string()
 
 
-def _pem(cert_or_ca: CertificateAuthority) -> str:
-    return cert_or_ca.cert_pem.bytes().decode("ascii")
+def _pem(ca: CertificateAuthority) -> str:
+    return ca.cert_pem.bytes().decode("ascii")
 
 
 def _short(pin: Pin) -> str:
@@ -65,6 +65,17 @@ def _why(exchange: Exchange) -> str:
     if exchange.error is None:
         return f"HTTP {exchange.status}"
     return f"{type(exchange.error).__name__}: {exchange.error}".splitlines()[0]
+
+
+def _pinned_by(exchange: Exchange, pin: Pin) -> bool:
+    """The request succeeded and pinning passed because *pin* matched."""
+    verdict = exchange.verdict
+    return (
+        exchange.ok
+        and verdict is not None
+        and verdict.reason == "pinned"
+        and verdict.matched_pin == pin
+    )
 
 
 def _mismatch(exc: BaseException | None) -> PinMismatchError | None:
@@ -238,12 +249,7 @@ class _Story:
         )
         exchange = fetch(self.pinned_context(), self.server.address, HOST)
         verdict = exchange.verdict
-        ok = (
-            exchange.ok
-            and verdict is not None
-            and verdict.reason == "pinned"
-            and verdict.matched_pin == self.leaf_pin
-        )
+        ok = _pinned_by(exchange, self.leaf_pin)
         self.say.outcome(ok, f"{_why(exchange)}, verdict {verdict.reason if verdict else None}")
         if verdict is not None:
             self.say.fact("matched", str(verdict.matched_pin))
@@ -359,12 +365,7 @@ class _Story:
         self.say.say("The operator takes the backup key out of the safe and certifies it.")
         exchange = fetch(self.pinned_context(), self.server.address, HOST)
         verdict = exchange.verdict
-        ok = (
-            exchange.ok
-            and verdict is not None
-            and verdict.reason == "pinned"
-            and verdict.matched_pin == self.backup_pin
-        )
+        ok = _pinned_by(exchange, self.backup_pin)
         self.say.outcome(ok, f"{_why(exchange)}: the app shipped months ago still connects")
         if verdict is not None:
             self.say.fact("matched the backup pin", str(verdict.matched_pin))

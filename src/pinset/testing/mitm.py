@@ -25,10 +25,12 @@ from urllib.parse import urlsplit
 from pinset.hosts import canonical_host
 from pinset.pins import Pin, spki_pin
 from pinset.testing._connect import (
+    _RECV_SIZE,
     _bracket,
     _connect_any,
     _loopback_addresses,
     _parse_target,
+    _read_request,
     _Refused,
     _reply,
 )
@@ -55,8 +57,6 @@ __all__ = [
     "host_verdict",
 ]
 
-_MAX_HEAD = 16 * 1024
-_RECV_SIZE = 64 * 1024
 _PEEK_TIMEOUT = 5.0
 
 
@@ -246,24 +246,16 @@ class MitmProxy(_LoopbackService):
                 self._on_record(state.snapshot())
 
     def _accept_request(self, link: _Link, client: socket.socket) -> _State | None:
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            if len(buf) > _MAX_HEAD:
-                _reply(client, 431, "Request Header Fields Too Large", "request head too long")
-                return None
-            data = client.recv(_RECV_SIZE)
-            if not data:
-                return None
-            buf += data
-        head, _, early = buf.partition(b"\r\n\r\n")
-        parts = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
-        if len(parts) != 3:
-            _reply(client, 400, "Bad Request", "malformed request line")
-            return None
-        method, target = parts[0], parts[1]
-        if method != "CONNECT":
-            return self._plain_http(client, target, len(buf))
         try:
+            request = _read_request(client)
+            if request is None:
+                return None
+            parts, early, received = request
+            if len(parts) != 3:
+                raise _Refused(400, "Bad Request", "malformed request line")
+            method, target = parts[0], parts[1]
+            if method != "CONNECT":
+                return self._plain_http(client, target, received)
             host, port = _parse_target(target)
         except _Refused as refused:
             _reply(client, refused.status, refused.reason, str(refused))
@@ -275,8 +267,9 @@ class MitmProxy(_LoopbackService):
             state.error = str(refused)
             _reply(client, refused.status, refused.reason, str(refused))
             return None
-        upstream = _connect_any(addresses, port, self._io_timeout)
-        if upstream is None:
+        try:
+            upstream = _connect_any(addresses, port, self._io_timeout)
+        except OSError:
             state.error = f"cannot connect to {state.target}"
             _reply(client, 502, "Bad Gateway", state.error)
             return None
@@ -315,8 +308,10 @@ class MitmProxy(_LoopbackService):
         with self._lock:
             state.tls_started = True
         if self.upstream is not None:
-            upstream_sock = _connect_any(_loopback_addresses(host, port), port, self._io_timeout)
-            if upstream_sock is None:
+            addresses = _loopback_addresses(host, port)
+            try:
+                upstream_sock = _connect_any(addresses, port, self._io_timeout)
+            except OSError:
                 state.error = f"cannot connect to upstream {state.target}"
                 return
             link.socks.append(upstream_sock)

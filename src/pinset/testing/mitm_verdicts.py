@@ -10,7 +10,7 @@ re-exported by :mod:`pinset.testing.mitm`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -88,6 +88,8 @@ class MitmRecord:
 
 @dataclass(slots=True)
 class _State:
+    """The mutable twin of :class:`MitmRecord` (every field of it, plus ``counted``)."""
+
     id: int
     mode: Mode
     target: str
@@ -105,22 +107,7 @@ class _State:
     counted: bool = True
 
     def snapshot(self) -> MitmRecord:
-        return MitmRecord(
-            self.id,
-            self.mode,
-            self.target,
-            self.host,
-            self.sni,
-            self.tls_started,
-            self.handshake_completed,
-            self.tls_version,
-            self.client_bytes,
-            self.upstream_connected,
-            self.bytes_to_upstream,
-            self.bytes_to_client,
-            self.error,
-            self.closed,
-        )
+        return MitmRecord(**{f.name: getattr(self, f.name) for f in fields(MitmRecord)})
 
 
 @dataclass(frozen=True, slots=True)

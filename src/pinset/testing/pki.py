@@ -162,11 +162,7 @@ def _san_entry(name: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
         pass
-    try:
-        ascii_name = name.encode("ascii").decode("ascii")
-    except UnicodeEncodeError:
-        ascii_name = name.encode("idna").decode("ascii")
-    return x509.DNSName(ascii_name)
+    return x509.DNSName(name if name.isascii() else name.encode("idna").decode("ascii"))
 
 
 def _default_cn(names: Sequence[str]) -> str | None:
@@ -179,6 +175,22 @@ def _signature_hash(key: PrivateKey) -> hashes.SHA256 | None:
     if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
         return None
     return hashes.SHA256()
+
+
+def _key_usage(*, ca: bool, key_encipherment: bool) -> x509.KeyUsage:
+    # A leaf signs handshakes, a CA certificates and CRLs; only an RSA leaf also
+    # enciphers (the TLS 1.2 RSA key exchange).
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def _sign(
@@ -291,20 +303,7 @@ class CertificateAuthority:
             .not_valid_before(start)
             .not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=is_rsa,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_key_usage(ca=False, key_encipherment=is_rsa), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         )
         if names:
@@ -379,20 +378,7 @@ def _ca_cert(
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(ca=True, key_encipherment=False), critical=True)
     )
     return _sign(
         builder,

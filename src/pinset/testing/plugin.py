@@ -31,6 +31,7 @@ from pinset.pins import Pin, spki_pin
 from pinset.policy import DomainRule, Policy
 from pinset.testing.mitm import MitmProxy, assert_intercepted, assert_refused
 from pinset.testing.pki import CertificateAuthority, LeafCert, TestPKI
+from pinset.testing.pki import _pem as _cert_pem
 from pinset.testing.server import TLSServer
 from pinset.tls import ssl_context
 
@@ -63,9 +64,7 @@ def _pin_of(source: PinSource) -> Pin:
         return source
     if isinstance(source, str):
         return Pin.parse(source)
-    if isinstance(source, LeafCert):
-        return spki_pin(source.cert)
-    if isinstance(source, CertificateAuthority):
+    if isinstance(source, LeafCert | CertificateAuthority):
         return spki_pin(source.cert)
     return spki_pin(source)
 
@@ -83,9 +82,7 @@ def _pem(source: TrustSource) -> str:
     if isinstance(source, CertificateAuthority):
         return source.cert_pem.bytes().decode("ascii")
     if isinstance(source, x509.Certificate):
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        return source.public_bytes(Encoding.PEM).decode("ascii")
+        return _cert_pem(source).decode("ascii")
     if isinstance(source, bytes):
         return source.decode("ascii")
     return source

@@ -12,11 +12,12 @@ import ssl
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from cryptography import x509
 
+from pinset.testing._connect import _bracket
 from pinset.testing._http import (
     _MAX_HEAD,
     _RECV_SIZE,
@@ -37,10 +38,6 @@ _MODES: tuple[ServerMode, ...] = ("http", "echo", "silent")
 _SERVER_CIPHERS = (
     "@SECLEVEL=0:ECDH+AESGCM:ECDH+CHACHA20:ECDH+AES:DHE+AES:!aNULL:!eNULL:!aDSS:!SHA1:!AESCCM"
 )
-
-
-def _format_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +61,8 @@ class ConnectionRecord:
 
 @dataclass(slots=True)
 class _ConnState:
+    """The mutable twin of :class:`ConnectionRecord` (every field of it, plus ``counted``)."""
+
     peer: tuple[str, int]
     handshake_completed: bool = False
     received: int = 0
@@ -76,17 +75,7 @@ class _ConnState:
     counted: bool = True  # False once reset() has forgotten this connection
 
     def snapshot(self) -> ConnectionRecord:
-        return ConnectionRecord(
-            peer=self.peer,
-            handshake_completed=self.handshake_completed,
-            received=self.received,
-            sent=self.sent,
-            error=self.error,
-            sni=self.sni,
-            tls_version=self.tls_version,
-            alpn_protocol=self.alpn_protocol,
-            closed=self.closed,
-        )
+        return ConnectionRecord(**{f.name: getattr(self, f.name) for f in fields(ConnectionRecord)})
 
 
 class TLSServer(_LoopbackService):
@@ -130,7 +119,7 @@ class TLSServer(_LoopbackService):
     @property
     def url(self) -> str:
         """``https://HOST:PORT/``."""
-        return f"https://{_format_host(self.host)}:{self.port}/"
+        return f"https://{_bracket(self.host)}:{self.port}/"
 
     @property
     def ssl_context(self) -> ssl.SSLContext:

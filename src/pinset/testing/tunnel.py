@@ -11,13 +11,19 @@ import selectors
 import socket
 from contextlib import suppress
 
-from pinset.testing._connect import _loopback_addresses, _parse_target, _Refused, _reply
+from pinset.testing._connect import (
+    _RECV_SIZE,
+    _bracket,
+    _connect_any,
+    _loopback_addresses,
+    _parse_target,
+    _read_request,
+    _Refused,
+    _reply,
+)
 from pinset.testing._service import _Link, _LoopbackService
 
 __all__ = ["TunnelProxy"]
-
-_MAX_HEAD = 16 * 1024
-_RECV_SIZE = 64 * 1024
 
 
 class TunnelProxy(_LoopbackService):
@@ -37,8 +43,7 @@ class TunnelProxy(_LoopbackService):
     @property
     def url(self) -> str:
         """``http://HOST:PORT``, the form proxy settings expect."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{_bracket(self.host)}:{self.port}"
 
     @property
     def connects(self) -> list[str]:
@@ -79,33 +84,24 @@ class TunnelProxy(_LoopbackService):
             self._relay(client, upstream)
 
     def _open_tunnel(self, link: _Link, client: socket.socket) -> tuple[socket.socket, bytes]:
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            if len(buf) > _MAX_HEAD:
-                raise _Refused(431, "Request Header Fields Too Large", "request head too long")
-            data = client.recv(_RECV_SIZE)
-            if not data:
-                raise OSError("client closed before sending a request")
-            buf += data
-        head, _, early = buf.partition(b"\r\n\r\n")
-        parts = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+        request = _read_request(client)
+        if request is None:
+            raise OSError("client closed before sending a request")
+        parts, early, _ = request
         if len(parts) != 3 or parts[0] != "CONNECT":
             raise _Refused(405, "Method Not Allowed", "this proxy only supports CONNECT")
         with self._lock:
             self._connects.append(parts[1])
         host, port = _parse_target(parts[1])
-        last_error: OSError | None = None
-        for address in _loopback_addresses(host, port):
-            try:
-                upstream = socket.create_connection((address, port), timeout=self._io_timeout)
-            except OSError as exc:
-                last_error = exc
-                continue
-            link.socks.append(upstream)
-            if self._stopping.is_set():
-                raise OSError("proxy is stopping")
-            return upstream, early
-        raise _Refused(502, "Bad Gateway", f"cannot connect to {parts[1]}: {last_error}")
+        addresses = _loopback_addresses(host, port)
+        try:
+            upstream = _connect_any(addresses, port, self._io_timeout)
+        except OSError as exc:
+            raise _Refused(502, "Bad Gateway", f"cannot connect to {parts[1]}: {exc}") from None
+        link.socks.append(upstream)
+        if self._stopping.is_set():
+            raise OSError("proxy is stopping")
+        return upstream, early
 
     def _add(self, up: int, down: int) -> None:
         with self._lock:
