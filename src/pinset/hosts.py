@@ -30,8 +30,10 @@ def canonical_host(name: str) -> str:
     """The canonical form of a host name, or :class:`ConfigError` saying why there is none.
 
     ``EXAMPLE.com.`` → ``example.com``; ``bücher.example`` → ``xn--bcher-kva.example``;
-    ``[::1]`` → ``::1``. Empty labels (``a..b``, ``.a``), labels longer than 63
-    characters and characters outside letters, digits, ``-`` and ``_`` are rejected.
+    ``[::1]`` → ``::1``; four numbers are the IPv4 address OpenSSL verifies
+    (``127.000.000.001`` → ``127.0.0.1``; above 255 refused). Empty labels
+    (``a..b``, ``.a``), labels longer than 63 characters and characters outside
+    letters, digits, ``-`` and ``_`` are rejected.
     """
     if not isinstance(name, str):
         raise ConfigError(f"a host name must be text, not {type(name).__name__}")
@@ -61,7 +63,8 @@ def canonical_host(name: str) -> str:
             ) from None
     if len(ascii_host) > 253:
         raise ConfigError(f"host name {name!r} is longer than 253 characters")
-    for label in ascii_host.split("."):
+    labels = ascii_host.split(".")
+    for label in labels:
         if not _LABEL.fullmatch(label):
             raise ConfigError(
                 f"host name {name!r} has an invalid label {label!r}",
@@ -70,6 +73,8 @@ def canonical_host(name: str) -> str:
                     "wildcards only as '*.' or '**.' prefixes"
                 ),
             )
+    if len(labels) == 4 and all(label.isdigit() for label in labels):
+        return _four_numbers(name, labels)
     return ascii_host
 
 
@@ -79,3 +84,17 @@ def parent_domains(host: str) -> list[str]:
         return []
     labels = host.split(".")
     return [".".join(labels[i:]) for i in range(1, len(labels))]
+
+
+def _four_numbers(name: str, labels: list[str]) -> str:
+    # OpenSSL verifies a server_hostname of four numbers as an IPv4 address, leading
+    # zeros read as decimal ("127.000.000.001" is checked as 127.0.0.1), so the rule
+    # lookup must read it the same way or such a spelling would skip the pins.
+    # Numbers above 255 wrap around in its C parsing: no single reading, refused.
+    octets = [int(label) for label in labels]
+    if max(octets) > 255:
+        raise ConfigError(
+            f"host name {name!r} is four numbers but not an IPv4 address",
+            hint="write an IPv4 address as four decimal numbers from 0 to 255 (127.0.0.1)",
+        )
+    return str(ipaddress.IPv4Address(bytes(octets)))

@@ -366,8 +366,9 @@ def ssl_context(
     Trust comes from the system store, or from ``cafile`` / ``capath`` /
     ``cadata`` when given, or from ``base``, a context you configured yourself
     (client certificates, ciphers, trust); ``base`` is turned into a pinned
-    context in place and returned. ``on_verdict`` is called with every verdict
-    on a pinned host (it can log or report; it cannot change the verdict).
+    context in place and returned (a base that is already pinned is refused).
+    ``on_verdict`` is called with every verdict on a pinned host (it can log or
+    report; it cannot change the verdict).
     ``reporter`` sends failure reports: ``True`` (the default) uses
     :func:`pinset.reporting.default_reporter`, a background sender to the rules'
     ``report-uris`` (nothing when the policy has none); ``False`` or ``None``
@@ -394,6 +395,15 @@ def ssl_context(
                 key="base",
                 hint="use ssl.create_default_context() (or set verify_mode=CERT_REQUIRED and "
                 "check_hostname=True) before pinning it",
+            )
+        if isinstance(base, _PinnedContextMixin):
+            # Pinning is done in place: a second policy would silently replace the
+            # first for every client that already holds this context.
+            raise ConfigError(
+                "the base context is already pinned",
+                key="base",
+                hint="ssl_context(base=ctx) pins ctx in place; give each policy its own fresh "
+                "base context, or put all the domains in one policy",
             )
         if any(x is not None for x in (cafile, capath, cadata)):
             raise ConfigError(
