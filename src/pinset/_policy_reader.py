@@ -63,6 +63,22 @@ def load(cls: type[Policy], path: str | Path) -> Policy:
     return cls.loads(text, format=fmt, source=str(path))
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads silently keeps the last of repeated keys; a policy must not.
+    table: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in table:
+            raise _DuplicateKey(key)
+        table[key] = value
+    return table
+
+
 def loads(
     cls: type[Policy], text: str, *, format: str = "toml", source: str | None = None
 ) -> Policy:
@@ -70,7 +86,14 @@ def loads(
     data: Any
     if format == "json":
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+        except _DuplicateKey as exc:
+            raise ConfigError(
+                f"key {exc.key!r} appears twice in one JSON object",
+                source=source,
+                key=exc.key,
+                hint="JSON keeps only the last value of a repeated key; remove one of them",
+            ) from None
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 f"invalid JSON: {exc.msg}", source=source, line=exc.lineno, column=exc.colno

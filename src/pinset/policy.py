@@ -276,6 +276,12 @@ def _check_report_uri(uri: Any, domain: str | None) -> None:
     where = f"domain {domain!r}" if domain else "[defaults]"
     if not isinstance(uri, str):
         raise ConfigError(f"report-uris in {where} must be strings, not {uri!r}", key="report-uris")
+    if "${" in uri or "$(" in uri:
+        raise ConfigError(
+            f"report URI {uri!r} in {where} has an unresolved placeholder",
+            key="report-uris",
+            hint="write the real URL; pinset does not expand ${...} or $(...)",
+        )
     try:
         parts = urlsplit(uri)
         hostname = parts.hostname
