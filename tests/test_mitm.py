@@ -322,3 +322,16 @@ def test_stop_leaves_no_threads(pki: TestPKI, server: TLSServer) -> None:
     proxy.stop()  # with a tunnel open and idle
     raw.close()
     assert proxy.alive_threads == 0
+
+
+def test_url_brackets_an_ipv6_listen_address() -> None:
+    for upstream, scheme, tail in ((None, "http", ""), ("127.0.0.1:443", "https", "/")):
+        proxy = MitmProxy(host="::1", upstream=upstream)
+        try:
+            proxy.start()
+        except OSError as exc:
+            pytest.skip(f"no IPv6 loopback here: {exc}")
+        try:
+            assert proxy.url == f"{scheme}://[::1]:{proxy.port}{tail}"
+        finally:
+            proxy.stop()

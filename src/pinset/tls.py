@@ -297,6 +297,11 @@ class PinnedSSLSocket(ssl.SSLSocket):
         self._pinset_require()
         super().sendall(data, flags)
 
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        # From 3.12 sendfile may go through kernel TLS and skip send(): check first.
+        self._pinset_require()
+        return super().sendfile(file, offset, count)
+
     def write(self, data: Any) -> int:
         self._pinset_require()
         return super().write(data)

@@ -114,9 +114,10 @@ class MitmProxy(_LoopbackService):
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT`` (CONNECT mode) or ``https://127.0.0.1:PORT/`` (reverse)."""
+        host = _bracket(self.host)
         if self.upstream is not None:
-            return f"https://{self.host}:{self.port}/"
-        return f"http://{self.host}:{self.port}"
+            return f"https://{host}:{self.port}/"
+        return f"http://{host}:{self.port}"
 
     @property
     def ca_pem(self) -> str:
