@@ -13,7 +13,7 @@ import pytest
 
 import _loopback_only
 from _certs import rsa_8192
-from pinset.testing import KeyType, PrivateKey, TestPKI, generate_key
+from pinset.testing import KeyType, LeafCert, PrivateKey, TestPKI, generate_key
 
 _loopback_only.install()
 
@@ -32,6 +32,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def pki() -> TestPKI:
     """Root → intermediate → leaves, plus a rogue root (EC P-256)."""
     return TestPKI()
+
+
+@pytest.fixture(scope="module")
+def leaf(pki: TestPKI) -> LeafCert:
+    """A leaf for ``localhost`` and ``127.0.0.1`` issued by the intermediate."""
+    return pki.leaf("localhost", "127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def root_pem(pki: TestPKI) -> str:
+    """The test root in PEM, for ``ssl_context(cadata=...)``."""
+    return pki.root.cert_pem.bytes().decode("ascii")
 
 
 @pytest.fixture(scope="session")

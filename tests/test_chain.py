@@ -43,11 +43,6 @@ def server(leaf: LeafCert) -> Iterator[TLSServer]:
         yield srv
 
 
-@pytest.fixture(scope="module")
-def root_pem(pki: TestPKI) -> str:
-    return pki.root.cert_pem.bytes().decode("ascii")
-
-
 def make_csr(leaf: LeafCert) -> x509.CertificateSigningRequest:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "backup.example.com")])
     return (

@@ -29,16 +29,6 @@ from pinset.policy import DomainRule
 from pinset.testing import TestPKI, TLSServer, TunnelProxy
 
 
-@pytest.fixture(scope="module")
-def pki() -> TestPKI:
-    return TestPKI()
-
-
-@pytest.fixture(scope="module")
-def root_pem(pki: TestPKI) -> str:
-    return pki.root.cert_pem.bytes().decode("ascii")
-
-
 @pytest.fixture
 def server(pki: TestPKI) -> Iterator[TLSServer]:
     with TLSServer(pki.leaf("localhost", "127.0.0.1"), mode="http") as srv:

@@ -24,21 +24,6 @@ from pinset.testing import LeafCert, TestPKI, TLSServer, TunnelProxy
 from pinset.tls import PinnedSSLObject
 
 
-@pytest.fixture(scope="module")
-def pki() -> TestPKI:
-    return TestPKI()
-
-
-@pytest.fixture(scope="module")
-def leaf(pki: TestPKI) -> LeafCert:
-    return pki.leaf("localhost", "127.0.0.1")
-
-
-@pytest.fixture(scope="module")
-def root_pem(pki: TestPKI) -> str:
-    return pki.root.cert_pem.bytes().decode("ascii")
-
-
 @pytest.fixture
 def server(leaf: LeafCert) -> Iterator[TLSServer]:
     with TLSServer(leaf, mode="http") as srv:

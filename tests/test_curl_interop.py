@@ -25,11 +25,6 @@ CURL_PIN_MISMATCH = 90  # CURLE_SSL_PINNEDPUBKEYNOTMATCH
 
 
 @pytest.fixture(scope="module")
-def pki() -> TestPKI:
-    return TestPKI()
-
-
-@pytest.fixture(scope="module")
 def leaf(pki: TestPKI) -> LeafCert:
     return pki.leaf("localhost")
 

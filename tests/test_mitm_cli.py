@@ -40,11 +40,6 @@ UNPINNED = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]
 
 
 @pytest.fixture(scope="module")
-def pki() -> TestPKI:
-    return TestPKI()
-
-
-@pytest.fixture(scope="module")
 def leaf(pki: TestPKI) -> LeafCert:
     return pki.leaf("localhost")
 

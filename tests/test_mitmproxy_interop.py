@@ -51,11 +51,6 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def pki() -> TestPKI:
-    return TestPKI()
-
-
-@pytest.fixture(scope="module")
 def leaf(pki: TestPKI) -> LeafCert:
     return pki.leaf(HOST, "127.0.0.1")
 

@@ -47,21 +47,6 @@ WRONG = Pin(hashlib.sha256(b"review: a key nobody serves").digest())
 UTC_PLUS_14 = dt.timezone(dt.timedelta(hours=14))
 
 
-@pytest.fixture(scope="module")
-def pki() -> TestPKI:
-    return TestPKI()
-
-
-@pytest.fixture(scope="module")
-def leaf(pki: TestPKI) -> LeafCert:
-    return pki.leaf("localhost", "127.0.0.1")
-
-
-@pytest.fixture(scope="module")
-def root_pem(pki: TestPKI) -> str:
-    return pki.root.cert_pem.bytes().decode("ascii")
-
-
 @pytest.fixture
 def server(leaf: LeafCert) -> Iterator[TLSServer]:
     with TLSServer(leaf, mode="echo") as srv:

@@ -32,11 +32,6 @@ NOW = dt.datetime.now(dt.timezone.utc)
 FAST_KEY_TYPES = [k for k in KEY_TYPES if k not in ("rsa-1024", "rsa-8192")]
 
 
-@pytest.fixture(scope="module")
-def pki() -> TestPKI:
-    return TestPKI()
-
-
 def server_context(leaf: LeafCert) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # serve weak keys too; the client decides

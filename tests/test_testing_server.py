@@ -19,11 +19,6 @@ REQUEST = b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
-def pki() -> TestPKI:
-    return TestPKI()
-
-
-@pytest.fixture(scope="module")
 def leaf(pki: TestPKI) -> LeafCert:
     return pki.leaf()
 

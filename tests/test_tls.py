@@ -45,21 +45,6 @@ OTHER = Pin(hashlib.sha256(b"somebody else's key").digest())
 WRONG = Pin(hashlib.sha256(b"a key the server does not have").digest())
 
 
-@pytest.fixture(scope="module")
-def pki() -> TestPKI:
-    return TestPKI()
-
-
-@pytest.fixture(scope="module")
-def leaf(pki: TestPKI) -> LeafCert:
-    return pki.leaf("localhost", "127.0.0.1")
-
-
-@pytest.fixture(scope="module")
-def root_pem(pki: TestPKI) -> str:
-    return pki.root.cert_pem.bytes().decode("ascii")
-
-
 @pytest.fixture
 def server(leaf: LeafCert) -> Iterator[TLSServer]:
     with TLSServer(leaf, mode="echo") as srv:
