@@ -73,7 +73,7 @@ def canonical_host(name: str) -> str:
                     "wildcards only as '*.' or '**.' prefixes"
                 ),
             )
-    if len(labels) == 4 and all(label.isdigit() for label in labels):
+    if len(labels) == 4 and all(label.isascii() and label.isdigit() for label in labels):
         return _four_numbers(name, labels)
     return ascii_host
 

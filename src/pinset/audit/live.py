@@ -62,7 +62,7 @@ def parse_endpoint(text: str, *, default_port: int = 443) -> tuple[str, int]:
 
 
 def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise ConfigError(
             f"bad port in {whole!r}", key="--host", hint="a port is a number from 1 to 65535"
         )

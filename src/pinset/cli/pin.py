@@ -79,7 +79,7 @@ def parse_host_port(target: str, default_port: int = 443) -> tuple[str, int]:
         raise ConfigError(f"no host in {target!r}", hint="write host or host:port")
     if not port_text:
         return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise ConfigError(
             f"bad port {port_text!r} in {target!r}",
             hint="a port is a number from 1 to 65535 (host:port); or the file does not exist",

@@ -57,7 +57,7 @@ async def accept(
         )
     limit = c.settings.max_body
     if content_length is not None:
-        if not content_length.isdigit():
+        if not (content_length.isascii() and content_length.isdigit()):
             return _refuse(c, 400, "bad-length", "Content-Length is not a number")
         if int(content_length) > limit:
             return _refuse(c, 413, "too-large", f"a report is at most {limit} bytes")

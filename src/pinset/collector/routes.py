@@ -102,7 +102,7 @@ _LAST_INSTANT = 253_402_300_799  # 9999-12-31T23:59:59Z, the last instant dateti
 def _instant(value: str | None, name: str) -> int | None:
     if value is None or value == "":
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         if int(value) > _LAST_INSTANT:
             raise HTTPException(400, f"{name} is past the year 9999: {value!r}")
         return int(value)

@@ -224,7 +224,7 @@ def _max_age(value: str | None, report_only: bool, source: str | None, line: int
             key="max-age",
             hint="add max-age=5184000 (60 days)",
         )
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise ConfigError(
             f"max-age must be a number of seconds, not {value!r}",
             source=source,
@@ -247,7 +247,7 @@ def dumps(
     puts a ``Host:`` line first so :func:`loads` can read the file back alone.
     """
     rule = _rule(policy, host)
-    if isinstance(max_age, str) and max_age.strip().isdigit():
+    if isinstance(max_age, str) and max_age.strip().isascii() and max_age.strip().isdigit():
         max_age = int(max_age)  # from the command line: -O max_age=86400
     if not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 0:
         raise ExportError(

@@ -108,7 +108,7 @@ def _read_body(reader: _Reader, headers: dict[str, str]) -> bool:
                 return True
             reader.exactly(size + 2)
     length = headers.get("content-length", "0")
-    if not length.isdigit():
+    if not (length.isascii() and length.isdigit()):
         return False
     reader.exactly(int(length))
     return True
