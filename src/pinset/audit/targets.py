@@ -18,6 +18,7 @@ from pinset.audit.apk import read_apk
 from pinset.audit.ipa import read_ipa
 from pinset.audit.model import ApkFacts, Finding, Subject, Unreadable
 from pinset.errors import PinsetError
+from pinset.hosts import canonical_host
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -107,9 +108,9 @@ def _native_positions(text: str) -> tuple[dict[str, int], tuple[tuple[str, str, 
     for index, entry in enumerate(domains if isinstance(domains, list) else []):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             continue
-        pattern = entry["name"].strip().lower().rstrip(".")
-        if pattern.startswith("**."):
-            pattern = pattern[3:]
+        pattern = _rule_pattern(entry["name"])
+        if pattern is None:
+            continue
         line = where.key(index, "name")
         if line is not None:
             lines[pattern] = line
@@ -118,6 +119,22 @@ def _native_positions(text: str) -> tuple[dict[str, int], tuple[tuple[str, str, 
             if isinstance(pin, str):
                 written.append((pattern, pin, where.item(index, "pins", position)))
     return lines, tuple(written)
+
+
+def _rule_pattern(written: str) -> str | None:
+    """The pattern of the rule a native ``name`` becomes: ``**.`` dropped, ``*.`` kept.
+
+    The name is canonicalised by :func:`canonical_host`, as the policy reader does, so
+    that ``Bücher.example`` is found under the rule's own name (``xn--bcher-kva.example``).
+    """
+    name = written.strip()
+    one_label = name.startswith("*.")
+    name = name[3:] if name.startswith("**.") else name[2:] if one_label else name
+    try:
+        host = canonical_host(name)
+    except PinsetError:  # the policy loaded, so this cannot happen; positions are a courtesy
+        return None
+    return f"*.{host}" if one_label else host
 
 
 def _apk_subjects(data: bytes, name: str) -> list[Subject]:
