@@ -40,6 +40,7 @@ _DOMAIN_KEYS = (
     "report-uris",
     "exclude",
     "allow-single-pin",
+    "placeholder-only",
 )
 _TOP_KEYS = ("defaults", "domain")
 # Only the one spelling every platform format uses (3.11's fromisoformat takes more).
@@ -375,6 +376,14 @@ def _rule_from_dict(
                 label,
                 source,
                 line("allow-single-pin"),
+            ),
+            placeholder_only=_typed(
+                entry.get("placeholder-only", False),
+                bool,
+                "placeholder-only",
+                label,
+                source,
+                line("placeholder-only"),
             ),
             one_label=one_label,
         )

@@ -39,6 +39,8 @@ def to_dict(policy: Policy) -> dict[str, Any]:
             entry["enforce"] = rule.enforce
         if rule.allow_single_pin:
             entry["allow-single-pin"] = True
+        if rule.placeholder_only:
+            entry["placeholder-only"] = True
         if rule.report_uris != policy.report_uris:
             entry["report-uris"] = list(rule.report_uris)
         if rule.pins:

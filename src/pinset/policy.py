@@ -34,6 +34,11 @@ class DomainRule:
     covers exactly one extra label and not ``name`` itself; ``**.name`` is
     ``name`` with ``include_subdomains``. ``expiration`` is a UTC calendar date:
     the pins are enforced until 00:00:00 UTC of that date, not after.
+    ``placeholder_only`` says, explicitly, that every pin is a placeholder: no
+    key can match, so every connection to the domain is refused, which is what
+    a platform does with such a set. Importers set it so that the domain stays
+    visible to the audit; without it such a rule is refused, so a hand-written
+    policy never enforces a set that matches nothing by accident.
     """
 
     name: str
@@ -45,6 +50,7 @@ class DomainRule:
     exclude: bool = False
     allow_single_pin: bool = False
     one_label: bool = False
+    placeholder_only: bool = False
 
     def __post_init__(self) -> None:
         name = canonical_host(self.name)
@@ -78,6 +84,12 @@ class DomainRule:
         for uri in self.report_uris:
             _check_report_uri(uri, name)
         if self.exclude:
+            if self.placeholder_only:
+                raise ConfigError(
+                    f"domain {self.pattern!r} is an exclusion and cannot be placeholder-only",
+                    key="placeholder-only",
+                    hint="remove placeholder-only = true from the exclude = true rule",
+                )
             if pins:
                 raise ConfigError(
                     f"domain {self.pattern!r} is an exclusion but lists pins",
@@ -92,11 +104,23 @@ class DomainRule:
                 hint="add the current key's pin and an offline backup pin (pinset pin HOST)",
             )
         real = [p for p in pins if not p.is_placeholder]
+        if self.placeholder_only:
+            if real:
+                raise ConfigError(
+                    f"domain {self.pattern!r} is marked placeholder-only but lists the real "
+                    f"pin {real[0]}",
+                    key="placeholder-only",
+                    hint="remove placeholder-only = true: it is only for sets of placeholders",
+                )
+            return
         if not real:
             raise ConfigError(
                 f"domain {self.pattern!r} has only placeholder pins ({', '.join(map(str, pins))})",
                 key="pins",
-                hint="a placeholder matches no key; add the current key's pin (pinset pin HOST)",
+                hint=(
+                    "a placeholder matches no key; add the current key's pin (pinset pin HOST), "
+                    "or set placeholder-only = true to refuse every connection to the domain"
+                ),
             )
         if self.enforce and not self.allow_single_pin and len(real) < 2:
             placeholders = len(pins) - len(real)

@@ -2,8 +2,10 @@
 
 Plists come back from :mod:`plistlib` without positions, so :class:`PlistText`
 re-reads an XML plist with expat to map each key path to its line. Binary plists
-have no lines: errors there name the key path instead. :func:`rule_findings`
-turns what a platform accepts but pinset's own rules do not into findings.
+have no lines: errors there name the key path instead. :func:`import_rule`
+is how every importer turns a platform's domain entry into a rule: what the
+platform accepts but pinset's own rules do not becomes a finding
+(:func:`rule_findings`), never a refusal and never a silent drop.
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ __all__ = [
     "did_you_mean",
     "dump_plist",
     "host_name",
+    "import_rule",
     "is_plist",
     "key_path",
     "make_policy",
     "make_rule",
     "parse_date",
+    "placeholder_only_finding",
     "rule_findings",
 ]
 
@@ -122,6 +126,58 @@ def make_rule(*, source: str | None, line: int | None, **fields: Any) -> DomainR
         raise exc.with_location(source=source, line=line) from None
 
 
+def import_rule(
+    *,
+    source: str | None,
+    line: int | None,
+    pin_texts: Sequence[str] = (),
+    expiration_fix: str | None = None,
+    **fields: Any,
+) -> tuple[DomainRule, list[Finding]]:
+    """A platform's domain entry as a :class:`DomainRule`, with what pinset's rules say of it.
+
+    Every importer calls this for each pinned domain (``fields`` are
+    :class:`DomainRule` fields), so every format treats the same entry the same
+    way. A domain whose every pin is a placeholder is kept, as the platform
+    keeps it: ``placeholder_only`` is set (no key can match, so connections are
+    refused) and :func:`placeholder_only_finding` flags it at error level, its
+    expiration still visible to the audit. ``pin_texts`` are the pins as the
+    file writes them, for messages; the findings are :func:`rule_findings`.
+    """
+    pins = tuple(fields.get("pins", ()))
+    if pins and not fields.get("exclude") and all(p.is_placeholder for p in pins):
+        fields["placeholder_only"] = True
+    rule = make_rule(source=source, line=line, **fields)
+    findings = rule_findings(
+        rule, pin_texts, source=source, line=line, expiration_fix=expiration_fix
+    )
+    return rule, findings
+
+
+def placeholder_only_finding(
+    rule: DomainRule, pin_texts: Sequence[str], *, source: str | None, line: int | None
+) -> Finding:
+    """The error-level ``placeholder-pin`` finding of a domain whose every pin is a placeholder.
+
+    Pins are quoted as ``pin_texts`` writes them (a file's ``BBBB…BBB=`` is not
+    rewritten to the canonical ``BBBB…BBA=``); without texts, canonical forms.
+    """
+    written = [t.strip() for t in pin_texts] or [str(p) for p in rule.pins]
+    consequence = (
+        "every connection to it is refused" if rule.enforce else "every connection is reported"
+    )
+    return Finding(
+        "placeholder-pin",
+        "error",
+        f"{rule.pattern}: every pin is a placeholder ({', '.join(written)}), so no server key "
+        f"can match and {consequence}",
+        domain=rule.pattern,
+        fix="pin the current key (pinset pin HOST) and an offline backup key (pinset keygen)",
+        source=source,
+        line=line,
+    )
+
+
 def make_policy(rules: Iterable[DomainRule], *, source: str | None) -> Policy:
     """Build a :class:`Policy` of ``rules``, locating any error it raises in ``source``."""
     try:
@@ -140,7 +196,8 @@ def rule_findings(
 ) -> list[Finding]:
     """What pinset's rules say about an imported rule its platform accepts.
 
-    ``missing-backup-pin`` (fewer than two real pins, enforced), ``placeholder-pin``,
+    ``missing-backup-pin`` (fewer than two real pins, enforced), ``placeholder-pin``
+    (a warning per placeholder, or one error when every pin is one),
     ``non-canonical-pin`` (unpadded, prefixed or spaced spellings) and
     ``no-expiration`` (``expiration_fix`` says how to add one; ``None`` when the
     format has no expiration, which then yields an info finding saying so).
@@ -150,7 +207,9 @@ def rule_findings(
     out: list[Finding] = []
     where: dict[str, Any] = {"domain": rule.pattern, "source": source, "line": line}
     real = [p for p in rule.pins if not p.is_placeholder]
-    if rule.enforce and len(real) < 2:
+    if rule.placeholder_only:
+        out.append(placeholder_only_finding(rule, pin_texts, source=source, line=line))
+    elif rule.enforce and len(real) < 2:
         out.append(
             Finding(
                 "missing-backup-pin",
@@ -161,13 +220,13 @@ def rule_findings(
                 **where,
             )
         )
-    for pin in rule.pins:
-        if pin.is_placeholder:
+    for pin, text in _as_written(rule, pin_texts):
+        if pin.is_placeholder and not rule.placeholder_only:
             out.append(
                 Finding(
                     "placeholder-pin",
                     "warning",
-                    f"{rule.pattern} lists the placeholder pin {pin}: it matches no real key",
+                    f"{rule.pattern} lists the placeholder pin {text}: it matches no real key",
                     fix="replace it with the pin of a real backup key",
                     **where,
                 )
@@ -194,6 +253,17 @@ def rule_findings(
             )
         )
     return out
+
+
+def _as_written(rule: DomainRule, pin_texts: Sequence[str]) -> list[tuple[Pin, str]]:
+    """Each distinct pin of ``rule`` with its first spelling in ``pin_texts`` (else canonical)."""
+    spelled: dict[Pin, str] = {}
+    for text in pin_texts:
+        try:
+            spelled.setdefault(Pin.parse(text), text.strip())
+        except PinsetError:  # a spelling only the format reads (hex): keep the canonical form
+            continue
+    return [(pin, spelled.get(pin, str(pin))) for pin in rule.pins]
 
 
 def _expat_line(exc: BaseException, offset: int) -> int | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pinset.formats._importing import PlistText, make_policy, make_rule, rule_findings
+from pinset.formats._importing import PlistText, import_rule, make_policy
 from pinset.formats._trustkit_keys import (
     CONFIG,
     FORMAT,
@@ -51,14 +51,14 @@ def _load_legacy(plist: PlistText, pins_by_host: Any) -> Imported:
                 )
             pins.append(Pin(bytes.fromhex(text.strip())))
         real = [p for p in dict.fromkeys(pins) if not p.is_placeholder]
-        rule = make_rule(
+        rule, found = import_rule(
             source=source, line=line, name=name, pins=tuple(pins), allow_single_pin=len(real) < 2
         )
         rules.append(rule)
         if line is not None:
             lines[rule.pattern] = line
         domains.append(PlatformDomain(name, pin_texts=texts, line=line))
-        findings.extend(rule_findings(rule, (), source=source, line=line))
+        findings.extend(found)
     policy = make_policy(rules, source=source)
     return Imported(
         policy, FORMAT, source, tuple(findings), tuple(domains), {"legacy": True}, lines=lines

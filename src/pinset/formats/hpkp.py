@@ -20,8 +20,7 @@ from pinset.formats._importing import (
     check_placeholder,
     did_you_mean,
     host_name,
-    make_rule,
-    rule_findings,
+    import_rule,
 )
 from pinset.formats.model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
 from pinset.hosts import canonical_host
@@ -136,9 +135,10 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
             hint="add the pin of an offline backup key (pinset keygen)",
         )
     real = [p for p in distinct if not p.is_placeholder]
-    rule = make_rule(
+    rule, rule_found = import_rule(
         source=source,
         line=number,
+        pin_texts=texts,
         name=canonical,
         pins=pins,
         include_subdomains=include,
@@ -146,9 +146,8 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
         report_uris=uris,
         allow_single_pin=not report_only and len(real) < 2,
     )
-    findings.extend(
-        f for f in rule_findings(rule, (), source=source, line=number) if f.id != "no-expiration"
-    )
+    # HPKP has max-age instead of an expiration date.
+    findings.extend(f for f in rule_found if f.id != "no-expiration")
     policy = Policy(rules=(rule,), source=source)
     domain = PlatformDomain(
         canonical, include_subdomains=include, pin_texts=tuple(texts), line=number

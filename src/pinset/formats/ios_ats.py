@@ -24,10 +24,9 @@ from pinset.formats._importing import (
     PlistText,
     dump_plist,
     host_name,
+    import_rule,
     is_plist,
     make_policy,
-    make_rule,
-    rule_findings,
 )
 from pinset.formats.model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
 from pinset.pins import Pin
@@ -105,7 +104,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
                 hint="merge the two entries into one",
             )
         seen[name] = raw_name
-        rule, texts, kinds = _read_domain(plist, path, name, entry)
+        rule, texts, kinds, found = _read_domain(plist, path, name, entry)
         rules.append(rule)
         identities[name] = kinds
         if line is not None:
@@ -115,7 +114,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
                 name, include_subdomains=rule.include_subdomains, pin_texts=texts, line=line
             )
         )
-        findings.extend(rule_findings(rule, texts, source=source, line=line))
+        findings.extend(found)
         if rule.include_subdomains:
             findings.append(
                 Finding(
@@ -143,7 +142,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
 
 def _read_domain(
     plist: PlistText, path: KeyPath, name: str, entry: Any
-) -> tuple[DomainRule, tuple[str, ...], dict[str, str]]:
+) -> tuple[DomainRule, tuple[str, ...], dict[str, str], list[Finding]]:
     if not isinstance(entry, dict):
         raise plist.error(f"the entry for {name} must be a dictionary", path)
     plist.check_keys(entry, path, _DOMAIN_KEYS, f"the {PINNED} entry for {name}")
@@ -173,15 +172,16 @@ def _read_domain(
             hint=f"add the SPKI pins of the server's keys under {CA} or {LEAF}",
         )
     real = [p for p in dict.fromkeys(pins) if not p.is_placeholder]
-    rule = make_rule(
+    rule, findings = import_rule(
         source=plist.source,
         line=plist.line(path),
+        pin_texts=tuple(texts),
         name=name,
         pins=tuple(pins),
         include_subdomains=include,
         allow_single_pin=len(real) < 2,
     )
-    return rule, tuple(texts), kinds
+    return rule, tuple(texts), kinds, findings
 
 
 def _identity_text(plist: PlistText, path: KeyPath, item: Any) -> str:

@@ -32,11 +32,11 @@ from pinset.formats._importing import (
     KeyPath,
     PlistText,
     dump_plist,
+    import_rule,
     is_plist,
     make_policy,
     make_rule,
     parse_date,
-    rule_findings,
 )
 from pinset.formats._trustkit_export import _config
 from pinset.formats._trustkit_keys import (
@@ -130,7 +130,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
         if name in seen:
             raise plist.error(f"domain {raw_name!r} is the same host as {seen[name]!r}", path)
         seen[name] = raw_name
-        rule, texts, expiration_text = _read_domain(plist, path, name, entry)
+        rule, texts, expiration_text, found = _read_domain(plist, path, name, entry)
         rules.append(rule)
         if line is not None:
             lines[rule.pattern] = line
@@ -144,8 +144,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
                 trustkit=None if rule.exclude else _settings(entry, line),
             )
         )
-        fix = f"add {EXPIRATION} (yyyy-MM-dd): TrustKit stops enforcing on that date"
-        findings.extend(rule_findings(rule, texts, source=source, line=line, expiration_fix=fix))
+        findings.extend(found)
         if not rule.exclude and DEFAULT_REPORT_URI in rule.report_uris:
             default_uri.append(name)
             findings.append(
@@ -183,7 +182,7 @@ def _settings(entry: dict[str, Any], line: int | None) -> TrustKitSettings:
 
 def _read_domain(
     plist: PlistText, path: KeyPath, name: str, entry: Any
-) -> tuple[DomainRule, tuple[str, ...], str | None]:
+) -> tuple[DomainRule, tuple[str, ...], str | None, list[Finding]]:
     if not isinstance(entry, dict):
         raise plist.error(f"the entry for {name} must be a dictionary", path)
     plist.check_keys(entry, path, _DOMAIN_KEYS, f"the {PINNED} entry for {name}")
@@ -197,7 +196,7 @@ def _read_domain(
                 (*path, others[0]),
                 hint=f"an {EXCLUDE_KEY} entry takes no other keys: remove them",
             )
-        return make_rule(source=plist.source, line=line, name=name, exclude=True), (), None
+        return make_rule(source=plist.source, line=line, name=name, exclude=True), (), None, []
     include = _bool(plist, path, entry, INCLUDE, False)
     enforce = _bool(plist, path, entry, ENFORCE, True)
     disable_default = _bool(plist, path, entry, DISABLE_DEFAULT, False)
@@ -228,9 +227,11 @@ def _read_domain(
             hint="add the pin of an offline backup key (pinset keygen)",
         )
     real = [p for p in distinct if not p.is_placeholder]
-    rule = make_rule(
+    rule, findings = import_rule(
         source=plist.source,
         line=line,
+        pin_texts=texts,
+        expiration_fix=f"add {EXPIRATION} (yyyy-MM-dd): TrustKit stops enforcing on that date",
         name=name,
         pins=tuple(pins),
         include_subdomains=include,
@@ -239,7 +240,8 @@ def _read_domain(
         report_uris=tuple(uris),
         allow_single_pin=enforce and len(real) < 2,
     )
-    return rule, texts, expiration_text if isinstance(expiration_text, str) else None
+    written = expiration_text if isinstance(expiration_text, str) else None
+    return rule, texts, written, findings
 
 
 def _bool(plist: PlistText, path: KeyPath, entry: dict[str, Any], key: str, default: bool) -> bool:
