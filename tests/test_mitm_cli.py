@@ -164,6 +164,84 @@ def test_pinned_host_not_seen_fails(capsys: pytest.CaptureFixture[str]) -> None:
     assert "proves nothing" in out
 
 
+TWO_HOSTS_CLIENT = """\
+import sys, urllib.request
+import pinset
+from pinset.policy import DomainRule, Policy
+
+port, pin = sys.argv[1], sys.argv[2]
+policy = Policy((DomainRule("localhost", (pinset.Pin.parse(pin),), allow_single_pin=True),))
+handler = urllib.request.HTTPSHandler(context=pinset.ssl_context(policy))
+opener = urllib.request.build_opener(handler)
+for host in ("localhost", "127.0.0.1"):  # the policy pins the first name only
+    try:
+        print(host, opener.open(f"https://{host}:{port}/", timeout=10).read().decode())
+    except Exception as exc:
+        print(f"{host} refused: {exc!r}", file=sys.stderr)
+"""
+
+
+def test_without_pin_host_every_contacted_host_is_judged(
+    capsys: pytest.CaptureFixture[str], server: TLSServer, root_pem: str
+) -> None:
+    argv = ["--json", "--cafile", root_pem, "--", sys.executable, "-c", UNPINNED, url(server)]
+    status = main(["mitm", *argv])
+    data = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert data["pinned"] == []
+    (verdict,) = data["other_hosts"]
+    assert (verdict["host"], verdict["verdict"]) == ("localhost", "INTERCEPTED")
+    assert verdict["leaked_bytes"] > 0
+    assert data["failures"] == [
+        f"localhost: INTERCEPTED - the client accepted the forged certificate and sent "
+        f"{verdict['leaked_bytes']} bytes"
+    ]
+
+
+def test_without_pin_host_a_client_that_refuses_passes(
+    capsys: pytest.CaptureFixture[str],
+    server: TLSServer,
+    leaf: LeafCert,
+    root_pem: str,
+    client: str,
+) -> None:
+    pin = str(pinset.spki_pin(leaf.cert))
+    status = main(["mitm", "--cafile", root_pem, "--", sys.executable, client, url(server), pin])
+    out, _ = capsys.readouterr()
+    assert status == 0, out
+    assert "REFUSED" in out
+    assert "PASS every host the client contacted refused" in out
+
+
+def test_an_intercepted_host_fails_even_when_it_is_not_a_pinned_one(
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, root_pem: str, tmp_path: Path
+) -> None:
+    two_names = pki.leaf("localhost", "127.0.0.1")
+    script = tmp_path / "two_hosts.py"
+    script.write_text(TWO_HOSTS_CLIENT)
+    pin = str(pinset.spki_pin(two_names.cert))
+    with TLSServer(two_names) as srv:
+        argv = ["--json", "--pin-host", "localhost", "--cafile", root_pem, "--"]
+        status = main(["mitm", *argv, sys.executable, str(script), str(srv.port), pin])
+    data = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert [(v["host"], v["verdict"]) for v in data["pinned"]] == [("localhost", "REFUSED")]
+    assert [(v["host"], v["verdict"]) for v in data["other_hosts"]] == [
+        ("127.0.0.1", "INTERCEPTED")
+    ]
+    assert [line.split(":")[0] for line in data["failures"]] == ["127.0.0.1"]
+
+
+def test_a_client_that_contacts_no_host_proves_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = main(["mitm", "--", sys.executable, "-c", "pass"])
+    out, _ = capsys.readouterr()
+    assert status == 1
+    assert "FAIL the client contacted no host through the proxy, which proves nothing" in out
+    assert "PASS" not in out
+
+
 def test_child_env_points_at_proxy_and_bundle(
     capsys: pytest.CaptureFixture[str], pki: TestPKI, tmp_path: Path
 ) -> None:
@@ -194,7 +272,6 @@ def test_child_env_points_at_proxy_and_bundle(
     ("argv", "message"),
     [
         (["--pin-host", "localhost"], "give the client command"),
-        (["--", sys.executable, "-c", "pass"], "no pinned host"),
         (["--pin-host", "h.test", "--", "/nonexistent/client"], "command not found"),
         (["--pin-host", "h.test", "--ca-cert", "x.pem", "--", "true"], "go together"),
     ],

@@ -13,7 +13,16 @@ from pathlib import Path
 import click
 
 from pinset.cli._app import ExitStatus
-from pinset.cli._mitm_shared import _STYLE, _ca_options, _settle, _start, _table, judge, load_ca
+from pinset.cli._mitm_shared import (
+    _STYLE,
+    _ca_options,
+    _settle,
+    _start,
+    _table,
+    failures,
+    judge,
+    load_ca,
+)
 from pinset.cli._output import console
 from pinset.errors import ConfigError
 from pinset.testing.mitm import MitmProxy, MitmRecord, host_verdict
@@ -142,6 +151,7 @@ def serve(
         finally:
             proxy.stop()
     pinned, others = judge(records, pin_hosts, None)
+    found = failures(pinned, others)
     if as_json:
         click.echo(
             json.dumps(
@@ -149,9 +159,14 @@ def serve(
                     "event": "summary",
                     "pinned": [v.to_dict() for v in pinned],
                     "other_hosts": [v.to_dict() for v in others],
+                    "failures": found,
                 }
             )
         )
     else:
-        console().print(_table(pinned, others))
-    return int(ExitStatus.OK if all(v.ok for v in pinned) else ExitStatus.CHECK_FAILED)
+        screen = console()
+        if pinned or others:
+            screen.print(_table(pinned, others))
+        for line in found:
+            screen.print(f"[red]FAIL[/] {line}", highlight=False)
+    return int(ExitStatus.CHECK_FAILED if found else ExitStatus.OK)

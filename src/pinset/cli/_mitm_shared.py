@@ -21,7 +21,7 @@ from pinset.policy import Policy
 from pinset.testing.mitm import HostVerdict, MitmProxy, MitmRecord, host_verdict
 from pinset.testing.pki import CertificateAuthority, PrivateKey
 
-__all__ = ["judge", "load_ca"]
+__all__ = ["failures", "judge", "load_ca"]
 
 _STYLE = {"REFUSED": "bold green", "INTERCEPTED": "bold red", "NOT SEEN": "yellow"}
 
@@ -78,10 +78,11 @@ def load_ca(cert_path: str | None, key_path: str | None) -> CertificateAuthority
 def judge(
     records: Sequence[MitmRecord], pin_hosts: Iterable[str], policy: Policy | None
 ) -> tuple[list[HostVerdict], list[HostVerdict]]:
-    """(verdicts for pinned hosts, verdicts for the other hosts seen).
+    """(verdicts for the expected pinned hosts, verdicts for the other hosts contacted).
 
     A ``--pin-host`` is matched exactly; a policy rule stands for every seen host it
     pins (a rule that covers no seen host is reported under its own pattern, NOT SEEN).
+    With neither, every contacted host is an "other" host: it is still judged.
     """
     seen = list(dict.fromkeys(r.host for r in records if r.attempted))
     pinned: list[str] = [canonical_host(h) for h in pin_hosts]
@@ -98,6 +99,34 @@ def judge(
         return host_verdict(host, (r for r in records if r.host == host))
 
     return [verdict(h) for h in pinned], [verdict(h) for h in others]
+
+
+def failures(pinned: Sequence[HostVerdict], others: Sequence[HostVerdict]) -> list[str]:
+    """Why the attack succeeded or proved nothing: one line per reason, empty when it failed.
+
+    Every host the client contacted is judged, pinned or not: a client that sends
+    application data through the forging proxy to any host has been intercepted. An
+    expected host the client never contacted proves nothing, and neither does a
+    client that contacted no host at all.
+    """
+    out: list[str] = []
+    for v in [*pinned, *others]:
+        if v.outcome == "INTERCEPTED":
+            out.append(
+                f"{v.host}: INTERCEPTED - the client accepted the forged certificate and sent "
+                f"{v.leaked_bytes} bytes"
+            )
+        elif v.outcome == "NOT SEEN":
+            out.append(
+                f"{v.host}: NOT SEEN - the client never contacted it through the proxy, which "
+                "proves nothing (does the client use the proxy? does it reach this host?)"
+            )
+    if not pinned and not others:
+        out.append(
+            "the client contacted no host through the proxy, which proves nothing (does it "
+            "use HTTPS_PROXY, or for a JVM the default ProxySelector?)"
+        )
+    return out
 
 
 def _rule_for(policy: Policy, host: str) -> object:
