@@ -132,6 +132,26 @@ def test_placeholder_pin() -> None:
     assert ids(run(toml(domain("a.example.com", P1, P2, P3))), "placeholder-pin") == []
 
 
+def test_a_placeholder_only_domain_is_one_error_in_every_format_with_its_expiration() -> None:
+    bbbb = "B" * 43 + "="  # as written; its canonical re-encoding ends "BA="
+    native = toml(
+        domain("a.example.com", PLACEHOLDER, "sha256/" + bbbb, extra="placeholder-only = true")
+    )
+    android_xml = nsc(
+        '<domain-config><domain includeSubdomains="true">a.example.com</domain>'
+        f'<pin-set expiration="2027-06-30"><pin digest="SHA-256">{"A" * 43}=</pin>'
+        f'<pin digest="SHA-256">{bbbb}</pin></pin-set></domain-config>'
+    )
+    for data, name in ((native, "pinset.toml"), (android_xml, "nsc.xml")):
+        found = run(data, name)
+        placeholder = ids(found, "placeholder-pin")
+        assert [(f.severity, f.domain) for f in placeholder] == [("error", "a.example.com")]
+        assert bbbb in placeholder[0].message
+        assert ids(found, "missing-backup-pin") == []
+        soon = run(data, name, now=dt.datetime(2027, 6, 1, tzinfo=dt.timezone.utc))
+        assert [f.domain for f in ids(soon, "pin-set-expiring")] == ["a.example.com"]
+
+
 def test_placeholder_does_not_count_as_backup() -> None:
     data = toml(domain("a.example.com", P1, PLACEHOLDER, extra="allow-single-pin = true"))
     assert ids(run(data), "missing-backup-pin")

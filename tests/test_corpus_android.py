@@ -30,6 +30,7 @@ class Rule:
     include: bool
     expiration: dt.date | None = None
     single: bool = False
+    placeholder_only: bool = False  # every pin a placeholder: kept, refusing every connection
 
 
 @dataclass(frozen=True)
@@ -256,10 +257,18 @@ CASES = [
                 dt.date(2018, 1, 1),
                 single=True,
             ),
+            Rule(
+                "www.google.com",
+                2,
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                True,
+                single=True,
+                placeholder_only=True,
+            ),
         ),
         F(
             ("placeholder-pin", "www.datatheorem.com", 7),
-            ("placeholder-pin", "www.google.com", 16),  # all placeholders: left out
+            ("placeholder-pin", "www.google.com", 16),  # all placeholders: an error
             ("ignored-attribute", "www.google.com", 14),
         ),
     ),
@@ -280,6 +289,51 @@ CASES = [
                 "hxqRlPTu1bMS/0DITB1SSu0vd4u/8l8TjPgfaAp63Gc=",
                 False,
                 single=True,
+            ),
+            # AAAA + BBBB only; enforcePinning="true" on yahoo, "false" on the others.
+            Rule(
+                "www.yahoo.com",
+                2,
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                False,
+                single=True,
+                placeholder_only=True,
+            ),
+            Rule(
+                "www.github.com",
+                2,
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                False,
+                placeholder_only=True,
+            ),
+            Rule(
+                "www.microsoft.com",
+                2,
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                False,
+                dt.date(2015, 1, 1),
+                placeholder_only=True,
+            ),
+            Rule(
+                "expired.badssl.com",
+                2,
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                False,
+                placeholder_only=True,
+            ),
+            Rule(
+                "untrusted-root.badssl.com",
+                2,
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                False,
+                placeholder_only=True,
+            ),
+            Rule(
+                "wrong.host.badssl.com",
+                2,
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                False,
+                placeholder_only=True,
             ),
         ),
         F(
@@ -378,6 +432,7 @@ def test_corpus_file_imports_with_its_domains_pins_and_findings(case: Case) -> N
         assert rule.include_subdomains is expected.include
         assert rule.expiration == expected.expiration
         assert rule.allow_single_pin is expected.single
+        assert rule.placeholder_only is expected.placeholder_only
         assert not rule.exclude
     got = {(f.id, f.domain, f.line) for f in imported.findings}
     assert case.findings <= got, sorted(case.findings - got)

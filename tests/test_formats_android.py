@@ -13,6 +13,7 @@ from pinset.formats import android
 from pinset.formats.model import ExportError, ExportWarning
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
+from pinset.testing import TestPKI
 
 
 def pin(n: int) -> Pin:
@@ -20,6 +21,7 @@ def pin(n: int) -> Pin:
 
 
 P1, P2, P3 = pin(1), pin(2), pin(3)
+NOW = dt.datetime(2026, 12, 6, tzinfo=dt.timezone.utc)
 
 
 def nsc(body: str, *, root_attrs: str = "") -> str:
@@ -172,11 +174,31 @@ def test_placeholder_backup_pin_is_a_finding_and_not_a_backup() -> None:
     assert imported.policy.rules[0].allow_single_pin is True
 
 
-def test_only_placeholder_pins_leave_the_domain_out_with_an_error_finding() -> None:
-    text = nsc(pinned(pins=(Pin(b"\0" * 32), Pin(b"\1" * 32))))
-    imported = android.loads(text)
-    assert imported.policy.rules == ()
-    assert [(f.id, f.severity) for f in imported.findings] == [("placeholder-pin", "error")]
+def test_only_placeholder_pins_keep_the_domain_refusing_every_connection_with_an_error(
+    pki: TestPKI,
+) -> None:
+    # Android's PinSet takes any 32-byte digests: such a domain is pinned to nothing.
+    body = pinned(pins=(), pin_set_attrs=' expiration="2027-06-30"').replace(
+        "</pin-set>",
+        '<pin digest="SHA-256">'
+        + "B" * 43
+        + '=</pin><pin digest="SHA-256">'
+        + "A" * 43
+        + "=</pin></pin-set>",
+    )
+    imported = android.loads(nsc(body))
+    (rule,) = imported.policy.rules
+    assert rule.placeholder_only
+    assert rule.enforce
+    assert rule.expiration == dt.date(2027, 6, 30)  # still visible to the audit
+    (finding,) = imported.findings
+    assert (finding.id, finding.severity) == ("placeholder-pin", "error")
+    # Quoted as the file writes it, not re-encoded (BBBB…BBA=).
+    assert "B" * 43 + "=" in finding.message
+    assert "B" * 42 + "A=" not in finding.message
+    leaf = pki.leaf("api.example.com")
+    verdict = imported.policy.evaluate("api.example.com", leaf.full_chain, now=NOW)
+    assert verdict.allowed is False
 
 
 def test_unpadded_and_spaced_pins_are_equal_but_flagged_non_canonical() -> None:

@@ -249,6 +249,21 @@ def test_platform_valid_configs_import_with_findings() -> None:
     assert all(f.source == "Info.plist" for f in imported.findings)
 
 
+def test_a_placeholder_only_domain_is_kept_with_one_error_quoting_the_pin_as_written() -> None:
+    # ATS takes any SPKI-SHA256-BASE64 that decodes to 32 bytes (NSPinnedDomains docs).
+    bbbb = "B" * 43 + "="
+    text = plist(
+        "<key>dud.example.com</key>\n"
+        f"<dict><key>NSPinnedLeafIdentities</key><array>{identity(bbbb)}</array></dict>\n"
+    )
+    imported = ios_ats.loads(text, source="Info.plist")
+    (rule,) = imported.policy.rules
+    assert rule.placeholder_only
+    found = [(f.id, f.severity) for f in imported.findings if f.id != "no-expiration"]
+    assert found == [("placeholder-pin", "error")]
+    assert bbbb in imported.findings[0].message
+
+
 def test_a_plist_without_pins_imports_as_an_empty_policy_with_a_finding() -> None:
     text = plistlib.dumps({"CFBundleName": "Demo", "NSAppTransportSecurity": {}}).decode()
     imported = ios_ats.loads(text)

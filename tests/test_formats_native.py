@@ -60,3 +60,19 @@ def test_sniff() -> None:
     assert not native.sniff(b"<network-security-config/>")
     assert not native.sniff(b'{"NSAppTransportSecurity": {}}')
     assert not native.sniff(b"\xff\xfe")
+
+
+ZERO, BBBB = Pin(bytes(32)), "sha256/" + "B" * 43 + "="
+
+
+def test_a_placeholder_only_rule_must_say_so_in_a_hand_written_policy() -> None:
+    body = f'[[domain]]\nname = "a.example.com"\npins = ["{ZERO}", "{BBBB}"]\n'
+    with pytest.raises(ConfigError, match="only placeholder pins") as caught:
+        native.loads(body, source="pinset.toml")
+    assert "placeholder-only = true" in (caught.value.hint or "")
+    said = native.loads(body + "placeholder-only = true\n", source="pinset.toml").policy
+    assert said.rules[0].placeholder_only
+    # What an importer keeps survives pinset.toml: export, then import, gives the same policy.
+    assert native.loads(said.to_toml()).policy == said
+    with pytest.raises(ConfigError, match="marked placeholder-only but lists the real pin"):
+        native.loads(body.replace(BBBB, str(P1)) + "placeholder-only = true\n")

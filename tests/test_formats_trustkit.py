@@ -203,6 +203,33 @@ def test_pin_counts_follow_trustkit() -> None:
     assert {"missing-backup-pin", "placeholder-pin"} <= {f.id for f in dud.findings}
 
 
+def test_a_placeholder_only_domain_is_kept_with_an_error_as_trustkit_accepts_it() -> None:
+    # TrustKit's parseTrustKitConfiguration only checks that each hash decodes to 32 bytes
+    # and that an enforced domain has two of them: it starts with these and matches nothing.
+    bbbb = "B" * 43 + "="
+    text = config(
+        {
+            "a.example.com": {
+                "TSKPublicKeyHashes": ["A" * 43 + "=", bbbb],
+                "TSKExpirationDate": "2027-06-30",
+                "TSKDisableDefaultReportUri": True,
+            }
+        }
+    )
+    imported = trustkit.loads(text, source="Info.plist")
+    (rule,) = imported.policy.rules
+    assert rule.placeholder_only
+    assert rule.enforce
+    assert rule.expiration == dt.date(2027, 6, 30)
+    errors = [f for f in imported.findings if f.severity == "error"]
+    assert [(f.id, f.line) for f in errors] == [
+        ("placeholder-pin", line_of(text, "<key>a.example.com</key>"))
+    ]
+    assert bbbb in errors[0].message
+    assert "B" * 42 + "A=" not in errors[0].message
+    assert "missing-backup-pin" not in {f.id for f in imported.findings}
+
+
 def test_exclusions_follow_trustkit() -> None:
     pinned = {"TSKPublicKeyHashes": [A.b64, B.b64], "TSKIncludeSubdomains": True}
     with pytest.raises(ConfigError, match="also sets TSKPublicKeyHashes"):

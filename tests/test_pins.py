@@ -150,10 +150,19 @@ def test_placeholders(text: str) -> None:
     assert Pin.parse(text).is_placeholder
 
 
+def test_a_repeated_pattern_is_a_placeholder_in_the_one_function_that_judges_it() -> None:
+    # httptoolkit/android-ssl-pinning-demo ships this dud (43 characters, unpadded); the
+    # Android importer used to judge it with a second function of its own.
+    assert Pin.parse("ABCDEF" * 7 + "A").is_placeholder
+    assert Pin.parse("ABCDEFGH" * 5 + "ABA=").is_placeholder
+
+
 def test_real_pins_are_not_placeholders() -> None:
     assert not Pin(DIGEST).is_placeholder
     assert not Pin(bytes(30) + b"\x01\x02").is_placeholder
     assert not Pin.parse("A" * 41 + "BA=").is_placeholder
+    assert not Pin.parse("Qk" * 21 + "A=").is_placeholder  # the pattern breaks in the last bits
+    assert not Pin(b"\x01" * 31 + b"\x02").is_placeholder
 
 
 def test_base64_starting_with_slash_is_not_mistaken_for_curls_double_slash() -> None:

@@ -32,6 +32,9 @@ _VALID_SHAPE = (
 )
 _B64_ALPHABET = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+_B64_VALUE = {
+    c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+}
 _HEX_FINGERPRINT = re.compile(r"(?:[0-9A-Fa-f]{2}[: ]?){20,64}")
 _HPKP = re.compile(r"""pin-(?P<algo>[A-Za-z0-9-]+)\s*=\s*(?P<q>["']?)(?P<value>[^"']*)(?P=q)""")
 
@@ -86,11 +89,20 @@ class Pin:
 
     @property
     def is_placeholder(self) -> bool:
-        """True for dummy 'backup' values: ``AAAA…=``, ``BBBB…=``, one byte repeated."""
-        if len(set(self.digest)) == 1:
-            return True
-        # 43 base64 characters carry 258 bits, so the last one may differ from the rest.
-        return len(set(self.b64[:42])) == 1
+        """True for typed-in dummy values: ``AAAA…=``, ``BBBB…=``, ``ABCDEFABCDEF…``.
+
+        That is, a digest whose base64 repeats a unit of at most 8 characters for
+        all of its 256 bits (one repeated byte is a 4-character unit). A SHA-256
+        output has that shape with a chance below 2**-200.
+        """
+        text = self.b64
+        for size in range(1, 9):
+            unit = text[:size]
+            # 43 characters carry 258 bits: only the top 4 bits of the 43rd one count.
+            last = _B64_VALUE[unit[42 % size]] >> 2 == _B64_VALUE[text[42]] >> 2
+            if last and text[:42] == (unit * (42 // size + 1))[:42]:
+                return True
+        return False
 
     def __str__(self) -> str:
         return "sha256/" + self.b64

@@ -33,7 +33,9 @@ RULES: dict[str, Rule] = {
         Rule("missing-backup-pin", "error",
              "enforced domain with fewer than two distinct real pins (warning when a single pin "
              "is explicitly accepted)", "add the pin of an offline backup key (pinset keygen)"),
-        Rule("placeholder-pin", "warning", "placeholder digest, not counted as a backup",
+        Rule("placeholder-pin", "warning",
+             "placeholder digest, not counted as a backup (an error when every pin of a domain "
+             "is one: no key matches, every connection is refused)",
              "replace it with the pin of a real offline backup key (pinset keygen)"),
         Rule("non-canonical-pin", "warning", "unpadded or whitespace-laden base64",
              "write the pin as 'sha256/' + 44 characters of padded standard base64"),

@@ -10,8 +10,7 @@ what the importer already found, with one owner per rule id:
   ``non-canonical-pin``, ``no-expiration``, ``user-trust-anchors``,
   ``override-pins``, ``cleartext-permitted``. Only an importer sees what a
   platform file says literally (``tools:ignore="MissingBackupPin"``, a pin's
-  spelling, placeholder-only pin-sets that never reach the policy, trust
-  anchors), so for platform formats the importer's findings are taken as they
+  spelling, trust anchors), so for platform formats the importer's findings are taken as they
   are. Native pinset policies carry no importer findings; there the auditor
   computes these ids from the policy and the file text. The one adjustment:
   ``missing-backup-pin`` is an error unless the config *says* it accepts a

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pinset.audit.catalog import finding
 from pinset.audit.model import Context, Finding, Subject
 from pinset.errors import PinFormatError
+from pinset.formats._importing import placeholder_only_finding
 from pinset.hosts import parent_domains
 from pinset.pins import Pin, is_canonical_pin_text
 from pinset.policy import DomainRule
@@ -62,7 +63,7 @@ def missing_backup_pin(subject: Subject, context: Context) -> Iterator[Finding]:
         return
     for rule in _pinned(subject):
         real = [p for p in rule.pins if not p.is_placeholder]
-        if rule.enforce and len(real) < 2:
+        if rule.enforce and len(real) < 2 and not rule.placeholder_only:
             yield finding(
                 "missing-backup-pin",
                 f"{rule.pattern} is enforced with {len(real)} real pin"
@@ -74,10 +75,18 @@ def missing_backup_pin(subject: Subject, context: Context) -> Iterator[Finding]:
 
 
 def placeholder_pin(subject: Subject, context: Context) -> Iterator[Finding]:
-    """Placeholder digests (``AAAA…=``) in native policies: they match and back up nothing."""
+    """Placeholder digests (``AAAA…=``) in native policies: they match and back up nothing.
+
+    A ``placeholder-only`` rule is one error, worded as the importers word it.
+    """
     if not _native(subject):
         return
     for rule in _pinned(subject):
+        if rule.placeholder_only:
+            texts = [text for pattern, text, _ in subject.written_pins if pattern == rule.pattern]
+            where = subject.where(rule)
+            yield placeholder_only_finding(rule, texts, source=where["source"], line=where["line"])
+            continue
         for pin in rule.pins:
             if pin.is_placeholder:
                 yield finding(

@@ -131,7 +131,10 @@ def import_rule(
     source: str | None,
     line: int | None,
     pin_texts: Sequence[str] = (),
+    pin_lines: Sequence[int | None] = (),
     expiration_fix: str | None = None,
+    backup_needed: bool | None = None,
+    single_pin_accepted: bool | None = None,
     **fields: Any,
 ) -> tuple[DomainRule, list[Finding]]:
     """A platform's domain entry as a :class:`DomainRule`, with what pinset's rules say of it.
@@ -142,14 +145,22 @@ def import_rule(
     keeps it: ``placeholder_only`` is set (no key can match, so connections are
     refused) and :func:`placeholder_only_finding` flags it at error level, its
     expiration still visible to the audit. ``pin_texts`` are the pins as the
-    file writes them, for messages; the findings are :func:`rule_findings`.
+    file writes them (``pin_lines`` their lines), for messages; the other
+    arguments go to :func:`rule_findings`.
     """
     pins = tuple(fields.get("pins", ()))
     if pins and not fields.get("exclude") and all(p.is_placeholder for p in pins):
         fields["placeholder_only"] = True
     rule = make_rule(source=source, line=line, **fields)
     findings = rule_findings(
-        rule, pin_texts, source=source, line=line, expiration_fix=expiration_fix
+        rule,
+        pin_texts,
+        source=source,
+        line=line,
+        pin_lines=pin_lines,
+        expiration_fix=expiration_fix,
+        backup_needed=backup_needed,
+        single_pin_accepted=single_pin_accepted,
     )
     return rule, findings
 
@@ -192,54 +203,66 @@ def rule_findings(
     *,
     source: str | None,
     line: int | None,
+    pin_lines: Sequence[int | None] = (),
     expiration_fix: str | None = None,
+    backup_needed: bool | None = None,
+    single_pin_accepted: bool | None = None,
 ) -> list[Finding]:
     """What pinset's rules say about an imported rule its platform accepts.
 
-    ``missing-backup-pin`` (fewer than two real pins, enforced), ``placeholder-pin``
-    (a warning per placeholder, or one error when every pin is one),
-    ``non-canonical-pin`` (unpadded, prefixed or spaced spellings) and
+    ``missing-backup-pin`` (fewer than two real pins where the platform enforces
+    them: ``backup_needed``, by default ``rule.enforce``; an error when the file
+    does not accept a single pin, ``single_pin_accepted=False``, a warning
+    otherwise, which the audit raises for formats that cannot accept one),
+    ``placeholder-pin`` (a warning per placeholder, or one error when every pin
+    is one), ``non-canonical-pin`` (unpadded, prefixed or spaced spellings) and
     ``no-expiration`` (``expiration_fix`` says how to add one; ``None`` when the
     format has no expiration, which then yields an info finding saying so).
+    Per-pin findings sit on ``pin_lines`` (aligned with ``pin_texts``) when given.
     """
     if rule.exclude:
         return []
     out: list[Finding] = []
     where: dict[str, Any] = {"domain": rule.pattern, "source": source, "line": line}
+    written = _as_written(pin_texts, pin_lines, line)
     real = [p for p in rule.pins if not p.is_placeholder]
     if rule.placeholder_only:
         out.append(placeholder_only_finding(rule, pin_texts, source=source, line=line))
-    elif rule.enforce and len(real) < 2:
+    elif (rule.enforce if backup_needed is None else backup_needed) and len(real) < 2:
+        accepted = single_pin_accepted is not False
         out.append(
             Finding(
                 "missing-backup-pin",
-                "warning",
-                f"{rule.pattern} is enforced with {len(real)} real pin"
-                f"{'' if len(real) == 1 else 's'}: losing that key locks every user out",
+                "warning" if accepted else "error",
+                f"{rule.pattern}: {len(real)} real pin{'' if len(real) == 1 else 's'} where "
+                "the pins are enforced; losing that key locks every installed app out"
+                + (" (the file accepts a single pin)" if single_pin_accepted else ""),
                 fix="add the pin of an offline backup key (pinset keygen)",
                 **where,
             )
         )
-    for pin, text in _as_written(rule, pin_texts):
+    for pin in rule.pins:
+        text, pin_line = written.get(pin, (str(pin), line))
         if pin.is_placeholder and not rule.placeholder_only:
             out.append(
                 Finding(
                     "placeholder-pin",
                     "warning",
                     f"{rule.pattern} lists the placeholder pin {text}: it matches no real key",
-                    fix="replace it with the pin of a real backup key",
-                    **where,
+                    fix="replace it with the pin of a real offline backup key (pinset keygen)",
+                    **{**where, "line": pin_line},
                 )
             )
-    for text in pin_texts:
+    for index, text in enumerate(pin_texts):
         if not is_canonical_pin_text(text.strip()) or text != text.strip():
+            pin_line = pin_lines[index] if index < len(pin_lines) else line
             out.append(
                 Finding(
                     "non-canonical-pin",
                     "warning",
                     f"{rule.pattern}: pin {text!r} is not written as padded standard base64",
                     fix=f"write it as {Pin.parse(text).b64}",
-                    **where,
+                    **{**where, "line": pin_line},
                 )
             )
     if rule.expiration is None:
@@ -255,15 +278,20 @@ def rule_findings(
     return out
 
 
-def _as_written(rule: DomainRule, pin_texts: Sequence[str]) -> list[tuple[Pin, str]]:
-    """Each distinct pin of ``rule`` with its first spelling in ``pin_texts`` (else canonical)."""
-    spelled: dict[Pin, str] = {}
-    for text in pin_texts:
+def _as_written(
+    pin_texts: Sequence[str], pin_lines: Sequence[int | None], line: int | None
+) -> dict[Pin, tuple[str, int | None]]:
+    """Each pin's first spelling in ``pin_texts`` and its line (``line`` when not given)."""
+    spelled: dict[Pin, tuple[str, int | None]] = {}
+    for index, text in enumerate(pin_texts):
         try:
-            spelled.setdefault(Pin.parse(text), text.strip())
+            pin = Pin.parse(text)
         except PinsetError:  # a spelling only the format reads (hex): keep the canonical form
             continue
-    return [(pin, spelled.get(pin, str(pin))) for pin in rule.pins]
+        spelled.setdefault(
+            pin, (text.strip(), pin_lines[index] if index < len(pin_lines) else line)
+        )
+    return spelled
 
 
 def _expat_line(exc: BaseException, offset: int) -> int | None:

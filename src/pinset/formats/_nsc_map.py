@@ -11,7 +11,7 @@ unless ``disableDefaultReportUri="true"``.
 
 from __future__ import annotations
 
-from pinset.formats._importing import make_policy, make_rule
+from pinset.formats._importing import import_rule, make_policy
 from pinset.formats._nsc import Config, Document, PinSet, ancestors
 from pinset.formats._trustkit_keys import DEFAULT_REPORT_URI as TRUSTKIT_DEFAULT_REPORT_URI
 from pinset.formats.model import (
@@ -22,16 +22,9 @@ from pinset.formats.model import (
     TrustAnchor,
     TrustKitSettings,
 )
-from pinset.pins import Pin, is_canonical_pin_text
 from pinset.policy import DomainRule, Policy
 
-__all__ = ["TRUSTKIT_DEFAULT_REPORT_URI", "is_dud_pin", "to_imported"]
-
-
-def is_dud_pin(pin: Pin) -> bool:
-    """A placeholder or a pattern no real hash produces (``ABCDEFABCDEF…``): not a backup."""
-    # A real SHA-256 in base64 uses ~30 distinct characters; 8 or fewer is a typed-in dud.
-    return pin.is_placeholder or len(set(pin.b64.rstrip("="))) <= 8
+__all__ = ["TRUSTKIT_DEFAULT_REPORT_URI", "to_imported"]
 
 
 class _Mapper:
@@ -105,8 +98,6 @@ class _Mapper:
                     unpinned.append((name, include, line))
                 elif not pin_set.pins:
                     rules.append(DomainRule(name, include_subdomains=include, exclude=True))
-                elif all(p.is_placeholder for p in pin_set.pins):
-                    self.placeholder_only(name, pin_set)
                 else:
                     rules.append(self.pinned_rule(config, name, include, line, pin_set, tk))
         rules.extend(self.carve_outs(rules, unpinned))
@@ -158,49 +149,6 @@ class _Mapper:
                     fix='set enforcePinning="true" once reports show the pins match',
                     line=tk.line if tk is not None else line,
                 )
-        # Distinct pins: a pin written twice is still one key (the policy counts the same way).
-        real = list(dict.fromkeys(p for p in pin_set.pins if not is_dud_pin(p)))
-        for pin, text, pin_line in zip(pin_set.pins, pin_set.texts, pin_set.lines, strict=True):
-            if is_dud_pin(pin):
-                self.finding(
-                    "placeholder-pin",
-                    "warning",
-                    f"{name}: {text.strip()} is a placeholder, not a backup key's pin",
-                    domain=name,
-                    fix="replace it with the pin of an offline backup key (pinset keygen)",
-                    line=pin_line,
-                )
-            if not is_canonical_pin_text(text):
-                self.finding(
-                    "non-canonical-pin",
-                    "warning",
-                    f"{name}: pin {text!r} is not padded standard base64 ({pin.b64})",
-                    domain=name,
-                    fix=f"write {pin.b64}",
-                    line=pin_line,
-                )
-        single = len(real) < 2 and (enforce or pin_set.ignore_missing_backup)
-        if len(real) < 2:
-            accepted = pin_set.ignore_missing_backup
-            self.finding(
-                "missing-backup-pin",
-                "warning" if accepted else "error",
-                f"{name}: {len(real)} real pin{'s' if len(real) != 1 else ''}; a lost or "
-                "changed key locks every installed app out"
-                + (' (tools:ignore="MissingBackupPin" accepts it)' if accepted else ""),
-                domain=name,
-                fix="add the pin of an offline backup key (pinset keygen)",
-                line=pin_set.line,
-            )
-        if pin_set.expiration is None:
-            self.finding(
-                "no-expiration",
-                "info",
-                f"{name}: the pin-set never expires; a lost key bricks installs that never update",
-                domain=name,
-                fix='add expiration="yyyy-MM-dd" to the <pin-set>',
-                line=pin_set.line,
-            )
         if self.inherited(config, "cleartext") is True:
             self.finding(
                 "cleartext-permitted",
@@ -210,9 +158,19 @@ class _Mapper:
                 fix='set cleartextTrafficPermitted="false" (on base-config too)',
                 line=config.line,
             )
-        return make_rule(
+        real = {p for p in pin_set.pins if not p.is_placeholder}
+        # A single pin needs accepting only where it is enforced, or where the file says so.
+        single = len(real) < 2 and (enforce or pin_set.ignore_missing_backup)
+        rule, findings = import_rule(
             source=self.doc.source,
             line=pin_set.line,
+            # XML indentation around the digest is layout, not spelling.
+            pin_texts=tuple(t.strip() for t in pin_set.texts),
+            pin_lines=pin_set.lines,
+            expiration_fix='add expiration="yyyy-MM-dd" to the <pin-set>',
+            # Android 7.0+ enforces the pin-set whatever TrustKit's enforcePinning says.
+            backup_needed=True,
+            single_pin_accepted=pin_set.ignore_missing_backup,
             name=name,
             pins=pin_set.pins,
             include_subdomains=include,
@@ -221,19 +179,8 @@ class _Mapper:
             report_uris=uris,
             allow_single_pin=single or pin_set.ignore_missing_backup,
         )
-
-    def placeholder_only(self, name: str, pin_set: PinSet) -> None:
-        # Android accepts a pin-set of placeholders (it then refuses every connection to the
-        # domain); a pinset rule needs one real pin, so the domain stays out of the policy.
-        self.finding(
-            "placeholder-pin",
-            "error",
-            f"{name}: every pin is a placeholder, so no server key can match and every "
-            "connection fails; pinset cannot express this and left the domain out of the policy",
-            domain=name,
-            fix="pin the current key (pinset pin HOST) and an offline backup key",
-            line=pin_set.line,
-        )
+        self.findings.extend(findings)
+        return rule
 
     def carve_outs(
         self, rules: list[DomainRule], unpinned: list[tuple[str, bool, int]]
