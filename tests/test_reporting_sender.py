@@ -267,3 +267,20 @@ def test_closed_reporter_drops(pki: TestPKI) -> None:
     verdict, conn = _verdict_and_connection(pki)
     reporter(verdict, conn)  # type: ignore[arg-type]
     assert (reporter.stats.dropped, transport.calls) == (1, [])
+
+
+def test_a_5xx_is_not_remembered_as_sent(pki: TestPKI) -> None:
+    # Regression: the de-duplication entry was written when the report was queued, so a
+    # collector's 503 silenced this failure for 24 hours. Now the delivery is retried.
+    clock, transport = _Clock(), _Recorder(status=503)
+    reporter = BackgroundReporter(clock=clock, transport=transport)
+    verdict, conn = _verdict_and_connection(pki)
+    reporter(verdict, conn)  # type: ignore[arg-type]
+    assert reporter.flush(10)
+    transport.status = 202  # the collector is back
+    clock.now += 3600
+    reporter(verdict, conn)  # type: ignore[arg-type]
+    assert reporter.flush(10)
+    assert (reporter.stats.failed, reporter.stats.sent) == (1, 1)
+    assert len(transport.calls) == 2
+    reporter.close()

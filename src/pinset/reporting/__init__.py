@@ -1,6 +1,7 @@
 """Pin-failure reports: the RFC 7469 / TrustKit report model and a background sender.
 
-Core dependencies only (standard library and cryptography)::
+Core dependencies only (standard library and cryptography). A report counts as sent
+only on a 2xx answer; other deliveries are retried by a :class:`RetryPolicy`::
 
     reporter = pinset.reporting.default_reporter(policy, app_version="2.4.1")
     ctx = pinset.ssl_context(policy, reporter=reporter)
@@ -13,6 +14,7 @@ from pinset.reporting.report import (
     der_to_pem,
     known_pin_text,
 )
+from pinset.reporting.retry import CollectorStatus, RetryPolicy
 from pinset.reporting.sender import (
     BackgroundReporter,
     ReporterStats,
@@ -26,8 +28,10 @@ __all__ = [
     "REPORTED_REASONS",
     "TRUSTKIT_RESULTS",
     "BackgroundReporter",
+    "CollectorStatus",
     "FailureReport",
     "ReporterStats",
+    "RetryPolicy",
     "Transport",
     "default_reporter",
     "der_to_pem",
