@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import ssl
 import stat
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from _client_helpers import _no_proxy_from_environment  # noqa: F401 - an autous
 from pinset import Policy, spki_pin
 from pinset.cli import main
 from pinset.demo import HOST, DemoResult, run
+from pinset.demo.narrate import Narrator
 
 STEPS = [
     "setup",
@@ -127,6 +130,76 @@ def test_the_narration_is_plain_text_off_a_terminal(played: tuple[DemoResult, st
     assert '[[domain]]\nname = "api.pinset.test"' in "\n".join(
         line.strip("│ ").rstrip() for line in text.splitlines()
     )
+
+
+TITLES = [
+    "API server up",
+    "Pins extracted",
+    "Policy written",
+    "Pinned request",
+    "MITM vs unpinned client",
+    "MITM vs pinned client",
+    "Failure report",
+    "Rotation to backup key",
+    "Expired pin set",
+]
+BOX = set("─│┏┃┡╇└┘╭╮╰╯━")
+
+
+def test_off_a_terminal_each_outcome_is_a_plain_line(played: tuple[DemoResult, str, Path]) -> None:
+    result, text, _ = played
+    lines = text.splitlines()
+    assert not BOX & set(text)
+    assert "✔" not in text
+    assert [s.title for s in result.steps] == TITLES
+    summary = lines[lines.index("Summary") + 1 : lines.index("Summary") + 1 + len(TITLES)]
+    assert [line.split(":")[0] for line in summary] == [f"[ok] {title}" for title in TITLES]
+    assert summary[5] == (
+        "[ok] MITM vs pinned client: PinMismatchError, REFUSED, 0 bytes leaked "
+        "(expected: PinMismatchError, 0 bytes leaked)"
+    )
+    assert "1. A PKI and an API server" in lines
+    assert "8. The pin set expires" in lines
+    assert "  [ok] refused before sending: 0 bytes reached the proxy, 0 reached the API" in lines
+    assert any(line.startswith("  [attack] fooled: the proxy read ") for line in lines)
+
+
+def test_on_a_terminal_the_story_is_drawn() -> None:
+    out = io.StringIO()
+    say = Narrator(Console(file=out, force_terminal=True, width=100))
+    say.step("A step")
+    say.good("it worked")
+    say.summary([("A step", "works", "worked", True)], 0.5)
+    text = out.getvalue()
+    assert "✔" in text
+    assert "━" in text  # the summary is a table
+    assert "[ok]" not in text
+
+
+def test_a_stream_that_cannot_encode_the_marks_gets_words_not_a_crash() -> None:
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="ascii", write_through=True)
+    say = Narrator(Console(file=stream, force_terminal=True, width=100))
+    say.good("leaf sha256/abc…")
+    say.summary([("Pins extracted", "a pin", "sha256/abc…", True)], 0.5)
+    text = raw.getvalue().decode("ascii")
+    assert "[ok] leaf sha256/abc?" in text
+    assert "sha256/abc?" in text.split("Summary")[1]
+
+
+def test_the_cli_demo_completes_on_an_ascii_stream() -> None:
+    env = dict(os.environ, PYTHONIOENCODING="ascii")
+    done = subprocess.run(
+        [sys.executable, "-m", "pinset", "demo"],
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    text = done.stdout.decode("ascii")
+    assert "  [ok] the collector stored 1 report(s) for api.pinset.test" in text.splitlines()
+    assert "Every step behaved as expected" in text
 
 
 def test_cli_json_summary(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,12 +1,17 @@
-"""The demo's narration on a rich console: step headings, facts, verdicts and the summary.
+"""The demo's narration on a rich console: step headings, facts, outcomes and the summary.
 
-Colour is rich's business: on a terminal the story is coloured, into a pipe or a file
-(or with ``NO_COLOR``) the same words come out as plain text. Text that comes from
-certificates or errors is printed with markup off, so a ``[`` in it stays a ``[``.
+On a terminal the story is drawn: rules, panels, tables, coloured ✔ / ✘ marks. Into a
+pipe, a file or a CI log it is told as plain lines instead, one outcome per line with
+a word for its mark (``[ok]``, ``[FAIL]``, ``[attack]``), so a log shows every step's
+outcome and ``grep FAIL`` finds the broken ones. Either way nothing is written that the
+stream's encoding cannot hold (a CI runner on ASCII or cp1252 gets ``?`` for ``…``
+instead of a crash after the first step). Text from certificates or errors is never
+read as markup, so a ``[`` in it stays a ``[``.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable, Sequence
 
 from rich.console import Console
@@ -17,48 +22,100 @@ from rich.text import Text
 
 __all__ = ["Narrator"]
 
+_GLYPHS = {"good": "✔", "bad": "✘", "attack": "⚠"}
+_WORDS = {"good": "[ok]", "bad": "[FAIL]", "attack": "[attack]"}
+_STYLES = {"good": "green", "bad": "red", "attack": "yellow"}
+
+
+def _encodes(encoding: str, text: str) -> bool:
+    try:
+        codecs.encode(text, encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
 
 class Narrator:
-    """Tells the demo's story on *console*; every method prints and returns nothing."""
+    """Tells the demo's story on *console*; every method prints and returns nothing.
 
-    def __init__(self, console: Console) -> None:
+    ``plain`` (default: the console is not a terminal) tells it as plain lines.
+    """
+
+    def __init__(self, console: Console, *, plain: bool | None = None) -> None:
         self.console = console
+        self.plain = not console.is_terminal if plain is None else plain
+        self._encoding = console.encoding
+        self._glyphs = not self.plain and _encodes(self._encoding, "".join(_GLYPHS.values()))
         self._step = 0
+
+    # -- output -----------------------------------------------------------------------
+
+    def _safe(self, text: str) -> str:
+        """*text* with what the stream cannot encode replaced by ``?``."""
+        if _encodes(self._encoding, text):
+            return text
+        return text.encode(self._encoding, "replace").decode(self._encoding)
+
+    def _line(self, text: str, style: str = "") -> None:
+        self.console.print(Text(self._safe(text), style=style), soft_wrap=True)
+
+    def _mark(self, kind: str, text: str) -> None:
+        style = _STYLES[kind]
+        if self._glyphs:
+            line = Text(f"  {_GLYPHS[kind]} ", style=f"bold {style}")
+            line.append(self._safe(text), style=style)
+            self.console.print(line, soft_wrap=True)
+        else:
+            self._line(f"  {_WORDS[kind]} {text}", style)
+
+    # -- the story --------------------------------------------------------------------
 
     def title(self, text: str, subtitle: str) -> None:
         """The opening banner."""
+        if self.plain:
+            self._line(f"{text}: {subtitle}", "bold")
+            return
         self.console.print(
-            Panel(Text(subtitle), title=Text(text, style="bold"), border_style="cyan", expand=False)
+            Panel(
+                Text(self._safe(subtitle)),
+                title=Text(text, style="bold"),
+                border_style="cyan",
+                expand=False,
+            )
         )
 
     def step(self, heading: str) -> None:
         """Start the next numbered step."""
         self._step += 1
         self.console.print()
-        self.console.rule(Text(f"{self._step}. {heading}", style="bold cyan"), align="left")
+        if self.plain:
+            self._line(f"{self._step}. {heading}", "bold")
+            return
+        title = Text(self._safe(f"{self._step}. {heading}"), style="bold cyan")
+        self.console.rule(title, align="left")
 
     def say(self, text: str) -> None:
         """A sentence of the story."""
-        self.console.print(Text(text))
+        self._line(text)
 
     def fact(self, label: str, value: str) -> None:
         """A labelled value (a pin, a URL, an issuer)."""
         line = Text("  ")
-        line.append(f"{label}: ", style="dim")
-        line.append(value, style="bold")
+        line.append(self._safe(f"{label}: "), style="dim")
+        line.append(self._safe(value), style="bold")
         self.console.print(line, soft_wrap=True)
 
     def good(self, text: str) -> None:
         """An outcome the demo expected."""
-        self.console.print(Text("  ✔ ", style="bold green") + Text(text, style="green"))
+        self._mark("good", text)
 
     def bad(self, text: str) -> None:
         """An outcome the demo did not expect."""
-        self.console.print(Text("  ✘ ", style="bold red") + Text(text, style="red"))
+        self._mark("bad", text)
 
     def attack(self, text: str) -> None:
         """Something the attacker achieved (expected in the unpinned case, still alarming)."""
-        self.console.print(Text("  ⚠ ", style="bold yellow") + Text(text, style="yellow"))
+        self._mark("attack", text)
 
     def outcome(self, ok: bool, text: str) -> None:
         """:meth:`good` or :meth:`bad`, depending on *ok*."""
@@ -66,45 +123,70 @@ class Narrator:
 
     def block(self, text: str, *, title: str, lexer: str | None = None) -> None:
         """A framed block of text: a file's contents, an error message."""
-        body: Syntax | Text
+        body = self._safe(text.rstrip("\n"))
+        if self.plain:
+            self._line(f"--- {title}")
+            for line in body.splitlines():
+                self._line(line)
+            self._line("---")
+            return
+        shown: Syntax | Text
         if lexer is not None:
-            body = Syntax(text.rstrip("\n"), lexer, theme="ansi_dark", word_wrap=False)
+            shown = Syntax(body, lexer, theme="ansi_dark", word_wrap=False)
         else:
-            body = Text(text.rstrip("\n"))
-        self.console.print(Panel(body, title=Text(title), title_align="left", expand=False))
+            shown = Text(body)
+        self.console.print(
+            Panel(shown, title=Text(self._safe(title)), title_align="left", expand=False)
+        )
 
     def error(self, exc: BaseException) -> None:
         """An exception a client raised, as its type and its (multi-line) message."""
-        self.console.print(Text(f"  {type(exc).__name__}:", style="bold red"))
+        self._line(f"  {type(exc).__name__}:", "bold red")
         for line in str(exc).splitlines():
-            self.console.print(Text(f"    {line}", style="red"), soft_wrap=True)
+            self._line(f"    {line}", "red")
 
     def rows(self, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-        """A small table."""
+        """A small table (plain: columns aligned with spaces)."""
+        if self.plain:
+            self._columns([list(headers), *(list(row) for row in rows)])
+            return
         table = Table(*headers)
         for row in rows:
-            table.add_row(*(Text(cell) for cell in row))
+            table.add_row(*(Text(self._safe(cell)) for cell in row))
         self.console.print(table)
 
+    def _columns(self, lines: Sequence[Sequence[str]]) -> None:
+        widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+        for line in lines:
+            cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=True)]
+            self._line("  " + "  ".join(cells).rstrip())
+
     def summary(self, rows: Iterable[tuple[str, str, str, bool]], seconds: float) -> None:
-        """The closing table: step, expected, observed, ok; then the overall line."""
-        table = Table(title=Text("Summary", style="bold"), show_lines=False)
-        table.add_column("step", style="bold")
-        table.add_column("expected")
-        table.add_column("observed")
-        table.add_column("ok", justify="center")
-        all_ok = True
-        for step, expected, observed, ok in rows:
-            all_ok &= ok
-            mark = Text("✔", style="bold green") if ok else Text("✘", style="bold red")
-            table.add_row(Text(step), Text(expected), Text(observed), mark)
+        """The closing table: step, expected, observed, ok; then the overall line.
+
+        Plain: one line per step, ``[ok]`` or ``[FAIL]`` first.
+        """
+        rows = list(rows)
+        all_ok = bool(rows) and all(ok for *_, ok in rows)
         self.console.print()
-        self.console.print(table)
-        if all_ok:
-            self.console.print(
-                Text(f"Every step behaved as expected ({seconds:.1f} s).", style="bold green")
-            )
+        if self.plain:
+            self._line("Summary", "bold")
+            for step, expected, observed, ok in rows:
+                mark = _WORDS["good" if ok else "bad"]
+                self._line(f"{mark} {step}: {observed} (expected: {expected})")
         else:
-            self.console.print(
-                Text(f"Some steps did not behave as expected ({seconds:.1f} s).", style="bold red")
-            )
+            table = Table(title=Text("Summary", style="bold"), show_lines=False)
+            table.add_column("step", style="bold")
+            table.add_column("expected")
+            table.add_column("observed")
+            table.add_column("ok", justify="center")
+            for step, expected, observed, ok in rows:
+                kind = "good" if ok else "bad"
+                shown = _GLYPHS[kind] if self._glyphs else _WORDS[kind]
+                cells = [Text(self._safe(cell)) for cell in (step, expected, observed)]
+                table.add_row(*cells, Text(shown, style=f"bold {_STYLES[kind]}"))
+            self.console.print(table)
+        if all_ok:
+            self._line(f"Every step behaved as expected ({seconds:.1f} s).", "bold green")
+        else:
+            self._line(f"Some steps did not behave as expected ({seconds:.1f} s).", "bold red")
