@@ -1,0 +1,340 @@
+"""The exported OkHttp pinner on the real platform stack: Debian's JDK and OkHttp 3.13.
+
+``pinset export -f okhttp`` (Kotlin, and ``-O language=java``) is compiled verbatim
+into a small client (tests/jvm/) with ``javac`` and ``kotlinc`` once per session;
+one JVM per language then makes every request of the suite. The JVM trusts the
+test root, the rogue CA and both interception CAs (a PKCS#12 trust store passed
+with ``-Djavax.net.ssl.trustStore``), like a device where a user installed a proxy
+CA: only the pin stands between the client and the attacker.
+
+Each case runs twice on the same path: OkHttp's own ``CertificatePinner`` and
+pinset's ``ssl_context`` must reach the same verdict. A refusal must be OkHttp's
+``SSLPeerUnverifiedException: Certificate pinning failure!`` with zero application
+bytes reaching the proxy and the server. ``pinset import`` of each generated file
+gives back the exported policy, and ``pinset audit`` on it agrees with the verdicts.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+import pinset
+from _jvm import Answer, JvmClient, Language, compile_clients, missing, trust_store
+from _mitmdump import Mitmdump, find_mitmdump
+from pinset.cli import main
+from pinset.testing import MitmProxy, TestPKI, TLSServer, generate_key
+
+LANGUAGES: tuple[Language, ...] = ("java", "kotlin")
+MITMDUMP = find_mitmdump()
+Route = Literal["direct", "pinset-mitm", "mitmproxy"]
+ServerName = Literal["primary", "backup", "rogue", "cve-2016-2402"]
+
+pytestmark = [
+    pytest.mark.okhttp,
+    pytest.mark.skipif(missing("java") is not None, reason=str(missing("java"))),
+]
+
+# The policies under test, in pinset's own format; {name} is filled with pins at run time.
+POLICIES = {
+    "leaf": '[[domain]]\nname = "localhost"\npins = ["{primary}", "{backup}"]\n',
+    "intermediate": '[[domain]]\nname = "localhost"\npins = ["{intermediate}", "{backup}"]\n',
+    "subdomains": (
+        '[[domain]]\nname = "localhost"\ninclude-subdomains = true\n'
+        'pins = ["{primary}", "{backup}"]\n'
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request: which pinner, to which server, along which route, and the expected verdict."""
+
+    pinner: str  # a key of POLICIES, or "none" (the unpinned control)
+    server: ServerName
+    route: Route
+    allowed: bool
+    host: str = "localhost"
+
+    @property
+    def id(self) -> str:
+        return f"{self.pinner}-{self.server}-{self.route}"
+
+
+CASES = (
+    Case("leaf", "primary", "direct", allowed=True),
+    Case("leaf", "backup", "direct", allowed=True),  # the server switched to the backup key
+    Case("leaf", "primary", "pinset-mitm", allowed=False),
+    Case("leaf", "primary", "mitmproxy", allowed=False),
+    Case("leaf", "rogue", "direct", allowed=False),
+    Case("intermediate", "primary", "direct", allowed=True),
+    Case("intermediate", "backup", "direct", allowed=True),
+    Case("intermediate", "rogue", "direct", allowed=False),
+    Case("intermediate", "cve-2016-2402", "direct", allowed=False),
+    Case("intermediate", "primary", "pinset-mitm", allowed=False),
+    Case("intermediate", "primary", "mitmproxy", allowed=False),
+    # Controls: without a pin the interception works, so the trust store is in effect
+    # and the refusals above are the pin's doing.
+    Case("none", "primary", "pinset-mitm", allowed=True),
+    Case("none", "primary", "mitmproxy", allowed=True),
+)
+
+
+@dataclass
+class World:
+    """Everything the cases share: servers, proxies, policies and trust, started once."""
+
+    servers: dict[ServerName, TLSServer]
+    proxy: MitmProxy
+    mitmdump: Mitmdump | None
+    trust_pem: Path
+    trust_p12: Path
+    policy_files: dict[str, Path]
+    exports: dict[Language, dict[str, Path]]
+
+    def policy(self, name: str) -> pinset.Policy:
+        return pinset.Policy.load(self.policy_files[name])
+
+    def proxy_address(self, route: Route) -> str | None:
+        if route == "pinset-mitm":
+            return f"127.0.0.1:{self.proxy.port}"
+        if route == "mitmproxy":
+            assert self.mitmdump is not None
+            return f"127.0.0.1:{self.mitmdump.port}"
+        return None
+
+
+@pytest.fixture(scope="session")
+def world(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    work = tmp_path_factory.mktemp("okhttp")
+    names = ("localhost", "api.localhost", "127.0.0.1")
+    primary = pki.leaf(*names)
+    backup_key = generate_key()  # the offline key the policy names before it is ever served
+    backup = pki.leaf(*names, private_key=backup_key)
+    rogue = pki.rogue.issue_cert(*names)
+    pins = {
+        "primary": pinset.spki_pin(primary.cert),
+        "backup": pinset.spki_pin(backup_key.public_key()),
+        "intermediate": pinset.spki_pin(pki.intermediate.cert),
+    }
+    policy_files: dict[str, Path] = {}
+    for name, text in POLICIES.items():
+        policy_files[name] = work / f"{name}.toml"
+        policy_files[name].write_text(text.format(**{k: str(p) for k, p in pins.items()}))
+    exports = {language: _export(work, language, policy_files) for language in LANGUAGES}
+    # CVE-2016-2402: a forged chain carrying the genuine pinned intermediate, unconnected.
+    cve_chain = [rogue.cert, pki.intermediate.cert]
+    with (
+        # mitmproxy keeps a refused client's connection open until the server side ends
+        # it: a short idle timeout on the server lets each refusal settle within a second.
+        TLSServer(primary, io_timeout=1.0) as primary_server,
+        TLSServer(backup) as backup_server,
+        TLSServer(rogue) as rogue_server,
+        TLSServer(cve_chain, rogue.private_key) as cve_server,
+        MitmProxy() as proxy,
+    ):
+        mitm = _start_mitmdump(pki, work)
+        try:
+            cas = {
+                "root": pki.root.cert_pem.bytes(),
+                "rogue": pki.rogue.cert_pem.bytes(),
+                "pinset-mitm": proxy.ca.cert_pem.bytes(),
+            }
+            if mitm is not None:
+                cas["mitmproxy"] = mitm.ca_cert_path.read_bytes()
+            trust_pem = work / "trust.pem"
+            trust_pem.write_bytes(b"".join(cas.values()))
+            yield World(
+                servers={
+                    "primary": primary_server,
+                    "backup": backup_server,
+                    "rogue": rogue_server,
+                    "cve-2016-2402": cve_server,
+                },
+                proxy=proxy,
+                mitmdump=mitm,
+                trust_pem=trust_pem,
+                trust_p12=trust_store(work / "trust" / "trust.p12", cas),
+                policy_files=policy_files,
+                exports=exports,
+            )
+        finally:
+            if mitm is not None:
+                mitm.stop()
+
+
+def _start_mitmdump(pki: TestPKI, work: Path) -> Mitmdump | None:
+    if MITMDUMP is None:
+        return None
+    mitm_dir = work / "mitmdump"
+    mitm_dir.mkdir()
+    upstream_ca = mitm_dir / "upstream-root.pem"
+    pki.root.cert_pem.write_to_path(upstream_ca)
+    # mitmproxy verifies the real server against the test root, as it would a public CA.
+    return Mitmdump(MITMDUMP, mitm_dir, "regular", upstream_ca=upstream_ca).start()
+
+
+def _export(work: Path, language: Language, policy_files: dict[str, Path]) -> dict[str, Path]:
+    """``pinset export POLICY -f okhttp [-O language=java] -o FILE``, run as the CLI runs it."""
+    out: dict[str, Path] = {}
+    suffix = ".java" if language == "java" else ".kt"
+    for name, policy_file in policy_files.items():
+        target = work / f"export-{language}" / f"{name}{suffix}"
+        target.parent.mkdir(exist_ok=True)
+        option = ["-O", "language=java"] if language == "java" else []
+        assert main(["export", str(policy_file), "-f", "okhttp", *option, "-o", str(target)]) == 0
+        out[name] = target
+    return out
+
+
+@pytest.fixture(scope="session")
+def compiled(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[Language, Path]:
+    """Every client compiled once, in parallel, for the languages this machine can build."""
+    languages = [language for language in LANGUAGES if missing(language) is None]
+    exports = {
+        language: {name: path.read_text() for name, path in world.exports[language].items()}
+        for language in languages
+    }
+    done = compile_clients(tmp_path_factory.mktemp("jvm"), exports)
+    return {language: classes for language, (classes, _) in done.items()}
+
+
+@pytest.fixture(scope="session", params=LANGUAGES)
+def client(
+    request: pytest.FixtureRequest, world: World, compiled: dict[Language, Path]
+) -> Iterator[JvmClient]:
+    language: Language = request.param
+    if language not in compiled:
+        pytest.skip(str(missing(language)))
+    with JvmClient(language, compiled[language], world.trust_p12) as jvm:
+        yield jvm
+
+
+# -- one request each way -------------------------------------------------------------
+
+
+def _require_route(world: World, route: Route) -> None:
+    if route == "mitmproxy" and world.mitmdump is None:
+        pytest.skip("mitmdump not found: set PINSET_MITMDUMP or create .venv-mitmproxy")
+
+
+def _reset(world: World, server: TLSServer) -> int:
+    server.reset()
+    world.proxy.reset()
+    return world.mitmdump.mark() if world.mitmdump is not None else 0
+
+
+def _assert_nothing_leaked(world: World, case: Case, server: TLSServer, mark: int) -> None:
+    if case.route == "pinset-mitm":
+        (verdict,) = world.proxy.verdicts([case.host])
+        assert verdict.outcome == "REFUSED", verdict
+        assert verdict.leaked_bytes == 0
+    elif case.route == "mitmproxy":
+        assert world.mitmdump is not None
+        # mitmproxy never logs the end of a connection the JVM closed with a close_notify
+        # ("TLS Error: Unexpected EOF"), so wait for the other end instead: mitmproxy
+        # relays a request as soon as it reads one, and its upstream connection has to
+        # sit idle until the server ends it (io_timeout) with nothing received.
+        server.wait_for_connections(1, timeout=10)
+        conns = world.mitmdump.clients(mark)
+        assert conns, "the client never reached mitmproxy"
+        assert all(c.tls_established or c.tls_failed for c in conns), conns
+        assert sum(c.requests for c in conns) == 0, conns
+    server.wait_for_connections(0)
+    assert server.received_bytes == 0
+
+
+def _assert_went_through(world: World, case: Case, mark: int) -> None:
+    if case.route == "pinset-mitm":
+        (verdict,) = world.proxy.verdicts([case.host])
+        assert verdict.outcome == "INTERCEPTED", verdict
+    elif case.route == "mitmproxy":
+        assert world.mitmdump is not None
+        assert sum(c.requests for c in world.mitmdump.wait_idle(mark)) == 1
+
+
+def okhttp_allows(client: JvmClient, world: World, case: Case) -> bool:
+    """OkHttp's verdict; a refusal must be its own pin check, and nothing may leak."""
+    server = world.servers[case.server]
+    mark = _reset(world, server)
+    url = f"https://{case.host}:{server.port}/"
+    answer = client.get(case.pinner, url, world.proxy_address(case.route))
+    if answer.status is None:
+        assert answer.pinning_failure, f"OkHttp failed other than on its pins: {answer}"
+        _assert_pins_listed(answer, world, case)
+        _assert_nothing_leaked(world, case, server, mark)
+        return False
+    assert answer.status == 200
+    assert answer.detail == server.http_body.decode().strip()
+    _assert_went_through(world, case, mark)
+    return True
+
+
+def _assert_pins_listed(answer: Answer, world: World, case: Case) -> None:
+    # OkHttp names the pins it was given: the exported ones, read back by OkHttp itself.
+    expected = world.policy(case.pinner).rules[0].pins
+    assert f"Pinned certificates for {case.host}:" in answer.detail
+    for pin in expected:
+        assert str(pin) in answer.detail
+
+
+def pinset_allows(world: World, case: Case) -> bool:
+    """pinset's verdict on the same path: an ``ssl_context`` of the policy, same trust."""
+    server = world.servers[case.server]
+    mark = _reset(world, server)
+    if case.pinner == "none":
+        ctx = ssl.create_default_context(cafile=str(world.trust_pem))
+    else:
+        ctx = pinset.ssl_context(world.policy(case.pinner), cafile=world.trust_pem, reporter=False)
+    proxy = world.proxy_address(case.route)
+    sock = _connect(proxy, case.host, server.port)
+    try:
+        try:
+            tls = ctx.wrap_socket(sock, server_hostname=case.host)
+        except pinset.PinMismatchError:
+            sock.close()
+            _assert_nothing_leaked(world, case, server, mark)
+            return False
+        with tls:
+            tls.sendall(
+                f"GET / HTTP/1.1\r\nHost: {case.host}\r\nConnection: close\r\n\r\n".encode()
+            )
+            status = tls.recv(64).split(b" ")[1]
+            while tls.recv(4096):
+                pass
+    finally:
+        sock.close()
+    assert status == b"200"
+    _assert_went_through(world, case, mark)
+    return True
+
+
+def _connect(proxy: str | None, host: str, port: int) -> socket.socket:
+    if proxy is None:
+        return socket.create_connection(("127.0.0.1", port), timeout=10)
+    proxy_host, _, proxy_port = proxy.rpartition(":")
+    sock = socket.create_connection((proxy_host, int(proxy_port)), timeout=10)
+    sock.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        chunk = sock.recv(1)
+        assert chunk, f"the proxy closed after {reply!r}"
+        reply += chunk
+    assert reply.split(b" ")[1] == b"200", reply
+    return sock
+
+
+# -- the tests ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_okhttp_and_pinset_agree(client: JvmClient, world: World, case: Case) -> None:
+    _require_route(world, case.route)
+    verdicts = (okhttp_allows(client, world, case), pinset_allows(world, case))
+    assert verdicts == (case.allowed, case.allowed)
