@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import plistlib
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pinset.audit import audit
 from pinset.audit.apk import read_apk, scan_dex
@@ -72,6 +76,22 @@ def test_scan_dex_finds_pin_strings_only() -> None:
     assert scan_dex(data) == [f"sha256/{P1}", f"sha256/{P2}"]
 
 
+DEX_WITH_PINS = (
+    b"dex\n035\0" + b"\0\x2csha256/" + P1.encode() + b"\0sha256/short\0"
+    b"sha256/" + P2.encode() + b"\0sha256/" + P1.encode() + b"\0sha256/" + b"A" * 80
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts=st.lists(st.integers(0, len(DEX_WITH_PINS)), max_size=12))
+def test_scan_dex_reads_a_stream_as_it_reads_the_whole_file(cuts: list[int]) -> None:
+    # The dex files are scanned chunk by chunk; a pin split by a chunk boundary counts.
+    bounds = [0, *sorted(cuts), len(DEX_WITH_PINS)]
+    chunks = [DEX_WITH_PINS[a:b] for a, b in itertools.pairwise(bounds)]
+    assert scan_dex(iter(chunks)) == scan_dex(DEX_WITH_PINS)
+    assert scan_dex(DEX_WITH_PINS) == [f"sha256/{P1}", f"sha256/{P2}", "sha256/" + "A" * 64]
+
+
 def test_not_an_apk_is_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "broken.apk"
     path.write_bytes(b"not a zip at all")
@@ -82,11 +102,13 @@ def test_not_an_apk_is_unreadable(tmp_path: Path) -> None:
         read_apk(b"PK\x03\x04junk", name="x.apk")
 
 
-def ipa(tmp_path: Path, info: dict[str, object], *, binary: bool = True, name: str = "App") -> Path:
+def ipa(
+    tmp_path: Path, info: Mapping[str, object], *, binary: bool = True, name: str = "App"
+) -> Path:
     path = tmp_path / f"{name}.ipa"
     fmt = plistlib.FMT_BINARY if binary else plistlib.FMT_XML
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr(f"Payload/{name}.app/Info.plist", plistlib.dumps(info, fmt=fmt))
+        archive.writestr(f"Payload/{name}.app/Info.plist", plistlib.dumps(dict(info), fmt=fmt))
         archive.writestr(f"Payload/{name}.app/{name}", b"\xcf\xfa\xed\xfe")
     return path
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import io
 import plistlib
+import re
+import struct
 import zipfile
 from pathlib import Path
 
@@ -20,7 +22,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pinset.audit.apk import MAX_ENTRY_SIZE, read_apk
+from pinset.audit.apk import (
+    MAX_DEX_FILES,
+    MAX_ENTRY_SIZE,
+    MAX_TOTAL_INFLATED,
+    ArchiveLimits,
+    apk_contents,
+    open_zip,
+    read_apk,
+)
 from pinset.audit.ipa import read_ipa
 from pinset.audit.model import Unreadable
 from pinset.audit.targets import read_target
@@ -210,6 +220,111 @@ def test_entry_that_expands_beyond_its_claimed_size_is_refused() -> None:
     assert "classes.dex" in (caught.value.source or "") + caught.value.message
 
 
+def _repeat_in_central_directory(data: bytes, entry: str, times: int) -> bytes:
+    """``data`` whose central directory lists ``entry`` ``times`` times, all at one local header.
+
+    The archive stays as small as it was: only 46-byte directory records are added.
+    """
+    eocd = data.rindex(b"PK\x05\x06")
+    count, size, offset = struct.unpack("<HII", data[eocd + 10 : eocd + 20])
+    directory = data[offset : offset + size]
+    records, index = [], 0
+    while index < len(directory):
+        name_len, extra_len, comment_len = struct.unpack("<HHH", directory[index + 28 : index + 34])
+        record = directory[index : index + 46 + name_len + extra_len + comment_len]
+        records.append(record)
+        index += len(record)
+    repeated = next(r for r in records if r[46 : 46 + len(entry)] == entry.encode())
+    new = b"".join(records) + repeated * (times - 1)
+    total = count + times - 1
+    end = data[eocd : eocd + 8] + struct.pack("<HHII", total, total, len(new), offset)
+    return data[:offset] + new + end + data[eocd + 20 :]
+
+
+@pytest.fixture(scope="module")
+def repeated_dex() -> bytes:
+    """The issue's APK: one 50 MB zero-filled classes.dex listed 40 times, about 60 KB."""
+    entries = _entries(APKS["release.apk"])
+    entries["classes.dex"] = b"dex\n035\0" + b"\0" * (MAX_ENTRY_SIZE - 8)
+    return _repeat_in_central_directory(_zip(entries), "classes.dex", 40)
+
+
+def test_an_entry_repeated_in_the_central_directory_is_refused_unread(
+    repeated_dex: bytes,
+) -> None:
+    assert len(repeated_dex) < 70_000
+    with zipfile.ZipFile(io.BytesIO(repeated_dex)) as archive:
+        assert archive.namelist().count("classes.dex") == 40  # what the old reader read 40 times
+    # Refused by open_zip, before any entry is opened: nothing is inflated.
+    with pytest.raises(ConfigError, match=r"lists the entry 'classes\.dex' 40 times") as caught:
+        read_apk(repeated_dex, name="repeated.apk")
+    assert caught.value.source == "repeated.apk"
+    assert caught.value.hint
+    unreadable = read_target(repeated_dex, "repeated.apk")
+    assert isinstance(unreadable, Unreadable)
+    assert "40 times" in unreadable.message
+
+
+def test_an_info_plist_repeated_in_the_central_directory_is_refused() -> None:
+    ipa_path = next(iter(_entries(IPA)))
+    data = _repeat_in_central_directory(IPA, ipa_path, 3)
+    with pytest.raises(ConfigError, match=re.escape(f"lists the entry '{ipa_path}' 3 times")):
+        read_ipa(data, name="repeated.ipa")
+
+
+def _many_dex(count: int, size: int) -> bytes:
+    """The release APK with ``count`` zero-filled dex files of ``size`` bytes (bzip2: tiny)."""
+    entries = _entries(APKS["release.apk"])
+    body = b"dex\n035\0" + b"\0" * (size - 8)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            if name != "classes.dex":
+                archive.writestr(name, data)
+        for n in range(1, count + 1):
+            dex = "classes.dex" if n == 1 else f"classes{n}.dex"
+            archive.writestr(dex, body, compress_type=zipfile.ZIP_BZIP2)
+    return out.getvalue()
+
+
+def test_total_inflation_stops_at_the_limit() -> None:
+    mb = 1024 * 1024
+    data = _many_dex(12, 4 * mb)  # 48 MB of dex in a few kilobytes
+    assert len(data) < 20_000
+    archive = open_zip(
+        data, name="many.apk", kind="an APK", limits=ArchiveLimits(max_total=16 * mb)
+    )
+    with pytest.raises(ConfigError, match="more than the 16 MB pinset reads") as caught:
+        apk_contents(archive, data)
+    assert 12 * mb < archive.inflated <= 16 * mb  # three dex files read, the fourth refused
+    assert caught.value.source == "many.apk"
+    assert "--max-inflated-mb" in (caught.value.hint or "")
+    # Within a larger limit the same APK reads, and every byte read was counted.
+    roomy = open_zip(data, name="many.apk", kind="an APK", limits=ArchiveLimits(max_total=64 * mb))
+    contents = apk_contents(roomy, data)
+    assert [pin for pin, _dex in contents.facts.code_pins] == []
+    assert 48 * mb < roomy.inflated <= 64 * mb
+
+
+def test_too_many_dex_files_are_refused_before_any_is_read() -> None:
+    data = _many_dex(MAX_DEX_FILES + 1, 64)
+    archive = open_zip(data, name="dex.apk", kind="an APK")
+    with pytest.raises(
+        ConfigError, match=f"{MAX_DEX_FILES + 1} dex files, more than the"
+    ) as caught:
+        apk_contents(archive, data)
+    assert archive.inflated == 0
+    assert "--max-dex-files" in (caught.value.hint or "")
+    assert read_apk(data, name="dex.apk", limits=ArchiveLimits(max_dex_files=MAX_DEX_FILES + 1))
+
+
+def test_archive_limits_are_positive_integers() -> None:
+    assert ArchiveLimits() == ArchiveLimits(MAX_ENTRY_SIZE, MAX_TOTAL_INFLATED, MAX_DEX_FILES)
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ConfigError, match="positive integer"):
+            ArchiveLimits(max_total=bad)  # type: ignore[arg-type]
+
+
 def test_manifest_referencing_a_missing_resource_id() -> None:
     entries = _entries(APKS["release.apk"])
     manifest = entries["AndroidManifest.xml"]
@@ -290,6 +405,7 @@ def _broken_artefacts(tmp_path: Path) -> list[Path]:
         "bad-arsc.apk": _zip({**apk, "resources.arsc": b"\x02\x00"}),
         "bomb.apk": _zip({**apk, "classes.dex": b"\0" * _BIG}),
         "two.ipa": _zip({ipa_path: plist, "Payload/B.app/Info.plist": plist}),
+        "repeated.apk": _repeat_in_central_directory(_zip(apk), "classes.dex", 3),
         "not-plist.ipa": _zip({ipa_path: b"hello"}),
     }
     paths = []
@@ -298,6 +414,19 @@ def _broken_artefacts(tmp_path: Path) -> list[Path]:
         path.write_bytes(data)
         paths.append(path)
     return paths
+
+
+def test_cli_audit_limits_are_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "two-mb.apk"
+    path.write_bytes(_many_dex(2, 1024 * 1024))
+    assert main(["audit", str(path), "--now", "2026-11-28", "--max-inflated-mb", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert f"cannot read {path}: reading classes" in err
+    assert "raise the limit: pinset audit --max-inflated-mb N" in out
+    assert main(["audit", str(path), "--now", "2026-11-28", "--max-inflated-mb", "4"]) != 2
+    capsys.readouterr()
+    assert main(["audit", str(path), "--now", "2026-11-28", "--max-dex-files", "1"]) == 2
+    assert "2 dex files, more than the 1" in capsys.readouterr().err
 
 
 def test_cli_audit_on_broken_artefacts_exits_2_without_traceback(

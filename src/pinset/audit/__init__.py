@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from pinset.audit.apk import ArchiveLimits
 from pinset.audit.live import Endpoint, fetch_chains
 from pinset.audit.model import (
     AuditReport,
@@ -38,6 +39,7 @@ from pinset.hosts import canonical_host
 
 __all__ = [
     "RULES",
+    "ArchiveLimits",
     "AuditReport",
     "Endpoint",
     "Finding",
@@ -67,8 +69,13 @@ def chain_from_file(host: str, path: str | os.PathLike[str]) -> LiveChain:
     )
 
 
-def read_subjects(targets: Iterable[Target]) -> tuple[list[Subject], list[Unreadable], list[str]]:
-    """Read every target: the configs found, the unreadable targets, and the target names."""
+def read_subjects(
+    targets: Iterable[Target], *, archive_limits: ArchiveLimits | None = None
+) -> tuple[list[Subject], list[Unreadable], list[str]]:
+    """Read every target: the configs found, the unreadable targets, and the target names.
+
+    ``archive_limits`` bound what reading each APK or IPA may inflate.
+    """
     subjects: list[Subject] = []
     unreadable: list[Unreadable] = []
     names: list[str] = []
@@ -84,7 +91,7 @@ def read_subjects(targets: Iterable[Target]) -> tuple[list[Subject], list[Unread
                 unreadable.append(Unreadable(name, str(exc.strerror or exc)))
                 continue
         names.append(name)
-        result = read_target(data, name)
+        result = read_target(data, name, limits=archive_limits)
         if isinstance(result, Unreadable):
             unreadable.append(result)
         else:
@@ -139,6 +146,7 @@ def audit(
     concurrency: int = 64,
     cafile: str | os.PathLike[str] | None = None,
     on_live: Callable[[int], Callable[[LiveChain], None] | None] | None = None,
+    archive_limits: ArchiveLimits | None = None,
 ) -> AuditReport:
     """Audit ``targets`` (paths, or ``(name, bytes)`` pairs) at ``now`` (timezone-aware).
 
@@ -147,10 +155,12 @@ def audit(
     ``hosts`` is fetched concurrently (``connect`` redirects a name to another
     address and port; SNI and name checks still use the name). ``on_live(n)``
     may return a callback called once per fetched chain (a progress bar).
+    ``archive_limits`` bound what reading each APK or IPA may inflate (default:
+    :class:`ArchiveLimits`, 50 MB per entry, 256 MB per archive, 100 dex files).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
-    subjects, unreadable, names = read_subjects(targets)
+    subjects, unreadable, names = read_subjects(targets, archive_limits=archive_limits)
     known: dict[str, LiveChain] = {}
     for host, value in (chains or {}).items():
         name = canonical_host(host)

@@ -14,19 +14,39 @@ from __future__ import annotations
 
 import logging
 import re
-import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pinset.audit._zip import MAX_ENTRY_SIZE, open_zip, read_entry
+from pinset.audit._zip import (
+    MAX_DEX_FILES,
+    MAX_ENTRY_SIZE,
+    MAX_TOTAL_INFLATED,
+    ArchiveLimits,
+    ZipReader,
+    open_zip,
+)
 from pinset.audit.model import ApkFacts
 from pinset.errors import ConfigError
 
-__all__ = ["MAX_ENTRY_SIZE", "ApkContents", "open_zip", "read_apk", "read_entry", "scan_dex"]
+__all__ = [
+    "MAX_DEX_FILES",
+    "MAX_ENTRY_SIZE",
+    "MAX_TOTAL_INFLATED",
+    "ApkContents",
+    "ArchiveLimits",
+    "ZipReader",
+    "apk_contents",
+    "open_zip",
+    "read_apk",
+    "scan_dex",
+]
 
 # A pin-shaped string: the prefix and at least 16 base64 characters. Validity is
 # judged later (invalid-pin), so a truncated constant is reported, not missed.
 _DEX_PIN = re.compile(rb"sha256/[A-Za-z0-9+/=]{16,64}")
+_DEX_PIN_MAX = len(b"sha256/") + 64
+_DEX_NAME = re.compile(r"classes\d*\.dex")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,27 +75,65 @@ def _flag(value: str | None) -> bool | None:
     return value.strip().lower() in ("true", "1", "0xffffffff", "-1")
 
 
-def scan_dex(data: bytes) -> list[str]:
-    """Every ``sha256/…`` pin-shaped string in ``data``, in order, duplicates removed."""
-    found = [m.group(0).decode("ascii") for m in _DEX_PIN.finditer(data)]
+def scan_dex(data: bytes | Iterable[bytes]) -> list[str]:
+    """Every ``sha256/…`` pin-shaped string in ``data``, in order, duplicates removed.
+
+    ``data`` is the dex file's bytes, or a stream of its chunks: a pin split
+    across two chunks is found as if the file were read whole.
+    """
+    chunks = [data] if isinstance(data, bytes) else data
+    found: list[str] = []
+    buffer = b""
+    for chunk in chunks:
+        buffer += chunk
+        # A match starting before `settled` is complete: it cannot grow past the buffer.
+        settled = len(buffer) - _DEX_PIN_MAX
+        keep = max(settled, 0)
+        for match in _DEX_PIN.finditer(buffer):
+            if match.start() >= settled:
+                break
+            found.append(match.group(0).decode("ascii"))
+            keep = max(keep, match.end())
+        buffer = buffer[keep:]
+    found.extend(m.group(0).decode("ascii") for m in _DEX_PIN.finditer(buffer))
     return list(dict.fromkeys(found))
 
 
-def read_apk(data: bytes, *, name: str) -> ApkContents:
+def read_apk(data: bytes, *, name: str, limits: ArchiveLimits | None = None) -> ApkContents:
     """Read the APK bytes ``data``; ``name`` is how findings refer to it (``app.apk``).
 
-    Raises :class:`ConfigError` when ``data`` is not an APK (not a zip, or no
-    readable manifest).
+    Raises :class:`ConfigError` when ``data`` is not an APK (not a zip, an entry
+    name listed twice, no readable manifest) or reading it would pass ``limits``.
+    """
+    return apk_contents(open_zip(data, name=name, kind="an APK", limits=limits), data)
+
+
+def apk_contents(archive: ZipReader, data: bytes) -> ApkContents:
+    """Read the APK ``data`` opened as ``archive`` (:func:`open_zip`), within its limits.
+
+    :func:`read_apk` in two steps, for a caller that watches ``archive.inflated``.
     """
     apk_class, printer = _mobile()
-    archive = open_zip(data, name=name, kind="an APK")
-    names = set(archive.namelist())
+    name = archive.name
+    names = set(archive.names())
     if "AndroidManifest.xml" not in names:
         raise ConfigError("not an APK: no AndroidManifest.xml", source=name)
-    # pyaxmlparser reads these two itself; check them first (size, CRC, encryption).
+    dex_files = sorted(n for n in names if _DEX_NAME.fullmatch(n))
+    if len(dex_files) > archive.limits.max_dex_files:
+        raise ConfigError(
+            f"the APK holds {len(dex_files)} dex files, more than the "
+            f"{archive.limits.max_dex_files} pinset reads (a crafted archive, or an unusually "
+            "large app)",
+            source=name,
+            hint="check the archive with unzip -l; if the app really has that many, raise "
+            "the limit: pinset audit --max-dex-files N",
+        )
+    # pyaxmlparser reads these two itself: check them first (size, CRC, encryption),
+    # and count its own inflation of them against the archive's limit.
     for entry in ("AndroidManifest.xml", "resources.arsc"):
         if entry in names:
-            read_entry(archive, entry, name=name)
+            archive.read(entry)
+            archive.charge(entry)
     # pyaxmlparser logs every oddity of real-world manifests at warning level.
     logging.getLogger("pyaxmlparser").setLevel(logging.ERROR)
     try:
@@ -97,8 +155,8 @@ def read_apk(data: bytes, *, name: str) -> ApkContents:
 
     config_path, config_xml = _network_security_config(apk, archive, attribute, printer, name)
     code_pins: list[tuple[str, str]] = []
-    for entry in sorted(n for n in archive.namelist() if re.fullmatch(r"classes\d*\.dex", n)):
-        code_pins.extend((pin, entry) for pin in scan_dex(read_entry(archive, entry, name=name)))
+    for entry in dex_files:
+        code_pins.extend((pin, entry) for pin in scan_dex(archive.chunks(entry)))
     facts = ApkFacts(
         path=name,
         package=apk.get_package() or None,
@@ -111,20 +169,20 @@ def read_apk(data: bytes, *, name: str) -> ApkContents:
 
 
 def _network_security_config(
-    apk: Any, archive: zipfile.ZipFile, attribute: Any, printer: Any, name: str
+    apk: Any, archive: ZipReader, attribute: Any, printer: Any, name: str
 ) -> tuple[str | None, str | None]:
     reference = attribute("networkSecurityConfig")
     if reference is None:
         return None, None
     path = _resolve(apk, reference)
-    if path is None or path not in archive.namelist():
+    if path is None or path not in archive.names():
         raise ConfigError(
             f"the manifest's networkSecurityConfig {reference} does not resolve to a file",
             source=f"{name}!/AndroidManifest.xml",
             key="android:networkSecurityConfig",
             hint="rebuild the APK; the resource table and the manifest disagree",
         )
-    raw = read_entry(archive, path, name=name)
+    raw = archive.read(path)
     try:
         decoded = printer(raw)
         valid = decoded.is_valid()

@@ -12,7 +12,7 @@ import plistlib
 import re
 from dataclasses import dataclass
 
-from pinset.audit._zip import open_zip, read_entry
+from pinset.audit._zip import ArchiveLimits, open_zip
 from pinset.errors import ConfigError
 
 __all__ = ["IpaContents", "read_ipa"]
@@ -30,10 +30,10 @@ class IpaContents:
     has_trustkit: bool
 
 
-def read_ipa(data: bytes, *, name: str) -> IpaContents:
+def read_ipa(data: bytes, *, name: str, limits: ArchiveLimits | None = None) -> IpaContents:
     """Read the IPA bytes ``data`` (``name`` for errors); :class:`ConfigError` if not an IPA."""
-    archive = open_zip(data, name=name, kind="an IPA")
-    paths = sorted(n for n in archive.namelist() if _INFO_PLIST.fullmatch(n))
+    archive = open_zip(data, name=name, kind="an IPA", limits=limits)
+    paths = sorted(n for n in archive.names() if _INFO_PLIST.fullmatch(n))
     if not paths:
         raise ConfigError(
             "not an IPA: no Payload/*.app/Info.plist",
@@ -49,7 +49,7 @@ def read_ipa(data: bytes, *, name: str) -> IpaContents:
             hint="audit each app's IPA on its own",
         )
     path = paths[0]
-    raw = read_entry(archive, path, name=name)
+    raw = archive.read(path)
     try:
         root = plistlib.loads(raw.lstrip() if not raw.startswith(b"bplist") else raw)
     except Exception as exc:  # plistlib raises several unrelated types

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from pinset import formats
 from pinset._locate import Locator
-from pinset.audit.apk import read_apk
+from pinset.audit.apk import ArchiveLimits, read_apk
 from pinset.audit.ipa import read_ipa
 from pinset.audit.model import ApkFacts, Finding, Subject, Unreadable
 from pinset.errors import PinsetError
@@ -46,15 +46,20 @@ def config_error(exc: PinsetError, source: str) -> Finding:
     )
 
 
-def read_target(data: bytes, name: str) -> list[Subject] | Unreadable:
-    """The configs in target ``name`` (its bytes ``data``), or why it cannot be read."""
+def read_target(
+    data: bytes, name: str, *, limits: ArchiveLimits | None = None
+) -> list[Subject] | Unreadable:
+    """The configs in target ``name`` (its bytes ``data``), or why it cannot be read.
+
+    ``limits`` bound what reading an APK or IPA may inflate.
+    """
     lower = name.lower()
     is_zip = data.startswith(_ZIP)
     try:
         if lower.endswith(".apk") or (is_zip and b"AndroidManifest.xml" in data[:1_000_000]):
-            return _apk_subjects(data, name)
+            return _apk_subjects(data, name, limits)
         if lower.endswith(".ipa") or (is_zip and b"Payload/" in data[:1_000_000]):
-            return _ipa_subjects(data, name)
+            return _ipa_subjects(data, name, limits)
     except PinsetError as exc:
         return Unreadable(name, exc.message, exc.hint)
     if is_zip:
@@ -137,8 +142,8 @@ def _rule_pattern(written: str) -> str | None:
     return f"*.{host}" if one_label else host
 
 
-def _apk_subjects(data: bytes, name: str) -> list[Subject]:
-    contents = read_apk(data, name=name)
+def _apk_subjects(data: bytes, name: str, limits: ArchiveLimits | None) -> list[Subject]:
+    contents = read_apk(data, name=name, limits=limits)
     facts = contents.facts
     if contents.config_xml is None:
         return [Subject(target=name, source=name, apk=facts)]
@@ -146,8 +151,8 @@ def _apk_subjects(data: bytes, name: str) -> list[Subject]:
     return [_config_subject(contents.config_xml, source, "android", target=name, apk=facts)]
 
 
-def _ipa_subjects(data: bytes, name: str) -> list[Subject]:
-    contents = read_ipa(data, name=name)
+def _ipa_subjects(data: bytes, name: str, limits: ArchiveLimits | None) -> list[Subject]:
+    contents = read_ipa(data, name=name, limits=limits)
     source = f"{name}!/{contents.plist_path}"
     subjects = []
     if contents.has_ats_pins:

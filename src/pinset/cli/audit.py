@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from pinset.audit import audit, chain_from_file
+from pinset.audit import ArchiveLimits, audit, chain_from_file
+from pinset.audit.apk import MAX_DEX_FILES, MAX_TOTAL_INFLATED
 from pinset.audit.junit import to_junit
 from pinset.audit.live import DEFAULT_CONCURRENCY, parse_endpoint
 from pinset.audit.model import AuditReport, LiveChain
@@ -103,6 +104,7 @@ cannot be read or an option is wrong."""
             "live", "hosts", "connects", "port", "cafile", "timeout", "concurrency",
         ],
         "Offline": ["chains", "now_text", "min_days"],
+        "APK and IPA limits": ["max_inflated_mb", "max_dex_files"],
         "Output": ["fmt", "as_json", "output"],
     },
 )  # fmt: skip
@@ -172,6 +174,20 @@ cannot be read or an option is wrong."""
     show_default=True,
     help="Report format: text for people, json, SARIF for code scanning, JUnit XML for CI.",
 )
+@click.option(
+    "--max-inflated-mb",
+    type=click.IntRange(min=1),
+    default=MAX_TOTAL_INFLATED // (1024 * 1024),
+    show_default=True,
+    help="Decompress at most this many MB from one APK or IPA (a zip bomb stops there).",
+)
+@click.option(
+    "--max-dex-files",
+    type=click.IntRange(min=1),
+    default=MAX_DEX_FILES,
+    show_default=True,
+    help="Refuse an APK with more classes*.dex files than this.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option(
     "-o",
@@ -192,6 +208,8 @@ def command(
     concurrency: int,
     now_text: str | None,
     min_days: int,
+    max_inflated_mb: int,
+    max_dex_files: int,
     fmt: str,
     as_json: bool,
     output: str | None,
@@ -226,6 +244,9 @@ def command(
             concurrency=concurrency,
             cafile=cafile,
             on_live=on_live,
+            archive_limits=ArchiveLimits(
+                max_total=max_inflated_mb * 1024 * 1024, max_dex_files=max_dex_files
+            ),
         )
     text = _render(report, fmt)
     if output is not None:
