@@ -167,11 +167,7 @@ def test_bodies_that_are_not_reports(
         ({"validated-certificate-chain": "pem"}, "invalid-field", "list of PEM"),
         ({"validation-result": 9}, "invalid-field", "TrustKit result"),
         ({"date-time": "yesterday"}, "invalid-field", "RFC 3339"),
-        (
-            {"served-certificate-chain": None, "validated-certificate-chain": None},
-            "missing-field",
-            "needs",
-        ),
+        ({"port": -1}, "invalid-field", "not a TCP port"),
     ],
 )
 def test_invalid_fields_are_400_with_the_reason(

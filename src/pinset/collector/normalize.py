@@ -19,6 +19,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from pinset.collector.extra import kept_extra
 from pinset.pins import spki_pin
 from pinset.reporting.report import REPORTED_REASONS, der_to_pem, known_pin_text
 
@@ -151,6 +152,22 @@ def _flag(data: dict[str, Any], key: str) -> bool | None:
     raise ReportError(f"field {key!r} must be true or false, not {value!r}")
 
 
+def _port(data: dict[str, Any]) -> int | None:
+    """The server port, or None when unknown: absent, or 0 (what TrustKit sends then).
+
+    TrustKit iOS fills in 0 when the app gave no port and TrustKit-Android always
+    sends 0 (TSKBackgroundReporter.m, PinningTrustManager.java), so 0 means unknown.
+    """
+    port = data.get("port")
+    if port is None:
+        return None
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise ReportError("field 'port' must be an integer")
+    if not 0 <= port < 65536:
+        raise ReportError(f"field 'port' {port} is not a TCP port (0-65535; 0: unknown)")
+    return port or None
+
+
 def _instant(text: str, key: str) -> int:
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -265,15 +282,26 @@ def validation_result_name(value: Any, pinset_reason: Any = None, enforce: Any =
     return name
 
 
+# TSKBackgroundReporter.m names the Apple platforms; PinningFailureReport.java says ANDROID.
+_TRUSTKIT_PLATFORMS = {
+    "IOS": "trustkit-ios",
+    "TVOS": "trustkit-tvos",
+    "WATCHOS": "trustkit-watchos",
+    "MACOS": "trustkit-macos",
+    "ANDROID": "trustkit-android",
+}
+
+
 def _variant(data: dict[str, Any]) -> str:
+    """Which reporter sent ``data``: a short label from a fixed set (a stored column)."""
+    if "pinset-reason" in data:
+        return "pinset"
     platform = data.get("app-platform")
-    if isinstance(platform, str):
-        if platform.upper() == "IOS" or "trustkit-version" in data:
-            return "trustkit-ios" if platform.upper() == "IOS" else f"trustkit-{platform.lower()}"
-        if platform.upper() == "ANDROID":
-            return "trustkit-android"
-        if "pinset-reason" in data:
-            return "pinset"
+    if isinstance(platform, str) and platform.upper() in _TRUSTKIT_PLATFORMS:
+        return _TRUSTKIT_PLATFORMS[platform.upper()]
+    # TrustKit (iOS and OS X) sent no platform before 1.3, but always its app fields.
+    if "trustkit-version" in data or "app-bundle-id" in data:
+        return "trustkit"
     return "rfc7469"
 
 
@@ -286,11 +314,7 @@ def normalize(data: Any, *, received: int) -> NormalizedReport:
     hostname = hostname.strip().rstrip(".").lower()
     if not hostname:
         raise ReportError("field 'hostname' is empty", "missing-field")
-    port = data.get("port")
-    if port is not None and (isinstance(port, bool) or not isinstance(port, int)):
-        raise ReportError("field 'port' must be an integer")
-    if port is not None and not 0 < port < 65536:
-        raise ReportError(f"field 'port' {port} is not a TCP port")
+    port = _port(data)
     date_text = _text(data, "date-time")
     date_time = _instant(date_text, "date-time") if date_text else None
     pins_value = data.get("known-pins", [])
@@ -299,20 +323,18 @@ def normalize(data: Any, *, received: int) -> NormalizedReport:
     if len(pins_value) > MAX_PINS:
         raise ReportError(f"field 'known-pins' has more than {MAX_PINS} pins")
     known_pins = tuple(sorted({parse_known_pin(p) for p in pins_value}))
+    # Both chains may be empty: TrustKit iOS reports an unevaluable trust (result 3)
+    # with whatever it holds, and a pinset client without a verified chain may have
+    # no served one either. The host, pins and result still say that pinning failed.
     served = _chain(data, "served-certificate-chain")
     validated = _chain(data, "validated-certificate-chain")
-    if not served and not validated:
-        raise ReportError(
-            "a report needs 'served-certificate-chain' or 'validated-certificate-chain'",
-            "missing-field",
-        )
     noted = _text(data, "noted-hostname")
     noted = noted.strip().rstrip(".").lower() if noted else None
     enforce = _flag(data, "enforce-pinning")
     result = validation_result_name(
         data.get("validation-result"), data.get("pinset-reason"), enforce
     )
-    extra = {k: v for k, v in data.items() if k not in KNOWN_FIELDS}
+    extra = kept_extra({k: v for k, v in data.items() if k not in KNOWN_FIELDS})
     bundle, version, platform = (
         _text(data, "app-bundle-id"),
         _text(data, "app-version"),

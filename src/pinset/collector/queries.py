@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pinset.collector.extra import kept_extra
 from pinset.collector.normalize import ReportError, certificate_issuer
 from pinset.collector.schema import chain_pins, chains, failure_hours, failure_minutes, reports
 
@@ -174,7 +175,9 @@ def _report_item(m: Any) -> dict[str, Any]:
             m["validated_chain_key"], m["validated_pins"], m["validated_subjects"]
         ),
         "variant": m["variant"],
-        "extra": m["extra"],
+        # Bounded again on the way out: rows stored before ingest bounded them must
+        # not break the page (a deep value made every page that held it answer 500).
+        "extra": kept_extra(m["extra"]) if isinstance(m["extra"], dict) else {},
     }
 
 

@@ -30,7 +30,7 @@ REPORT_SCHEMA: dict[str, Any] = {
     "properties": {
         "date-time": {"type": "string", "format": "date-time"},
         "hostname": {"type": "string", "maxLength": 255},
-        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+        "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "0: unknown"},
         "effective-expiration-date": {"type": ["string", "null"]},
         "include-subdomains": {"type": "boolean"},
         "noted-hostname": {"type": "string"},
