@@ -283,20 +283,6 @@ def test_no_xml_declaration_comments_and_bom_are_fine() -> None:
 # -- what fails, with where and how to fix it ----------------------------------------
 
 ERRORS = [
-    (
-        "pinset-typo",
-        pinned().replace("pin-set", "pinset"),
-        "<pinset> is not allowed",
-        "did you mean 'pin-set'?",
-        3,
-    ),
-    (
-        "include-typo",
-        pinned().replace("includeSubdomains", "includeSubdomain"),
-        "unknown attribute 'includeSubdomain'",
-        "did you mean 'includeSubdomains'?",
-        3,
-    ),
     ("no-digest", pinned().replace(' digest="SHA-256"', "", 1), "without a digest", "SHA-256", 3),
     (
         "sha1-digest",
@@ -377,13 +363,6 @@ ERRORS = [
     ("not-boolean", pinned(include="yes"), "must be true or false", 'includeSubdomains="true"', 3),
     ("two-bases", "<base-config/><base-config/>", "only one <base-config>", "merge", 3),
     (
-        "bare-certificates",
-        '<base-config><certificates src="user"/></base-config>',
-        "<certificates> is not allowed",
-        "trust-anchors",
-        3,
-    ),
-    (
         "bad-src",
         pinned(extra='<trust-anchors><certificates src="ca.pem"/></trust-anchors>'),
         "unknown certificates src",
@@ -395,13 +374,6 @@ ERRORS = [
         pinned(extra="<trust-anchors><certificates/></trust-anchors>"),
         "without a src",
         "system",
-        3,
-    ),
-    (
-        "text-in-config",
-        "<domain-config>oops<domain>a.com</domain></domain-config>",
-        "contains text",
-        "remove",
         3,
     ),
     ("bad-host", pinned(name="a..b"), "empty label", "dots", 3),
@@ -421,13 +393,95 @@ def test_invalid_config_is_a_config_error_with_line_and_fix(
     assert err.column is not None
 
 
-def test_attribute_errors_point_at_the_attribute() -> None:
+# What XmlConfigSource skips (XmlUtils.skipCurrentTag, attributes read by name, text between
+# elements) imports with the platform's effective values and a warning, never a refusal.
+SKIPPED = [
+    (
+        "pinset-typo",
+        pinned().replace("pin-set", "pinset"),
+        "ignored-element",
+        "<pinset> is not read in <domain-config>",
+        "did you mean 'pin-set'?",
+    ),
+    (
+        "include-typo",
+        pinned().replace("includeSubdomains", "includeSubdomain"),
+        "ignored-attribute",
+        "unknown attribute 'includeSubdomain'",
+        "did you mean 'includeSubdomains'?",
+    ),
+    (
+        "bare-certificates",
+        '<base-config><certificates src="user"/></base-config>',
+        "ignored-element",
+        "<certificates> is not read in <base-config>",
+        "trust-anchors",
+    ),
+    (
+        "text-in-config",
+        "<domain-config>oops<domain>a.com</domain></domain-config>",
+        "ignored-text",
+        "contains text 'oops'",
+        "remove",
+    ),
+    (
+        "unknown-root-child",
+        "<domain-configs><domain>a.com</domain></domain-configs>" + pinned(),
+        "ignored-element",
+        "<domain-configs> is not read in <network-security-config>",
+        "did you mean 'domain-config'?",
+    ),
+    (
+        "unknown-pin-set-child",
+        pinned().replace("</pin-set>", "<pins/></pin-set>"),
+        "ignored-element",
+        "<pins> is not read in <pin-set>",
+        "did you mean 'pin'?",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "id", "words", "hint"), [e[1:] for e in SKIPPED], ids=[e[0] for e in SKIPPED]
+)
+def test_what_android_skips_is_a_warning_with_line_and_did_you_mean(
+    body: str, id: str, words: str, hint: str
+) -> None:
+    imported = android.loads(nsc(body), source="nsc.xml")
+    (found,) = [f for f in imported.findings if f.id == id]
+    assert found.severity == "warning"
+    assert words in found.message
+    assert hint in (found.fix or "")
+    assert (found.source, found.line) == ("nsc.xml", 3)
+    assert found.column is not None
+
+
+def test_a_typo_that_android_skips_takes_the_platform_s_effective_value() -> None:
+    # <pinset> is skipped, so the domain is not pinned at all on the device.
+    skipped = android.loads(nsc(pinned().replace("pin-set", "pinset")))
+    assert skipped.policy.rules == ()
+    assert [d.name for d in skipped.domains] == ["example.com"]
+    # includeSubdomain= is skipped, so includeSubdomains keeps Android's default, false.
+    typo = android.loads(nsc(pinned().replace("includeSubdomains", "includeSubdomain")))
+    assert typo.policy.rules[0].include_subdomains is False
+
+
+def test_skipped_attributes_point_at_the_attribute() -> None:
     text = nsc(
         "<domain-config>\n  <domain\n      "
         'includeSubdomain="true">a.com</domain><pin-set/></domain-config>'
     )
-    err = load_error(text)
-    assert (err.line, err.column) == (5, 7)
+    (found,) = [f for f in android.loads(text).findings if f.id == "ignored-attribute"]
+    assert (found.line, found.column) == (5, 7)
+
+
+def test_wfa_trust_anchors_are_accepted() -> None:
+    # Android 14 added src="wfa" (the Wi-Fi Alliance CAs) to XmlConfigSource.
+    body = '<base-config><trust-anchors><certificates src="wfa"/></trust-anchors></base-config>'
+    imported = android.loads(nsc(body + pinned()))
+    assert [a.src for a in imported.domains[0].trust_anchors] == ["wfa"]
+    (found,) = [f for f in imported.findings if f.id == "wfa-trust-anchors"]
+    assert (found.severity, found.line) == ("warning", 3)
 
 
 def test_wrong_root_element() -> None:

@@ -48,10 +48,14 @@ def test_trustkit_defaults_report_only_and_default_report_uri() -> None:
     assert "Android 7.0+" in ids["trustkit-report-only"].message
 
 
-def test_nested_config_inherits_each_trustkit_setting() -> None:
+def test_nested_trustkit_config_follows_trustkit_android_s_parser() -> None:
+    # TrustKitConfigurationParser: each <trustkit-config> gets enforcePinning = false unless
+    # it says otherwise and its own report-uri set; DomainPinningPolicy.Builder inherits a
+    # setting from the parent only where the child left it null (disableDefaultReportUri,
+    # or everything when the child has no <trustkit-config> at all).
     nested = (
-        "<domain-config><domain>api.example.com</domain>"
-        '<trustkit-config enforcePinning="false" /></domain-config>'
+        "<domain-config><domain>api.example.com</domain><trustkit-config /></domain-config>"
+        "<domain-config><domain>cdn.example.com</domain></domain-config>"
     )
     text = config(
         '<trustkit-config enforcePinning="true" disableDefaultReportUri="true">'
@@ -59,18 +63,47 @@ def test_nested_config_inherits_each_trustkit_setting() -> None:
         nested,
     )
     rules = {r.name: r for r in trustkit_android.loads(text).policy.rules}
-    assert rules["api.example.com"].enforce is False
-    # The nested trustkit-config lists no URIs: TrustKit takes the nearest block's set.
-    assert rules["api.example.com"].report_uris == ()
+    assert rules["api.example.com"].enforce is False  # not inherited: no enforcePinning
+    assert rules["api.example.com"].report_uris == ()  # not inherited; default still off
+    assert rules["cdn.example.com"].enforce is True  # no trustkit-config: all inherited
+    assert rules["cdn.example.com"].report_uris == ("https://r.example.net/a",)
+
+
+def test_a_typo_trustkit_skips_imports_its_effective_value_with_a_did_you_mean() -> None:
+    # TrustKit reads enforcePinning by name, so enforcePinnign leaves it false; the six
+    # pinned domains still load.
+    domains = "".join(
+        f'<domain-config><domain includeSubdomains="true">d{n}.example.com</domain>'
+        f'<pin-set><pin digest="SHA-256">{P1.b64}</pin><pin digest="SHA-256">{P2.b64}</pin>'
+        '</pin-set>\n<trustkit-config enforcePinnign="true" disableDefaultReportUri="true" />'
+        "</domain-config>"
+        for n in range(6)
+    )
+    text = f"<network-security-config>{domains}</network-security-config>"
+    imported = trustkit_android.loads(text, source="tk.xml")
+    assert len(imported.policy.rules) == 6
+    assert all(r.enforce is False for r in imported.policy.rules)
+    typos = [f for f in imported.findings if f.id == "ignored-attribute"]
+    assert [(f.severity, f.line) for f in typos] == [("warning", n + 2) for n in range(6)]
+    assert typos[0].fix == "did you mean 'enforcePinning'?"
+    assert "'enforcePinnign'" in typos[0].message
+
+
+def test_trustkit_reads_booleans_with_java_s_parse_boolean() -> None:
+    imported = trustkit_android.loads(config('<trustkit-config enforcePinning="True" />'))
+    assert imported.policy.rules[0].enforce is True
+    (found,) = [f for f in imported.findings if f.id == "ignored-attribute"]
+    assert "as true" in found.message
 
 
 def test_trustkit_config_errors() -> None:
-    with pytest.raises(ConfigError, match="unknown attribute 'enforcePining'") as info:
-        trustkit_android.loads(config('<trustkit-config enforcePining="true"/>'))
-    assert info.value.hint == "did you mean 'enforcePinning'?"
-    with pytest.raises(ConfigError, match="<report-url> is not allowed"):
+    skipped = trustkit_android.loads(
+        config("<trustkit-config><report-url>x</report-url></trustkit-config>")
+    )
+    assert "ignored-element" in {f.id for f in skipped.findings}
+    with pytest.raises(ConfigError, match="is empty"):
         trustkit_android.loads(
-            config("<trustkit-config><report-url>x</report-url></trustkit-config>")
+            config("<trustkit-config><report-uri> </report-uri></trustkit-config>")
         )
     with pytest.raises(ConfigError, match="not an http"):
         trustkit_android.loads(

@@ -2,8 +2,9 @@
 
 Shared by :mod:`pinset.formats.android` and :mod:`pinset.formats.trustkit_android`
 (the same XML, read as the platform or as TrustKit sees it). :func:`load`
-parses, checks every rule Android checks (and the typos it silently skips),
-then hands the tree to :mod:`pinset.formats._nsc_map`.
+parses, refuses what Android's ``XmlConfigSource`` refuses, and skips what it
+skips (unknown elements and attributes, stray text) with a warning finding and
+a did-you-mean, then hands the tree to :mod:`pinset.formats._nsc_map`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Literal
 
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats._xml import Element, parse
-from pinset.formats.model import Imported, TrustAnchor, TrustKitSettings
+from pinset.formats.model import Finding, Imported, TrustAnchor, TrustKitSettings
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
 
@@ -92,6 +93,7 @@ class Document:
     debug: Config | None = None
     domains: list[Config] = field(default_factory=list)
     trustkit_seen: bool = False
+    findings: list[Finding] = field(default_factory=list)  # what the platform skips
 
 
 def load(data: str | bytes, *, source: str | None, trustkit: bool) -> Imported:
@@ -104,13 +106,17 @@ def load(data: str | bytes, *, source: str | None, trustkit: bool) -> Imported:
 def read(data: str | bytes, *, source: str | None = None) -> Document:
     """Parse network security config XML into a :class:`Document`, or raise :class:`ConfigError`."""
     root = parse(data, source=source)
-    return _Reader(source).document(root)
+    reader = _Reader(source)
+    doc = reader.document(root)
+    doc.findings.extend(reader.findings)
+    return doc
 
 
 class _Reader:
     def __init__(self, source: str | None) -> None:
         self.source = source
         self.seen_domains: dict[str, int] = {}
+        self.findings: list[Finding] = []
 
     # -- errors -------------------------------------------------------------------
 
@@ -123,17 +129,27 @@ class _Reader:
             message, source=self.source, line=line, column=column, key=key, hint=hint
         )
 
+    def skipped(
+        self, id: str, message: str, el: Element, *, attr: str | None = None, hint: str
+    ) -> None:
+        """Record what the platform's parser silently skips: a warning, never a refusal."""
+        line, column = el.attr_position(attr) if attr else (el.line, el.column)
+        self.findings.append(Finding(id, "warning", message, None, hint, self.source, line, column))
+
     def check_attrs(self, el: Element, known: tuple[str, ...]) -> None:
         for name, value in el.attrs.items():
             if name.startswith("{"):
                 continue  # another namespace (tools:ignore …): not the platform's business
             if name not in known:
-                raise self.error(
-                    f"unknown attribute {name!r} on <{el.local}>",
+                # Android and TrustKit read attributes by name; any other one is skipped.
+                self.skipped(
+                    "ignored-attribute",
+                    f"unknown attribute {name!r} on <{el.local}> is ignored",
                     el,
                     attr=name,
                     hint=_did_you_mean(name, known, "attributes"),
                 )
+                continue
             self.no_placeholder(value, el, attr=name)
 
     def no_placeholder(self, value: str, el: Element, *, attr: str | None = None) -> None:
@@ -164,21 +180,45 @@ class _Reader:
             hint=f'write {attr}="true" or {attr}="false"',
         )
 
+    def java_boolean(self, el: Element, attr: str) -> bool | None:
+        """The attribute as TrustKit-Android reads it (``Boolean.parseBoolean``); None: absent."""
+        value = el.attrs.get(attr)
+        if value is None:
+            return None
+        self.no_placeholder(value, el, attr=attr)
+        effective = value.lower() == "true"
+        if value not in ("true", "false"):
+            self.skipped(
+                "ignored-attribute",
+                f"TrustKit reads {attr}={value!r} on <{el.local}> as {str(effective).lower()}",
+                el,
+                attr=attr,
+                hint=f'write {attr}="true" or {attr}="false"',
+            )
+        return effective
+
     def no_text(self, el: Element) -> None:
         if el.text.strip():
-            raise self.error(
-                f"<{el.local}> contains text {el.text.strip()[:40]!r}",
+            self.skipped(
+                "ignored-text",
+                f"<{el.local}> contains text {el.text.strip()[:40]!r}, which is ignored",
                 el,
                 hint=f"<{el.local}> holds only elements; remove the text or put it in a comment",
             )
 
-    def unknown_child(self, child: Element, parent: Element, known: tuple[str, ...]) -> ConfigError:
+    def unknown_child(self, child: Element, parent: Element, known: tuple[str, ...]) -> None:
         hint = _did_you_mean(child.local, known, "elements")
         if child.local == "certificates":
             hint = "wrap <certificates> in <trust-anchors>"
         elif child.local in ("domain", "pin-set", "domain-config", "trustkit-config"):
-            hint = f"<{child.local}> is only allowed in a <domain-config>"
-        return self.error(f"<{child.local}> is not allowed in <{parent.local}>", child, hint=hint)
+            hint = f"<{child.local}> is only read in a <domain-config>"
+        # XmlConfigSource skips an element it does not expect here, with all it contains.
+        self.skipped(
+            "ignored-element",
+            f"<{child.local}> is not read in <{parent.local}>: it is ignored with its contents",
+            child,
+            hint=hint,
+        )
 
     # -- structure ----------------------------------------------------------------
 
@@ -197,7 +237,8 @@ class _Reader:
                 (k for k, tag in _CONFIG_TAGS.items() if tag == child.tag), None
             )
             if kind is None:
-                raise self.unknown_child(child, root, tuple(_CONFIG_TAGS.values()))
+                self.unknown_child(child, root, tuple(_CONFIG_TAGS.values()))
+                continue
             if kind == "base" and doc.base is not None:
                 raise self.error(
                     "only one <base-config> is allowed",
@@ -239,8 +280,15 @@ class _Reader:
             doc.domains.append(config)
         allowed = _CONFIG_CHILDREN[kind]
         for child in el.children:
+            if kind != "domain" and child.tag in ("domain", "pin-set", "domain-config"):
+                raise self.error(
+                    f"<{child.local}> is not allowed in <{el.local}>",
+                    child,
+                    hint=f"<{child.local}> is only allowed in a <domain-config>",
+                )
             if child.tag not in allowed:
-                raise self.unknown_child(child, el, allowed)
+                self.unknown_child(child, el, allowed)
+                continue
             if child.tag == "domain":
                 config.domains.append(self.domain(child))
             elif child.tag == "pin-set":
@@ -315,7 +363,8 @@ class _Reader:
         lines: list[int] = []
         for child in el.children:
             if child.tag != "pin":
-                raise self.unknown_child(child, el, ("pin",))
+                self.unknown_child(child, el, ("pin",))
+                continue
             pins.append(self.pin(child))
             texts.append(child.text)
             lines.append(child.line)
@@ -390,7 +439,8 @@ class _Reader:
         found: list[TrustAnchor] = []
         for child in el.children:
             if child.tag != "certificates":
-                raise self.unknown_child(child, el, ("certificates",))
+                self.unknown_child(child, el, ("certificates",))
+                continue
             self.check_attrs(child, ("src", "overridePins"))
             src = child.attrs.get("src")
             if src is None:
@@ -400,12 +450,14 @@ class _Reader:
                     hint='write src="system", src="user" or src="@raw/name"',
                 )
             src = src.strip()
-            if src not in ("system", "user") and not re.fullmatch(r"@(?:[\w.]+:)?raw/[\w.]+", src):
+            # "wfa" (the Wi-Fi Alliance CAs) is a source since Android 14 (WfaCertificateSource).
+            known = ("system", "user", "wfa")
+            if src not in known and not re.fullmatch(r"@(?:[\w.]+:)?raw/[\w.]+", src):
                 raise self.error(
                     f"unknown certificates src {src!r}",
                     child,
                     attr="src",
-                    hint='src is "system", "user" or a raw resource such as "@raw/my_ca"',
+                    hint='src is "system", "user", "wfa" or a raw resource such as "@raw/my_ca"',
                 )
             override = self.boolean(child, "overridePins")
             # In debug-overrides Android defaults overridePins to true.
@@ -418,7 +470,8 @@ class _Reader:
         uris: list[str] = []
         for child in el.children:
             if child.tag != "report-uri":
-                raise self.unknown_child(child, el, ("report-uri",))
+                self.unknown_child(child, el, ("report-uri",))
+                continue
             self.check_attrs(child, ())
             uri = child.text.strip()
             self.no_placeholder(uri, child)
@@ -426,8 +479,8 @@ class _Reader:
                 raise self.error("<report-uri> is empty", child, hint="write an https:// URL")
             uris.append(uri)
         return TrustKitSettings(
-            enforce_pinning=self.boolean(el, "enforcePinning"),
-            disable_default_report_uri=self.boolean(el, "disableDefaultReportUri"),
+            enforce_pinning=self.java_boolean(el, "enforcePinning"),
+            disable_default_report_uri=self.java_boolean(el, "disableDefaultReportUri"),
             report_uris=tuple(uris),
             line=el.line,
         )

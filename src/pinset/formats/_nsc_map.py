@@ -3,10 +3,10 @@
 Effective values follow Android's inheritance: a nested domain-config takes the
 pin-set (as a block), trust anchors and cleartext setting of its parent when it
 does not set them, and top-level domain-configs inherit trust anchors and
-cleartext from base-config. Read as TrustKit (``trustkit=True``), the
-``trustkit-config`` settings inherit per attribute the same way, with TrustKit's
-defaults: not enforced, and reports also go to TrustKit's default report URI
-unless ``disableDefaultReportUri="true"``.
+cleartext from base-config. Read as TrustKit (``trustkit=True``), the nearest
+``trustkit-config`` decides enforcement (absent ``enforcePinning``: not enforced)
+and the report URIs; only ``disableDefaultReportUri`` is inherited from a parent
+that sets it, and without it reports also go to TrustKit's default report URI.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class _Mapper:
         self.doc = doc
         self.trustkit = trustkit
         self.fmt = "trustkit-android" if trustkit else "android"
-        self.findings: list[Finding] = []
+        self.findings: list[Finding] = list(doc.findings)
 
     def finding(
         self,
@@ -65,7 +65,9 @@ class _Mapper:
         found = [c.trustkit for c in ancestors(config) if c.trustkit is not None]
         if not found:
             return None
-        enforce = next((t.enforce_pinning for t in found if t.enforce_pinning is not None), None)
+        # TrustKit-Android's parser gives every <trustkit-config> its own enforcePinning (false
+        # when absent) and its own report URIs, so only disableDefaultReportUri is inherited.
+        enforce = found[0].enforce_pinning
         disable = next(
             (
                 t.disable_default_report_uri
@@ -231,6 +233,17 @@ class _Mapper:
 
     def anchor_findings(self, config: Config, scope: str, domain: str | None) -> None:
         for anchor in config.anchors or ():
+            if anchor.src == "wfa":
+                # Before Android 14, XmlConfigSource throws on any src it does not know.
+                self.finding(
+                    "wfa-trust-anchors",
+                    "warning",
+                    f'{scope} config trusts src="wfa" (the Wi-Fi Alliance CAs): Android 14+ '
+                    "reads it, and earlier versions refuse to load this config at all",
+                    domain=domain,
+                    fix="keep it only if the app's minSdkVersion is 34 or higher",
+                    line=anchor.line,
+                )
             if anchor.src == "user":
                 debug = scope == "debug"
                 self.finding(

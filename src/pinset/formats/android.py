@@ -4,11 +4,12 @@ Import follows what Android itself does (``XmlConfigSource``): one optional
 ``base-config``, ``domain-config`` elements (nested ones inherit the pin-set,
 trust anchors and cleartext setting of their parent, the pin-set as a whole),
 one optional ``debug-overrides``. What Android rejects, pinset rejects, with
-the file, line and a fix. pinset is stricter than Android in one way: elements
-and attributes Android silently skips are errors (a typo such as ``<pinset>``
-would otherwise drop the pins without a word), except attributes in another
-namespace (``tools:ignore``) and TrustKit's ``<trustkit-config>``, which are
-read and recorded.
+the file, line and a fix. What Android skips (unknown elements with their
+contents, unknown attributes, stray text) is skipped here too, with the
+platform's effective values and a warning finding that names the file, line
+and the closest known name (a ``<pinset>`` typo leaves the domain unpinned on
+the device, and the import says so). Attributes in another namespace
+(``tools:ignore``) and TrustKit's ``<trustkit-config>`` are read and recorded.
 
 Each ``<domain>`` becomes a :class:`~pinset.policy.DomainRule`. A domain whose
 effective pin-set is empty is an exclusion. A domain with no pin-set at all
