@@ -14,12 +14,13 @@ Request: ``pinner<TAB>url<TAB>proxy`` (proxy ``host:port`` or empty). Answer:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import selectors
 import shutil
+import struct
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -29,9 +30,9 @@ __all__ = [
     "CLASSPATH_JARS",
     "KOTLIN_STDLIB",
     "Answer",
+    "Compilation",
     "JvmClient",
     "Language",
-    "compile_clients",
     "missing",
     "pinners_source",
     "trust_store",
@@ -46,7 +47,7 @@ MAIN_CLASS: dict[Language, str] = {"java": "PinnedClient", "kotlin": "PinnedClie
 _COMPILE_TIMEOUT = 300.0
 _ANSWER_TIMEOUT = 30.0
 _JVM_OPTION_VARIABLES = ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS")
-# A trust store holds no secret; keytool still wants a password for PKCS#12.
+# A trust store holds no secret, but the JKS integrity check is keyed with a password.
 PASSWORD = "changeit"
 # Exported names become Java/Kotlin function names.
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -54,7 +55,7 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 def missing(language: Language) -> str | None:
     """Why the *language* client cannot be built here, or ``None`` if it can."""
-    tools = ["javac", "java", "keytool"] + (["kotlinc"] if language == "kotlin" else [])
+    tools = ["javac", "java"] + (["kotlinc"] if language == "kotlin" else [])
     absent = [tool for tool in tools if shutil.which(tool) is None]
     jars = [*CLASSPATH_JARS, *([KOTLIN_STDLIB] if language == "kotlin" else [])]
     absent += [str(jar) for jar in jars if not jar.is_file()]
@@ -114,62 +115,81 @@ def _function(language: Language, name: str, code: str) -> str:
     return f"\n  {head}\n{code}\n    {tail}\n  }}\n"
 
 
-def _wait(process: subprocess.Popen[bytes], what: str) -> None:
-    output, _ = process.communicate(timeout=_COMPILE_TIMEOUT)
-    if process.returncode != 0:
-        text = output.decode(errors="replace")
-        raise RuntimeError(f"{what} failed ({process.returncode}):\n{text}")
+class Compilation:
+    """The clients of several languages compiling at once (kotlinc alone takes seconds).
 
-
-def compile_clients(
-    work: Path, exports: dict[Language, dict[str, str]]
-) -> dict[Language, tuple[Path, float]]:
-    """Compile each language's client with its exported pinners into ``work/<language>``.
-
-    The compilers run at the same time (kotlinc alone takes seconds). Returns each
-    language's class directory and the wall time its compiler took.
+    Start it early, do other set-up meanwhile, then :meth:`wait`.
     """
-    classpath = os.pathsep.join(str(jar) for jar in CLASSPATH_JARS)
-    started: dict[Language, tuple[subprocess.Popen[bytes], float, Path]] = {}
-    for language, pinners in exports.items():
-        src, out = work / f"{language}-src", work / language
-        src.mkdir(parents=True, exist_ok=True)
-        out.mkdir(parents=True, exist_ok=True)
-        if language == "java":
-            client, generated = src / "PinnedClient.java", src / "Pinners.java"
-            argv = ["javac", "-Xlint:all", "-Werror", "-cp", classpath, "-d", str(out)]
-        else:
-            client, generated = src / "PinnedClient.kt", src / "Pinners.kt"
-            argv = ["kotlinc", "-Werror", "-cp", classpath, "-d", str(out)]
-        shutil.copyfile(TEMPLATES / client.name, client)
-        generated.write_text(pinners_source(language, pinners), encoding="utf-8")
-        process = subprocess.Popen(
-            [*argv, str(client), str(generated)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        started[language] = (process, time.monotonic(), out)
-    done: dict[Language, tuple[Path, float]] = {}
-    for language, (process, start, out) in started.items():
-        _wait(process, f"compiling the {language} client")
-        done[language] = (out, time.monotonic() - start)
-    return done
+
+    def __init__(self, work: Path, exports: dict[Language, dict[str, str]]) -> None:
+        classpath = os.pathsep.join(str(jar) for jar in CLASSPATH_JARS)
+        self._running: dict[Language, tuple[subprocess.Popen[bytes], Path]] = {}
+        for language, pinners in exports.items():
+            src, out = work / f"{language}-src", work / language
+            src.mkdir(parents=True, exist_ok=True)
+            out.mkdir(parents=True, exist_ok=True)
+            if language == "java":
+                client, generated = src / "PinnedClient.java", src / "Pinners.java"
+                argv = ["javac", "-Xlint:all", "-Werror", "-cp", classpath, "-d", str(out)]
+            else:
+                client, generated = src / "PinnedClient.kt", src / "Pinners.kt"
+                argv = ["kotlinc", "-Werror", "-cp", classpath, "-d", str(out)]
+            shutil.copyfile(TEMPLATES / client.name, client)
+            generated.write_text(pinners_source(language, pinners), encoding="utf-8")
+            process = subprocess.Popen(
+                [*argv, str(client), str(generated)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+            self._running[language] = (process, out)
+
+    def wait(self) -> dict[Language, Path]:
+        """Each language's class directory, once its compiler is done."""
+        done: dict[Language, Path] = {}
+        for language, (process, out) in self._running.items():
+            output, _ = process.communicate(timeout=_COMPILE_TIMEOUT)
+            if process.returncode != 0:
+                text = output.decode(errors="replace")
+                raise RuntimeError(f"{language} compilation failed ({process.returncode}):\n{text}")
+            done[language] = out
+        return done
+
+    def kill(self) -> None:
+        """Stop compilers still running (set-up failed elsewhere)."""
+        for process, _ in self._running.values():
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
 
 
 def trust_store(path: Path, certificates: dict[str, bytes], password: str = PASSWORD) -> Path:
-    """A PKCS#12 trust store at *path* with each PEM certificate under its alias (keytool)."""
+    """Write a JKS trust store holding each DER certificate under its alias; return *path*.
+
+    JKS (sun.security.provider.JavaKeyStore, version 2) is written directly rather than
+    with one ``keytool -importcert`` per certificate: each keytool is a JVM start, about
+    a second apiece, and PKCS#12 files from ``cryptography`` lack the Oracle attribute
+    that makes the JDK treat a key-less certificate as trusted.
+    """
+    body = bytearray(struct.pack(">III", 0xFEEDFEED, 2, len(certificates)))
+    for alias, der in certificates.items():
+        body += struct.pack(">I", 2)  # a trusted certificate entry
+        body += _java_utf(alias.lower())  # the JDK keeps aliases in lower case
+        body += struct.pack(">q", 0)  # creation time (ms since the epoch)
+        body += _java_utf("X.509") + struct.pack(">I", len(der)) + der
+    # The integrity check: SHA-1 over the password's UTF-16BE, a fixed whitener, the body.
+    check = hashlib.sha1(  # noqa: S324 - the format says SHA-1
+        password.encode("utf-16-be") + b"Mighty Aphrodite" + bytes(body)
+    ).digest()
     path.parent.mkdir(parents=True, exist_ok=True)
-    for alias, pem in certificates.items():
-        pem_path = path.with_name(f"{alias}.pem")
-        pem_path.write_bytes(pem)
-        argv = ["keytool", "-importcert", "-noprompt", "-storetype", "PKCS12"]
-        argv += ["-keystore", str(path), "-storepass", password, "-alias", alias]
-        argv += ["-file", str(pem_path)]
-        result = subprocess.run(argv, capture_output=True, check=False, timeout=60)
-        if result.returncode != 0:
-            raise RuntimeError(f"keytool failed for {alias}: {result.stdout!r} {result.stderr!r}")
+    path.write_bytes(bytes(body) + check)
     return path
+
+
+def _java_utf(text: str) -> bytes:
+    # DataOutputStream.writeUTF; the aliases and type names here are ASCII.
+    data = text.encode("ascii")
+    return struct.pack(">H", len(data)) + data
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +220,7 @@ class JvmClient:
         self.argv = [
             "java",
             f"-Djavax.net.ssl.trustStore={trust_store}",
-            "-Djavax.net.ssl.trustStoreType=PKCS12",
+            "-Djavax.net.ssl.trustStoreType=JKS",
             f"-Djavax.net.ssl.trustStorePassword={password}",
             "-cp",
             classpath,
