@@ -290,14 +290,19 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.parametrize("pin_host", [["--pin-host", "localhost"], []])
 def test_serve_prints_ca_and_verdicts(
-    capsys: pytest.CaptureFixture[str], pki: TestPKI, server: TLSServer, tmp_path: Path
+    capsys: pytest.CaptureFixture[str],
+    pki: TestPKI,
+    server: TLSServer,
+    tmp_path: Path,
+    pin_host: list[str],
 ) -> None:
     port, ca_out = _free_port(), tmp_path / "ca.pem"
     result: list[int] = []
     upstream = f"127.0.0.1:{server.port}"
     argv = ["mitm", "serve", "--port", str(port), "--upstream", upstream]
-    argv += ["--ca-out", str(ca_out), "--max-connections", "1", "--pin-host", "localhost"]
+    argv += ["--ca-out", str(ca_out), "--max-connections", "1", *pin_host]
     thread = threading.Thread(target=lambda: result.append(main(argv)), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -318,8 +323,8 @@ def test_serve_prints_ca_and_verdicts(
     assert f"listening on https://127.0.0.1:{port}/" in out
     assert ca_out.read_text() in out
     assert isinstance(ssl.PEM_cert_to_DER_cert(ca_out.read_text()), bytes)
-    assert result == [1]  # localhost was intercepted
-    assert "INTERCEPTED" in out
+    assert result == [1]  # localhost was intercepted, pinned or not
+    assert "FAIL localhost: INTERCEPTED - the client accepted the forged certificate" in out
 
 
 def test_serve_json_lines_in_connect_mode(
