@@ -42,8 +42,6 @@ def _missing() -> str | None:
     )
 
 
-needs_jvm = [pytest.mark.jvm, pytest.mark.skipif(_missing() is not None, reason=str(_missing()))]
-
 # Each client prints "STATUS BODY" on success; the pinned one exits 3 on OkHttp's
 # pin refusal (SSLPeerUnverifiedException), as an app would show an error.
 SOURCES = {
