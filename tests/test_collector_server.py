@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +21,7 @@ import pytest
 
 from pinset import DomainRule, Pin, PinMismatchError, Policy, ssl_context
 from pinset.cli import main
+from pinset.collector.server import ServerLimits
 from pinset.reporting import BackgroundReporter
 from pinset.testing import TestPKI, TLSServer
 
@@ -42,13 +45,17 @@ def _get(url: str, token: str | None = TOKEN) -> tuple[int, Any]:
         return int(exc.code), json.loads(exc.read())
 
 
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def _running(tmp_path: Path, *options: str) -> Iterator[str]:
+    """``pinset collector serve`` with ``options`` in a subprocess; yields its base URL."""
     port = _free_port()
     env = {**os.environ, "PINSET_COLLECTOR_TOKEN": TOKEN}
+    # uvicorn reads this when not told otherwise: the collector must not depend on it.
+    env.pop("FORWARDED_ALLOW_IPS", None)
     db = f"sqlite:///{tmp_path / 'e2e.db'}"
+    command = [sys.executable, "-m", "pinset", "collector", "serve", "--port", str(port)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pinset", "collector", "serve", "--port", str(port), "--db", db],
+        [*command, "--db", db, *options],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -75,6 +82,12 @@ def collector(tmp_path: Path) -> Iterator[str]:
             proc.wait()
         if proc.stdout:
             proc.stdout.close()
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[str]:
+    with _running(tmp_path) as base:
+        yield base
 
 
 def test_pinned_client_reports_to_a_real_collector(pki: TestPKI, collector: str) -> None:
@@ -119,5 +132,121 @@ def test_serve_refuses_an_unsupported_database(capsys: pytest.CaptureFixture[str
 def test_serve_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["collector", "serve", "--help"]) == 0
     out = capsys.readouterr().out
-    for option in ("--host", "--port", "--db", "--token", "--alert-threshold", "--rate-limit"):
+    options = ("--host", "--port", "--db", "--token", "--alert-threshold", "--rate-limit")
+    limits = ("--forwarded-allow-ips", "--read-timeout", "--max-connections")
+    for option in (*options, *limits):
         assert option in out
+
+
+REPORT = Path(__file__).parent / "fixtures" / "reports" / "rfc7469-section-3.1-example.json"
+
+
+def _status(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers or {})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return int(exc.code)
+
+
+def _post_from(base: str, forwarded_for: str) -> int:
+    headers = {"Content-Type": "application/json", "X-Forwarded-For": forwarded_for}
+    return _status(base + "/v1/report", REPORT.read_bytes(), headers)
+
+
+@pytest.mark.parametrize("trusted", [[], ["--forwarded-allow-ips", "192.0.2.1"]])
+def test_a_forged_x_forwarded_for_does_not_buy_a_new_rate_bucket(
+    tmp_path: Path, trusted: list[str]
+) -> None:
+    """Unless the peer is a configured proxy, X-Forwarded-For does not name the client."""
+    limit = ["--rate-limit", "0.5", "--rate-burst", "5"]
+    with _running(tmp_path, *limit, *trusted) as base:
+        statuses = [_post_from(base, f"203.0.113.{i}") for i in range(30)]
+    assert statuses[:5] == [202] * 5
+    assert statuses.count(202) <= 7  # the burst, and what 0.5/s refills meanwhile
+    assert statuses.count(429) >= 23
+
+
+def test_a_configured_proxy_names_the_client_for_the_rate_limit(tmp_path: Path) -> None:
+    limit = ["--rate-limit", "0.5", "--rate-burst", "2"]
+    with _running(tmp_path, *limit, "--forwarded-allow-ips", "127.0.0.1") as base:
+        first = [_post_from(base, "203.0.113.7") for _ in range(4)]
+        other = _post_from(base, "198.51.100.9")
+    assert first[:2] == [202, 202]
+    assert first[3] == 429
+    assert other == 202
+
+
+def _held_until_closed(address: tuple[str, int], prefix: bytes, drip: bytes) -> float:
+    """Send ``prefix``, then ``drip`` every 0.2 s; seconds until the server closed (max 15)."""
+    start = time.monotonic()
+    with socket.create_connection(address, timeout=0.2) as sock:
+        sock.sendall(prefix)
+        while time.monotonic() - start < 15:
+            try:
+                if drip:
+                    sock.sendall(drip)
+                if sock.recv(1024) == b"":
+                    break
+            except TimeoutError:
+                continue
+            except OSError:  # reset or broken pipe: closed as well
+                break
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize(
+    ("prefix", "drip"),
+    [
+        pytest.param(b"", b"", id="silent"),
+        pytest.param(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", b"a", id="headers"),
+        pytest.param(
+            b"POST /v1/report HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n{",
+            b" ",
+            id="body",
+        ),
+    ],
+)
+def test_a_slow_client_is_dropped_while_others_are_served(
+    tmp_path: Path, prefix: bytes, drip: bytes
+) -> None:
+    with (
+        _running(tmp_path, "--read-timeout", "1") as base,
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+    ):
+        host, port = base.removeprefix("http://").split(":")
+        slow = pool.submit(_held_until_closed, (host, int(port)), prefix, drip)
+        served = 0
+        while not slow.done():
+            assert _status(base + "/healthz") == 200
+            served += 1
+            time.sleep(0.05)
+        held = slow.result()
+    assert 0.9 <= held < 3.0, held
+    assert served >= 5
+
+
+def test_over_max_connections_new_requests_get_503(tmp_path: Path) -> None:
+    options = ["--max-connections", "2", "--read-timeout", "1.5"]
+    with _running(tmp_path, *options) as base:
+        host, port = base.removeprefix("http://").split(":")
+        holders = [socket.create_connection((host, int(port)), timeout=5) for _ in range(2)]
+        try:
+            for sock in holders:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+            time.sleep(0.3)
+            assert _status(base + "/healthz") == 503
+            for sock in holders:  # the read timeout frees them
+                assert sock.recv(1024) == b""
+            assert _status(base + "/healthz") == 200
+        finally:
+            for sock in holders:
+                sock.close()
+
+
+def test_the_default_read_timeout_drops_a_slow_client_within_30_s() -> None:
+    assert ServerLimits().read_timeout <= 30
+    with pytest.raises(ValueError, match="positive"):
+        ServerLimits(read_timeout=0)

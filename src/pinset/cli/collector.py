@@ -48,6 +48,27 @@ def group() -> None:
 @click.option(
     "--rate-burst", default=None, type=click.IntRange(1), help="Bucket size [default: 200]."
 )
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    metavar="ADDRESSES",
+    help="Proxies (comma-separated addresses, or '*') whose X-Forwarded-For names the client "
+    "[default: none; the peer address is the client].",
+)
+@click.option(
+    "--read-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds a client has to send one request, headers and body.",
+)
+@click.option(
+    "--max-connections",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Open connections before new requests are answered 503.",
+)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Processes.")
 @click.option("--log-level", default="warning", show_default=True)
 def serve(
@@ -58,6 +79,9 @@ def serve(
     alert_threshold: int | None,
     rate_limit: float | None,
     rate_burst: int | None,
+    forwarded_allow_ips: str | None,
+    read_timeout: float,
+    max_connections: int,
     workers: int,
     log_level: str,
 ) -> int:
@@ -67,6 +91,7 @@ def serve(
 
         from pinset.collector.app import create_app
         from pinset.collector.db import create_engine, migrate
+        from pinset.collector.server import ServerLimits, uvicorn_options
         from pinset.collector.settings import TOKEN_ENV, Settings
     except ImportError as exc:
         raise ConfigError(
@@ -88,8 +113,14 @@ def serve(
         f"pinset collector on http://{host}:{port}/v1/report, database {_safe(settings.db_url)}",
         err=True,
     )
+    limits = ServerLimits(
+        forwarded_allow_ips=forwarded_allow_ips,
+        read_timeout=read_timeout,
+        max_connections=max_connections,
+    )
+    server = uvicorn_options(limits)
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, **server)
         return int(ExitStatus.OK)
     # Migrate once here; each worker process reads its settings from the environment.
     engine = create_engine(settings.db_url)
@@ -103,6 +134,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        **server,
     )
     return int(ExitStatus.OK)
 
