@@ -345,10 +345,11 @@ def test_okhttp_and_pinset_agree(client: JvmClient, world: World, case: Case) ->
 def test_okhttp_3_pins_nothing_for_a_double_star_pattern(client: JvmClient, world: World) -> None:
     """An include-subdomains rule is exported as ``**.localhost``, which OkHttp 3 cannot read.
 
-    OkHttp learned ``**.`` in 4.3 (square/okhttp#5433); 3.x (Debian's 3.13, and the 3.12
-    branch kept for Android 4) takes the pattern for a literal host name that matches
-    no connection, so the pinner accepts the rogue CA for the apex and every subdomain
-    alike, while pinset refuses both. Reported to the owner of formats/okhttp.py.
+    OkHttp learned ``**.`` in 4.3.0 (its changelog: "Match any number of subdomains with
+    two asterisks"). 3.x (Debian's 3.13, and the 3.12 branch kept for Android 4) only
+    knows ``*.``: it takes ``**.localhost`` for a literal host name that no connection
+    matches, so the pinner accepts the rogue CA for the apex and every subdomain alike,
+    while pinset refuses both. Reported to the owner of formats/okhttp.py.
     """
     assert '"**.localhost"' in world.exports[client.language]["subdomains"].read_text()
     rogue = world.servers["rogue"]
