@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,13 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 import pinset
 from pinset.cli import main
+from pinset.cli._mitm_cacerts import cacerts_certificates, jvm_cacerts
 from pinset.cli._mitm_client import write_trust
 from pinset.cli._mitm_jvm import TRUSTSTORE_PASSWORD, java_tool_options, jvm_options
 from pinset.errors import ConfigError
-from pinset.testing import LeafCert, TestPKI, TLSServer
+from pinset.testing import CertificateAuthority, LeafCert, TestPKI, TLSServer
 from pinset.testing.mitm import MitmProxy
 
 JARS = (Path("/usr/share/java/okhttp.jar"), Path("/usr/share/java/okio.jar"))
@@ -316,3 +319,102 @@ def test_the_users_java_tool_options_stay_and_ours_win_a_conflict(
     assert "Picked up JAVA_TOOL_OPTIONS: -Dhttp.nonProxyHosts=localhost -Xmx128m -D" in err
     assert status == 1
     assert [v["verdict"] for v in data["other_hosts"]] == ["INTERCEPTED"]
+
+
+# -- --jvm-cacerts: the JVM's own trust store ------------------------------------------
+
+
+def _utf(text: str) -> bytes:
+    return struct.pack(">H", len(text)) + text.encode()
+
+
+def jks(trusted: list[bytes], key_chain: tuple[bytes, ...] = ()) -> bytes:
+    """A version-2 JKS store, field by field as OpenJDK's JavaKeyStore.engineStore writes it.
+
+    Tag 2 entries: alias, date, certificate type, DER. A tag 1 entry (a private key and
+    its chain) when *key_chain* is given; its key bytes are opaque to a reader. The
+    trailing 20-byte keyed SHA-1 is not checked by pinset, so zeros stand in for it.
+    """
+    entries = [(2, der) for der in trusted]
+    out = struct.pack(">III", 0xFEEDFEED, 2, len(entries) + bool(key_chain))
+    if key_chain:
+        out += struct.pack(">I", 1) + _utf("key") + struct.pack(">q", 0)
+        out += struct.pack(">I", 5) + b"\x00" * 5 + struct.pack(">I", len(key_chain))
+        for der in key_chain:
+            out += _utf("X.509") + struct.pack(">I", len(der)) + der
+    for number, (tag, der) in enumerate(entries):
+        out += struct.pack(">I", tag) + _utf(f"ca{number}") + struct.pack(">q", 1_700_000_000_000)
+        out += _utf("X.509") + struct.pack(">I", len(der)) + der
+    return out + b"\x00" * 20
+
+
+def _der(ca: CertificateAuthority) -> bytes:
+    return ca.cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_a_jks_cacerts_gives_its_trusted_entries_only(pki: TestPKI) -> None:
+    data = jks([_der(pki.root), _der(pki.rogue)], key_chain=(_der(pki.intermediate),))
+    assert cacerts_certificates(data, "cacerts") == [pki.root.cert, pki.rogue.cert]
+
+
+@pytest.mark.parametrize("data", [b"\xfe\xed\xfe\xed\x00\x00\x00\x02\x00\x00\x00\x01", b"junk"])
+def test_an_unreadable_cacerts_is_a_config_error(data: bytes) -> None:
+    with pytest.raises(ConfigError) as caught:
+        cacerts_certificates(data, "/jdk/lib/security/cacerts")
+    assert caught.value.source == "/jdk/lib/security/cacerts"
+    assert "cannot read the JVM's cacerts" in str(caught.value)
+
+
+def test_jvm_cacerts_go_into_the_jvm_store_only(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    pki: TestPKI,
+    cafile: str,
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "jdk"
+    (home / "lib/security").mkdir(parents=True)
+    (home / "lib/security/cacerts").write_bytes(jks([_der(pki.rogue)]))
+    monkeypatch.setenv("JAVA_HOME", str(home))
+    probe = (
+        "import os, re, sys\n"
+        "from cryptography.hazmat.primitives.serialization import pkcs12\n"
+        "path = re.search(r'trustStore=(\\S+)', os.environ['JAVA_TOOL_OPTIONS']).group(1)\n"
+        "store = pkcs12.load_pkcs12(open(path, 'rb').read(), b'pinset-mitm')\n"
+        "names = sorted(c.certificate.subject.rfc4514_string() for c in store.additional_certs)\n"
+        "print('|'.join(names), file=sys.stderr)\n"
+        "print(open(os.environ['SSL_CERT_FILE']).read().count('BEGIN CERT'), file=sys.stderr)\n"
+    )
+    argv = ["--jvm-cacerts", "--cafile", cafile, "--", sys.executable, "-c", probe]
+    _, _, err = mitm_json(capsys, argv)
+    names, pem_count = err.strip().splitlines()
+    subjects = {pki.root.cert.subject.rfc4514_string(), pki.rogue.cert.subject.rfc4514_string()}
+    assert subjects <= set(names.split("|"))
+    assert len(names.split("|")) == 3  # + the interception CA
+    assert pem_count == "2"  # the PEM bundle: the interception CA and --cafile
+
+
+def test_no_jvm_to_read_cacerts_from_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["mitm", "--jvm-cacerts", "--", sys.executable, "-c", "pass"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot find the JVM's cacerts" in err
+    assert "set JAVA_HOME" in err
+
+
+@pytest.mark.jvm
+@pytest.mark.skipif(shutil.which("keytool") is None, reason="needs keytool (a JDK)")
+def test_the_installed_jvm_cacerts_reads_like_keytool_lists_it() -> None:
+    listed = subprocess.run(
+        ["keytool", "-list", "-cacerts", "-storepass", "changeit"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    count = int(listed.split("Your keystore contains ")[1].split()[0])
+    assert count > 0
+    assert len(jvm_cacerts(os.environ)) == count

@@ -78,11 +78,17 @@ def _certificates(pem: bytes, cafile: str | None) -> list[x509.Certificate]:
     return out
 
 
-def write_trust(directory: Path, proxy: MitmProxy, cafile: str | None) -> ClientTrust:
+def write_trust(
+    directory: Path,
+    proxy: MitmProxy,
+    cafile: str | None,
+    jvm_extra: Sequence[x509.Certificate] = (),
+) -> ClientTrust:
     """Write the interception CA plus *cafile* (default: the system bundle), twice.
 
     ``pinset-mitm-bundle.pem`` for clients that read PEM, ``pinset-mitm-truststore.p12``
     for JVMs: the same certificates, so a JVM is attacked with the same trust as curl.
+    *jvm_extra* (the JVM's own ``cacerts``) goes into the JVM's store only.
     """
     try:
         rest = Path(cafile).read_bytes() if cafile is not None else _system_bundle()
@@ -91,7 +97,9 @@ def write_trust(directory: Path, proxy: MitmProxy, cafile: str | None) -> Client
     trusted = _certificates(rest, cafile)
     bundle = directory / "pinset-mitm-bundle.pem"
     bundle.write_bytes(proxy.ca_pem.encode("ascii") + b"\n" + rest)
-    truststore = write_truststore(directory / "pinset-mitm-truststore.p12", proxy.ca.cert, trusted)
+    truststore = write_truststore(
+        directory / "pinset-mitm-truststore.p12", proxy.ca.cert, [*trusted, *jvm_extra]
+    )
     return ClientTrust(bundle, truststore)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from pinset.cli._app import ExitStatus
+from pinset.cli._mitm_cacerts import jvm_cacerts as read_jvm_cacerts
 from pinset.cli._mitm_client import client_env, run_client, write_trust
 from pinset.cli._mitm_serve import serve
 from pinset.cli._mitm_shared import (
@@ -92,6 +93,11 @@ class _MitmCommand(click.Command):
     help="CAs the client trusts, to add the interception CA to (default: the system bundle).",
 )
 @click.option(
+    "--jvm-cacerts",
+    is_flag=True,
+    help="Also trust the JVM's own cacerts in the JVM trust store ($JAVA_HOME or java on PATH).",
+)
+@click.option(
     "--timeout",
     type=float,
     default=60.0,
@@ -107,6 +113,7 @@ def command(
     pin_hosts: tuple[str, ...],
     policy_path: str | None,
     cafile: str | None,
+    jvm_cacerts: bool,
     timeout: float,
     as_json: bool,
     client_command: tuple[str, ...],
@@ -125,11 +132,12 @@ def command(
         raise click.UsageError("give the client command after --, e.g. pinset mitm -- curl URL")
     policy = Policy.load(policy_path) if policy_path is not None else None
     ca = load_ca(ca_cert, ca_key)
+    jvm_extra = read_jvm_cacerts(os.environ) if jvm_cacerts else []
     with tempfile.TemporaryDirectory(prefix="pinset-mitm-") as tmp:
         proxy = _start(MitmProxy(ca=ca, port=port), port)
         url = proxy.url
         try:
-            trust = write_trust(Path(tmp), proxy, cafile)
+            trust = write_trust(Path(tmp), proxy, cafile, jvm_extra)
             env = client_env(dict(os.environ), proxy, trust)
             run = run_client(client_command, env, timeout)
             records = _settle(proxy)
