@@ -185,6 +185,25 @@ def test_pin_set_expired_from_midnight_utc_of_the_date() -> None:
     assert ids(run(data, now=before), "pin-set-expiring")
 
 
+def test_android_pin_set_expires_at_the_earliest_device_midnight() -> None:
+    # XmlConfigSource parses expiration with SimpleDateFormat in the device's time zone, so
+    # on a UTC+14 device 2026-11-28 begins at 2026-11-27 10:00 UTC.
+    data = nsc(
+        '<domain-config><domain includeSubdomains="true">a.example.com</domain>'
+        f'<pin-set expiration="2026-11-28"><pin digest="SHA-256">{P1[7:]}</pin>'
+        f'<pin digest="SHA-256">{P2[7:]}</pin></pin-set></domain-config>'
+    )
+    native = toml(domain("a.example.com", P1, P2, expiration="2026-11-28"))
+    late_evening = NOW - dt.timedelta(seconds=1)  # 2026-11-27 23:59:59 UTC
+    expired = ids(run(data, "nsc.xml", now=late_evening), "pin-set-expired")
+    assert [(f.severity, f.line) for f in expired] == [("error", 3)]
+    assert "local midnight (from 2026-11-27 10:00 UTC)" in expired[0].message
+    assert ids(run(native, now=late_evening), "pin-set-expired") == []  # pinset: UTC
+    morning = dt.datetime(2026, 11, 27, 9, 59, 59, tzinfo=dt.timezone.utc)
+    assert ids(run(data, "nsc.xml", now=morning), "pin-set-expired") == []
+    assert ids(run(data, "nsc.xml", now=morning), "pin-set-expiring")
+
+
 def test_pin_set_expiring_within_min_days() -> None:
     data = toml(domain("a.example.com", P1, P2, expiration="2026-12-10"))
     found = ids(run(data), "pin-set-expiring")

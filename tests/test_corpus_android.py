@@ -7,6 +7,7 @@ not produced by running the importer.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -448,7 +449,11 @@ def test_corpus_policy_survives_export_and_reimport(case: Case) -> None:
     again = formats.load(toml, format="pinset").policy
     assert again == imported.policy
     if all(r.enforce and not r.report_uris for r in imported.policy.rules):
-        text = formats.dump(imported.policy, "android")
+        dated = any(r.expiration for r in imported.policy.rules)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            text = formats.dump(imported.policy, "android")
+        assert ["local midnight" in str(w.message) for w in caught] == [True] * dated
         assert formats.load(text, format="android").policy == imported.policy
 
 

@@ -15,6 +15,12 @@ from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 from pinset.testing import TestPKI
 
+# Every export of a dated pin-set says that Android reads the date at the device's local
+# midnight; test_formats_android asserts that warning, the other tests leave it aside.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Android stops enforcing:pinset.formats.model.ExportWarning"
+)
+
 
 def pin(n: int) -> Pin:
     return Pin(hashlib.sha256(b"key %d" % n).digest())
@@ -216,6 +222,16 @@ def test_expired_pin_set_imports_without_reading_the_clock() -> None:
     imported = android.loads(nsc(pinned(pin_set_attrs=' expiration="2015-01-01"')))
     assert imported.policy.rules[0].expiration == dt.date(2015, 1, 1)
     assert "pin-set-expired" not in {f.id for f in imported.findings}  # the auditor's call
+
+
+def test_the_expiration_window_is_the_device_s_local_midnight_anywhere() -> None:
+    imported = android.loads(nsc(pinned(pin_set_attrs=' expiration="2027-06-30"')))
+    utc = dt.timezone.utc
+    assert imported.domains[0].expires_between == (
+        dt.datetime(2027, 6, 29, 10, tzinfo=utc),  # UTC+14
+        dt.datetime(2027, 6, 30, 12, tzinfo=utc),  # UTC-12
+    )
+    assert imported.policy.rules[0].expires_at() == dt.datetime(2027, 6, 30, tzinfo=utc)
 
 
 def test_no_expiration_is_an_info_finding() -> None:
@@ -600,10 +616,18 @@ def test_report_uris_are_dropped_with_a_warning_naming_the_domains() -> None:
     assert "r.example.net" not in text
 
 
-def test_export_without_anything_lost_does_not_warn() -> None:
+def test_export_warns_only_that_android_expires_pins_at_the_device_s_local_midnight() -> None:
+    with pytest.warns(ExportWarning) as caught:
+        android.dumps(sample_policy())
+    (warning,) = caught
+    message = str(warning.message)
+    assert "local midnight" in message
+    # XmlConfigSource parses the date with SimpleDateFormat in the device's time zone.
+    assert "from 2027-06-29 10:00 to 2027-06-30 12:00 UTC" in message
+    undated = Policy(rules=tuple(r for r in sample_policy().rules if r.expiration is None))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        android.dumps(sample_policy())
+        android.dumps(undated)
 
 
 def test_unknown_export_option_is_refused() -> None:

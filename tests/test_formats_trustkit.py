@@ -230,6 +230,13 @@ def test_a_placeholder_only_domain_is_kept_with_an_error_as_trustkit_accepts_it(
     assert "missing-backup-pin" not in {f.id for f in imported.findings}
 
 
+def test_trustkit_reads_the_expiration_date_at_utc_midnight() -> None:
+    # parse_configuration.m: an NSDateFormatter with timeZoneForSecondsFromGMT:0.
+    (facts, *_) = trustkit.loads(FULL).domains
+    midnight = dt.datetime(2027, 6, 30, tzinfo=dt.timezone.utc)
+    assert facts.expires_between == (midnight, midnight)
+
+
 def test_exclusions_follow_trustkit() -> None:
     pinned = {"TSKPublicKeyHashes": [A.b64, B.b64], "TSKIncludeSubdomains": True}
     with pytest.raises(ConfigError, match="also sets TSKPublicKeyHashes"):

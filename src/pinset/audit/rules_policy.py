@@ -8,6 +8,7 @@ them (see :mod:`pinset.audit.rules`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
@@ -133,27 +134,45 @@ def no_expiration(subject: Subject, context: Context) -> Iterator[Finding]:
             )
 
 
+def _expiry(subject: Subject, rule: DomainRule) -> tuple[dt.datetime | None, str]:
+    """When ``rule``'s pins stop on the platform (the earliest instant), and how to say it.
+
+    An Android or TrustKit-Android date ends at the device's local midnight, which
+    comes up to 14 hours before 00:00 UTC (``PlatformDomain.expires_between``).
+    """
+    if subject.imported is not None and rule.expiration is not None:
+        for facts in subject.imported.domains:
+            if facts.scope == "domain" and facts.name == rule.name and facts.expires_between:
+                first, last = facts.expires_between
+                if first != last:
+                    return first, (
+                        f"{rule.expiration} at the device's local midnight (from "
+                        f"{first:%Y-%m-%d %H:%M} UTC)"
+                    )
+    return rule.expires_at(), f"{rule.expiration}"
+
+
 def pin_set_expired(subject: Subject, context: Context) -> Iterator[Finding]:
-    """Rules whose expiration date has passed at ``context.now``."""
+    """Rules whose pins have stopped on some device at ``context.now``."""
     for rule in _pinned(subject):
-        if rule.is_expired(context.now):
+        expires, when = _expiry(subject, rule)
+        if expires is not None and context.now >= expires:
             yield finding(
                 "pin-set-expired",
-                f"{rule.pattern}: the pins expired on {rule.expiration}; the domain is "
-                "effectively unpinned",
+                f"{rule.pattern}: the pins expired on {when}; the domain is effectively unpinned",
                 **subject.where(rule),
             )
 
 
 def pin_set_expiring(subject: Subject, context: Context) -> Iterator[Finding]:
-    """Rules expiring within ``context.min_days``."""
+    """Rules expiring within ``context.min_days``, on the earliest device to reach the date."""
     for rule in _pinned(subject):
-        expires = rule.expires_at()
+        expires, when = _expiry(subject, rule)
         if expires is not None and context.now < expires <= context.horizon:
             days = (expires - context.now).days
             yield finding(
                 "pin-set-expiring",
-                f"{rule.pattern}: the pins expire on {rule.expiration} (in {days} day"
+                f"{rule.pattern}: the pins expire on {when} (in {days} day"
                 f"{'' if days == 1 else 's'}, within {context.min_days})",
                 **subject.where(rule),
             )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pinset.formats._importing import import_rule, make_policy
 from pinset.formats._nsc import Config, Document, PinSet, ancestors
 from pinset.formats._trustkit_keys import DEFAULT_REPORT_URI as TRUSTKIT_DEFAULT_REPORT_URI
+from pinset.formats.expiry import expiration_window
 from pinset.formats.model import (
     Finding,
     Imported,
@@ -298,6 +299,10 @@ class _Mapper:
             line=line,
             certificate_transparency=ct if isinstance(ct, bool) else None,
             trustkit=tk,
+            # Android and TrustKit-Android read the date at the device's local midnight.
+            expires_between=expiration_window(pin_set.expiration, "device")
+            if pin_set is not None and pin_set.expiration is not None
+            else None,
         )
 
 

@@ -18,10 +18,11 @@ picks the most specific domain-config and that one pins nothing. Plain Android
 always enforces; report-only mode and report URIs exist only through TrustKit
 (:mod:`pinset.formats.trustkit_android`).
 
-Export is deterministic. One ``domain-config`` per rule in policy order;
-exclusions nest inside the domain-config of the rule they carve out of, with an
-empty ``<pin-set />``. ``tools:ignore="MissingBackupPin"`` marks rules with
-``allow_single_pin``.
+Export is deterministic, and warns that Android reads ``expiration`` at the
+device's local midnight (:mod:`pinset.formats.expiry`). One ``domain-config``
+per rule in policy order; exclusions nest inside the domain-config of the rule
+they carve out of, with an empty ``<pin-set />``. ``tools:ignore="MissingBackupPin"``
+marks rules with ``allow_single_pin``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from pinset.formats import _nsc
 from pinset.formats._nsc import TOOLS_NS
+from pinset.formats.expiry import device_midnight_warning
 from pinset.formats.model import ExportError, ExportWarning, Imported
 from pinset.hosts import parent_domains
 from pinset.policy import DomainRule, Policy
@@ -121,6 +123,9 @@ def _check_exportable(policy: Policy, *, trustkit: bool, fmt: str) -> None:
                 key=rule.pattern,
                 hint="add an offline backup pin (pinset keygen), or export with --format android",
             )
+    midnight = device_midnight_warning(policy.rules, "TrustKit-Android" if trustkit else "Android")
+    if midnight:
+        warnings.warn(midnight, ExportWarning, stacklevel=3)
     if trustkit:
         for rule in policy.rules:
             if not rule.exclude and not rule.enforce and rule.pins:

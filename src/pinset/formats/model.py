@@ -16,6 +16,7 @@ equivalent and emits an :class:`ExportWarning` saying exactly what differs.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -94,6 +95,9 @@ class PlatformDomain:
     sets it (the platform default depends on the app's target SDK).
     ``certificate_transparency`` is Android's ``<certificateTransparency enabled>``
     (``None``: not set); ``trustkit`` the TrustKit settings in effect, if any.
+    ``expires_between`` is the platform's real expiry window for the pin-set's
+    date: the earliest and latest UTC instants at which the platform stops
+    enforcing it (see :func:`pinset.formats.expiry.expiration_window`).
     """
 
     name: str | None
@@ -106,6 +110,7 @@ class PlatformDomain:
     line: int | None = None
     certificate_transparency: bool | None = None
     trustkit: TrustKitSettings | None = None
+    expires_between: tuple[dt.datetime, dt.datetime] | None = None
 
 
 @dataclass(frozen=True, slots=True)

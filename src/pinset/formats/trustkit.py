@@ -61,6 +61,7 @@ from pinset.formats._trustkit_keys import (
 )
 from pinset.formats._trustkit_legacy import _legacy_ignored, _load_legacy
 from pinset.formats._trustkit_swift import dumps_swift
+from pinset.formats.expiry import expiration_window
 from pinset.formats.model import Finding, Imported, PlatformDomain, TrustKitSettings
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
@@ -140,6 +141,10 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
                 include_subdomains=rule.include_subdomains,
                 pin_texts=texts,
                 expiration_text=expiration_text,
+                # TrustKit parses TSKExpirationDate in UTC, like pinset.
+                expires_between=expiration_window(rule.expiration, "utc")
+                if rule.expiration is not None
+                else None,
                 line=line,
                 trustkit=None if rule.exclude else _settings(entry, line),
             )
