@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import ssl
@@ -14,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 import pinset
 from pinset.cli import main
+from pinset.cli._mitm_shared import fail_line
 from pinset.policy import DomainRule, Policy
 from pinset.testing import LeafCert, TestPKI, TLSServer
 
@@ -404,3 +407,10 @@ def test_bad_ca_files_exit_2(
     assert "does not belong" in capsys.readouterr().err
     assert main([*base, "--ca-cert", str(leaf_key), "--ca-key", str(leaf_key), "--", *run]) == 2
     assert "cannot read the CA certificate" in capsys.readouterr().err
+
+
+def test_a_failure_naming_a_strange_host_is_printed_as_text() -> None:
+    # Host names come from the client (SNI, CONNECT); "[/]" would be rich markup.
+    out = io.StringIO()
+    Console(file=out, width=200).print(fail_line("x[/]y: INTERCEPTED - sent 5 bytes"))
+    assert out.getvalue() == "FAIL x[/]y: INTERCEPTED - sent 5 bytes\n"

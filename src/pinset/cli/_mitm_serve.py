@@ -19,6 +19,7 @@ from pinset.cli._mitm_shared import (
     _settle,
     _start,
     _table,
+    fail_line,
     failures,
     judge,
     load_ca,
@@ -168,5 +169,5 @@ def serve(
         if pinned or others:
             screen.print(_table(pinned, others))
         for line in found:
-            screen.print(f"[red]FAIL[/] {line}", highlight=False)
+            screen.print(fail_line(line))
     return int(ExitStatus.CHECK_FAILED if found else ExitStatus.OK)

@@ -14,6 +14,7 @@ import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from rich.table import Table
+from rich.text import Text
 
 from pinset.errors import ChainError, ConfigError
 from pinset.hosts import canonical_host
@@ -21,7 +22,7 @@ from pinset.policy import Policy
 from pinset.testing.mitm import HostVerdict, MitmProxy, MitmRecord, host_verdict
 from pinset.testing.pki import CertificateAuthority, PrivateKey
 
-__all__ = ["failures", "judge", "load_ca"]
+__all__ = ["fail_line", "failures", "judge", "load_ca"]
 
 _STYLE = {"REFUSED": "bold green", "INTERCEPTED": "bold red", "NOT SEEN": "yellow"}
 
@@ -102,7 +103,7 @@ def judge(
 
 
 def failures(pinned: Sequence[HostVerdict], others: Sequence[HostVerdict]) -> list[str]:
-    """Why the attack succeeded or proved nothing: one line per reason, empty when it failed.
+    """Why the check fails: one line per reason; empty when every contacted host refused.
 
     Every host the client contacted is judged, pinned or not: a client that sends
     application data through the forging proxy to any host has been intercepted. An
@@ -127,6 +128,11 @@ def failures(pinned: Sequence[HostVerdict], others: Sequence[HostVerdict]) -> li
             "use HTTPS_PROXY, or for a JVM the default ProxySelector?)"
         )
     return out
+
+
+def fail_line(reason: str) -> Text:
+    """``FAIL reason``, with *reason* (it holds host names the client sent) never read as markup."""
+    return Text.assemble(("FAIL", "red"), f" {reason}")
 
 
 def _rule_for(policy: Policy, host: str) -> object:

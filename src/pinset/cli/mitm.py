@@ -26,6 +26,7 @@ from pinset.cli._mitm_shared import (
     _settle,
     _start,
     _table,
+    fail_line,
     failures,
     judge,
     load_ca,
@@ -174,7 +175,7 @@ def command(
         if pinned or others:
             screen.print(_table(pinned, others))
         for line in found:
-            screen.print(f"[red]FAIL[/] {line}", highlight=False)
+            screen.print(fail_line(line))
         if ok:
             screen.print(
                 "[green]PASS[/] every host the client contacted refused the forged "
