@@ -418,3 +418,32 @@ def test_the_installed_jvm_cacerts_reads_like_keytool_lists_it() -> None:
     count = int(listed.split("Your keystore contains ")[1].split()[0])
     assert count > 0
     assert len(jvm_cacerts(os.environ)) == count
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        pytest.param(
+            ["kotlin"],
+            marks=pytest.mark.skipif(shutil.which("kotlin") is None, reason="needs kotlin"),
+            id="kotlin",
+        ),
+        pytest.param(["sh", "-c", 'exec java "$@"', "sh"], id="shell-script"),
+    ],
+)
+@pytest.mark.jvm
+def test_a_jvm_started_by_another_launcher_is_attacked_too(
+    capsys: pytest.CaptureFixture[str],
+    classpath: str,
+    server: TLSServer,
+    cafile: str,
+    launcher: list[str],
+) -> None:
+    url = f"https://localhost:{server.port}/"
+    argv = ["--cafile", cafile, "--", *launcher, "-cp", classpath, "PlainOkHttp", url]
+    status, data, err = mitm_json(capsys, argv)
+    assert "Picked up JAVA_TOOL_OPTIONS: " in err
+    assert status == 1
+    assert [(v["host"], v["verdict"]) for v in data["other_hosts"]] == [
+        ("localhost", "INTERCEPTED")
+    ]
