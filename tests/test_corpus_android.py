@@ -263,7 +263,6 @@ CASES = [
                 2,
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
                 True,
-                single=True,
                 placeholder_only=True,
             ),
         ),
@@ -297,7 +296,6 @@ CASES = [
                 2,
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
                 False,
-                single=True,
                 placeholder_only=True,
             ),
             Rule(

@@ -150,7 +150,8 @@ def import_rule(
     """
     pins = tuple(fields.get("pins", ()))
     if pins and not fields.get("exclude") and all(p.is_placeholder for p in pins):
-        fields["placeholder_only"] = True
+        # With no real pin the backup question is moot: the rule matches no key at all.
+        fields.update(placeholder_only=True, allow_single_pin=False)
     rule = make_rule(source=source, line=line, **fields)
     findings = rule_findings(
         rule,
