@@ -50,6 +50,8 @@ pytestmark = [
 POLICIES = {
     "leaf": '[[domain]]\nname = "localhost"\npins = ["{primary}", "{backup}"]\n',
     "intermediate": '[[domain]]\nname = "localhost"\npins = ["{intermediate}", "{backup}"]\n',
+    "one_label": '[[domain]]\nname = "*.pinned.localhost"\npins = ["{primary}", "{backup}"]\n',
+    "one_label_dotless": '[[domain]]\nname = "*.localhost"\npins = ["{primary}", "{backup}"]\n',
     "subdomains": (
         '[[domain]]\nname = "localhost"\ninclude-subdomains = true\n'
         'pins = ["{primary}", "{backup}"]\n'
@@ -69,7 +71,7 @@ class Case:
 
     @property
     def id(self) -> str:
-        return f"{self.pinner}-{self.server}-{self.route}"
+        return f"{self.pinner}-{self.server}-{self.route}-{self.host}"
 
 
 CASES = (
@@ -84,6 +86,10 @@ CASES = (
     Case("intermediate", "cve-2016-2402", "direct", allowed=False),
     Case("intermediate", "primary", "pinset-mitm", allowed=False),
     Case("intermediate", "primary", "mitmproxy", allowed=False),
+    # One label below: OkHttp's `*.` and pinset's one-label rule, and the label boundary.
+    Case("one_label", "primary", "direct", allowed=True, host="api.pinned.localhost"),
+    Case("one_label", "rogue", "direct", allowed=False, host="api.pinned.localhost"),
+    Case("one_label", "rogue", "direct", allowed=True, host="pinned.localhost"),  # not covered
     # Controls: without a pin the interception works, so the trust store is in effect
     # and the refusals above are the pin's doing.
     Case("none", "primary", "pinset-mitm", allowed=True),
@@ -120,7 +126,7 @@ class World:
 def world(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """Export, compile (in the background), serve and proxy: all once per session."""
     work = tmp_path_factory.mktemp("okhttp")
-    names = ("localhost", "api.localhost", "127.0.0.1")
+    names = ("localhost", "api.localhost", "pinned.localhost", "api.pinned.localhost", "127.0.0.1")
     primary = pki.leaf(*names)
     backup_key = generate_key()  # the offline key the policy names before it is ever served
     backup = pki.leaf(*names, private_key=backup_key)
@@ -360,6 +366,23 @@ def test_okhttp_3_pins_nothing_for_a_double_star_pattern(client: JvmClient, worl
         assert (answer.status, answer.exception) == (200, None), answer
 
 
+def test_okhttp_3_star_pattern_also_pins_a_name_without_a_dot(
+    client: JvmClient, world: World
+) -> None:
+    """OkHttp 3.13 applies ``*.localhost`` to ``localhost`` itself; pinset does not.
+
+    Its one-label match finds the host's first dot; a name without one (``indexOf``
+    gives -1) passes the length check and is compared whole with the pattern's base.
+    With a dot in the name (the ``one_label`` cases above) both stop at the label
+    boundary. OkHttp is the stricter here: it refuses where pinset's rule does not apply.
+    """
+    rogue = world.servers["rogue"]
+    case = Case("one_label_dotless", "rogue", "direct", allowed=True, host="localhost")
+    assert pinset_allows(world, case)
+    answer = client.get(case.pinner, f"https://localhost:{rogue.port}/")
+    assert answer.pinning_failure, answer
+
+
 @pytest.mark.parametrize("name", sorted(POLICIES))
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_import_of_the_generated_source_gives_the_exported_policy(
@@ -383,7 +406,8 @@ def test_audit_of_the_generated_source_agrees_with_the_live_verdicts(
     server = world.servers[case.server]
     argv = ["audit", str(world.exports[language][case.pinner]), "--json", "-o", str(tmp_path / "a")]
     if case.route == "direct":
-        argv += ["--live", "--connect", f"{case.host}=127.0.0.1:{server.port}"]
+        # --host: a wildcard rule names no host to fetch by itself.
+        argv += ["--live", "--host", case.host, "--connect", f"{case.host}=127.0.0.1:{server.port}"]
         argv += ["--cafile", str(world.trust_pem)]
     else:
         argv += ["--chain", f"{case.host}={_chain_through(world, case, tmp_path / 'chain.pem')}"]
