@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -177,6 +178,22 @@ def test_a_configured_proxy_names_the_client_for_the_rate_limit(tmp_path: Path) 
     assert first[:2] == [202, 202]
     assert first[3] == 429
     assert other == 202
+
+
+def test_a_chunked_trustkit_android_report_is_accepted_by_the_real_server(tmp_path: Path) -> None:
+    """TrustKit-Android streams its report chunked (BackgroundReporterTask.java)."""
+    body = (REPORT.parent / "trustkit-android-1-pin-mismatch.json").read_bytes()
+    with _running(tmp_path) as base:
+        host, port = base.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        try:
+            pieces = iter([body[i : i + 1000] for i in range(0, len(body), 1000)])
+            headers = {"Content-Type": "application/json"}
+            conn.request("POST", "/v1/report", body=pieces, headers=headers, encode_chunked=True)
+            response = conn.getresponse()
+            assert (response.status, json.loads(response.read())["status"]) == (202, "accepted")
+        finally:
+            conn.close()
 
 
 def _held_until_closed(address: tuple[str, int], prefix: bytes, drip: bytes) -> float:
