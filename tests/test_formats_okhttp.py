@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from pathlib import Path
 
 import pytest
 
 from pinset.errors import ConfigError
 from pinset.formats import okhttp
-from pinset.formats.model import ExportError, ExportWarning
+from pinset.formats.model import ExportError, ExportWarning, Imported
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 
@@ -81,16 +82,18 @@ class Pins {{
 """
 
 
-def test_java_builder_variable_and_unreadable_calls_become_findings() -> None:
+def test_java_builder_variable_constants_and_unreadable_calls() -> None:
     imported = okhttp.loads(JAVA, source="Pins.java")
-    assert imported.policy.rules == (DomainRule("c.example.com", pins=(A, C)),)
+    assert imported.policy.rules == (
+        DomainRule("a.example.com", pins=(A, B)),  # PIN: a static final String of the file
+        DomainRule("c.example.com", pins=(A, C)),
+    )
     unreadable = [f for f in imported.findings if f.id == "okhttp-unreadable-call"]
     assert [(f.line, f.source) for f in unreadable] == [
-        (line_of(JAVA, '"a.example.com"'), "Pins.java"),
         (line_of(JAVA, '"b.example.com"'), "Pins.java"),
     ]
-    assert "'PIN'" in unreadable[0].message
-    assert f'\'"sha256/" + "{A.b64}"\'' in unreadable[1].message
+    assert f'\'"sha256/" + "{A.b64}"\'' in unreadable[0].message
+    assert "an expression" in unreadable[0].message
 
 
 def test_kotlin_templates_and_constants_are_reported_not_guessed() -> None:
@@ -117,7 +120,6 @@ def test_escapes_in_string_literals_are_decoded() -> None:
     [
         (f'.add("a.example.com", "sha1/{A.b64[:27]}=")', "sha1/ pins are not supported"),
         (f'.add("a..example.com", "sha256/{A.b64}")', "empty label"),
-        ('.add("a.example.com")', "without pins"),
         (f'.add("a.example.com", "sha256/{A.b64[:-2]}")', "decodes to"),
     ],
 )
@@ -145,6 +147,226 @@ def test_repeated_patterns_merge_and_overlapping_patterns_share_pins() -> None:
         "api.example.com",
         "example.com",
     }
+
+
+# -- real-world sources: hosts and pins in constants of the same file --------------------
+# Each file in tests/fixtures/okhttp/ is OkHttp's own documentation or public app code,
+# listed with its source in tests/fixtures/README.
+
+FIXTURES = Path(__file__).parent / "fixtures" / "okhttp"
+
+
+def fixture(name: str) -> tuple[str, Imported]:
+    text = (FIXTURES / name).read_text(encoding="utf-8")
+    return text, okhttp.loads(text, source=name)
+
+
+def ids(imported: Imported) -> list[tuple[str, str, int | None]]:
+    return [(f.id, f.severity, f.line) for f in imported.findings]
+
+
+def pins(*texts: str) -> tuple[Pin, ...]:
+    return tuple(Pin.parse(t) for t in texts)
+
+
+def without_line(text: str, needle: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if needle not in line)
+
+
+def test_okhttp_kdoc_broken_configuration_keeps_the_placeholder_host() -> None:
+    # The KDoc's first step: `String hostname = "publicobject.com"` and one AAAA… pin.
+    # OkHttp accepts it (prefix and base64 only) and refuses every connection.
+    text, imported = fixture("kdoc_broken_configuration.java")
+    add = line_of(text, ".add(hostname")
+    (rule,) = imported.policy.rules
+    assert (rule.name, rule.placeholder_only) == ("publicobject.com", True)
+    assert rule.pins == (PLACEHOLDER,)
+    assert ids(imported) == [("placeholder-pin", "error", add), ("no-expiration", "info", add)]
+    assert "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" in imported.findings[0].message
+    assert imported.lines == {"publicobject.com": add}
+
+
+def test_okhttp_kdoc_pasted_pins() -> None:
+    text, imported = fixture("kdoc_pasted_pins.java")
+    assert imported.policy.rules == (
+        DomainRule(
+            "publicobject.com",
+            pins=pins(
+                "sha256/afwiKY3RxoMmLkuRW1l7QsPZTJPwDS2pdDROQjXw8ig=",
+                "sha256/klO23nT2ehFDXCfx3eHTDRESMz3asj1muO+4aIdjiuY=",
+                "sha256/grX4Ta9HpZx6tSHkmCrvpApTQGo67CYDnvprLg5yRME=",
+                "sha256/lCppFqbkrlJ3EcVFAkeip0+44VaoJUymbnOaEUk7tEU=",
+            ),
+        ),
+    )
+    assert ids(imported) == [("no-expiration", "info", line_of(text, ".add("))]
+
+
+def test_java_local_string_with_three_calls() -> None:
+    # `String hostname = "api.github.com";` then three .add(hostname, …) calls.
+    text, imported = fixture("mockwebserver_demo_OkHttp.java")
+    first = line_of(text, ".add(hostname")
+    assert imported.policy.rules == (
+        DomainRule(
+            "api.github.com",
+            pins=pins(
+                "sha256/6wJsqVDF8K19zxfLxV5DGRneLyzso9adVdUN/exDacw",
+                "sha256/k2v657xBsOVe1PQRwOsHsw3bsGT2VzIqz5K+59sNQws=",
+                "sha256/WoiWRyIOVNa9ihaBciRSC7XHjliYS9VwUGOIud4PB18=",
+            ),
+        ),
+    )
+    assert ids(imported) == [
+        ("non-canonical-pin", "warning", first),
+        ("no-expiration", "info", first),
+    ]
+
+
+def test_kotlin_local_val_with_three_calls() -> None:
+    text, imported = fixture("dicoding_NetworkModule.kt")
+    assert [(r.name, len(r.pins)) for r in imported.policy.rules] == [("themoviedb.org", 3)]
+    assert imported.lines == {"themoviedb.org": line_of(text, ".add(hostname")}
+    assert [f.id for f in imported.findings] == ["no-expiration"]
+
+
+@pytest.mark.parametrize(
+    ("name", "pattern"),
+    [
+        ("react_native_SSLPinnerFactory.java", "portalnesia.com"),
+        ("react_native_OkHttpCertPin.java", "*.xl.co.id"),
+    ],
+)
+def test_java_static_string_field_never_assigned_again(name: str, pattern: str) -> None:
+    # React Native's OkHttpClientFactory recipe: `private static String hostname = "…";`
+    # is not final, but nothing in the file assigns it again.
+    text, imported = fixture(name)
+    (rule,) = imported.policy.rules
+    assert rule.pattern == pattern
+    assert imported.lines == {pattern: line_of(text, ".add(hostname")}
+    assert "okhttp-unreadable-call" not in {f.id for f in imported.findings}
+
+
+def test_a_field_assigned_again_is_not_guessed() -> None:
+    text = (FIXTURES / "react_native_SSLPinnerFactory.java").read_text(encoding="utf-8")
+    changed = text.replace(
+        "    public OkHttpClient createNewNetworkModuleClient() {\n",
+        "    public OkHttpClient createNewNetworkModuleClient() {\n"
+        '        hostname = "staging.portalnesia.com";\n',
+    )
+    imported = okhttp.loads(changed, source="SSLPinnerFactory.java")
+    assert imported.policy.rules == ()
+    (finding,) = imported.findings
+    add = line_of(changed, ".add(hostname")
+    assigned = line_of(changed, 'hostname = "staging')
+    assert (finding.id, finding.line) == ("okhttp-unreadable-call", add)
+    assert f"on line {add}: hostname is assigned again at line {assigned}" in finding.message
+
+
+def test_kotlin_const_val_reaches_the_pins() -> None:
+    # `private const val HOSTNAME = "3.21.30.112"`; the second pin is not a pin
+    # ("sha256/backup-pin-from-your-backend-certificate"): an error at its own line.
+    text = (FIXTURES / "intellidish_CertificatePinner.kt").read_text(encoding="utf-8")
+    with pytest.raises(ConfigError, match="URL-safe") as caught:
+        okhttp.loads(text, source="CertificatePinner.kt")
+    assert caught.value.line == line_of(text, "backup-pin-from")
+    (rule,) = okhttp.loads(without_line(text, "backup-pin-from")).policy.rules
+    assert (rule.name, rule.pins) == (
+        "3.21.30.112",
+        pins("sha256/rA+v2WXDZvZiqHfU4NqgroNn3k0RXwNGqkFV1qFT7g0="),
+    )
+
+
+def test_a_name_imported_from_another_file_says_so() -> None:
+    text, imported = fixture("droidcon_NetworkModule.kt")
+    add = line_of(text, ".add(PINNING_URL")
+    assert imported.policy.rules == ()
+    assert ids(imported) == [("okhttp-unreadable-call", "warning", add)]
+    message = imported.findings[0].message
+    assert f"cannot read 'PINNING_URL' in the add(...) call on line {add}" in message
+    assert "imported from com.example.droidconsecuritysample.util.Constant" in message
+
+
+def test_kotlin_apply_block_is_found_and_its_unreadable_call_named() -> None:
+    # `CertificatePinner.Builder().apply { … add(configuration.host, publicKeyHash) }`:
+    # the format is detected and the call reported, never "found no add(...) call".
+    text, imported = fixture("daimler_CertificatePinnerFactory.kt")
+    assert okhttp.sniff(text.encode())
+    add = line_of(text, "add(configuration.host")
+    assert ids(imported) == [("okhttp-unreadable-call", "warning", add)]
+    assert "'configuration.host'" in imported.findings[0].message
+    assert "it is an expression" in imported.findings[0].message
+
+
+def test_apply_block_with_constants_imports() -> None:
+    source = f"""object Pins {{
+    private const val HOST = "api.example.com"
+    private val PRIMARY = "sha256/{A.b64}"
+    private val BACKUP = PRIMARY_OLD
+    private val PRIMARY_OLD = "sha256/{B.b64}"
+    val pinner = CertificatePinner.Builder().apply {{
+        add(HOST, PRIMARY, BACKUP)
+        this.add("*.example.com", PRIMARY)
+        listOf("x").add("not a pinner call")
+    }}.add("cdn.example.com", "sha256/{C.b64}", "sha256/{D.b64}").build()
+}}
+"""
+    imported = okhttp.loads(source)
+    assert {r.pattern: r.pins for r in imported.policy.rules} == {
+        "api.example.com": (A, B),
+        "*.example.com": (A,),
+        "cdn.example.com": (C, D, A),  # *.example.com covers it too
+    }
+    assert "okhttp-unreadable-call" not in {f.id for f in imported.findings}
+
+
+@pytest.mark.parametrize(
+    ("declarations", "reason"),
+    [
+        ('val HOST = "a.example.com"\nval HOST = "b.example.com"', "declared 2 times"),
+        ("val HOST = BuildConfig.API_HOST", "HOST is BuildConfig.API_HOST (line 1)"),
+        ('val HOST = "a." + DOMAIN', 'HOST is "a." + DOMAIN (line 1)'),
+        ("val HOST = OTHER\nval OTHER = HOST", "defined in a cycle (HOST -> OTHER -> HOST)"),
+        ("lateinit var HOST: String", "HOST (line 1) has no initialiser"),
+        ('class C(val HOST: String = "a.example.com")', "HOST is a parameter (line 1)"),
+        ('var HOST = "a.example.com"\nfun f() { HOST += ".cn" }', "assigned again at line 2"),
+        ("", "HOST is not a string constant declared in this file"),
+    ],
+)
+def test_constants_that_cannot_be_known_are_explained(declarations: str, reason: str) -> None:
+    source = (
+        f"{declarations}\nval p = CertificatePinner.Builder()\n"
+        f'    .add(HOST, "sha256/{A.b64}", "sha256/{B.b64}")\n    .build()\n'
+    )
+    imported = okhttp.loads(source)
+    assert imported.policy.rules == ()
+    (finding,) = imported.findings
+    assert finding.id == "okhttp-unreadable-call"
+    assert finding.line == line_of(source, ".add(HOST")
+    assert reason in finding.message
+
+
+def test_add_without_pins_is_a_warning_as_okhttp_pins_nothing() -> None:
+    # Builder.add(pattern, vararg pins) adds one Pin per pin: with none, nothing.
+    source = f"""CertificatePinner.Builder()
+    .add("a.example.com")
+    .add("b.example.com", "sha256/{A.b64}", "sha256/{B.b64}")
+    .build()"""
+    imported = okhttp.loads(source, source="P.kt")
+    assert [r.name for r in imported.policy.rules] == ["b.example.com"]
+    warning = next(f for f in imported.findings if f.id == "okhttp-add-without-pins")
+    assert warning.line == 2
+
+
+def test_pin_calls_on_a_builder_passed_in_are_named() -> None:
+    source = f"""fun pins(builder: CertificatePinner.Builder) {{
+    builder.add("a.example.com", "sha256/{A.b64}")
+    builder.add("b.example.com", "sha256/{B.b64}")
+}}
+"""
+    (finding,) = okhttp.loads(source).findings
+    assert finding.id == "okhttp-no-calls"
+    assert "line(s) 2, 3" in finding.message
+    assert finding.line == 2
 
 
 def test_a_file_without_builder_calls_gets_a_finding() -> None:

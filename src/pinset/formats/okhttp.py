@@ -1,15 +1,20 @@
 """OkHttp ``CertificatePinner.Builder()`` code in Kotlin or Java.
 
-Import reads ``.add("pattern", "sha256/…", …)`` calls from source text: string
-literals only (plain, escaped, Kotlin raw strings and Java text blocks), any
-number of pins per call, chains over many lines, comments anywhere. A call it
-cannot read (a constant, a string template, a concatenation, a spread) becomes
-an ``okhttp-unreadable-call`` finding with its line, never a guess.
+Import reads the ``add("pattern", "sha256/…", …)`` calls of each pinner builder
+in one source file (:mod:`pinset.formats._okhttp_source` finds them): chained on
+the builder, on a variable holding it, or in its Kotlin ``apply { }`` block; any
+number of pins per call, comments anywhere. Hosts and pins are string literals
+or string constants of the same file (``val``, ``const val``, Java ``String``
+fields and locals). A call it cannot read (a parameter, an expression, a
+template, a name imported from another file) becomes an
+``okhttp-unreadable-call`` finding with its line and the reason, never a guess.
 
 OkHttp checks a host against the pins of *every* pattern that matches it, where
 pinset uses the most specific rule; import therefore gives each rule the pins of
 the patterns that cover it, and export refuses a policy whose more specific rule
-lacks pins of a covering rule (OkHttp would accept them).
+lacks pins of a covering rule (OkHttp would accept them). A pattern whose every
+pin is a placeholder (``sha256/AAAA…=``, as OkHttp's own documentation starts
+with) is kept, as OkHttp keeps it, and flagged at error level: no key matches it.
 
 OkHttp has no expiration, report-only mode, reporting or exclusions. Export
 writes pins without expiration (warning: OkHttp enforces them until the app is
@@ -22,12 +27,10 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Literal
 
 from pinset.errors import ConfigError, PinsetError
-from pinset.formats._importing import make_policy, make_rule, rule_findings
+from pinset.formats._importing import import_rule, make_policy
+from pinset.formats._okhttp_source import PinnerSource, read_source
 from pinset.formats.model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
@@ -36,78 +39,76 @@ from pinset.policy import DomainRule, Policy
 __all__ = ["FORMAT", "dumps", "loads", "sniff"]
 
 FORMAT = "okhttp"
-_TOKEN = re.compile(
-    r'(?P<raw>""".*?""")'  # Kotlin raw string / Java text block
-    r'|(?P<str>"(?:[^"\\\n]|\\.)*")'
-    r"|(?P<char>'(?:[^'\\\n]|\\.)+')"
-    r"|(?P<line_comment>//[^\n]*)"
-    r"|(?P<block_comment>/\*.*?\*/)"
-    r"|(?P<ident>[A-Za-z_$][A-Za-z0-9_$]*)"
-    r"|(?P<space>\s+)"
-    r"|(?P<punct>.)",
-    re.S,
-)
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "0": "\0"}  # others stand for themselves
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    kind: Literal["str", "ident", "punct", "bad_str"]
-    text: str
-    line: int
+_BUILDER = re.compile(rb"CertificatePinner\s*\.\s*Builder\s*\(")
 
 
 def sniff(data: bytes) -> bool:
     """True for Kotlin or Java source that builds a ``CertificatePinner``."""
-    return b"CertificatePinner" in data and b".add(" in data.replace(b" ", b"")
+    return _BUILDER.search(data) is not None
 
 
 def loads(data: str | bytes, *, source: str | None = None) -> Imported:
-    """Read the ``.add(...)`` calls of every ``CertificatePinner.Builder()`` in the source."""
-    text = _text(data, source)
-    tokens = list(_tokens(text))
+    """Read the ``add(...)`` calls of every ``CertificatePinner.Builder()`` in the source."""
+    found = read_source(_text(data, source))
     findings: list[Finding] = []
     calls: list[tuple[str, list[str], int]] = []
-    for start, line in _add_calls(tokens):
-        args, end_ok = _arguments(tokens, start)
-        bad = [group for group in args if len(group) != 1 or group[0].kind != "str"]
-        if not end_ok or not args or bad:
-            # An empty group is a stray comma: `.add("host", , "sha256/…")`.
-            what = " ".join(_written(t) for t in bad[0]) if bad else "the call"
-            what = what or "an empty argument"
-            if len(what) > 80:  # an unclosed call runs to the end of the file
-                what = what[:77] + "..."
-            where = next((group[0].line for group in bad if group), line)
+    for call in found.calls:
+        if call.unreadable is not None:
+            written, why, line = call.unreadable
+            what = "the call" if written is None else repr(written)
             findings.append(
                 Finding(
                     "okhttp-unreadable-call",
                     "warning",
-                    f"cannot read {what!r} in .add(...): only string literals are imported; "
+                    f"cannot read {what} in the add(...) call on line {call.line}: {why}; "
                     "the pins of this call are missing from the policy",
-                    fix="write the host and pins as string literals, or add them to the "
-                    "policy by hand",
+                    fix="write the host and pins as string literals or as string constants of "
+                    "this file, or add them to the policy by hand",
                     source=source,
-                    line=where,
+                    line=line,
                 )
             )
-            continue
-        values = [group[0].text for group in args]
-        calls.append((values[0], values[1:], line))
-    if not calls and not findings:
-        findings.append(
-            Finding(
-                "okhttp-no-calls",
-                "warning",
-                "found no .add(...) call on a CertificatePinner.Builder()",
-                fix='chain .add("host", "sha256/...") on CertificatePinner.Builder()',
-                source=source,
+        elif len(call.values) == 1:
+            # OkHttp adds one Pin per pin argument: with none, the call pins nothing.
+            findings.append(
+                Finding(
+                    "okhttp-add-without-pins",
+                    "warning",
+                    f"add({json.dumps(call.values[0])}) has no pins: OkHttp pins nothing for it",
+                    fix='give the call its pins: add("host", "sha256/...", "sha256/...")',
+                    source=source,
+                    line=call.line,
+                )
             )
-        )
+        else:
+            calls.append((call.values[0], list(call.values[1:]), call.line))
+    if not found.calls:
+        findings.append(_no_calls(found, source))
     return _build(calls, findings, source)
 
 
-def _written(token: _Token) -> str:
-    return json.dumps(token.text) if token.kind == "str" else token.text
+def _no_calls(found: PinnerSource, source: str | None) -> Finding:
+    if found.stray_lines:
+        lines = ", ".join(str(n) for n in found.stray_lines)
+        return Finding(
+            "okhttp-no-calls",
+            "warning",
+            f"the add(...) calls with pins on line(s) {lines} are on no "
+            "CertificatePinner.Builder() pinset can follow",
+            fix="chain the calls on CertificatePinner.Builder(), on a variable holding it, or "
+            "in its apply { } block",
+            source=source,
+            line=found.stray_lines[0],
+        )
+    where = found.builder_lines[0] if found.builder_lines else None
+    return Finding(
+        "okhttp-no-calls",
+        "warning",
+        "found no add(...) call on a CertificatePinner.Builder()",
+        fix='chain .add("host", "sha256/...") on CertificatePinner.Builder()',
+        source=source,
+        line=where,
+    )
 
 
 def _text(data: str | bytes, source: str | None) -> str:
@@ -122,116 +123,6 @@ def _text(data: str | bytes, source: str | None) -> str:
             line=data[: exc.start].count(b"\n") + 1,
             hint="save the file as UTF-8",
         ) from None
-
-
-def _tokens(text: str) -> Iterator[_Token]:
-    line = 1
-    for match in _TOKEN.finditer(text):
-        kind, value = match.lastgroup, match.group()
-        if kind == "raw":
-            body = value[3:-3]
-            if "$" in body:
-                yield _Token("bad_str", value, line)
-            else:
-                yield _Token("str", body.strip() if "\n" in body else body, line)
-        elif kind == "str":
-            decoded = _unescape(value[1:-1])
-            yield _Token("bad_str" if decoded is None else "str", decoded or value, line)
-        elif kind in ("ident", "punct", "char"):
-            yield _Token("punct" if kind == "char" else kind, value, line)  # type: ignore[arg-type]
-        line += value.count("\n")
-
-
-def _unescape(body: str) -> str | None:
-    """The value of a string literal, or ``None`` for a Kotlin template (``$x``, ``${x}``)."""
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        char = body[i]
-        if char == "$" and i + 1 < len(body) and (body[i + 1] == "{" or body[i + 1].isalpha()):
-            return None
-        if char == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
-                out.append(chr(int(body[i + 2 : i + 6], 16)))
-                i += 6
-                continue
-            out.append(_ESCAPES.get(nxt, nxt))
-            i += 2
-            continue
-        out.append(char)
-        i += 1
-    return "".join(out)
-
-
-def _add_calls(tokens: list[_Token]) -> Iterator[tuple[int, int]]:
-    """Index of the ``(`` of each ``.add(`` on a pinner builder, and its line."""
-    builders: set[str] = set()
-    i = 0
-    while i < len(tokens):
-        if _is(tokens, i, "CertificatePinner", ".", "Builder", "(", ")"):
-            # A builder kept in a variable: `val b = CertificatePinner.Builder()`.
-            eq = i - 2 if _is(tokens, i - 1, "new") else i - 1
-            if eq >= 1 and _is(tokens, eq, "=") and tokens[eq - 1].kind == "ident":
-                builders.add(tokens[eq - 1].text)
-            i += 5
-            yield from _chain(tokens, i)
-            continue
-        token = tokens[i]
-        if token.kind == "ident" and token.text in builders and _is(tokens, i + 1, ".", "add", "("):
-            yield i + 3, tokens[i + 2].line
-            yield from _chain(tokens, _skip_call(tokens, i + 3))
-        i += 1
-
-
-def _chain(tokens: list[_Token], i: int) -> Iterator[tuple[int, int]]:
-    while _is(tokens, i, ".", "add", "("):
-        yield i + 2, tokens[i + 1].line
-        i = _skip_call(tokens, i + 2)
-
-
-def _is(tokens: list[_Token], i: int, *texts: str) -> bool:
-    return (
-        i >= 0
-        and i + len(texts) <= len(tokens)
-        and all(
-            tokens[i + k].kind in ("ident", "punct") and tokens[i + k].text == t
-            for k, t in enumerate(texts)
-        )
-    )
-
-
-def _skip_call(tokens: list[_Token], open_index: int) -> int:
-    depth = 0
-    for j in range(open_index, len(tokens)):
-        if tokens[j].kind == "punct" and tokens[j].text in "([{":
-            depth += 1
-        elif tokens[j].kind == "punct" and tokens[j].text in ")]}":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-    return len(tokens)
-
-
-def _arguments(tokens: list[_Token], open_index: int) -> tuple[list[list[_Token]], bool]:
-    args: list[list[_Token]] = [[]]
-    depth = 0
-    # Index, not a slice: a slice copies the rest of the file for every call (quadratic).
-    for j in range(open_index + 1, len(tokens)):
-        token = tokens[j]
-        if token.kind == "punct" and token.text in "([{":
-            depth += 1
-        elif token.kind == "punct" and token.text in ")]}":
-            if depth == 0:
-                if not args[-1]:
-                    args.pop()  # a trailing comma
-                return args, True
-            depth -= 1
-        elif token.kind == "punct" and token.text == "," and depth == 0:
-            args.append([])
-            continue
-        args[-1].append(token)
-    return args, False
 
 
 def _pattern(text: str, source: str | None, line: int) -> tuple[str, bool, bool]:
@@ -270,13 +161,6 @@ def _build(
     for raw_pattern, texts, line in calls:
         key = _pattern(raw_pattern, source, line)
         pins = [Pin.parse(t, source=source, line=line) for t in texts]
-        if not pins:
-            raise ConfigError(
-                f"OkHttp rejects .add({raw_pattern!r}) without pins",
-                source=source,
-                line=line,
-                hint="add the sha256/ pins of the host's keys",
-            )
         own_pins, own_texts, _ = groups.setdefault(key, ([], [], line))
         own_pins.extend(pins)
         own_texts.extend(texts)
@@ -306,9 +190,10 @@ def _build(
                 )
             )
         real = [p for p in dict.fromkeys(merged) if not p.is_placeholder]
-        rule = make_rule(
+        rule, rule_found = import_rule(
             source=source,
             line=line,
+            pin_texts=tuple(texts),
             name=name,
             pins=tuple(merged),
             include_subdomains=include,
@@ -322,7 +207,7 @@ def _build(
                 rule.pattern, include_subdomains=include, pin_texts=tuple(texts), line=line
             )
         )
-        findings.extend(rule_findings(rule, texts, source=source, line=line))
+        findings.extend(rule_found)
     policy = make_policy(rules, source=source)
     return Imported(policy, FORMAT, source, tuple(findings), tuple(domains), lines=lines)
 
