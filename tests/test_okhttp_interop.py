@@ -39,7 +39,7 @@ from pinset.testing import MitmProxy, TestPKI, TLSServer, generate_key
 LANGUAGES: tuple[Language, ...] = ("java", "kotlin")
 MITMDUMP = find_mitmdump()
 Route = Literal["direct", "pinset-mitm", "mitmproxy"]
-ServerName = Literal["primary", "backup", "rogue", "cve-2016-2402"]
+ServerName = Literal["primary", "backup", "rogue", "cve-2016-2402", "behind-mitmproxy"]
 
 pytestmark = [
     pytest.mark.okhttp,
@@ -110,6 +110,12 @@ class World:
     exports: dict[Language, dict[str, Path]]
     classes: dict[Language, Path]
 
+    def server(self, case: Case) -> TLSServer:
+        """The server *case* reaches: behind mitmproxy, the primary's twin with a short idle."""
+        if case.route == "mitmproxy" and case.server == "primary":
+            return self.servers["behind-mitmproxy"]
+        return self.servers[case.server]
+
     def policy(self, name: str) -> pinset.Policy:
         return pinset.Policy.load(self.policy_files[name])
 
@@ -153,9 +159,11 @@ def world(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
     cve_chain = [rogue.cert, pki.intermediate.cert]
     try:
         with (
-            # mitmproxy keeps a refused client's connection open until the server side ends
-            # it: a short idle timeout on the server lets each refusal settle within a second.
-            TLSServer(primary, io_timeout=1.0) as primary_server,
+            TLSServer(primary) as primary_server,
+            # mitmproxy never logs the end of a connection that the JVM closed with a
+            # close_notify, so a refusal through it is judged once the server has closed
+            # mitmproxy's idle upstream connection: a short idle timeout keeps that at 1 s.
+            TLSServer(primary, io_timeout=1.0) as behind_mitmproxy,
             TLSServer(backup) as backup_server,
             TLSServer(rogue) as rogue_server,
             TLSServer(cve_chain, rogue.private_key) as cve_server,
@@ -175,6 +183,7 @@ def world(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
                     "backup": backup_server,
                     "rogue": rogue_server,
                     "cve-2016-2402": cve_server,
+                    "behind-mitmproxy": behind_mitmproxy,
                 },
                 proxy=proxy,
                 mitmdump=mitm,
@@ -246,9 +255,9 @@ def _assert_nothing_leaked(world: World, case: Case, server: TLSServer, mark: in
     elif case.route == "mitmproxy":
         assert world.mitmdump is not None
         # mitmproxy never logs the end of a connection the JVM closed with a close_notify
-        # ("TLS Error: Unexpected EOF"), so wait for the other end instead: mitmproxy
-        # relays a request as soon as it reads one, and its upstream connection has to
-        # sit idle until the server ends it (io_timeout) with nothing received.
+        # ("TLS Error: Unexpected EOF" in its own log), so wait for the other end: it
+        # relays a request as soon as it reads one, and its upstream connection sits idle
+        # until the server ends it (io_timeout) with nothing received.
         server.wait_for_connections(1, timeout=10)
         conns = world.mitmdump.clients(mark)
         assert conns, "the client never reached mitmproxy"
@@ -269,7 +278,7 @@ def _assert_went_through(world: World, case: Case, mark: int) -> None:
 
 def okhttp_allows(client: JvmClient, world: World, case: Case) -> bool:
     """OkHttp's verdict; a refusal must be its own pin check, and nothing may leak."""
-    server = world.servers[case.server]
+    server = world.server(case)
     mark = _reset(world, server)
     url = f"https://{case.host}:{server.port}/"
     answer = client.get(case.pinner, url, world.proxy_address(case.route))
@@ -294,7 +303,7 @@ def _assert_pins_listed(answer: Answer, world: World, case: Case) -> None:
 
 def pinset_allows(world: World, case: Case) -> bool:
     """pinset's verdict on the same path: an ``ssl_context`` of the policy, same trust."""
-    server = world.servers[case.server]
+    server = world.server(case)
     mark = _reset(world, server)
     if case.pinner == "none":
         ctx = ssl.create_default_context(cafile=str(world.trust_pem))
@@ -403,7 +412,7 @@ def test_audit_of_the_generated_source_agrees_with_the_live_verdicts(
 ) -> None:
     """``pinset audit`` of the exported file, on the chain the client saw on that route."""
     _require_route(world, case.route)
-    server = world.servers[case.server]
+    server = world.server(case)
     argv = ["audit", str(world.exports[language][case.pinner]), "--json", "-o", str(tmp_path / "a")]
     if case.route == "direct":
         # --host: a wildcard rule names no host to fetch by itself.
@@ -419,7 +428,7 @@ def test_audit_of_the_generated_source_agrees_with_the_live_verdicts(
 
 def _chain_through(world: World, case: Case, path: Path) -> Path:
     """The chain a client that trusts the interception CA verifies on *case*'s route."""
-    server = world.servers[case.server]
+    server = world.server(case)
     _reset(world, server)
     ctx = ssl.create_default_context(cafile=str(world.trust_pem))
     with ctx.wrap_socket(
