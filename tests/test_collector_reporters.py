@@ -9,6 +9,7 @@ published source (tests/fixtures/README). pinset's own reporter is exercised liv
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,12 +78,20 @@ EXPECTED: dict[str, tuple[str, str, str, int | None, int, int]] = {
         1,
         1,
     ),
+    "trustkit-android-1-arabic-locale": (
+        "application/json",
+        "trustkit-android",
+        "pin-mismatch",
+        None,
+        1,
+        2,
+    ),
     "rfc7469-section-3.1-example": ("application/json", "rfc7469", "pin-mismatch", 443, 1, 2),
     "chromium-hpkp": ("application/json; charset=utf-8", "rfc7469", "pin-mismatch", 443, 1, 2),
 }
 
 # BackgroundReporterTask.java: setChunkedStreamingMode(0), so no Content-Length.
-CHUNKED = frozenset({"trustkit-android-1-pin-mismatch", "trustkit-android-1-chain-not-trusted"})
+CHUNKED = frozenset(name for name in EXPECTED if name.startswith("trustkit-android"))
 
 
 @pytest.fixture
@@ -123,6 +132,23 @@ def test_a_real_reporters_report_is_accepted_as_sent(api: TestClient, name: str)
     assert len(item["served_chain"]["members"]) == served
     assert len(item["validated_chain"]["members"]) == validated
     assert len(item["known_pins"]) == 2
+
+
+def test_an_android_date_in_native_digits_is_read_as_the_same_instant(api: TestClient) -> None:
+    """A device in an Arabic locale writes the local time with Arabic-Indic digits."""
+    body = (REPORTS / "trustkit-android-1-arabic-locale.json").read_bytes()
+    assert api.post("/v1/report", content=body).status_code == 202
+    # 12:00 at UTC+2 written as Z (TrustKit-Android's local time): stored as written.
+    assert _only_report(api)["date_time"] == "2026-11-18T12:00:00Z"
+
+
+@pytest.mark.parametrize("date", ["2026-11-18T10:00:00Z²", "²⁰²⁶-11-18T10:00:00Z", "yesterday"])
+def test_a_date_that_is_not_one_in_any_digits_is_still_refused(api: TestClient, date: str) -> None:
+    body = json.loads((REPORTS / "trustkit-ios-3-current.json").read_bytes())
+    body["date-time"] = date
+    response = api.post("/v1/report", json=body)
+    assert response.status_code == 400
+    assert "RFC 3339" in response.json()["detail"]
 
 
 def test_trustkit_port_0_is_stored_as_unknown_and_counted_once(api: TestClient) -> None:

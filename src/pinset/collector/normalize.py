@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -168,9 +169,23 @@ def _port(data: dict[str, Any]) -> int | None:
     return port or None
 
 
+def _ascii_digits(text: str) -> str:
+    """``text`` with every decimal digit (Unicode category Nd) written in ASCII.
+
+    TrustKit-Android formats its date with android.text.format.DateFormat, which pads
+    numbers with String.format(Locale.getDefault(), ...): on a device set to Arabic,
+    Persian, Marathi, Bengali … the date arrives as "٢٠٢٦-١١-١٨T١١:٠٠:٠٠Z". Only true
+    decimal digits are translated ('²' is no decimal digit and stays an error).
+    """
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+
+
 def _instant(text: str, key: str) -> int:
     try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        ascii_text = _ascii_digits(text)
+        parsed = dt.datetime.fromisoformat(ascii_text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ReportError(f"field {key!r} is not an RFC 3339 date-time: {text!r}") from None
     if parsed.tzinfo is None:
