@@ -3,9 +3,10 @@
 ``pinset export -f okhttp`` (Kotlin, and ``-O language=java``) is compiled verbatim
 into a small client (tests/jvm/) with ``javac`` and ``kotlinc`` once per session;
 one JVM per language then makes every request of the suite. The JVM trusts the
-test root, the rogue CA and both interception CAs (a PKCS#12 trust store passed
-with ``-Djavax.net.ssl.trustStore``), like a device where a user installed a proxy
-CA: only the pin stands between the client and the attacker.
+test root, the rogue CA and both interception CAs (a JKS trust store passed with
+``-Djavax.net.ssl.trustStore``), like a device where a user installed a proxy CA:
+only the pin stands between the client and the attacker. The unpinned controls
+prove that trust is in effect.
 
 Each case runs twice on the same path: OkHttp's own ``CertificatePinner`` and
 pinset's ``ssl_context`` must reach the same verdict. A refusal must be OkHttp's
@@ -32,8 +33,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 import pinset
 from _jvm import Answer, Compilation, JvmClient, Language, missing, trust_store
 from _mitmdump import Mitmdump, find_mitmdump
+from pinset.chain import peer_chain
 from pinset.cli import main
-from pinset.evaluate import chain_der
 from pinset.testing import MitmProxy, TestPKI, TLSServer, generate_key
 
 LANGUAGES: tuple[Language, ...] = ("java", "kotlin")
@@ -435,10 +436,6 @@ def _chain_through(world: World, case: Case, path: Path) -> Path:
         _connect(world.proxy_address(case.route), case.host, server.port),
         server_hostname=case.host,
     ) as tls:
-        chain = chain_der(tls._sslobj.get_verified_chain())  # type: ignore[attr-defined]
-    path.write_bytes(b"".join(_pem(der) for der in chain))
+        chain = peer_chain(tls, verified=True)
+    path.write_bytes(b"".join(cert.public_bytes(Encoding.PEM) for cert in chain))
     return path
-
-
-def _pem(der: bytes) -> bytes:
-    return x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
