@@ -32,6 +32,7 @@ from schemathesis.checks import not_a_server_error
 
 from collector_fixtures import db_url, pems_of  # noqa: F401 - fixtures
 from pinset.collector import Settings, create_app
+from pinset.hosts import canonical_host
 from pinset.testing import TestPKI
 
 TOKEN = "fuzz-token"
@@ -338,7 +339,7 @@ def test_mutated_reports_are_refused_or_kept(
         return
     # Accepted means stored: the report is on the first page of its host's reports.
     decoded = json.loads(body)
-    hostname = decoded["hostname"].strip().rstrip(".").lower()
+    hostname = canonical_host(decoded["hostname"])  # accepted: a host name, stored canonical
     page = report_api.get("/v1/reports", params={"hostname": hostname, "limit": 500}, headers=AUTH)
     assert page.status_code == 200, page.text
     stored = [

@@ -21,6 +21,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from pinset.collector.extra import kept_extra
+from pinset.errors import ConfigError
+from pinset.hosts import canonical_host
 from pinset.pins import spki_pin
 from pinset.reporting.report import REPORTED_REASONS, der_to_pem, known_pin_text
 
@@ -144,6 +146,16 @@ def _text(data: dict[str, Any], key: str, *, required: bool = False) -> str | No
     except UnicodeEncodeError:  # a lone surrogate escaped in the JSON
         raise ReportError(f"field {key!r} is not valid Unicode") from None
     return value
+
+
+def _host(value: str, key: str) -> str:
+    """``value`` in the one canonical host form (:func:`canonical_host`); ``""`` when blank."""
+    if not value.strip():
+        return ""
+    try:
+        return canonical_host(value)
+    except ConfigError as exc:
+        raise ReportError(f"field {key!r} is not a host name: {exc.message}") from None
 
 
 def _flag(data: dict[str, Any], key: str) -> bool | None:
@@ -326,7 +338,7 @@ def normalize(data: Any, *, received: int) -> NormalizedReport:
         raise ReportError("a report is a JSON object", "not-an-object")
     hostname = _text(data, "hostname", required=True)
     assert hostname is not None
-    hostname = hostname.strip().rstrip(".").lower()
+    hostname = _host(hostname, "hostname")
     if not hostname:
         raise ReportError("field 'hostname' is empty", "missing-field")
     port = _port(data)
@@ -344,7 +356,7 @@ def normalize(data: Any, *, received: int) -> NormalizedReport:
     served = _chain(data, "served-certificate-chain")
     validated = _chain(data, "validated-certificate-chain")
     noted = _text(data, "noted-hostname")
-    noted = noted.strip().rstrip(".").lower() if noted else None
+    noted = _host(noted, "noted-hostname") or None if noted else None
     enforce = _flag(data, "enforce-pinning")
     result = validation_result_name(
         data.get("validation-result"), data.get("pinset-reason"), enforce

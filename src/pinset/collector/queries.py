@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from pinset.collector.extra import kept_extra
 from pinset.collector.normalize import ReportError, certificate_issuer
 from pinset.collector.schema import chain_pins, chains, failure_hours, failure_minutes, reports
+from pinset.errors import ConfigError
+from pinset.hosts import canonical_host
 
 __all__ = ["ReportFilter", "alerts", "iso", "list_reports", "summary", "top_chains"]
 
@@ -113,13 +115,21 @@ class ReportFilter:
     until: int | None = None
 
 
+def _host(text: str) -> str:
+    # Stored host names are canonical (normalize); a filter that is no host name matches none.
+    try:
+        return canonical_host(text)
+    except ConfigError:
+        return text
+
+
 def list_reports(
     conn: sa.Connection, flt: ReportFilter, *, limit: int, cursor: int | None
 ) -> dict[str, Any]:
     """One page of reports, newest first; ``next_cursor`` continues after the last one."""
     conds: list[Any] = []
     if flt.hostname:
-        conds.append(reports.c.hostname == flt.hostname.lower())
+        conds.append(reports.c.hostname == _host(flt.hostname))
     if flt.app_version:
         conds.append(reports.c.app_version == flt.app_version)
     if flt.validation_result:

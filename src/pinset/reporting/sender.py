@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from pinset.errors import ConfigError
 from pinset.hosts import canonical_host
 from pinset.reporting.report import REPORTED_REASONS, FailureReport
 from pinset.reporting.retry import (
@@ -102,8 +103,9 @@ def is_loopback_host(host: str) -> bool:
     127.0.0.0/8, ``::1``, ``localhost`` and names under ``.localhost`` (RFC 6761).
     Names are not resolved: a name that merely resolves to loopback is not loopback here.
     """
-    text = host.strip().strip("[]").rstrip(".").lower()
-    if not text:
+    try:
+        text = canonical_host(host)
+    except ConfigError:  # not a host name: not this machine either
         return False
     if text == "localhost" or text.endswith(".localhost"):
         return True
