@@ -71,11 +71,16 @@ def dump_plist(root: dict[str, Any], *, binary: bool) -> str | bytes:
     return plistlib.dumps(root, fmt=plistlib.FMT_XML, sort_keys=True).decode("utf-8")
 
 
-def did_you_mean(key: str, known: Iterable[str]) -> str:
-    """A hint naming the closest known key, or listing them all."""
+def did_you_mean(key: str, known: Iterable[str], what: str = "keys") -> str:
+    """A hint naming the closest known name (spelling, then hyphens and case), or them all."""
     known = tuple(known)
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+    if not close:
+        loose = key.replace("-", "").lower()
+        close = [k for k in known if k.replace("-", "").lower() == loose]
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"known {what}: {', '.join(known)}" if known else f"this element takes no {what}"
 
 
 def check_placeholder(value: str, *, source: str | None, line: int | None, key: str | None) -> None:

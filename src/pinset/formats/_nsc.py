@@ -10,13 +10,11 @@ a did-you-mean, then hands the tree to :mod:`pinset.formats._nsc_map`.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Literal
 
 from pinset.errors import ConfigError, PinsetError
+from pinset.formats._importing import did_you_mean
+from pinset.formats._nsc_tree import Config, Document, Kind, PinSet, ancestors
 from pinset.formats._xml import Element, parse
 from pinset.formats.model import Finding, Imported, TrustAnchor, TrustKitSettings
 from pinset.hosts import canonical_host
@@ -24,7 +22,6 @@ from pinset.pins import Pin
 
 __all__ = ["MAX_NESTING", "Config", "Document", "PinSet", "ancestors", "load", "read"]
 
-Kind = Literal["base", "domain", "debug"]
 ROOT = "network-security-config"
 TOOLS_NS = "http://schemas.android.com/tools"
 
@@ -51,49 +48,6 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # How deep <domain-config> elements may nest; AOSP's own tests nest three levels.
 MAX_NESTING = 32
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}?")
-
-
-@dataclass(frozen=True, slots=True)
-class PinSet:
-    """A ``<pin-set>`` as written: pins, their texts and lines, expiration."""
-
-    pins: tuple[Pin, ...]
-    texts: tuple[str, ...]
-    lines: tuple[int, ...]
-    expiration: dt.date | None
-    expiration_text: str | None
-    ignore_missing_backup: bool
-    line: int
-
-
-@dataclass(slots=True, eq=False)
-class Config:
-    """One ``base-config``, ``domain-config`` or ``debug-overrides`` with what it sets itself."""
-
-    kind: Kind
-    line: int
-    parent: Config | None = None
-    domains: list[tuple[str, bool, int]] = field(default_factory=list)
-    pin_set: PinSet | None = None
-    anchors: tuple[TrustAnchor, ...] | None = None
-    anchors_line: int | None = None
-    cleartext: bool | None = None
-    certificate_transparency: bool | None = None
-    trustkit: TrustKitSettings | None = None
-    enforce_attr_line: int | None = None  # TrustKit's attribute misplaced on <domain-config>
-    children: list[Config] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Document:
-    """A parsed config: base, domain configs (document order, depth first), debug overrides."""
-
-    source: str | None
-    base: Config | None = None
-    debug: Config | None = None
-    domains: list[Config] = field(default_factory=list)
-    trustkit_seen: bool = False
-    findings: list[Finding] = field(default_factory=list)  # what the platform skips
 
 
 def load(data: str | bytes, *, source: str | None, trustkit: bool) -> Imported:
@@ -147,7 +101,7 @@ class _Reader:
                     f"unknown attribute {name!r} on <{el.local}> is ignored",
                     el,
                     attr=name,
-                    hint=_did_you_mean(name, known, "attributes"),
+                    hint=did_you_mean(name, known, "attributes"),
                 )
                 continue
             self.no_placeholder(value, el, attr=name)
@@ -207,7 +161,7 @@ class _Reader:
             )
 
     def unknown_child(self, child: Element, parent: Element, known: tuple[str, ...]) -> None:
-        hint = _did_you_mean(child.local, known, "elements")
+        hint = did_you_mean(child.local, known, "elements")
         if child.local == "certificates":
             hint = "wrap <certificates> in <trust-anchors>"
         elif child.local in ("domain", "pin-set", "domain-config", "trustkit-config"):
@@ -484,19 +438,3 @@ class _Reader:
             report_uris=tuple(uris),
             line=el.line,
         )
-
-
-def ancestors(config: Config | None) -> Iterator[Config]:
-    """``config``, then its parent domain-configs up to the top-level one."""
-    while config is not None:
-        yield config
-        config = config.parent
-
-
-def _did_you_mean(name: str, known: tuple[str, ...], what: str) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    if not close:
-        close = [k for k in known if k.replace("-", "").lower() == name.replace("-", "").lower()]
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return f"known {what}: {', '.join(known)}" if known else f"this element takes no {what}"
