@@ -250,6 +250,8 @@ class JvmClient:
         return self
 
     def _line(self) -> str:
+        # select() sees only the pipe, not what readline() already buffered: this relies on
+        # the client writing exactly one line per request (and READY once).
         process = self._process
         assert process is not None
         assert process.stdout is not None
