@@ -70,6 +70,7 @@ def test_a_placeholder_only_rule_must_say_so_in_a_hand_written_policy() -> None:
     with pytest.raises(ConfigError, match="only placeholder pins") as caught:
         native.loads(body, source="pinset.toml")
     assert "placeholder-only = true" in (caught.value.hint or "")
+    assert "B" * 42 + "A=" not in caught.value.message  # never a re-encoded spelling
     said = native.loads(body + "placeholder-only = true\n", source="pinset.toml").policy
     assert said.rules[0].placeholder_only
     # What an importer keeps survives pinset.toml: export, then import, gives the same policy.

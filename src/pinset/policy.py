@@ -115,7 +115,8 @@ class DomainRule:
             return
         if not real:
             raise ConfigError(
-                f"domain {self.pattern!r} has only placeholder pins ({', '.join(map(str, pins))})",
+                # No pin is quoted: re-encoded, a written BBBB…BBB= would read BBBB…BBA=.
+                f"domain {self.pattern!r} has only placeholder pins, which match no key",
                 key="pins",
                 hint=(
                     "a placeholder matches no key; add the current key's pin (pinset pin HOST), "
