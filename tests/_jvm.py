@@ -62,8 +62,8 @@ def missing(language: Language) -> str | None:
     if not absent:
         return None
     return (
-        f"the {language} OkHttp client needs {', '.join(absent)}: install the Debian packages "
-        "default-jdk-headless libokhttp-java libokio-java kotlin (.ci/run does)"
+        f"the {language} OkHttp client needs {', '.join(absent)} — "
+        "apt-get install default-jdk-headless libokhttp-java libokio-java kotlin (.ci/run does)"
     )
 
 
