@@ -124,6 +124,8 @@ class Compilation:
     def __init__(self, work: Path, exports: dict[Language, dict[str, str]]) -> None:
         classpath = os.pathsep.join(str(jar) for jar in CLASSPATH_JARS)
         self._running: dict[Language, tuple[subprocess.Popen[bytes], Path]] = {}
+        self._done: dict[Language, Path] | None = None
+        self._failure: str | None = None
         for language, pinners in exports.items():
             src, out = work / f"{language}-src", work / language
             src.mkdir(parents=True, exist_ok=True)
@@ -145,21 +147,29 @@ class Compilation:
             self._running[language] = (process, out)
 
     def wait(self) -> dict[Language, Path]:
-        """Each language's class directory, once its compiler is done."""
+        """Each language's class directory, once its compiler is done (waits once)."""
+        if self._failure is not None:
+            raise RuntimeError(self._failure)
+        if self._done is not None:
+            return self._done
         done: dict[Language, Path] = {}
         for language, (process, out) in self._running.items():
             output, _ = process.communicate(timeout=_COMPILE_TIMEOUT)
             if process.returncode != 0:
                 text = output.decode(errors="replace")
-                raise RuntimeError(f"{language} compilation failed ({process.returncode}):\n{text}")
+                self._failure = f"{language} compilation failed ({process.returncode}):\n{text}"
+                self.kill()
+                raise RuntimeError(self._failure)
             done[language] = out
+        self._done = done
         return done
 
     def kill(self) -> None:
-        """Stop compilers still running (set-up failed elsewhere)."""
+        """Stop compilers still running and close every pipe (at the end of the session)."""
         for process, _ in self._running.values():
             if process.poll() is None:
                 process.kill()
+            if process.stdout is not None and not process.stdout.closed:
                 process.communicate()
 
 

@@ -109,7 +109,7 @@ class World:
     trust_jks: Path
     policy_files: dict[str, Path]
     exports: dict[Language, dict[str, Path]]
-    classes: dict[Language, Path]
+    compilation: Compilation  # waited for by the first test that needs a JVM client
 
     def server(self, case: Case) -> TLSServer:
         """The server *case* reaches: behind mitmproxy, the primary's twin with a short idle."""
@@ -177,7 +177,6 @@ def world(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
             trust_pem = work / "trust.pem"
             trust_pem.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in cas.values()))
             der = {alias: cert.public_bytes(Encoding.DER) for alias, cert in cas.items()}
-            classes = compilation.wait()
             yield World(
                 servers={
                     "primary": primary_server,
@@ -192,7 +191,7 @@ def world(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
                 trust_jks=trust_store(work / "trust.jks", der),
                 policy_files=policy_files,
                 exports=exports,
-                classes=classes,
+                compilation=compilation,
             )
     finally:
         compilation.kill()
@@ -228,9 +227,10 @@ def _export(work: Path, language: Language, policy_files: dict[str, Path]) -> di
 @pytest.fixture(scope="session", params=LANGUAGES)
 def client(request: pytest.FixtureRequest, world: World) -> Iterator[JvmClient]:
     language: Language = request.param
-    if language not in world.classes:
+    classes = world.compilation.wait()
+    if language not in classes:
         pytest.skip(str(missing(language)))
-    with JvmClient(language, world.classes[language], world.trust_jks) as jvm:
+    with JvmClient(language, classes[language], world.trust_jks) as jvm:
         yield jvm
 
 
