@@ -7,6 +7,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pinset.errors import ConfigError
 from pinset.formats import okhttp
@@ -473,3 +475,32 @@ def test_sniff() -> None:
     assert okhttp.sniff(JAVA.encode())
     assert not okhttp.sniff(b"<plist><dict/></plist>")
     assert not okhttp.sniff(b"list.add(1)")
+
+
+_SOUP = [
+    "val", "var", "const", "String", "static", "final", "private", "HOST", "PIN", "b",
+    "=", "==", "+", "+=", ";", ",", ".", "(", ")", "{", "}", "*", "\n", "import a.b.C.HOST\n",
+    "CertificatePinner", "Builder", "new", "add", "apply", "this", "build",
+    '"api.example.com"', '"*.example.com"', '"$HOST"', '"a..b"', f'"sha256/{A.b64}"',
+    f'"sha256/{B.b64}"', '"sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="', '"x"',
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_SOUP), max_size=60))
+def test_any_token_soup_imports_or_fails_with_a_config_error(words: list[str]) -> None:
+    # Declarations, calls and apply blocks in any order, broken or not: the reader
+    # returns findings or raises a ConfigError with a line, never anything else.
+    source = "CertificatePinner.Builder()" + " ".join(words)
+    error: ConfigError | None = None
+    try:
+        imported = okhttp.loads(source, source="Soup.kt")
+    except ConfigError as exc:
+        error = exc
+    if error is not None:
+        assert error.source == "Soup.kt"
+        return
+    for finding in imported.findings:
+        assert finding.id.startswith(
+            ("okhttp-", "placeholder-", "missing-", "non-canonical-", "no-expiration")
+        )
