@@ -110,13 +110,15 @@ def test_binary_plists_import_and_errors_name_the_key_path() -> None:
     bad = {
         "NSAppTransportSecurity": {"NSPinnedDomains": {"a.example": {"NSIncludeSubdomains": True}}}
     }
-    with pytest.raises(ConfigError) as caught:
-        ios_ats.loads(plistlib.dumps(bad, fmt=plistlib.FMT_BINARY), source="Info.plist")
-    assert caught.value.line is None
-    assert (
-        caught.value.key == "NSAppTransportSecurity/NSPinnedDomains/a.example/NSIncludeSubdomains"
-    )
-    assert caught.value.hint == "did you mean 'NSIncludesSubdomains'?"
+    # A binary plist has no lines: the key path names the ignored key.
+    bad["NSAppTransportSecurity"]["NSPinnedDomains"]["a.example"]["NSPinnedLeafIdentities"] = [
+        {"SPKI-SHA256-BASE64": A.b64}
+    ]
+    skipped = ios_ats.loads(plistlib.dumps(bad, fmt=plistlib.FMT_BINARY), source="Info.plist")
+    (found,) = [f for f in skipped.findings if f.id == "ignored-key"]
+    assert found.line is None
+    assert "NSAppTransportSecurity/NSPinnedDomains/a.example/NSIncludeSubdomains" in found.message
+    assert found.fix == "did you mean 'NSIncludesSubdomains'?"
     with pytest.warns(ExportWarning, match="one extra label"):
         binary = ios_ats.dumps(ios_ats.loads(data).policy, binary=True)
     assert isinstance(binary, bytes)
@@ -137,10 +139,21 @@ def test_leading_whitespace_before_the_declaration_is_accepted_and_lines_stay_tr
     assert caught.value.line == 14  # plistlib notices at the next <key>, line 13, +1
 
 
+def test_unknown_keys_are_skipped_as_ios_skips_them_with_did_you_mean() -> None:
+    text = plist(
+        f"<key>a.example.com</key>\n<dict>\n<key>NSIncludesSubdomain</key><true/>\n"
+        f"<key>NSPinnedCAIdentities</key><array>{identity(A)}{identity(B)}</array>\n</dict>\n"
+    )
+    imported = ios_ats.loads(text, source="Info.plist")
+    assert imported.policy.rules[0].include_subdomains is False  # iOS never read the typo
+    (found,) = [f for f in imported.findings if f.id == "ignored-key"]
+    assert (found.severity, found.source, found.line) == ("warning", "Info.plist", 11)
+    assert found.fix == "did you mean 'NSIncludesSubdomains'?"
+
+
 @pytest.mark.parametrize(
     ("entry", "key", "hint"),
     [
-        ("<key>NSIncludesSubdomain</key><true/>", "NSIncludesSubdomain", "NSIncludesSubdomains"),
         ("<key>NSPinnedCAIdentity</key><array/>", "NSPinnedCAIdentity", "NSPinnedCAIdentities"),
         (
             "<key>NSPinnedCAIdentities</key><array><dict><key>SPKI-SHA256-BASE46</key>"
@@ -150,15 +163,14 @@ def test_leading_whitespace_before_the_declaration_is_accepted_and_lines_stay_tr
         ),
     ],
 )
-def test_unknown_keys_are_errors_with_did_you_mean(entry: str, key: str, hint: str) -> None:
+def test_a_typo_that_leaves_no_identity_is_an_error_naming_it(
+    entry: str, key: str, hint: str
+) -> None:
     text = plist(f"<key>a.example.com</key>\n<dict>\n{entry}\n</dict>\n")
     with pytest.raises(ConfigError) as caught:
         ios_ats.loads(text, source="Info.plist")
     assert caught.value.source == "Info.plist"
-    assert caught.value.line == 11
-    assert caught.value.key is not None
-    assert caught.value.key.endswith(key)
-    assert caught.value.hint == f"did you mean {hint!r}?"
+    assert caught.value.hint == f"{key!r} is not read: did you mean {hint!r}?"
 
 
 @pytest.mark.parametrize(

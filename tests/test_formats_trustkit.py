@@ -136,22 +136,26 @@ def test_binary_round_trip() -> None:
         ({"TSKReportUri": []}, "TSKReportUri", "TSKReportUris"),
     ],
 )  # fmt: skip
-def test_unknown_domain_keys_are_errors_with_did_you_mean(
+def test_unknown_domain_keys_are_skipped_as_trustkit_skips_them(
     domain: dict[str, Any], key: str, hint: str
 ) -> None:
+    # parse_configuration.m reads each key by name: another key leaves the default in place.
     text = config({"a.example.com": {"TSKPublicKeyHashes": [A.b64, B.b64], **domain}})
-    with pytest.raises(ConfigError) as caught:
-        trustkit.loads(text, source="Info.plist")
-    assert caught.value.line == line_of(text, f"<key>{key}</key>")
-    assert caught.value.key == f"TSKConfiguration/TSKPinnedDomains/a.example.com/{key}"
-    assert caught.value.hint == f"did you mean {hint!r}?"
+    imported = trustkit.loads(text, source="Info.plist")
+    (rule,) = imported.policy.rules
+    assert (rule.include_subdomains, rule.exclude) == (False, False)
+    (found,) = [f for f in imported.findings if f.id == "ignored-key"]
+    assert (found.severity, found.line) == ("warning", line_of(text, f"<key>{key}</key>"))
+    assert f"TSKConfiguration/TSKPinnedDomains/a.example.com/{key}" in found.message
+    assert found.fix == f"did you mean {hint!r}?"
 
 
 def test_unknown_global_key_and_missing_required_keys_are_errors() -> None:
     domains = {"a.example.com": {"TSKPublicKeyHashes": [A.b64, B.b64]}}
-    with pytest.raises(ConfigError, match="unknown key 'TSKPinnedDomain'") as caught:
+    # TrustKit never reads TSKPinnedDomain, so it has no pinned domains and refuses to start.
+    with pytest.raises(ConfigError, match="TSKPinnedDomains must be a non-empty") as caught:
         trustkit.loads(config({}, TSKPinnedDomain=domains))
-    assert caught.value.hint == "did you mean 'TSKPinnedDomains'?"
+    assert caught.value.hint == "'TSKPinnedDomain' is not read: did you mean 'TSKPinnedDomains'?"
     text = plistlib.dumps({"TSKConfiguration": {"TSKPinnedDomains": domains}}).decode()
     with pytest.raises(ConfigError, match="TSKSwizzleNetworkDelegates must be set"):
         trustkit.loads(text)

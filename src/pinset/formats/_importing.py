@@ -328,6 +328,7 @@ class PlistText:
         self.binary = raw.startswith(b"bplist")
         self._lines: dict[KeyPath, int] = {}
         self.duplicates: list[tuple[KeyPath, int]] = []
+        self.findings: list[Finding] = []  # keys the platform does not read
         if self.binary:
             self.root = self._load(raw, plistlib.FMT_BINARY, 0)
             return
@@ -355,14 +356,32 @@ class PlistText:
     def check_keys(
         self, entry: dict[Any, Any], path: KeyPath, known: Sequence[str], where: str
     ) -> None:
-        """Raise at the first key of ``entry`` (at ``path``) that is not in ``known``."""
+        """Note each key of ``entry`` (at ``path``) not in ``known`` as an ``ignored-key`` warning.
+
+        TrustKit and iOS read their keys by name and skip any other one, so a typo
+        takes the platform's default; the import does the same and says so.
+        """
         for key in entry:
             if key not in known:
-                raise self.error(
-                    f"unknown key {key!r} in {where}",
-                    (*path, key),
-                    hint=did_you_mean(str(key), known),
+                self.findings.append(
+                    Finding(
+                        "ignored-key",
+                        "warning",
+                        f"unknown key {key_path((*path, key))} in {where} is ignored",
+                        fix=did_you_mean(str(key), known),
+                        source=self.source,
+                        line=self.line((*path, key)),
+                    )
                 )
+
+    def typo_hint(self, entry: dict[Any, Any], wanted: Sequence[str], default: str) -> str:
+        """A did-you-mean for a key of ``entry`` close to a ``wanted`` one, else ``default``."""
+        for key in entry:
+            if key not in wanted:
+                hint = did_you_mean(str(key), wanted)
+                if hint.startswith("did you mean"):
+                    return f"{key!r} is not read: {hint}"
+        return default
 
     def pin(self, path: KeyPath, text: str, key: str) -> Pin:
         """``text`` at ``path`` as a :class:`Pin`; its errors name ``key`` if they name none."""

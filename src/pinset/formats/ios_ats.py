@@ -133,7 +133,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
         policy,
         FORMAT,
         source,
-        findings=tuple(findings),
+        findings=(*plist.findings, *findings),
         domains=tuple(domains),
         platform={"identities": identities, "binary": plist.binary},
         lines=lines,
@@ -169,7 +169,9 @@ def _read_domain(
         raise plist.error(
             f"the {PINNED} entry for {name} lists no identities",
             path,
-            hint=f"add the SPKI pins of the server's keys under {CA} or {LEAF}",
+            hint=plist.typo_hint(
+                entry, (CA, LEAF), f"add the SPKI pins of the server's keys under {CA} or {LEAF}"
+            ),
         )
     real = [p for p in dict.fromkeys(pins) if not p.is_placeholder]
     rule, findings = import_rule(
@@ -193,7 +195,7 @@ def _identity_text(plist: PlistText, path: KeyPath, item: Any) -> str:
         raise plist.error(
             f"the identity has no {SPKI} string",
             path,
-            hint=f"write <key>{SPKI}</key><string>BASE64</string>",
+            hint=plist.typo_hint(item, (SPKI,), f"write <key>{SPKI}</key><string>BASE64</string>"),
         )
     return text
 

@@ -114,7 +114,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
         raise plist.error(
             f"{PINNED} must be a non-empty dictionary of domains",
             (*base, PINNED),
-            hint="add one entry per pinned domain",
+            hint=plist.typo_hint(config, (PINNED,), "add one entry per pinned domain"),
         )
     findings: list[Finding] = []
     if LEGACY in root:
@@ -172,6 +172,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
         "default_report_uri": default_uri,
         "binary": plist.binary,
     }
+    findings[:0] = plist.findings
     return Imported(policy, FORMAT, source, tuple(findings), tuple(domains), platform, lines=lines)
 
 
