@@ -1,11 +1,13 @@
 # Two set-up commands: `make demo` (install, then play a full pinning scenario on loopback)
 # and `make test` (install, then run every test). `make lint` runs ruff and mypy.
+# `make fuzz` explores with fresh randomness for FUZZ_SECONDS (see docs/testing.md).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MITM_VENV := .venv-mitmproxy
+FUZZ_SECONDS ?= 600
 
-.PHONY: demo test lint fmt bench clean
+.PHONY: demo test fuzz lint fmt bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +30,33 @@ $(MITM_VENV)/bin/mitmdump:
 demo: $(VENV)/.installed-all
 	$(BIN)/pinset demo
 
+# Deterministic: the "deterministic" hypothesis profile (tests/conftest.py) draws the same
+# examples on every run. When PostgreSQL's server is installed, its throw-away cluster is
+# started (or reused) here, as .ci/run does; nothing is installed.
 test: $(VENV)/.installed-dev $(MITM_VENV)/bin/mitmdump
-	PINSET_MITMDUMP=$(abspath $(MITM_VENV)/bin/mitmdump) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if [ -z "$${PINSET_TEST_POSTGRES_URL:-}" ]; then \
+	  eval "$$(PINSET_PG_INSTALL=no .ci/setup-postgres.sh)"; \
+	fi; \
+	set -x; \
+	PINSET_MITMDUMP=$(abspath $(MITM_VENV)/bin/mitmdump) \
+	  $(BIN)/python -m pytest --hypothesis-profile=deterministic $(PYTEST_ARGS)
+
+# Exploration: every property test again and again with fresh randomness until FUZZ_SECONDS
+# are up (the round running then is interrupted). What it finds is printed with the
+# @reproduce_failure blob, replayed first by the next `make fuzz`, and belongs in the test
+# as an @example(...) so that `make test` keeps checking it.
+fuzz: $(VENV)/.installed-dev
+	@end=$$(( $$(date +%s) + $(FUZZ_SECONDS) )); round=0; \
+	while left=$$(( end - $$(date +%s) )); [ $$left -gt 0 ]; do \
+	  round=$$(( round + 1 )); \
+	  echo "fuzz: round $$round, $$left s left"; \
+	  timeout --signal=INT --kill-after=30 $$left \
+	    $(BIN)/python -m pytest --hypothesis-profile=fuzz -m hypothesis -q $(PYTEST_ARGS); \
+	  status=$$?; \
+	  if [ $$status -eq 124 ]; then break; fi; \
+	  if [ $$status -ne 0 ] && [ $$status -ne 5 ]; then exit $$status; fi; \
+	done; \
+	echo "fuzz: $$round round(s) in $(FUZZ_SECONDS) s found nothing"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks

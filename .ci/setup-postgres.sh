@@ -3,7 +3,8 @@
 #
 #     eval "$(.ci/setup-postgres.sh)"      # or: source .ci/setup-postgres.sh
 #
-# Installs Debian's postgresql when it is missing (as root), then runs a cluster in
+# Installs Debian's postgresql when it is missing (as root; never with PINSET_PG_INSTALL=no,
+# which is how `make test` calls it), then runs a cluster in
 # a temporary directory with pg_ctl on a free 127.0.0.1 port, as the postgres user
 # when started by root (PostgreSQL refuses to run as root). Creates the role
 # "pinset" (password "pinset", CREATEDB: each test makes its own database; pg_signal_backend:
@@ -18,6 +19,10 @@ _pinset_pg_setup() (
     dir="${PINSET_PG_DIR:-/tmp/pinset-pg}"
     bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
     if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+        if [ "${PINSET_PG_INSTALL:-yes}" = no ]; then
+            log "PostgreSQL is not installed: apt-get install postgresql"
+            return 1
+        fi
         if [ "$(id -u)" != 0 ]; then
             log "PostgreSQL is not installed and I am not root: apt-get install postgresql"
             return 1

@@ -3,13 +3,24 @@
 Key generation is the slow part of most tests, so each key type is generated at
 most once per session; RSA-8192 (seconds to generate) is a fixed key from _certs.
 Every connection and name lookup beyond loopback is refused (see _loopback_only).
+
+Hypothesis runs under the "deterministic" profile unless told otherwise
+(``--hypothesis-profile=fuzz`` or ``PINSET_HYPOTHESIS_PROFILE=fuzz``, as ``make fuzz``
+does): the same examples on every run, so that a test run that passed passes again.
+The run ends with one line per group of skipped tests saying what is missing and how
+to get it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import glob
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 import _loopback_only
 from _certs import rsa_8192
@@ -17,15 +28,95 @@ from pinset.testing import KeyType, LeafCert, PrivateKey, TestPKI, generate_key
 
 _loopback_only.install()
 
+# -- hypothesis profiles -------------------------------------------------------------------
+# deterministic: each test's examples come from a seed derived from the test itself, and no
+# example database replays what an earlier run on this machine happened to find; deadlines
+# and the too_slow health check are off because they depend on the machine's load.
+settings.register_profile(
+    "deterministic",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+# fuzz: fresh randomness every run, failures kept in .hypothesis/fuzz and replayed first next
+# time. A find is turned into an @example(...) on the test so that make test keeps it.
+settings.register_profile(
+    "fuzz",
+    derandomize=False,
+    database=DirectoryBasedExampleDatabase(Path(__file__).parent.parent / ".hypothesis" / "fuzz"),
+    deadline=None,
+    max_examples=2_000,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("PINSET_HYPOTHESIS_PROFILE", "deterministic"))
+
+# -- what a skipped group needs ------------------------------------------------------------
+# Tests carrying one of these markers are counted together; any other skip is grouped by
+# its reason. Each test's skip reason already names what is missing and how to install it,
+# except PostgreSQL's, which depends on whether the server is installed but not started.
+SKIP_GROUPS = ("postgres", "browser", "mitmproxy", "okhttp", "jvm")
+PG_ENV = "PINSET_TEST_POSTGRES_URL"
+
+
+def postgres_skip_reason(
+    env: Mapping[str, str] = os.environ, *, installed: bool | None = None
+) -> str | None:
+    """What keeps the PostgreSQL tests from running here, and the command that fixes it.
+
+    ``installed``: whether PostgreSQL's server binaries are here (default: look).
+    ``None`` when PINSET_TEST_POSTGRES_URL is set: then the tests' own reasons say more.
+    """
+    if env.get(PG_ENV):
+        return None
+    if installed is None:
+        installed = bool(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if installed:
+        return (
+            f"PostgreSQL is installed but {PG_ENV} is not set — make test starts it; "
+            'by hand: eval "$(.ci/setup-postgres.sh)"'
+        )
+    return "no PostgreSQL server — apt-get install postgresql"
+
+
+def skip_summary(reports: Iterable[pytest.TestReport | pytest.CollectReport]) -> list[str]:
+    """One line per group of skipped tests: how many, what is missing, how to get it."""
+    groups: dict[str, list[str]] = {}
+    for report in reports:
+        keywords = getattr(report, "keywords", {})
+        group = next((name for name in SKIP_GROUPS if name in keywords), "")
+        reason = _skip_reason(report)
+        groups.setdefault(group or reason, []).append(reason)
+    lines = []
+    for group, reasons in groups.items():
+        if group in SKIP_GROUPS:
+            why = (group == "postgres" and postgres_skip_reason()) or "; ".join(
+                dict.fromkeys(reasons)
+            )
+            lines.append(f"skipped {len(reasons)} {group} tests: {why}")
+        else:
+            lines.append(f"skipped {len(reasons)} tests: {group}")
+    return lines
+
+
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return text.removeprefix("Skipped: ")
+
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Name every destination beyond loopback that a test tried, so none goes unnoticed."""
+    """Name what a test tried beyond loopback, and what each skipped group is missing."""
     if _loopback_only.BLOCKED:
         names = sorted(set(_loopback_only.BLOCKED))
         terminalreporter.write_line(
             f"pinset: refused {len(_loopback_only.BLOCKED)} attempts to leave loopback: "
             + ", ".join(names[:20])
         )
+    for line in skip_summary(terminalreporter.stats.get("skipped", [])):
+        terminalreporter.write_line(f"pinset: {line}")
 
 
 @pytest.fixture(scope="session")
