@@ -152,6 +152,13 @@ def test_a_placeholder_only_domain_is_one_error_in_every_format_with_its_expirat
         assert [f.domain for f in ids(soon, "pin-set-expiring")] == ["a.example.com"]
 
 
+def test_a_placeholder_backup_is_quoted_as_the_policy_writes_it() -> None:
+    bbbb = "sha256/" + "B" * 43 + "="
+    (found,) = ids(run(toml(domain("a.example.com", P1, P2, bbbb))), "placeholder-pin")
+    assert bbbb in found.message
+    assert "B" * 42 + "A=" not in found.message
+
+
 def test_placeholder_does_not_count_as_backup() -> None:
     data = toml(domain("a.example.com", P1, PLACEHOLDER, extra="allow-single-pin = true"))
     assert ids(run(data), "missing-backup-pin")

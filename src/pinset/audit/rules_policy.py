@@ -83,19 +83,28 @@ def placeholder_pin(subject: Subject, context: Context) -> Iterator[Finding]:
     if not _native(subject):
         return
     for rule in _pinned(subject):
+        texts = [text for pattern, text, _ in subject.written_pins if pattern == rule.pattern]
         if rule.placeholder_only:
-            texts = [text for pattern, text, _ in subject.written_pins if pattern == rule.pattern]
             where = subject.where(rule)
             yield placeholder_only_finding(rule, texts, source=where["source"], line=where["line"])
             continue
         for pin in rule.pins:
             if pin.is_placeholder:
+                # Quote the file's spelling: BBBB…BBB= re-encodes as BBBB…BBA=.
+                written = next((t for t in texts if _decodes_to(t, pin)), str(pin))
                 yield finding(
                     "placeholder-pin",
-                    f"{rule.pattern} lists the placeholder pin {pin}: it matches no key and is "
-                    "not a backup",
+                    f"{rule.pattern} lists the placeholder pin {written}: it matches no key and "
+                    "is not a backup",
                     **subject.where(rule),
                 )
+
+
+def _decodes_to(text: str, pin: Pin) -> bool:
+    try:
+        return Pin.parse(text) == pin
+    except PinFormatError:
+        return False
 
 
 def non_canonical_pin(subject: Subject, context: Context) -> Iterator[Finding]:
