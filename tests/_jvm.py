@@ -14,12 +14,10 @@ Request: ``pinner<TAB>url<TAB>proxy`` (proxy ``host:port`` or empty). Answer:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import selectors
 import shutil
-import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +33,6 @@ __all__ = [
     "Language",
     "missing",
     "pinners_source",
-    "trust_store",
 ]
 
 Language = Literal["java", "kotlin"]
@@ -47,8 +44,6 @@ MAIN_CLASS: dict[Language, str] = {"java": "PinnedClient", "kotlin": "PinnedClie
 _COMPILE_TIMEOUT = 300.0
 _ANSWER_TIMEOUT = 30.0
 _JVM_OPTION_VARIABLES = ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS")
-# A trust store holds no secret, but the JKS integrity check is keyed with a password.
-PASSWORD = "changeit"
 # Exported names become Java/Kotlin function names.
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -173,35 +168,6 @@ class Compilation:
                 process.communicate()
 
 
-def trust_store(path: Path, certificates: dict[str, bytes], password: str = PASSWORD) -> Path:
-    """Write a JKS trust store holding each DER certificate under its alias; return *path*.
-
-    JKS (sun.security.provider.JavaKeyStore, version 2) is written directly rather than
-    with one ``keytool -importcert`` per certificate: each keytool is a JVM start, about
-    a second apiece, and PKCS#12 files from ``cryptography`` lack the Oracle attribute
-    that makes the JDK treat a key-less certificate as trusted.
-    """
-    body = bytearray(struct.pack(">III", 0xFEEDFEED, 2, len(certificates)))
-    for alias, der in certificates.items():
-        body += struct.pack(">I", 2)  # a trusted certificate entry
-        body += _java_utf(alias.lower())  # the JDK keeps aliases in lower case
-        body += struct.pack(">q", 0)  # creation time (ms since the epoch)
-        body += _java_utf("X.509") + struct.pack(">I", len(der)) + der
-    # The integrity check: SHA-1 over the password's UTF-16BE, a fixed whitener, the body.
-    check = hashlib.sha1(  # noqa: S324 - the format says SHA-1
-        password.encode("utf-16-be") + b"Mighty Aphrodite" + bytes(body)
-    ).digest()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(bytes(body) + check)
-    return path
-
-
-def _java_utf(text: str) -> bytes:
-    # DataOutputStream.writeUTF; the aliases and type names here are ASCII.
-    data = text.encode("ascii")
-    return struct.pack(">H", len(data)) + data
-
-
 @dataclass(frozen=True, slots=True)
 class Answer:
     """What the JVM client got: an HTTP status, or the exception OkHttp threw."""
@@ -219,18 +185,20 @@ class Answer:
 
 
 class JvmClient:
-    """One JVM running a compiled client, trusting what *trust_store* holds."""
+    """One JVM running a compiled client, trusting the PKCS#12 *trust_store* (only).
 
-    def __init__(
-        self, language: Language, classes: Path, trust_store: Path, password: str = PASSWORD
-    ) -> None:
+    Write the store with :func:`pinset.cli._mitm_jvm.write_truststore`, the one writer
+    of Java trust stores in pinset (``pinset mitm -- java ...`` uses it too).
+    """
+
+    def __init__(self, language: Language, classes: Path, trust_store: Path, password: str) -> None:
         self.language = language
         jars = [*CLASSPATH_JARS, *([KOTLIN_STDLIB] if language == "kotlin" else [])]
         classpath = os.pathsep.join([str(classes), *(str(jar) for jar in jars)])
         self.argv = [
             "java",
             f"-Djavax.net.ssl.trustStore={trust_store}",
-            "-Djavax.net.ssl.trustStoreType=JKS",
+            "-Djavax.net.ssl.trustStoreType=PKCS12",
             f"-Djavax.net.ssl.trustStorePassword={password}",
             "-cp",
             classpath,

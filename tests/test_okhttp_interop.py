@@ -3,7 +3,7 @@
 ``pinset export -f okhttp`` (Kotlin, and ``-O language=java``) is compiled verbatim
 into a small client (tests/jvm/) with ``javac`` and ``kotlinc`` once per session;
 one JVM per language then makes every request of the suite. The JVM trusts the
-test root, the rogue CA and both interception CAs (a JKS trust store passed with
+test root, the rogue CA and both interception CAs (a PKCS#12 trust store passed with
 ``-Djavax.net.ssl.trustStore``), like a device where a user installed a proxy CA:
 only the pin stands between the client and the attacker. The unpinned controls
 prove that trust is in effect.
@@ -31,10 +31,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 import pinset
-from _jvm import Answer, Compilation, JvmClient, Language, missing, trust_store
+from _jvm import Answer, Compilation, JvmClient, Language, missing
 from _mitmdump import Mitmdump, find_mitmdump
 from pinset.chain import peer_chain
 from pinset.cli import main
+from pinset.cli._mitm_jvm import TRUSTSTORE_PASSWORD, write_truststore
 from pinset.testing import MitmProxy, TestPKI, TLSServer, generate_key
 
 LANGUAGES: tuple[Language, ...] = ("java", "kotlin")
@@ -106,7 +107,7 @@ class World:
     proxy: MitmProxy
     mitmdump: Mitmdump | None
     trust_pem: Path
-    trust_jks: Path
+    trust_p12: Path
     policy_files: dict[str, Path]
     exports: dict[Language, dict[str, Path]]
     compilation: Compilation  # waited for by the first test that needs a JVM client
@@ -171,12 +172,13 @@ def world(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
             MitmProxy() as proxy,
             _mitmdump(pki, work) as mitm,
         ):
-            cas = {"root": pki.root.cert, "rogue": pki.rogue.cert, "pinset-mitm": proxy.ca.cert}
+            trusted = [pki.root.cert, pki.rogue.cert]
             if mitm is not None:
-                cas["mitmproxy"] = x509.load_pem_x509_certificate(mitm.ca_cert_path.read_bytes())
+                trusted.append(x509.load_pem_x509_certificate(mitm.ca_cert_path.read_bytes()))
             trust_pem = work / "trust.pem"
-            trust_pem.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in cas.values()))
-            der = {alias: cert.public_bytes(Encoding.DER) for alias, cert in cas.items()}
+            trust_pem.write_bytes(
+                b"".join(c.public_bytes(Encoding.PEM) for c in [proxy.ca.cert, *trusted])
+            )
             yield World(
                 servers={
                     "primary": primary_server,
@@ -188,7 +190,7 @@ def world(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
                 proxy=proxy,
                 mitmdump=mitm,
                 trust_pem=trust_pem,
-                trust_jks=trust_store(work / "trust.jks", der),
+                trust_p12=write_truststore(work / "trust.p12", proxy.ca.cert, trusted),
                 policy_files=policy_files,
                 exports=exports,
                 compilation=compilation,
@@ -230,7 +232,7 @@ def client(request: pytest.FixtureRequest, world: World) -> Iterator[JvmClient]:
     classes = world.compilation.wait()
     if language not in classes:
         pytest.skip(str(missing(language)))
-    with JvmClient(language, classes[language], world.trust_jks) as jvm:
+    with JvmClient(language, classes[language], world.trust_p12, TRUSTSTORE_PASSWORD) as jvm:
         yield jvm
 
 
