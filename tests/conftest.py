@@ -108,15 +108,23 @@ def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Name what a test tried beyond loopback, and what each skipped group is missing."""
+    """Name every destination beyond loopback that a test tried, so none goes unnoticed."""
     if _loopback_only.BLOCKED:
         names = sorted(set(_loopback_only.BLOCKED))
         terminalreporter.write_line(
             f"pinset: refused {len(_loopback_only.BLOCKED)} attempts to leave loopback: "
             + ", ".join(names[:20])
         )
-    for line in skip_summary(terminalreporter.stats.get("skipped", [])):
-        terminalreporter.write_line(f"pinset: {line}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the run with what each skipped group is missing: after pytest's last line, not
+    above its list of skips, where nobody would read it."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    if terminal is None:
+        return
+    for line in skip_summary(terminal.stats.get("skipped", [])):
+        terminal.write_line(f"pinset: {line}")
 
 
 @pytest.fixture(scope="session")
