@@ -288,6 +288,29 @@ def test_a_name_imported_from_another_file_says_so() -> None:
     assert "imported from com.example.droidconsecuritysample.util.Constant" in message
 
 
+def test_kotlin_template_of_constants_in_one_file() -> None:
+    # The two files of that app as one: Constant.kt (`const val OKHTTP_SSL_PIN =
+    # "sha256/$SSL_PIN"`) and the provider's `.add(PINNING_URL, OKHTTP_SSL_PIN)`.
+    constants = (FIXTURES / "droidcon_Constant.kt").read_text(encoding="utf-8")
+    provider = (FIXTURES / "droidcon_NetworkModule.kt").read_text(encoding="utf-8")
+    body = provider[provider.index("@Module") :]
+    text = constants + "\n\n" + body
+    imported = okhttp.loads(text, source="Network.kt")
+    (rule,) = imported.policy.rules
+    assert (rule.name, rule.pins) == (
+        "jsonplaceholder.typicode.com",
+        pins("sha256//UzJAZYxLBnEpBwXAcmd4WHi7f8aYgfMExGnoyp5B04="),
+    )
+    assert imported.lines == {rule.name: line_of(text, ".add(PINNING_URL")}
+    # A template over a name the file does not declare is reported, not guessed.
+    broken = text.replace('"sha256/$SSL_PIN"', '"sha256/${BuildConfig.PIN}"')
+    (finding,) = okhttp.loads(broken).findings
+    assert "a string template with an expression" in finding.message
+    missing = text.replace('"sha256/$SSL_PIN"', '"sha256/$REMOTE_PIN"')
+    (finding,) = okhttp.loads(missing).findings
+    assert "the template uses $REMOTE_PIN: REMOTE_PIN is not a string constant" in finding.message
+
+
 def test_kotlin_apply_block_is_found_and_its_unreadable_call_named() -> None:
     # `CertificatePinner.Builder().apply { … add(configuration.host, publicKeyHash) }`:
     # the format is detected and the call reported, never "found no add(...) call".

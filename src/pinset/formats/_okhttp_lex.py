@@ -26,16 +26,24 @@ _TOKEN = re.compile(
     re.S,
 )
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "0": "\0"}  # others stand for themselves
+# `$name`, `${name}`, or `${` opening something longer (group 1 and 2 both empty).
+_TEMPLATE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}|\{)")
 _WRITTEN_MAX = 80
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """One token: a decoded string literal, an identifier, or one punctuation character."""
+    """One token: a decoded string literal, an identifier, or one punctuation character.
+
+    A Kotlin string template is a ``bad_str`` whose ``text`` is the literal as written
+    and whose ``parts`` are its pieces: ``(False, text)`` and ``(True, name)`` for each
+    ``$name`` / ``${name}`` (``()`` when a ``${…}`` holds more than a name).
+    """
 
     kind: Literal["str", "ident", "punct", "bad_str"]
     text: str
     line: int
+    parts: tuple[tuple[bool, str], ...] = ()
 
 
 def tokenize(text: str) -> Iterator[Token]:
@@ -43,40 +51,52 @@ def tokenize(text: str) -> Iterator[Token]:
     line = 1
     for match in _TOKEN.finditer(text):
         kind, value = match.lastgroup, match.group()
-        if kind == "raw":
-            body = value[3:-3]
-            if "$" in body:
-                yield Token("bad_str", value, line)
+        if kind in ("raw", "str"):
+            raw = kind == "raw"
+            parts = _parts(value[3:-3] if raw else value[1:-1], escapes=not raw)
+            if parts is not None and all(not is_name for is_name, _ in parts):
+                decoded = "".join(piece for _, piece in parts)
+                yield Token("str", decoded.strip() if raw and "\n" in decoded else decoded, line)
             else:
-                yield Token("str", body.strip() if "\n" in body else body, line)
-        elif kind == "str":
-            decoded = _unescape(value[1:-1])
-            yield Token("bad_str" if decoded is None else "str", decoded or value, line)
+                yield Token("bad_str", value, line, tuple(parts or ()))
         elif kind in ("ident", "punct", "char"):
             yield Token("punct" if kind == "char" else kind, value, line)  # type: ignore[arg-type]
         line += value.count("\n")
 
 
-def _unescape(body: str) -> str | None:
-    """The value of a string literal, or ``None`` for a Kotlin template (``$x``, ``${x}``)."""
-    out: list[str] = []
+def _parts(body: str, *, escapes: bool) -> list[tuple[bool, str]] | None:
+    """The literal pieces and ``$name`` references of a string body; ``None`` for ``${expr}``.
+
+    ``escapes``: decode backslash escapes (not in Kotlin raw strings / Java text blocks,
+    where Java's escapes are rare enough to leave as written).
+    """
+    out: list[tuple[bool, str]] = []
+    text: list[str] = []
     i = 0
     while i < len(body):
         char = body[i]
-        if char == "$" and i + 1 < len(body) and (body[i + 1] == "{" or body[i + 1].isalpha()):
-            return None
-        if char == "\\" and i + 1 < len(body):
+        name = _TEMPLATE.match(body, i) if char == "$" else None
+        if name is not None:
+            if name.group(1) is None and name.group(2) is None:
+                return None  # ${ an expression }
+            out.append((False, "".join(text)))
+            text = []
+            out.append((True, name.group(1) or name.group(2)))
+            i = name.end()
+            continue
+        if escapes and char == "\\" and i + 1 < len(body):
             nxt = body[i + 1]
             if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
-                out.append(chr(int(body[i + 2 : i + 6], 16)))
+                text.append(chr(int(body[i + 2 : i + 6], 16)))
                 i += 6
                 continue
-            out.append(_ESCAPES.get(nxt, nxt))
+            text.append(_ESCAPES.get(nxt, nxt))
             i += 2
             continue
-        out.append(char)
+        text.append(char)
         i += 1
-    return "".join(out)
+    out.append((False, "".join(text)))
+    return [part for part in out if part[0] or part[1]]
 
 
 def is_(tokens: list[Token], i: int, *texts: str) -> bool:

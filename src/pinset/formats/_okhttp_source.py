@@ -6,10 +6,11 @@ found chained on ``CertificatePinner.Builder()``, on a variable holding one, or
 inside its Kotlin ``.apply { add(...) }`` block. Each argument is a string
 literal or the name of a string constant of the same file: a Kotlin ``val`` /
 ``const val`` / ``var``, or a Java ``String`` field or local (``final``, or never
-assigned again), whose initialiser is one string literal or another such name.
-Whatever else an argument is (an expression, a template, a parameter, a name
-imported from another file) is reported with the call's line and the reason,
-never guessed.
+assigned again), whose initialiser is one string literal, another such name, or
+a Kotlin template over such names (``"sha256/$PIN"``). Whatever else an argument
+is (an expression, a ``${expression}`` template, a parameter, a name imported
+from another file) is reported with the call's line and the reason, never
+guessed.
 """
 
 from __future__ import annotations
@@ -51,8 +52,7 @@ class PinnerSource:
 @dataclass(frozen=True, slots=True)
 class _Declaration:
     line: int
-    value: str | None  # the string literal it is initialised with
-    alias: str | None  # or the one name it is initialised with
+    value: Token | None  # the one literal, template or name it is initialised with
     written: str  # the initialiser as written ("" when there is none)
     final: bool
     parameter: bool
@@ -200,11 +200,10 @@ def _declaration(tokens: list[Token], keyword: int, name_index: int, final: bool
             break
         j += 1
     if not (is_(tokens, j, "=") and not is_(tokens, j + 1, "=")):
-        return _Declaration(line, None, None, "", final, parameter)
+        return _Declaration(line, None, "", final, parameter)
     init = _initialiser(tokens, j + 1)
-    value = init[0].text if len(init) == 1 and init[0].kind == "str" else None
-    alias = init[0].text if len(init) == 1 and init[0].kind == "ident" else None
-    return _Declaration(line, value, alias, shown(init), final, parameter)
+    value = init[0] if len(init) == 1 and init[0].kind in ("str", "bad_str", "ident") else None
+    return _Declaration(line, value, shown(init), final, parameter)
 
 
 def _initialiser(tokens: list[Token], start: int) -> list[Token]:
@@ -285,9 +284,9 @@ def _resolve(
     """The string an argument stands for, or ``None`` and why it cannot be known."""
     if len(group) == 1 and group[0].kind == "str":
         return group[0].text, ""
+    if len(group) == 1 and group[0].kind == "bad_str":
+        return _template(group[0], declarations, reassigned, imports, seen)
     if len(group) != 1 or group[0].kind != "ident":
-        if group[0].kind == "bad_str":
-            return None, "a string template is only known when the app runs"
         if group[0].text == "*":
             return None, "a spread array is only known when the app runs"
         return None, "it is an expression; pinset reads string literals and this file's constants"
@@ -305,7 +304,7 @@ def _resolve(
     if any(d.parameter for d in found):
         return None, f"{name} is a parameter (line {found[0].line}): its caller gives the value"
     if len(found) > 1:
-        values = {(d.value, d.alias) for d in found}
+        values = {(d.value.kind, d.value.text) if d.value else d.written for d in found}
         if len(values) > 1:
             lines = ", ".join(str(d.line) for d in found)
             return None, (
@@ -315,13 +314,33 @@ def _resolve(
     if not declaration.final and name in reassigned:
         return None, f"{name} is assigned again at line {reassigned[name]}"
     if declaration.value is not None:
-        return declaration.value, ""
-    if declaration.alias is not None:
-        alias = [Token("ident", declaration.alias, declaration.line)]
-        value, why = _resolve(alias, declarations, reassigned, imports, (*seen, name))
-        return value, why
+        return _resolve([declaration.value], declarations, reassigned, imports, (*seen, name))
     if not declaration.written:
         return None, f"{name} (line {declaration.line}) has no initialiser to read"
     return None, (
         f"{name} is {declaration.written} (line {declaration.line}), not a string literal"
     )
+
+
+def _template(
+    token: Token,
+    declarations: dict[str, list[_Declaration]],
+    reassigned: dict[str, int],
+    imports: dict[str, str],
+    seen: tuple[str, ...],
+) -> tuple[str | None, str]:
+    """A Kotlin template whose every ``$name`` is a constant of this file, filled in."""
+    if not token.parts:
+        return None, "a string template with an expression is only known when the app runs"
+    out: list[str] = []
+    for is_name, piece in token.parts:
+        if not is_name:
+            out.append(piece)
+            continue
+        value, why = _resolve(
+            [Token("ident", piece, token.line)], declarations, reassigned, imports, seen
+        )
+        if value is None:
+            return None, f"the template uses ${piece}: {why}"
+        out.append(value)
+    return "".join(out), ""

@@ -5,8 +5,8 @@ in one source file (:mod:`pinset.formats._okhttp_source` finds them): chained on
 the builder, on a variable holding it, or in its Kotlin ``apply { }`` block; any
 number of pins per call, comments anywhere. Hosts and pins are string literals
 or string constants of the same file (``val``, ``const val``, Java ``String``
-fields and locals). A call it cannot read (a parameter, an expression, a
-template, a name imported from another file) becomes an
+fields and locals, Kotlin templates over them). A call it cannot read (a
+parameter, an expression, a name imported from another file) becomes an
 ``okhttp-unreadable-call`` finding with its line and the reason, never a guess.
 
 OkHttp checks a host against the pins of *every* pattern that matches it, where
