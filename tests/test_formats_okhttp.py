@@ -122,6 +122,7 @@ def test_escapes_in_string_literals_are_decoded() -> None:
     [
         (f'.add("a.example.com", "sha1/{A.b64[:27]}=")', "sha1/ pins are not supported"),
         (f'.add("a..example.com", "sha256/{A.b64}")', "empty label"),
+        (f'.add("", "sha256/{A.b64}")', "empty host name"),  # was read as the text ""
         (f'.add("a.example.com", "sha256/{A.b64[:-2]}")', "decodes to"),
     ],
 )
