@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pinset.formats._importing import KeyPath, PlistText, check_placeholder, host_name
+from pinset.formats._importing import check_placeholder, host_name
+from pinset.formats._plist import KeyPath, PlistText
 from pinset.hosts import is_ip_literal
 
 __all__ = [

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pinset.formats._importing import PlistText, import_rule, make_policy
+from pinset.formats._importing import import_rule, make_policy
+from pinset.formats._plist import PlistText
 from pinset.formats._trustkit_keys import (
     CONFIG,
     FORMAT,

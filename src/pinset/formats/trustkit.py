@@ -28,16 +28,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pinset.formats._importing import (
-    KeyPath,
-    PlistText,
-    dump_plist,
-    import_rule,
-    is_plist,
-    make_policy,
-    make_rule,
-    parse_date,
-)
+from pinset.formats._importing import import_rule, make_policy, make_rule, parse_date
+from pinset.formats._plist import KeyPath, PlistText, dump_plist, is_plist
 from pinset.formats._trustkit_export import _config
 from pinset.formats._trustkit_keys import (
     _DOMAIN_KEYS,
