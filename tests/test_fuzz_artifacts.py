@@ -318,6 +318,39 @@ def test_too_many_dex_files_are_refused_before_any_is_read() -> None:
     assert read_apk(data, name="dex.apk", limits=ArchiveLimits(max_dex_files=MAX_DEX_FILES + 1))
 
 
+@settings(FUZZ, max_examples=40)
+@given(
+    sizes=st.lists(st.integers(8, 200_000), min_size=1, max_size=8),
+    method=st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2]),
+    max_total=st.integers(1, 1_200_000),
+    max_dex=st.integers(1, 8),
+)
+def test_reading_never_inflates_past_the_limit(
+    sizes: list[int], method: int, max_total: int, max_dex: int
+) -> None:
+    entries = _entries(APKS["release.apk"])
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, body in entries.items():
+            if name != "classes.dex":
+                archive.writestr(name, body)
+        for n, size in enumerate(sizes, 1):
+            dex = "classes.dex" if n == 1 else f"classes{n}.dex"
+            archive.writestr(dex, b"dex\n035\0" + b"\0" * (size - 8), compress_type=method)
+    data = out.getvalue()
+    limits = ArchiveLimits(max_total=max_total, max_dex_files=max_dex)
+    reader = open_zip(data, name="bounded.apk", kind="an APK", limits=limits)
+    error: ConfigError | None = None
+    try:
+        apk_contents(reader, data)
+    except ConfigError as exc:
+        error = exc
+    assert reader.inflated <= max_total
+    if error is not None:  # refused: by a limit, named with the archive
+        assert (error.source or "").startswith("bounded.apk")
+        assert "more than the" in error.message
+
+
 def test_archive_limits_are_positive_integers() -> None:
     assert ArchiveLimits() == ArchiveLimits(MAX_ENTRY_SIZE, MAX_TOTAL_INFLATED, MAX_DEX_FILES)
     for bad in (0, -1, True, 1.5):
