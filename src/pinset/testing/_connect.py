@@ -55,7 +55,8 @@ def _read_request(sock: socket.socket) -> tuple[list[str], bytes, int] | None:
 
 def _parse_target(target: str) -> tuple[str, int]:
     host, sep, port_text = target.rpartition(":")
-    if not sep or not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
+    digits = port_text.isascii() and port_text.isdigit()
+    if not sep or not digits or not 0 < int(port_text) < 65536:
         raise _Refused(400, "Bad Request", f"CONNECT target {target!r} is not host:port")
     return host.removeprefix("[").removesuffix("]").lower(), int(port_text)
 
