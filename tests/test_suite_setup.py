@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,17 @@ def test_license_is_an_spdx_expression_with_a_setuptools_that_reads_it() -> None
     ]
     assert all(Version("77") <= Version(spec.version) for spec in setuptools.specifier)
     assert setuptools.specifier.contains("77")
+
+
+def test_a_warning_fails_the_test_that_raised_it() -> None:
+    # pyproject's filterwarnings starts with "error": a warning is an exception here.
+    with pytest.raises(DeprecationWarning, match="old API"):
+        warnings.warn("old API", DeprecationWarning, stacklevel=1)
+    with pytest.raises(UserWarning, match="careful"):
+        warnings.warn("careful", stacklevel=1)
+
+
+def test_a_resource_warning_is_shown_not_raised() -> None:
+    # Raised from __del__ at garbage-collection time it would fail a random test instead.
+    with pytest.warns(ResourceWarning, match="unclosed"):
+        warnings.warn("unclosed socket", ResourceWarning, stacklevel=1)
