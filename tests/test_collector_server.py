@@ -267,3 +267,49 @@ def test_the_default_read_timeout_is_under_30_s_and_must_be_positive() -> None:
     assert ServerLimits().read_timeout <= 30
     with pytest.raises(ValueError, match="positive"):
         ServerLimits(read_timeout=0)
+
+
+def _answer_to(address: tuple[str, int], pieces: list[bytes]) -> bytes:
+    """Send ``pieces`` one write each (stop when the server closed); what it answered."""
+    with socket.create_connection(address, timeout=5) as sock:
+        for piece in pieces:
+            try:
+                sock.sendall(piece)
+            except OSError:  # closed while we were still sending
+                break
+        answer = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    return answer
+
+
+def test_headers_over_64_kib_are_answered_431(tmp_path: Path) -> None:
+    start = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+    lines = [b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000) for i in range(2000)]  # 2 MB
+    with _running(tmp_path) as base:
+        host, port = base.removeprefix("http://").split(":")
+        address = (host, int(port))
+        streamed = _answer_to(address, [start, *lines, b"\r\n"])
+        at_once = _answer_to(address, [start + b"".join(lines[:70]) + b"\r\n"])  # 70 KB
+        fits = _answer_to(address, [start + b"".join(lines[:50]) + b"\r\n"])  # 50 KB
+    assert streamed.startswith(b"HTTP/1.1 431 ")
+    assert at_once.startswith(b"HTTP/1.1 431 ")
+    assert fits.startswith(b"HTTP/1.1 200 ")
+
+
+def test_large_bodies_on_one_kept_alive_connection_are_not_header_bytes(tmp_path: Path) -> None:
+    report = json.loads(REPORT.read_bytes())
+    report["padding"] = "x" * 60_000  # a 64 KiB report arrives in one read with its headers
+    body = json.dumps(report).encode()
+    with _running(tmp_path) as base:
+        host, port = base.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        try:
+            for _ in range(3):
+                conn.request("POST", "/v1/report", body=body)
+                response = conn.getresponse()
+                assert response.status == 202, response.read()
+                response.read()
+        finally:
+            conn.close()
