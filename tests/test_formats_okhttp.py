@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pinset.cli import main
 from pinset.errors import ConfigError
 from pinset.formats import okhttp
 from pinset.formats.model import ExportError, ExportWarning, Imported
@@ -411,8 +412,12 @@ POLICY = Policy(
 )
 
 
+DOUBLE_STAR_WARNING = r"OkHttp before 4\.3 reads \*\*\.cdn\.example\.com as a literal host name"
+
+
 def test_kotlin_export() -> None:
-    text = okhttp.dumps(POLICY)
+    with pytest.warns(ExportWarning, match=DOUBLE_STAR_WARNING):
+        text = okhttp.dumps(POLICY)
     assert text.splitlines()[:9] == [
         "import okhttp3.CertificatePinner",
         "",
@@ -431,7 +436,8 @@ def test_kotlin_export() -> None:
 
 
 def test_java_export() -> None:
-    text = okhttp.dumps(POLICY, language="java")
+    with pytest.warns(ExportWarning, match=DOUBLE_STAR_WARNING):
+        text = okhttp.dumps(POLICY, language="java")
     assert text.startswith(
         "import okhttp3.CertificatePinner;\n\nCertificatePinner certificatePinner"
     )
@@ -475,7 +481,9 @@ def test_a_child_that_lists_the_parent_pins_exports() -> None:
             DomainRule("api.example.com", pins=(C, A, B)),
         )
     )
-    assert okhttp.loads(okhttp.dumps(policy)).policy == policy
+    with pytest.warns(ExportWarning, match=r"reads \*\*\.example\.com as a literal host"):
+        text = okhttp.dumps(policy)
+    assert okhttp.loads(text).policy == policy
 
 
 def test_expiration_and_report_uris_export_with_warnings() -> None:
@@ -492,6 +500,100 @@ def test_expiration_and_report_uris_export_with_warnings() -> None:
     assert any("report URIs" in m for m in messages)
     assert "2030" not in text
     assert "r.example.net" not in text
+
+
+SUBDOMAINS = Policy(rules=(DomainRule("example.com", pins=(A, B), include_subdomains=True),))
+
+
+def test_double_star_export_always_warns_that_okhttp_before_4_3_pins_nothing() -> None:
+    """OkHttp 3's Pin only knows ``*.``: ``**.example.com`` is a host no connection has."""
+    with pytest.warns(ExportWarning) as caught:
+        text = okhttp.dumps(SUBDOMAINS)
+    assert '"**.example.com"' in text
+    (message,) = (str(w.message) for w in caught)
+    assert message == (
+        "OkHttp before 4.3 reads **.example.com as a literal host name and pins nothing for "
+        "it, neither the name nor its subdomains; if the app ships OkHttp 3, export with "
+        "-O okhttp=3"
+    )
+
+
+def test_a_policy_without_subdomain_rules_exports_without_the_version_warning() -> None:
+    policy = Policy(rules=(DomainRule("example.com", pins=(A, B)),))
+    text = okhttp.dumps(policy, okhttp="3")  # any ExportWarning fails this module
+    assert text == okhttp.dumps(policy)
+
+
+@pytest.mark.parametrize("version", ["3", "3.12.13", "3.14", "4", "4.2.2", 3])
+def test_okhttp_3_export_writes_the_name_and_one_label_below(version: str | int) -> None:
+    with pytest.warns(ExportWarning) as caught:
+        text = okhttp.dumps(SUBDOMAINS, okhttp=version)
+    assert "**." not in text
+    pins = f'        "sha256/{A.b64}",\n        "sha256/{B.b64}"\n'
+    assert f'    .add(\n        "example.com",\n{pins}    )' in text
+    assert f'    .add(\n        "*.example.com",\n{pins}    )' in text
+    (message,) = (str(w.message) for w in caught)
+    assert message == (
+        "OkHttp before 4.3 has no pattern for subdomains at any depth: example.com is "
+        "written as example.com and *.example.com (the name and one label below), so names "
+        "two or more labels below are not pinned; OkHttp 4.3+ reads **.name (-O okhttp=4.3)"
+    )
+
+
+def test_okhttp_3_export_imports_back_as_an_exact_and_a_one_label_rule() -> None:
+    """Import reads what OkHttp 3 enforces: not the include-subdomains rule it came from."""
+    with pytest.warns(ExportWarning, match="no pattern for subdomains"):
+        text = okhttp.dumps(SUBDOMAINS, okhttp="3")
+    assert okhttp.loads(text).policy == Policy(
+        rules=(
+            DomainRule("example.com", pins=(A, B)),
+            DomainRule("example.com", pins=(A, B), one_label=True),
+        )
+    )
+
+
+@pytest.mark.parametrize("version", ["4.3", "4.3.0", "4.12", "5", 5])
+def test_okhttp_4_3_and_later_get_the_double_star(version: str | int) -> None:
+    with pytest.warns(ExportWarning, match="OkHttp before 4.3 reads"):
+        text = okhttp.dumps(SUBDOMAINS, okhttp=version)
+    assert '"**.example.com"' in text
+    assert '"*.example.com"' not in text
+
+
+@pytest.mark.parametrize("version", ["latest", "", "4.x", "v4"])
+def test_okhttp_version_that_is_not_one_is_an_export_error(version: str) -> None:
+    with pytest.raises(ExportError, match="is not a version") as caught:
+        okhttp.dumps(SUBDOMAINS, okhttp=version)
+    assert caught.value.hint is not None
+    assert "-O okhttp=3" in caught.value.hint
+
+
+def test_okhttp_3_overlap_check_follows_the_one_label_it_writes() -> None:
+    """``*.example.com`` covers one label on OkHttp 3, so only that overlap is refused."""
+    deep = Policy(rules=(*SUBDOMAINS.rules, DomainRule("a.b.example.com", pins=(C, D))))
+    with pytest.raises(ExportError, match=r"pins of \*\*\.example\.com for a\.b\.example"):
+        okhttp.dumps(deep)
+    with pytest.warns(ExportWarning, match="no pattern for subdomains"):
+        text = okhttp.dumps(deep, okhttp="3")
+    assert '"a.b.example.com"' in text
+    near = Policy(rules=(*SUBDOMAINS.rules, DomainRule("api.example.com", pins=(C, D))))
+    with pytest.raises(
+        ExportError,
+        match=r"pins of example\.com and \*\.example\.com for api\.example\.com too",
+    ):
+        okhttp.dumps(near, okhttp="3")
+
+
+def test_cli_export_for_okhttp_3_prints_the_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy_file = tmp_path / "pinset.toml"
+    policy_file.write_text(SUBDOMAINS.to_toml())
+    assert main(["export", str(policy_file), "-f", "okhttp", "-O", "okhttp=3"]) == 0
+    out, err = capsys.readouterr()
+    assert '"*.example.com"' in out
+    assert "**." not in out
+    assert err.startswith("warning: OkHttp before 4.3 has no pattern for subdomains")
 
 
 def test_sniff() -> None:

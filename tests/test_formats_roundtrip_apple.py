@@ -121,13 +121,15 @@ def test_okhttp_round_trip(generated: Policy, language: str) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", ExportWarning)
+            # The one expected warning: a **. pattern is lost on OkHttp before 4.3.
+            warnings.filterwarnings("ignore", "OkHttp before 4.3 reads", ExportWarning)
             text = okhttp.dumps(policy, language=language)
     except ExportError:
         # A `*.` rule under a `**.` rule under another: coverage is not transitive.
         assume(False)
     back = okhttp.loads(text)
     assert back.policy == policy
-    assert okhttp.dumps(back.policy, language=language) == text
+    assert quietly(okhttp.dumps, back.policy, language=language) == text
 
 
 @st.composite

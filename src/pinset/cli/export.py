@@ -142,8 +142,8 @@ Examples:
 
 \b
 Writer options (-O): ios-ats: binary, identities=ca|leaf; trustkit: binary,
-swizzle-network-delegates, swift; okhttp: language=kotlin|java; hpkp: host,
-max-age, host-line; pinset: json.
+swizzle-network-delegates, swift; okhttp: language=kotlin|java, okhttp=3|4.3
+(the oldest OkHttp the app ships); hpkp: host, max-age, host-line; pinset: json.
 
 \b
 Exit status: 0 written (warnings on stderr), 2 the policy does not load or the

@@ -19,7 +19,10 @@ with) is kept, as OkHttp keeps it, and flagged at error level: no key matches it
 OkHttp has no expiration, report-only mode, reporting or exclusions. Export
 writes pins without expiration (warning: OkHttp enforces them until the app is
 updated), drops report URIs (warning), and refuses report-only rules and
-exclusions (:class:`ExportError`).
+exclusions (:class:`ExportError`). An include-subdomains rule is ``**.name``,
+which only OkHttp 4.3+ reads (older versions take it for a literal host and pin
+nothing: always a warning); ``okhttp="3"`` writes ``name`` and ``*.name``
+instead, the apex and one label below, and warns that deeper names are unpinned.
 """
 
 from __future__ import annotations
@@ -214,19 +217,35 @@ def _build(
 
 # -- export ---------------------------------------------------------------------
 
+# OkHttp learned `**.` in 4.3.0 (CHANGELOG 4.3.0, 2019-12-31: "Match any number of
+# subdomains with two asterisks in `CertificatePinner`"). Before it, Pin only treats
+# a leading `*.` as special (CertificatePinner.java on the 3.x branch: WILDCARD = "*."),
+# so `**.name` is taken for a literal host name that no connection ever matches.
+_DOUBLE_STAR_SINCE = (4, 3)
+_VERSION = re.compile(r"(\d+)(?:\.(\d+))?(?:\.\d+)*")
 
-def dumps(policy: Policy, *, language: str = "kotlin") -> str:
-    """Kotlin (default) or Java (``language="java"``) code building the pinner."""
+
+def dumps(policy: Policy, *, language: str = "kotlin", okhttp: str | int = "4.3") -> str:
+    """Kotlin (default) or Java (``language="java"``) code building the pinner.
+
+    ``okhttp`` is the oldest OkHttp version the app runs with. From 4.3 (the
+    default) an include-subdomains rule is written ``**.name``, with an
+    :class:`ExportWarning` that older OkHttp pins nothing for it; below 4.3
+    (``okhttp="3"``) it is written as ``name`` and ``*.name``, the deepest
+    OkHttp 3 can express, with a warning that deeper names are not pinned.
+    """
     if language not in ("kotlin", "java"):
         raise ExportError(
             f"unknown language {language!r}", key="language", hint="use 'kotlin' or 'java'"
         )
+    double_star = _version(okhttp) >= _DOUBLE_STAR_SINCE
     calls: list[str] = []
     for rule in policy.rules:
-        _check(policy, rule)
-        pattern = _written_pattern(rule)
-        args = [json.dumps(pattern), *(json.dumps(str(pin)) for pin in rule.pins)]
-        calls.append("    .add(\n" + ",\n".join(f"        {a}" for a in args) + "\n    )")
+        _check(policy, rule, double_star)
+        for pattern in _written_patterns(rule, double_star):
+            args = [json.dumps(pattern), *(json.dumps(str(pin)) for pin in rule.pins)]
+            calls.append("    .add(\n" + ",\n".join(f"        {a}" for a in args) + "\n    )")
+    _warn_subdomains(policy, double_star)
     if language == "java":
         head = "CertificatePinner certificatePinner = new CertificatePinner.Builder()"
         tail = "    .build();"
@@ -238,11 +257,52 @@ def dumps(policy: Policy, *, language: str = "kotlin") -> str:
     return "\n".join([imports, "", head, *calls, tail]) + "\n"
 
 
-def _written_pattern(rule: DomainRule) -> str:
-    return f"**.{rule.name}" if rule.include_subdomains else rule.pattern
+def _version(value: str | int) -> tuple[int, int]:
+    found = _VERSION.fullmatch(str(value).strip())
+    if found is None:
+        raise ExportError(
+            f"okhttp={value!r} is not a version",
+            key="okhttp",
+            hint="give the oldest OkHttp the app ships with: -O okhttp=3 or -O okhttp=4.3",
+        )
+    return int(found.group(1)), int(found.group(2) or 0)
 
 
-def _check(policy: Policy, rule: DomainRule) -> None:
+def _written_patterns(rule: DomainRule, double_star: bool) -> tuple[str, ...]:
+    if not rule.include_subdomains:
+        return (rule.pattern,)
+    return (f"**.{rule.name}",) if double_star else (rule.name, f"*.{rule.name}")
+
+
+def _warn_subdomains(policy: Policy, double_star: bool) -> None:
+    names = [rule.name for rule in policy.rules if rule.include_subdomains and not rule.exclude]
+    if not names:
+        return
+    if double_star:
+        patterns = ", ".join(f"**.{name}" for name in names)
+        message = (
+            f"OkHttp before 4.3 reads {patterns} as a literal host name and pins nothing "
+            "for it, neither the name nor its subdomains; if the app ships OkHttp 3, "
+            "export with -O okhttp=3"
+        )
+    else:
+        covered = "; ".join(f"{name} is written as {name} and *.{name}" for name in names)
+        message = (
+            f"OkHttp before 4.3 has no pattern for subdomains at any depth: {covered} "
+            "(the name and one label below), so names two or more labels below are not "
+            "pinned; OkHttp 4.3+ reads **.name (-O okhttp=4.3)"
+        )
+    warnings.warn(message, ExportWarning, stacklevel=3)
+
+
+def _covers(rule: DomainRule, host: str, double_star: bool) -> bool:
+    """Does ``rule``, as written for this OkHttp, apply to ``host``?"""
+    if double_star or not rule.include_subdomains:
+        return rule.covers(host)
+    return host == rule.name or host.partition(".")[2] == rule.name
+
+
+def _check(policy: Policy, rule: DomainRule, double_star: bool) -> None:
     if rule.exclude:
         raise ExportError(
             f"OkHttp cannot exclude {rule.name} from a parent pattern's pins",
@@ -271,13 +331,15 @@ def _check(policy: Policy, rule: DomainRule) -> None:
         )
     probe = f"x.{rule.name}" if rule.one_label else rule.name
     for other in policy.rules:
-        if other is rule or other.exclude or not other.covers(probe):
+        if other is rule or other.exclude or not _covers(other, probe, double_star):
             continue
         extra = [p for p in other.pins if p not in rule.pins]
         if extra:
+            theirs = " and ".join(_written_patterns(other, double_star))
+            ours = " and ".join(_written_patterns(rule, double_star))
             raise ExportError(
-                f"OkHttp would accept the pins of {_written_pattern(other)} for "
-                f"{_written_pattern(rule)} too ({len(extra)} pin{'s' if len(extra) > 1 else ''} "
+                f"OkHttp would accept the pins of {theirs} for {ours} too "
+                f"({len(extra)} pin{'s' if len(extra) > 1 else ''} "
                 f"the policy does not allow for {rule.pattern})",
                 key="pins",
                 hint=f"add the pins of {other.pattern} to {rule.pattern}, or narrow "
