@@ -48,6 +48,9 @@ pytestmark = [
     pytest.mark.skipif(missing("java") is not None, reason=str(missing("java"))),
 ]
 
+# The "subdomains" policy exported with -O okhttp=3: the name and one label below.
+OKHTTP_3_SUBDOMAINS = "subdomains_okhttp3"
+
 # The policies under test, in pinset's own format; {name} is filled with pins at run time.
 POLICIES = {
     "leaf": '[[domain]]\nname = "localhost"\npins = ["{primary}", "{backup}"]\n',
@@ -223,6 +226,11 @@ def _export(work: Path, language: Language, policy_files: dict[str, Path]) -> di
         option = ["-O", "language=java"] if language == "java" else []
         assert main(["export", str(policy_file), "-f", "okhttp", *option, "-o", str(target)]) == 0
         out[name] = target
+    # The include-subdomains policy once more for OkHttp 3, which cannot read `**.`.
+    target = work / f"export-{language}" / f"{OKHTTP_3_SUBDOMAINS}{suffix}"
+    argv = ["export", str(policy_files["subdomains"]), "-f", "okhttp", *option, "-O", "okhttp=3"]
+    assert main([*argv, "-o", str(target)]) == 0
+    out[OKHTTP_3_SUBDOMAINS] = target
     return out
 
 
@@ -360,22 +368,52 @@ def test_okhttp_and_pinset_agree(client: JvmClient, world: World, case: Case) ->
     assert verdicts == (case.allowed, case.allowed)
 
 
-def test_okhttp_3_pins_nothing_for_a_double_star_pattern(client: JvmClient, world: World) -> None:
-    """An include-subdomains rule is exported as ``**.localhost``, which OkHttp 3 cannot read.
+def test_okhttp_3_export_refuses_the_rogue_ca_where_double_star_pins_nothing(
+    client: JvmClient, world: World, tmp_path: Path
+) -> None:
+    """``-O okhttp=3`` writes ``localhost`` and ``*.localhost``, which OkHttp 3 enforces.
 
     OkHttp learned ``**.`` in 4.3.0 (its changelog: "Match any number of subdomains with
     two asterisks"). 3.x (Debian's 3.13, and the 3.12 branch kept for Android 4) only
-    knows ``*.``: it takes ``**.localhost`` for a literal host name that no connection
-    matches, so the pinner accepts the rogue CA for the apex and every subdomain alike,
-    while pinset refuses both. Reported to the owner of formats/okhttp.py.
+    knows ``*.``: it takes the default export's ``**.localhost`` for a literal host name
+    that no connection matches and accepts the rogue CA everywhere (the export warns).
+    The OkHttp 3 export pins the name and one label below, where OkHttp and pinset both
+    refuse; two labels below, which OkHttp 3 cannot express (the export warns), OkHttp
+    still accepts the rogue CA while pinset refuses.
     """
-    assert '"**.localhost"' in world.exports[client.language]["subdomains"].read_text()
+    exports = world.exports[client.language]
+    assert '"**.localhost"' in exports["subdomains"].read_text()
+    legacy = exports[OKHTTP_3_SUBDOMAINS].read_text()
+    assert '"localhost"' in legacy
+    assert '"*.localhost"' in legacy
+    assert "**." not in legacy
     rogue = world.servers["rogue"]
-    for host in ("localhost", "api.localhost"):
+    for host, okhttp_3_pins in [
+        ("localhost", True),
+        ("api.localhost", True),
+        ("api.pinned.localhost", False),
+    ]:
         case = Case("subdomains", "rogue", "direct", allowed=False, host=host)
         assert not pinset_allows(world, case)
-        answer = client.get("subdomains", f"https://{host}:{rogue.port}/")
-        assert (answer.status, answer.exception) == (200, None), answer
+        url = f"https://{host}:{rogue.port}/"
+        default = client.get("subdomains", url)
+        assert (default.status, default.exception) == (200, None), default
+        mark = _reset(world, rogue)
+        answer = client.get(OKHTTP_3_SUBDOMAINS, url)
+        if not okhttp_3_pins:
+            assert (answer.status, answer.exception) == (200, None), answer
+            continue
+        assert answer.pinning_failure, answer
+        _assert_pins_listed(answer, world, case)
+        _assert_nothing_leaked(world, case, rogue, mark)
+    # Imported back, the file is what OkHttp 3 enforces: the name and one label below.
+    back = tmp_path / "back.toml"
+    assert main(["import", str(exports[OKHTTP_3_SUBDOMAINS]), "-o", str(back)]) == 0
+    pins = world.policy("subdomains").rules[0].pins
+    assert pinset.Policy.load(back).rules == (
+        pinset.DomainRule("localhost", pins=pins),
+        pinset.DomainRule("localhost", pins=pins, one_label=True),
+    )
 
 
 def test_okhttp_3_star_pattern_also_pins_a_name_without_a_dot(
