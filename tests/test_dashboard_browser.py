@@ -425,9 +425,12 @@ def test_dashboard_asks_for_the_token(
 def test_report_text_is_shown_as_text(pki: TestPKI, tmp_path: Path, page: Any) -> None:
     collector = Collector(tmp_path / "xss.db")
     try:
-        hostile = '<img src=x id="injected">.example.com'
+        # A host name is refused unless it is one (canonical_host), so the hostile text
+        # rides in a free-text field every reporter sends: the app's bundle id.
+        hostile = '<img src=x id="injected">com.example.app'
         leaf = pki.rogue.issue_cert("xss.example.com")
-        assert collector.post(_report(hostile, _pems(leaf), [BACKUP_PIN])) == 202
+        report = _report("xss.example.com", _pems(leaf), [BACKUP_PIN], **{"app-bundle-id": hostile})
+        assert collector.post(report) == 202
         page.goto(f"{collector.url}/?token={TOKEN}")
         _loaded(page)
         assert page.locator("#injected").count() == 0
