@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from pathlib import Path
 
 import pytest
 
+from pinset.cli import main
 from pinset.errors import ConfigError
 from pinset.formats import hpkp
 from pinset.formats.model import ExportError, ExportWarning
@@ -17,7 +19,8 @@ pytestmark = pytest.mark.filterwarnings("error::pinset.formats.model.ExportWarni
 
 A, B, C = (Pin(hashlib.sha256(f"key-{n}".encode()).digest()) for n in "abc")
 PLACEHOLDER = Pin(bytes(32))
-KEYGEN = "add the pin of an offline backup key (pinset keygen)"
+KEYGEN = "add the pin-sha256 of an offline backup key (pinset keygen)"
+SHA1 = 'pin-sha1="ZmluZ2VycHJpbnQtb2YtYS1zaGExLWtleQ=="'  # 20 bytes, as a SHA-1 digest is
 REPORT = "https://example.net/pkp-report"
 TWO = f'pin-sha256="{A.b64}"; pin-sha256="{B.b64}"'
 HEADER = (
@@ -77,14 +80,17 @@ def test_directive_names_are_case_insensitive() -> None:
 @pytest.mark.parametrize(
     ("value", "message", "hint"),
     [
-        (f'{TWO}; max-age=1; includeSubdomain',
-         "unknown HPKP directive 'includeSubdomain'", "did you mean 'includeSubDomains'?"),
         (f'{TWO}; max-age=1; max-age=2', "appears twice", None),
         (TWO, "needs max-age", "add max-age=5184000 (60 days)"),
+        (f'{TWO}; max-agee=1', "needs max-age", "'max-agee' is not max-age: write max-age=…"),
         (f'{TWO}; max-age=1d', "number of seconds", None),
         (f'{TWO}; max-age=1; includeSubDomains=1', "takes no value", None),
         (f'pin-sha256="{A.b64}"; max-age=1', "without a backup pin", KEYGEN),
-        (f'pin-sha1="{A.b64[:27]}="; pin-sha256="{B.b64}"; max-age=1', "sha1 is not supp", None),
+        (f'{SHA1}; pin-sha256="{B.b64}"; max-age=1',
+         r"without a backup pin \(skipped: pin-sha1\)", KEYGEN),
+        (f'{SHA1}; {SHA1}; max-age=1', r"no pin-sha256 directive \(skipped: pin-sha1, pin-sha1\)",
+         "pin the keys with pin-sha256 (pinset pin HOST prints them)"),
+        (f'{TWO}; max-age=1; x-note="${{NOTE}}"', "placeholder", None),
         (f'pin-sha256="{A.b64[:-4]}"; pin-sha256="{B.b64}"; max-age=1', "decodes to", None),
         ('pin-sha256="${PIN}"; max-age=1', "placeholder", None),
         ("max-age=1", "no pin-sha256", None),
@@ -97,6 +103,113 @@ def test_header_errors(value: str, message: str, hint: str | None) -> None:
     assert (caught.value.source, caught.value.line) == ("h.txt", 3)
     if hint is not None:
         assert caught.value.hint == hint
+
+
+def test_unknown_directives_are_skipped_as_browsers_skip_them() -> None:
+    """RFC 7469 §2.1, rule 5: the UA MUST ignore directives it does not recognise."""
+    text = (
+        "Host: example.com\n"
+        f'Public-Key-Pins: {TWO}; max-age=600; includeSubdomain; report-url="{REPORT}"; '
+        'x-future-directive="on"; x-future-directive\n'
+    )
+    imported = hpkp.loads(text, source="h.txt")
+    assert imported.policy == Policy(rules=(DomainRule("example.com", pins=(A, B)),))
+    assert imported.platform == {"max_age": 600, "header": "Public-Key-Pins"}
+    assert [(f.id, f.severity, f.source, f.line, f.domain) for f in imported.findings] == [
+        ("hpkp-unknown-directive", "warning", "h.txt", 2, "example.com")
+    ] * 4
+    assert [(f.message, f.fix) for f in imported.findings] == [
+        (
+            "browsers skip the unknown directive 'includeSubdomain' (RFC 7469 §2.1, rule 5), "
+            "so the names below example.com are not pinned",
+            "did you mean 'includeSubDomains'?",
+        ),
+        (
+            "browsers skip the unknown directive 'report-url' (RFC 7469 §2.1, rule 5), "
+            "so no failure reports are sent",
+            "did you mean 'report-uri'?",
+        ),
+        *[
+            (
+                "browsers skip the unknown directive 'x-future-directive' (RFC 7469 §2.1, rule 5)",
+                "known directives: pin-sha256, max-age, includeSubDomains, report-uri",
+            )
+        ]
+        * 2,
+    ]
+
+
+def test_a_typo_beside_the_real_directive_costs_nothing() -> None:
+    text = f"Public-Key-Pins: {TWO}; max-age=600; includeSubDomains; includeSubdomain"
+    imported = hpkp.loads(text, host="example.com")
+    assert imported.policy.rules[0].include_subdomains
+    (finding,) = imported.findings
+    assert finding.message.endswith("(RFC 7469 §2.1, rule 5)")
+
+
+def test_max_age_typo_in_a_report_only_header_is_a_warning() -> None:
+    # max-age has no effect in a report-only header, so nothing is lost.
+    text = f"Public-Key-Pins-Report-Only: {TWO}; max-agee=600"
+    imported = hpkp.loads(text, host="example.com")
+    assert not imported.policy.rules[0].enforce
+    assert imported.platform["max_age"] is None
+    assert [(f.id, f.fix) for f in imported.findings] == [
+        ("hpkp-unknown-directive", "did you mean 'max-age'?")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("directive", "fix"),
+    [
+        (SHA1, "pin the key with pin-sha256 (pinset pin HOST prints it)"),
+        ('PIN-SHA1="ZmluZ2VycHJpbnQtb2YtYS1zaGExLWtleQ=="',
+         "pin the key with pin-sha256 (pinset pin HOST prints it)"),
+        ('pin-sha512="not even base64"', "pin the key with pin-sha256 (pinset pin HOST prints it)"),
+        (f'pin-sha265="{C.b64}"', "did you mean 'pin-sha256'?"),
+    ],
+)  # fmt: skip
+def test_pins_of_other_hash_algorithms_are_skipped(directive: str, fix: str) -> None:
+    """RFC 7469 §2.1.1: UAs ignore pin-directives naming hash algorithms they do not know."""
+    text = f"Host: example.com\nPublic-Key-Pins: {directive}; {TWO}; max-age=600\n"
+    imported = hpkp.loads(text, source="h.txt")
+    assert imported.policy.rules[0].pins == (A, B)
+    (finding,) = imported.findings
+    name = directive.split("=", 1)[0]
+    assert (finding.id, finding.severity, finding.line, finding.fix) == (
+        "hpkp-unknown-pin-algorithm",
+        "warning",
+        2,
+        fix,
+    )
+    assert finding.message == (
+        f"{name} is skipped: RFC 7469 §2.1.1 has browsers ignore a pin whose hash algorithm "
+        "they do not recognise, and pinset compares SHA-256 pins only"
+    )
+
+
+def test_sha1_stays_a_load_error_in_pinset_policy_files() -> None:
+    """BRIEF §6: skipping is how browsers read HPKP; pinset's own files refuse ``sha1/``."""
+    toml = (
+        '[[domain]]\nname = "example.com"\npins = ["sha1/ZmluZ2VycHJpbnQtb2YtYS1zaGExLWtleQ=="]\n'
+    )
+    with pytest.raises(ConfigError, match="sha1/ pins are not supported") as caught:
+        Policy.loads(toml)
+    assert caught.value.line == 3
+
+
+def test_cli_import_prints_the_skipped_directives(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = tmp_path / "h.txt"
+    header.write_text(f"Host: example.com\nPublic-Key-Pins: {TWO}; max-age=6; includeSubdomain\n")
+    assert main(["import", str(header)]) == 0
+    out, err = capsys.readouterr()
+    assert Policy.loads(out).rules == (DomainRule("example.com", pins=(A, B)),)
+    assert err == (
+        f"warning: {header}:2: browsers skip the unknown directive 'includeSubdomain' "
+        "(RFC 7469 §2.1, rule 5), so the names below example.com are not pinned "
+        "[hpkp-unknown-directive]\n  fix: did you mean 'includeSubDomains'?\n"
+    )
 
 
 def test_lines_that_are_not_headers_are_errors() -> None:

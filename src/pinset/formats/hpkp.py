@@ -4,10 +4,17 @@ A header pins the one host that serves it, so :func:`loads` needs that host:
 the ``host=`` option or a ``Host: name`` line in the text. The text may hold
 the header line (``Public-Key-Pins: pin-sha256="…"; max-age=N``) or the bare
 header value. ``max-age`` is a duration, not a date: it is kept in
-``Imported.platform["max_age"]`` and the rule has no expiration. Browsers drop
-a header that repeats a directive or lacks ``max-age`` or a backup pin, so
-those are import errors; an unknown directive (which browsers skip) is an
-error with a did-you-mean, because it is nearly always a typo.
+``Imported.platform["max_age"]`` and the rule has no expiration.
+
+Import reads a header as RFC 7469 tells a browser to. A directive it does not
+know is skipped (§2.1, rule 5: "the UA MUST ignore those directives"), and so is
+a pin whose hash algorithm it does not know, such as ``pin-sha1`` (§2.1.1:
+UAs ignore pin-directives naming hash algorithms they do not recognise): each
+gets a warning finding with its line and, for a typo, a did-you-mean. What makes
+a browser ignore the whole header stays an import error: a malformed or repeated
+directive (§2.1, rules 2 and 4), no ``max-age`` on an enforced header (§2.1.2
+makes it required), and fewer than two pins, as a Valid Pinning Header must
+carry a backup pin (§2.5, see §4.3).
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ ENFORCED = "Public-Key-Pins"
 REPORT_ONLY = "Public-Key-Pins-Report-Only"
 DEFAULT_MAX_AGE = 60 * 24 * 3600  # 60 days, RFC 7469 §4.1's suggested order of magnitude
 _DIRECTIVES = ("pin-sha256", "max-age", "includeSubDomains", "report-uri")
+# Hash algorithms a pin-<name> directive may name that pinset does not compare.
+_OTHER_ALGORITHMS = frozenset({"md5", "sha1", "sha224", "sha384", "sha512"})
 _DIRECTIVE = re.compile(
     r"""\s*(?P<name>[^=;\s]+)\s*(?:=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<token>[^;\s"]*)))?\s*(?:;|$)"""
 )
@@ -93,10 +102,10 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
             ),
         )
     canonical = host_name(raw_host, source=source, line=where, key="Host")
-    directives = _directives(value, source, number)
+    directives, skipped = _directives(value, source, number)
     texts = [v or "" for k, v in directives if k == "pin-sha256"]
     single = {k: v for k, v in directives if k != "pin-sha256"}
-    max_age = _max_age(single.get("max-age"), report_only, source, number)
+    max_age = _max_age(single.get("max-age"), report_only, skipped, source, number)
     include = "includeSubDomains" in single
     uris = (single["report-uri"],) if single.get("report-uri") else ()
     pins = tuple(Pin.parse(f'pin-sha256="{t}"', source=source, line=number) for t in texts)
@@ -110,6 +119,7 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
         )
         for kind, line in ignored
     ]
+    findings.extend(_skipped(name, canonical, single, source, number) for name in skipped)
     if max_age == 0:
         findings.append(
             Finding(
@@ -121,18 +131,25 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
                 line=number,
             )
         )
+    other_pins = [name for name in skipped if name.lower().startswith("pin-")]
+    besides = f" (skipped: {', '.join(other_pins)})" if other_pins else ""
     if not pins:
         raise ConfigError(
-            "the header lists no pin-sha256 directive", source=source, line=number, key="pin-sha256"
+            f"the header lists no pin-sha256 directive{besides}",
+            source=source,
+            line=number,
+            key="pin-sha256",
+            hint="pin the keys with pin-sha256 (pinset pin HOST prints them)",
         )
     distinct = list(dict.fromkeys(pins))
     if not report_only and len(distinct) < 2:
         raise ConfigError(
-            f"browsers ignore a {ENFORCED} header without a backup pin (RFC 7469 §4.3)",
+            f"browsers ignore a {ENFORCED} header without a backup pin{besides}: a valid "
+            "header also pins a key outside the served chain (RFC 7469 §2.5, §4.3)",
             source=source,
             line=number,
             key="pin-sha256",
-            hint="add the pin of an offline backup key (pinset keygen)",
+            hint="add the pin-sha256 of an offline backup key (pinset keygen)",
         )
     real = [p for p in distinct if not p.is_placeholder]
     rule, rule_found = import_rule(
@@ -158,8 +175,56 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
     )
 
 
-def _directives(value: str, source: str | None, line: int) -> list[tuple[str, str | None]]:
+def _skipped(
+    raw_name: str, host: str, single: dict[str, str | None], source: str | None, line: int
+) -> Finding:
+    """The warning for a directive a browser skips, and what skipping it costs."""
+    if raw_name.lower().startswith("pin-"):
+        # Chromium's parser (net/http/http_security_headers.cc) also read pin-sha1 as a SHA-1
+        # pin; Firefox's (nsSiteSecurityService.cpp) collected pin-sha256 only. pinset compares
+        # SHA-256 digests only, so its rule accepts no key that either browser refused.
+        typo = raw_name[4:].lower() not in _OTHER_ALGORITHMS and _meant(raw_name) is not None
+        return Finding(
+            "hpkp-unknown-pin-algorithm",
+            "warning",
+            f"{raw_name} is skipped: RFC 7469 §2.1.1 has browsers ignore a pin whose hash "
+            "algorithm they do not recognise, and pinset compares SHA-256 pins only",
+            domain=host,
+            fix="did you mean 'pin-sha256'?"
+            if typo
+            else "pin the key with pin-sha256 (pinset pin HOST prints it)",
+            source=source,
+            line=line,
+        )
+    meant = _meant(raw_name)
+    costs = {
+        "includeSubDomains": f", so the names below {host} are not pinned",
+        "report-uri": ", so no failure reports are sent",
+    }
+    cost = costs.get(meant, "") if meant is not None and meant not in single else ""
+    return Finding(
+        "hpkp-unknown-directive",
+        "warning",
+        f"browsers skip the unknown directive {raw_name!r} (RFC 7469 §2.1, rule 5){cost}",
+        domain=host,
+        fix=did_you_mean(raw_name, _DIRECTIVES, "directives"),
+        source=source,
+        line=line,
+    )
+
+
+def _meant(raw_name: str) -> str | None:
+    """The directive a typo ``raw_name`` was meant to be, if it is close to one."""
+    hint = did_you_mean(raw_name, _DIRECTIVES)
+    return next((d for d in _DIRECTIVES if hint == f"did you mean {d!r}?"), None)
+
+
+def _directives(
+    value: str, source: str | None, line: int
+) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """The directives pinset reads, and the names of those a browser skips."""
     out: list[tuple[str, str | None]] = []
+    skipped: list[str] = []
     seen: set[str] = set()
     canonical = {d.lower(): d for d in _DIRECTIVES}
     position = 0
@@ -176,26 +241,14 @@ def _directives(value: str, source: str | None, line: int) -> list[tuple[str, st
         position = match.end()
         raw_name = match.group("name")
         name = canonical.get(raw_name.lower())
-        if name is None and raw_name.lower().startswith("pin-"):
-            raise ConfigError(
-                f"{raw_name} is not supported: only SHA-256 SPKI pins are safe and portable",
-                source=source,
-                line=line,
-                key=raw_name,
-                hint="pin the keys with pin-sha256 (pinset pin HOST prints them)",
-            )
-        if name is None:
-            raise ConfigError(
-                f"unknown HPKP directive {raw_name!r}",
-                source=source,
-                line=line,
-                key=raw_name,
-                hint=did_you_mean(raw_name, _DIRECTIVES),
-            )
         quoted, token = match.group("quoted"), match.group("token")
         argument = quoted.replace('\\"', '"') if quoted is not None else token
         if argument is not None:
-            check_placeholder(argument, source=source, line=line, key=name)
+            # An unfilled template fails loudly even in a directive browsers skip.
+            check_placeholder(argument, source=source, line=line, key=name or raw_name)
+        if name is None:
+            skipped.append(raw_name)
+            continue
         if name != "pin-sha256":
             if name in seen:
                 raise ConfigError(
@@ -209,19 +262,24 @@ def _directives(value: str, source: str | None, line: int) -> list[tuple[str, st
             what = "takes no value" if name == "includeSubDomains" else "needs a value"
             raise ConfigError(f"{name} {what}", source=source, line=line, key=name)
         out.append((name, argument))
-    return out
+    return out, skipped
 
 
-def _max_age(value: str | None, report_only: bool, source: str | None, line: int) -> int | None:
+def _max_age(
+    value: str | None, report_only: bool, skipped: list[str], source: str | None, line: int
+) -> int | None:
     if value is None:
         if report_only:
             return None
+        typos = [name for name in skipped if _meant(name) == "max-age"]
         raise ConfigError(
-            f"{ENFORCED} needs max-age; browsers ignore the header without it",
+            f"{ENFORCED} needs max-age; browsers ignore the header without it (RFC 7469 §2.1.2)",
             source=source,
             line=line,
             key="max-age",
-            hint="add max-age=5184000 (60 days)",
+            hint=f"{typos[0]!r} is not max-age: write max-age=…"
+            if typos
+            else "add max-age=5184000 (60 days)",
         )
     if not (value.isascii() and value.isdigit()):
         raise ConfigError(
