@@ -20,7 +20,7 @@ pytestmark = pytest.mark.filterwarnings("error::pinset.formats.model.ExportWarni
 A, B, C = (Pin(hashlib.sha256(f"key-{n}".encode()).digest()) for n in "abc")
 PLACEHOLDER = Pin(bytes(32))
 KEYGEN = "add the pin-sha256 of an offline backup key (pinset keygen)"
-SHA1 = 'pin-sha1="ZmluZ2VycHJpbnQtb2YtYS1zaGExLWtleQ=="'  # 20 bytes, as a SHA-1 digest is
+SHA1 = 'pin-sha1="cO/Xg/r7O87qWxnCNUt5NDFpD34="'  # 20 bytes, as a SHA-1 digest is
 REPORT = "https://example.net/pkp-report"
 TWO = f'pin-sha256="{A.b64}"; pin-sha256="{B.b64}"'
 HEADER = (
@@ -162,7 +162,7 @@ def test_max_age_typo_in_a_report_only_header_is_a_warning() -> None:
     ("directive", "fix"),
     [
         (SHA1, "pin the key with pin-sha256 (pinset pin HOST prints it)"),
-        ('PIN-SHA1="ZmluZ2VycHJpbnQtb2YtYS1zaGExLWtleQ=="',
+        ('PIN-SHA1="cO/Xg/r7O87qWxnCNUt5NDFpD34="',
          "pin the key with pin-sha256 (pinset pin HOST prints it)"),
         ('pin-sha512="not even base64"', "pin the key with pin-sha256 (pinset pin HOST prints it)"),
         (f'pin-sha265="{C.b64}"', "did you mean 'pin-sha256'?"),
@@ -189,9 +189,7 @@ def test_pins_of_other_hash_algorithms_are_skipped(directive: str, fix: str) -> 
 
 def test_sha1_stays_a_load_error_in_pinset_policy_files() -> None:
     """BRIEF §6: skipping is how browsers read HPKP; pinset's own files refuse ``sha1/``."""
-    toml = (
-        '[[domain]]\nname = "example.com"\npins = ["sha1/ZmluZ2VycHJpbnQtb2YtYS1zaGExLWtleQ=="]\n'
-    )
+    toml = '[[domain]]\nname = "example.com"\npins = ["sha1/cO/Xg/r7O87qWxnCNUt5NDFpD34="]\n'
     with pytest.raises(ConfigError, match="sha1/ pins are not supported") as caught:
         Policy.loads(toml)
     assert caught.value.line == 3
