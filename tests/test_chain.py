@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -390,3 +391,21 @@ def test_key_type(key_of, kind, text) -> None:  # type: ignore[no-untyped-def]
     key = key_of(kind)
     assert key_type(key) == text
     assert key_type(key.public_key()) == text
+
+
+def test_key_type_names_every_key_without_a_deprecation_warning() -> None:
+    # key_type once named dsa.DSAPublicKey, which warns on every call that reaches it
+    # (X25519, X448, ML-DSA and DH keys did); warnings are errors in this suite.
+    from cryptography.hazmat.primitives.asymmetric import types, x448, x25519
+
+    from pinset.chain import key_type
+
+    assert key_type(x25519.X25519PrivateKey.generate().public_key()) == "X25519"
+    assert key_type(x448.X448PrivateKey.generate()) == "X448"
+    names = {
+        cls.__name__.removesuffix("PublicKey") for cls in typing.get_args(types.PublicKeyTypes)
+    }
+    if "MLDSA65" in names:
+        from cryptography.hazmat.primitives.asymmetric import mldsa
+
+        assert key_type(mldsa.MLDSA65PrivateKey.generate().public_key()) == "ML-DSA-65"

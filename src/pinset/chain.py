@@ -10,11 +10,12 @@ PKCS#7 and PKCS#12 files (code in :mod:`pinset.chain_files`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
 
 from pinset.chain_fetch import (
     FetchedChain,
@@ -129,10 +130,14 @@ def key_type(obj: Any) -> str:
         return "Ed25519"
     if isinstance(key, ed448.Ed448PublicKey):
         return "Ed448"
-    if isinstance(key, dsa.DSAPublicKey):
-        return f"DSA {key.key_size}"
     if isinstance(key, x25519.X25519PublicKey):
         return "X25519"
     if isinstance(key, x448.X448PublicKey):
         return "X448"
-    return type(key).__name__
+    # DSA and DH by their class names: naming dsa.DSAPublicKey raises a deprecation warning.
+    name = type(key).__name__.removesuffix("PublicKey")
+    ml = re.fullmatch(r"ML(DSA|KEM)(\d+)", name)
+    if ml:
+        return f"ML-{ml.group(1)}-{ml.group(2)}"
+    size = getattr(key, "key_size", None)
+    return f"{name} {size}" if isinstance(size, int) else name
