@@ -5,14 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import pytest
-import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pinset import ConfigError, DomainRule, Pin, Policy
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the backport pinset itself depends on below 3.11
+    import tomli as tomllib
 
 
 def _pin(seed: str) -> Pin:
