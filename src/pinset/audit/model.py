@@ -17,6 +17,7 @@ from cryptography import x509
 
 from pinset.formats.model import Finding, Imported, Severity
 from pinset.policy import DomainRule
+from pinset.status import ExitStatus
 
 __all__ = [
     "ApkFacts",
@@ -144,8 +145,8 @@ class AuditReport:
     def exit_code(self) -> int:
         """2 when a target could not be read, 1 when any finding is an error, else 0."""
         if self.unreadable:
-            return 2
-        return 1 if self.count("error") else 0
+            return int(ExitStatus.USAGE)
+        return int(ExitStatus.CHECK_FAILED if self.count("error") else ExitStatus.OK)
 
     def summary(self) -> dict[str, object]:
         """Counts for the JSON and text reports."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from pinset.status import ExitStatus
+
 __all__ = ["main"]
 
 _MISSING_EXTRA = "pinset's command line needs the 'cli' extra: pip install 'pinset[cli]'"
@@ -22,5 +24,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pinset.cli._app import run
     except ImportError as exc:  # click or rich missing
         print(f"{_MISSING_EXTRA}\n({exc})", file=sys.stderr)
-        return 2
+        return int(ExitStatus.USAGE)
     return run(list(sys.argv[1:] if argv is None else argv))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import importlib
 import importlib.util
 import sys
@@ -12,17 +11,9 @@ from typing import Any
 import click
 
 from pinset.errors import NetworkError, PinMismatchError, PinsetError
+from pinset.status import ExitStatus
 
-__all__ = ["COMMANDS", "Choice", "ExitStatus", "SectionedCommand", "cli", "run"]
-
-
-class ExitStatus(enum.IntEnum):
-    """The exit codes every pinset command uses."""
-
-    OK = 0
-    CHECK_FAILED = 1  # pin mismatch, audit errors, unsafe rotation, intercepted host
-    USAGE = 2  # usage or config error, unreadable input
-    NETWORK = 3  # a host could not be reached
+__all__ = ["COMMANDS", "Choice", "SectionedCommand", "cli", "run"]
 
 
 # name -> (module, attribute, one-line help). Modules load only when their command runs.
@@ -168,7 +159,7 @@ def run(argv: list[str]) -> int:
         return int(ExitStatus.USAGE)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        return 130
+        return int(ExitStatus.INTERRUPTED)
     except BrokenPipeError:
         # `pinset pin ... | head`: the reader left; nothing more to say to it.
         _silence_stdout()

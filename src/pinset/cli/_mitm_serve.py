@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from pinset.cli._app import ExitStatus
 from pinset.cli._mitm_shared import (
     _STYLE,
     _ca_options,
@@ -26,6 +25,7 @@ from pinset.cli._mitm_shared import (
 )
 from pinset.cli._output import console
 from pinset.errors import ConfigError
+from pinset.status import ExitStatus
 from pinset.testing.mitm import MitmProxy, MitmRecord, host_verdict
 
 __all__ = ["serve"]

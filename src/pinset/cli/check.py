@@ -17,12 +17,13 @@ import click
 from cryptography import x509
 
 from pinset.chain import fetch_chain, network_error, peer_chain, verifying_context
-from pinset.cli._app import ExitStatus, SectionedCommand
+from pinset.cli._app import SectionedCommand
 from pinset.cli._output import certificate_rows, console, error_console, print_chain, print_json
 from pinset.cli.pin import parse_host_port
 from pinset.errors import ConfigError, NetworkError, PinMismatchError
 from pinset.evaluate import Verdict
 from pinset.policy import Policy
+from pinset.status import ExitStatus
 from pinset.tls import PinnedSSLSocket, ssl_context
 
 __all__ = ["command", "load_policy"]

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import click
 
-from pinset.cli._app import ExitStatus
 from pinset.errors import ConfigError
+from pinset.status import ExitStatus
 
 __all__ = ["group"]
 

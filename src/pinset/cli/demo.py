@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from pinset.cli._app import ExitStatus
 from pinset.cli._output import console, print_json
+from pinset.status import ExitStatus
 
 __all__ = ["command"]
 

@@ -21,9 +21,10 @@ from typing import Any
 import click
 
 from pinset import formats
-from pinset.cli._app import ExitStatus, SectionedCommand
+from pinset.cli._app import SectionedCommand
 from pinset.cli._output import print_json
 from pinset.errors import ConfigError
+from pinset.status import ExitStatus
 
 __all__ = ["command", "load_input", "read_input", "write_atomically", "writer_options"]
 

@@ -14,10 +14,11 @@ import json
 import click
 
 from pinset import formats
-from pinset.cli._app import ExitStatus, SectionedCommand
+from pinset.cli._app import SectionedCommand
 from pinset.cli._output import print_json
 from pinset.cli.export import load_input, write_atomically
 from pinset.formats.model import Finding
+from pinset.status import ExitStatus
 
 __all__ = ["command", "finding_dict", "finding_line"]
 

@@ -19,7 +19,7 @@ import click
 from rich.table import Table
 
 from pinset.chain import FetchedChain, fetch_chain, order_chain
-from pinset.cli._app import Choice, ExitStatus, SectionedCommand
+from pinset.cli._app import Choice, SectionedCommand
 from pinset.cli._output import console, error_console, fits, print_json
 from pinset.cli.keygen import load_key_file, write_new_file
 from pinset.cli.pin import parse_host_port
@@ -27,6 +27,7 @@ from pinset.errors import ChainError, ConfigError
 from pinset.hosts import canonical_host
 from pinset.pins import Pin, spki_pin
 from pinset.policy import DomainRule, Policy
+from pinset.status import ExitStatus
 
 __all__ = ["Level", "backup_pin_of_file", "command", "pin_at_level"]
 

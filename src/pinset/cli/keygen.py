@@ -18,11 +18,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from pinset.chain import LoadedChain, PasswordError, key_type, load_chain
-from pinset.cli._app import Choice, ExitStatus, SectionedCommand
+from pinset.cli._app import Choice, SectionedCommand
 from pinset.cli._output import console, print_json
 from pinset.cli.pin import read_secret
 from pinset.errors import ConfigError
 from pinset.pins import spki_pin
+from pinset.status import ExitStatus
 
 __all__ = [
     "KEY_TYPES",

@@ -17,7 +17,6 @@ from typing import Any
 
 import click
 
-from pinset.cli._app import ExitStatus
 from pinset.cli._mitm_cacerts import jvm_cacerts as read_jvm_cacerts
 from pinset.cli._mitm_client import client_env, run_client, write_trust
 from pinset.cli._mitm_serve import serve
@@ -33,6 +32,7 @@ from pinset.cli._mitm_shared import (
 )
 from pinset.cli._output import console, print_json
 from pinset.policy import Policy
+from pinset.status import ExitStatus
 from pinset.testing.mitm import MitmProxy
 
 __all__ = ["command", "judge", "serve"]

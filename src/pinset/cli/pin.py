@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from pinset.chain import FetchedChain, async_fetch_chain, load_chain, verifying_context
-from pinset.cli._app import ExitStatus, SectionedCommand
+from pinset.cli._app import SectionedCommand
 from pinset.cli._output import (
     certificate_rows,
     console,
@@ -38,6 +38,7 @@ from pinset.cli._output import (
 )
 from pinset.errors import ConfigError, NetworkError, PinsetError
 from pinset.pins import spki_pin
+from pinset.status import ExitStatus
 
 __all__ = ["command", "looks_like_file", "parse_host_port", "read_secret"]
 

@@ -16,6 +16,7 @@ from pinset.cli.audit import parse_now
 from pinset.cli.keygen import load_key_file
 from pinset.errors import ChainError, ConfigError
 from pinset.pins import Pin, spki_pin
+from pinset.status import ExitStatus
 
 __all__ = ["group"]
 
@@ -151,7 +152,7 @@ def check(
     safe = all(v.safe for v in verdicts)
     if as_json:
         print_json({"safe": safe, "verdicts": [_as_dict(v) for v in verdicts]})
-        return 0 if safe else 1
+        return int(ExitStatus.OK if safe else ExitStatus.CHECK_FAILED)
     out = console()
     for v in verdicts:
         where = f"{Path(v.source).name}:{v.line}" if v.line else Path(v.source).name
@@ -159,4 +160,4 @@ def check(
         out.print(f"{mark} {v.domain} ({where}): {v.reason}", highlight=False, soft_wrap=True)
         if v.next_step:
             out.print(f"        next step: {v.next_step}", highlight=False, soft_wrap=True)
-    return 0 if safe else 1
+    return int(ExitStatus.OK if safe else ExitStatus.CHECK_FAILED)
