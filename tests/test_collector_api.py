@@ -376,13 +376,18 @@ def test_the_documented_route_answers_like_the_fast_path(
     bare = FastAPI()  # the router alone, without the IngestFastPath middleware
     bare.state.collector = full.state.collector
     bare.include_router(router)
-    with TestClient(bare) as client:
-        assert client.post("/v1/report", json=make_report()).json() == {
-            "status": "accepted",
-            "new": True,
-        }
-        refused = client.post("/v1/report", content=b"{")
-        assert (refused.status_code, refused.json()["error"]) == (400, "bad-json")
-        assert client.post("/v1/report", content=b"x" * 70_000).status_code == 413
-        assert [r["count"] for r in _reports(client)] == [1]
-    full.state.collector.writer.stop()
+    try:
+        with TestClient(bare) as client:
+            assert client.post("/v1/report", json=make_report()).json() == {
+                "status": "accepted",
+                "new": True,
+            }
+            refused = client.post("/v1/report", content=b"{")
+            assert (refused.status_code, refused.json()["error"]) == (400, "bad-json")
+            assert client.post("/v1/report", content=b"x" * 70_000).status_code == 413
+            assert [r["count"] for r in _reports(client)] == [1]
+    finally:
+        # `full`'s lifespan never runs (only `bare` is served): do its shutdown here,
+        # or the engine's pooled psycopg connections are left open.
+        full.state.collector.writer.stop()
+        full.state.collector.engine.dispose()
