@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import ssl
+import struct
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 
 import pytest
 from cryptography import x509
@@ -304,6 +308,63 @@ def test_verifying_upstream_failure_still_counts_client_bytes(
     assert record.error.startswith("upstream TLS failed")
     assert record.client_bytes == len(REQUEST)
     assert record.bytes_to_upstream == 0
+
+
+def test_upstream_reset_before_its_handshake_leaves_no_socket_open(pki: TestPKI) -> None:
+    # The upstream accepts, then resets the connection while the proxy is still in its
+    # handshake with the client: wrapping the upstream socket fails before its own
+    # handshake, and the SSLSocket made for it must be closed, not left to the GC.
+    ctx = pki.client_context()
+    with socket.create_server(("127.0.0.1", 0)) as upstream:
+        port = upstream.getsockname()[1]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            with MitmProxy(upstream=f"127.0.0.1:{port}") as proxy:
+                proxy.ca.configure_trust(ctx)
+                with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as raw:
+                    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+                    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+                    with pytest.raises(ssl.SSLWantReadError):
+                        tls.do_handshake()
+                    raw.sendall(outgoing.read())  # the ClientHello: the proxy dials upstream
+                    accepted, _ = upstream.accept()
+                    _wait_until(lambda: proxy.records[0].upstream_connected)
+                    accepted.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+                    accepted.close()  # an RST, before the proxy finishes with the client
+                    _finish_handshake(tls, raw, incoming, outgoing)
+                (record,) = proxy.wait_closed()
+            gc.collect()
+    assert record.handshake_completed
+    assert record.error is not None
+    assert record.error.startswith("upstream TLS failed: ConnectionResetError")
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
+
+
+LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends an RST
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    # The proxy's connect() has to have returned: an RST before that is a failed connect.
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def _finish_handshake(
+    tls: ssl.SSLObject, raw: socket.socket, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO
+) -> None:
+    while True:
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            raw.sendall(outgoing.read())
+            data = raw.recv(65536)
+            assert data, "the proxy closed during the handshake"
+            incoming.write(data)
+            continue
+        raw.sendall(outgoing.read())  # the client's Finished
+        return
 
 
 def test_on_record_sees_each_closed_connection(pki: TestPKI, server: TLSServer) -> None:

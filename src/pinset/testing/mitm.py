@@ -327,9 +327,7 @@ class MitmProxy(_LoopbackService):
             state.handshake_completed = True
             state.tls_version = tls.version()
         try:
-            up = self._upstream_context.wrap_socket(
-                link.socks[-1], server_hostname=state.sni or host
-            )
+            up = _wrap_upstream(self._upstream_context, link.socks[-1], state.sni or host)
         except (OSError, ValueError) as exc:
             with self._lock:
                 state.error = f"upstream TLS failed: {_describe(exc)}"
@@ -393,6 +391,32 @@ def _drain(sock: ssl.SSLSocket, io_timeout: float) -> tuple[list[bytes], bool]:
             chunks.append(data)
     finally:
         sock.settimeout(io_timeout)
+
+
+def _wrap_upstream(context: ssl.SSLContext, sock: socket.socket, hostname: str) -> ssl.SSLSocket:
+    """``context.wrap_socket(sock)``; on failure, the descriptor it took from *sock* is closed."""
+    try:
+        return context.wrap_socket(sock, server_hostname=hostname)
+    except BaseException as exc:
+        # wrap_socket moves sock's descriptor to a new SSLSocket, then checks that it is
+        # connected. In CPython releases without the gh-113280 fix (3.11.7 among them),
+        # an error there (the upstream reset the connection before the handshake)
+        # escapes without closing that SSLSocket, which only the traceback still refers
+        # to; left alone, the GC closes it later with a ResourceWarning. Close it now.
+        _close_wrapping_sockets(exc)
+        raise
+
+
+def _close_wrapping_sockets(exc: BaseException) -> None:
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_globals.get("__name__") == "ssl":
+            made = frame.f_locals.get("self")
+            if isinstance(made, ssl.SSLSocket):
+                with suppress(OSError):
+                    made.close()
+        tb = tb.tb_next
 
 
 def _unverified_client_context() -> ssl.SSLContext:
