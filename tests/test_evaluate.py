@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from pinset import DomainRule, Pin, Policy, Verdict, evaluate, spki_pin
-from pinset.evaluate import REASONS, chain_der
 from pinset.testing import LeafCert, TestPKI
+from pinset.verdict import REASONS, chain_der
 
 NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.timezone.utc)
 BACKUP = Pin.parse("sha256/" + "Qk" * 21 + "A=")  # a real-looking offline backup pin

@@ -38,7 +38,7 @@ SCRIPT = """
 import datetime as dt, hashlib, json, sys, time
 from zoneinfo import ZoneInfo
 from pinset import DomainRule, Pin, Policy
-from pinset.evaluate import evaluate
+from pinset.verdict import evaluate
 pins = tuple(Pin(hashlib.sha256(s).digest()) for s in (b"a", b"b"))
 policy = Policy.loads('''
 [[domain]]

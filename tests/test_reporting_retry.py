@@ -22,7 +22,6 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from pinset import DomainRule, Pin, PinMismatchError, Policy, evaluate, ssl_context
-from pinset.evaluate import Verdict
 from pinset.reporting import BackgroundReporter, urllib_transport
 from pinset.reporting.retry import (
     CollectorStatus,
@@ -32,6 +31,7 @@ from pinset.reporting.retry import (
 )
 from pinset.testing import TestPKI, TLSServer
 from pinset.tls import Connection
+from pinset.verdict import Verdict
 
 WRONG = (Pin(os.urandom(32)), Pin(os.urandom(32)))
 NOW = dt.datetime(2026, 11, 18, 10, 0, tzinfo=dt.timezone.utc)

@@ -14,11 +14,11 @@ from pinset.errors import (
     PinMismatchError,
     PinsetError,
 )
-from pinset.evaluate import Verdict, evaluate
 from pinset.hosts import canonical_host
 from pinset.pins import Pin, spki_pin
 from pinset.policy import DomainRule, Policy
 from pinset.tls import ssl_context
+from pinset.verdict import Verdict, evaluate
 
 __version__ = "0.1.0"
 

@@ -21,7 +21,7 @@ from typing import Any
 from cryptography import x509
 
 from pinset.errors import ChainError, NetworkError
-from pinset.evaluate import chain_der
+from pinset.verdict import chain_der
 
 __all__ = [
     "FetchedChain",

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pinset.evaluate import Verdict
     from pinset.pins import Pin
+    from pinset.verdict import Verdict
 
 __all__ = [
     "ChainError",

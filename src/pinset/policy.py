@@ -2,7 +2,7 @@
 
 Pure: no sockets, clocks or files. Values are validated on construction and
 immutable. Rules are indexed once, when the policy is built. Reading and writing
-the policy file live in :mod:`pinset._policy_reader` and :mod:`pinset._policy_writer`;
+the policy file live in :mod:`pinset.policyfile.reader` and :mod:`pinset.policyfile.writer`;
 ``load``/``loads``/``from_dict`` and ``to_dict``/``to_json``/``to_toml`` delegate there.
 """
 
@@ -21,7 +21,7 @@ from pinset.pins import Pin
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from pinset.evaluate import Verdict
+    from pinset.verdict import Verdict
 
 __all__ = ["DomainRule", "Policy"]
 
@@ -234,29 +234,29 @@ class Policy:
         """Judge ``verified_chain`` (leaf first; certificates or DER) for ``host`` at ``now``.
 
         ``now`` defaults to the current UTC time; pass it explicitly to keep the
-        call free of the clock. See :func:`pinset.evaluate.evaluate`.
+        call free of the clock. See :func:`pinset.verdict.evaluate`.
         """
-        from pinset.evaluate import evaluate
+        from pinset.verdict import evaluate
 
         if now is None:
             now = dt.datetime.now(dt.timezone.utc)
         return evaluate(self, host, verified_chain, now=now)
 
-    # -- construction (the policy file: pinset._policy_reader) ----------------------
+    # -- construction (the policy file: pinset.policyfile.reader) ----------------------
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
         """Read a policy from a ``.toml`` or ``.json`` file."""
-        from pinset import _policy_reader
+        from pinset.policyfile import reader
 
-        return _policy_reader.load(cls, path)
+        return reader.load(cls, path)
 
     @classmethod
     def loads(cls, text: str, *, format: str = "toml", source: str | None = None) -> Policy:
         """Parse policy text (``format`` is ``"toml"`` or ``"json"``)."""
-        from pinset import _policy_reader
+        from pinset.policyfile import reader
 
-        return _policy_reader.loads(cls, text, format=format, source=source)
+        return reader.loads(cls, text, format=format, source=source)
 
     @classmethod
     def from_dict(
@@ -268,29 +268,29 @@ class Policy:
         json_text: bool = False,
     ) -> Policy:
         """Build a policy from the parsed TOML/JSON mapping (keys as in the policy file)."""
-        from pinset import _policy_reader
+        from pinset.policyfile import reader
 
-        return _policy_reader.from_dict(cls, data, source=source, text=text, json_text=json_text)
+        return reader.from_dict(cls, data, source=source, text=text, json_text=json_text)
 
     # -- output -----------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as a TOML/JSON-ready mapping (dates as ``datetime.date``)."""
-        from pinset import _policy_writer
+        from pinset.policyfile import writer
 
-        return _policy_writer.to_dict(self)
+        return writer.to_dict(self)
 
     def to_json(self) -> str:
         """The policy as JSON text with the same keys as the TOML file."""
-        from pinset import _policy_writer
+        from pinset.policyfile import writer
 
-        return _policy_writer.to_json(self)
+        return writer.to_json(self)
 
     def to_toml(self) -> str:
         """The policy as ``pinset.toml`` text: deterministic; :meth:`loads` reads it back equal."""
-        from pinset import _policy_writer
+        from pinset.policyfile import writer
 
-        return _policy_writer.to_toml(self)
+        return writer.to_toml(self)
 
 
 def _rule_order(rule: DomainRule) -> tuple[str, bool]:

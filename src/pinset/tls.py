@@ -2,7 +2,7 @@
 
 Normal certificate validation (trust store, host name, validity) runs first and
 is never relaxed. Right after the handshake the *verified* chain, the path
-OpenSSL built to a trust anchor, is judged by :func:`pinset.evaluate.evaluate`
+OpenSSL built to a trust anchor, is judged by :func:`pinset.verdict.evaluate`
 for ``server_hostname``. A refused connection is closed and
 :class:`PinMismatchError` (an :class:`ssl.SSLCertVerificationError`) is raised
 before any application byte is written; implicit handshakes (a first
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from pinset.errors import ChainError, ConfigError, PinMismatchError
-from pinset.evaluate import Verdict, evaluate
 from pinset.policy import Policy
+from pinset.verdict import Verdict, evaluate
 
 __all__ = ["Connection", "PinnedSSLObject", "PinnedSSLSocket", "ssl_context"]
 

@@ -13,12 +13,12 @@ import sys
 from collections.abc import Mapping
 
 from pinset import formats
-from pinset._locate import Locator
 from pinset.audit.apk import ArchiveLimits, read_apk
 from pinset.audit.ipa import read_ipa
 from pinset.audit.model import ApkFacts, Finding, Subject, Unreadable
 from pinset.errors import PinsetError
 from pinset.hosts import canonical_host
+from pinset.policyfile.positions import Locator
 
 if sys.version_info >= (3, 11):
     import tomllib

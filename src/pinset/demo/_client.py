@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from pinset.evaluate import Verdict
+from pinset.verdict import Verdict
 
 __all__ = ["Exchange", "fetch"]
 

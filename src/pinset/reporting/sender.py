@@ -44,9 +44,9 @@ from pinset.reporting.retry import (
 )
 
 if TYPE_CHECKING:
-    from pinset.evaluate import Verdict
     from pinset.policy import DomainRule, Policy
     from pinset.tls import Connection
+    from pinset.verdict import Verdict
 
 __all__ = [
     "BackgroundReporter",

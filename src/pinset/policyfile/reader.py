@@ -3,7 +3,7 @@
 The shell around the pure core in :mod:`pinset.policy`: reading the file, parsing
 TOML and JSON, and the checks of the file format that name the key and line at
 fault. :meth:`Policy.load`, :meth:`Policy.loads` and :meth:`Policy.from_dict`
-delegate here; :mod:`pinset._policy_writer` writes the same format.
+delegate here; :mod:`pinset.policyfile.writer` writes the same format.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pinset._locate import Locator
 from pinset.errors import ConfigError, PinsetError
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy, _check_report_uri
+from pinset.policyfile.positions import Locator
 
 __all__ = ["from_dict", "load", "loads"]
 

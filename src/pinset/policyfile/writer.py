@@ -1,6 +1,6 @@
 """Write a :class:`~pinset.policy.Policy` as the policy file: a mapping, JSON or ``pinset.toml``.
 
-Keys are the ones :mod:`pinset._policy_reader` reads; a value equal to the
+Keys are the ones :mod:`pinset.policyfile.reader` reads; a value equal to the
 ``[defaults]`` is left out of a ``[[domain]]`` table. The TOML text is deterministic
 and reads back equal.
 """
