@@ -10,7 +10,7 @@ import warnings
 import pytest
 
 from pinset.errors import ConfigError
-from pinset.formats import ios_ats
+from pinset.formats.apple import ios_ats
 from pinset.formats.model import ExportError, ExportWarning
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy

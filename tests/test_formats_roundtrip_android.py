@@ -11,7 +11,8 @@ import warnings
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from pinset.formats import android, native, trustkit_android
+from pinset.formats import android, native
+from pinset.formats.android import trustkit_android
 from pinset.formats.model import ExportWarning
 from pinset.policy import Policy
 from strategies import policies

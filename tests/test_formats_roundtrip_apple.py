@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pinset.formats import hpkp, ios_ats, okhttp, trustkit
+from pinset.formats import hpkp, okhttp
+from pinset.formats.apple import ios_ats, trustkit
 from pinset.formats.model import ExportError, ExportWarning
 from pinset.policy import DomainRule, Policy
 from strategies import REPORT_URIS, hostnames, pins, policies

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pinset.errors import ConfigError
-from pinset.formats import trustkit
+from pinset.formats.apple import trustkit
 from pinset.formats.model import ExportError, ExportWarning, TrustKitSettings
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from pinset.errors import ConfigError
-from pinset.formats import trustkit_android
+from pinset.formats.android import trustkit_android
 from pinset.formats.model import ExportError, ExportWarning
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy

@@ -24,7 +24,9 @@ from hypothesis import strategies as st
 
 from pinset import formats
 from pinset.errors import ConfigError, PinsetError
-from pinset.formats import android, hpkp, ios_ats, native, okhttp, trustkit, trustkit_android
+from pinset.formats import android, hpkp, native, okhttp
+from pinset.formats.android import trustkit_android
+from pinset.formats.apple import ios_ats, trustkit
 from pinset.formats.model import ExportWarning
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy

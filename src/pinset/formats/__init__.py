@@ -48,10 +48,10 @@ __all__ = [
 # specific sniffers first (a TrustKit XML is also a network security config).
 FORMATS: dict[str, str] = {
     "pinset": "pinset.formats.native",
-    "trustkit-android": "pinset.formats.trustkit_android",
+    "trustkit-android": "pinset.formats.android.trustkit_android",
     "android": "pinset.formats.android",
-    "trustkit": "pinset.formats.trustkit",
-    "ios-ats": "pinset.formats.ios_ats",
+    "trustkit": "pinset.formats.apple.trustkit",
+    "ios-ats": "pinset.formats.apple.ios_ats",
     "okhttp": "pinset.formats.okhttp",
     "hpkp": "pinset.formats.hpkp",
 }

@@ -3,7 +3,7 @@
 :func:`import_rule` is how every importer turns a platform's domain entry into
 a rule: what the platform accepts but pinset's own rules do not becomes a
 finding (:func:`rule_findings`), never a refusal and never a silent drop. Plists
-with their line positions are in :mod:`pinset.formats._plist`.
+with their line positions are in :mod:`pinset.formats.apple._plist`.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pinset.formats._importing import host_name, import_rule, make_policy
-from pinset.formats._plist import KeyPath, PlistText, dump_plist, is_plist
+from pinset.formats.apple._plist import KeyPath, PlistText, dump_plist, is_plist
 from pinset.formats.model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy

@@ -1,10 +1,10 @@
 """Reading Android network security config XML into a tree of configs, strictly.
 
-Shared by :mod:`pinset.formats.android` and :mod:`pinset.formats.trustkit_android`
+Shared by :mod:`pinset.formats.android` and :mod:`pinset.formats.android.trustkit_android`
 (the same XML, read as the platform or as TrustKit sees it). :func:`load`
 parses, refuses what Android's ``XmlConfigSource`` refuses, and skips what it
 skips (unknown elements and attributes, stray text) with a warning finding and
-a did-you-mean, then hands the tree to :mod:`pinset.formats._nsc_map`.
+a did-you-mean, then hands the tree to :mod:`pinset.formats.android._nsc_map`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import re
 
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats._importing import did_you_mean
-from pinset.formats._nsc_tree import Config, Document, Kind, PinSet, ancestors
 from pinset.formats._xml import Element, parse
+from pinset.formats.android._nsc_tree import Config, Document, Kind, PinSet, ancestors
 from pinset.formats.model import Finding, Imported, TrustAnchor, TrustKitSettings
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
@@ -52,7 +52,7 @@ _PLACEHOLDER = re.compile(r"\$\{[^}]*\}?")
 
 def load(data: str | bytes, *, source: str | None, trustkit: bool) -> Imported:
     """Parse and map to an :class:`Imported` (``trustkit``: read it the way TrustKit does)."""
-    from pinset.formats._nsc_map import to_imported
+    from pinset.formats.android._nsc_map import to_imported
 
     return to_imported(read(data, source=source), trustkit=trustkit)
 

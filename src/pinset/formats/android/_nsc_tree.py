@@ -1,8 +1,8 @@
-"""The tree :mod:`pinset.formats._nsc` reads a network security config into.
+"""The tree :mod:`pinset.formats.android._nsc` reads a network security config into.
 
 One :class:`Config` per ``base-config``, ``domain-config`` or ``debug-overrides``
 with what it sets itself (``None``: inherited), in a :class:`Document`;
-:mod:`pinset.formats._nsc_map` resolves inheritance along :func:`ancestors`.
+:mod:`pinset.formats.android._nsc_map` resolves inheritance along :func:`ancestors`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The ``TSKConfiguration`` dictionary a policy exports as, refused where TrustKit would refuse it.
 
 Both writers build on :func:`_config`: the Info.plist one in
-:mod:`pinset.formats.trustkit` and the Swift one in :mod:`pinset.formats._trustkit_swift`.
+:mod:`pinset.formats.apple.trustkit` and the Swift one in
+:mod:`pinset.formats.apple._trustkit_swift`.
 ``TSKDisableDefaultReportUri`` is always true.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from pinset.formats._trustkit_keys import (
+from pinset.formats.apple._trustkit_keys import (
     DISABLE_DEFAULT,
     ENFORCE,
     EXCLUDE_KEY,

@@ -10,8 +10,8 @@ import re
 from typing import Any
 
 from pinset.formats._importing import import_rule, make_policy
-from pinset.formats._plist import PlistText
-from pinset.formats._trustkit_keys import (
+from pinset.formats.apple._plist import PlistText
+from pinset.formats.apple._trustkit_keys import (
     CONFIG,
     FORMAT,
     HASHES,

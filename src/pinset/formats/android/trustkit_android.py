@@ -20,9 +20,8 @@ an :class:`~pinset.formats.model.ExportError`.
 
 from __future__ import annotations
 
-from pinset.formats import _nsc
-from pinset.formats._nsc_map import TRUSTKIT_DEFAULT_REPORT_URI
-from pinset.formats.android import write
+from pinset.formats.android import _nsc, write
+from pinset.formats.android._nsc_map import TRUSTKIT_DEFAULT_REPORT_URI
 from pinset.formats.model import Imported
 from pinset.policy import Policy
 

@@ -16,13 +16,17 @@ effective pin-set is empty is an exclusion. A domain with no pin-set at all
 that a pinned rule would otherwise cover is an exclusion too, because Android
 picks the most specific domain-config and that one pins nothing. Plain Android
 always enforces; report-only mode and report URIs exist only through TrustKit
-(:mod:`pinset.formats.trustkit_android`).
+(:mod:`pinset.formats.android.trustkit_android`).
 
 Export is deterministic, and warns that Android reads ``expiration`` at the
 device's local midnight (:mod:`pinset.formats.expiry`). One ``domain-config``
 per rule in policy order; exclusions nest inside the domain-config of the rule
 they carve out of, with an empty ``<pin-set />``. ``tools:ignore="MissingBackupPin"``
 marks rules with ``allow_single_pin``.
+
+The package holds the rest of Android: ``_nsc`` reads the XML into the tree of
+``_nsc_tree``, ``_nsc_map`` turns that tree into rules and findings, and
+:mod:`~pinset.formats.android.trustkit_android` is TrustKit-Android's config.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ import warnings
 from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
-from pinset.formats import _nsc
-from pinset.formats._nsc import TOOLS_NS
+from pinset.formats.android import _nsc
+from pinset.formats.android._nsc import TOOLS_NS
 from pinset.formats.expiry import device_midnight_warning
 from pinset.formats.model import ExportError, ExportWarning, Imported
 from pinset.hosts import parent_domains

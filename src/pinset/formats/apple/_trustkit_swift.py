@@ -1,7 +1,7 @@
 """TrustKit's configuration as Swift source: ``let trustKitConfig: [String: Any]``.
 
 The format ``trustkit-swift`` (``dumps(policy, swift=True)`` in
-:mod:`pinset.formats.trustkit`); the same dictionary as the Info.plist export.
+:mod:`pinset.formats.apple.trustkit`); the same dictionary as the Info.plist export.
 """
 
 from __future__ import annotations
@@ -10,8 +10,14 @@ import json
 import re
 from typing import Any
 
-from pinset.formats._trustkit_export import _config
-from pinset.formats._trustkit_keys import _DOMAIN_KEYS, _GLOBAL_KEYS, EXCLUDE_KEY, PINNED, SWIZZLE
+from pinset.formats.apple._trustkit_export import _config
+from pinset.formats.apple._trustkit_keys import (
+    _DOMAIN_KEYS,
+    _GLOBAL_KEYS,
+    EXCLUDE_KEY,
+    PINNED,
+    SWIZZLE,
+)
 from pinset.policy import Policy
 
 __all__ = ["dumps_swift"]

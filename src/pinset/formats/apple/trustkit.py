@@ -17,10 +17,10 @@ imports with a ``legacy-hex-pins`` warning: released TrustKit
 reads only ``TSKConfiguration``, so an app relying on it is not pinned.
 
 This module reads ``TSKConfiguration`` and writes the Info.plist; the key names are
-in :mod:`~pinset.formats._trustkit_keys`, the legacy import in
-:mod:`~pinset.formats._trustkit_legacy`, the exported dictionary in
-:mod:`~pinset.formats._trustkit_export` and the Swift writer in
-:mod:`~pinset.formats._trustkit_swift`.
+in :mod:`~pinset.formats.apple._trustkit_keys`, the legacy import in
+:mod:`~pinset.formats.apple._trustkit_legacy`, the exported dictionary in
+:mod:`~pinset.formats.apple._trustkit_export` and the Swift writer in
+:mod:`~pinset.formats.apple._trustkit_swift`.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ import re
 from typing import Any
 
 from pinset.formats._importing import import_rule, make_policy, make_rule, parse_date
-from pinset.formats._plist import KeyPath, PlistText, dump_plist, is_plist
-from pinset.formats._trustkit_export import _config
-from pinset.formats._trustkit_keys import (
+from pinset.formats.apple._plist import KeyPath, PlistText, dump_plist, is_plist
+from pinset.formats.apple._trustkit_export import _config
+from pinset.formats.apple._trustkit_keys import (
     _DOMAIN_KEYS,
     _GLOBAL_KEYS,
     CONFIG,
@@ -51,8 +51,8 @@ from pinset.formats._trustkit_keys import (
     _domain_name,
     _strings,
 )
-from pinset.formats._trustkit_legacy import _legacy_ignored, _load_legacy
-from pinset.formats._trustkit_swift import dumps_swift
+from pinset.formats.apple._trustkit_legacy import _legacy_ignored, _load_legacy
+from pinset.formats.apple._trustkit_swift import dumps_swift
 from pinset.formats.expiry import expiration_window
 from pinset.formats.model import Finding, Imported, PlatformDomain, TrustKitSettings
 from pinset.pins import Pin

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pinset.formats._okhttp_lex import Token, arguments, is_, shown, skip_group, tokenize
+from pinset.formats.okhttp._lex import Token, arguments, is_, shown, skip_group, tokenize
 
 __all__ = ["AddCall", "PinnerSource", "read_source"]
 

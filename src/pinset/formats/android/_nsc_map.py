@@ -12,8 +12,8 @@ that sets it, and without it reports also go to TrustKit's default report URI.
 from __future__ import annotations
 
 from pinset.formats._importing import import_rule, make_policy
-from pinset.formats._nsc_tree import Config, Document, PinSet, ancestors
-from pinset.formats._trustkit_keys import DEFAULT_REPORT_URI as TRUSTKIT_DEFAULT_REPORT_URI
+from pinset.formats.android._nsc_tree import Config, Document, PinSet, ancestors
+from pinset.formats.apple._trustkit_keys import DEFAULT_REPORT_URI as TRUSTKIT_DEFAULT_REPORT_URI
 from pinset.formats.expiry import expiration_window
 from pinset.formats.model import (
     Finding,

@@ -1,7 +1,7 @@
 """OkHttp ``CertificatePinner.Builder()`` code in Kotlin or Java.
 
 Import reads the ``add("pattern", "sha256/…", …)`` calls of each pinner builder
-in one source file (:mod:`pinset.formats._okhttp_source` finds them): chained on
+in one source file (:mod:`pinset.formats.okhttp._source` finds them): chained on
 the builder, on a variable holding it, or in its Kotlin ``apply { }`` block; any
 number of pins per call, comments anywhere. Hosts and pins are string literals
 or string constants of the same file (``val``, ``const val``, Java ``String``
@@ -23,6 +23,9 @@ exclusions (:class:`ExportError`). An include-subdomains rule is ``**.name``,
 which only OkHttp 4.3+ reads (older versions take it for a literal host and pin
 nothing: always a warning); ``okhttp="3"`` writes ``name`` and ``*.name``
 instead, the apex and one label below, and warns that deeper names are unpinned.
+
+The package also holds the source reader: ``_lex`` tokenises Kotlin and Java,
+``_source`` finds the pinner builders and their ``add`` calls in the tokens.
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ import warnings
 
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats._importing import import_rule, make_policy
-from pinset.formats._okhttp_source import PinnerSource, read_source
 from pinset.formats.model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
+from pinset.formats.okhttp._source import PinnerSource, read_source
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy

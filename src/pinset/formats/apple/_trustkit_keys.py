@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pinset.formats._importing import check_placeholder, host_name
-from pinset.formats._plist import KeyPath, PlistText
+from pinset.formats.apple._plist import KeyPath, PlistText
 from pinset.hosts import is_ip_literal
 
 __all__ = [
