@@ -5,10 +5,9 @@
     report = pinset.audit.audit(["pinset.toml", "app.apk"], now=now, live=True)
     report.exit_code   # 0 clean, 1 an error-level finding, 2 a target could not be read
 
-Rule ids, severities and fixes are in :mod:`pinset.audit.catalog`, the checks
-in :mod:`pinset.audit.rules`; reporters in
-:mod:`pinset.audit.report` (text, JSON), :mod:`pinset.audit.sarif` and
-:mod:`pinset.audit.junit`. Time is a parameter: the auditor never reads the clock.
+Rule ids, severities and fixes are in :mod:`pinset.audit.rules.catalog`, the checks
+in :mod:`pinset.audit.rules`; reporters in :mod:`pinset.audit.output` (text, JSON,
+SARIF, JUnit). Time is a parameter: the auditor never reads the clock.
 """
 
 from __future__ import annotations

@@ -11,11 +11,12 @@ import click
 
 from pinset.audit import ArchiveLimits, audit, chain_from_file
 from pinset.audit.apk import MAX_DEX_FILES, MAX_TOTAL_INFLATED
-from pinset.audit.junit import to_junit
 from pinset.audit.live import DEFAULT_CONCURRENCY, parse_endpoint
 from pinset.audit.model import AuditReport, LiveChain
-from pinset.audit.report import render_text, to_json
-from pinset.audit.sarif import to_sarif
+from pinset.audit.output.json import to_json
+from pinset.audit.output.junit import to_junit
+from pinset.audit.output.sarif import to_sarif
+from pinset.audit.output.text import render_text
 from pinset.cli._app import Choice, SectionedCommand
 from pinset.cli._output import console, error_console, show_progress
 from pinset.errors import ConfigError

@@ -13,8 +13,8 @@ from functools import lru_cache
 
 from cryptography import x509
 
-from pinset.audit.catalog import finding
 from pinset.audit.model import Context, Finding, LiveChain, Subject
+from pinset.audit.rules.catalog import finding
 from pinset.chain import cert_role
 from pinset.errors import PinsetError
 from pinset.pins import Pin, spki_pin

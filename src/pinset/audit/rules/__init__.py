@@ -1,9 +1,9 @@
 """Who computes each audit rule, and :func:`check`, which runs them all.
 
-The ids, default severities and fixes are in :mod:`~pinset.audit.catalog`.
+The ids, default severities and fixes are in :mod:`~pinset.audit.rules.catalog`.
 Every rule is one small function ``(subject, context) -> findings`` in
-:mod:`~pinset.audit.rules_policy`, :mod:`~pinset.audit.rules_live` or
-:mod:`~pinset.audit.rules_platform`. :func:`check` runs them all and merges
+:mod:`~pinset.audit.rules.policy`, :mod:`~pinset.audit.rules.live` or
+:mod:`~pinset.audit.rules.platform`. :func:`check` runs them all and merges
 what the importer already found, with one owner per rule id:
 
 * **as written** (``AS_WRITTEN``): ``missing-backup-pin``, ``placeholder-pin``,
@@ -32,9 +32,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 
-from pinset.audit import rules_live, rules_platform, rules_policy
-from pinset.audit.catalog import RULES, Rule
 from pinset.audit.model import Context, Finding, Subject
+from pinset.audit.rules import live, platform, policy
+from pinset.audit.rules.catalog import RULES, Rule
 
 __all__ = ["AS_WRITTEN", "RULES", "Rule", "check"]
 
@@ -56,26 +56,26 @@ _SINGLE_PIN_SWITCH = frozenset({"pinset", "android", "trustkit-android"})
 RuleFunction = Callable[[Subject, Context], Iterable[Finding]]
 
 CHECKS: tuple[RuleFunction, ...] = (
-    rules_platform.config_error,
-    rules_platform.invalid_pin,
-    rules_policy.missing_backup_pin,
-    rules_policy.placeholder_pin,
-    rules_policy.non_canonical_pin,
-    rules_policy.no_expiration,
-    rules_policy.pin_set_expired,
-    rules_policy.pin_set_expiring,
-    rules_policy.include_subdomains_public_suffix,
-    rules_policy.overlapping_rules,
-    rules_policy.report_uri_cleartext,
-    rules_policy.report_uri_on_pinned_host,
-    rules_live.live_fetch_failed,
-    rules_live.no_live_match,
-    rules_live.no_offline_backup,
-    rules_live.leaf_pin_cert_expiring,
-    rules_live.root_only_pins,
-    rules_platform.debuggable_release,
-    rules_platform.cleartext_permitted,
-    rules_platform.pins_in_code_differ,
+    platform.config_error,
+    platform.invalid_pin,
+    policy.missing_backup_pin,
+    policy.placeholder_pin,
+    policy.non_canonical_pin,
+    policy.no_expiration,
+    policy.pin_set_expired,
+    policy.pin_set_expiring,
+    policy.include_subdomains_public_suffix,
+    policy.overlapping_rules,
+    policy.report_uri_cleartext,
+    policy.report_uri_on_pinned_host,
+    live.live_fetch_failed,
+    live.no_live_match,
+    live.no_offline_backup,
+    live.leaf_pin_cert_expiring,
+    live.root_only_pins,
+    platform.debuggable_release,
+    platform.cleartext_permitted,
+    platform.pins_in_code_differ,
 )
 
 

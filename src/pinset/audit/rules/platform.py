@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pinset.audit.catalog import finding
 from pinset.audit.model import Context, Finding, Subject
+from pinset.audit.rules.catalog import finding
 from pinset.errors import PinFormatError
 from pinset.pins import Pin
 

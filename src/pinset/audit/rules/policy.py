@@ -14,8 +14,8 @@ from functools import lru_cache
 from importlib import resources
 from urllib.parse import urlsplit
 
-from pinset.audit.catalog import finding
 from pinset.audit.model import Context, Finding, Subject
+from pinset.audit.rules.catalog import finding
 from pinset.errors import PinFormatError
 from pinset.formats._importing import placeholder_only_finding
 from pinset.hosts import parent_domains

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pinset.audit.model import AuditReport, Finding
-from pinset.audit.report import split_source
+from pinset.audit.output.json import split_source
 from pinset.audit.rules import RULES
 
 __all__ = ["to_sarif", "to_sarif_dict"]

@@ -1,68 +1,23 @@
-"""Text and JSON renderings of an :class:`~pinset.audit.model.AuditReport`.
+"""Text rendering of an :class:`~pinset.audit.model.AuditReport`.
 
-Text groups findings by file, then by domain; colour comes from rich markup, so
-a terminal gets it and a pipe or file gets plain text. JSON is
-``{"findings": [{"id", "severity", "domain", "message", "fix", "location"}], "summary": {...}}``.
+Findings are grouped by file, then by domain; colour comes from rich markup, so
+a terminal gets it and a pipe or file gets plain text.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from itertools import groupby
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from pinset.audit.model import AuditReport, Finding
 
-__all__ = ["location", "render_text", "split_source", "to_json", "to_json_dict"]
+__all__ = ["render_text"]
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _NO_DOMAIN = "(whole config)"
-
-
-def split_source(source: str | None) -> tuple[str | None, str | None]:
-    """``app.apk!/res/xml/a.xml`` → (``app.apk``, ``res/xml/a.xml``); plain files → (file, None)."""
-    if source is None:
-        return None, None
-    outer, sep, inner = source.partition("!/")
-    return (outer, inner) if sep else (source, None)
-
-
-def location(finding: Finding) -> dict[str, Any] | None:
-    """Where ``finding`` is: ``{"uri", "line", "column", "entry"}`` (entry: inside an APK/IPA)."""
-    if finding.source is None:
-        return None
-    outer, inner = split_source(finding.source)
-    out: dict[str, Any] = {"uri": outer, "line": finding.line, "column": finding.column}
-    if inner is not None:
-        out["entry"] = inner
-    return out
-
-
-def to_json_dict(report: AuditReport) -> dict[str, Any]:
-    """The JSON document as a mapping."""
-    return {
-        "findings": [
-            {
-                "id": f.id,
-                "severity": f.severity,
-                "domain": f.domain,
-                "message": f.message,
-                "fix": f.fix,
-                "location": location(f),
-            }
-            for f in report.findings
-        ],
-        "summary": report.summary(),
-    }
-
-
-def to_json(report: AuditReport) -> str:
-    """The JSON document as text (indented, trailing newline)."""
-    return json.dumps(to_json_dict(report), indent=2) + "\n"
 
 
 def _where(finding: Finding) -> str:
