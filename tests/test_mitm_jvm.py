@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import serialization
 
 import pinset
 from pinset.cli import main
-from pinset.cli._mitm_cacerts import cacerts_certificates, jvm_cacerts
-from pinset.cli._mitm_client import write_trust
-from pinset.cli._mitm_jvm import TRUSTSTORE_PASSWORD, java_tool_options, jvm_options
+from pinset.cli.mitm._cacerts import cacerts_certificates, jvm_cacerts
+from pinset.cli.mitm._client import write_trust
+from pinset.cli.mitm._jvm import TRUSTSTORE_PASSWORD, java_tool_options, jvm_options
 from pinset.errors import ConfigError
 from pinset.testing import CertificateAuthority, LeafCert, TestPKI, TLSServer
 from pinset.testing.mitm import MitmProxy

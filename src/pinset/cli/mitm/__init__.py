@@ -1,11 +1,11 @@
 """``pinset mitm``: attack a client with a forging proxy and judge every host it contacts.
 
 ``pinset mitm [options] -- COMMAND...`` runs COMMAND behind the proxy, with the
-interception CA in its trust store (:mod:`pinset.cli._mitm_client`; for JVMs
-:mod:`pinset.cli._mitm_jvm`), then prints REFUSED / INTERCEPTED per host it contacted
+interception CA in its trust store (:mod:`pinset.cli.mitm._client`; for JVMs
+:mod:`pinset.cli.mitm._jvm`), then prints REFUSED / INTERCEPTED per host it contacted
 and NOT SEEN per expected host it did not. ``pinset mitm serve`` keeps a proxy
 running for a device and prints verdicts as connections come
-(:mod:`pinset.cli._mitm_serve`); what both share is in :mod:`pinset.cli._mitm_shared`.
+(:mod:`pinset.cli.mitm._serve`); what both share is in :mod:`pinset.cli.mitm._shared`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from typing import Any
 
 import click
 
-from pinset.cli._mitm_cacerts import jvm_cacerts as read_jvm_cacerts
-from pinset.cli._mitm_client import client_env, run_client, write_trust
-from pinset.cli._mitm_serve import serve
-from pinset.cli._mitm_shared import (
+from pinset.cli._output import console, print_json
+from pinset.cli.mitm._cacerts import jvm_cacerts as read_jvm_cacerts
+from pinset.cli.mitm._client import client_env, run_client, write_trust
+from pinset.cli.mitm._serve import serve
+from pinset.cli.mitm._shared import (
     _ca_options,
     _settle,
     _start,
@@ -30,7 +31,6 @@ from pinset.cli._mitm_shared import (
     judge,
     load_ca,
 )
-from pinset.cli._output import console, print_json
 from pinset.policy import Policy
 from pinset.status import ExitStatus
 from pinset.testing.mitm import MitmProxy

@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 
-from pinset.cli._mitm_jvm import java_tool_options, jvm_options, write_truststore
+from pinset.cli.mitm._jvm import java_tool_options, jvm_options, write_truststore
 from pinset.errors import ConfigError
 from pinset.testing.mitm import MitmProxy
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from pinset.cli._mitm_shared import (
+from pinset.cli._output import console
+from pinset.cli.mitm._shared import (
     _STYLE,
     _ca_options,
     _settle,
@@ -23,7 +24,6 @@ from pinset.cli._mitm_shared import (
     judge,
     load_ca,
 )
-from pinset.cli._output import console
 from pinset.errors import ConfigError
 from pinset.status import ExitStatus
 from pinset.testing.mitm import MitmProxy, MitmRecord, host_verdict
