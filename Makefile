@@ -1,5 +1,6 @@
 # Two set-up commands: `make demo` (install, then play a full pinning scenario on loopback)
-# and `make test` (install, then run every test). `make lint` runs ruff and mypy.
+# and `make test` (install, then run every test). `make lint` runs ruff, mypy and
+# lint-imports (the layer contract in pyproject.toml; see docs/architecture.md).
 # `make fuzz` explores with fresh randomness for FUZZ_SECONDS (see docs/testing.md).
 PYTHON ?= python3
 VENV := .venv
@@ -62,6 +63,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix src tests benchmarks
@@ -71,4 +73,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/handshake.py
 
 clean:
-	rm -rf $(VENV) $(MITM_VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MITM_VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
