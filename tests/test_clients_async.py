@@ -20,8 +20,8 @@ from websockets.http11 import Request
 
 from _client_helpers import BACKUP, HOSTS, OTHER, _no_proxy_from_environment, find_mismatch, pinned  # noqa: F401 - an autouse fixture
 from pinset import PinMismatchError
+from pinset.enforce import PinnedSSLObject
 from pinset.testing import LeafCert, TestPKI, TLSServer, TunnelProxy
-from pinset.tls import PinnedSSLObject
 
 
 @pytest.fixture

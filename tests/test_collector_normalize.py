@@ -22,9 +22,9 @@ from pinset.collector.normalize import (
     parse_known_pin,
     validation_result_name,
 )
+from pinset.enforce import Connection
 from pinset.reporting import FailureReport
 from pinset.testing import TestPKI
-from pinset.tls import Connection
 from test_der import _openssl_pin, _openssl_self_signed
 
 

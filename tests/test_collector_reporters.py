@@ -22,9 +22,9 @@ from fastapi.testclient import TestClient
 from collector_fixtures import FakeClock, clock, db_url  # noqa: F401 - fixtures
 from pinset import DomainRule, Pin, Policy, evaluate
 from pinset.collector import Settings, create_app
+from pinset.enforce import Connection
 from pinset.reporting import FailureReport
 from pinset.testing import TestPKI
-from pinset.tls import Connection
 
 TOKEN = "reporters-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

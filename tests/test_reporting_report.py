@@ -11,9 +11,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from pinset import DomainRule, Pin, Policy, evaluate
+from pinset.enforce import Connection
 from pinset.reporting import FailureReport, default_reporter, der_to_pem
 from pinset.testing import TestPKI
-from pinset.tls import Connection
 
 NOW = dt.datetime(2026, 11, 18, 10, 30, 5, 123456, tzinfo=dt.timezone.utc)
 WRONG = (Pin(os.urandom(32)), Pin(os.urandom(32)))

@@ -22,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from pinset import DomainRule, Pin, PinMismatchError, Policy, evaluate, ssl_context
+from pinset.enforce import Connection
 from pinset.reporting import BackgroundReporter, urllib_transport
 from pinset.reporting.retry import (
     CollectorStatus,
@@ -30,7 +31,6 @@ from pinset.reporting.retry import (
     retry_after_seconds,
 )
 from pinset.testing import TestPKI, TLSServer
-from pinset.tls import Connection
 from pinset.verdict import Verdict
 
 WRONG = (Pin(os.urandom(32)), Pin(os.urandom(32)))

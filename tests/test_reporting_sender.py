@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from collector_fixtures import ReportSink, sink  # noqa: F401 - a fixture
 from pinset import DomainRule, Pin, PinMismatchError, Policy, evaluate, spki_pin, ssl_context
+from pinset.enforce import Connection
 from pinset.reporting import BackgroundReporter, FailureReport
 from pinset.testing import TestPKI, TLSServer
-from pinset.tls import Connection
 
 WRONG = (Pin(os.urandom(32)), Pin(os.urandom(32)))
 NOW = dt.datetime(2026, 11, 18, 10, 0, tzinfo=dt.timezone.utc)

@@ -34,13 +34,13 @@ from pinset import (
     spki_pin,
     ssl_context,
 )
+from pinset.enforce import Connection, PinnedSSLObject, PinnedSSLSocket
 from pinset.formats import android
 from pinset.integrations.requests import PinnedAdapter, pinned_session
 from pinset.policy import DomainRule
 from pinset.reporting import BackgroundReporter
 from pinset.reporting.sender import urllib_transport
 from pinset.testing import CertificateAuthority, LeafCert, TestPKI, TLSServer, generate_key
-from pinset.tls import Connection, PinnedSSLObject, PinnedSSLSocket
 
 BACKUP = Pin(hashlib.sha256(b"review: offline backup key").digest())
 WRONG = Pin(hashlib.sha256(b"review: a key nobody serves").digest())

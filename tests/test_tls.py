@@ -28,6 +28,7 @@ from pinset import (
     spki_pin,
     ssl_context,
 )
+from pinset.enforce import Connection, PinnedSSLObject, PinnedSSLSocket
 from pinset.policy import DomainRule
 from pinset.testing import (
     CertificateAuthority,
@@ -38,7 +39,6 @@ from pinset.testing import (
     configure_cert_chain,
     generate_key,
 )
-from pinset.tls import Connection, PinnedSSLObject, PinnedSSLSocket
 
 BACKUP = Pin(hashlib.sha256(b"offline backup key").digest())
 OTHER = Pin(hashlib.sha256(b"somebody else's key").digest())

@@ -6,6 +6,7 @@ The public names live in private-ish modules and are re-exported here::
     ctx = pinset.ssl_context(policy)          # hand it to requests/httpx/aiohttp/urllib3/asyncio
 """
 
+from pinset.enforce import ssl_context
 from pinset.errors import (
     ChainError,
     ConfigError,
@@ -17,7 +18,6 @@ from pinset.errors import (
 from pinset.hosts import canonical_host
 from pinset.pins import Pin, spki_pin
 from pinset.policy import DomainRule, Policy
-from pinset.tls import ssl_context
 from pinset.verdict import Verdict, evaluate
 
 __version__ = "0.1.0"

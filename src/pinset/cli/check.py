@@ -20,10 +20,10 @@ from pinset.chain import fetch_chain, network_error, peer_chain, verifying_conte
 from pinset.cli._app import SectionedCommand
 from pinset.cli._output import certificate_rows, console, error_console, print_chain, print_json
 from pinset.cli.pin import parse_host_port
+from pinset.enforce import PinnedSSLSocket, ssl_context
 from pinset.errors import ConfigError, NetworkError, PinMismatchError
 from pinset.policy import Policy
 from pinset.status import ExitStatus
-from pinset.tls import PinnedSSLSocket, ssl_context
 from pinset.verdict import Verdict
 
 __all__ = ["command", "load_policy"]

@@ -29,13 +29,13 @@ from pinset.demo._client import Exchange, fetch
 from pinset.demo._collector import LocalCollector, post_direct, start_collector
 from pinset.demo.narrate import Narrator
 from pinset.demo.result import HOST, DemoResult, StepResult
+from pinset.enforce import ssl_context
 from pinset.errors import PinMismatchError
 from pinset.pins import Pin, spki_pin
 from pinset.policy import DomainRule, Policy
 from pinset.reporting import BackgroundReporter
 from pinset.testing import CertificateAuthority, LeafCert, PrivateKey, TLSServer, generate_key
 from pinset.testing.mitm import MitmProxy
-from pinset.tls import ssl_context
 
 __all__ = ["HOST", "DemoResult", "StepResult", "run"]
 

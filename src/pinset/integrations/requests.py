@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from pinset.enforce import PinnedSSLObject, PinnedSSLSocket, ssl_context
 from pinset.errors import ConfigError
 from pinset.policy import Policy
-from pinset.tls import PinnedSSLObject, PinnedSSLSocket, ssl_context
 
 __all__ = ["PinnedAdapter", "PinnedSession", "pinned_session"]
 

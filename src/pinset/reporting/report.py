@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pinset.tls import Connection
+    from pinset.enforce import Connection
     from pinset.verdict import Reason, Verdict
 
 __all__ = ["REPORTED_REASONS", "TRUSTKIT_RESULTS", "FailureReport", "der_to_pem", "known_pin_text"]

@@ -44,8 +44,8 @@ from pinset.reporting.retry import (
 )
 
 if TYPE_CHECKING:
+    from pinset.enforce import Connection
     from pinset.policy import DomainRule, Policy
-    from pinset.tls import Connection
     from pinset.verdict import Verdict
 
 __all__ = [

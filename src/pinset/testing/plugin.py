@@ -27,13 +27,13 @@ from typing import Any, TypeAlias
 import pytest
 from cryptography import x509
 
+from pinset.enforce import ssl_context
 from pinset.pins import Pin, spki_pin
 from pinset.policy import DomainRule, Policy
 from pinset.testing.mitm import MitmProxy, assert_intercepted, assert_refused
 from pinset.testing.pki import CertificateAuthority, LeafCert, TestPKI
 from pinset.testing.pki import _pem as _cert_pem
 from pinset.testing.server import TLSServer
-from pinset.tls import ssl_context
 
 __all__ = [
     "PinSource",

@@ -1,0 +1,18 @@
+"""Enforcement: an :class:`ssl.SSLContext` whose connections check the pin verdict.
+
+Normal certificate validation (trust store, host name, validity) runs first and
+is never relaxed. Right after the handshake the *verified* chain, the path
+OpenSSL built to a trust anchor, is judged by :func:`pinset.verdict.evaluate`
+for ``server_hostname``. A refused connection is closed and
+:class:`PinMismatchError` (an :class:`ssl.SSLCertVerificationError`) is raised
+before any application byte is written; implicit handshakes (a first
+``send``/``recv`` on a socket made with ``do_handshake_on_connect=False``) are
+checked the same way.
+"""
+
+from __future__ import annotations
+
+from pinset.enforce.context import ssl_context
+from pinset.enforce.sockets import Connection, PinnedSSLObject, PinnedSSLSocket
+
+__all__ = ["Connection", "PinnedSSLObject", "PinnedSSLSocket", "ssl_context"]
