@@ -114,7 +114,35 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from _postgres_database(admin_url)
 
 
-class ReportSink:
+class LoopbackCollector:
+    """A loopback HTTP server on an ephemeral port, answering POSTs with ``Handler``.
+
+    Subclasses define the handler and :meth:`let_go`, which frees any request the test is
+    holding back so that :meth:`close` never waits on one.
+    """
+
+    def serve(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1/report"
+
+    def let_go(self) -> None:
+        """Release whatever a handler is waiting for."""
+
+    def close(self) -> None:
+        self.let_go()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class ReportSink(LoopbackCollector):
     """A loopback HTTP server that stores every POSTed body. ``gate`` holds answers back."""
 
     def __init__(self) -> None:
@@ -139,19 +167,10 @@ class ReportSink:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1/report"
-
-    def close(self) -> None:
+    def let_go(self) -> None:
         self.gate.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from collector_fixtures import LoopbackCollector
 from pinset import DomainRule, Pin, PinMismatchError, Policy, evaluate, ssl_context
 from pinset.enforce import Connection
 from pinset.reporting import BackgroundReporter, urllib_transport
@@ -42,7 +43,7 @@ DAY = 24 * 3600.0
 Answer = tuple[int, dict[str, str]] | str
 
 
-class ScriptedCollector:
+class ScriptedCollector(LoopbackCollector):
     """A loopback collector that answers each POST with the next step of ``script``.
 
     When the script runs out it answers 202. ``bodies`` holds every report received.
@@ -81,21 +82,10 @@ class ScriptedCollector:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+        self.serve(Handler)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1/report"
-
-    def close(self) -> None:
+    def let_go(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
