@@ -31,7 +31,7 @@ def test_pre_commit_hook_runs_pinset_audit_on_pin_configs() -> None:
 
 def test_github_job_uploads_sarif_from_pinset_audit() -> None:
     job = yaml.safe_load(
-        (ROOT / ".github" / "workflows" / "pinset-audit.yml").read_text(encoding="utf-8")
+        (ROOT / "docs" / "examples" / "pinset-audit.yml").read_text(encoding="utf-8")
     )
     steps = job["jobs"]["audit"]["steps"]
     runs = " ".join(step.get("run", "") for step in steps)
