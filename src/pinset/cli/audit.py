@@ -18,6 +18,7 @@ from pinset.audit.output.junit import to_junit
 from pinset.audit.output.sarif import to_sarif
 from pinset.audit.output.text import render_text
 from pinset.cli._app import Choice, SectionedCommand
+from pinset.cli._options import cafile_option, json_option, timeout_option
 from pinset.cli._output import console, error_console, show_progress
 from pinset.errors import ConfigError
 
@@ -139,19 +140,11 @@ cannot be read or an option is wrong."""
     metavar="HOST=FILE",
     help="Use the chain in FILE for HOST instead of fetching it (offline).",
 )
-@click.option(
-    "--cafile",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Trusted CAs for the live fetches (default: the system store).",
+@cafile_option(
+    help="PEM file of CA certificates to verify the live fetches against (default: the system "
+    "store)."
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Per-host timeout in seconds.",
-)
+@timeout_option()
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1),
@@ -189,7 +182,7 @@ cannot be read or an option is wrong."""
     show_default=True,
     help="Refuse an APK with more classes*.dex files than this.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@json_option(help="Same as --format json.")
 @click.option(
     "-o",
     "--output",

@@ -18,6 +18,7 @@ from cryptography import x509
 
 from pinset.chain import fetch_chain, network_error, peer_chain, verifying_context
 from pinset.cli._app import SectionedCommand
+from pinset.cli._options import cafile_option, json_option, timeout_option
 from pinset.cli._output import certificate_rows, console, error_console, print_chain, print_json
 from pinset.cli.pin import parse_host_port
 from pinset.enforce import PinnedSSLSocket, ssl_context
@@ -95,20 +96,10 @@ verify), 2 the policy or --cafile does not load, 3 the host cannot be reached.""
     required=True,
     help="Policy file (pinset.toml or JSON).",
 )
-@click.option(
-    "--cafile",
-    type=click.Path(dir_okay=False),
-    help="PEM file of CA certificates to trust (default: the system store).",
-)
+@cafile_option()
 @click.option("--servername", help="Name to send as SNI and to verify (default: the host).")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Seconds.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the verdict and chain as JSON.")
+@timeout_option()
+@json_option(help="Print the verdict and chain as JSON.")
 def command(
     target: str,
     policy_path: str,

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from pinset.cli._options import json_option
 from pinset.cli._output import console, print_json
 from pinset.status import ExitStatus
 
@@ -20,7 +21,7 @@ __all__ = ["command"]
 
 
 @click.command("demo")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (no narration).")
+@json_option(help="Print the summary as JSON (no narration).")
 @click.option(
     "--work-dir",
     type=click.Path(file_okay=False, path_type=Path),

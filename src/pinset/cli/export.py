@@ -22,6 +22,7 @@ import click
 
 from pinset import formats
 from pinset.cli._app import SectionedCommand
+from pinset.cli._options import json_option
 from pinset.cli._output import print_json
 from pinset.errors import ConfigError
 from pinset.status import ExitStatus
@@ -183,7 +184,7 @@ format cannot express it."""
     metavar="KEY=VALUE",
     help="A writer option of the target format (repeatable).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the file.")
+@json_option(help="Print a JSON summary instead of the file.")
 def command(
     policy_file: str, fmt: str, output: str | None, option_pairs: tuple[str, ...], as_json: bool
 ) -> int:

@@ -15,6 +15,7 @@ import click
 
 from pinset import formats
 from pinset.cli._app import SectionedCommand
+from pinset.cli._options import json_option
 from pinset.cli._output import print_json
 from pinset.cli.export import load_input, write_atomically
 from pinset.formats.model import Finding
@@ -92,7 +93,7 @@ Exit status: 0 imported (findings on stderr), 2 the file cannot be read or parse
     default=None,
     help="The host an HPKP header pins (when the file has no 'Host:' line).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print format, policy and findings as JSON.")
+@json_option(help="Print format, policy and findings as JSON.")
 def command(file: str, fmt: str | None, output: str | None, host: str | None, as_json: bool) -> int:
     """Read a platform pinning config into a pinset policy.
 

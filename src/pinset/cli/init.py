@@ -20,6 +20,7 @@ from rich.table import Table
 
 from pinset.chain import FetchedChain, fetch_chain, order_chain
 from pinset.cli._app import Choice, SectionedCommand
+from pinset.cli._options import cafile_option, json_option, timeout_option
 from pinset.cli._output import console, error_console, fits, print_json
 from pinset.cli.keygen import load_key_file, write_new_file
 from pinset.cli.pin import parse_host_port
@@ -205,20 +206,10 @@ in the chain; 3 a host cannot be reached."""
     metavar="URL",
     help="Where clients send pin failure reports. Repeatable.",
 )
-@click.option(
-    "--cafile",
-    type=click.Path(dir_okay=False),
-    help="PEM file of CA certificates to verify against (default: system store).",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Seconds per host.",
-)
+@cafile_option()
+@timeout_option()
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@json_option(help="Print what was written as JSON.")
 def command(
     hosts: tuple[str, ...],
     level: Level,

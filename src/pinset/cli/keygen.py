@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from pinset.chain import LoadedChain, PasswordError, key_type, load_chain
 from pinset.cli._app import Choice, SectionedCommand
+from pinset.cli._options import json_option
 from pinset.cli._output import console, print_json
 from pinset.cli.pin import read_secret
 from pinset.errors import ConfigError
@@ -176,7 +177,7 @@ Exit status: 0 written, 2 an existing file, a bad subject or an empty passphrase
     type=click.Path(dir_okay=False),
     help="Read the passphrase from the first line of this file instead of a prompt.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the file names and the pin as JSON.")
+@json_option(help="Print the file names and the pin as JSON.")
 def command(
     kind: str,
     out: Path,

@@ -26,6 +26,7 @@ from rich.progress import Progress
 
 from pinset.chain import FetchedChain, async_fetch_chain, load_chain, verifying_context
 from pinset.cli._app import SectionedCommand
+from pinset.cli._options import cafile_option, json_option, timeout_option
 from pinset.cli._output import (
     certificate_rows,
     console,
@@ -185,24 +186,14 @@ Exit status: 0 every target worked, 2 a target failed (bad file, bad name),
 )
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @click.option("--servername", help="Name to send as SNI and to verify (default: the host).")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Seconds per host.",
-)
-@click.option(
-    "--cafile",
-    type=click.Path(dir_okay=False),
-    help="PEM file of CA certificates to verify against (default: the system store).",
-)
+@timeout_option()
+@cafile_option()
 @click.option(
     "--password-file",
     type=click.Path(dir_okay=False),
     help="File whose first line is the password of PKCS#12 files and encrypted keys.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@json_option(help="Print JSON instead of tables.")
 def command(
     targets: tuple[str, ...],
     servername: str | None,

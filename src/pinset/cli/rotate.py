@@ -11,6 +11,7 @@ from pinset.audit import read_subjects
 from pinset.audit.rotation import RotationVerdict, check_rotation
 from pinset.chain import load_chain, order_chain
 from pinset.cli._app import SectionedCommand
+from pinset.cli._options import json_option
 from pinset.cli._output import console, print_json
 from pinset.cli.audit import parse_now
 from pinset.cli.keygen import load_key_file
@@ -105,7 +106,7 @@ out, 2 a file cannot be read or no pinned rule covers --domain."""
 )
 @click.option("--domain", "domains", multiple=True, help="Only judge the rules covering this name.")
 @click.option("--now", "now_text", metavar="DATE", help="Judge as of this date (UTC).")
-@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@json_option(help="Print the verdicts as JSON.")
 def check(
     targets: tuple[str, ...],
     new_cert: str | None,

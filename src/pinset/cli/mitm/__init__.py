@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from pinset.cli._options import cafile_option, json_option, timeout_option
 from pinset.cli._output import console, print_json
 from pinset.cli.mitm._cacerts import jvm_cacerts as read_jvm_cacerts
 from pinset.cli.mitm._client import client_env, run_client, write_trust
@@ -88,24 +89,16 @@ class _MitmCommand(click.Command):
     type=click.Path(dir_okay=False),
     help="A pinset policy; its hosts count as pinned hosts the client must contact.",
 )
-@click.option(
-    "--cafile",
-    type=click.Path(dir_okay=False),
-    help="CAs the client trusts, to add the interception CA to (default: the system bundle).",
+@cafile_option(
+    help="CAs the client trusts, to add the interception CA to (default: the system bundle)."
 )
 @click.option(
     "--jvm-cacerts",
     is_flag=True,
     help="Also trust the JVM's own cacerts in the JVM trust store ($JAVA_HOME or java on PATH).",
 )
-@click.option(
-    "--timeout",
-    type=float,
-    default=60.0,
-    show_default=True,
-    help="Seconds the client command may run.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@timeout_option(default=60.0, help="Seconds the client command may run.", positive=False)
+@json_option(help="Print the verdicts as JSON.")
 @click.argument("client_command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND...")
 def command(
     port: int,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from pinset.cli._options import json_option
 from pinset.cli._output import console
 from pinset.cli.mitm._shared import (
     _STYLE,
@@ -79,7 +80,7 @@ def _record_line(record: MitmRecord) -> str:
     default=None,
     help="Stop after this many connections (default: run until Ctrl-C).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of text.")
+@json_option(help="Print JSON lines instead of text.")
 def serve(
     port: int,
     upstream: str | None,
