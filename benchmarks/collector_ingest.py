@@ -42,8 +42,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pinset.collector.db import create_engine, migrate
-from pinset.collector.normalize import normalize
+from pinset.collector._db import create_engine, migrate
+from pinset.collector._normalize import normalize
 from pinset.testing import TestPKI
 
 TOKEN = "bench-token"  # noqa: S105 - the throw-away collector's read token

@@ -144,7 +144,7 @@ def _compare(
 
 def _verdict_cost(pki: TestPKI, pinned: ssl.SSLContext, rounds: int = 2000) -> tuple[float, float]:
     """Microseconds per verdict on a three-certificate chain: first sight, and seen before."""
-    from pinset.enforce.memo import _VerdictMemo
+    from pinset.enforce._memo import _VerdictMemo
 
     leaf = pki.leaf(HOST)
     chain = tuple(c.public_bytes(encoding=_der()) for c in leaf.full_chain)

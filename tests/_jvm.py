@@ -187,7 +187,7 @@ class Answer:
 class JvmClient:
     """One JVM running a compiled client, trusting the PKCS#12 *trust_store* (only).
 
-    Write the store with :func:`pinset.cli.mitm._jvm.write_truststore`, the one writer
+    Write the store with :func:`pinset.cli._mitm._jvm.write_truststore`, the one writer
     of Java trust stores in pinset (``pinset mitm -- java ...`` uses it too).
     """
 

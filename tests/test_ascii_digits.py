@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from pinset.audit.live import parse_endpoint
-from pinset.cli.pin import parse_host_port
+from pinset.audit._live import parse_endpoint
+from pinset.cli._pin import parse_host_port
 from pinset.errors import ConfigError, PinsetError
-from pinset.formats import hpkp
+from pinset.formats import _hpkp as hpkp
 from pinset.hosts import canonical_host
 from pinset.testing._connect import _parse_target, _Refused
 

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pinset.audit import audit
-from pinset.audit.apk import read_apk, scan_dex
-from pinset.audit.ipa import read_ipa
+from pinset.audit._apk import read_apk, scan_dex
+from pinset.audit._ipa import read_ipa
 from pinset.errors import ConfigError
 
 NOW = dt.datetime(2026, 11, 28, tzinfo=dt.timezone.utc)

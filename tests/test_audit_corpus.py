@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pinset.audit import audit
-from pinset.audit.model import AuditReport
+from pinset.audit._model import AuditReport
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 NOW = dt.datetime(2026, 11, 28, tzinfo=dt.timezone.utc)

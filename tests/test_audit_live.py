@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pinset.audit import Endpoint, audit, live_endpoints, read_subjects
-from pinset.audit.live import fetch_chains, parse_endpoint
+from pinset.audit._live import fetch_chains, parse_endpoint
 from pinset.cli import main
 from pinset.errors import ConfigError
 from pinset.pins import spki_pin

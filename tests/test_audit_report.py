@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 
 from pinset.audit import audit
-from pinset.audit.model import AuditReport
-from pinset.audit.output.junit import to_junit
-from pinset.audit.output.sarif import to_sarif_dict
+from pinset.audit._model import AuditReport
+from pinset.audit._output.junit import to_junit
+from pinset.audit._output.sarif import to_sarif_dict
 from pinset.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures"

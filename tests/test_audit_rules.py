@@ -10,8 +10,8 @@ import pytest
 from cryptography import x509
 
 from pinset.audit import audit
-from pinset.audit.model import Finding, LiveChain
-from pinset.audit.rules import AS_WRITTEN, RULES
+from pinset.audit._model import Finding, LiveChain
+from pinset.audit._rules import AS_WRITTEN, RULES
 from pinset.pins import spki_pin
 from pinset.testing import TestPKI, generate_key
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
 from pinset.cli import main
-from pinset.cli.pin import parse_host_port
+from pinset.cli._pin import parse_host_port
 from pinset.errors import ConfigError
 from pinset.pins import spki_pin
 from pinset.testing import LeafCert, TestPKI, TLSServer

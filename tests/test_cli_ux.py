@@ -216,7 +216,7 @@ def test_unexpected_failure_is_reported_without_a_traceback(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("pinset.cli.rotate.check_rotation", broken)
+    monkeypatch.setattr("pinset.cli._rotate.check_rotation", broken)
     code, _out, err = run(ws, capsys, "rotate check {policy} --new-key {backup}")
     assert code == 2
     assert "internal error: RuntimeError: boom" in err
@@ -373,7 +373,8 @@ def test_piped_output_has_no_colour_codes(
 def test_progress_bars_stay_off_in_ci(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pinset.cli import _output, pin
+    from pinset.cli import _output
+    from pinset.cli import _pin as pin
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     monkeypatch.setenv("CI", "true")

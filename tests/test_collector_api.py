@@ -370,7 +370,7 @@ def test_the_documented_route_answers_like_the_fast_path(
 ) -> None:
     from fastapi import FastAPI
 
-    from pinset.collector.routes import router
+    from pinset.collector._routes import router
 
     full = create_app(Settings(db_url=db_url, token=TOKEN, rate_per_second=0))
     bare = FastAPI()  # the router alone, without the IngestFastPath middleware

@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 
 from collector_fixtures import FakeClock, clock, db_url, make_report, report_leaf  # noqa: F401
 from pinset.collector import Settings, create_app
-from pinset.collector.db import create_engine, migrate
-from pinset.collector.normalize import NormalizedReport, normalize
-from pinset.collector.writer import DEDUP_WINDOW, BatchWriter, WriteResult
+from pinset.collector._db import create_engine, migrate
+from pinset.collector._normalize import NormalizedReport, normalize
+from pinset.collector._writer import DEDUP_WINDOW, BatchWriter, WriteResult
 
 TOKEN = "dedup-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

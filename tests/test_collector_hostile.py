@@ -19,8 +19,8 @@ from collector_fixtures import (  # noqa: F401 - fixtures
     report_leaf,
 )
 from pinset.collector import Settings, create_app
-from pinset.collector.extra import MAX_EXTRA_DEPTH, MAX_EXTRA_FIELDS, MAX_EXTRA_TEXT, kept_extra
-from pinset.collector.schema import reports
+from pinset.collector._extra import MAX_EXTRA_DEPTH, MAX_EXTRA_FIELDS, MAX_EXTRA_TEXT, kept_extra
+from pinset.collector._schema import reports
 
 TOKEN = "hostile-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

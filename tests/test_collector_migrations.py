@@ -10,8 +10,8 @@ from alembic import command
 from alembic.config import Config
 
 from collector_fixtures import PIN_A, PIN_B, db_url  # noqa: F401 - fixtures
-from pinset.collector import db as collector_db
-from pinset.collector.db import create_engine, migrate
+from pinset.collector import _db as collector_db
+from pinset.collector._db import create_engine, migrate
 
 KEY = "k" * 64
 CHAIN = "c" * 64

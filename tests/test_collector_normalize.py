@@ -1,4 +1,4 @@
-"""pinset.collector.normalize: one model for RFC 7469, TrustKit and pinset reports (pure)."""
+"""pinset.collector._normalize: one model for RFC 7469, TrustKit and pinset reports (pure)."""
 # ruff: noqa: F811 - the fixtures imported from collector_fixtures are redefined as parameters
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from collector_fixtures import make_report, report_leaf  # noqa: F401 - fixtures
 from pinset import DomainRule, Pin, Policy, evaluate
-from pinset.collector.normalize import (
+from pinset.collector._normalize import (
     ReportError,
     certificate_facts,
     normalize,

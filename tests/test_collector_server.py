@@ -22,7 +22,7 @@ import pytest
 
 from pinset import DomainRule, Pin, PinMismatchError, Policy, ssl_context
 from pinset.cli import main
-from pinset.collector.server import ServerLimits
+from pinset.collector._server import ServerLimits
 from pinset.reporting import BackgroundReporter
 from pinset.testing import TestPKI, TLSServer
 

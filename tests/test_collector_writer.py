@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from collector_fixtures import db_url, make_report, report_leaf  # noqa: F401 - fixtures
-from pinset.collector.db import create_engine, migrate
-from pinset.collector.normalize import normalize
-from pinset.collector.writer import BatchWriter, WriteResult
+from pinset.collector._db import create_engine, migrate
+from pinset.collector._normalize import normalize
+from pinset.collector._writer import BatchWriter, WriteResult
 
 
 def test_a_report_the_database_refuses_fails_alone(
@@ -46,7 +46,7 @@ def test_a_report_the_database_refuses_fails_alone(
 def test_text_the_database_could_not_store_is_refused_up_front(
     make_report: Callable[..., dict[str, Any]], text: str
 ) -> None:
-    from pinset.collector.normalize import ReportError
+    from pinset.collector._normalize import ReportError
 
     with pytest.raises(ReportError, match=r"control character|not valid Unicode"):
         normalize(make_report(**{"app-version": text}), received=1)

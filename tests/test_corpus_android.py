@@ -15,7 +15,7 @@ import pytest
 
 from pinset import formats
 from pinset.errors import ConfigError
-from pinset.formats.model import Imported
+from pinset.formats._model import Imported
 from pinset.pins import Pin
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"

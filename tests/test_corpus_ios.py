@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import pinset.formats
-from pinset.formats.apple import ios_ats, trustkit
+from pinset.formats._apple import ios_ats, trustkit
 from pinset.pins import Pin
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus" / "ios-plist"

@@ -17,7 +17,7 @@ import pinset
 from pinset.cli import main
 from pinset.policy import DomainRule, Policy
 from pinset.testing import LeafCert, TestPKI, TLSServer
-from pinset.testing.mitm import MitmProxy
+from pinset.testing._mitm import MitmProxy
 
 CURL = shutil.which("curl")
 pytestmark = pytest.mark.skipif(CURL is None, reason="curl is not installed")

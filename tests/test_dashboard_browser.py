@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 
 from pinset import spki_pin
 from pinset.collector import Settings, create_app
-from pinset.collector.dashboard import SECURITY_HEADERS
+from pinset.collector._dashboard import SECURITY_HEADERS
 from pinset.testing import LeafCert, TestPKI
 
 TOKEN = "dashboard-test-token"

@@ -9,8 +9,8 @@ import warnings
 import pytest
 
 from pinset.errors import ConfigError
-from pinset.formats import android
-from pinset.formats.model import ExportError, ExportWarning
+from pinset.formats import _android as android
+from pinset.formats._model import ExportError, ExportWarning
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 from pinset.testing import TestPKI
@@ -18,7 +18,7 @@ from pinset.testing import TestPKI
 # Every export of a dated pin-set says that Android reads the date at the device's local
 # midnight; test_formats_android asserts that warning, the other tests leave it aside.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:Android stops enforcing:pinset.formats.model.ExportWarning"
+    "ignore:Android stops enforcing:pinset.formats._model.ExportWarning"
 )
 
 

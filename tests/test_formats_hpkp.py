@@ -10,12 +10,12 @@ import pytest
 
 from pinset.cli import main
 from pinset.errors import ConfigError
-from pinset.formats import hpkp
-from pinset.formats.model import ExportError, ExportWarning
+from pinset.formats import _hpkp as hpkp
+from pinset.formats._model import ExportError, ExportWarning
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 
-pytestmark = pytest.mark.filterwarnings("error::pinset.formats.model.ExportWarning")
+pytestmark = pytest.mark.filterwarnings("error::pinset.formats._model.ExportWarning")
 
 A, B, C = (Pin(hashlib.sha256(f"key-{n}".encode()).digest()) for n in "abc")
 PLACEHOLDER = Pin(bytes(32))

@@ -10,12 +10,12 @@ import warnings
 import pytest
 
 from pinset.errors import ConfigError
-from pinset.formats.apple import ios_ats
-from pinset.formats.model import ExportError, ExportWarning
+from pinset.formats._apple import ios_ats
+from pinset.formats._model import ExportError, ExportWarning
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 
-pytestmark = pytest.mark.filterwarnings("error::pinset.formats.model.ExportWarning")
+pytestmark = pytest.mark.filterwarnings("error::pinset.formats._model.ExportWarning")
 
 A, B, C = (Pin(hashlib.sha256(f"key-{n}".encode()).digest()) for n in "abc")
 PLACEHOLDER = Pin(bytes(32))

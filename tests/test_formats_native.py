@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from pinset.errors import ConfigError
-from pinset.formats import native
+from pinset.formats import _native as native
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 

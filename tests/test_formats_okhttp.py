@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 from pinset.cli import main
 from pinset.errors import ConfigError
-from pinset.formats import okhttp
-from pinset.formats.model import ExportError, ExportWarning, Imported
+from pinset.formats import _okhttp as okhttp
+from pinset.formats._model import ExportError, ExportWarning, Imported
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 
-pytestmark = pytest.mark.filterwarnings("error::pinset.formats.model.ExportWarning")
+pytestmark = pytest.mark.filterwarnings("error::pinset.formats._model.ExportWarning")
 
 A, B, C, D = (Pin(hashlib.sha256(f"key-{n}".encode()).digest()) for n in "abcd")
 PLACEHOLDER = Pin(bytes(32))

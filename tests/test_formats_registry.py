@@ -101,4 +101,4 @@ def test_importing_formats_loads_no_format_module() -> None:
         "print(sorted(m for m in sys.modules if m.startswith('pinset.formats.')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['pinset.formats.model']"
+    assert out.stdout.strip() == "['pinset.formats._model']"

@@ -11,16 +11,17 @@ import warnings
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from pinset.formats import android, native
-from pinset.formats.android import trustkit_android
-from pinset.formats.model import ExportWarning
+from pinset.formats import _android as android
+from pinset.formats import _native as native
+from pinset.formats._android import trustkit_android
+from pinset.formats._model import ExportWarning
 from pinset.policy import Policy
 from strategies import policies
 
 # Every export of a dated pin-set says that Android reads the date at the device's local
 # midnight; test_formats_android asserts that warning, the other tests leave it aside.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:Android stops enforcing:pinset.formats.model.ExportWarning"
+    "ignore:Android stops enforcing:pinset.formats._model.ExportWarning"
 )
 
 

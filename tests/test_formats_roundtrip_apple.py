@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pinset.formats import hpkp, okhttp
-from pinset.formats.apple import ios_ats, trustkit
-from pinset.formats.model import ExportError, ExportWarning
+from pinset.formats import _hpkp as hpkp
+from pinset.formats import _okhttp as okhttp
+from pinset.formats._apple import ios_ats, trustkit
+from pinset.formats._model import ExportError, ExportWarning
 from pinset.policy import DomainRule, Policy
 from strategies import REPORT_URIS, hostnames, pins, policies
 

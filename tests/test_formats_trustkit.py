@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from pinset.errors import ConfigError
-from pinset.formats.apple import trustkit
-from pinset.formats.model import ExportError, ExportWarning, TrustKitSettings
+from pinset.formats._apple import trustkit
+from pinset.formats._model import ExportError, ExportWarning, TrustKitSettings
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 
-pytestmark = pytest.mark.filterwarnings("error::pinset.formats.model.ExportWarning")
+pytestmark = pytest.mark.filterwarnings("error::pinset.formats._model.ExportWarning")
 
 A, B, C = (Pin(hashlib.sha256(f"key-{n}".encode()).digest()) for n in "abc")
 PLACEHOLDER = Pin(b"\x01" * 32)

@@ -7,8 +7,8 @@ import hashlib
 import pytest
 
 from pinset.errors import ConfigError
-from pinset.formats.android import trustkit_android
-from pinset.formats.model import ExportError, ExportWarning
+from pinset.formats._android import trustkit_android
+from pinset.formats._model import ExportError, ExportWarning
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 

@@ -5,7 +5,7 @@ removed, truncated, bit-flipped or replaced; zip bombs (refused by the size
 limit before anything is decompressed); path traversal names, nested
 ``Payload`` directories, two apps in one IPA, an Info.plist that is not a
 plist. The readers raise only :class:`~pinset.errors.ConfigError` naming the
-artefact; :func:`~pinset.audit.targets.read_target` never raises; and
+artefact; :func:`~pinset.audit._targets.read_target` never raises; and
 ``pinset audit`` exits 2 with a message, not a traceback.
 """
 
@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pinset.audit.apk import (
+from pinset.audit._apk import (
     MAX_DEX_FILES,
     MAX_ENTRY_SIZE,
     MAX_TOTAL_INFLATED,
@@ -31,9 +31,9 @@ from pinset.audit.apk import (
     open_zip,
     read_apk,
 )
-from pinset.audit.ipa import read_ipa
-from pinset.audit.model import Unreadable
-from pinset.audit.targets import read_target
+from pinset.audit._ipa import read_ipa
+from pinset.audit._model import Unreadable
+from pinset.audit._targets import read_target
 from pinset.cli import main
 from pinset.errors import ConfigError, PinsetError
 

@@ -24,10 +24,13 @@ from hypothesis import strategies as st
 
 from pinset import formats
 from pinset.errors import ConfigError, PinsetError
-from pinset.formats import android, hpkp, native, okhttp
-from pinset.formats.android import trustkit_android
-from pinset.formats.apple import ios_ats, trustkit
-from pinset.formats.model import ExportWarning
+from pinset.formats import _android as android
+from pinset.formats import _hpkp as hpkp
+from pinset.formats import _native as native
+from pinset.formats import _okhttp as okhttp
+from pinset.formats._android import trustkit_android
+from pinset.formats._apple import ios_ats, trustkit
+from pinset.formats._model import ExportWarning
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 

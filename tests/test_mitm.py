@@ -18,7 +18,7 @@ from cryptography import x509
 import pinset
 from pinset.policy import DomainRule, Policy
 from pinset.testing import LeafCert, TestPKI, TLSServer
-from pinset.testing.mitm import MitmProxy, MitmRecord, assert_intercepted, assert_refused
+from pinset.testing._mitm import MitmProxy, MitmRecord, assert_intercepted, assert_refused
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 

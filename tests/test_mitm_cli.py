@@ -19,7 +19,7 @@ from rich.console import Console
 
 import pinset
 from pinset.cli import main
-from pinset.cli.mitm._shared import fail_line
+from pinset.cli._mitm._shared import fail_line
 from pinset.policy import DomainRule, Policy
 from pinset.testing import LeafCert, TestPKI, TLSServer
 

@@ -24,12 +24,12 @@ from cryptography.hazmat.primitives import serialization
 
 import pinset
 from pinset.cli import main
-from pinset.cli.mitm._cacerts import cacerts_certificates, jvm_cacerts
-from pinset.cli.mitm._client import write_trust
-from pinset.cli.mitm._jvm import TRUSTSTORE_PASSWORD, java_tool_options, jvm_options
+from pinset.cli._mitm._cacerts import cacerts_certificates, jvm_cacerts
+from pinset.cli._mitm._client import write_trust
+from pinset.cli._mitm._jvm import TRUSTSTORE_PASSWORD, java_tool_options, jvm_options
 from pinset.errors import ConfigError
 from pinset.testing import CertificateAuthority, LeafCert, TestPKI, TLSServer
-from pinset.testing.mitm import MitmProxy
+from pinset.testing._mitm import MitmProxy
 
 JARS = (Path("/usr/share/java/okhttp.jar"), Path("/usr/share/java/okio.jar"))
 

@@ -35,7 +35,7 @@ from _jvm import Answer, Compilation, JvmClient, Language, missing
 from _mitmdump import Mitmdump, find_mitmdump
 from pinset.chain import peer_chain
 from pinset.cli import main
-from pinset.cli.mitm._jvm import TRUSTSTORE_PASSWORD, write_truststore
+from pinset.cli._mitm._jvm import TRUSTSTORE_PASSWORD, write_truststore
 from pinset.testing import MitmProxy, TestPKI, TLSServer, generate_key
 
 LANGUAGES: tuple[Language, ...] = ("java", "kotlin")

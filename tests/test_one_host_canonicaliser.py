@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from collector_fixtures import make_report, report_leaf  # noqa: F401 - fixtures
 from pinset.audit import audit
 from pinset.collector import Settings, create_app
-from pinset.collector.normalize import ReportError, normalize
+from pinset.collector._normalize import ReportError, normalize
 from pinset.reporting import is_loopback_host
 
 NOW = dt.datetime(2026, 12, 6, tzinfo=dt.timezone.utc)

@@ -20,7 +20,7 @@ import pytest
 
 from collector_fixtures import ReportSink, sink  # noqa: F401 - a fixture
 from pinset.reporting import urllib_transport
-from pinset.reporting.sender import is_loopback_host
+from pinset.reporting._sender import is_loopback_host
 
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 

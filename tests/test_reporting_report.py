@@ -1,4 +1,4 @@
-"""pinset.reporting.report: the RFC 7469 / TrustKit report built from a verdict."""
+"""pinset.reporting._report: the RFC 7469 / TrustKit report built from a verdict."""
 
 from __future__ import annotations
 

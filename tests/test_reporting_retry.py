@@ -25,7 +25,7 @@ from collector_fixtures import LoopbackCollector
 from pinset import DomainRule, Pin, PinMismatchError, Policy, evaluate, ssl_context
 from pinset.enforce import Connection
 from pinset.reporting import BackgroundReporter, urllib_transport
-from pinset.reporting.retry import (
+from pinset.reporting._retry import (
     CollectorStatus,
     RetryPolicy,
     is_retryable_status,

@@ -35,11 +35,11 @@ from pinset import (
     ssl_context,
 )
 from pinset.enforce import Connection, PinnedSSLObject, PinnedSSLSocket
-from pinset.formats import android
+from pinset.formats import _android as android
 from pinset.integrations.requests import PinnedAdapter, pinned_session
 from pinset.policy import DomainRule
 from pinset.reporting import BackgroundReporter
-from pinset.reporting.sender import urllib_transport
+from pinset.reporting._sender import urllib_transport
 from pinset.testing import CertificateAuthority, LeafCert, TestPKI, TLSServer, generate_key
 
 BACKUP = Pin(hashlib.sha256(b"review: offline backup key").digest())

@@ -1,4 +1,4 @@
-"""pinset.testing.pki: certificates OpenSSL accepts exactly when a real PKI would."""
+"""pinset.testing._pki: certificates OpenSSL accepts exactly when a real PKI would."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""pinset.testing.server and .tunnel: real loopback TLS, byte accounting, clean shutdown."""
+"""pinset.testing._server and .tunnel: real loopback TLS, byte accounting, clean shutdown."""
 
 from __future__ import annotations
 

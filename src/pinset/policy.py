@@ -2,7 +2,7 @@
 
 Pure: no sockets, clocks or files. Values are validated on construction and
 immutable. Rules are indexed once, when the policy is built. Reading and writing
-the policy file live in :mod:`pinset.policyfile.reader` and :mod:`pinset.policyfile.writer`;
+the policy file live in :mod:`pinset.policyfile._reader` and :mod:`pinset.policyfile._writer`;
 ``load``/``loads``/``from_dict`` and ``to_dict``/``to_json``/``to_toml`` delegate there.
 """
 
@@ -242,19 +242,19 @@ class Policy:
             now = dt.datetime.now(dt.timezone.utc)
         return evaluate(self, host, verified_chain, now=now)
 
-    # -- construction (the policy file: pinset.policyfile.reader) ----------------------
+    # -- construction (the policy file: pinset.policyfile._reader) ----------------------
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
         """Read a policy from a ``.toml`` or ``.json`` file."""
-        from pinset.policyfile import reader
+        from pinset.policyfile import _reader as reader
 
         return reader.load(cls, path)
 
     @classmethod
     def loads(cls, text: str, *, format: str = "toml", source: str | None = None) -> Policy:
         """Parse policy text (``format`` is ``"toml"`` or ``"json"``)."""
-        from pinset.policyfile import reader
+        from pinset.policyfile import _reader as reader
 
         return reader.loads(cls, text, format=format, source=source)
 
@@ -268,7 +268,7 @@ class Policy:
         json_text: bool = False,
     ) -> Policy:
         """Build a policy from the parsed TOML/JSON mapping (keys as in the policy file)."""
-        from pinset.policyfile import reader
+        from pinset.policyfile import _reader as reader
 
         return reader.from_dict(cls, data, source=source, text=text, json_text=json_text)
 
@@ -276,19 +276,19 @@ class Policy:
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as a TOML/JSON-ready mapping (dates as ``datetime.date``)."""
-        from pinset.policyfile import writer
+        from pinset.policyfile import _writer as writer
 
         return writer.to_dict(self)
 
     def to_json(self) -> str:
         """The policy as JSON text with the same keys as the TOML file."""
-        from pinset.policyfile import writer
+        from pinset.policyfile import _writer as writer
 
         return writer.to_json(self)
 
     def to_toml(self) -> str:
         """The policy as ``pinset.toml`` text: deterministic; :meth:`loads` reads it back equal."""
-        from pinset.policyfile import writer
+        from pinset.policyfile import _writer as writer
 
         return writer.to_toml(self)
 

@@ -5,8 +5,8 @@
     report = pinset.audit.audit(["pinset.toml", "app.apk"], now=now, live=True)
     report.exit_code   # 0 clean, 1 an error-level finding, 2 a target could not be read
 
-Rule ids, severities and fixes are in :mod:`pinset.audit.rules.catalog`, the checks
-in :mod:`pinset.audit.rules`; reporters in :mod:`pinset.audit.output` (text, JSON,
+Rule ids, severities and fixes are in :mod:`pinset.audit._rules.catalog`, the checks
+in :mod:`pinset.audit._rules`; reporters in :mod:`pinset.audit._output` (text, JSON,
 SARIF, JUnit). Time is a parameter: the auditor never reads the clock.
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 from cryptography import x509
 
-from pinset.audit.apk import ArchiveLimits
-from pinset.audit.live import Endpoint, fetch_chains
-from pinset.audit.model import (
+from pinset.audit._apk import ArchiveLimits
+from pinset.audit._live import Endpoint, fetch_chains
+from pinset.audit._model import (
     AuditReport,
     Context,
     Finding,
@@ -30,8 +30,8 @@ from pinset.audit.model import (
     Unreadable,
     sort_key,
 )
-from pinset.audit.rules import RULES, Rule, check
-from pinset.audit.targets import read_target
+from pinset.audit._rules import RULES, Rule, check
+from pinset.audit._targets import read_target
 from pinset.chain import load_chain, order_chain
 from pinset.errors import ChainError
 from pinset.hosts import canonical_host

@@ -5,7 +5,7 @@ one entry name twice; the :class:`ZipReader` it returns inflates entries as boun
 streams and counts every byte, so one archive never costs more than its
 :class:`ArchiveLimits`: :data:`MAX_ENTRY_SIZE` per entry, :data:`MAX_TOTAL_INFLATED`
 for all entries together. A zip bomb is refused before it is decompressed.
-:mod:`pinset.audit.apk` re-exports the public names.
+:mod:`pinset.audit._apk` re-exports the public names.
 """
 
 from __future__ import annotations

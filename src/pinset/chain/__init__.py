@@ -2,9 +2,9 @@
 
 :func:`fetch_chain` (and :func:`async_fetch_chain`) connect over TCP and TLS and
 return the chain the server *served* and, when validation against the given trust
-succeeds, the chain OpenSSL *verified* (code in :mod:`pinset.chain.fetch`).
+succeeds, the chain OpenSSL *verified* (code in :mod:`pinset.chain._fetch`).
 :func:`load_chain` reads PEM bundles (with certificates, keys and CSRs mixed), DER,
-PKCS#7 and PKCS#12 files (code in :mod:`pinset.chain.files`).
+PKCS#7 and PKCS#12 files (code in :mod:`pinset.chain._files`).
 :func:`order_chain` and :func:`cert_role` arrange and label what was found.
 """
 
@@ -17,7 +17,7 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
 
-from pinset.chain.fetch import (
+from pinset.chain._fetch import (
     FetchedChain,
     async_fetch_chain,
     fetch_chain,
@@ -25,7 +25,7 @@ from pinset.chain.fetch import (
     peer_chain,
     verifying_context,
 )
-from pinset.chain.files import Key, LoadedChain, PasswordError, load_chain
+from pinset.chain._files import Key, LoadedChain, PasswordError, load_chain
 
 __all__ = [
     "FetchedChain",

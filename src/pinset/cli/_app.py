@@ -18,17 +18,17 @@ __all__ = ["COMMANDS", "Choice", "SectionedCommand", "cli", "run"]
 
 # name -> (module, attribute, one-line help). Modules load only when their command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "pin": ("pinset.cli.pin", "command", "Print the SPKI pins of hosts and files."),
-    "keygen": ("pinset.cli.keygen", "command", "Make an offline backup key and print its pin."),
-    "init": ("pinset.cli.init", "command", "Write a policy from live chains plus backup pins."),
-    "check": ("pinset.cli.check", "command", "Connect with enforcement and print the verdict."),
-    "export": ("pinset.cli.export", "command", "Write a policy in a platform's format."),
-    "import": ("pinset.cli.import_", "command", "Read a platform config into a pinset policy."),
-    "audit": ("pinset.cli.audit", "command", "Audit policies, live servers and mobile apps."),
-    "rotate": ("pinset.cli.rotate", "group", "Plan and check a key rotation."),
-    "mitm": ("pinset.cli.mitm", "command", "Attack a client with a forging proxy."),
-    "collector": ("pinset.cli.collector", "group", "Run the pin-failure report collector."),
-    "demo": ("pinset.cli.demo", "command", "Play a full pinning scenario on loopback."),
+    "pin": ("pinset.cli._pin", "command", "Print the SPKI pins of hosts and files."),
+    "keygen": ("pinset.cli._keygen", "command", "Make an offline backup key and print its pin."),
+    "init": ("pinset.cli._init", "command", "Write a policy from live chains plus backup pins."),
+    "check": ("pinset.cli._check", "command", "Connect with enforcement and print the verdict."),
+    "export": ("pinset.cli._export", "command", "Write a policy in a platform's format."),
+    "import": ("pinset.cli._import", "command", "Read a platform config into a pinset policy."),
+    "audit": ("pinset.cli._audit", "command", "Audit policies, live servers and mobile apps."),
+    "rotate": ("pinset.cli._rotate", "group", "Plan and check a key rotation."),
+    "mitm": ("pinset.cli._mitm", "command", "Attack a client with a forging proxy."),
+    "collector": ("pinset.cli._collector", "group", "Run the pin-failure report collector."),
+    "demo": ("pinset.cli._demo", "command", "Play a full pinning scenario on loopback."),
 }
 
 

@@ -5,9 +5,9 @@
 Run it with ``pinset collector serve``; see docs/reporting.md.
 """
 
-from pinset.collector.app import create_app
-from pinset.collector.normalize import NormalizedReport, ReportError, normalize
-from pinset.collector.settings import TOKEN_ENV, Settings
+from pinset.collector._app import create_app
+from pinset.collector._normalize import NormalizedReport, ReportError, normalize
+from pinset.collector._settings import TOKEN_ENV, Settings
 
 __all__ = [
     "TOKEN_ENV",

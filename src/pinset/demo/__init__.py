@@ -4,6 +4,6 @@
 summary as a table or JSON.
 """
 
-from pinset.demo.scenario import HOST, DemoResult, StepResult, run
+from pinset.demo._scenario import HOST, DemoResult, StepResult, run
 
 __all__ = ["HOST", "DemoResult", "StepResult", "run"]

@@ -12,7 +12,7 @@ checked the same way.
 
 from __future__ import annotations
 
-from pinset.enforce.context import ssl_context
-from pinset.enforce.sockets import Connection, PinnedSSLObject, PinnedSSLSocket
+from pinset.enforce._context import ssl_context
+from pinset.enforce._sockets import Connection, PinnedSSLObject, PinnedSSLSocket
 
 __all__ = ["Connection", "PinnedSSLObject", "PinnedSSLSocket", "ssl_context"]

@@ -2,7 +2,7 @@
 
 Each format is a module with ``loads(data, *, source=None) -> Imported``,
 ``dumps(policy, **options) -> str | bytes`` and ``sniff(data: bytes) -> bool``
-(see :mod:`pinset.formats.model`). Modules are imported on first use, so a
+(see :mod:`pinset.formats._model`). Modules are imported on first use, so a
 missing optional dependency only affects its own format::
 
     imported = pinset.formats.load(path.read_bytes(), source=str(path))   # format detected
@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from pinset.errors import ConfigError, PinsetError
-from pinset.formats.model import (
+from pinset.formats._model import (
     ExportError,
     ExportWarning,
     Finding,
@@ -47,13 +47,13 @@ __all__ = [
 # name -> module. The order is the order detect() tries them in: the most
 # specific sniffers first (a TrustKit XML is also a network security config).
 FORMATS: dict[str, str] = {
-    "pinset": "pinset.formats.native",
-    "trustkit-android": "pinset.formats.android.trustkit_android",
-    "android": "pinset.formats.android",
-    "trustkit": "pinset.formats.apple.trustkit",
-    "ios-ats": "pinset.formats.apple.ios_ats",
-    "okhttp": "pinset.formats.okhttp",
-    "hpkp": "pinset.formats.hpkp",
+    "pinset": "pinset.formats._native",
+    "trustkit-android": "pinset.formats._android.trustkit_android",
+    "android": "pinset.formats._android",
+    "trustkit": "pinset.formats._apple.trustkit",
+    "ios-ats": "pinset.formats._apple.ios_ats",
+    "okhttp": "pinset.formats._okhttp",
+    "hpkp": "pinset.formats._hpkp",
 }
 
 # Export-only names: a format plus fixed dumps() options.

@@ -3,7 +3,7 @@
 :func:`import_rule` is how every importer turns a platform's domain entry into
 a rule: what the platform accepts but pinset's own rules do not becomes a
 finding (:func:`rule_findings`), never a refusal and never a silent drop. Plists
-with their line positions are in :mod:`pinset.formats.apple._plist`.
+with their line positions are in :mod:`pinset.formats._apple._plist`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pinset.errors import ConfigError, PinsetError
-from pinset.formats.model import Finding
+from pinset.formats._model import Finding
 from pinset.hosts import canonical_host
 from pinset.pins import Pin, is_canonical_pin_text
 from pinset.policy import DomainRule, Policy

@@ -7,15 +7,15 @@ only on a 2xx answer; other deliveries are retried by a :class:`RetryPolicy`::
     ctx = pinset.ssl_context(policy, reporter=reporter)
 """
 
-from pinset.reporting.report import (
+from pinset.reporting._report import (
     REPORTED_REASONS,
     TRUSTKIT_RESULTS,
     FailureReport,
     der_to_pem,
     known_pin_text,
 )
-from pinset.reporting.retry import CollectorStatus, RetryPolicy
-from pinset.reporting.sender import (
+from pinset.reporting._retry import CollectorStatus, RetryPolicy
+from pinset.reporting._sender import (
     BackgroundReporter,
     ReporterStats,
     Transport,

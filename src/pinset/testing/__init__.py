@@ -3,14 +3,14 @@
 Nothing here imports pytest; the pytest plugin lives in :mod:`pinset.testing.plugin`.
 """
 
-from pinset.testing.mitm import (
+from pinset.testing._mitm import (
     HostVerdict,
     MitmProxy,
     MitmRecord,
     assert_intercepted,
     assert_refused,
 )
-from pinset.testing.pki import (
+from pinset.testing._pki import (
     KEY_TYPES,
     Blob,
     CertificateAuthority,
@@ -21,8 +21,8 @@ from pinset.testing.pki import (
     configure_cert_chain,
     generate_key,
 )
-from pinset.testing.server import ConnectionRecord, ServerMode, TLSServer
-from pinset.testing.tunnel import TunnelProxy
+from pinset.testing._server import ConnectionRecord, ServerMode, TLSServer
+from pinset.testing._tunnel import TunnelProxy
 
 __all__ = [
     "KEY_TYPES",

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from pinset.testing.server import _ConnState
+    from pinset.testing._server import _ConnState
 
 __all__ = ["_Link", "_LoopbackService", "_describe"]
 

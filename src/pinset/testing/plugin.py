@@ -2,7 +2,7 @@
 
 Fixtures: ``pki`` (a fresh :class:`~pinset.testing.TestPKI`), ``tls_server`` (a factory
 starting :class:`~pinset.testing.TLSServer` instances), ``mitm_proxy`` (a started
-:class:`~pinset.testing.mitm.MitmProxy`) and ``pinned_context`` (a factory of pinned
+:class:`~pinset.testing._mitm.MitmProxy`) and ``pinned_context`` (a factory of pinned
 :class:`ssl.SSLContext`). Every server and proxy is stopped at teardown. The
 ``pinset_mitm`` marker documents a test as a "refuses interception" test.
 
@@ -30,10 +30,10 @@ from cryptography import x509
 from pinset.enforce import ssl_context
 from pinset.pins import Pin, spki_pin
 from pinset.policy import DomainRule, Policy
-from pinset.testing.mitm import MitmProxy, assert_intercepted, assert_refused
-from pinset.testing.pki import CertificateAuthority, LeafCert, TestPKI
-from pinset.testing.pki import _pem as _cert_pem
-from pinset.testing.server import TLSServer
+from pinset.testing._mitm import MitmProxy, assert_intercepted, assert_refused
+from pinset.testing._pki import CertificateAuthority, LeafCert, TestPKI
+from pinset.testing._pki import _pem as _cert_pem
+from pinset.testing._server import TLSServer
 
 __all__ = [
     "PinSource",

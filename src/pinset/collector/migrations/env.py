@@ -1,10 +1,10 @@
-"""Alembic environment: runs on the connection :func:`pinset.collector.db.migrate` hands it."""
+"""Alembic environment: runs on the connection :func:`pinset.collector._db.migrate` hands it."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from pinset.collector.schema import metadata
+from pinset.collector._schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)

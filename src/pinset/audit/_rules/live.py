@@ -1,0 +1,141 @@
+"""Audit rules that compare the pins with a chain a host served (``--live``) or a file gave.
+
+The chains are in ``context.chains``, keyed by the host name audited: each
+pinned rule's own name (the apex of an ``include-subdomains`` rule) plus extra
+``--host`` names, which are judged by the rule that covers them. Pins are
+compared as digests with every certificate of the chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import lru_cache
+
+from cryptography import x509
+
+from pinset.audit._model import Context, Finding, LiveChain, Subject
+from pinset.audit._rules.catalog import finding
+from pinset.chain import cert_role
+from pinset.errors import PinsetError
+from pinset.pins import Pin, spki_pin
+from pinset.policy import DomainRule
+
+__all__ = [
+    "chains_for",
+    "leaf_pin_cert_expiring",
+    "live_fetch_failed",
+    "matches",
+    "no_live_match",
+    "no_offline_backup",
+    "root_only_pins",
+]
+
+
+def chains_for(subject: Subject, context: Context) -> Iterator[tuple[DomainRule, LiveChain]]:
+    """Each (rule, chain) pair: the chains of the hosts this subject's rules cover."""
+    if subject.imported is None:
+        return
+    policy = subject.imported.policy
+    for host in sorted(context.chains):
+        try:
+            rule = policy.rule_for(host)
+        except (PinsetError, ValueError):
+            continue
+        if rule is not None:
+            yield rule, context.chains[host]
+
+
+@lru_cache(maxsize=8192)
+def _pin_of(cert: x509.Certificate) -> Pin:
+    # Every live rule looks at the same chains: hash each certificate's key once.
+    return spki_pin(cert)
+
+
+def matches(rule: DomainRule, chain: LiveChain) -> list[tuple[int, Pin]]:
+    """(position in the chain, pin) for each chain member whose key the rule pins."""
+    pins = set(rule.pins)
+    found = []
+    for position, cert in enumerate(chain.certificates):
+        pin = _pin_of(cert)
+        if pin in pins:
+            found.append((position, pin))
+    return found
+
+
+def _via(rule: DomainRule, chain: LiveChain) -> str:
+    host = "" if chain.host == rule.name else f" ({chain.host})"
+    return f"{rule.pattern}{host}, chain from {chain.origin}"
+
+
+def live_fetch_failed(subject: Subject, context: Context) -> Iterator[Finding]:
+    """A pinned host whose chain could not be fetched: nothing was checked for it."""
+    for rule, chain in chains_for(subject, context):
+        if chain.error is not None:
+            yield finding(
+                "live-fetch-failed",
+                f"{_via(rule, chain)}: {chain.error}",
+                **subject.where(rule),
+            )
+
+
+def no_live_match(subject: Subject, context: Context) -> Iterator[Finding]:
+    """The chain matches none of the rule's pins: an enforcing client refuses this server."""
+    for rule, chain in chains_for(subject, context):
+        if chain.error is not None or not chain.certificates or matches(rule, chain):
+            continue
+        served = ", ".join(str(_pin_of(c)) for c in chain.certificates)
+        yield finding(
+            "no-live-match",
+            f"{_via(rule, chain)}: no pin matches the chain (served keys: {served}); users "
+            "would be locked out",
+            **subject.where(rule),
+        )
+
+
+def no_offline_backup(subject: Subject, context: Context) -> Iterator[Finding]:
+    """Every real pin is a key of the live chain: there is no backup key held elsewhere."""
+    for rule, chain in chains_for(subject, context):
+        found = {pin for _position, pin in matches(rule, chain)}
+        real = {p for p in rule.pins if not p.is_placeholder}
+        if found and real <= found:
+            yield finding(
+                "no-offline-backup",
+                f"{_via(rule, chain)}: every pin is a key of the served chain, so no backup "
+                "key exists outside it",
+                **subject.where(rule),
+            )
+
+
+def leaf_pin_cert_expiring(subject: Subject, context: Context) -> Iterator[Finding]:
+    """Only the leaf key matches, and the leaf certificate expires within ``min_days``."""
+    for rule, chain in chains_for(subject, context):
+        found = matches(rule, chain)
+        if not found or any(position != 0 for position, _pin in found):
+            continue
+        leaf = chain.certificates[0]
+        if cert_role(leaf, 0, chain.certificates) != "leaf":
+            continue
+        expires = leaf.not_valid_after_utc
+        if expires <= context.horizon:
+            yield finding(
+                "leaf-pin-cert-expiring",
+                f"{_via(rule, chain)}: only the leaf key is pinned and the leaf certificate "
+                f"expires on {expires.date()}; a renewal with a new key locks users out",
+                **subject.where(rule),
+            )
+
+
+def root_only_pins(subject: Subject, context: Context) -> Iterator[Finding]:
+    """The only chain keys pinned are root CAs': any certificate that CA issues passes."""
+    for rule, chain in chains_for(subject, context):
+        found = matches(rule, chain)
+        if not found:
+            continue
+        roles = {cert_role(chain.certificates[p], p, chain.certificates) for p, _pin in found}
+        if roles == {"root"}:
+            yield finding(
+                "root-only-pins",
+                f"{_via(rule, chain)}: only a root CA key is pinned; every certificate that "
+                "CA issues for the name passes, little more than the system store",
+                **subject.where(rule),
+            )

@@ -1,0 +1,198 @@
+"""The HTTP API: ``POST /v1/report`` (open) and the token-guarded read side."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from pinset.collector import _queries as queries
+from pinset.collector._ingest import REPORT_PATH, accept
+from pinset.collector._state import Collector
+
+__all__ = ["REPORT_SCHEMA", "router"]
+
+log = logging.getLogger("pinset.collector")
+
+router = APIRouter()
+_bearer = HTTPBearer(auto_error=False, description="The collector token (--token).")
+
+_PEM_LIST = {"type": "array", "items": {"type": "string"}, "maxItems": 16}
+REPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An RFC 7469 section 3 report, or a TrustKit iOS/Android report.",
+    "required": ["hostname"],
+    "properties": {
+        "date-time": {"type": "string", "format": "date-time"},
+        "hostname": {"type": "string", "maxLength": 255},
+        "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "0: unknown"},
+        "effective-expiration-date": {"type": ["string", "null"]},
+        "include-subdomains": {"type": "boolean"},
+        "noted-hostname": {"type": "string"},
+        "served-certificate-chain": _PEM_LIST,
+        "validated-certificate-chain": _PEM_LIST,
+        "known-pins": {"type": "array", "items": {"type": "string"}, "maxItems": 64},
+        "app-bundle-id": {"type": ["string", "null"]},
+        "app-version": {"type": ["string", "null"]},
+        "app-platform": {"type": ["string", "null"]},
+        "enforce-pinning": {"type": "boolean"},
+        "validation-result": {"type": ["integer", "string"]},
+        "known-pins-expiration-date": {"type": ["string", "null"]},
+    },
+    "additionalProperties": True,
+}
+_ERROR = {"description": "Refused; the body says why: {error, detail}."}
+
+
+def _collector(request: Request) -> Collector:
+    collector: Collector = request.app.state.collector
+    return collector
+
+
+@router.post(
+    REPORT_PATH,
+    status_code=202,
+    summary="Receive one pin-failure report",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": REPORT_SCHEMA}},
+        }
+    },
+    responses={400: _ERROR, 413: _ERROR, 429: _ERROR, 503: _ERROR},
+)
+async def post_report(request: Request) -> Response:
+    """Store a report; 202 only once it is committed. Repeats within 24 h are counted."""
+    c = _collector(request)
+    address = request.client.host if request.client else "unknown"
+    length = request.headers.get("content-length")
+    status, payload, headers = await accept(c, address, length, request.stream())
+    return JSONResponse(payload, status_code=status, headers=headers)
+
+
+def require_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Collector:
+    """The collector, if the request carries its bearer token; else 401."""
+    c = _collector(request)
+    token = c.settings.token
+    given = credentials.credentials if credentials else ""
+    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        raise HTTPException(
+            status_code=401,
+            detail="a valid token is required: Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return c
+
+
+Guarded = Annotated[Collector, Depends(require_token)]
+_TIME = "An RFC 3339 date-time (2026-11-28T08:00:00Z) or epoch seconds."
+
+
+_LAST_INSTANT = 253_402_300_799  # 9999-12-31T23:59:59Z, the last instant datetime can name
+
+
+def _instant(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if value.isascii() and value.isdigit():
+        if int(value) > _LAST_INSTANT:
+            raise HTTPException(400, f"{name} is past the year 9999: {value!r}")
+        return int(value)
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(400, f"{name} is not an RFC 3339 date-time: {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return int(parsed.timestamp())
+
+
+def _range(c: Collector, since: str | None, until: str | None, default: int) -> tuple[int, int]:
+    end = _instant(until, "until")
+    end = int(c.clock()) + 1 if end is None else end
+    start = _instant(since, "since")
+    start = end - default if start is None else start
+    if start >= end:
+        raise HTTPException(400, "since must be before until")
+    return start, end
+
+
+@router.get("/v1/summary", summary="Failures per domain, app version, result and time")
+def get_summary(
+    c: Guarded,
+    since: Annotated[str | None, Query(description=_TIME + " Default: 7 days ago.")] = None,
+    until: Annotated[str | None, Query(description=_TIME + " Default: now.")] = None,
+    bucket: Annotated[str, Query(pattern="^(hour|day)$")] = "hour",
+) -> dict[str, Any]:
+    start, end = _range(c, since, until, 7 * 86400)
+    with c.engine.connect() as conn:
+        return queries.summary(conn, since=start, until=end, bucket=bucket)
+
+
+@router.get("/v1/reports", summary="Reports, newest first, filtered and paged")
+def get_reports(
+    c: Guarded,
+    hostname: str | None = None,
+    app_version: str | None = None,
+    validation_result: str | None = None,
+    since: Annotated[str | None, Query(description=_TIME)] = None,
+    until: Annotated[str | None, Query(description=_TIME)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[
+        int | None, Query(ge=1, le=2**62, description="next_cursor of the previous page")
+    ] = None,
+) -> dict[str, Any]:
+    flt = queries.ReportFilter(
+        hostname=hostname,
+        app_version=app_version,
+        validation_result=validation_result,
+        since=_instant(since, "since"),
+        until=_instant(until, "until"),
+    )
+    with c.engine.connect() as conn:
+        return queries.list_reports(conn, flt, limit=limit, cursor=cursor)
+
+
+@router.get("/v1/chains", summary="The served chains seen most, with their pins")
+def get_chains(
+    c: Guarded,
+    since: Annotated[str | None, Query(description=_TIME + " Default: 7 days ago.")] = None,
+    until: Annotated[str | None, Query(description=_TIME + " Default: now.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> dict[str, Any]:
+    start, end = _range(c, since, until, 7 * 86400)
+    with c.engine.connect() as conn:
+        return queries.top_chains(conn, since=start, until=end, limit=limit)
+
+
+@router.get("/v1/alerts", summary="Domains over the alert threshold in the last hour")
+def get_alerts(c: Guarded) -> dict[str, Any]:
+    with c.engine.connect() as conn:
+        return queries.alerts(conn, now=int(c.clock()), threshold=c.settings.alert_threshold)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of this process",
+    response_class=PlainTextResponse,
+)
+def get_metrics(c: Guarded) -> PlainTextResponse:
+    return PlainTextResponse(
+        c.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
+
+
+@router.get("/healthz", summary="Liveness: the database answers")
+def get_health(request: Request) -> dict[str, str]:
+    c = _collector(request)
+    with c.engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+    return {"status": "ok"}

@@ -1,0 +1,71 @@
+"""The collector's settings: one frozen value the app factory reads."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pinset.collector._db import DEFAULT_DB_URL
+
+__all__ = ["TOKEN_ENV", "Settings"]
+
+TOKEN_ENV = "PINSET_COLLECTOR_TOKEN"  # noqa: S105 - a variable name, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How a collector runs.
+
+    ``token`` guards the read side (``None``: every read answers 401).
+    ``rate_per_second``/``rate_burst`` size each client address's token bucket
+    (``rate_per_second=0`` turns the limit off). ``alert_threshold`` is the number
+    of failures per domain in the last hour above which ``/v1/alerts`` lists it.
+    """
+
+    db_url: str = DEFAULT_DB_URL
+    token: str | None = None
+    alert_threshold: int = 100
+    max_body: int = 64 * 1024
+    rate_per_second: float = 20.0
+    rate_burst: int = 200
+    batch_size: int = 500
+    migrate: bool = True
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from ``PINSET_COLLECTOR_*`` variables, then ``overrides`` (``None`` skipped).
+
+        ``PINSET_COLLECTOR_TOKEN``, ``_DB``, ``_ALERT_THRESHOLD``, ``_RATE``,
+        ``_BURST`` and ``_MIGRATE`` (``0`` to skip migrations).
+        """
+        env = os.environ
+        values: dict[str, object] = {}
+        if env.get(TOKEN_ENV):
+            values["token"] = env[TOKEN_ENV]
+        for name, key, kind in _ENV:
+            if env.get(name):
+                values[key] = kind(env[name])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        """The variables :meth:`from_env` reads back as these settings (for worker processes)."""
+        out = {name: str(getattr(self, key)) for name, key, _ in _ENV}
+        out["PINSET_COLLECTOR_MIGRATE"] = "1" if self.migrate else "0"
+        if self.token:
+            out[TOKEN_ENV] = self.token
+        return out
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() not in ("0", "false", "no", "")
+
+
+_ENV: tuple[tuple[str, str, Callable[[str], object]], ...] = (
+    ("PINSET_COLLECTOR_DB", "db_url", str),
+    ("PINSET_COLLECTOR_ALERT_THRESHOLD", "alert_threshold", int),
+    ("PINSET_COLLECTOR_RATE", "rate_per_second", float),
+    ("PINSET_COLLECTOR_BURST", "rate_burst", int),
+    ("PINSET_COLLECTOR_MIGRATE", "migrate", _flag),
+)

@@ -1,0 +1,214 @@
+"""The pinned socket and object: the check right after the handshake, failing closed.
+
+:class:`PinnedSSLSocket` (blocking sockets) and :class:`PinnedSSLObject` (asyncio,
+anyio, TLS-in-TLS) judge the *verified* chain once the handshake is done, before
+any application byte, and refuse with :class:`~pinset.errors.PinMismatchError`.
+Observers (reporters, ``on_verdict``) hear of each verdict but cannot change it.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pinset.enforce._memo import _memo
+from pinset.errors import PinMismatchError
+from pinset.verdict import Verdict
+
+__all__ = ["Connection", "PinnedSSLObject", "PinnedSSLSocket", "VerdictObserver"]
+
+
+log = logging.getLogger("pinset")
+VerdictObserver = Callable[[Verdict, "Connection"], None]
+
+_ENCODING_DER = 2  # _ssl.ENCODING_DER, the argument of Certificate.public_bytes
+_HINT = "check that the server's key is one of the pinned keys, or update the policy"
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """What the TLS layer knows about a judged connection, for observers and reporters.
+
+    ``served_chain`` is what the server sent (DER, in its order), which may differ
+    from the verified chain the verdict was computed on.
+    """
+
+    hostname: str
+    port: int | None
+    served_chain: tuple[bytes, ...]
+
+
+def _der_list(chain: Any) -> list[bytes]:
+    # _ssl's chain accessors return Certificate objects, or None when there is no chain.
+    if not chain:
+        return []
+    return [cert.public_bytes(_ENCODING_DER) for cert in chain]
+
+
+def _judge(conn: PinnedSSLSocket | PinnedSSLObject) -> Verdict:
+    """Evaluate and, on refusal, raise. Runs once per connection, right after the handshake."""
+    context = conn.context
+    hostname = conn.server_hostname
+    try:
+        if hostname is None:
+            raise ValueError("the connection has no server_hostname to look the pins up by")
+        # Fail closed: a chain that cannot be read is judged as empty, and any
+        # surprise below (a context that is not pinned, a clock that returns a
+        # naive time) refuses the connection.
+        verdict = _memo(context).verdict(
+            hostname,
+            tuple(conn.get_verified_chain()),
+            context._pinset_clock(),  # type: ignore[attr-defined]
+        )
+    except Exception as exc:
+        verdict = Verdict(
+            host=str(hostname or ""),
+            allowed=False,
+            reason="internal-error",
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    observers: tuple[VerdictObserver, ...] = getattr(context, "_pinset_observers", ())
+    if observers and verdict.reason != "not-pinned":
+        _notify(conn, verdict, observers)
+    if not verdict.allowed:
+        raise PinMismatchError(
+            verdict.describe(),
+            hostname=verdict.host,
+            expected=verdict.rule.pins if verdict.rule else (),
+            served=verdict.served_pins,
+            verdict=verdict,
+            hint=_HINT,
+        )
+    return verdict
+
+
+def _notify(
+    conn: PinnedSSLSocket | PinnedSSLObject,
+    verdict: Verdict,
+    observers: tuple[VerdictObserver, ...],
+) -> None:
+    # Observers never change a verdict: their failures are logged and swallowed.
+    try:
+        served = tuple(conn.get_unverified_chain())
+    except Exception:
+        served = ()
+    port: int | None = None
+    if isinstance(conn, ssl.SSLSocket):
+        try:
+            port = int(conn.getpeername()[1])
+        except (OSError, IndexError, TypeError, ValueError):
+            port = None
+    info = Connection(hostname=verdict.host, port=port, served_chain=served)
+    for observer in observers:
+        try:
+            observer(verdict, info)
+        except Exception:
+            log.exception("pinset verdict observer %r failed", observer)
+
+
+class PinnedSSLSocket(ssl.SSLSocket):
+    """An :class:`ssl.SSLSocket` that checks the pins right after the handshake.
+
+    ``pinset_verdict`` is the verdict once the handshake passed; a refused socket
+    is closed and raises :class:`PinMismatchError`.
+    """
+
+    pinset_verdict: Verdict | None = None
+
+    def get_verified_chain(self) -> list[bytes]:
+        """The chain certificate validation built, leaf to trust anchor, as DER (``[]`` if none)."""
+        sslobj = getattr(self, "_sslobj", None)
+        return _der_list(sslobj.get_verified_chain()) if sslobj is not None else []
+
+    def get_unverified_chain(self) -> list[bytes]:
+        """The certificates the server sent, in its order, as DER (``[]`` if none)."""
+        sslobj = getattr(self, "_sslobj", None)
+        return _der_list(sslobj.get_unverified_chain()) if sslobj is not None else []
+
+    def do_handshake(self, block: bool = False) -> None:
+        super().do_handshake(block)
+        if self.server_side or self.pinset_verdict is not None:
+            return
+        try:
+            self.pinset_verdict = _judge(self)
+        except BaseException:
+            self.close()
+            raise
+
+    def _pinset_require(self) -> None:
+        # A first send/recv on a socket made with do_handshake_on_connect=False
+        # would let OpenSSL handshake implicitly, past do_handshake(): do it here.
+        if (
+            self.pinset_verdict is None
+            and not self.server_side
+            and getattr(self, "_sslobj", None) is not None
+        ):
+            self.do_handshake()
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        self._pinset_require()
+        return super().send(data, flags)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        self._pinset_require()
+        super().sendall(data, flags)
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        # From 3.12 sendfile may go through kernel TLS and skip send(): check first.
+        self._pinset_require()
+        return super().sendfile(file, offset, count)
+
+    def write(self, data: Any) -> int:
+        self._pinset_require()
+        return super().write(data)
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        self._pinset_require()
+        return super().recv(buflen, flags)
+
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+        self._pinset_require()
+        return super().recv_into(buffer, nbytes, flags)
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+        self._pinset_require()
+        return super().read(len, buffer)
+
+
+class PinnedSSLObject(ssl.SSLObject):
+    """An :class:`ssl.SSLObject` (asyncio, anyio, urllib3's TLS-in-TLS) that checks the pins.
+
+    A refused object raises :class:`PinMismatchError` from ``do_handshake`` and
+    again from every later ``read``/``write``.
+    """
+
+    pinset_verdict: Verdict | None = None
+
+    def get_verified_chain(self) -> list[bytes]:
+        """The chain certificate validation built, leaf to trust anchor, as DER (``[]`` if none)."""
+        return _der_list(self._sslobj.get_verified_chain())  # type: ignore[attr-defined]
+
+    def get_unverified_chain(self) -> list[bytes]:
+        """The certificates the server sent, in its order, as DER (``[]`` if none)."""
+        return _der_list(self._sslobj.get_unverified_chain())  # type: ignore[attr-defined]
+
+    def do_handshake(self) -> None:
+        super().do_handshake()
+        if self.server_side or self.pinset_verdict is not None:
+            return
+        self.pinset_verdict = _judge(self)
+
+    def _pinset_require(self) -> None:
+        if self.pinset_verdict is None and not self.server_side:
+            self.do_handshake()
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+        self._pinset_require()
+        return super().read(len, buffer)
+
+    def write(self, data: Any) -> int:
+        self._pinset_require()
+        return super().write(data)

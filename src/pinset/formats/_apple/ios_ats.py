@@ -1,0 +1,296 @@
+"""iOS App Transport Security pinning: ``NSAppTransportSecurity/NSPinnedDomains`` in Info.plist.
+
+Each pinned domain lists ``NSPinnedCAIdentities`` and/or ``NSPinnedLeafIdentities``,
+arrays of ``{SPKI-SHA256-BASE64: <base64>}``, and may set ``NSIncludesSubdomains``.
+Apple applies ``NSIncludesSubdomains`` to names *one* label below the domain only;
+pinset's ``include-subdomains`` covers every depth, so export warns about it.
+
+ATS has no expiration, no report-only mode, no report URIs and no exclusions.
+Export writes pins without an expiration (with a warning: iOS keeps enforcing
+them), drops report URIs (with a warning: nothing is reported), and refuses
+report-only rules and exclusions (:class:`ExportError`): turning monitoring into
+enforcement, or pinning a carved-out host, could lock users out.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pinset.formats._apple._plist import KeyPath, PlistText, dump_plist, is_plist
+from pinset.formats._importing import host_name, import_rule, make_policy
+from pinset.formats._model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
+from pinset.pins import Pin
+from pinset.policy import DomainRule, Policy
+
+__all__ = ["FORMAT", "dumps", "loads", "sniff"]
+
+FORMAT = "ios-ats"
+ATS = "NSAppTransportSecurity"
+PINNED = "NSPinnedDomains"
+INCLUDES = "NSIncludesSubdomains"
+CA = "NSPinnedCAIdentities"
+LEAF = "NSPinnedLeafIdentities"
+SPKI = "SPKI-SHA256-BASE64"
+_DOMAIN_KEYS = (INCLUDES, CA, LEAF)
+_KINDS: dict[str, Literal["ca", "leaf"]] = {CA: "ca", LEAF: "leaf"}
+_BARE_B64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+Identities = Literal["ca", "leaf"] | Mapping[str, Mapping[str, str]]
+
+
+def sniff(data: bytes) -> bool:
+    """True for an XML or binary plist that carries ``NSPinnedDomains``."""
+    return is_plist(data) and PINNED.encode() in data
+
+
+def loads(data: str | bytes, *, source: str | None = None) -> Imported:
+    """Read the ATS pins of an Info.plist (XML or binary) into a policy.
+
+    Pins from both identity arrays join the rule's pins; which array each came
+    from is kept in ``platform["identities"]`` (domain → pin text → ``"ca"`` or
+    ``"leaf"``) so :func:`dumps` can write them back where they were.
+    """
+    plist = PlistText(data, source=source)
+    root = plist.root
+    if not isinstance(root, dict):
+        raise plist.error("the plist root must be a dictionary (an Info.plist)", ())
+    ats = root.get(ATS, {})
+    if not isinstance(ats, dict):
+        raise plist.error(f"{ATS} must be a dictionary", (ATS,))
+    pinned = ats.get(PINNED)
+    if pinned is None:
+        finding = Finding(
+            "no-pinned-domains",
+            "info",
+            f"the plist has no {ATS}/{PINNED}: ATS pins nothing",
+            source=source,
+        )
+        return Imported(Policy(source=source), FORMAT, source, findings=(finding,))
+    base: KeyPath = (ATS, PINNED)
+    if not isinstance(pinned, dict):
+        raise plist.error(f"{PINNED} must be a dictionary of domain names", base)
+    for path, dup_line in plist.duplicates:
+        if path[:2] == base and len(path) in (3, 4):
+            raise plist.error(
+                f"key {path[-1]!r} appears twice in {'/'.join(map(str, path[:-1]))}",
+                path,
+                hint="merge the two entries; iOS keeps only the last one",
+            ).with_location(line=dup_line)
+
+    rules: list[DomainRule] = []
+    domains: list[PlatformDomain] = []
+    findings: list[Finding] = []
+    identities: dict[str, dict[str, str]] = {}
+    lines: dict[str, int] = {}
+    seen: dict[str, str] = {}
+    for raw_name, entry in pinned.items():
+        path = (*base, raw_name)
+        line = plist.line(path)
+        name = host_name(raw_name, source=source, line=line, key=PINNED)
+        if name in seen:
+            raise plist.error(
+                f"domain {raw_name!r} is the same host as {seen[name]!r}",
+                path,
+                hint="merge the two entries into one",
+            )
+        seen[name] = raw_name
+        rule, texts, kinds, found = _read_domain(plist, path, name, entry)
+        rules.append(rule)
+        identities[name] = kinds
+        if line is not None:
+            lines[rule.pattern] = line
+        domains.append(
+            PlatformDomain(
+                name, include_subdomains=rule.include_subdomains, pin_texts=texts, line=line
+            )
+        )
+        findings.extend(found)
+        if rule.include_subdomains:
+            findings.append(
+                Finding(
+                    "ats-subdomain-depth",
+                    "info",
+                    f"iOS applies {name}'s pins to names one label below it only; "
+                    "pinset enforces them at every depth",
+                    domain=name,
+                    fix=f"add NSPinnedDomains entries for deeper names of {name} the app uses",
+                    source=source,
+                    line=line,
+                )
+            )
+    policy = make_policy(rules, source=source)
+    return Imported(
+        policy,
+        FORMAT,
+        source,
+        findings=(*plist.findings, *findings),
+        domains=tuple(domains),
+        platform={"identities": identities, "binary": plist.binary},
+        lines=lines,
+    )
+
+
+def _read_domain(
+    plist: PlistText, path: KeyPath, name: str, entry: Any
+) -> tuple[DomainRule, tuple[str, ...], dict[str, str], list[Finding]]:
+    if not isinstance(entry, dict):
+        raise plist.error(f"the entry for {name} must be a dictionary", path)
+    plist.check_keys(entry, path, _DOMAIN_KEYS, f"the {PINNED} entry for {name}")
+    include = entry.get(INCLUDES, False)
+    if not isinstance(include, bool):
+        raise plist.error(f"{INCLUDES} must be <true/> or <false/>", (*path, INCLUDES))
+    texts: list[str] = []
+    pins: list[Pin] = []
+    kinds: dict[str, str] = {}
+    for array_key in (CA, LEAF):
+        if array_key not in entry:
+            continue
+        items = entry[array_key]
+        if not isinstance(items, list):
+            raise plist.error(f"{array_key} must be an array of dictionaries", (*path, array_key))
+        for index, item in enumerate(items):
+            item_path = (*path, array_key, index)
+            text = _identity_text(plist, item_path, item)
+            pin = _parse_pin(plist, (*item_path, SPKI), text)
+            texts.append(text)
+            pins.append(pin)
+            kinds.setdefault(str(pin), _KINDS[array_key])
+    if not pins:
+        raise plist.error(
+            f"the {PINNED} entry for {name} lists no identities",
+            path,
+            hint=plist.typo_hint(
+                entry, (CA, LEAF), f"add the SPKI pins of the server's keys under {CA} or {LEAF}"
+            ),
+        )
+    real = [p for p in dict.fromkeys(pins) if not p.is_placeholder]
+    rule, findings = import_rule(
+        source=plist.source,
+        line=plist.line(path),
+        pin_texts=tuple(texts),
+        name=name,
+        pins=tuple(pins),
+        include_subdomains=include,
+        allow_single_pin=len(real) < 2,
+    )
+    return rule, tuple(texts), kinds, findings
+
+
+def _identity_text(plist: PlistText, path: KeyPath, item: Any) -> str:
+    if not isinstance(item, dict):
+        raise plist.error(f"each identity must be a dictionary with {SPKI}", path)
+    plist.check_keys(item, path, (SPKI,), "an identity")
+    text = item.get(SPKI)
+    if not isinstance(text, str):
+        raise plist.error(
+            f"the identity has no {SPKI} string",
+            path,
+            hint=plist.typo_hint(item, (SPKI,), f"write <key>{SPKI}</key><string>BASE64</string>"),
+        )
+    return text
+
+
+def _parse_pin(plist: PlistText, path: KeyPath, text: str) -> Pin:
+    pin = plist.pin(path, text, SPKI)
+    bare = text.strip()
+    if not _BARE_B64.fullmatch(bare) or len(bare.rstrip("=")) != 43:
+        raise plist.error(
+            f"{SPKI} must be bare base64, not {text!r}",
+            path,
+            hint=f"write only the base64 digest: {pin.b64}",
+        )
+    return pin
+
+
+def dumps(policy: Policy, *, binary: bool = False, identities: Identities = "ca") -> str | bytes:
+    """Write ``policy`` as an Info.plist with ``NSAppTransportSecurity/NSPinnedDomains``.
+
+    Returns XML text, or bytes of a binary plist with ``binary=True``. Pins go
+    into ``NSPinnedCAIdentities`` unless ``identities="leaf"``, or a mapping
+    (``Imported.platform["identities"]``) names each pin's array per domain.
+    Emits :class:`ExportWarning` for what ATS expresses differently and raises
+    :class:`ExportError` for what it cannot express safely.
+    """
+    names = {r.name for r in policy.rules if not r.one_label}
+    domains: dict[str, dict[str, Any]] = {}
+    for rule in policy.rules:
+        name, include = _scope(rule, names)
+        _refuse_or_warn(rule)
+        entry: dict[str, Any] = {}
+        if include:
+            entry[INCLUDES] = True
+        for pin in rule.pins:
+            array = LEAF if _kind(identities, rule.name, pin) == "leaf" else CA
+            entry.setdefault(array, []).append({SPKI: pin.b64})
+        domains[name] = entry
+    return dump_plist({ATS: {PINNED: domains}}, binary=binary)
+
+
+def _kind(identities: Identities, name: str, pin: Pin) -> str:
+    if isinstance(identities, str):
+        if identities not in ("ca", "leaf"):
+            raise ExportError(
+                f"identities must be 'ca' or 'leaf', not {identities!r}", key="identities"
+            )
+        return identities
+    return identities.get(name, {}).get(str(pin), "ca")
+
+
+def _scope(rule: DomainRule, exact_names: set[str]) -> tuple[str, bool]:
+    if rule.exclude:
+        raise ExportError(
+            f"ATS cannot exclude {rule.name} from a parent domain's pins",
+            key="exclude",
+            hint="list the pinned hosts individually instead of excluding a subdomain, "
+            "or export to trustkit, which has an exclusion key",
+        )
+    if rule.enforce is False:
+        raise ExportError(
+            f"{rule.pattern} is report-only, and ATS always enforces its pins",
+            key="enforce",
+            hint="set enforce = true once the pins are verified, or export to trustkit "
+            "(TSKEnforcePinning = false)",
+        )
+    if rule.one_label:
+        if rule.name in exact_names:
+            raise ExportError(
+                f"ATS cannot express {rule.pattern} next to a rule for {rule.name}",
+                key="name",
+                hint=f"merge the two rules into {rule.name} with include-subdomains",
+            )
+        warnings.warn(
+            f"{rule.pattern} is written as {rule.name} with NSIncludesSubdomains: "
+            f"iOS also pins {rule.name} itself, which the policy leaves unpinned",
+            ExportWarning,
+            stacklevel=4,
+        )
+        return rule.name, True
+    if rule.include_subdomains:
+        warnings.warn(
+            f"NSIncludesSubdomains on {rule.name} covers one extra label only "
+            f"(a.{rule.name}, not b.a.{rule.name}); pinset covers every depth, "
+            "so iOS leaves deeper names unpinned",
+            ExportWarning,
+            stacklevel=4,
+        )
+    return rule.name, rule.include_subdomains
+
+
+def _refuse_or_warn(rule: DomainRule) -> None:
+    if rule.expiration is not None:
+        warnings.warn(
+            f"ATS has no expiration: iOS keeps enforcing the pins of {rule.pattern} "
+            f"after {rule.expiration.isoformat()}, where pinset stops",
+            ExportWarning,
+            stacklevel=4,
+        )
+    if rule.report_uris:
+        warnings.warn(
+            f"ATS sends no pin-failure reports: the report URIs of {rule.pattern} "
+            f"({', '.join(rule.report_uris)}) are not written",
+            ExportWarning,
+            stacklevel=4,
+        )

@@ -1,0 +1,295 @@
+"""TrustKit for iOS/macOS: ``TSKConfiguration`` in Info.plist, and a Swift dictionary.
+
+What TrustKit itself refuses at start-up (it raises ``TrustKit configuration
+invalid``) is an import error here too: no ``TSKSwizzleNetworkDelegates``, no
+pinned domains, a pin that is not padded base64 of 32 bytes, fewer than two
+distinct pins on an enforced domain, an exclusion with other keys or without a
+parent that includes subdomains. The exclusion key is spelled
+``kSKExcludeSubdomainFromParentPolicy`` in TrustKit's sources (sic), and that
+string is what the plist must contain.
+
+TrustKit sends reports to its vendor's default URI unless
+``TSKDisableDefaultReportUri`` is true; import adds that URI to the rule's report
+URIs (so the policy says where reports go) and export always disables it.
+
+The legacy key ``TSKPublicKeyPins`` (hex SHA-256 pins, TrustKit's early 2015 format)
+imports with a ``legacy-hex-pins`` warning: released TrustKit
+reads only ``TSKConfiguration``, so an app relying on it is not pinned.
+
+This module reads ``TSKConfiguration`` and writes the Info.plist; the key names are
+in :mod:`~pinset.formats._apple._trustkit_keys`, the legacy import in
+:mod:`~pinset.formats._apple._trustkit_legacy`, the exported dictionary in
+:mod:`~pinset.formats._apple._trustkit_export` and the Swift writer in
+:mod:`~pinset.formats._apple._trustkit_swift`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pinset.formats._apple._plist import KeyPath, PlistText, dump_plist, is_plist
+from pinset.formats._apple._trustkit_export import _config
+from pinset.formats._apple._trustkit_keys import (
+    _DOMAIN_KEYS,
+    _GLOBAL_KEYS,
+    CONFIG,
+    DEFAULT_REPORT_URI,
+    DISABLE_DEFAULT,
+    ENFORCE,
+    EXCLUDE_KEY,
+    EXPIRATION,
+    FORMAT,
+    HASHES,
+    IGNORE_USER_ANCHORS,
+    INCLUDE,
+    LEGACY,
+    PINNED,
+    REPORT_URIS,
+    SWIZZLE,
+    _domain_name,
+    _strings,
+)
+from pinset.formats._apple._trustkit_legacy import _legacy_ignored, _load_legacy
+from pinset.formats._apple._trustkit_swift import dumps_swift
+from pinset.formats._expiry import expiration_window
+from pinset.formats._importing import import_rule, make_policy, make_rule, parse_date
+from pinset.formats._model import Finding, Imported, PlatformDomain, TrustKitSettings
+from pinset.pins import Pin
+from pinset.policy import DomainRule, Policy
+
+__all__ = ["DEFAULT_REPORT_URI", "EXCLUDE_KEY", "FORMAT", "dumps", "dumps_swift", "loads", "sniff"]
+
+_PADDED_B64 = re.compile(r"[A-Za-z0-9+/]{43}=")
+
+
+def sniff(data: bytes) -> bool:
+    """True for a plist carrying ``TSKConfiguration`` (or the legacy ``TSKPublicKeyPins``)."""
+    keys = (CONFIG.encode(), LEGACY.encode(), PINNED.encode())
+    return is_plist(data) and any(k in data for k in keys)
+
+
+def loads(data: str | bytes, *, source: str | None = None) -> Imported:
+    """Read TrustKit's configuration from an Info.plist (or a plist whose root is the config)."""
+    plist = PlistText(data, source=source)
+    root = plist.root
+    if not isinstance(root, dict):
+        raise plist.error("the plist root must be a dictionary", ())
+    base: KeyPath
+    if CONFIG in root:
+        base, config = (CONFIG,), root[CONFIG]
+    elif PINNED in root:
+        base, config = (), root
+    elif LEGACY in root:
+        return _load_legacy(plist, root[LEGACY])
+    else:
+        raise plist.error(
+            f"no {CONFIG} in this plist",
+            (),
+            hint=f"TrustKit reads its pins from the {CONFIG} dictionary of Info.plist",
+        )
+    if not isinstance(config, dict):
+        raise plist.error(f"{CONFIG} must be a dictionary", base)
+    for path, dup_line in plist.duplicates:
+        if path[: len(base) + 1] == (*base, PINNED) and len(path) in (len(base) + 2, len(base) + 3):
+            raise plist.error(f"key {path[-1]!r} appears twice", path).with_location(line=dup_line)
+    plist.check_keys(config, base, _GLOBAL_KEYS, CONFIG)
+    swizzle = config.get(SWIZZLE)
+    if not isinstance(swizzle, bool):
+        raise plist.error(
+            f"{SWIZZLE} must be set to <true/> or <false/> (TrustKit refuses to start without it)",
+            (*base, SWIZZLE),
+            hint=f"add <key>{SWIZZLE}</key><false/> if the app calls TSKPinningValidator itself",
+        )
+    pinned = config.get(PINNED)
+    if not isinstance(pinned, dict) or not pinned:
+        raise plist.error(
+            f"{PINNED} must be a non-empty dictionary of domains",
+            (*base, PINNED),
+            hint=plist.typo_hint(config, (PINNED,), "add one entry per pinned domain"),
+        )
+    findings: list[Finding] = []
+    if LEGACY in root:
+        findings.append(_legacy_ignored(plist))
+    rules: list[DomainRule] = []
+    domains: list[PlatformDomain] = []
+    lines: dict[str, int] = {}
+    default_uri: list[str] = []
+    seen: dict[str, str] = {}
+    for raw_name, entry in pinned.items():
+        path = (*base, PINNED, raw_name)
+        line = plist.line(path)
+        name = _domain_name(plist, path, raw_name)
+        if name in seen:
+            raise plist.error(f"domain {raw_name!r} is the same host as {seen[name]!r}", path)
+        seen[name] = raw_name
+        rule, texts, expiration_text, found = _read_domain(plist, path, name, entry)
+        rules.append(rule)
+        if line is not None:
+            lines[rule.pattern] = line
+        domains.append(
+            PlatformDomain(
+                name,
+                include_subdomains=rule.include_subdomains,
+                pin_texts=texts,
+                expiration_text=expiration_text,
+                # TrustKit parses TSKExpirationDate in UTC, like pinset.
+                expires_between=expiration_window(rule.expiration, "utc")
+                if rule.expiration is not None
+                else None,
+                line=line,
+                trustkit=None if rule.exclude else _settings(entry, line),
+            )
+        )
+        findings.extend(found)
+        if not rule.exclude and DEFAULT_REPORT_URI in rule.report_uris:
+            default_uri.append(name)
+            findings.append(
+                Finding(
+                    "trustkit-default-report-uri",
+                    "warning",
+                    f"{name}: TrustKit sends pin failure reports to its vendor's default URI "
+                    f"{DEFAULT_REPORT_URI}",
+                    domain=name,
+                    fix=f"set {DISABLE_DEFAULT} to <true/> unless you mean to use that service",
+                    source=source,
+                    line=line,
+                )
+            )
+    _check_exclusions(plist, base, rules)
+    policy = make_policy(rules, source=source)
+    platform = {
+        "swizzle_network_delegates": swizzle,
+        "ignore_pinning_for_user_anchors": config.get(IGNORE_USER_ANCHORS),
+        "default_report_uri": default_uri,
+        "binary": plist.binary,
+    }
+    findings[:0] = plist.findings
+    return Imported(policy, FORMAT, source, tuple(findings), tuple(domains), platform, lines=lines)
+
+
+def _settings(entry: dict[str, Any], line: int | None) -> TrustKitSettings:
+    """The TrustKit keys of a domain as written (``None``: absent, TrustKit's default)."""
+    return TrustKitSettings(
+        enforce_pinning=entry.get(ENFORCE),
+        disable_default_report_uri=entry.get(DISABLE_DEFAULT),
+        report_uris=tuple(entry.get(REPORT_URIS, ())),
+        line=line,
+    )
+
+
+def _read_domain(
+    plist: PlistText, path: KeyPath, name: str, entry: Any
+) -> tuple[DomainRule, tuple[str, ...], str | None, list[Finding]]:
+    if not isinstance(entry, dict):
+        raise plist.error(f"the entry for {name} must be a dictionary", path)
+    plist.check_keys(entry, path, _DOMAIN_KEYS, f"the {PINNED} entry for {name}")
+    line = plist.line(path)
+    exclude = _bool(plist, path, entry, EXCLUDE_KEY, False)
+    if exclude:
+        others = sorted(k for k in entry if k != EXCLUDE_KEY)
+        if others:
+            raise plist.error(
+                f"{name} is excluded from its parent's policy but also sets {', '.join(others)}",
+                (*path, others[0]),
+                hint=f"an {EXCLUDE_KEY} entry takes no other keys: remove them",
+            )
+        return make_rule(source=plist.source, line=line, name=name, exclude=True), (), None, []
+    include = _bool(plist, path, entry, INCLUDE, False)
+    enforce = _bool(plist, path, entry, ENFORCE, True)
+    disable_default = _bool(plist, path, entry, DISABLE_DEFAULT, False)
+    uris = _strings(plist, (*path, REPORT_URIS), entry.get(REPORT_URIS, []))
+    if not disable_default and DEFAULT_REPORT_URI not in uris:
+        uris = [*uris, DEFAULT_REPORT_URI]
+    expiration = None
+    expiration_text = entry.get(EXPIRATION)
+    if expiration_text is not None:
+        expiration = parse_date(
+            expiration_text,
+            source=plist.source,
+            line=plist.line((*path, EXPIRATION)),
+            key=EXPIRATION,
+        )
+    texts = tuple(_strings(plist, (*path, HASHES), entry.get(HASHES, [])))
+    pins: list[Pin] = []
+    for index, text in enumerate(texts):
+        pins.append(_parse_pin(plist, (*path, HASHES, index), text))
+    distinct = list(dict.fromkeys(pins))
+    needed = 2 if enforce else 1
+    if len(distinct) < needed:
+        raise plist.error(
+            f"TrustKit refuses {name}: {len(distinct)} distinct pin"
+            f"{'' if len(distinct) == 1 else 's'}, it needs at least {needed}"
+            + (" when pinning is enforced" if enforce else ""),
+            (*path, HASHES),
+            hint="add the pin of an offline backup key (pinset keygen)",
+        )
+    real = [p for p in distinct if not p.is_placeholder]
+    rule, findings = import_rule(
+        source=plist.source,
+        line=line,
+        pin_texts=texts,
+        expiration_fix=f"add {EXPIRATION} (yyyy-MM-dd): TrustKit stops enforcing on that date",
+        name=name,
+        pins=tuple(pins),
+        include_subdomains=include,
+        enforce=enforce,
+        expiration=expiration,
+        report_uris=tuple(uris),
+        allow_single_pin=enforce and len(real) < 2,
+    )
+    written = expiration_text if isinstance(expiration_text, str) else None
+    return rule, texts, written, findings
+
+
+def _bool(plist: PlistText, path: KeyPath, entry: dict[str, Any], key: str, default: bool) -> bool:
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise plist.error(f"{key} must be <true/> or <false/>, not {value!r}", (*path, key))
+    return value
+
+
+def _parse_pin(plist: PlistText, path: KeyPath, text: str) -> Pin:
+    pin = plist.pin(path, text, HASHES)
+    if not _PADDED_B64.fullmatch(text):
+        # TrustKit decodes with NSData's strict base64 decoder, which rejects
+        # missing padding, prefixes and whitespace, then refuses to start.
+        raise plist.error(
+            f"TrustKit cannot decode the pin {text!r}: it must be padded base64 only",
+            path,
+            hint=f"write {pin.b64}",
+        )
+    return pin
+
+
+def _check_exclusions(plist: PlistText, base: KeyPath, rules: list[DomainRule]) -> None:
+    for rule in rules:
+        if rule.exclude and not any(
+            p.include_subdomains and not p.exclude and rule.name.endswith("." + p.name)
+            for p in rules
+        ):
+            raise plist.error(
+                f"{rule.name} is excluded, but no parent domain in {PINNED} includes subdomains",
+                (*base, PINNED, rule.name),
+                hint="add TSKIncludeSubdomains to the parent domain, or remove the exclusion",
+            )
+
+
+def dumps(
+    policy: Policy,
+    *,
+    binary: bool = False,
+    swizzle_network_delegates: bool = True,
+    swift: bool = False,
+) -> str | bytes:
+    """Write ``policy`` as an Info.plist holding ``TSKConfiguration``.
+
+    ``swizzle_network_delegates`` sets ``TSKSwizzleNetworkDelegates`` (true:
+    TrustKit hooks every NSURLSession delegate; false: the app calls
+    TSKPinningValidator itself). ``TSKDisableDefaultReportUri`` is always true.
+    ``swift=True`` returns :func:`dumps_swift` instead (for ``-O swift=true``).
+    """
+    if swift:
+        return dumps_swift(policy, swizzle_network_delegates=swizzle_network_delegates)
+    root = {CONFIG: _config(policy, swizzle_network_delegates)}
+    return dump_plist(root, binary=binary)

@@ -1,0 +1,90 @@
+"""Write a :class:`~pinset.policy.Policy` as the policy file: a mapping, JSON or ``pinset.toml``.
+
+Keys are the ones :mod:`pinset.policyfile._reader` reads; a value equal to the
+``[defaults]`` is left out of a ``[[domain]]`` table. The TOML text is deterministic
+and reads back equal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pinset.policy import Policy
+
+__all__ = ["to_dict", "to_json", "to_toml"]
+
+
+def to_dict(policy: Policy) -> dict[str, Any]:
+    """:meth:`Policy.to_dict <pinset.policy.Policy.to_dict>`: keys as in the policy file."""
+    defaults: dict[str, Any] = {
+        "enforce": policy.enforce,
+        "include-subdomains": policy.include_subdomains,
+    }
+    if policy.report_uris:
+        defaults["report-uris"] = list(policy.report_uris)
+    domains = []
+    for rule in policy.rules:
+        entry: dict[str, Any] = {"name": rule.pattern}
+        # A "*." name already says which subdomains it covers.
+        if not rule.one_label and rule.include_subdomains != policy.include_subdomains:
+            entry["include-subdomains"] = rule.include_subdomains
+        if rule.exclude:
+            entry["exclude"] = True
+        if rule.expiration is not None:
+            entry["expiration"] = rule.expiration
+        if rule.enforce != policy.enforce:
+            entry["enforce"] = rule.enforce
+        if rule.allow_single_pin:
+            entry["allow-single-pin"] = True
+        if rule.placeholder_only:
+            entry["placeholder-only"] = True
+        if rule.report_uris != policy.report_uris:
+            entry["report-uris"] = list(rule.report_uris)
+        if rule.pins:
+            entry["pins"] = [str(p) for p in rule.pins]
+        domains.append(entry)
+    return {"defaults": defaults, "domain": domains}
+
+
+def to_json(policy: Policy) -> str:
+    """:meth:`Policy.to_json <pinset.policy.Policy.to_json>`: JSON text, TOML keys."""
+    data = policy.to_dict()
+    for entry in data["domain"]:
+        if "expiration" in entry:
+            entry["expiration"] = entry["expiration"].isoformat()
+    return json.dumps(data, indent=2) + "\n"
+
+
+def to_toml(policy: Policy) -> str:
+    """:meth:`Policy.to_toml <pinset.policy.Policy.to_toml>`: deterministic ``pinset.toml`` text."""
+    data = policy.to_dict()
+    out = ["[defaults]"]
+    for key, value in data["defaults"].items():
+        out.append(f"{key} = {_toml_value(value)}")
+    for entry in data["domain"]:
+        out.append("")
+        out.append("[[domain]]")
+        for key, value in entry.items():
+            if key == "pins":
+                out.append("pins = [")
+                out.extend(f"  {_toml_value(pin)}," for pin in value)
+                out.append("]")
+            else:
+                out.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(out) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        # JSON string escapes are TOML basic-string escapes; TOML also forbids a raw DEL.
+        return json.dumps(value).replace("\x7f", "\\u007f")
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
