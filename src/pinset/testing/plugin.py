@@ -32,7 +32,7 @@ from pinset.pins import Pin, spki_pin
 from pinset.policy import DomainRule, Policy
 from pinset.testing._mitm import MitmProxy, assert_intercepted, assert_refused
 from pinset.testing._pki import CertificateAuthority, LeafCert, TestPKI
-from pinset.testing._pki import _pem as _cert_pem
+from pinset.testing._pki import certificate_pem as _cert_pem
 from pinset.testing._server import TLSServer
 
 __all__ = [
@@ -78,7 +78,7 @@ def make_policy(pins_for_host: Mapping[str, Iterable[PinSource]]) -> Policy:
     return Policy(rules)
 
 
-def _pem(source: TrustSource) -> str:
+def certificate_pem(source: TrustSource) -> str:
     if isinstance(source, CertificateAuthority):
         return source.cert_pem.bytes().decode("ascii")
     if isinstance(source, x509.Certificate):
@@ -149,7 +149,7 @@ def pinned_context(pki: TestPKI) -> Callable[..., ssl.SSLContext]:
         else:
             policy = policy_or_pins
         anchors = list(trust) if trust is not None else [pki.root]
-        cadata = "".join(_pem(a) for a in anchors)
+        cadata = "".join(certificate_pem(a) for a in anchors)
         return ssl_context(policy, cadata=cadata, **kwargs)
 
     return make
