@@ -73,17 +73,17 @@ class Modules:
 
     def __init__(self, roots: Sequence[Path]) -> None:
         self._roots = tuple(roots)
+        self._known: dict[str, bool] = {}
 
     def exists(self, dotted: str) -> bool:
         """True when ``dotted`` names a module or package under one of the roots."""
-        if not dotted:
-            return False
-        parts = dotted.split(".")
-        for root in self._roots:
-            base = root.joinpath(*parts)
-            if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
-                return True
-        return False
+        if dotted not in self._known:
+            self._known[dotted] = bool(dotted) and any(
+                (base := root.joinpath(*dotted.split("."))).with_suffix(".py").is_file()
+                or (base / "__init__.py").is_file()
+                for root in self._roots
+            )
+        return self._known[dotted]
 
 
 def is_private(name: str) -> bool:
