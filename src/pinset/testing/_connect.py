@@ -12,10 +12,14 @@ import ipaddress
 import socket
 from contextlib import suppress
 
+from pinset.errors import ConfigError
+from pinset.hosts import canonical_host
+
 __all__ = [
     "RECV_SIZE",
     "Refused",
     "bracket",
+    "canonical_or_raw",
     "connect_any",
     "loopback_addresses",
     "parse_target",
@@ -58,7 +62,19 @@ def parse_target(target: str) -> tuple[str, int]:
     digits = port_text.isascii() and port_text.isdigit()
     if not sep or not digits or not 0 < int(port_text) < 65536:
         raise Refused(400, "Bad Request", f"CONNECT target {target!r} is not host:port")
-    return host.removeprefix("[").removesuffix("]").lower(), int(port_text)
+    return canonical_or_raw(host.removeprefix("[").removesuffix("]")), int(port_text)
+
+
+def canonical_or_raw(name: str) -> str:
+    """The name a test proxy records and compares: :func:`~pinset.hosts.canonical_host`.
+
+    A name with no canonical form (``a..b``) is kept as the client sent it: the proxy
+    records whatever it was asked for (and then refuses it as not loopback).
+    """
+    try:
+        return canonical_host(name)
+    except ConfigError:
+        return name
 
 
 def loopback_addresses(host: str, port: int) -> list[str]:

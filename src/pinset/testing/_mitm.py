@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterable
 from contextlib import suppress
 from urllib.parse import urlsplit
 
-from pinset.hosts import canonical_host
 from pinset.pins import Pin, spki_pin
 from pinset.testing._connect import (
     RECV_SIZE,
     Refused,
     bracket,
+    canonical_or_raw,
     connect_any,
     loopback_addresses,
     parse_target,
@@ -58,13 +58,6 @@ __all__ = [
 ]
 
 _PEEK_TIMEOUT = 5.0
-
-
-def _canonical_or_raw(name: str) -> str:
-    try:
-        return canonical_host(name)
-    except ValueError:
-        return name.lower()
 
 
 class MitmProxy(LoopbackService):
@@ -168,7 +161,7 @@ class MitmProxy(LoopbackService):
             self.wait_closed(wait)
         records = self.records
         out: list[HostVerdict] = []
-        for name in dict.fromkeys(_canonical_or_raw(h) for h in pinned_hosts):
+        for name in dict.fromkeys(canonical_or_raw(h) for h in pinned_hosts):
             out.append(host_verdict(name, (r for r in records if r.host == name)))
         return out
 
@@ -196,7 +189,7 @@ class MitmProxy(LoopbackService):
         state: State | None = getattr(self._local, "state", None)
         if server_name is None:
             return
-        name = _canonical_or_raw(server_name)
+        name = canonical_or_raw(server_name)
         if state is not None:
             with self._lock:
                 state.sni = server_name
@@ -207,7 +200,7 @@ class MitmProxy(LoopbackService):
 
     def _new_state(self, mode: Mode, target: str, host: str) -> State:
         with self._changed:
-            state = State(self._next_id, mode, target, _canonical_or_raw(host))
+            state = State(self._next_id, mode, target, canonical_or_raw(host))
             self._next_id += 1
             self._states.append(state)
             self._changed.notify_all()
