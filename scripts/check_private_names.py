@@ -148,7 +148,7 @@ class _Checker:
                         top = alias.name.partition(".")[0]
                         self.aliases[top] = top
         for node in ast.walk(self.tree):
-            if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Del):
+            if isinstance(node, ast.Attribute):
                 yield from self._attribute(node)
             elif isinstance(node, ast.Call):
                 yield from self._call(node)
