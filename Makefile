@@ -59,15 +59,25 @@ fuzz: $(VENV)/.installed-dev
 	done; \
 	echo "fuzz: $$round round(s) in $(FUZZ_SECONDS) s found nothing"
 
+# Uses of another module's underscore name that other branches of issue 10 remove; the
+# checker fails once an allowance matches nothing, so each line goes when its use does.
+PRIVATE_NAMES_ALLOWED := \
+	pinset.enforce._memo._memo \
+	pinset.policy._check_report_uri \
+	pinset.cli._pin._progress
+
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/mypy scripts/check_private_names.py
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_private_names.py \
+	  $(addprefix --allow ,$(PRIVATE_NAMES_ALLOWED)) src/pinset tests
 
 fmt: $(VENV)/.installed-dev
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks scripts
+	$(BIN)/ruff format src tests benchmarks scripts
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/handshake.py

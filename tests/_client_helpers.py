@@ -1,7 +1,7 @@
 """What the client tests share: pins that match nothing, a pinned context, the wrapped error.
 
 Import the autouse fixture by name (``from _client_helpers import
-_no_proxy_from_environment``) in a module whose clients must not pick up a proxy
+no_proxy_from_environment``) in a module whose clients must not pick up a proxy
 from the environment.
 """
 
@@ -16,7 +16,7 @@ from pinset import Pin, PinMismatchError, Policy, spki_pin, ssl_context
 from pinset.policy import DomainRule
 from pinset.testing import TestPKI
 
-__all__ = ["BACKUP", "HOSTS", "OTHER", "_no_proxy_from_environment", "find_mismatch", "pinned"]
+__all__ = ["BACKUP", "HOSTS", "OTHER", "find_mismatch", "no_proxy_from_environment", "pinned"]
 
 BACKUP = Pin(hashlib.sha256(b"offline backup key").digest())
 OTHER = Pin(hashlib.sha256(b"somebody else's key").digest())
@@ -24,7 +24,7 @@ HOSTS = ["localhost", "127.0.0.1"]
 
 
 @pytest.fixture(autouse=True)
-def _no_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)

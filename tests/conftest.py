@@ -3,6 +3,7 @@
 Key generation is the slow part of most tests, so each key type is generated at
 most once per session; RSA-8192 (seconds to generate) is a fixed key from _certs.
 Every connection and name lookup beyond loopback is refused (see _loopback_only).
+pinset's own pytest plugin is enabled here, as a user's suite enables it.
 
 Hypothesis runs under the "deterministic" profile unless told otherwise
 (``--hypothesis-profile=fuzz`` or ``PINSET_HYPOTHESIS_PROFILE=fuzz``, as ``make fuzz``
@@ -27,6 +28,10 @@ from _certs import rsa_8192
 from pinset.testing import KeyType, LeafCert, PrivateKey, TestPKI, generate_key
 
 _loopback_only.install()
+
+# pinset's pytest plugin is opt-in (no pytest11 entry point): this suite enables it the way
+# a user's top-level conftest.py does. Its fixtures are all named pinset_*.
+pytest_plugins = ["pinset.testing.plugin"]
 
 # -- hypothesis profiles -------------------------------------------------------------------
 # deterministic: each test's examples come from a seed derived from the test itself, and no

@@ -14,7 +14,7 @@ from pinset.cli._pin import parse_host_port
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats import _hpkp as hpkp
 from pinset.hosts import canonical_host
-from pinset.testing._connect import _parse_target, _Refused
+from pinset.testing._connect import Refused, parse_target
 
 PIN = 'pin-sha256="d6qzRu9zOECb90Uez27xWltNsj0e1Md7GkYYkVoZWmM="'
 BACKUP = 'pin-sha256="E9CZ9INDbd+2eRQozYqqbQ2yXLVKB9+xcprMF+44U1g="'
@@ -54,5 +54,5 @@ def test_four_unicode_digit_labels_are_not_an_ipv4_address() -> None:
 
 
 def test_connect_target_refuses_unicode_port() -> None:
-    with pytest.raises(_Refused, match="not host:port"):
-        _parse_target("example.com:٤٤٣")
+    with pytest.raises(Refused, match="not host:port"):
+        parse_target("example.com:٤٤٣")

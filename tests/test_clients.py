@@ -22,7 +22,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from _client_helpers import BACKUP, HOSTS, OTHER, _no_proxy_from_environment, find_mismatch, pinned  # noqa: F401 - an autouse fixture
+from _client_helpers import BACKUP, HOSTS, OTHER, find_mismatch, no_proxy_from_environment, pinned  # noqa: F401 - an autouse fixture
 from pinset import ConfigError, Policy, spki_pin
 from pinset.integrations.requests import PinnedAdapter, pinned_session
 from pinset.policy import DomainRule

@@ -18,7 +18,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.http11 import Request
 
-from _client_helpers import BACKUP, HOSTS, OTHER, _no_proxy_from_environment, find_mismatch, pinned  # noqa: F401 - an autouse fixture
+from _client_helpers import BACKUP, HOSTS, OTHER, find_mismatch, no_proxy_from_environment, pinned  # noqa: F401 - an autouse fixture
 from pinset import PinMismatchError
 from pinset.enforce import PinnedSSLObject
 from pinset.testing import LeafCert, TestPKI, TLSServer, TunnelProxy

@@ -20,7 +20,7 @@ T = 1_795_046_340  # 2026-11-18T23:59:00Z
 
 def _upgrade(engine: sa.Engine, revision: str) -> None:
     config = Config()
-    config.set_main_option("script_location", str(collector_db._MIGRATIONS))
+    config.set_main_option("script_location", str(collector_db.MIGRATIONS))
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
@@ -67,7 +67,7 @@ def test_downgrade_to_the_first_revision_and_back(db_url: str) -> None:
     engine = create_engine(db_url)
     migrate(engine)
     config = Config()
-    config.set_main_option("script_location", str(collector_db._MIGRATIONS))
+    config.set_main_option("script_location", str(collector_db.MIGRATIONS))
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "0001")

@@ -25,7 +25,7 @@ from pinset.collector._normalize import (
 from pinset.enforce import Connection
 from pinset.reporting import FailureReport
 from pinset.testing import TestPKI
-from test_der import _openssl_pin, _openssl_self_signed
+from test_der import openssl_pin, openssl_self_signed
 
 
 def test_a_pinset_client_report_round_trips(pki: TestPKI) -> None:
@@ -140,8 +140,8 @@ def test_chain_pins_are_cut_from_the_certificate_like_every_pinset_pin(
     """A served chain's pins must be the ones clients pin, also where re-encoding differs."""
     if shutil.which("openssl") is None:
         pytest.skip("needs the openssl binary")
-    cert_path = _openssl_self_signed(tmp_path, name, keygen)
+    cert_path = openssl_self_signed(tmp_path, name, keygen)
     if cert_path is None:
         pytest.skip(f"this openssl cannot make a {name} certificate")
     pin, _subject = certificate_facts(cert_path.read_text())
-    assert pin == "sha256/" + _openssl_pin(cert_path)
+    assert pin == "sha256/" + openssl_pin(cert_path)

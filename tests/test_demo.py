@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from rich.console import Console
 
 import pinset.demo._scenario as scenario
-from _client_helpers import _no_proxy_from_environment  # noqa: F401 - an autouse fixture
+from _client_helpers import no_proxy_from_environment  # noqa: F401 - an autouse fixture
 from pinset import Policy, spki_pin
 from pinset.cli import main
 from pinset.demo import HOST, DemoResult, run

@@ -177,7 +177,7 @@ def test_der_cutter_on_truncations(pki: TestPKI) -> None:
 # -- openssl -------------------------------------------------------------------------
 
 
-def _openssl_pin(cert_pem: Path) -> str:
+def openssl_pin(cert_pem: Path) -> str:
     """``openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | dgst | base64``."""
     assert OPENSSL is not None
     pubkey = subprocess.run(
@@ -208,11 +208,11 @@ def test_openssl_pipeline_agrees(
     cert = pki.leaf("openssl.example", private_key=key_of(key_type)).cert
     path = tmp_path / "cert.pem"
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    assert str(spki_pin(cert)) == "sha256/" + _openssl_pin(path)
-    assert spki_pin(path.read_bytes()).b64 == _openssl_pin(path)
+    assert str(spki_pin(cert)) == "sha256/" + openssl_pin(path)
+    assert spki_pin(path.read_bytes()).b64 == openssl_pin(path)
 
 
-def _openssl_self_signed(tmp_path: Path, name: str, keygen: list[list[str]]) -> Path | None:
+def openssl_self_signed(tmp_path: Path, name: str, keygen: list[list[str]]) -> Path | None:
     assert OPENSSL is not None
     key, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.pem"
     try:
@@ -254,10 +254,10 @@ def _openssl_self_signed(tmp_path: Path, name: str, keygen: list[list[str]]) -> 
 )
 def test_spki_is_cut_not_reencoded(name: str, keygen: list[list[str]], tmp_path: Path) -> None:
     """Keys whose re-encoding differs from the certificate's bytes still pin like openssl."""
-    cert_path = _openssl_self_signed(tmp_path, name, keygen)
+    cert_path = openssl_self_signed(tmp_path, name, keygen)
     if cert_path is None:
         pytest.skip(f"this openssl cannot make a {name} certificate")
-    expected = _openssl_pin(cert_path)
+    expected = openssl_pin(cert_path)
     pem = cert_path.read_bytes()
     cert = x509.load_pem_x509_certificate(pem)
     assert spki_pin(cert).b64 == expected

@@ -238,6 +238,27 @@ def test_non_loopback_connect_is_refused(proxy: MitmProxy, target: str, status: 
     ]
 
 
+@pytest.mark.parametrize(
+    ("spelling", "host"),
+    [
+        ("LocalHost", "localhost"),
+        ("localhost.", "localhost"),
+        ("[127.0.0.1]", "127.0.0.1"),
+        ("127.000.000.001", "127.0.0.1"),  # as OpenSSL and pinset.hosts read it
+    ],
+)
+def test_connect_targets_are_named_by_the_one_canonicaliser(
+    server: TLSServer, proxy: MitmProxy, spelling: str, host: str
+) -> None:
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as raw:
+        raw.sendall(f"CONNECT {spelling}:{server.port} HTTP/1.1\r\n\r\n".encode())
+        assert raw.recv(1024).startswith(b"HTTP/1.1 200")
+    (record,) = proxy.wait_closed()
+    assert (record.host, record.upstream_connected) == (host, True)
+    (verdict,) = proxy.verdicts([spelling])
+    assert (verdict.host, verdict.outcome) == (host, "NOT SEEN")  # no TLS was started
+
+
 def test_non_loopback_upstream_is_refused() -> None:
     with pytest.raises(ValueError, match="not loopback"):
         MitmProxy(upstream="example.com:443")

@@ -28,7 +28,7 @@ import pytest
 import requests
 from cryptography import x509
 
-from _client_helpers import _no_proxy_from_environment, find_mismatch  # noqa: F401 - an autouse fixture
+from _client_helpers import find_mismatch, no_proxy_from_environment  # noqa: F401 - an autouse fixture
 from _mitmdump import ENV, ClientConn, Mitmdump, find_mitmdump
 from pinset import Pin, Policy, spki_pin, ssl_context
 from pinset.integrations.requests import pinned_session

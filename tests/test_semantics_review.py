@@ -22,7 +22,7 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from _client_helpers import _no_proxy_from_environment, find_mismatch  # noqa: F401 - a fixture
+from _client_helpers import find_mismatch, no_proxy_from_environment  # noqa: F401 - a fixture
 from pinset import (
     ConfigError,
     Pin,

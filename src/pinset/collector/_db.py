@@ -15,7 +15,7 @@ from pinset.errors import ConfigError
 __all__ = ["DEFAULT_DB_URL", "create_engine", "migrate"]
 
 DEFAULT_DB_URL = "sqlite:///pinset-collector.db"
-_MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed number works: it only has to be the same in every collector process.
 _MIGRATION_LOCK = 0x70696E736574
 
@@ -62,7 +62,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest revision (``alembic upgrade head``), once across processes."""
     config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             # Several collectors may start at once on one database: one migrates, the others wait.

@@ -1,8 +1,8 @@
 """The CONNECT plumbing both test proxies share: loopback targets only, and HTTP error replies.
 
-:func:`_read_request` reads a request head; :func:`_parse_target` reads the
-``host:port`` of a CONNECT; :func:`_loopback_addresses` resolves it
-and raises :class:`_Refused` (with the HTTP status to answer) for anything that is
+:func:`read_request` reads a request head; :func:`parse_target` reads the
+``host:port`` of a CONNECT; :func:`loopback_addresses` resolves it
+and raises :class:`Refused` (with the HTTP status to answer) for anything that is
 not loopback, before a connection is attempted.
 """
 
@@ -12,40 +12,44 @@ import ipaddress
 import socket
 from contextlib import suppress
 
+from pinset.errors import ConfigError
+from pinset.hosts import canonical_host
+
 __all__ = [
-    "_RECV_SIZE",
-    "_Refused",
-    "_bracket",
-    "_connect_any",
-    "_loopback_addresses",
-    "_parse_target",
-    "_read_request",
-    "_reply",
+    "RECV_SIZE",
+    "Refused",
+    "bracket",
+    "canonical_or_raw",
+    "connect_any",
+    "loopback_addresses",
+    "parse_target",
+    "read_request",
+    "reply",
 ]
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
 _MAX_HEAD = 16 * 1024
-_RECV_SIZE = 64 * 1024
+RECV_SIZE = 64 * 1024
 
 
-class _Refused(Exception):
+class Refused(Exception):
     def __init__(self, status: int, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.status = status
         self.reason = reason
 
 
-def _read_request(sock: socket.socket) -> tuple[list[str], bytes, int] | None:
+def read_request(sock: socket.socket) -> tuple[list[str], bytes, int] | None:
     """Read a request head: (request line split on spaces, bytes after the head, bytes read).
 
-    None when the client closes before the head is complete; :class:`_Refused` (431)
+    None when the client closes before the head is complete; :class:`Refused` (431)
     when the head grows past 16 KiB.
     """
     buf = b""
     while b"\r\n\r\n" not in buf:
         if len(buf) > _MAX_HEAD:
-            raise _Refused(431, "Request Header Fields Too Large", "request head too long")
-        data = sock.recv(_RECV_SIZE)
+            raise Refused(431, "Request Header Fields Too Large", "request head too long")
+        data = sock.recv(RECV_SIZE)
         if not data:
             return None
         buf += data
@@ -53,31 +57,43 @@ def _read_request(sock: socket.socket) -> tuple[list[str], bytes, int] | None:
     return head.split(b"\r\n", 1)[0].decode("latin-1").split(" "), early, len(buf)
 
 
-def _parse_target(target: str) -> tuple[str, int]:
+def parse_target(target: str) -> tuple[str, int]:
     host, sep, port_text = target.rpartition(":")
     digits = port_text.isascii() and port_text.isdigit()
     if not sep or not digits or not 0 < int(port_text) < 65536:
-        raise _Refused(400, "Bad Request", f"CONNECT target {target!r} is not host:port")
-    return host.removeprefix("[").removesuffix("]").lower(), int(port_text)
+        raise Refused(400, "Bad Request", f"CONNECT target {target!r} is not host:port")
+    return canonical_or_raw(host.removeprefix("[").removesuffix("]")), int(port_text)
 
 
-def _loopback_addresses(host: str, port: int) -> list[str]:
+def canonical_or_raw(name: str) -> str:
+    """The name a test proxy records and compares: :func:`~pinset.hosts.canonical_host`.
+
+    A name with no canonical form (``a..b``) is kept as the client sent it: the proxy
+    records whatever it was asked for (and then refuses it as not loopback).
+    """
+    try:
+        return canonical_host(name)
+    except ConfigError:
+        return name
+
+
+def loopback_addresses(host: str, port: int) -> list[str]:
     """The loopback addresses to try for *host*; refuses any other target."""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         if host not in _LOOPBACK_NAMES:
-            raise _Refused(403, "Forbidden", f"{host} is not loopback") from None
+            raise Refused(403, "Forbidden", f"{host} is not loopback") from None
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         addresses = [str(info[4][0]) for info in infos]
     else:
         addresses = [str(ip)]
     if not addresses or not all(ipaddress.ip_address(a).is_loopback for a in addresses):
-        raise _Refused(403, "Forbidden", f"{host} is not loopback")
+        raise Refused(403, "Forbidden", f"{host} is not loopback")
     return addresses
 
 
-def _connect_any(addresses: list[str], port: int, timeout: float) -> socket.socket:
+def connect_any(addresses: list[str], port: int, timeout: float) -> socket.socket:
     """A connection to the first of *addresses* that answers; else the last OSError."""
     error = OSError("no address to connect to")
     for address in addresses:
@@ -88,7 +104,7 @@ def _connect_any(addresses: list[str], port: int, timeout: float) -> socket.sock
     raise error
 
 
-def _reply(sock: socket.socket, status: int, reason: str, detail: str) -> None:
+def reply(sock: socket.socket, status: int, reason: str, detail: str) -> None:
     body = f"{detail}\n".encode()
     with suppress(OSError):
         sock.sendall(
@@ -98,5 +114,5 @@ def _reply(sock: socket.socket, status: int, reason: str, detail: str) -> None:
         )
 
 
-def _bracket(host: str) -> str:
+def bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host

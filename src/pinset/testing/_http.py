@@ -11,24 +11,24 @@ from collections.abc import Callable
 from contextlib import suppress
 
 __all__ = [
-    "_MAX_HEAD",
-    "_RECV_SIZE",
-    "_Closed",
-    "_Reader",
-    "_close_notify",
-    "_parse_head",
-    "_read_body",
+    "MAX_HEAD",
+    "RECV_SIZE",
+    "Closed",
+    "Reader",
+    "close_notify",
+    "parse_head",
+    "read_body",
 ]
 
-_MAX_HEAD = 64 * 1024
-_RECV_SIZE = 64 * 1024
+MAX_HEAD = 64 * 1024
+RECV_SIZE = 64 * 1024
 
 
-class _Closed(Exception):
+class Closed(Exception):
     """The peer closed the connection before the request was complete."""
 
 
-class _Reader:
+class Reader:
     """Buffered reads from one TLS socket that count every application byte."""
 
     def __init__(self, sock: ssl.SSLSocket, count: Callable[[int], None]) -> None:
@@ -37,7 +37,7 @@ class _Reader:
         self.buf = b""
 
     def fill(self) -> bool:
-        data = self._sock.recv(_RECV_SIZE)
+        data = self._sock.recv(RECV_SIZE)
         if data:
             self._count(len(data))
             self.buf += data
@@ -50,7 +50,7 @@ class _Reader:
                 raise ValueError("request head too long")
             if not self.fill():
                 if self.buf:
-                    raise _Closed("the client closed the connection mid-request")
+                    raise Closed("the client closed the connection mid-request")
                 return None
         end += len(delimiter)
         out, self.buf = self.buf[:end], self.buf[end:]
@@ -59,19 +59,19 @@ class _Reader:
     def exactly(self, n: int) -> bytes:
         while len(self.buf) < n:
             if not self.fill():
-                raise _Closed("the client closed the connection mid-request")
+                raise Closed("the client closed the connection mid-request")
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
 
-def _close_notify(tls: ssl.SSLSocket) -> None:
+def close_notify(tls: ssl.SSLSocket) -> None:
     """Send a TLS close_notify without waiting for the client's, so clients see a clean EOF."""
     with suppress(OSError, ValueError):
         tls.setblocking(False)
         tls.unwrap()
 
 
-def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]] | None:
+def parse_head(head: bytes) -> tuple[str, str, dict[str, str]] | None:
     try:
         lines = head.decode("latin-1").split("\r\n")
     except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
@@ -90,20 +90,20 @@ def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]] | None:
     return parts[0], parts[2], headers
 
 
-def _read_body(reader: _Reader, headers: dict[str, str]) -> bool:
+def read_body(reader: Reader, headers: dict[str, str]) -> bool:
     """Consume the request body; False if its framing is malformed."""
     if "chunked" in headers.get("transfer-encoding", "").lower():
         while True:
-            size_line = reader.until(b"\r\n", _MAX_HEAD)
+            size_line = reader.until(b"\r\n", MAX_HEAD)
             if size_line is None:
-                raise _Closed("the client closed the connection mid-request")
+                raise Closed("the client closed the connection mid-request")
             try:
                 size = int(size_line.split(b";")[0].strip(), 16)
             except ValueError:
                 return False
             if size == 0:
                 # Trailer fields, if any, end with an empty line.
-                while reader.until(b"\r\n", _MAX_HEAD) not in (b"\r\n", None):
+                while reader.until(b"\r\n", MAX_HEAD) not in (b"\r\n", None):
                     pass
                 return True
             reader.exactly(size + 2)

@@ -22,30 +22,30 @@ from collections.abc import Callable, Iterable
 from contextlib import suppress
 from urllib.parse import urlsplit
 
-from pinset.hosts import canonical_host
 from pinset.pins import Pin, spki_pin
 from pinset.testing._connect import (
-    _RECV_SIZE,
-    _bracket,
-    _connect_any,
-    _loopback_addresses,
-    _parse_target,
-    _read_request,
-    _Refused,
-    _reply,
+    RECV_SIZE,
+    Refused,
+    bracket,
+    canonical_or_raw,
+    connect_any,
+    loopback_addresses,
+    parse_target,
+    read_request,
+    reply,
 )
 from pinset.testing._mitm_verdicts import (
     HostVerdict,
     MitmRecord,
     Mode,
     Outcome,
-    _State,
+    State,
     assert_intercepted,
     assert_refused,
     host_verdict,
 )
 from pinset.testing._pki import CertificateAuthority, KeyType, configure_cert_chain, generate_key
-from pinset.testing._service import _describe, _Link, _LoopbackService
+from pinset.testing._service import Link, LoopbackService, describe
 
 __all__ = [
     "HostVerdict",
@@ -60,14 +60,7 @@ __all__ = [
 _PEEK_TIMEOUT = 5.0
 
 
-def _canonical_or_raw(name: str) -> str:
-    try:
-        return canonical_host(name)
-    except ValueError:
-        return name.lower()
-
-
-class MitmProxy(_LoopbackService):
+class MitmProxy(LoopbackService):
     """A forging TLS interception proxy on 127.0.0.1 (context manager, background threads).
 
     *ca* signs the forged leaves (default: a fresh ``pinset interception CA``); all
@@ -95,16 +88,16 @@ class MitmProxy(_LoopbackService):
         self.upstream: tuple[str, int] | None = None
         if upstream is not None:
             try:
-                up_host, up_port = _parse_target(upstream)
-                _loopback_addresses(up_host, up_port)
-            except _Refused as exc:
+                up_host, up_port = parse_target(upstream)
+                loopback_addresses(up_host, up_port)
+            except Refused as exc:
                 raise ValueError(f"upstream {upstream!r}: {exc}") from None
             self.upstream = (up_host, up_port)
         self._leaf_key = generate_key(key_type)
         self._upstream_context = upstream_context or _unverified_client_context()
         self._on_record = on_record
         self._forged: dict[str, ssl.SSLContext] = {}
-        self._states: list[_State] = []
+        self._states: list[State] = []
         self._next_id = 1
         self._changed = threading.Condition(self._lock)
         self._local = threading.local()
@@ -114,7 +107,7 @@ class MitmProxy(_LoopbackService):
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT`` (CONNECT mode) or ``https://127.0.0.1:PORT/`` (reverse)."""
-        host = _bracket(self.host)
+        host = bracket(self.host)
         if self.upstream is not None:
             return f"https://{host}:{self.port}/"
         return f"http://{host}:{self.port}"
@@ -168,7 +161,7 @@ class MitmProxy(_LoopbackService):
             self.wait_closed(wait)
         records = self.records
         out: list[HostVerdict] = []
-        for name in dict.fromkeys(_canonical_or_raw(h) for h in pinned_hosts):
+        for name in dict.fromkeys(canonical_or_raw(h) for h in pinned_hosts):
             out.append(host_verdict(name, (r for r in records if r.host == name)))
         return out
 
@@ -193,10 +186,10 @@ class MitmProxy(_LoopbackService):
     def _on_sni(self, sslobj: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
         # Runs inside the handshake on the connection's own thread: switch to a leaf
         # forged for exactly the name the client asked for.
-        state: _State | None = getattr(self._local, "state", None)
+        state: State | None = getattr(self._local, "state", None)
         if server_name is None:
             return
-        name = _canonical_or_raw(server_name)
+        name = canonical_or_raw(server_name)
         if state is not None:
             with self._lock:
                 state.sni = server_name
@@ -205,16 +198,16 @@ class MitmProxy(_LoopbackService):
 
     # -- connections ------------------------------------------------------------------
 
-    def _new_state(self, mode: Mode, target: str, host: str) -> _State:
+    def _new_state(self, mode: Mode, target: str, host: str) -> State:
         with self._changed:
-            state = _State(self._next_id, mode, target, _canonical_or_raw(host))
+            state = State(self._next_id, mode, target, canonical_or_raw(host))
             self._next_id += 1
             self._states.append(state)
             self._changed.notify_all()
         self._local.state = state
         return state
 
-    def _handle(self, link: _Link, peer: tuple[str, int]) -> None:
+    def _handle(self, link: Link, peer: tuple[str, int]) -> None:
         # _new_state() puts the connection's state in self._local.state (this thread).
         self._local.state = None
         try:
@@ -225,18 +218,18 @@ class MitmProxy(_LoopbackService):
                 return
             state_or_none = self._accept_request(link, link.socks[0])
             if state_or_none is not None and state_or_none.mode == "connect":
-                host, port = _parse_target(state_or_none.target)
+                host, port = parse_target(state_or_none.target)
                 self._intercept(link, state_or_none, host, port)
         except Exception as exc:  # recorded for the test to inspect, never printed
-            failed: _State | None = self._local.state
+            failed: State | None = self._local.state
             if failed is not None:
                 with self._lock:
-                    failed.error = failed.error or _describe(exc)
+                    failed.error = failed.error or describe(exc)
         finally:
             self._finish(self._local.state)
             self._local.state = None
 
-    def _finish(self, state: _State | None) -> None:
+    def _finish(self, state: State | None) -> None:
         if state is None:
             return
         with self._changed:
@@ -246,33 +239,33 @@ class MitmProxy(_LoopbackService):
             with suppress(Exception):  # an observer never breaks the proxy
                 self._on_record(state.snapshot())
 
-    def _accept_request(self, link: _Link, client: socket.socket) -> _State | None:
+    def _accept_request(self, link: Link, client: socket.socket) -> State | None:
         try:
-            request = _read_request(client)
+            request = read_request(client)
             if request is None:
                 return None
             parts, early, received = request
             if len(parts) != 3:
-                raise _Refused(400, "Bad Request", "malformed request line")
+                raise Refused(400, "Bad Request", "malformed request line")
             method, target = parts[0], parts[1]
             if method != "CONNECT":
                 return self._plain_http(client, target, received)
-            host, port = _parse_target(target)
-        except _Refused as refused:
-            _reply(client, refused.status, refused.reason, str(refused))
+            host, port = parse_target(target)
+        except Refused as refused:
+            reply(client, refused.status, refused.reason, str(refused))
             return None
-        state = self._new_state("connect", f"{_bracket(host)}:{port}", host)
+        state = self._new_state("connect", f"{bracket(host)}:{port}", host)
         try:
-            addresses = _loopback_addresses(host, port)
-        except _Refused as refused:
+            addresses = loopback_addresses(host, port)
+        except Refused as refused:
             state.error = str(refused)
-            _reply(client, refused.status, refused.reason, str(refused))
+            reply(client, refused.status, refused.reason, str(refused))
             return None
         try:
-            upstream = _connect_any(addresses, port, self._io_timeout)
+            upstream = connect_any(addresses, port, self._io_timeout)
         except OSError:
             state.error = f"cannot connect to {state.target}"
-            _reply(client, 502, "Bad Gateway", state.error)
+            reply(client, 502, "Bad Gateway", state.error)
             return None
         link.socks.append(upstream)
         with self._lock:
@@ -281,12 +274,12 @@ class MitmProxy(_LoopbackService):
             # Python's ssl cannot replay bytes already read from the socket; clients
             # wait for the 200 before their ClientHello, so this is a broken client.
             state.error = "the client sent data before the proxy's 200 reply"
-            _reply(client, 400, "Bad Request", state.error)
+            reply(client, 400, "Bad Request", state.error)
             return None
         client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         return state
 
-    def _plain_http(self, client: socket.socket, target: str, received: int) -> _State:
+    def _plain_http(self, client: socket.socket, target: str, received: int) -> State:
         # Plain HTTP through the proxy is already a leak: count it, never relay it.
         try:
             host = urlsplit(target).hostname or target
@@ -296,10 +289,10 @@ class MitmProxy(_LoopbackService):
         with self._lock:
             state.client_bytes = received
             state.error = "plain HTTP request (not relayed)"
-        _reply(client, 501, "Not Implemented", "pinset mitm relays HTTPS (CONNECT) only")
+        reply(client, 501, "Not Implemented", "pinset mitm relays HTTPS (CONNECT) only")
         return state
 
-    def _intercept(self, link: _Link, state: _State, host: str, port: int) -> None:
+    def _intercept(self, link: Link, state: State, host: str, port: int) -> None:
         client = link.socks[0]
         client.settimeout(_PEEK_TIMEOUT)
         if not client.recv(1, socket.MSG_PEEK):
@@ -309,9 +302,9 @@ class MitmProxy(_LoopbackService):
         with self._lock:
             state.tls_started = True
         if self.upstream is not None:
-            addresses = _loopback_addresses(host, port)
+            addresses = loopback_addresses(host, port)
             try:
-                upstream_sock = _connect_any(addresses, port, self._io_timeout)
+                upstream_sock = connect_any(addresses, port, self._io_timeout)
             except OSError:
                 state.error = f"cannot connect to upstream {state.target}"
                 return
@@ -330,20 +323,20 @@ class MitmProxy(_LoopbackService):
             up = _wrap_upstream(self._upstream_context, link.socks[-1], state.sni or host)
         except (OSError, ValueError) as exc:
             with self._lock:
-                state.error = f"upstream TLS failed: {_describe(exc)}"
+                state.error = f"upstream TLS failed: {describe(exc)}"
             self._count_only(tls, state)
             return
         link.socks[-1] = up
         self._relay(tls, up, state)
 
-    def _count_only(self, client: ssl.SSLSocket, state: _State) -> None:
+    def _count_only(self, client: ssl.SSLSocket, state: State) -> None:
         # Without an upstream the client's bytes still have to be measured.
         with suppress(OSError, ValueError):
-            while data := client.recv(_RECV_SIZE):
+            while data := client.recv(RECV_SIZE):
                 with self._lock:
                     state.client_bytes += len(data)
 
-    def _relay(self, client: ssl.SSLSocket, upstream: ssl.SSLSocket, state: _State) -> None:
+    def _relay(self, client: ssl.SSLSocket, upstream: ssl.SSLSocket, state: State) -> None:
         peers = {client: upstream, upstream: client}
         with selectors.DefaultSelector() as selector:
             for sock in peers:
@@ -360,7 +353,7 @@ class MitmProxy(_LoopbackService):
                     except (OSError, ValueError) as exc:
                         with self._lock:
                             if src is client or state.error is None:
-                                state.error = _describe(exc)
+                                state.error = describe(exc)
                         chunks, eof = [], True
                     for data in chunks:
                         with self._lock:
@@ -383,7 +376,7 @@ def _drain(sock: ssl.SSLSocket, io_timeout: float) -> tuple[list[bytes], bool]:
     try:
         while True:
             try:
-                data = sock.recv(_RECV_SIZE)
+                data = sock.recv(RECV_SIZE)
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
                 return chunks, False
             if not data:

@@ -2,7 +2,7 @@
 
 :class:`MitmRecord` is one client connection as :class:`~pinset.testing.MitmProxy`
 saw it; :func:`host_verdict` judges the records of one host; :func:`assert_refused`
-and :func:`assert_intercepted` are the test assertions built on it. ``_State`` is the
+and :func:`assert_intercepted` are the test assertions built on it. ``State`` is the
 mutable record the proxy fills while a connection runs. The public names are
 re-exported by :mod:`pinset.testing._mitm`.
 """
@@ -21,7 +21,7 @@ __all__ = [
     "MitmRecord",
     "Mode",
     "Outcome",
-    "_State",
+    "State",
     "assert_intercepted",
     "assert_refused",
     "host_verdict",
@@ -87,7 +87,7 @@ class MitmRecord:
 
 
 @dataclass(slots=True)
-class _State:
+class State:
     """The mutable twin of :class:`MitmRecord` (every field of it, plus ``counted``)."""
 
     id: int

@@ -117,7 +117,7 @@ class Blob:
         return f"Blob({len(self.data)} bytes)"
 
 
-def _pem(cert: x509.Certificate) -> builtins.bytes:
+def certificate_pem(cert: x509.Certificate) -> builtins.bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
@@ -141,7 +141,7 @@ def configure_cert_chain(
     """
     if not certificates:
         raise ValueError("a certificate chain needs at least one certificate")
-    pem = b"".join(_pem(c) for c in certificates) + _key_pem(private_key).data
+    pem = b"".join(certificate_pem(c) for c in certificates) + _key_pem(private_key).data
     with Blob(pem).tempfile() as path:
         ctx.load_cert_chain(path)
 
@@ -331,7 +331,7 @@ class CertificateAuthority:
     @property
     def cert_pem(self) -> Blob:
         """This CA's certificate as PEM."""
-        return Blob(_pem(self.cert))
+        return Blob(certificate_pem(self.cert))
 
     @property
     def private_key_pem(self) -> Blob:
@@ -340,7 +340,7 @@ class CertificateAuthority:
 
     def configure_trust(self, ctx: ssl.SSLContext) -> None:
         """Make *ctx* trust this CA's root (in addition to what it already trusts)."""
-        ctx.load_verify_locations(cadata=_pem(self.root).decode("ascii"))
+        ctx.load_verify_locations(cadata=certificate_pem(self.root).decode("ascii"))
 
     def client_context(self) -> ssl.SSLContext:
         """A ``PROTOCOL_TLS_CLIENT`` context (hostname checks on) trusting only this root."""
@@ -404,12 +404,12 @@ class LeafCert:
     @property
     def cert_chain_pems(self) -> list[Blob]:
         """One PEM blob per member of ``chain``, leaf first."""
-        return [Blob(_pem(c)) for c in self.chain]
+        return [Blob(certificate_pem(c)) for c in self.chain]
 
     @property
     def cert_chain_pem(self) -> Blob:
         """``chain`` as one concatenated PEM blob, leaf first."""
-        return Blob(b"".join(_pem(c) for c in self.chain))
+        return Blob(b"".join(certificate_pem(c) for c in self.chain))
 
     @property
     def private_key_pem(self) -> Blob:

@@ -17,17 +17,17 @@ from typing import Literal
 
 from cryptography import x509
 
-from pinset.testing._connect import _bracket
+from pinset.testing._connect import bracket
 from pinset.testing._http import (
-    _MAX_HEAD,
-    _RECV_SIZE,
-    _close_notify,
-    _parse_head,
-    _read_body,
-    _Reader,
+    MAX_HEAD,
+    RECV_SIZE,
+    Reader,
+    close_notify,
+    parse_head,
+    read_body,
 )
 from pinset.testing._pki import LeafCert, PrivateKey, configure_cert_chain
-from pinset.testing._service import _describe, _Link, _LoopbackService
+from pinset.testing._service import Link, LoopbackService, describe
 
 __all__ = ["ConnectionRecord", "ServerMode", "TLSServer"]
 
@@ -60,7 +60,7 @@ class ConnectionRecord:
 
 
 @dataclass(slots=True)
-class _ConnState:
+class ConnState:
     """The mutable twin of :class:`ConnectionRecord` (every field of it, plus ``counted``)."""
 
     peer: tuple[str, int]
@@ -78,7 +78,7 @@ class _ConnState:
         return ConnectionRecord(**{f.name: getattr(self, f.name) for f in fields(ConnectionRecord)})
 
 
-class TLSServer(_LoopbackService):
+class TLSServer(LoopbackService):
     """A TLS server on loopback that serves exactly the certificates it is given.
 
     *chain* is a :class:`~pinset.testing.LeafCert` or any sequence of certificates, leaf
@@ -111,7 +111,7 @@ class TLSServer(_LoopbackService):
         self._alpn = list(alpn) if alpn is not None else None
         self._local = threading.local()
         self._context = self._make_context(chain, private_key)
-        self._conns: list[_ConnState] = []
+        self._conns: list[ConnState] = []
         self._requests: list[bytes] = []
         self._received = 0
         self._changed = threading.Condition(self._lock)
@@ -119,7 +119,7 @@ class TLSServer(_LoopbackService):
     @property
     def url(self) -> str:
         """``https://HOST:PORT/``."""
-        return f"https://{_bracket(self.host)}:{self.port}/"
+        return f"https://{bracket(self.host)}:{self.port}/"
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
@@ -202,24 +202,24 @@ class TLSServer(_LoopbackService):
 
     def _on_sni(self, _sslobj: object, server_name: str | None, _ctx: ssl.SSLContext) -> None:
         # The callback runs inside do_handshake(), on the connection's own thread.
-        state: _ConnState | None = getattr(self._local, "state", None)
+        state: ConnState | None = getattr(self._local, "state", None)
         if state is not None:
             with self._lock:
                 state.sni = server_name
 
-    def _on_accept(self, link: _Link, peer: tuple[str, int]) -> None:
-        link.state = _ConnState(peer=peer)
+    def _on_accept(self, link: Link, peer: tuple[str, int]) -> None:
+        link.state = ConnState(peer=peer)
         with self._changed:
             self._conns.append(link.state)
             self._changed.notify_all()
 
-    def _count(self, state: _ConnState, n: int) -> None:
+    def _count(self, state: ConnState, n: int) -> None:
         with self._lock:
             state.received += n
             if state.counted:
                 self._received += n
 
-    def _handle(self, link: _Link, peer: tuple[str, int]) -> None:
+    def _handle(self, link: Link, peer: tuple[str, int]) -> None:
         state = link.state
         assert state is not None
         self._local.state = state
@@ -238,32 +238,32 @@ class TLSServer(_LoopbackService):
             self._serve(tls, state)
         except Exception as exc:  # recorded for the test to inspect, never printed
             with self._lock:
-                state.error = _describe(exc)
+                state.error = describe(exc)
         finally:
             self._local.state = None
             with self._changed:
                 state.closed = True
                 self._changed.notify_all()
 
-    def _send(self, tls: ssl.SSLSocket, state: _ConnState, data: bytes) -> None:
+    def _send(self, tls: ssl.SSLSocket, state: ConnState, data: bytes) -> None:
         tls.sendall(data)
         with self._lock:
             state.sent += len(data)
 
-    def _serve(self, tls: ssl.SSLSocket, state: _ConnState) -> None:
+    def _serve(self, tls: ssl.SSLSocket, state: ConnState) -> None:
         if self.mode == "http":
             self._serve_http(tls, state)
             return
-        while data := tls.recv(_RECV_SIZE):
+        while data := tls.recv(RECV_SIZE):
             self._count(state, len(data))
             if self.mode == "echo":
                 self._send(tls, state, data)
 
-    def _serve_http(self, tls: ssl.SSLSocket, state: _ConnState) -> None:
-        reader = _Reader(tls, lambda n: self._count(state, n))
+    def _serve_http(self, tls: ssl.SSLSocket, state: ConnState) -> None:
+        reader = Reader(tls, lambda n: self._count(state, n))
         while True:
             try:
-                head = reader.until(b"\r\n\r\n", _MAX_HEAD)
+                head = reader.until(b"\r\n\r\n", MAX_HEAD)
             except ValueError:
                 self._respond(tls, state, 431, b"request head too long\n", keep_alive=False)
                 return
@@ -271,7 +271,7 @@ class TLSServer(_LoopbackService):
                 return
             with self._lock:
                 self._requests.append(head)
-            parsed = _parse_head(head)
+            parsed = parse_head(head)
             if parsed is None:
                 self._respond(tls, state, 400, b"bad request\n", keep_alive=False)
                 return
@@ -279,7 +279,7 @@ class TLSServer(_LoopbackService):
             if method == "CONNECT":
                 self._respond(tls, state, 405, b"this is not a proxy\n", keep_alive=False)
                 return
-            if not _read_body(reader, headers):
+            if not read_body(reader, headers):
                 self._respond(tls, state, 400, b"bad request body\n", keep_alive=False)
                 return
             connection = headers.get("connection", "").lower()
@@ -290,13 +290,13 @@ class TLSServer(_LoopbackService):
             body = b"" if method == "HEAD" else self.http_body
             self._respond(tls, state, 200, body, keep_alive=keep_alive, length=len(self.http_body))
             if not keep_alive:
-                _close_notify(tls)
+                close_notify(tls)
                 return
 
     def _respond(
         self,
         tls: ssl.SSLSocket,
-        state: _ConnState,
+        state: ConnState,
         status: int,
         body: bytes,
         *,

@@ -1,7 +1,7 @@
 """The loopback service behind the test servers and proxies: accept loop, a thread a connection.
 
-:class:`_LoopbackService` listens on a loopback port only, runs each accepted
-connection in its own daemon thread, and on :meth:`~_LoopbackService.stop` cuts the
+:class:`LoopbackService` listens on a loopback port only, runs each accepted
+connection in its own daemon thread, and on :meth:`~LoopbackService.stop` cuts the
 connections still open and joins their threads with a bounded wait. Subclasses
 (:class:`~pinset.testing.TLSServer`, :class:`~pinset.testing.TunnelProxy`,
 :class:`~pinset.testing.MitmProxy`) implement ``_handle``.
@@ -19,13 +19,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from pinset.testing._server import _ConnState
+    from pinset.testing._server import ConnState
 
-__all__ = ["_Link", "_LoopbackService", "_describe"]
+__all__ = ["Link", "LoopbackService", "describe"]
 
 _JOIN_TIMEOUT = 2.0
 
-_S = TypeVar("_S", bound="_LoopbackService")
+_S = TypeVar("_S", bound="LoopbackService")
 
 
 def _require_loopback(host: str) -> None:
@@ -39,7 +39,7 @@ def _require_loopback(host: str) -> None:
         raise ValueError(f"test servers listen on loopback only, not {host!r}")
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -51,15 +51,15 @@ def _shutdown(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-class _Link:
+class Link:
     """The sockets of one accepted connection, so that stop() can unblock its thread."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.socks: list[socket.socket] = [sock]
-        self.state: _ConnState | None = None
+        self.state: ConnState | None = None
 
 
-class _LoopbackService:
+class LoopbackService:
     """Accept loop on a loopback port; each connection is handled in its own daemon thread."""
 
     def __init__(self, host: str, io_timeout: float, port: int = 0) -> None:
@@ -73,7 +73,7 @@ class _LoopbackService:
         self._wake_w: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
         self._threads: set[threading.Thread] = set()
-        self._links: set[_Link] = set()
+        self._links: set[Link] = set()
         self._stopping = threading.Event()
 
     @property
@@ -171,7 +171,7 @@ class _LoopbackService:
                     self._spawn(sock, peer)
 
     def _spawn(self, sock: socket.socket, peer: tuple[str, int]) -> None:
-        link = _Link(sock)
+        link = Link(sock)
         thread = threading.Thread(
             target=self._run, args=(link, peer), name=f"{type(self).__name__}-conn", daemon=True
         )
@@ -181,7 +181,7 @@ class _LoopbackService:
         self._on_accept(link, peer)
         thread.start()
 
-    def _run(self, link: _Link, peer: tuple[str, int]) -> None:
+    def _run(self, link: Link, peer: tuple[str, int]) -> None:
         try:
             self._handle(link, peer)
         finally:
@@ -192,10 +192,10 @@ class _LoopbackService:
                 self._links.discard(link)
                 self._threads.discard(threading.current_thread())
 
-    def _on_accept(self, link: _Link, peer: tuple[str, int]) -> None:
+    def _on_accept(self, link: Link, peer: tuple[str, int]) -> None:
         """Called in the accept thread before the connection's thread starts."""
 
-    def _handle(self, link: _Link, peer: tuple[str, int]) -> None:
+    def _handle(self, link: Link, peer: tuple[str, int]) -> None:
         raise NotImplementedError
 
     @property

@@ -12,21 +12,21 @@ import socket
 from contextlib import suppress
 
 from pinset.testing._connect import (
-    _RECV_SIZE,
-    _bracket,
-    _connect_any,
-    _loopback_addresses,
-    _parse_target,
-    _read_request,
-    _Refused,
-    _reply,
+    RECV_SIZE,
+    Refused,
+    bracket,
+    connect_any,
+    loopback_addresses,
+    parse_target,
+    read_request,
+    reply,
 )
-from pinset.testing._service import _Link, _LoopbackService
+from pinset.testing._service import Link, LoopbackService
 
 __all__ = ["TunnelProxy"]
 
 
-class TunnelProxy(_LoopbackService):
+class TunnelProxy(LoopbackService):
     """An HTTP CONNECT proxy on 127.0.0.1 that tunnels to loopback targets only.
 
     ``connects`` lists every requested ``host:port`` (refused ones too);
@@ -43,7 +43,7 @@ class TunnelProxy(_LoopbackService):
     @property
     def url(self) -> str:
         """``http://HOST:PORT``, the form proxy settings expect."""
-        return f"http://{_bracket(self.host)}:{self.port}"
+        return f"http://{bracket(self.host)}:{self.port}"
 
     @property
     def connects(self) -> list[str]:
@@ -67,12 +67,12 @@ class TunnelProxy(_LoopbackService):
         where = self.url if self._listener is not None else "not started"
         return f"<TunnelProxy {where}>"
 
-    def _handle(self, link: _Link, peer: tuple[str, int]) -> None:
+    def _handle(self, link: Link, peer: tuple[str, int]) -> None:
         client = link.socks[0]
         try:
             upstream, early = self._open_tunnel(link, client)
-        except _Refused as refused:
-            _reply(client, refused.status, refused.reason, str(refused))
+        except Refused as refused:
+            reply(client, refused.status, refused.reason, str(refused))
             return
         except OSError:
             return
@@ -83,21 +83,21 @@ class TunnelProxy(_LoopbackService):
                 self._add(len(early), 0)
             self._relay(client, upstream)
 
-    def _open_tunnel(self, link: _Link, client: socket.socket) -> tuple[socket.socket, bytes]:
-        request = _read_request(client)
+    def _open_tunnel(self, link: Link, client: socket.socket) -> tuple[socket.socket, bytes]:
+        request = read_request(client)
         if request is None:
             raise OSError("client closed before sending a request")
         parts, early, _ = request
         if len(parts) != 3 or parts[0] != "CONNECT":
-            raise _Refused(405, "Method Not Allowed", "this proxy only supports CONNECT")
+            raise Refused(405, "Method Not Allowed", "this proxy only supports CONNECT")
         with self._lock:
             self._connects.append(parts[1])
-        host, port = _parse_target(parts[1])
-        addresses = _loopback_addresses(host, port)
+        host, port = parse_target(parts[1])
+        addresses = loopback_addresses(host, port)
         try:
-            upstream = _connect_any(addresses, port, self._io_timeout)
+            upstream = connect_any(addresses, port, self._io_timeout)
         except OSError as exc:
-            raise _Refused(502, "Bad Gateway", f"cannot connect to {parts[1]}: {exc}") from None
+            raise Refused(502, "Bad Gateway", f"cannot connect to {parts[1]}: {exc}") from None
         link.socks.append(upstream)
         if self._stopping.is_set():
             raise OSError("proxy is stopping")
@@ -122,7 +122,7 @@ class TunnelProxy(_LoopbackService):
                     src = key.fileobj
                     assert isinstance(src, socket.socket)
                     dst = peers[src]
-                    data = src.recv(_RECV_SIZE)
+                    data = src.recv(RECV_SIZE)
                     if not data:
                         # Pass the half-close on, keep relaying the other direction.
                         selector.unregister(src)

@@ -1,20 +1,33 @@
-"""The pytest plugin (entry point ``pytest11: pinset``): fixtures for attacking your own client.
+"""The pytest plugin: fixtures for attacking your own client. Opt-in, never auto-loaded.
 
-Fixtures: ``pki`` (a fresh :class:`~pinset.testing.TestPKI`), ``tls_server`` (a factory
-starting :class:`~pinset.testing.TLSServer` instances), ``mitm_proxy`` (a started
-:class:`~pinset.testing._mitm.MitmProxy`) and ``pinned_context`` (a factory of pinned
-:class:`ssl.SSLContext`). Every server and proxy is stopped at teardown. The
+Enable it in the top-level ``conftest.py`` of a suite (``pytest_plugins =
+["pinset.testing.plugin"]``) or for one run (``pytest -p pinset.testing.plugin``).
+Installing pinset loads nothing into anyone's pytest run, and every fixture name starts
+with ``pinset_``, so none can collide with a suite's own ``pki`` or ``tls_server``.
+
+Fixtures: ``pinset_pki`` (a fresh :class:`~pinset.testing.TestPKI`), ``pinset_tls_server``
+(a factory starting :class:`~pinset.testing.TLSServer` instances), ``pinset_mitm_proxy``
+(a started :class:`~pinset.testing.MitmProxy`) and ``pinset_pinned_context`` (a factory of
+pinned :class:`ssl.SSLContext`). Every server and proxy is stopped at teardown. The
 ``pinset_mitm`` marker documents a test as a "refuses interception" test.
 
 A complete test::
 
-    def test_client_refuses_forged_cert(pki, tls_server, mitm_proxy, pinned_context):
-        leaf = pki.leaf("localhost")
-        server = tls_server(leaf)
-        ctx = pinned_context({"localhost": [leaf]}, trust=[pki.root, mitm_proxy.ca])
+    pytest_plugins = ["pinset.testing.plugin"]  # in the top-level conftest.py
+
+    def test_client_refuses_forged_cert(
+        pinset_pki, pinset_tls_server, pinset_mitm_proxy, pinset_pinned_context
+    ):
+        leaf = pinset_pki.leaf("localhost")
+        server = pinset_tls_server(leaf)
+        ctx = pinset_pinned_context(
+            {"localhost": [leaf]}, trust=[pinset_pki.root, pinset_mitm_proxy.ca]
+        )
         with pytest.raises(ssl.SSLCertVerificationError):
-            my_client.get(f"https://localhost:{server.port}/", proxy=mitm_proxy.url, ssl=ctx)
-        assert_refused(mitm_proxy, "localhost")
+            my_client.get(
+                f"https://localhost:{server.port}/", proxy=pinset_mitm_proxy.url, ssl=ctx
+            )
+        assert_refused(pinset_mitm_proxy, "localhost")
 """
 
 from __future__ import annotations
@@ -32,7 +45,7 @@ from pinset.pins import Pin, spki_pin
 from pinset.policy import DomainRule, Policy
 from pinset.testing._mitm import MitmProxy, assert_intercepted, assert_refused
 from pinset.testing._pki import CertificateAuthority, LeafCert, TestPKI
-from pinset.testing._pki import _pem as _cert_pem
+from pinset.testing._pki import certificate_pem as _cert_pem
 from pinset.testing._server import TLSServer
 
 __all__ = [
@@ -40,10 +53,10 @@ __all__ = [
     "assert_intercepted",
     "assert_refused",
     "make_policy",
-    "mitm_proxy",
-    "pinned_context",
-    "pki",
-    "tls_server",
+    "pinset_mitm_proxy",
+    "pinset_pinned_context",
+    "pinset_pki",
+    "pinset_tls_server",
 ]
 
 # What a pin may be given as: a Pin, its text, a LeafCert or CA, or a certificate or key.
@@ -55,7 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "pinset_mitm: the test attacks a client with pinset's forging MITM proxy "
-        "(documentation only; use the mitm_proxy fixture and assert_refused)",
+        "(documentation only; use the pinset_mitm_proxy fixture and assert_refused)",
     )
 
 
@@ -78,7 +91,7 @@ def make_policy(pins_for_host: Mapping[str, Iterable[PinSource]]) -> Policy:
     return Policy(rules)
 
 
-def _pem(source: TrustSource) -> str:
+def certificate_pem(source: TrustSource) -> str:
     if isinstance(source, CertificateAuthority):
         return source.cert_pem.bytes().decode("ascii")
     if isinstance(source, x509.Certificate):
@@ -89,8 +102,8 @@ def _pem(source: TrustSource) -> str:
 
 
 @pytest.fixture
-def pki() -> TestPKI:
-    """A fresh test PKI: ``pki.root``, ``pki.intermediate``, ``pki.leaf(...)``, ``pki.rogue``.
+def pinset_pki() -> TestPKI:
+    """A fresh test PKI: ``.root``, ``.intermediate``, ``.leaf(...)``, ``.rogue``.
 
     Its CAs are made on first use (EC P-256 keys, a few milliseconds each).
     """
@@ -98,10 +111,10 @@ def pki() -> TestPKI:
 
 
 @pytest.fixture
-def tls_server(pki: TestPKI) -> Iterator[Callable[..., TLSServer]]:
-    """Factory: ``tls_server(chain=None, **kwargs)`` starts a :class:`TLSServer` on loopback.
+def pinset_tls_server(pinset_pki: TestPKI) -> Iterator[Callable[..., TLSServer]]:
+    """Factory: ``pinset_tls_server(chain=None, **kwargs)`` starts a loopback :class:`TLSServer`.
 
-    *chain* (a :class:`LeafCert` or certificates, leaf first) defaults to ``pki.leaf()``
+    *chain* (a :class:`LeafCert` or certificates, leaf first) defaults to ``pinset_pki.leaf()``
     (localhost and 127.0.0.1); *kwargs* go to :class:`TLSServer`. All servers are
     stopped at teardown.
     """
@@ -110,7 +123,7 @@ def tls_server(pki: TestPKI) -> Iterator[Callable[..., TLSServer]]:
     def start(
         chain: LeafCert | Sequence[x509.Certificate] | None = None, **kwargs: Any
     ) -> TLSServer:
-        chosen = chain if chain is not None else pki.leaf()
+        chosen = chain if chain is not None else pinset_pki.leaf()
         server = TLSServer(chosen, **kwargs).start()
         started.append(server)
         return server
@@ -121,21 +134,21 @@ def tls_server(pki: TestPKI) -> Iterator[Callable[..., TLSServer]]:
 
 
 @pytest.fixture
-def mitm_proxy() -> Iterator[MitmProxy]:
-    """A started forging CONNECT proxy with a fresh interception CA (``mitm_proxy.ca``)."""
+def pinset_mitm_proxy() -> Iterator[MitmProxy]:
+    """A started forging CONNECT proxy with a fresh interception CA (``.ca``)."""
     with MitmProxy() as proxy:
         yield proxy
 
 
 @pytest.fixture
-def pinned_context(pki: TestPKI) -> Callable[..., ssl.SSLContext]:
-    """Factory: ``pinned_context(policy_or_pins, *, trust=None)`` → a pinned client context.
+def pinset_pinned_context(pinset_pki: TestPKI) -> Callable[..., ssl.SSLContext]:
+    """Factory: ``pinset_pinned_context(policy_or_pins, *, trust=None)`` → a pinned context.
 
     *policy_or_pins* is a :class:`Policy`, a policy file path, or a mapping
     ``{host: [pins]}`` where a pin is a :class:`Pin`, pin text, a :class:`LeafCert`, a
     :class:`CertificateAuthority`, a certificate or a key. *trust* lists the CAs (or PEM)
-    the client trusts, default ``[pki.root]``; add ``mitm_proxy.ca`` to model a device on
-    which the attacker installed its CA.
+    the client trusts, default ``[pinset_pki.root]``; add ``pinset_mitm_proxy.ca`` to model a
+    device on which the attacker installed its CA.
     """
 
     def make(
@@ -148,8 +161,8 @@ def pinned_context(pki: TestPKI) -> Callable[..., ssl.SSLContext]:
             policy: Policy | str | Path = make_policy(policy_or_pins)
         else:
             policy = policy_or_pins
-        anchors = list(trust) if trust is not None else [pki.root]
-        cadata = "".join(_pem(a) for a in anchors)
+        anchors = list(trust) if trust is not None else [pinset_pki.root]
+        cadata = "".join(certificate_pem(a) for a in anchors)
         return ssl_context(policy, cadata=cadata, **kwargs)
 
     return make

@@ -21,14 +21,14 @@ from pinset.cli._mitm._cacerts import jvm_cacerts as read_jvm_cacerts
 from pinset.cli._mitm._client import client_env, run_client, write_trust
 from pinset.cli._mitm._serve import serve
 from pinset.cli._mitm._shared import (
-    _ca_options,
-    _settle,
-    _start,
-    _table,
+    ca_options,
     fail_line,
     failures,
     judge,
     load_ca,
+    settle,
+    start_proxy,
+    verdict_table,
 )
 from pinset.cli._options import cafile_option, json_option, timeout_option
 from pinset.cli._output import console, print_json
@@ -75,7 +75,7 @@ class _MitmCommand(click.Command):
     show_default=True,
     help="Proxy port on 127.0.0.1 (0: any free port).",
 )
-@_ca_options
+@ca_options
 @click.option(
     "--pin-host",
     "pin_hosts",
@@ -128,13 +128,13 @@ def command(
     ca = load_ca(ca_cert, ca_key)
     jvm_extra = read_jvm_cacerts(os.environ) if jvm_cacerts else []
     with tempfile.TemporaryDirectory(prefix="pinset-mitm-") as tmp:
-        proxy = _start(MitmProxy(ca=ca, port=port), port)
+        proxy = start_proxy(MitmProxy(ca=ca, port=port), port)
         url = proxy.url
         try:
             trust = write_trust(Path(tmp), proxy, cafile, jvm_extra)
             env = client_env(dict(os.environ), proxy, trust)
             run = run_client(client_command, env, timeout)
-            records = _settle(proxy)
+            records = settle(proxy)
         finally:
             proxy.stop()
     pinned, others = judge(records, pin_hosts, policy)
@@ -166,7 +166,7 @@ def command(
         state = "timed out" if run.timed_out else f"exited with status {run.returncode}"
         screen.print(f"client {state}; proxy was {url}")
         if pinned or others:
-            screen.print(_table(pinned, others))
+            screen.print(verdict_table(pinned, others))
         for line in found:
             screen.print(fail_line(line))
         if ok:

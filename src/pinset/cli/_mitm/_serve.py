@@ -13,15 +13,15 @@ from pathlib import Path
 import click
 
 from pinset.cli._mitm._shared import (
-    _STYLE,
-    _ca_options,
-    _settle,
-    _start,
-    _table,
+    STYLE,
+    ca_options,
     fail_line,
     failures,
     judge,
     load_ca,
+    settle,
+    start_proxy,
+    verdict_table,
 )
 from pinset.cli._options import json_option
 from pinset.cli._output import console
@@ -45,7 +45,7 @@ def _record_line(record: MitmRecord) -> str:
         detail = f"{record.client_bytes} bytes leaked"
     else:
         detail = "0 bytes"
-    return f"[{_STYLE[verdict.outcome]}]{verdict.outcome:<11}[/] {where}  {detail}"
+    return f"[{STYLE[verdict.outcome]}]{verdict.outcome:<11}[/] {where}  {detail}"
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,7 +61,7 @@ def _record_line(record: MitmRecord) -> str:
     metavar="HOST:PORT",
     help="Reverse-proxy mode: terminate TLS here and relay to this loopback server.",
 )
-@_ca_options
+@ca_options
 @click.option(
     "--ca-out",
     type=click.Path(dir_okay=False),
@@ -125,7 +125,7 @@ def serve(
             ca_path.write_text(proxy.ca_pem)
         except OSError as exc:
             raise ConfigError(f"cannot write the CA: {exc.strerror}", source=str(ca_path)) from None
-        _start(proxy, port)
+        start_proxy(proxy, port)
         try:
             if as_json:
                 click.echo(
@@ -149,7 +149,7 @@ def serve(
                     pass
             except KeyboardInterrupt:
                 click.echo("stopping", err=True)
-            records = _settle(proxy)
+            records = settle(proxy)
         finally:
             proxy.stop()
     pinned, others = judge(records, pin_hosts, None)
@@ -168,7 +168,7 @@ def serve(
     else:
         screen = console()
         if pinned or others:
-            screen.print(_table(pinned, others))
+            screen.print(verdict_table(pinned, others))
         for line in found:
             screen.print(fail_line(line))
     return int(ExitStatus.CHECK_FAILED if found else ExitStatus.OK)

@@ -1,7 +1,7 @@
 """What ``pinset mitm`` and ``pinset mitm serve`` share: the CA, the proxy's lifetime, the verdicts.
 
 :func:`load_ca` reads the interception CA (or makes one); :func:`judge` sorts the
-proxy's records into verdicts for pinned and for other hosts; ``_table`` prints them.
+proxy's records into verdicts for pinned and for other hosts; ``verdict_table`` prints them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pinset.testing._pki import CertificateAuthority, PrivateKey
 
 __all__ = ["fail_line", "failures", "judge", "load_ca"]
 
-_STYLE = {"REFUSED": "bold green", "INTERCEPTED": "bold red", "NOT SEEN": "yellow"}
+STYLE = {"REFUSED": "bold green", "INTERCEPTED": "bold red", "NOT SEEN": "yellow"}
 
 
 def load_ca(cert_path: str | None, key_path: str | None) -> CertificateAuthority:
@@ -142,7 +142,7 @@ def _rule_for(policy: Policy, host: str) -> object:
         return None
 
 
-def _start(proxy: MitmProxy, port: int) -> MitmProxy:
+def start_proxy(proxy: MitmProxy, port: int) -> MitmProxy:
     try:
         return proxy.start()
     except OSError as exc:
@@ -153,7 +153,7 @@ def _start(proxy: MitmProxy, port: int) -> MitmProxy:
         ) from None
 
 
-def _table(pinned: Sequence[HostVerdict], others: Sequence[HostVerdict]) -> Table:
+def verdict_table(pinned: Sequence[HostVerdict], others: Sequence[HostVerdict]) -> Table:
     table = Table(title="pinset mitm verdicts", title_justify="left")
     for name in ("host", "pinned", "verdict", "connections", "leaked bytes"):
         table.add_column(
@@ -163,14 +163,14 @@ def _table(pinned: Sequence[HostVerdict], others: Sequence[HostVerdict]) -> Tabl
         table.add_row(
             verdict.host,
             "yes" if is_pinned else "no",
-            f"[{_STYLE[verdict.outcome]}]{verdict.outcome}[/]",
+            f"[{STYLE[verdict.outcome]}]{verdict.outcome}[/]",
             str(verdict.connections),
             str(verdict.leaked_bytes),
         )
     return table
 
 
-def _ca_options(f: Any) -> Any:
+def ca_options(f: Any) -> Any:
     f = click.option("--ca-key", type=click.Path(dir_okay=False), help="Its private key (PEM).")(f)
     f = click.option(
         "--ca-cert", type=click.Path(dir_okay=False), help="Interception CA certificate (PEM)."
@@ -178,7 +178,7 @@ def _ca_options(f: Any) -> Any:
     return f
 
 
-def _settle(proxy: MitmProxy) -> list[MitmRecord]:
+def settle(proxy: MitmProxy) -> list[MitmRecord]:
     # The client has exited; give the proxy threads a moment to count the last bytes.
     try:
         return proxy.wait_closed(5.0)

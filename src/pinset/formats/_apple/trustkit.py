@@ -29,17 +29,17 @@ import re
 from typing import Any
 
 from pinset.formats._apple._plist import KeyPath, PlistText, dump_plist, is_plist
-from pinset.formats._apple._trustkit_export import _config
+from pinset.formats._apple._trustkit_export import trustkit_config
 from pinset.formats._apple._trustkit_keys import (
-    _DOMAIN_KEYS,
-    _GLOBAL_KEYS,
     CONFIG,
     DEFAULT_REPORT_URI,
     DISABLE_DEFAULT,
+    DOMAIN_KEYS,
     ENFORCE,
     EXCLUDE_KEY,
     EXPIRATION,
     FORMAT,
+    GLOBAL_KEYS,
     HASHES,
     IGNORE_USER_ANCHORS,
     INCLUDE,
@@ -47,10 +47,10 @@ from pinset.formats._apple._trustkit_keys import (
     PINNED,
     REPORT_URIS,
     SWIZZLE,
-    _domain_name,
-    _strings,
+    domain_name,
+    strings,
 )
-from pinset.formats._apple._trustkit_legacy import _legacy_ignored, _load_legacy
+from pinset.formats._apple._trustkit_legacy import legacy_ignored, load_legacy
 from pinset.formats._apple._trustkit_swift import dumps_swift
 from pinset.formats._expiry import expiration_window
 from pinset.formats._importing import import_rule, make_policy, make_rule, parse_date
@@ -81,7 +81,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     elif PINNED in root:
         base, config = (), root
     elif LEGACY in root:
-        return _load_legacy(plist, root[LEGACY])
+        return load_legacy(plist, root[LEGACY])
     else:
         raise plist.error(
             f"no {CONFIG} in this plist",
@@ -93,7 +93,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     for path, dup_line in plist.duplicates:
         if path[: len(base) + 1] == (*base, PINNED) and len(path) in (len(base) + 2, len(base) + 3):
             raise plist.error(f"key {path[-1]!r} appears twice", path).with_location(line=dup_line)
-    plist.check_keys(config, base, _GLOBAL_KEYS, CONFIG)
+    plist.check_keys(config, base, GLOBAL_KEYS, CONFIG)
     swizzle = config.get(SWIZZLE)
     if not isinstance(swizzle, bool):
         raise plist.error(
@@ -110,7 +110,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
         )
     findings: list[Finding] = []
     if LEGACY in root:
-        findings.append(_legacy_ignored(plist))
+        findings.append(legacy_ignored(plist))
     rules: list[DomainRule] = []
     domains: list[PlatformDomain] = []
     lines: dict[str, int] = {}
@@ -119,7 +119,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     for raw_name, entry in pinned.items():
         path = (*base, PINNED, raw_name)
         line = plist.line(path)
-        name = _domain_name(plist, path, raw_name)
+        name = domain_name(plist, path, raw_name)
         if name in seen:
             raise plist.error(f"domain {raw_name!r} is the same host as {seen[name]!r}", path)
         seen[name] = raw_name
@@ -183,7 +183,7 @@ def _read_domain(
 ) -> tuple[DomainRule, tuple[str, ...], str | None, list[Finding]]:
     if not isinstance(entry, dict):
         raise plist.error(f"the entry for {name} must be a dictionary", path)
-    plist.check_keys(entry, path, _DOMAIN_KEYS, f"the {PINNED} entry for {name}")
+    plist.check_keys(entry, path, DOMAIN_KEYS, f"the {PINNED} entry for {name}")
     line = plist.line(path)
     exclude = _bool(plist, path, entry, EXCLUDE_KEY, False)
     if exclude:
@@ -198,7 +198,7 @@ def _read_domain(
     include = _bool(plist, path, entry, INCLUDE, False)
     enforce = _bool(plist, path, entry, ENFORCE, True)
     disable_default = _bool(plist, path, entry, DISABLE_DEFAULT, False)
-    uris = _strings(plist, (*path, REPORT_URIS), entry.get(REPORT_URIS, []))
+    uris = strings(plist, (*path, REPORT_URIS), entry.get(REPORT_URIS, []))
     if not disable_default and DEFAULT_REPORT_URI not in uris:
         uris = [*uris, DEFAULT_REPORT_URI]
     expiration = None
@@ -210,7 +210,7 @@ def _read_domain(
             line=plist.line((*path, EXPIRATION)),
             key=EXPIRATION,
         )
-    texts = tuple(_strings(plist, (*path, HASHES), entry.get(HASHES, [])))
+    texts = tuple(strings(plist, (*path, HASHES), entry.get(HASHES, [])))
     pins: list[Pin] = []
     for index, text in enumerate(texts):
         pins.append(_parse_pin(plist, (*path, HASHES, index), text))
@@ -291,5 +291,5 @@ def dumps(
     """
     if swift:
         return dumps_swift(policy, swizzle_network_delegates=swizzle_network_delegates)
-    root = {CONFIG: _config(policy, swizzle_network_delegates)}
+    root = {CONFIG: trustkit_config(policy, swizzle_network_delegates)}
     return dump_plist(root, binary=binary)
