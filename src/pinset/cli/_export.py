@@ -22,7 +22,7 @@ import click
 
 from pinset import formats
 from pinset.cli._app import SectionedCommand
-from pinset.cli._options import json_option
+from pinset.cli._options import format_option, json_option, output_option
 from pinset.cli._output import print_json
 from pinset.errors import ConfigError
 from pinset.status import ExitStatus
@@ -162,20 +162,11 @@ format cannot express it."""
     },
 )
 @click.argument("policy_file", metavar="POLICY")
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
+@format_option(
     required=True,
-    metavar="FORMAT",
     help="Target format: " + ", ".join([*formats.FORMATS, *formats.ALIASES]) + ".",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    help="Write to this file (atomically) instead of stdout.",
-)
+@output_option(help="Write to this file (atomically) instead of stdout.")
 @click.option(
     "-O",
     "--option",
