@@ -118,14 +118,15 @@ def test_a_server_that_sent_nothing_is_an_error() -> None:
 def test_no_usable_backup_is_refused(leaf: LeafCert, backups: list[PinSource], words: str) -> None:
     with pytest.raises(ConfigError, match=words) as caught:
         check_backups(backups)
-    assert caught.value.hint is not None and "pinset keygen" in caught.value.hint
+    assert caught.value.hint is not None
+    assert "pinset keygen" in caught.value.hint
     with pytest.raises(ConfigError, match=words):
         policy_from_chains([fetched(leaf)], backups, expiration=EXPIRES)
 
 
 def test_backups_the_server_already_uses_are_refused(leaf: LeafCert) -> None:
     in_use = [PinSource(spki_pin(c), "backup key") for c in leaf.full_chain[1:]]
-    with pytest.raises(ConfigError, match="already used by api.example.com:443's chain"):
+    with pytest.raises(ConfigError, match=r"already used by api\.example\.com:443's chain"):
         policy_from_chains([fetched(leaf)], in_use, expiration=EXPIRES)
     # One backup the servers do not use is enough.
     built = policy_from_chains([fetched(leaf)], [*in_use, BACKUP], expiration=EXPIRES)

@@ -112,7 +112,9 @@ def test_internal_error_is_one_line_that_asks_for_a_report(
     assert code == 70
     (line,) = err.strip().splitlines()
     assert line.startswith("error: internal error: RuntimeError: boom")
-    assert "report" in line and "-v" in line and "PINSET_DEBUG=1" in line
+    assert "report" in line
+    assert "-v" in line
+    assert "PINSET_DEBUG=1" in line
 
 
 @pytest.mark.parametrize("how", ["-v", "PINSET_DEBUG"])
@@ -127,7 +129,8 @@ def test_verbose_or_the_debug_variable_shows_the_traceback(
         monkeypatch.setenv("PINSET_DEBUG", "1")
     code, err = run_import(monkeypatch, capsys, RuntimeError("boom"), *extra)
     assert code == 70
-    assert "Traceback" in err and "RuntimeError: boom" in err
+    assert "Traceback" in err
+    assert "RuntimeError: boom" in err
 
 
 def test_debug_variable_zero_is_off(

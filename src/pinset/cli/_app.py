@@ -31,7 +31,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("pinset.cli._audit", "command", "Audit policies, live servers and mobile apps."),
     "rotate": ("pinset.cli._rotate", "group", "Plan and check a key rotation."),
     "mitm": ("pinset.cli._mitm", "command", "Attack a client with a forging proxy."),
-    "collector": ("pinset.cli._collector", "group", "Run the pin-failure report collector."),
+    "collector": (
+        "pinset.cli._collector",
+        "group",
+        "Run the pin-failure report collector (the 'collector' extra).",
+    ),
     "demo": ("pinset.cli._demo", "command", "Play a full pinning scenario on loopback."),
 }
 
@@ -96,7 +100,7 @@ class SectionedCommand(click.Command):
 
 
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use."""
+    """A group whose subcommands are imported on first use (``pinset --help`` imports none)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name in COMMANDS if _available(name)]
@@ -109,6 +113,13 @@ class LazyGroup(click.Group):
         command = getattr(module, spec[1])
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands with their one-line help from :data:`COMMANDS`, importing none."""
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.markup import escape
 
 from pinset.chain import load_chain
 from pinset.cli._app import SectionedCommand
@@ -243,12 +242,19 @@ def _progress(total: int) -> Iterator[Callable[[], None]]:
         yield lambda: bar.advance(task)
 
 
-def _print(results: list[_Result], as_json: bool) -> None:
+def _print_errors(failed: list[tuple[str, PinsetError]]) -> None:
+    from rich.markup import escape
+
     err = error_console()
-    for result in results:
-        if result.error is not None:
-            err.print(f"[bold red]{escape(result.target)}[/]:", highlight=False)
-            err.print(result.error.diagnostics(), markup=False, highlight=False)
+    for target, error in failed:
+        err.print(f"[bold red]{escape(target)}[/]:", highlight=False)
+        err.print(error.diagnostics(), markup=False, highlight=False)
+
+
+def _print(results: list[_Result], as_json: bool) -> None:
+    failed = [(result.target, result.error) for result in results if result.error is not None]
+    if failed:
+        _print_errors(failed)
     if as_json:
         data: list[dict[str, Any]] = []
         for result in results:
