@@ -143,9 +143,7 @@ def test_bad_dn_is_a_clear_error(
 
 def test_csr_options_go_together(tmp_path: Path, passfile: Path) -> None:
     out = tmp_path / "d.key"
-    assert (
-        keygen("--out", str(out), "--csr-subject", "CN=x", "--password-file", str(passfile)) == 2
-    )
+    assert keygen("--out", str(out), "--csr-subject", "CN=x", "--password-file", str(passfile)) == 2
     assert not out.exists()
 
 
