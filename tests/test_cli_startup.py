@@ -107,3 +107,18 @@ def test_help_loads_only_its_own_command(argv: list[str], cert: Path) -> None:
 def test_rotate_check_help_does_not_load_the_audit_command(cert: Path) -> None:
     modules = loaded_by(["rotate", "check", "--help"], cert.parent)
     assert hits(modules, OTHER_COMMANDS) == ["pinset.cli._rotate"]
+
+
+def test_no_command_module_imports_another() -> None:
+    """Helpers two commands share live in shared modules (_options, _inputs, _files, _output)."""
+    import ast
+
+    commands = {module for module, _attr, _help in COMMANDS.values()}
+    found = []
+    for module in sorted(commands):
+        base = SRC / Path(*module.split("."))
+        path = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in commands - {module}:
+                found.append(f"{module} imports {node.module}")
+    assert found == []

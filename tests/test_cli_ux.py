@@ -188,6 +188,8 @@ BAD_INPUT = [
     ("rotate check {policy} --new-key {root}", 2, "no key or CSR"),
     ("rotate check {policy} --new-cert {dir}/binary.dat", 2, "unrecognised"),
     ("rotate chek {policy}", 2, "Did you mean 'check'"),
+    # mitm: --timeout is positive here too (cli/_options.py)
+    ("mitm --timeout 0 -- true", 2, "--timeout"),
     # the group
     ("pinn {good}", 2, "Did you mean 'pin'"),
 ]

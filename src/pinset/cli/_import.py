@@ -15,7 +15,7 @@ import click
 
 from pinset import formats
 from pinset.cli._app import SectionedCommand
-from pinset.cli._export import load_input, write_atomically
+from pinset.cli._files import load_input, write_atomically
 from pinset.cli._options import format_option, json_option, output_option
 from pinset.cli._output import print_json
 from pinset.formats._model import Finding

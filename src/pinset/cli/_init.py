@@ -27,8 +27,8 @@ from pinset.chain import (
     policy_from_chains,
 )
 from pinset.cli._app import Choice, SectionedCommand
+from pinset.cli._files import write_new_file
 from pinset.cli._inputs import load_key_file, parse_host_port
-from pinset.cli._keygen import write_new_file
 from pinset.cli._options import (
     cafile_option,
     json_option,

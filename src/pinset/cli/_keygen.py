@@ -7,7 +7,6 @@ overwrite is exactly the disaster it exists to prevent.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from pinset.chain import key_type
 from pinset.cli._app import Choice, SectionedCommand
+from pinset.cli._files import write_new_file
 from pinset.cli._inputs import read_password
 from pinset.cli._options import json_option, password_file_option
 from pinset.cli._output import console, print_json
@@ -25,7 +25,7 @@ from pinset.errors import ConfigError
 from pinset.pins import spki_pin
 from pinset.status import ExitStatus
 
-__all__ = ["KEY_TYPES", "command", "generate", "write_new_file"]
+__all__ = ["KEY_TYPES", "command", "generate"]
 
 KEY_TYPES = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519")
 
@@ -41,29 +41,6 @@ def generate(kind: str) -> Any:
     if kind == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
     raise ConfigError(f"unknown key type {kind!r}", hint=f"use one of {', '.join(KEY_TYPES)}")
-
-
-def write_new_file(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` with ``mode`` and write ``data``; refuse if it exists (no race window)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError:
-        raise ConfigError(
-            "refusing to overwrite an existing file",
-            source=str(path),
-            hint="choose another --out / --csr-out path, or move the old file away first",
-        ) from None
-    except OSError as exc:
-        hint = None
-        if isinstance(exc, FileNotFoundError):
-            hint = f"create the directory {str(path.parent)!r} first, or choose another path"
-        elif isinstance(exc, IsADirectoryError):
-            hint = "give a file name, not a directory"
-        raise ConfigError(
-            f"cannot create: {exc.strerror or exc}", source=str(path), hint=hint
-        ) from None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
 
 
 def _csr(key: Any, subject: str) -> x509.CertificateSigningRequest:
