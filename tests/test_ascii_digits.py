@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from pinset.audit._live import parse_endpoint
-from pinset.cli._pin import parse_host_port
+from pinset.cli._inputs import parse_host_port
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats import _hpkp as hpkp
 from pinset.hosts import canonical_host

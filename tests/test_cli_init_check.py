@@ -199,7 +199,7 @@ def test_init_encrypted_backup_key_and_options(
     out = tmp_path / "p.toml"
     # include-subdomains needs a name: an IP literal has no subdomains.
     args = ["init", f"localhost:{server.port}", "--cafile", cafile, "--backup-key", str(key)]
-    args += ["--passphrase-file", str(passfile), "--backup-pin", str(second)]
+    args += ["--password-file", str(passfile), "--backup-pin", str(second)]
     args += ["--include-subdomains", "--report-uri", "https://reports.example.net/r"]
     assert main([*args, "--expires-in", "7", "-o", str(out), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -213,7 +213,7 @@ def test_init_encrypted_backup_key_and_options(
     assert [p["pin"] for p in data["domains"][0]["pins"]] == [str(p) for p in rule.pins]
 
 
-def test_init_wrong_passphrase_for_backup_key(
+def test_init_wrong_password_for_backup_key(
     tmp_path: Path, server: TLSServer, cafile: str, backup_key: Any
 ) -> None:
     key = tmp_path / "backup.key"
@@ -228,7 +228,7 @@ def test_init_wrong_passphrase_for_backup_key(
     passfile.write_text("not it\n")
     out = tmp_path / "p.toml"
     args = ["init", target(server), "--cafile", cafile, "--backup-key", str(key)]
-    args += ["--passphrase-file", str(passfile), "--expires-in", "7", "-o", str(out)]
+    args += ["--password-file", str(passfile), "--expires-in", "7", "-o", str(out)]
     assert main(args) == 2
     assert not out.exists()
 

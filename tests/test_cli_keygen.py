@@ -39,7 +39,7 @@ def test_key_is_encrypted_private_and_pinned(
     tmp_path: Path, passfile: Path, capsys: pytest.CaptureFixture[str], kind: str, key_type: str
 ) -> None:
     out = tmp_path / "backup.key"
-    code = keygen("--type", kind, "--out", str(out), "--passphrase-file", str(passfile), "--json")
+    code = keygen("--type", kind, "--out", str(out), "--password-file", str(passfile), "--json")
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
@@ -58,7 +58,7 @@ def test_text_output_prints_the_pin(
     tmp_path: Path, passfile: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "k.pem"
-    assert keygen("--out", str(out), "--passphrase-file", str(passfile)) == 0
+    assert keygen("--out", str(out), "--password-file", str(passfile)) == 0
     key = serialization.load_pem_private_key(
         out.read_bytes(), password=b"correct horse battery staple"
     )
@@ -70,7 +70,7 @@ def test_refuses_to_overwrite(
 ) -> None:
     out = tmp_path / "precious.key"
     out.write_text("the only copy of an old backup key")
-    assert keygen("--out", str(out), "--passphrase-file", str(passfile)) == 2
+    assert keygen("--out", str(out), "--password-file", str(passfile)) == 2
     assert out.read_text() == "the only copy of an old backup key"
     err = capsys.readouterr().err
     assert "refusing to overwrite" in err
@@ -87,7 +87,7 @@ def test_refuses_to_overwrite_the_csr_before_making_a_key(tmp_path: Path, passfi
         "CN=a.example",
         "--csr-out",
         str(csr),
-        "--passphrase-file",
+        "--password-file",
         str(passfile),
     )
     assert code == 2
@@ -106,7 +106,7 @@ def test_csr_is_signed_by_the_key(
         "CN=api.example.com,O=Example",
         "--csr-out",
         str(csr_path),
-        "--passphrase-file",
+        "--password-file",
         str(passfile),
         "--json",
     )
@@ -131,7 +131,7 @@ def test_bad_dn_is_a_clear_error(
         subject,
         "--csr-out",
         str(tmp_path / "c.csr"),
-        "--passphrase-file",
+        "--password-file",
         str(passfile),
     )
     assert code == 2
@@ -143,22 +143,20 @@ def test_bad_dn_is_a_clear_error(
 
 def test_csr_options_go_together(tmp_path: Path, passfile: Path) -> None:
     out = tmp_path / "d.key"
-    assert (
-        keygen("--out", str(out), "--csr-subject", "CN=x", "--passphrase-file", str(passfile)) == 2
-    )
+    assert keygen("--out", str(out), "--csr-subject", "CN=x", "--password-file", str(passfile)) == 2
     assert not out.exists()
 
 
-def test_empty_passphrase_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_empty_password_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     empty = tmp_path / "empty.txt"
     empty.write_text("\n")
     out = tmp_path / "e.key"
-    assert keygen("--out", str(out), "--passphrase-file", str(empty)) == 2
+    assert keygen("--out", str(out), "--password-file", str(empty)) == 2
     assert not out.exists()
-    assert "passphrase" in capsys.readouterr().err
+    assert "password" in capsys.readouterr().err
 
 
-def test_passphrase_from_the_prompt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_password_from_the_prompt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[tuple[str, bool]] = []
 
     def fake_prompt(text: str, **kwargs: object) -> str:
@@ -177,7 +175,7 @@ def test_umask_does_not_widen_the_mode(tmp_path: Path, passfile: Path) -> None:
     old = os.umask(0)
     try:
         out = tmp_path / "g.key"
-        assert keygen("--out", str(out), "--passphrase-file", str(passfile)) == 0
+        assert keygen("--out", str(out), "--password-file", str(passfile)) == 0
     finally:
         os.umask(old)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
 from pinset.cli import main
-from pinset.cli._pin import parse_host_port
+from pinset.cli._inputs import parse_host_port
 from pinset.errors import ConfigError
 from pinset.pins import spki_pin
 from pinset.testing import LeafCert, TestPKI, TLSServer
@@ -210,7 +210,7 @@ def test_live_host(
 def test_live_host_untrusted_still_prints_pins(
     server: TLSServer, leaf: LeafCert, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["pin", "--servername", "localhost", f"localhost:{server.port}"]) == 0
+    assert main(["pin", "--server-name", "localhost", f"localhost:{server.port}"]) == 0
     out = capsys.readouterr().out
     assert str(spki_pin(leaf.cert)) in out
     assert "not verified" in out

@@ -5,46 +5,98 @@ return the chain the server *served* and, when validation against the given trus
 succeeds, the chain OpenSSL *verified* (code in :mod:`pinset.chain._fetch`).
 :func:`load_chain` reads PEM bundles (with certificates, keys and CSRs mixed), DER,
 PKCS#7 and PKCS#12 files (code in :mod:`pinset.chain._files`).
-:func:`order_chain` and :func:`cert_role` arrange and label what was found.
+:func:`order_chain` and :func:`cert_role` arrange and label what was found;
+:func:`policy_from_chains` builds a first policy from fetched chains plus backup
+pins (code in :mod:`pinset.chain._policy`).
+
+Fetching and policy building are imported on first use (PEP 562 ``__getattr__``):
+``pinset pin FILE`` reads a file without loading asyncio, sockets or the verdict.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
 
-from pinset.chain._fetch import (
-    FetchedChain,
-    async_fetch_chain,
-    fetch_chain,
-    network_error,
-    peer_chain,
-    verifying_context,
-)
 from pinset.chain._files import Key, LoadedChain, PasswordError, load_chain
 
+if TYPE_CHECKING:
+    from pinset.chain._fetch import (
+        FetchedChain,
+        async_fetch_chain,
+        fetch_chain,
+        network_error,
+        peer_chain,
+        verifying_context,
+    )
+    from pinset.chain._policy import (
+        ChainPolicy,
+        PinSource,
+        check_backups,
+        pin_at_level,
+        policy_from_chains,
+    )
+
 __all__ = [
+    "ChainPolicy",
     "FetchedChain",
     "Key",
     "LoadedChain",
     "PasswordError",
+    "PinSource",
     "Role",
     "async_fetch_chain",
     "cert_role",
+    "check_backups",
     "fetch_chain",
     "key_type",
     "load_chain",
     "network_error",
     "order_chain",
     "peer_chain",
+    "pin_at_level",
+    "policy_from_chains",
     "verifying_context",
 ]
 
 Role = Literal["leaf", "intermediate", "root"]
+
+# name -> the private module that defines it, imported on first access.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "FetchedChain",
+            "async_fetch_chain",
+            "fetch_chain",
+            "network_error",
+            "peer_chain",
+            "verifying_context",
+        ),
+        "pinset.chain._fetch",
+    ),
+    **dict.fromkeys(
+        ("ChainPolicy", "PinSource", "check_backups", "pin_at_level", "policy_from_chains"),
+        "pinset.chain._policy",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 # -- arranging --------------------------------------------------------------------

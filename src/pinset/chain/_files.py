@@ -16,7 +16,6 @@ from typing import Any, TypeAlias
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from pinset.errors import ChainError
 
@@ -133,7 +132,7 @@ def _load_pem(data: bytes, password: bytes | None, source: str | None) -> Loaded
             elif kind in _PUBLIC_BLOCKS:
                 keys.append(serialization.load_pem_public_key(block))
             elif kind in _PKCS7_BLOCKS:
-                certs.extend(pkcs7.load_pem_pkcs7_certificates(block))
+                certs.extend(_pkcs7_certificates(block, pem=True))
             elif kind.endswith("PRIVATE KEY"):
                 keys.append(_private_key(block, password, source, pem=True))
             # Other blocks (EC PARAMETERS, DH PARAMETERS, ...) carry no public key.
@@ -213,12 +212,22 @@ def _looks_like_pkcs12(data: bytes) -> bool:
     return data[offset : offset + 4] == _PKCS12_VERSION
 
 
+def _pkcs7_certificates(data: bytes, *, pem: bool) -> list[x509.Certificate]:
+    # Imported here: cryptography's pkcs7 module loads the email package, and a
+    # certificate file (`pinset pin cert.pem`) should not wait for it.
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    if pem:
+        return pkcs7.load_pem_pkcs7_certificates(data)
+    return pkcs7.load_der_pkcs7_certificates(data)
+
+
 def _load_der(data: bytes, password: bytes | None, source: str | None) -> LoadedChain:
     if _looks_like_pkcs12(data):
         return _load_pkcs12(data, password, source)
     readers: tuple[Callable[[], LoadedChain], ...] = (
         lambda: LoadedChain((x509.load_der_x509_certificate(data),), (), (), source),
-        lambda: LoadedChain(tuple(pkcs7.load_der_pkcs7_certificates(data)), (), (), source),
+        lambda: LoadedChain(tuple(_pkcs7_certificates(data, pem=False)), (), (), source),
         lambda: LoadedChain((), (), (x509.load_der_x509_csr(data),), source),
         lambda: LoadedChain((), (serialization.load_der_public_key(data),), (), source),
         lambda: LoadedChain((), (_private_key(data, password, source, pem=False),), (), source),
@@ -245,13 +254,15 @@ def _load_der(data: bytes, password: bytes | None, source: str | None) -> Loaded
 
 
 def _load_pkcs12(data: bytes, password: bytes | None, source: str | None) -> LoadedChain:
+    from cryptography.hazmat.primitives.serialization.pkcs12 import load_key_and_certificates
+
     # A file without a password opens with none (or an empty one) whatever was given.
     attempts = [None, b""] if password is None else [password, None, b""]
     for attempt in attempts:
         if attempt and not _usable_pkcs12_password(attempt):
             continue
         try:
-            key, cert, extra = pkcs12.load_key_and_certificates(data, attempt)
+            key, cert, extra = load_key_and_certificates(data, attempt)
         except ValueError:
             continue
         certs = ([cert] if cert is not None else []) + list(extra)

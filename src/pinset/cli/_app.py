@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 import traceback
 from typing import Any
@@ -13,7 +14,10 @@ import click
 from pinset.errors import NetworkError, PinMismatchError, PinsetError
 from pinset.status import ExitStatus
 
-__all__ = ["COMMANDS", "Choice", "SectionedCommand", "cli", "run"]
+__all__ = ["COMMANDS", "DEBUG_ENV", "Choice", "SectionedCommand", "cli", "run"]
+
+#: Set to anything but ``0`` to print the traceback of every error, as ``-v`` does.
+DEBUG_ENV = "PINSET_DEBUG"
 
 
 # name -> (module, attribute, one-line help). Modules load only when their command runs.
@@ -27,7 +31,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("pinset.cli._audit", "command", "Audit policies, live servers and mobile apps."),
     "rotate": ("pinset.cli._rotate", "group", "Plan and check a key rotation."),
     "mitm": ("pinset.cli._mitm", "command", "Attack a client with a forging proxy."),
-    "collector": ("pinset.cli._collector", "group", "Run the pin-failure report collector."),
+    "collector": (
+        "pinset.cli._collector",
+        "group",
+        "Run the pin-failure report collector (the 'collector' extra).",
+    ),
     "demo": ("pinset.cli._demo", "command", "Play a full pinning scenario on loopback."),
 }
 
@@ -92,7 +100,7 @@ class SectionedCommand(click.Command):
 
 
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use."""
+    """A group whose subcommands are imported on first use (``pinset --help`` imports none)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name in COMMANDS if _available(name)]
@@ -105,6 +113,13 @@ class LazyGroup(click.Group):
         command = getattr(module, spec[1])
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands with their one-line help from :data:`COMMANDS`, importing none."""
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -138,11 +153,18 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 def run(argv: list[str]) -> int:
-    """Invoke the group; translate errors into messages and :class:`ExitStatus` codes."""
-    verbose = "-v" in argv or "--verbose" in argv
+    """Invoke the group; translate errors into messages and :class:`ExitStatus` codes.
+
+    Tracebacks are shown with ``-v`` or with :data:`DEBUG_ENV` set (for a failure
+    in CI, where changing the command line is a commit away).
+    """
+    verbose = "-v" in argv or "--verbose" in argv or _debug_env()
     try:
         result: Any = cli.main(args=argv, prog_name="pinset", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (and end of input at a prompt) into Abort.
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            return _interrupted()
         click.echo("Aborted.", err=True)
         return int(ExitStatus.USAGE)
     except click.ClickException as exc:
@@ -158,8 +180,7 @@ def run(argv: list[str]) -> int:
         _explain(exc, verbose)
         return int(ExitStatus.USAGE)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        return int(ExitStatus.INTERRUPTED)
+        return _interrupted()
     except BrokenPipeError:
         # `pinset pin ... | head`: the reader left; nothing more to say to it.
         _silence_stdout()
@@ -175,20 +196,27 @@ def run(argv: list[str]) -> int:
         if verbose:
             traceback.print_exception(exc)
         click.echo(
-            f"error: internal error: {type(exc).__name__}: {exc}\n"
-            "  this is a bug in pinset: run the command again with -v and report the traceback",
+            f"error: internal error: {type(exc).__name__}: {exc} (a bug in pinset: please "
+            f"report it with the traceback that -v or {DEBUG_ENV}=1 shows)",
             err=True,
         )
-        return int(ExitStatus.USAGE)
+        return int(ExitStatus.INTERNAL_ERROR)
     if isinstance(result, int):
         return result
     return int(ExitStatus.OK)
 
 
+def _debug_env() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def _interrupted() -> int:
+    click.echo("Interrupted.", err=True)
+    return int(ExitStatus.INTERRUPTED)
+
+
 def _silence_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
-    import os
-
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,29 +17,21 @@ from pinset.audit._output.junit import to_junit
 from pinset.audit._output.sarif import to_sarif
 from pinset.audit._output.text import render_text
 from pinset.cli._app import Choice, SectionedCommand
-from pinset.cli._options import cafile_option, json_option, timeout_option
+from pinset.cli._options import (
+    cafile_option,
+    json_option,
+    now_option,
+    output_option,
+    parse_now,
+    port_option,
+    timeout_option,
+)
 from pinset.cli._output import console, error_console, show_progress
 from pinset.errors import ConfigError
 
-__all__ = ["command", "parse_now"]
+__all__ = ["command"]
 
 FORMATS = ("text", "json", "sarif", "junit")
-
-
-def parse_now(value: str | None) -> dt.datetime:
-    """``--now``: a date (midnight UTC) or an ISO date-time; the current time when absent."""
-    if value is None:
-        return dt.datetime.now(dt.timezone.utc)
-    try:
-        if len(value) == 10:
-            day = dt.date.fromisoformat(value)
-            return dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc)
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"--now {value!r} is not a date", key="--now", hint="write --now 2026-11-28"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def _pairs(values: tuple[str, ...], option: str, shape: str) -> list[tuple[str, str]]:
@@ -126,13 +117,7 @@ cannot be read or an option is wrong."""
     metavar="HOST=ADDR[:PORT]",
     help="Audit HOST by connecting to ADDR:PORT (SNI and name checks stay HOST).",
 )
-@click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=443,
-    show_default=True,
-    help="Port of the live fetches.",
-)
+@port_option(443, help="Port of the live fetches.", any_free=False)
 @click.option(
     "--chain",
     "chains",
@@ -152,7 +137,7 @@ cannot be read or an option is wrong."""
     show_default=True,
     help="Live fetches in flight at once.",
 )
-@click.option("--now", "now_text", metavar="DATE", help="Audit as of this date (UTC).")
+@now_option(help="Audit as of this date (UTC).")
 @click.option(
     "--min-days",
     type=click.IntRange(min=0),
@@ -183,13 +168,7 @@ cannot be read or an option is wrong."""
     help="Refuse an APK with more classes*.dex files than this.",
 )
 @json_option(help="Same as --format json.")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the report to this file instead of standard output.",
-)
+@output_option(help="Write the report to this file instead of standard output.")
 def command(
     targets: tuple[str, ...],
     live: bool,

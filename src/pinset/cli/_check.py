@@ -18,9 +18,15 @@ from cryptography import x509
 
 from pinset.chain import fetch_chain, network_error, peer_chain, verifying_context
 from pinset.cli._app import SectionedCommand
-from pinset.cli._options import cafile_option, json_option, timeout_option
+from pinset.cli._inputs import parse_host_port
+from pinset.cli._options import (
+    cafile_option,
+    json_option,
+    policy_option,
+    server_name_option,
+    timeout_option,
+)
 from pinset.cli._output import certificate_rows, console, error_console, print_chain, print_json
-from pinset.cli._pin import parse_host_port
 from pinset.enforce import PinnedSSLSocket, ssl_context
 from pinset.errors import ConfigError, NetworkError, PinMismatchError
 from pinset.policy import Policy
@@ -71,7 +77,7 @@ _EPILOG = """\b
 Examples:
   pinset check api.example.com --policy pinset.toml
   pinset check 127.0.0.1:8443 --policy pinset.toml --cafile root.pem
-  pinset check 10.0.0.5 --servername api.example.com --policy pinset.toml --json
+  pinset check 10.0.0.5 --server-name api.example.com --policy pinset.toml --json
 
 \b
 Exit status: 0 allowed, 1 refused (pin mismatch or the certificate does not
@@ -84,34 +90,28 @@ verify), 2 the policy or --cafile does not load, 3 the host cannot be reached.""
     epilog=_EPILOG,
     sections={
         "Policy": ["policy_path"],
-        "Connection": ["cafile", "servername", "timeout"],
+        "Connection": ["cafile", "server_name", "timeout"],
         "Output": ["as_json"],
     },
 )
 @click.argument("target", metavar="HOST[:PORT]")
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Policy file (pinset.toml or JSON).",
-)
+@policy_option(required=True, help="Policy file (pinset.toml or JSON).")
 @cafile_option()
-@click.option("--servername", help="Name to send as SNI and to verify (default: the host).")
+@server_name_option()
 @timeout_option()
 @json_option(help="Print the verdict and chain as JSON.")
 def command(
     target: str,
     policy_path: str,
     cafile: str | None,
-    servername: str | None,
+    server_name: str | None,
     timeout: float,
     as_json: bool,
 ) -> int:
     """Connect with pinning enforced and print the verdict, the chain and the matched pin."""
     policy = load_policy(policy_path)
     host, port = parse_host_port(target)
-    sni = servername or host
+    sni = server_name or host
     if cafile is not None:
         verifying_context(cafile)  # a clear error for a bad --cafile, before connecting
     # A diagnostic run must not file failure reports with the production collector.
@@ -133,7 +133,7 @@ def command(
     except ssl.SSLCertVerificationError as exc:
         error = f"certificate verification failed: {exc.verify_message or exc.reason}"
         # Show what the server sent, so the user can see why it did not verify.
-        fetched = fetch_chain(host, port, server_name=servername, timeout=timeout, verify=False)
+        fetched = fetch_chain(host, port, server_name=server_name, timeout=timeout, verify=False)
         chain = list(fetched.served)
         title = "served chain (not verified)"
     except NetworkError:

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import click
 
+from pinset.cli._options import port_option
 from pinset.errors import ConfigError
 from pinset.status import ExitStatus
 
@@ -21,7 +22,7 @@ def group() -> None:
 
 @group.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@port_option(8000, help="Port to listen on (0: any free port).", any_free=True)
 @click.option(
     "--db",
     "db_url",

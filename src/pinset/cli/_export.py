@@ -11,61 +11,20 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import os
 import sys
-import tempfile
 import warnings
-from pathlib import Path
-from typing import Any
 
 import click
 
 from pinset import formats
 from pinset.cli._app import SectionedCommand
-from pinset.cli._options import json_option
+from pinset.cli._files import load_input, write_atomically
+from pinset.cli._options import format_option, json_option, output_option
 from pinset.cli._output import print_json
 from pinset.errors import ConfigError
 from pinset.status import ExitStatus
 
-__all__ = ["command", "load_input", "read_input", "write_atomically", "writer_options"]
-
-# Suffixes that say "this is a pinset policy" when the content is too broken to sniff.
-_NATIVE_SUFFIXES = (".toml", ".json")
-
-
-def read_input(path: str) -> bytes:
-    """The bytes of ``path`` (``-`` is standard input), or a :class:`ConfigError`."""
-    if path == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(path).read_bytes()
-    except IsADirectoryError:
-        raise ConfigError("cannot read: is a directory", source=path, hint="give a file") from None
-    except FileNotFoundError:
-        raise ConfigError("cannot read: no such file", source=path, hint="check the path") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=path) from None
-
-
-def load_input(path: str, fmt: str | None = None, **options: Any) -> formats.Imported:
-    """Read and import ``path`` (``-``: standard input) in ``fmt`` or the detected format.
-
-    An empty file says so; a ``.toml`` / ``.json`` file whose content no format
-    recognises is parsed as a pinset policy, so that its syntax error (with the
-    line) is reported instead of "cannot tell which format".
-    """
-    source = "<stdin>" if path == "-" else path
-    data = read_input(path)
-    if not data.strip():
-        raise ConfigError(
-            "the file is empty", source=source, hint="give a pinset policy or a platform config"
-        )
-    if fmt is None and path.lower().endswith(_NATIVE_SUFFIXES):
-        try:
-            formats.detect(data, source)
-        except ConfigError:
-            fmt = "pinset"
-    return formats.load(data, format=fmt, source=source, **options)
+__all__ = ["command", "writer_options"]
 
 
 def writer_options(fmt: str) -> list[str]:
@@ -92,31 +51,6 @@ def _check_options(fmt: str, options: dict[str, object]) -> None:
         else:
             hint = f"the {fmt} writer takes no options"
         raise ConfigError(f"format {fmt!r} has no option {key!r}", key="--option", hint=hint)
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` in one step: readers see the old file or the new one."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
-    except OSError as exc:
-        raise ConfigError(f"cannot write: {exc.strerror or exc}", source=path) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if target.exists():
-            os.chmod(temp, target.stat().st_mode & 0o777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temp, 0o666 & ~umask)
-        os.replace(temp, target)
-    except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
-        raise ConfigError(f"cannot write: {exc.strerror or exc}", source=path) from None
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
@@ -162,20 +96,11 @@ format cannot express it."""
     },
 )
 @click.argument("policy_file", metavar="POLICY")
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
+@format_option(
     required=True,
-    metavar="FORMAT",
     help="Target format: " + ", ".join([*formats.FORMATS, *formats.ALIASES]) + ".",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    help="Write to this file (atomically) instead of stdout.",
-)
+@output_option(help="Write to this file (atomically) instead of stdout.")
 @click.option(
     "-O",
     "--option",

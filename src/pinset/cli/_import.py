@@ -15,8 +15,8 @@ import click
 
 from pinset import formats
 from pinset.cli._app import SectionedCommand
-from pinset.cli._export import load_input, write_atomically
-from pinset.cli._options import json_option
+from pinset.cli._files import load_input, write_atomically
+from pinset.cli._options import format_option, json_option, output_option
 from pinset.cli._output import print_json
 from pinset.formats._model import Finding
 from pinset.status import ExitStatus
@@ -72,22 +72,13 @@ Exit status: 0 imported (findings on stderr), 2 the file cannot be read or parse
     },
 )
 @click.argument("file")
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    default=None,
-    metavar="FORMAT",
+@format_option(
+    required=False,
     help="Input format (detected from the content when omitted): "
     + ", ".join(formats.FORMATS)
     + ".",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    help="Write the policy TOML here (atomically) instead of stdout.",
-)
+@output_option(help="Write the policy TOML here (atomically) instead of stdout.")
 @click.option(
     "--host",
     default=None,

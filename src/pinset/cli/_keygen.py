@@ -7,8 +7,6 @@ overwrite is exactly the disaster it exists to prevent.
 
 from __future__ import annotations
 
-import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +15,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from pinset.chain import LoadedChain, PasswordError, key_type, load_chain
+from pinset.chain import key_type
 from pinset.cli._app import Choice, SectionedCommand
-from pinset.cli._options import json_option
+from pinset.cli._files import write_new_file
+from pinset.cli._inputs import read_password
+from pinset.cli._options import json_option, password_file_option
 from pinset.cli._output import console, print_json
-from pinset.cli._pin import read_secret
 from pinset.errors import ConfigError
 from pinset.pins import spki_pin
 from pinset.status import ExitStatus
 
-__all__ = [
-    "KEY_TYPES",
-    "command",
-    "generate",
-    "load_key_file",
-    "read_passphrase",
-    "write_new_file",
-]
+__all__ = ["KEY_TYPES", "command", "generate"]
 
 KEY_TYPES = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519")
 
@@ -49,66 +41,6 @@ def generate(kind: str) -> Any:
     if kind == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
     raise ConfigError(f"unknown key type {kind!r}", hint=f"use one of {', '.join(KEY_TYPES)}")
-
-
-def write_new_file(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` with ``mode`` and write ``data``; refuse if it exists (no race window)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError:
-        raise ConfigError(
-            "refusing to overwrite an existing file",
-            source=str(path),
-            hint="choose another --out / --csr-out path, or move the old file away first",
-        ) from None
-    except OSError as exc:
-        hint = None
-        if isinstance(exc, FileNotFoundError):
-            hint = f"create the directory {str(path.parent)!r} first, or choose another path"
-        elif isinstance(exc, IsADirectoryError):
-            hint = "give a file name, not a directory"
-        raise ConfigError(
-            f"cannot create: {exc.strerror or exc}", source=str(path), hint=hint
-        ) from None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-
-
-def read_passphrase(path: str | None, *, confirm: bool, prompt: str) -> bytes:
-    """The passphrase from the first line of ``path``, else from a hidden prompt."""
-    secret = read_secret(path)
-    if secret is None:
-        try:
-            with warnings.catch_warnings():
-                # getpass warns when it cannot hide input (a pipe); the prompt still works.
-                warnings.simplefilter("ignore")
-                text: str = click.prompt(
-                    prompt,
-                    hide_input=True,
-                    confirmation_prompt=confirm,
-                    default="",
-                    show_default=False,
-                )
-        except (click.Abort, EOFError):
-            click.echo(err=True)  # end the prompt's line
-            raise ConfigError(
-                "no passphrase: standard input ended before one was typed",
-                key="--passphrase-file",
-                hint="put the passphrase on the first line of a file and pass --passphrase-file",
-            ) from None
-        secret = text.encode("utf-8")
-    return secret
-
-
-def load_key_file(path: str, passphrase_file: str | None) -> LoadedChain:
-    """:func:`load_chain` of ``path``; an encrypted key's passphrase is asked for only then."""
-    try:
-        return load_chain(path)
-    except PasswordError as exc:
-        if not exc.missing:
-            raise
-    password = read_passphrase(passphrase_file, confirm=False, prompt=f"Passphrase for {path}")
-    return load_chain(path, password=password)
 
 
 def _csr(key: Any, subject: str) -> x509.CertificateSigningRequest:
@@ -133,12 +65,12 @@ def _csr(key: Any, subject: str) -> x509.CertificateSigningRequest:
 _EPILOG = """\b
 Examples:
   pinset keygen --out backup.key
-  pinset keygen --type rsa-3072 --out backup.key --passphrase-file pass.txt
+  pinset keygen --type rsa-3072 --out backup.key --password-file pass.txt
   pinset keygen --out backup.key --csr-subject "CN=api.example.com,O=Example" \\
       --csr-out backup.csr --json
 
 \b
-Exit status: 0 written, 2 an existing file, a bad subject or an empty passphrase."""
+Exit status: 0 written, 2 an existing file, a bad subject or an empty password."""
 
 
 @click.command(
@@ -146,7 +78,7 @@ Exit status: 0 written, 2 an existing file, a bad subject or an empty passphrase
     cls=SectionedCommand,
     epilog=_EPILOG,
     sections={
-        "Key": ["kind", "out", "passphrase_file"],
+        "Key": ["kind", "out", "password_file"],
         "Certificate signing request": ["csr_subject", "csr_out"],
         "Output": ["as_json"],
     },
@@ -172,18 +104,14 @@ Exit status: 0 written, 2 an existing file, a bad subject or an empty passphrase
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the CSR (PEM; must not exist).",
 )
-@click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False),
-    help="Read the passphrase from the first line of this file instead of a prompt.",
-)
+@password_file_option(help="Read the password from the first line of this file, not a prompt.")
 @json_option(help="Print the file names and the pin as JSON.")
 def command(
     kind: str,
     out: Path,
     csr_subject: str | None,
     csr_out: Path | None,
-    passphrase_file: str | None,
+    password_file: str | None,
     as_json: bool,
 ) -> int:
     """Make an offline backup key (encrypted, mode 0600) and print its pin."""
@@ -195,18 +123,18 @@ def command(
             write_new_file(path, b"", 0o600)  # raises the refusal with the usual message
     if csr_subject is not None:
         _csr(ec.generate_private_key(ec.SECP256R1()), csr_subject)
-    passphrase = read_passphrase(passphrase_file, confirm=True, prompt="Passphrase for the new key")
-    if not passphrase:
+    password = read_password(password_file, confirm=True, prompt="Password for the new key")
+    if not password:
         raise ConfigError(
-            "refusing to write a backup key without a passphrase",
-            key="--passphrase-file" if passphrase_file else None,
-            hint="type a non-empty passphrase, or put one on the first line of --passphrase-file",
+            "refusing to write a backup key without a password",
+            key="--password-file" if password_file else None,
+            hint="type a non-empty password, or put one on the first line of --password-file",
         )
     key = generate(kind)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(passphrase),
+        serialization.BestAvailableEncryption(password),
     )
     write_new_file(out, pem, 0o600)
     pin = spki_pin(key)

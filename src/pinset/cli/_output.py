@@ -4,7 +4,8 @@ The console is made at call time on the current ``sys.stdout`` / ``sys.stderr``,
 so tests that capture them see the output. Colour follows rich's rules: ``NO_COLOR``
 turns it off, a pipe or file gets plain text. Text lines are never wrapped by pinset
 (the terminal wraps them), and a table that does not fit the terminal becomes a list,
-so a 51-character pin is never cut, folded or wrapped in the middle.
+so a 51-character pin is never cut, folded or wrapped in the middle. rich itself is
+imported on first use: ``pinset pin FILE --json`` does not load it.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 from cryptography import x509
-from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table
 
 from pinset.chain import cert_role, key_type
 from pinset.pins import Pin, spki_pin
+
+if TYPE_CHECKING:  # rich is imported when something is drawn: --json output needs none of it
+    from rich.console import Console
+    from rich.table import Table
 
 __all__ = [
     "certificate_rows",
@@ -45,6 +47,8 @@ _PIPE_WIDTH = 200
 
 
 def _make(stream: TextIO) -> Console:
+    from rich.console import Console
+
     width = None
     if not stream.isatty() and "COLUMNS" not in os.environ:
         width = _PIPE_WIDTH
@@ -68,6 +72,8 @@ def show_progress() -> bool:
 
 def fits(out: Console, table: Table) -> bool:
     """Whether ``table`` fits ``out``'s width without squeezing any column."""
+    from rich.measure import Measurement
+
     natural = Measurement.get(out, out.options.update(max_width=10_000), table).maximum
     return natural <= out.width
 
@@ -139,6 +145,8 @@ def chain_table(rows: Iterable[Mapping[str, Any]], *, matched: Pin | None = None
     Names are shortened with :func:`short_name`; with ``matched`` a column marks
     the row whose pin it is.
     """
+    from rich.table import Table
+
     table = Table()
     table.add_column("#", justify="right")
     table.add_column("role")

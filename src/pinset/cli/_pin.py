@@ -11,22 +11,25 @@ network error).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import ssl
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.markup import escape
-from rich.progress import Progress
 
-from pinset.chain import FetchedChain, async_fetch_chain, load_chain, verifying_context
+from pinset.chain import load_chain
 from pinset.cli._app import SectionedCommand
-from pinset.cli._options import cafile_option, json_option, timeout_option
+from pinset.cli._inputs import parse_host_port, read_secret
+from pinset.cli._options import (
+    cafile_option,
+    json_option,
+    password_file_option,
+    server_name_option,
+    timeout_option,
+)
 from pinset.cli._output import (
     certificate_rows,
     console,
@@ -41,7 +44,12 @@ from pinset.errors import ConfigError, NetworkError, PinsetError
 from pinset.pins import spki_pin
 from pinset.status import ExitStatus
 
-__all__ = ["command", "looks_like_file", "parse_host_port", "read_secret"]
+if TYPE_CHECKING:  # only hosts need them: `pinset pin FILE` does not import asyncio or ssl
+    import ssl
+
+    from pinset.chain import FetchedChain
+
+__all__ = ["command", "looks_like_file"]
 
 # Enough parallel handshakes to make a long host list quick, few enough to be polite.
 _CONCURRENCY = 32
@@ -62,49 +70,11 @@ class _Result:
     caption: str | None = None
 
 
-def parse_host_port(target: str, default_port: int = 443) -> tuple[str, int]:
-    """Split ``host``, ``host:port``, ``[v6]:port`` or ``https://host:port/`` into (host, port)."""
-    text = target.strip()
-    if "://" in text:
-        text = text.split("://", 1)[1]
-    text = text.split("/", 1)[0]
-    host, port_text = text, ""
-    if text.startswith("["):
-        close = text.find("]")
-        if close < 0:
-            raise ConfigError(f"unclosed '[' in {target!r}", hint="write [2001:db8::1]:443")
-        host, rest = text[1:close], text[close + 1 :]
-        port_text = rest[1:] if rest.startswith(":") else rest
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    if not host:
-        raise ConfigError(f"no host in {target!r}", hint="write host or host:port")
-    if not port_text:
-        return host, default_port
-    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
-        raise ConfigError(
-            f"bad port {port_text!r} in {target!r}",
-            hint="a port is a number from 1 to 65535 (host:port); or the file does not exist",
-        )
-    return host, int(port_text)
-
-
 def looks_like_file(target: str) -> bool:
     """Whether ``target`` is meant as a path (``./x``, ``certs/a``, ``leaf.pem``), not a host."""
     if "://" in target:
         return False
     return "/" in target or "\\" in target or target.lower().endswith(_FILE_SUFFIXES)
-
-
-def read_secret(path: str | None) -> bytes | None:
-    """The first line of a secret file (without its line break), or ``None`` without a path."""
-    if path is None:
-        return None
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=path) from None
-    return data.splitlines()[0] if data.strip() else b""
 
 
 def _file_result(target: str, password: bytes | None) -> _Result:
@@ -145,6 +115,10 @@ async def _fetch_all(
     context: ssl.SSLContext,
     done: Callable[[], None] = lambda: None,
 ) -> None:
+    import asyncio
+
+    from pinset.chain import async_fetch_chain
+
     gate = asyncio.Semaphore(_CONCURRENCY)
 
     async def one(index: int, target: str) -> None:
@@ -179,24 +153,22 @@ Exit status: 0 every target worked, 2 a target failed (bad file, bad name),
     cls=SectionedCommand,
     epilog=_EPILOG,
     sections={
-        "Hosts": ["servername", "cafile", "timeout"],
+        "Hosts": ["server_name", "cafile", "timeout"],
         "Files": ["password_file"],
         "Output": ["as_json"],
     },
 )
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
-@click.option("--servername", help="Name to send as SNI and to verify (default: the host).")
+@server_name_option()
 @timeout_option()
 @cafile_option()
-@click.option(
-    "--password-file",
-    type=click.Path(dir_okay=False),
-    help="File whose first line is the password of PKCS#12 files and encrypted keys.",
+@password_file_option(
+    help="File whose first line is the password of PKCS#12 files and encrypted keys."
 )
 @json_option(help="Print JSON instead of tables.")
 def command(
     targets: tuple[str, ...],
-    servername: str | None,
+    server_name: str | None,
     timeout: float,
     cafile: str | None,
     password_file: str | None,
@@ -219,18 +191,7 @@ def command(
         else:
             hosts.append((index, target))
     if hosts:
-        context = verifying_context(cafile)
-        with _progress(len(hosts)) as advance:
-            asyncio.run(
-                _fetch_all(
-                    hosts,
-                    results,
-                    server_name=servername,
-                    timeout=timeout,
-                    context=context,
-                    done=advance,
-                )
-            )
+        _fetch_hosts(hosts, results, server_name=server_name, timeout=timeout, cafile=cafile)
     done = [r for r in results if r is not None]
     _print(done, as_json)
     failures = [r.error for r in done if r.error is not None]
@@ -241,23 +202,59 @@ def command(
     return int(ExitStatus.USAGE)
 
 
+def _fetch_hosts(
+    hosts: list[tuple[int, str]],
+    results: list[_Result | None],
+    *,
+    server_name: str | None,
+    timeout: float,
+    cafile: str | None,
+) -> None:
+    """Fetch every host concurrently into ``results`` (asyncio is imported only here)."""
+    import asyncio
+
+    from pinset.chain import verifying_context
+
+    context = verifying_context(cafile)
+    with _progress(len(hosts)) as advance:
+        asyncio.run(
+            _fetch_all(
+                hosts,
+                results,
+                server_name=server_name,
+                timeout=timeout,
+                context=context,
+                done=advance,
+            )
+        )
+
+
 @contextlib.contextmanager
 def _progress(total: int) -> Iterator[Callable[[], None]]:
     """A transient progress bar on stderr for long host lists, only for a person at a terminal."""
     if total < 2 or not show_progress():
         yield lambda: None
         return
+    from rich.progress import Progress
+
     with Progress(console=error_console(), transient=True) as bar:
         task = bar.add_task("fetching chains", total=total)
         yield lambda: bar.advance(task)
 
 
-def _print(results: list[_Result], as_json: bool) -> None:
+def _print_errors(failed: list[tuple[str, PinsetError]]) -> None:
+    from rich.markup import escape
+
     err = error_console()
-    for result in results:
-        if result.error is not None:
-            err.print(f"[bold red]{escape(result.target)}[/]:", highlight=False)
-            err.print(result.error.diagnostics(), markup=False, highlight=False)
+    for target, error in failed:
+        err.print(f"[bold red]{escape(target)}[/]:", highlight=False)
+        err.print(error.diagnostics(), markup=False, highlight=False)
+
+
+def _print(results: list[_Result], as_json: bool) -> None:
+    failed = [(result.target, result.error) for result in results if result.error is not None]
+    if failed:
+        _print_errors(failed)
     if as_json:
         data: list[dict[str, Any]] = []
         for result in results:

@@ -11,9 +11,8 @@ from pinset.audit import read_subjects
 from pinset.audit._rotation import RotationVerdict, check_rotation
 from pinset.chain import load_chain, order_chain
 from pinset.cli._app import SectionedCommand
-from pinset.cli._audit import parse_now
-from pinset.cli._keygen import load_key_file
-from pinset.cli._options import json_option
+from pinset.cli._inputs import load_key_file
+from pinset.cli._options import json_option, now_option, parse_now, password_file_option
 from pinset.cli._output import console, print_json
 from pinset.errors import ChainError, ConfigError
 from pinset.pins import Pin, spki_pin
@@ -45,10 +44,10 @@ def _new_chain(cert: str | None, chain_file: str | None) -> tuple[x509.Certifica
     return order_chain([leaf[0], *leaf[1:], *extra])
 
 
-def _key_pin(path: str | None, passphrase_file: str | None) -> Pin | None:
+def _key_pin(path: str | None, password_file: str | None) -> Pin | None:
     if path is None:
         return None
-    loaded = load_key_file(path, passphrase_file)
+    loaded = load_key_file(path, password_file)
     if loaded.keys:
         return spki_pin(loaded.keys[0])
     if loaded.csrs:
@@ -74,7 +73,7 @@ Examples:
   pinset rotate check pinset.toml --new-cert new.pem --chain-file intermediates.pem
   pinset rotate check pinset.toml --new-key backup.csr
   pinset rotate check app-release.apk App.ipa --new-cert new.pem --domain api.example.com
-  pinset rotate check pinset.toml --new-key backup.key --passphrase-file pass.txt --json
+  pinset rotate check pinset.toml --new-key backup.key --password-file pass.txt --json
 
 \b
 Exit status: 0 every judged rule accepts the switch, 1 one would lock users
@@ -86,7 +85,7 @@ out, 2 a file cannot be read or no pinned rule covers --domain."""
     cls=SectionedCommand,
     epilog=_EPILOG,
     sections={
-        "The new certificate or key": ["new_cert", "chain_file", "new_key", "passphrase_file"],
+        "The new certificate or key": ["new_cert", "chain_file", "new_key", "password_file"],
         "Scope": ["domains", "now_text"],
         "Output": ["as_json"],
     },
@@ -99,20 +98,16 @@ out, 2 a file cannot be read or no pinned rule covers --domain."""
     help="Intermediates the server will send with the new certificate.",
 )
 @click.option("--new-key", type=click.Path(dir_okay=False), help="The new key (or its CSR).")
-@click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False),
-    help="Passphrase of an encrypted --new-key (first line), instead of a prompt.",
-)
+@password_file_option(help="Password of an encrypted --new-key (first line), instead of a prompt.")
 @click.option("--domain", "domains", multiple=True, help="Only judge the rules covering this name.")
-@click.option("--now", "now_text", metavar="DATE", help="Judge as of this date (UTC).")
+@now_option(help="Judge as of this date (UTC).")
 @json_option(help="Print the verdicts as JSON.")
 def check(
     targets: tuple[str, ...],
     new_cert: str | None,
     chain_file: str | None,
     new_key: str | None,
-    passphrase_file: str | None,
+    password_file: str | None,
     domains: tuple[str, ...],
     now_text: str | None,
     as_json: bool,
@@ -143,7 +138,7 @@ def check(
         subjects,
         now=parse_now(now_text),
         new_chain=_new_chain(new_cert, chain_file),
-        new_key_pin=_key_pin(new_key, passphrase_file),
+        new_key_pin=_key_pin(new_key, password_file),
         domains=domains,
     )
     if not verdicts:

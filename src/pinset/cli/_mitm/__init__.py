@@ -97,7 +97,7 @@ class _MitmCommand(click.Command):
     is_flag=True,
     help="Also trust the JVM's own cacerts in the JVM trust store ($JAVA_HOME or java on PATH).",
 )
-@timeout_option(default=60.0, help="Seconds the client command may run.", positive=False)
+@timeout_option(default=60.0, help="Seconds the client command may run.")
 @json_option(help="Print the verdicts as JSON.")
 @click.argument("client_command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND...")
 def command(
