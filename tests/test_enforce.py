@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import pickle
 import socket
 import ssl
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import pinset
+from _policies import BACKUP, OTHER, WRONG, pinning
 from collector_fixtures import ReportSink, sink  # noqa: F401 - a fixture
 from pinset import (
     ChainError,
@@ -39,10 +39,6 @@ from pinset.testing import (
     configure_cert_chain,
     generate_key,
 )
-
-BACKUP = Pin(hashlib.sha256(b"offline backup key").digest())
-OTHER = Pin(hashlib.sha256(b"somebody else's key").digest())
-WRONG = Pin(hashlib.sha256(b"a key the server does not have").digest())
 
 
 @pytest.fixture
@@ -707,3 +703,321 @@ def test_a_reporter_passed_as_on_verdict_is_not_doubled_by_the_default(
     assert reporter.flush(10)
     assert len(sink.bodies) == 1
     reporter.close()
+
+
+# -- attacks on the pinned context, one per semantic of the brief ----------------------
+
+
+def wrap(
+    ctx: ssl.SSLContext, server: TLSServer, hostname: str = "localhost", **kwargs: Any
+) -> ssl.SSLSocket:
+    sock = socket.create_connection(server.address, timeout=5)
+    try:
+        return ctx.wrap_socket(sock, server_hostname=hostname, **kwargs)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def nothing_received(server: TLSServer) -> None:
+    server.wait_for_connections(1)
+    assert server.received_bytes == 0
+
+
+UTC_PLUS_14 = dt.timezone(dt.timedelta(hours=14))
+
+
+# -- 1. pins are matched against the verified chain ------------------------------------
+
+
+def _lookalike_ca(genuine: x509.Certificate, signer: CertificateAuthority) -> CertificateAuthority:
+    key = generate_key()
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(genuine.subject)
+        .issuer_name(signer.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                signer.private_key.public_key()  # type: ignore[arg-type]
+            ),
+            critical=False,
+        )
+        .sign(signer.private_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    return CertificateAuthority(cert, key, signer)
+
+
+def test_rogue_intermediate_named_like_the_pinned_one_is_refused(
+    pki: TestPKI, root_pem: str
+) -> None:
+    # The rogue CA signs an intermediate with the genuine intermediate's subject name and
+    # serves the genuine (pinned) intermediate next to it: name-based chain building must
+    # not let the pinned certificate into the verified path.
+    genuine = pki.intermediate
+    lookalike = _lookalike_ca(genuine.cert, pki.rogue)
+    assert lookalike.cert.subject == genuine.cert.subject
+    rogue_leaf = lookalike.issue_cert("localhost", "127.0.0.1")
+    trust = root_pem + pki.rogue.cert_pem.bytes().decode("ascii")
+    ctx = ssl_context(
+        pinning(("localhost", (spki_pin(genuine.cert),))), cadata=trust, reporter=False
+    )
+    for served in (
+        [rogue_leaf.cert, genuine.cert, lookalike.cert],
+        [rogue_leaf.cert, lookalike.cert, genuine.cert, pki.root.cert],
+    ):
+        with TLSServer(served, rogue_leaf.private_key, mode="echo") as srv:
+            with pytest.raises(ssl.SSLCertVerificationError):
+                wrap(ctx, srv).sendall(b"x")
+            nothing_received(srv)
+
+
+def test_genuine_pinned_leaf_served_after_a_rogue_chain_is_refused(
+    pki: TestPKI, leaf: LeafCert, root_pem: str
+) -> None:
+    rogue_leaf = pki.rogue.issue_cert("localhost", "127.0.0.1")
+    trust = root_pem + pki.rogue.cert_pem.bytes().decode("ascii")
+    ctx = ssl_context(pinning(("localhost", (spki_pin(leaf.cert),))), cadata=trust, reporter=False)
+    served = [rogue_leaf.cert, pki.rogue.cert, leaf.cert, pki.intermediate.cert]
+    with TLSServer(served, rogue_leaf.private_key, mode="echo") as srv:
+        with pytest.raises(PinMismatchError) as info:
+            wrap(ctx, srv)
+        nothing_received(srv)
+    assert spki_pin(leaf.cert) not in info.value.served
+
+
+# -- 2. pinning only narrows trust -----------------------------------------------------
+
+
+@pytest.mark.parametrize("enforce", [True, False])
+def test_matching_pins_do_not_excuse_a_host_name_mismatch(
+    pki: TestPKI, root_pem: str, enforce: bool
+) -> None:
+    other = pki.leaf("other.example")
+    pins = tuple(spki_pin(c) for c in other.full_chain)
+    ctx = ssl_context(
+        pinning(("localhost", pins), enforce=enforce), cadata=root_pem, reporter=False
+    )
+    with TLSServer(other, mode="echo") as srv:
+        with pytest.raises(ssl.SSLCertVerificationError) as info:
+            wrap(ctx, srv)
+        nothing_received(srv)
+    assert not isinstance(info.value, PinMismatchError)
+
+
+def test_re_pinning_a_pinned_base_context_is_refused(
+    pki: TestPKI, root_pem: str, server: TLSServer
+) -> None:
+    # ssl_context(base=...) pins in place; pinning the same base again used to replace the
+    # first policy for every client already holding the context, dropping its pins.
+    base = ssl.create_default_context(cadata=root_pem)
+    api = ssl_context(pinning(("localhost", (WRONG,))), base=base, reporter=False)
+    with pytest.raises(ConfigError, match="already pinned"):
+        ssl_context(pinning(("other.example", (WRONG,))), base=base, reporter=False)
+    with pytest.raises(ConfigError, match="already pinned"):
+        ssl_context(pinning(("localhost", (WRONG,))), base=api, reporter=False)
+    with pytest.raises(PinMismatchError):
+        wrap(api, server)
+    nothing_received(server)
+
+
+# -- 3. fail closed --------------------------------------------------------------------
+
+
+def _bio_handshake(
+    obj: ssl.SSLObject,
+    incoming: ssl.MemoryBIO,
+    outgoing: ssl.MemoryBIO,
+    sock: socket.socket,
+    step: str,
+) -> None:
+    while True:
+        try:
+            if step == "read":
+                obj.read(1)
+            else:
+                obj.do_handshake()
+            return
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("server closed") from None
+            incoming.write(data)
+
+
+def _bio(ctx: ssl.SSLContext, **kwargs: Any) -> tuple[ssl.SSLObject, ssl.MemoryBIO, ssl.MemoryBIO]:
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost", **kwargs)
+    assert isinstance(obj, PinnedSSLObject)
+    return obj, incoming, outgoing
+
+
+def test_ssl_object_read_before_the_handshake_is_checked(root_pem: str, server: TLSServer) -> None:
+    ctx = ssl_context(pinning(("localhost", (WRONG,))), cadata=root_pem, reporter=False)
+    obj, incoming, outgoing = _bio(ctx)
+    with socket.create_connection(server.address, timeout=5) as sock:
+        with pytest.raises(PinMismatchError):
+            _bio_handshake(obj, incoming, outgoing, sock, "read")
+        with pytest.raises(PinMismatchError):
+            obj.read(1)
+        sock.sendall(outgoing.read())
+    nothing_received(server)
+
+
+def test_ssl_object_resumed_session_is_refused(
+    pki: TestPKI, root_pem: str, server: TLSServer
+) -> None:
+    server.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx = ssl_context(
+        pinning(("localhost", (spki_pin(pki.root.cert),))), cadata=root_pem, reporter=False
+    )
+    obj, incoming, outgoing = _bio(ctx)
+    with socket.create_connection(server.address, timeout=5) as sock:
+        _bio_handshake(obj, incoming, outgoing, sock, "handshake")
+        verdict = obj.pinset_verdict  # type: ignore[attr-defined]
+        assert verdict is not None
+        assert verdict.reason == "pinned"
+        session = obj.session
+        sock.sendall(outgoing.read())
+    assert session is not None
+    server.wait_for_connections(1)
+    server.reset()
+    again, incoming, outgoing = _bio(ctx, session=session)
+    with socket.create_connection(server.address, timeout=5) as sock:
+        with pytest.raises(PinMismatchError) as info:
+            _bio_handshake(again, incoming, outgoing, sock, "handshake")
+        sock.sendall(outgoing.read())
+    assert again.session_reused
+    assert info.value.verdict is not None
+    assert info.value.verdict.reason == "no-verified-chain"
+    nothing_received(server)
+
+
+def test_unwrap_before_the_handshake_sends_no_application_data(
+    root_pem: str, server: TLSServer
+) -> None:
+    ctx = ssl_context(pinning(("localhost", (WRONG,))), cadata=root_pem, reporter=False)
+    tls = wrap(ctx, server, do_handshake_on_connect=False)
+    with tls:
+        # OpenSSL refuses a shutdown in the middle of a handshake that never ran.
+        with pytest.raises(ssl.SSLError, match="SHUTDOWN_WHILE_IN_INIT"):
+            tls.unwrap()
+        with pytest.raises(PinMismatchError):
+            tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    assert isinstance(tls, PinnedSSLSocket)
+    assert tls.pinset_verdict is None
+    server.wait_for_connections(1)
+    assert server.received_bytes == 0
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_an_observer_raising_pin_mismatch_changes_nothing(
+    pki: TestPKI, root_pem: str, server: TLSServer, right: bool
+) -> None:
+    def hostile(verdict: Verdict, conn: Connection) -> None:
+        raise PinMismatchError("observer says no", hostname=verdict.host)
+
+    def lenient(verdict: Verdict, conn: Connection) -> None:
+        raise ssl.SSLError("observer tries to swallow")
+
+    pin = spki_pin(pki.intermediate.cert) if right else WRONG
+    ctx = ssl_context(
+        pinning(("localhost", (pin,))), cadata=root_pem, on_verdict=hostile, reporter=lenient
+    )
+    if right:
+        with wrap(ctx, server) as tls:
+            tls.sendall(b"ping")
+            assert tls.recv(4) == b"ping"
+            assert isinstance(tls, PinnedSSLSocket)
+            assert tls.pinset_verdict is not None
+            assert tls.pinset_verdict.reason == "pinned"
+    else:
+        with pytest.raises(PinMismatchError) as info:
+            wrap(ctx, server)
+        assert info.value.verdict is not None
+        assert info.value.verdict.reason == "pin-mismatch"
+        nothing_received(server)
+
+
+# -- 4. one canonical host for rules and connections -----------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["127.000.000.001", "0127.0.0.1", "127.0.0.01", "127.00.0.1"])
+def test_leading_zero_ipv4_spelling_cannot_skip_the_pins(
+    root_pem: str, server: TLSServer, spelling: str
+) -> None:
+    # OpenSSL checks the certificate for a server_hostname of four decimal numbers as an
+    # IPv4 address, leading zeros and all; the rule lookup used to see a different name.
+    ctx = ssl_context(pinning(("127.0.0.1", (WRONG,))), cadata=root_pem, reporter=False)
+    with pytest.raises(PinMismatchError) as info:
+        wrap(ctx, server, hostname=spelling)
+    assert info.value.verdict is not None
+    assert info.value.verdict.reason == "pin-mismatch"
+    assert info.value.verdict.host == "127.0.0.1"
+    nothing_received(server)
+
+
+def test_uppercase_idn_server_hostname_meets_the_unicode_rule(pki: TestPKI, root_pem: str) -> None:
+    idn = pki.leaf("xn--bcher-kva.example")
+    ctx = ssl_context(pinning(("bücher.example", (WRONG,))), cadata=root_pem, reporter=False)
+    with TLSServer(idn, mode="echo") as srv:
+        for name in ("BÜCHER.example", "XN--BCHER-KVA.EXAMPLE", "bücher.EXAMPLE"):
+            with pytest.raises(PinMismatchError) as info:
+                wrap(ctx, srv, hostname=name)
+            assert info.value.verdict is not None
+            assert info.value.verdict.host == "xn--bcher-kva.example"
+        srv.wait_for_connections(3)
+        assert srv.received_bytes == 0
+
+
+@pytest.mark.parametrize("name", ["localhost.", "127.0.0.1.", "[127.0.0.1]", "LOCALHOST"])
+def test_other_spellings_of_a_pinned_host_never_connect_unpinned(
+    root_pem: str, server: TLSServer, name: str
+) -> None:
+    ctx = ssl_context(
+        pinning(("localhost", (WRONG,)), ("127.0.0.1", (WRONG,))), cadata=root_pem, reporter=False
+    )
+    # Refused by normal validation (OpenSSL does not strip the dot) or by the pins:
+    # either way never a connection judged "not-pinned".
+    with pytest.raises(ssl.SSLCertVerificationError):
+        wrap(ctx, server, hostname=name)
+    assert server.received_bytes == 0
+
+
+# -- 8. expiration: one context follows the UTC instant --------------------------------
+
+
+def test_expiration_at_utc_midnight_seen_from_a_utc_plus_14_clock(
+    pki: TestPKI, root_pem: str, server: TLSServer
+) -> None:
+    expiration = dt.date(2031, 3, 1)
+    # 00:00:00.000000 UTC on the day is 14:00 of that day on a UTC+14 clock, whose
+    # calendar reached the date 14 hours earlier: the pins hold until the UTC instant.
+    midnight_local = dt.datetime(2031, 3, 1, 14, 0, 0, 0, tzinfo=UTC_PLUS_14)
+    moments = [
+        dt.datetime(2031, 3, 1, 0, 0, 0, 0, tzinfo=UTC_PLUS_14),
+        midnight_local - dt.timedelta(microseconds=1),
+        midnight_local,
+    ]
+    rule = DomainRule("localhost", pins=(WRONG, BACKUP), expiration=expiration)
+    ctx = ssl_context(
+        Policy(rules=(rule,)), cadata=root_pem, clock=lambda: moments[0], reporter=False
+    )
+    # One context, so the kept verdict must not outlive the expiration instant.
+    for _ in range(2):
+        with pytest.raises(PinMismatchError):
+            wrap(ctx, server)
+        moments.pop(0)
+    with wrap(ctx, server) as tls:
+        assert isinstance(tls, PinnedSSLSocket)
+        assert tls.pinset_verdict is not None
+        assert tls.pinset_verdict.reason == "policy-expired"
+    assert rule.is_expired(midnight_local)
+    assert not rule.is_expired(midnight_local - dt.timedelta(microseconds=1))

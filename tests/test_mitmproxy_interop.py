@@ -16,7 +16,6 @@ byte counter is the one behind it. mitmdump starts once per module and mode.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,14 +29,14 @@ from cryptography import x509
 
 from _client_helpers import _no_proxy_from_environment, find_mismatch  # noqa: F401 - an autouse fixture
 from _mitmdump import ENV, ClientConn, Mitmdump, find_mitmdump
-from pinset import Pin, Policy, spki_pin, ssl_context
+from _policies import BACKUP
+from pinset import Policy, spki_pin, ssl_context
 from pinset.integrations.requests import pinned_session
 from pinset.policy import DomainRule
 from pinset.testing import LeafCert, TestPKI, TLSServer
 
 MITMDUMP = find_mitmdump()
 HOST = "localhost"
-BACKUP = Pin(hashlib.sha256(b"offline backup key").digest())
 
 pytestmark = [
     pytest.mark.mitmproxy,
