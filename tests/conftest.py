@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 import _loopback_only
 from _certs import rsa_8192
-from pinset.testing import KeyType, LeafCert, PrivateKey, TestPKI, generate_key
+from pinset.testing import KeyType, LeafCert, PrivateKey, TestPKI, TLSServer, generate_key
 
 _loopback_only.install()
 
@@ -143,6 +143,38 @@ def leaf(pki: TestPKI) -> LeafCert:
 def root_pem(pki: TestPKI) -> str:
     """The test root in PEM, for ``ssl_context(cadata=...)``."""
     return pki.root.cert_pem.bytes().decode("ascii")
+
+
+@pytest.fixture
+def cafile(pki: TestPKI, tmp_path: Path) -> str:
+    """The test root in a PEM file (``root.pem`` in the test's tmp_path), for ``--cafile``."""
+    path = tmp_path / "root.pem"
+    pki.root.cert_pem.write_to_path(path)
+    return str(path)
+
+
+# -- loopback TLS servers for ``leaf``, one per test; the mode is the application protocol --
+
+
+@pytest.fixture
+def server(leaf: LeafCert) -> Iterator[TLSServer]:
+    """Answers each HTTP/1.1 request with ``200 OK`` (TLSServer's default mode)."""
+    with TLSServer(leaf) as srv:
+        yield srv
+
+
+@pytest.fixture
+def echo_server(leaf: LeafCert) -> Iterator[TLSServer]:
+    """Echoes what the client sends."""
+    with TLSServer(leaf, mode="echo") as srv:
+        yield srv
+
+
+@pytest.fixture
+def silent_server(leaf: LeafCert) -> Iterator[TLSServer]:
+    """Answers nothing, only counts: enough for whoever only fetches the chain."""
+    with TLSServer(leaf, mode="silent") as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,24 +41,6 @@ except Exception as exc:
 UNPINNED = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
 
 
-@pytest.fixture(scope="module")
-def leaf(pki: TestPKI) -> LeafCert:
-    return pki.leaf("localhost")
-
-
-@pytest.fixture(scope="module")
-def server(leaf: LeafCert) -> Iterator[TLSServer]:
-    with TLSServer(leaf) as srv:
-        yield srv
-
-
-@pytest.fixture
-def root_pem(pki: TestPKI, tmp_path: Path) -> str:
-    path = tmp_path / "root.pem"
-    pki.root.cert_pem.write_to_path(path)
-    return str(path)
-
-
 @pytest.fixture
 def client(tmp_path: Path) -> str:
     path = tmp_path / "client.py"
@@ -75,11 +56,11 @@ def test_pinned_client_is_refused_exit_0(
     capsys: pytest.CaptureFixture[str],
     server: TLSServer,
     leaf: LeafCert,
-    root_pem: str,
+    cafile: str,
     client: str,
 ) -> None:
     pin = str(pinset.spki_pin(leaf.cert))
-    argv = ["--pin-host", "localhost", "--cafile", root_pem, "--", sys.executable, client]
+    argv = ["--pin-host", "localhost", "--cafile", cafile, "--", sys.executable, client]
     status = main(["mitm", *argv, url(server), pin])
     out, err = capsys.readouterr()
     assert status == 0, out + err
@@ -92,9 +73,9 @@ def test_pinned_client_is_refused_exit_0(
 
 
 def test_unpinned_client_is_intercepted_exit_1(
-    capsys: pytest.CaptureFixture[str], server: TLSServer, root_pem: str
+    capsys: pytest.CaptureFixture[str], server: TLSServer, cafile: str
 ) -> None:
-    argv = ["--pin-host", "localhost", "--cafile", root_pem, "--", sys.executable, "-c", UNPINNED]
+    argv = ["--pin-host", "localhost", "--cafile", cafile, "--", sys.executable, "-c", UNPINNED]
     status = main(["mitm", *argv, url(server)])
     out, _ = capsys.readouterr()
     assert status == 1
@@ -103,10 +84,10 @@ def test_unpinned_client_is_intercepted_exit_1(
     assert "FAIL localhost" in out
 
 
-def test_json_shape(capsys: pytest.CaptureFixture[str], server: TLSServer, root_pem: str) -> None:
+def test_json_shape(capsys: pytest.CaptureFixture[str], server: TLSServer, cafile: str) -> None:
     argv = ["--json", "--pin-host", "localhost", "--pin-host", "api.example.com"]
     status = main(
-        ["mitm", *argv, "--cafile", root_pem, "--", sys.executable, "-c", UNPINNED, url(server)]
+        ["mitm", *argv, "--cafile", cafile, "--", sys.executable, "-c", UNPINNED, url(server)]
     )
     out, err = capsys.readouterr()
     data = json.loads(out)
@@ -142,7 +123,7 @@ def test_policy_hosts_are_pinned(
     capsys: pytest.CaptureFixture[str],
     server: TLSServer,
     leaf: LeafCert,
-    root_pem: str,
+    cafile: str,
     client: str,
     tmp_path: Path,
 ) -> None:
@@ -152,7 +133,7 @@ def test_policy_hosts_are_pinned(
         f'[[domain]]\nname = "localhost"\npins = ["{pinset.spki_pin(leaf.cert)}", "{backup}"]\n'
     )
     pin = str(pinset.spki_pin(leaf.cert))
-    argv = ["--json", "--policy", str(policy), "--cafile", root_pem]
+    argv = ["--json", "--policy", str(policy), "--cafile", cafile]
     status = main(["mitm", *argv, "--", sys.executable, client, url(server), pin])
     data = json.loads(capsys.readouterr().out)
     assert status == 0
@@ -185,9 +166,9 @@ for host in ("localhost", "127.0.0.1"):  # the policy pins the first name only
 
 
 def test_without_pin_host_every_contacted_host_is_judged(
-    capsys: pytest.CaptureFixture[str], server: TLSServer, root_pem: str
+    capsys: pytest.CaptureFixture[str], server: TLSServer, cafile: str
 ) -> None:
-    argv = ["--json", "--cafile", root_pem, "--", sys.executable, "-c", UNPINNED, url(server)]
+    argv = ["--json", "--cafile", cafile, "--", sys.executable, "-c", UNPINNED, url(server)]
     status = main(["mitm", *argv])
     data = json.loads(capsys.readouterr().out)
     assert status == 1
@@ -205,11 +186,11 @@ def test_without_pin_host_a_client_that_refuses_passes(
     capsys: pytest.CaptureFixture[str],
     server: TLSServer,
     leaf: LeafCert,
-    root_pem: str,
+    cafile: str,
     client: str,
 ) -> None:
     pin = str(pinset.spki_pin(leaf.cert))
-    status = main(["mitm", "--cafile", root_pem, "--", sys.executable, client, url(server), pin])
+    status = main(["mitm", "--cafile", cafile, "--", sys.executable, client, url(server), pin])
     out, _ = capsys.readouterr()
     assert status == 0, out
     assert "REFUSED" in out
@@ -217,14 +198,14 @@ def test_without_pin_host_a_client_that_refuses_passes(
 
 
 def test_an_intercepted_host_fails_even_when_it_is_not_a_pinned_one(
-    capsys: pytest.CaptureFixture[str], pki: TestPKI, root_pem: str, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, cafile: str, tmp_path: Path
 ) -> None:
     two_names = pki.leaf("localhost", "127.0.0.1")
     script = tmp_path / "two_hosts.py"
     script.write_text(TWO_HOSTS_CLIENT)
     pin = str(pinset.spki_pin(two_names.cert))
     with TLSServer(two_names) as srv:
-        argv = ["--json", "--pin-host", "localhost", "--cafile", root_pem, "--"]
+        argv = ["--json", "--pin-host", "localhost", "--cafile", cafile, "--"]
         status = main(["mitm", *argv, sys.executable, str(script), str(srv.port), pin])
     data = json.loads(capsys.readouterr().out)
     assert status == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from pinset.cli import main
 from pinset.cli._pin import parse_host_port
 from pinset.errors import ConfigError
 from pinset.pins import spki_pin
-from pinset.testing import LeafCert, TestPKI, TLSServer
+from pinset.testing import LeafCert, TLSServer
 
 PEM = serialization.Encoding.PEM
 DER = serialization.Encoding.DER
@@ -32,24 +31,6 @@ ROW_KEYS = {
     "key_type",
     "pin",
 }
-
-
-@pytest.fixture(scope="module")
-def leaf(pki: TestPKI) -> LeafCert:
-    return pki.leaf()
-
-
-@pytest.fixture(scope="module")
-def server(leaf: LeafCert) -> Iterator[TLSServer]:
-    with TLSServer(leaf, mode="silent") as srv:
-        yield srv
-
-
-@pytest.fixture
-def cafile(tmp_path: Path, pki: TestPKI) -> str:
-    path = tmp_path / "root.pem"
-    pki.root.cert_pem.write_to_path(path)
-    return str(path)
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
@@ -194,9 +175,9 @@ def test_garbage_fails_only_its_target(
 
 
 def test_live_host(
-    server: TLSServer, leaf: LeafCert, cafile: str, capsys: pytest.CaptureFixture[str]
+    silent_server: TLSServer, leaf: LeafCert, cafile: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = f"127.0.0.1:{server.port}"
+    target = f"127.0.0.1:{silent_server.port}"
     code, data, _ = run_json(capsys, "--cafile", cafile, target)
     assert code == 0
     assert data[0]["target"] == target
@@ -208,9 +189,9 @@ def test_live_host(
 
 
 def test_live_host_untrusted_still_prints_pins(
-    server: TLSServer, leaf: LeafCert, capsys: pytest.CaptureFixture[str]
+    silent_server: TLSServer, leaf: LeafCert, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["pin", "--servername", "localhost", f"localhost:{server.port}"]) == 0
+    assert main(["pin", "--servername", "localhost", f"localhost:{silent_server.port}"]) == 0
     out = capsys.readouterr().out
     assert str(spki_pin(leaf.cert)) in out
     assert "not verified" in out
@@ -235,7 +216,7 @@ def test_network_and_file_failures_exit_2(
 
 
 def test_hosts_and_files_keep_argument_order(
-    server: TLSServer,
+    silent_server: TLSServer,
     tmp_path: Path,
     leaf: LeafCert,
     cafile: str,
@@ -243,7 +224,7 @@ def test_hosts_and_files_keep_argument_order(
 ) -> None:
     path = tmp_path / "leaf.pem"
     path.write_bytes(leaf.cert.public_bytes(PEM))
-    host = f"127.0.0.1:{server.port}"
+    host = f"127.0.0.1:{silent_server.port}"
     code, data, _ = run_json(capsys, "--cafile", cafile, host, str(path), host)
     assert code == 0
     assert [e["target"] for e in data] == [host, str(path), host]

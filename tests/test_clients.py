@@ -33,12 +33,6 @@ from pinset.testing import LeafCert, TestPKI, TLSServer, TunnelProxy
 
 
 @pytest.fixture
-def server(pki: TestPKI) -> Iterator[TLSServer]:
-    with TLSServer(pki.leaf("localhost", "127.0.0.1"), mode="http") as srv:
-        yield srv
-
-
-@pytest.fixture
 def proxy() -> Iterator[TunnelProxy]:
     with TunnelProxy() as tunnel:
         yield tunnel

@@ -24,17 +24,6 @@ WRONG = (Pin(os.urandom(32)), Pin(os.urandom(32)))
 NOW = dt.datetime(2026, 11, 18, 10, 0, tzinfo=dt.timezone.utc)
 
 
-@pytest.fixture(scope="module")
-def server(pki: TestPKI) -> Iterator[TLSServer]:
-    with TLSServer(pki.leaf()) as tls:
-        yield tls
-
-
-@pytest.fixture(scope="module")
-def root_pem(pki: TestPKI) -> str:
-    return pki.root.cert_pem.bytes().decode()
-
-
 def _policy(*uris: str, enforce: bool = True, pins: tuple[Pin, ...] = WRONG) -> Policy:
     return Policy(rules=(DomainRule("localhost", pins=pins, enforce=enforce, report_uris=uris),))
 

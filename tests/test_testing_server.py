@@ -8,7 +8,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 from cryptography import x509
@@ -16,17 +15,6 @@ from cryptography import x509
 from pinset.testing import LeafCert, TestPKI, TLSServer, TunnelProxy
 
 REQUEST = b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"
-
-
-@pytest.fixture(scope="module")
-def leaf(pki: TestPKI) -> LeafCert:
-    return pki.leaf()
-
-
-@pytest.fixture
-def server(leaf: LeafCert) -> Iterator[TLSServer]:
-    with TLSServer(leaf) as srv:
-        yield srv
 
 
 def served_chain(tls: ssl.SSLSocket) -> list[x509.Certificate]:
