@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import pinset
+import pinset.reporting
 from _policies import BACKUP, OTHER, WRONG, pinning
 from collector_fixtures import ReportSink, sink  # noqa: F401 - a fixture
 from pinset import (
@@ -30,6 +31,7 @@ from pinset import (
 )
 from pinset.enforce import Connection, PinnedSSLObject, PinnedSSLSocket
 from pinset.policy import DomainRule
+from pinset.reporting import BackgroundReporter
 from pinset.testing import (
     CertificateAuthority,
     LeafCert,
@@ -665,14 +667,32 @@ def test_default_reporter_sends_a_report_for_a_refusal(
     assert sorted(body["known-pins"]) == sorted(f'pin-sha256="{p.b64}"' for p in (WRONG, BACKUP))
 
 
+@pytest.fixture
+def default_reporters(monkeypatch: pytest.MonkeyPatch) -> list[BackgroundReporter]:
+    """Every reporter ``pinset.reporting.default_reporter`` makes from now on, to flush it."""
+    made: list[BackgroundReporter] = []
+    make = pinset.reporting.default_reporter
+
+    def recording(policy: Policy, **kwargs: Any) -> BackgroundReporter | None:
+        reporter = make(policy, **kwargs)
+        if reporter is not None:
+            made.append(reporter)
+        return reporter
+
+    monkeypatch.setattr(pinset.reporting, "default_reporter", recording)
+    return made
+
+
 def test_reporter_false_sends_nothing_and_a_given_reporter_replaces_the_default(
     root_pem: str,
     echo_server: TLSServer,
     sink: ReportSink,  # noqa: F811 - the imported fixture
+    default_reporters: list[BackgroundReporter],
 ) -> None:
     rule = DomainRule("localhost", pins=(WRONG, BACKUP), report_uris=(sink.url,))
     quiet = ssl_context(Policy(rules=(rule,)), cadata=root_pem, reporter=False)
-    assert quiet._pinset_observers == ()  # type: ignore[attr-defined]
+    refused(quiet, echo_server)
+    echo_server.reset()
     seen: list[str] = []
     ctx = ssl_context(
         Policy(rules=(rule,)),
@@ -681,6 +701,7 @@ def test_reporter_false_sends_nothing_and_a_given_reporter_replaces_the_default(
     )
     refused(ctx, echo_server)
     assert seen == ["pin-mismatch"]
+    assert all(made.flush(10) for made in default_reporters)  # whatever was made has sent
     assert sink.bodies == []
     with pytest.raises(ConfigError):
         ssl_context(Policy(rules=(rule,)), cadata=root_pem, reporter="yes")  # type: ignore[arg-type]
@@ -690,15 +711,14 @@ def test_a_reporter_passed_as_on_verdict_is_not_doubled_by_the_default(
     root_pem: str,
     echo_server: TLSServer,
     sink: ReportSink,  # noqa: F811 - the imported fixture
+    default_reporters: list[BackgroundReporter],
 ) -> None:
-    from pinset.reporting import BackgroundReporter
-
     rule = DomainRule("localhost", pins=(WRONG, BACKUP), report_uris=(sink.url,))
     reporter = BackgroundReporter()
     ctx = ssl_context(Policy(rules=(rule,)), cadata=root_pem, on_verdict=reporter)
-    assert ctx._pinset_observers == (reporter,)  # type: ignore[attr-defined]
     refused(ctx, echo_server)
     assert reporter.flush(10)
+    assert all(made.flush(10) for made in default_reporters)  # whatever was made has sent
     assert len(sink.bodies) == 1
     reporter.close()
 
