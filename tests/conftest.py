@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -151,6 +152,18 @@ def cafile(pki: TestPKI, tmp_path: Path) -> str:
     path = tmp_path / "root.pem"
     pki.root.cert_pem.write_to_path(path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def closed_port() -> Iterator[int]:
+    """A loopback TCP port that refuses connections: bound for the whole run, never listening.
+
+    Holding it bound keeps any other process from taking it, unlike a port that was free
+    a moment ago.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 # -- loopback TLS servers for ``leaf``, one per test; the mode is the application protocol --

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,12 +50,6 @@ def policy(tmp_path: Path, *pins: str, name: str = "api.example.com") -> Path:
         encoding="utf-8",
     )
     return path
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_parse_endpoint() -> None:
@@ -137,8 +130,8 @@ def test_verified_chain_lets_root_pins_match(
     assert [f.id for f in unverified.findings] == ["no-live-match"]
 
 
-def test_unreachable_host_is_a_warning_not_a_crash(tmp_path: Path) -> None:
-    port = closed_port()
+def test_unreachable_host_is_a_warning_not_a_crash(tmp_path: Path, closed_port: int) -> None:
+    port = closed_port
     chains = fetch_chains([Endpoint("api.example.com", "127.0.0.1", port)], timeout=2)
     assert chains["api.example.com"].error
     report = audit(

@@ -41,13 +41,6 @@ def make_csr(leaf: LeafCert) -> x509.CertificateSigningRequest:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 # -- fetching ---------------------------------------------------------------------
 
 
@@ -112,8 +105,8 @@ def test_fetch_without_verification(silent_server: TLSServer, leaf: LeafCert) ->
     assert fetched.verify_error is None
 
 
-def test_fetch_closed_port_is_a_network_error() -> None:
-    port = free_port()
+def test_fetch_closed_port_is_a_network_error(closed_port: int) -> None:
+    port = closed_port
     with pytest.raises(NetworkError) as info:
         fetch_chain("127.0.0.1", port, timeout=5)
     assert f"127.0.0.1:{port}" in info.value.diagnostics()
@@ -188,8 +181,8 @@ def test_async_fetch_verify_false_and_untrusted(silent_server: TLSServer, leaf: 
     assert slow.verify_error
 
 
-def test_async_fetch_closed_port() -> None:
-    port = free_port()
+def test_async_fetch_closed_port(closed_port: int) -> None:
+    port = closed_port
     with pytest.raises(NetworkError, match=f"127.0.0.1:{port}"):
         asyncio.run(async_fetch_chain("127.0.0.1", port, timeout=5))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,6 @@ def backup_pub(tmp_path: Path, backup_key: Any) -> Path:
 
 def target(silent_server: TLSServer) -> str:
     return f"127.0.0.1:{silent_server.port}"
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def write_policy(path: Path, pins: list[Pin], name: str = "127.0.0.1") -> str:
@@ -217,10 +209,10 @@ def test_init_wrong_passphrase_for_backup_key(
 
 
 def test_init_unreachable_host_exits_3(
-    tmp_path: Path, backup_pub: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, backup_pub: Path, capsys: pytest.CaptureFixture[str], closed_port: int
 ) -> None:
     out = tmp_path / "p.toml"
-    args = ["init", f"127.0.0.1:{closed_port()}", "--backup-key", str(backup_pub)]
+    args = ["init", f"127.0.0.1:{closed_port}", "--backup-key", str(backup_pub)]
     assert main([*args, "--expires-in", "7", "-o", str(out)]) == 3
     assert not out.exists()
 
@@ -302,9 +294,11 @@ def test_check_host_not_in_policy_is_allowed(
     assert json.loads(capsys.readouterr().out)["verdict"] == "not-pinned"
 
 
-def test_check_closed_port_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_closed_port_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], closed_port: int
+) -> None:
     policy = write_policy(tmp_path / "p.toml", [Pin(os.urandom(32)), Pin(os.urandom(32))])
-    port = closed_port()
+    port = closed_port
     assert main(["check", f"127.0.0.1:{port}", "--policy", policy]) == 3
     assert f"127.0.0.1:{port}" in capsys.readouterr().err
 

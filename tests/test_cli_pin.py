@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +36,6 @@ def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, 
     code = main(["pin", "--json", *args])
     captured = capsys.readouterr()
     return code, json.loads(captured.out), captured.err
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def pins(entry: dict[str, Any]) -> list[str]:
@@ -197,8 +189,8 @@ def test_live_host_untrusted_still_prints_pins(
     assert "not verified" in out
 
 
-def test_network_failures_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
-    port = closed_port()
+def test_network_failures_exit_3(capsys: pytest.CaptureFixture[str], closed_port: int) -> None:
+    port = closed_port
     code, data, err = run_json(capsys, f"127.0.0.1:{port}")
     assert code == 3
     assert "refused" in data[0]["error"]
@@ -206,11 +198,11 @@ def test_network_failures_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_network_and_file_failures_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], closed_port: int
 ) -> None:
     garbage = tmp_path / "x.pem"
     garbage.write_text("nope")
-    code, data, _ = run_json(capsys, f"127.0.0.1:{closed_port()}", str(garbage))
+    code, data, _ = run_json(capsys, f"127.0.0.1:{closed_port}", str(garbage))
     assert code == 2
     assert all("error" in entry for entry in data)
 

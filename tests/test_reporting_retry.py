@@ -269,11 +269,11 @@ def test_a_refusal_is_not_retried_but_the_next_failure_is_reported(
     assert len(sink.bodies) == 2
 
 
-def test_refused_connection_is_retried(pki: TestPKI, collector: list[ScriptedCollector]) -> None:
+def test_refused_connection_is_retried(
+    pki: TestPKI, collector: list[ScriptedCollector], closed_port: int
+) -> None:
     sink = _collector(collector)
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1/report"
+    dead = f"http://127.0.0.1:{closed_port}/v1/report"
     clock = Clock()
     verdict, conn = _failure(pki, _policy(dead))
     urls = iter([dead, sink.url])  # the collector comes back on another address

@@ -185,11 +185,10 @@ def test_full_queue_drops_and_counts(pki: TestPKI) -> None:
     reporter.close()
 
 
-def test_unreachable_collector_counts_failed_and_never_raises(pki: TestPKI) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    policy = _policy(f"http://127.0.0.1:{port}/v1/report")
+def test_unreachable_collector_counts_failed_and_never_raises(
+    pki: TestPKI, closed_port: int
+) -> None:
+    policy = _policy(f"http://127.0.0.1:{closed_port}/v1/report")
     chain = _chain(pki)
     verdict = evaluate(policy, "localhost", chain, now=NOW)
     reporter = BackgroundReporter(timeout=2)
