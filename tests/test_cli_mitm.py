@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import socket
+import re
 import ssl
 import sys
 import threading
@@ -267,11 +267,17 @@ def test_usage_errors_exit_2(
     assert message in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def _wait_for_output(
+    capsys: pytest.CaptureFixture[str], pattern: str, timeout: float = 10
+) -> tuple[str, re.Match[str]]:
+    """Everything printed until ``pattern`` appears (a command running in a thread)."""
+    out = ""
+    deadline = time.monotonic() + timeout
+    while not (found := re.search(pattern, out)):
+        assert time.monotonic() < deadline, f"no {pattern!r} in {out!r}"
+        time.sleep(0.05)
+        out += capsys.readouterr().out
+    return out, found
 
 
 @pytest.mark.parametrize("pin_host", [["--pin-host", "localhost"], []])
@@ -282,27 +288,21 @@ def test_serve_prints_ca_and_verdicts(
     tmp_path: Path,
     pin_host: list[str],
 ) -> None:
-    port, ca_out = _free_port(), tmp_path / "ca.pem"
+    ca_out = tmp_path / "ca.pem"
     result: list[int] = []
     upstream = f"127.0.0.1:{server.port}"
-    argv = ["mitm", "serve", "--port", str(port), "--upstream", upstream]
+    argv = ["mitm", "serve", "--port", "0", "--upstream", upstream]
     argv += ["--ca-out", str(ca_out), "--max-connections", "1", *pin_host]
     thread = threading.Thread(target=lambda: result.append(main(argv)), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while True:  # wait for the listener (this probe carries no TLS: it does not count)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    # It prints where it listens once it does: on the port the system gave it.
+    out, listening = _wait_for_output(capsys, r"listening on https://127\.0\.0\.1:(\d+)/")
+    port = int(listening.group(1))
     ctx = pki.client_context()
     ctx.load_verify_locations(cafile=str(ca_out))
     body = urllib.request.urlopen(f"https://localhost:{port}/", context=ctx, timeout=10).read()
     thread.join(15)
-    out, _ = capsys.readouterr()
+    out += capsys.readouterr().out
     assert body == server.http_body
     assert f"listening on https://127.0.0.1:{port}/" in out
     assert ca_out.read_text() in out
@@ -318,35 +318,28 @@ def test_serve_json_lines_in_connect_mode(
     server: TLSServer,
     tmp_path: Path,
 ) -> None:
-    port, ca_out = _free_port(), tmp_path / "ca.pem"
+    ca_out = tmp_path / "ca.pem"
     result: list[int] = []
-    argv = ["mitm", "serve", "--json", "--port", str(port), "--ca-out", str(ca_out)]
+    argv = ["mitm", "serve", "--json", "--port", "0", "--ca-out", str(ca_out)]
     argv += ["--max-connections", "1", "--pin-host", "localhost"]
     thread = threading.Thread(target=lambda: result.append(main(argv)), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not ca_out.exists() or ca_out.stat().st_size == 0:
-        assert time.monotonic() < deadline, "serve never wrote its CA"
-        time.sleep(0.05)
+    # The "ready" line comes once it listens, naming the port the system gave it.
+    out, ready = _wait_for_output(capsys, r'"proxy": "(http://127\.0\.0\.1:\d+)"')
     policy = Policy(
         (DomainRule("localhost", (pinset.spki_pin(leaf.cert),), allow_single_pin=True),)
     )
     ctx = pinset.ssl_context(policy, cadata=pki.root.cert_pem.bytes().decode() + ca_out.read_text())
     opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({"https": f"http://127.0.0.1:{port}"}),
+        urllib.request.ProxyHandler({"https": ready.group(1)}),
         urllib.request.HTTPSHandler(context=ctx),
     )
-    reason: object = None
-    while not isinstance(reason, pinset.PinMismatchError):  # the proxy may not listen yet
-        assert time.monotonic() < deadline, reason
-        try:
-            opener.open(f"https://localhost:{server.port}/", timeout=10)
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-        else:
-            pytest.fail("the pinned client accepted the forged certificate")
+    with pytest.raises(urllib.error.URLError) as refused:
+        opener.open(f"https://localhost:{server.port}/", timeout=10)
+    assert isinstance(refused.value.reason, pinset.PinMismatchError)
     thread.join(15)
-    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    out += capsys.readouterr().out
+    events = [json.loads(line) for line in out.splitlines()]
     assert [e["event"] for e in events] == ["ready", "connection", "summary"]
     assert events[0]["ca_pem"] == ca_out.read_text()
     assert events[1]["verdict"] == "REFUSED"
