@@ -1,4 +1,4 @@
-"""Shared fixtures: one test PKI and a cache of private keys for the whole session.
+"""Fixtures every component shares, defined once: the PKI, its leaf, loopback servers, keys.
 
 Key generation is the slow part of most tests, so each key type is generated at
 most once per session; RSA-8192 (seconds to generate) is a fixed key from _certs.
