@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from collector_fixtures import ReportSink, sink  # noqa: F401 - a fixture
+from collector_fixtures import FakeClock, ReportSink, sink  # noqa: F401 - a fixture
 from pinset import DomainRule, Pin, PinMismatchError, Policy, evaluate, spki_pin, ssl_context
 from pinset.enforce import Connection
 from pinset.reporting import BackgroundReporter, FailureReport, urllib_transport
@@ -103,14 +103,6 @@ def test_observer_does_not_wait_for_a_slow_collector(
     reporter.close()
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _verdict_and_connection(pki: TestPKI, port: int = 443) -> tuple[object, Connection]:
     chain = _chain(pki)
     verdict = evaluate(_policy("http://127.0.0.1:9/r"), "localhost", chain, now=NOW)
@@ -145,7 +137,7 @@ class _Recorder:
 
 
 def test_identical_failures_are_sent_once_per_24_hours(pki: TestPKI) -> None:
-    clock, transport = _Clock(), _Recorder()
+    clock, transport = FakeClock(), _Recorder()
     reporter = BackgroundReporter(clock=clock, transport=transport)
     verdict, conn = _verdict_and_connection(pki)
     for _ in range(3):
@@ -262,7 +254,7 @@ def test_closed_reporter_drops(pki: TestPKI) -> None:
 def test_a_5xx_is_not_remembered_as_sent(pki: TestPKI) -> None:
     # Regression: the de-duplication entry was written when the report was queued, so a
     # collector's 503 silenced this failure for 24 hours. Now the delivery is retried.
-    clock, transport = _Clock(), _Recorder(status=503)
+    clock, transport = FakeClock(), _Recorder(status=503)
     reporter = BackgroundReporter(clock=clock, transport=transport)
     verdict, conn = _verdict_and_connection(pki)
     reporter(verdict, conn)  # type: ignore[arg-type]
