@@ -7,19 +7,17 @@ from the environment.
 
 from __future__ import annotations
 
-import hashlib
 import ssl
 
 import pytest
 
-from pinset import Pin, PinMismatchError, Policy, spki_pin, ssl_context
+from _policies import BACKUP, OTHER
+from pinset import PinMismatchError, Policy, spki_pin, ssl_context
 from pinset.policy import DomainRule
 from pinset.testing import TestPKI
 
 __all__ = ["BACKUP", "HOSTS", "OTHER", "find_mismatch", "no_proxy_from_environment", "pinned"]
 
-BACKUP = Pin(hashlib.sha256(b"offline backup key").digest())
-OTHER = Pin(hashlib.sha256(b"somebody else's key").digest())
 HOSTS = ["localhost", "127.0.0.1"]
 
 

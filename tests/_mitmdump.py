@@ -5,16 +5,16 @@ mitmproxy pins its dependencies below ours, so it lives in a virtualenv of its o
 ``PINSET_MITMDUMP``, then in ``.venv-mitmproxy/bin/mitmdump`` under the repository root.
 
 :class:`Mitmdump` runs it with a fresh ``confdir`` (where mitmproxy writes its CA) and
-an addon that appends one JSON line per event: a client connecting, its TLS handshake
-failing, each request mitmproxy decrypted (with its size in bytes), a client leaving.
-That log is the leak measure: a pinned client must never produce a request event.
+an addon that appends one JSON line per event: the port it listens on (it is started
+with ``--listen-port 0`` and the system picks a free one), a client connecting, its TLS
+handshake failing, each request mitmproxy decrypted (with its size in bytes), a client
+leaving. That log is the leak measure: a pinned client must never produce a request event.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,19 +28,31 @@ ENV = "PINSET_MITMDUMP"
 REPO = Path(__file__).resolve().parent.parent
 _START_TIMEOUT = 60.0
 
-# The addon runs inside mitmproxy's own interpreter; it only uses mitmproxy's hook names.
+# The addon runs inside mitmproxy's own interpreter; it only uses mitmproxy's hook names
+# and the listening addresses of its proxyserver addon.
 ADDON = """\
 import json
 import os
 
+from mitmproxy import ctx
 from mitmproxy.net.http.http1.assemble import assemble_request_head
 
 LOG = os.environ["PINSET_MITM_EVENTS"]
 
 
-def _log(event, client, **fields):
+def _write(record):
     with open(LOG, "a", encoding="utf-8") as out:
-        out.write(json.dumps({"event": event, "client": client.id, **fields}) + "\\n")
+        out.write(json.dumps(record) + "\\n")
+
+
+def _log(event, client, **fields):
+    _write({"event": event, "client": client.id, **fields})
+
+
+def running():
+    # The proxy servers are listening by now: report the ports the system gave them.
+    addresses = ctx.master.addons.get("proxyserver").listen_addrs()
+    _write({"event": "listening", "ports": [address[1] for address in addresses]})
 
 
 def client_connected(client):
@@ -76,21 +88,6 @@ def find_mitmdump() -> Path | None:
         return Path(configured)
     default = REPO / ".venv-mitmproxy" / "bin" / "mitmdump"
     return default if default.is_file() and os.access(default, os.X_OK) else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass
@@ -140,7 +137,7 @@ class Mitmdump:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Mitmdump:
-        """Start mitmdump; return once its CA exists and its port accepts connections."""
+        """Start mitmdump; return once its CA exists and it listens (:attr:`port`)."""
         if not (self.executable.is_file() and os.access(self.executable, os.X_OK)):
             raise FileNotFoundError(
                 f"{ENV}={self.executable} is not an executable mitmdump; create it with "
@@ -150,13 +147,13 @@ class Mitmdump:
         addon = self.dir / "pinset_events.py"
         addon.write_text(ADDON, encoding="utf-8")
         self.events_path.write_text("", encoding="utf-8")
-        self.port = _free_port()
+        self.port = 0
         args = [
             str(self.executable),
             "--listen-host",
             "127.0.0.1",
             "--listen-port",
-            str(self.port),
+            "0",
             "--mode",
             self.mode,
             "--set",
@@ -178,19 +175,26 @@ class Mitmdump:
                 args, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
             )
         deadline = time.monotonic() + _START_TIMEOUT
-        while not (self.ca_cert_path.exists() and _accepts(self.port)):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"mitmdump did not start: {self.output()}")
-            time.sleep(0.05)
-        # The port probe above was a client too: wait until the addon logged it coming
-        # and going, so that no test sees it.
-        while not (conns := self.clients()) or not all(c.disconnected for c in conns):
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"mitmdump's addon logged nothing: {self.output()}")
-            time.sleep(0.05)
+        try:
+            while not (self.ca_cert_path.exists() and (port := self._listening())):
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mitmdump did not start: {self.output()}")
+                time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
+        self.port = port
         return self
+
+    def _listening(self) -> int | None:
+        """The port the addon reported mitmdump listening on, once it did."""
+        for event in self._events(0):
+            if event["event"] == "listening":
+                ports = event["ports"]
+                assert isinstance(ports, list), ports
+                # mitmproxy lists its TCP socket first; reverse mode adds UDP (QUIC) after.
+                return int(ports[0])
+        return None
 
     def stop(self) -> None:
         """Terminate mitmdump (kill it if it does not exit within 5 s)."""
@@ -239,6 +243,8 @@ class Mitmdump:
         """Client connections that began after *since* (a :meth:`mark`), in order."""
         conns: dict[str, ClientConn] = {}
         for event in self._events(since):
+            if event["event"] == "listening":
+                continue
             kind, cid = event["event"], str(event["client"])
             if kind == "client_connected":
                 peer = event.get("peer")

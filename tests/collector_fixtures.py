@@ -2,11 +2,16 @@
 
 ``db_url`` runs a test on SQLite and on a real PostgreSQL (``PINSET_TEST_POSTGRES_URL``,
 see .ci/setup-postgres.sh); each PostgreSQL test gets a database of its own.
+``api`` is the collector app in a FastAPI TestClient on that database and a fake clock
+(``make_client(**settings)`` makes more); its read side takes ``AUTH`` (token ``TOKEN``).
 ``ReportSink`` is a tiny loopback HTTP collector that records what it receives.
+``HeldCommits`` and ``commit_in_one_batch`` drive a ``BatchWriter`` through its public
+``submit`` only: they hold a transaction just before its COMMIT.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import os
@@ -14,16 +19,26 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pinset.testing import LeafCert, TestPKI
 
+if TYPE_CHECKING:  # the collector extra: imported by the fixtures that use it
+    import sqlalchemy as sa
+    from fastapi.testclient import TestClient
+
+    from pinset.collector._normalize import NormalizedReport
+    from pinset.collector._writer import BatchWriter, WriteResult
+
 PG_ENV = "PINSET_TEST_POSTGRES_URL"
 PIN_A = 'pin-sha256="d6qzRu9zOECb90Uez27xWltNsj0e1Md7GkYYkVoZWmM="'
 PIN_B = 'pin-sha256="E9CZ9INDbd+2eRQozYqqbQ2yXLVKB9+xcprMF+44U1g="'
 T0 = 1_795_000_000.0  # 2026-11-18T...Z: a fixed receive time for the fake clock
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+MakeClient = Callable[..., "TestClient"]
 
 
 class FakeClock:
@@ -112,6 +127,88 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if not admin_url:
         pytest.skip(f'{PG_ENV} is not set (run: eval "$(.ci/setup-postgres.sh)")')
     yield from _postgres_database(admin_url)
+
+
+@pytest.fixture
+def make_client(db_url: str, clock: FakeClock) -> Iterator[MakeClient]:
+    from fastapi.testclient import TestClient
+
+    from pinset.collector import Settings, create_app
+
+    clients: list[TestClient] = []
+
+    def make(**settings: Any) -> TestClient:
+        values: dict[str, Any] = {"db_url": db_url, "token": TOKEN, "rate_per_second": 0}
+        values.update(settings)
+        client = TestClient(create_app(Settings(**values), clock=clock))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def api(make_client: MakeClient) -> TestClient:
+    return make_client()
+
+
+class HeldCommits:
+    """Hold every transaction on *engine* just before its COMMIT until :meth:`release`.
+
+    The held transaction keeps what it wrote and the locks it took, like a writer that
+    is slow to commit. Use as a context manager; leaving it releases. The listener then
+    stays on the engine as a no-op (removing it could race a commit running it).
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.reached = threading.Event()  # set once a transaction waits at its COMMIT
+        self._released = threading.Event()
+
+    def _hold(self, conn: sa.Connection) -> None:
+        if not self._released.is_set():
+            self.reached.set()
+            self._released.wait(60)
+
+    def release(self) -> None:
+        self._released.set()
+
+    def __enter__(self) -> HeldCommits:
+        from sqlalchemy import event
+
+        event.listen(self.engine, "commit", self._hold)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def commit_in_one_batch(
+    writer: BatchWriter, plug: NormalizedReport, batch: list[NormalizedReport]
+) -> list[WriteResult | BaseException]:
+    """Commit *batch* as one batch of *writer*'s thread; each report's result or error.
+
+    The writer takes everything queued as its next batch: its batch before, *plug* alone,
+    is held at its COMMIT while *batch* is queued. Stops the writer.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        with HeldCommits(writer.engine) as held:
+            first: asyncio.Future[WriteResult] = loop.create_future()
+            writer.submit(plug, (loop, first))
+            assert held.reached.wait(30), "the writer never reached its first COMMIT"
+            futures: list[asyncio.Future[WriteResult]] = [loop.create_future() for _ in batch]
+            for report, future in zip(batch, futures, strict=True):
+                writer.submit(report, (loop, future))
+        loop.run_until_complete(asyncio.wait([first, *futures], timeout=30))
+        assert first.result().new
+        return [future.exception() or future.result() for future in futures]
+    finally:
+        writer.stop()
+        loop.close()
 
 
 class LoopbackCollector:

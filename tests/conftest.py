@@ -1,4 +1,4 @@
-"""Shared fixtures: one test PKI and a cache of private keys for the whole session.
+"""Fixtures every component shares, defined once: the PKI, its leaf, loopback servers, keys.
 
 Key generation is the slow part of most tests, so each key type is generated at
 most once per session; RSA-8192 (seconds to generate) is a fixed key from _certs.
@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable, Iterable, Mapping
+import socket
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 import _loopback_only
 from _certs import rsa_8192
-from pinset.testing import KeyType, LeafCert, PrivateKey, TestPKI, generate_key
+from pinset.testing import KeyType, LeafCert, PrivateKey, TestPKI, TLSServer, generate_key
 
 _loopback_only.install()
 
@@ -148,6 +149,50 @@ def leaf(pki: TestPKI) -> LeafCert:
 def root_pem(pki: TestPKI) -> str:
     """The test root in PEM, for ``ssl_context(cadata=...)``."""
     return pki.root.cert_pem.bytes().decode("ascii")
+
+
+@pytest.fixture
+def cafile(pki: TestPKI, tmp_path: Path) -> str:
+    """The test root in a PEM file (``root.pem`` in the test's tmp_path), for ``--cafile``."""
+    path = tmp_path / "root.pem"
+    pki.root.cert_pem.write_to_path(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def closed_port() -> Iterator[int]:
+    """A loopback TCP port that refuses connections: bound for the whole run, never listening.
+
+    Holding it bound keeps any other process from taking it, unlike a port that was free
+    a moment ago.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+# -- loopback TLS servers for ``leaf``, one per test; the mode is the application protocol --
+
+
+@pytest.fixture
+def server(leaf: LeafCert) -> Iterator[TLSServer]:
+    """Answers each HTTP/1.1 request with ``200 OK`` (TLSServer's default mode)."""
+    with TLSServer(leaf) as srv:
+        yield srv
+
+
+@pytest.fixture
+def echo_server(leaf: LeafCert) -> Iterator[TLSServer]:
+    """Echoes what the client sends."""
+    with TLSServer(leaf, mode="echo") as srv:
+        yield srv
+
+
+@pytest.fixture
+def silent_server(leaf: LeafCert) -> Iterator[TLSServer]:
+    """Answers nothing, only counts: enough for whoever only fetches the chain."""
+    with TLSServer(leaf, mode="silent") as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")

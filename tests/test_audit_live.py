@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,18 +25,18 @@ def live_pki() -> TestPKI:
 
 
 @pytest.fixture(scope="module")
-def leaf(live_pki: TestPKI) -> LeafCert:
+def live_leaf(live_pki: TestPKI) -> LeafCert:
     return live_pki.leaf("localhost", "api.example.com", "127.0.0.1")
 
 
 @pytest.fixture
-def server(leaf: LeafCert) -> Iterator[TLSServer]:
-    with TLSServer(leaf, mode="silent") as srv:
+def live_server(live_leaf: LeafCert) -> Iterator[TLSServer]:
+    with TLSServer(live_leaf, mode="silent") as srv:
         yield srv
 
 
 @pytest.fixture
-def cafile(tmp_path: Path, live_pki: TestPKI) -> str:
+def live_cafile(tmp_path: Path, live_pki: TestPKI) -> str:
     path = tmp_path / "ca.pem"
     live_pki.root.cert_pem.write_to_path(path)
     return str(path)
@@ -51,12 +50,6 @@ def policy(tmp_path: Path, *pins: str, name: str = "api.example.com") -> Path:
         encoding="utf-8",
     )
     return path
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_parse_endpoint() -> None:
@@ -86,24 +79,24 @@ def test_endpoints_use_the_apex_of_include_subdomains_rules(tmp_path: Path) -> N
 
 
 def test_live_chain_matches_the_pinned_intermediate(
-    tmp_path: Path, server: TLSServer, live_pki: TestPKI, cafile: str
+    tmp_path: Path, live_server: TLSServer, live_pki: TestPKI, live_cafile: str
 ) -> None:
     pins = (str(spki_pin(live_pki.intermediate.cert)), str(spki_pin(generate_key())))
     report = audit(
         [policy(tmp_path, *pins)],
         now=NOW,
         live=True,
-        connect={"api.example.com": ("127.0.0.1", server.port)},
-        cafile=cafile,
+        connect={"api.example.com": ("127.0.0.1", live_server.port)},
+        cafile=live_cafile,
         timeout=5,
     )
     assert report.findings == ()
     assert report.exit_code == 0
-    assert server.connections  # it really connected
+    assert live_server.connections  # it really connected
 
 
 def test_live_chain_without_a_pinned_key_is_an_error(
-    tmp_path: Path, server: TLSServer, cafile: str
+    tmp_path: Path, live_server: TLSServer, live_cafile: str
 ) -> None:
     report = audit(
         [
@@ -115,30 +108,30 @@ def test_live_chain_without_a_pinned_key_is_an_error(
         ],
         now=NOW,
         live=True,
-        connect={"api.example.com": ("127.0.0.1", server.port)},
-        cafile=cafile,
+        connect={"api.example.com": ("127.0.0.1", live_server.port)},
+        cafile=live_cafile,
         timeout=5,
     )
     assert [f.id for f in report.findings] == ["no-live-match"]
-    assert f"127.0.0.1:{server.port}" in report.findings[0].message
+    assert f"127.0.0.1:{live_server.port}" in report.findings[0].message
     assert report.exit_code == 1
 
 
 def test_verified_chain_lets_root_pins_match(
-    tmp_path: Path, server: TLSServer, live_pki: TestPKI, cafile: str
+    tmp_path: Path, live_server: TLSServer, live_pki: TestPKI, live_cafile: str
 ) -> None:
     # The server sends leaf + intermediate; only validation adds the root.
     pins = (str(spki_pin(live_pki.root.cert)), str(spki_pin(generate_key())))
     target = policy(tmp_path, *pins)
-    connect = {"api.example.com": ("127.0.0.1", server.port)}
-    verified = audit([target], now=NOW, live=True, connect=connect, cafile=cafile, timeout=5)
+    connect = {"api.example.com": ("127.0.0.1", live_server.port)}
+    verified = audit([target], now=NOW, live=True, connect=connect, cafile=live_cafile, timeout=5)
     assert [f.id for f in verified.findings] == ["root-only-pins"]
     unverified = audit([target], now=NOW, live=True, connect=connect, timeout=5)
     assert [f.id for f in unverified.findings] == ["no-live-match"]
 
 
-def test_unreachable_host_is_a_warning_not_a_crash(tmp_path: Path) -> None:
-    port = closed_port()
+def test_unreachable_host_is_a_warning_not_a_crash(tmp_path: Path, closed_port: int) -> None:
+    port = closed_port
     chains = fetch_chains([Endpoint("api.example.com", "127.0.0.1", port)], timeout=2)
     assert chains["api.example.com"].error
     report = audit(
@@ -159,18 +152,18 @@ def test_unreachable_host_is_a_warning_not_a_crash(tmp_path: Path) -> None:
 
 def test_cli_live_with_connect_and_json(
     tmp_path: Path,
-    server: TLSServer,
-    leaf: LeafCert,
-    cafile: str,
+    live_server: TLSServer,
+    live_leaf: LeafCert,
+    live_cafile: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     target = policy(
-        tmp_path, str(spki_pin(leaf.cert)), str(spki_pin(generate_key())), name="localhost"
+        tmp_path, str(spki_pin(live_leaf.cert)), str(spki_pin(generate_key())), name="localhost"
     )
     code = main(
         [
-            "audit", str(target), "--live", "--json", "--cafile", cafile,
-            "--connect", f"localhost=127.0.0.1:{server.port}", "--timeout", "5",
+            "audit", str(target), "--live", "--json", "--cafile", live_cafile,
+            "--connect", f"localhost=127.0.0.1:{live_server.port}", "--timeout", "5",
         ]
     )  # fmt: skip
     out = json.loads(capsys.readouterr().out)
@@ -180,7 +173,7 @@ def test_cli_live_with_connect_and_json(
 
 
 def test_cli_host_option_overrides_the_port(
-    tmp_path: Path, server: TLSServer, leaf: LeafCert, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, live_server: TLSServer, live_leaf: LeafCert, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = policy(
         tmp_path,
@@ -188,18 +181,20 @@ def test_cli_host_option_overrides_the_port(
         str(spki_pin(generate_key())),
         name="127.0.0.1",
     )
-    code = main(["audit", str(target), "--live", "--host", f"127.0.0.1:{server.port}", "--json"])
+    code = main(
+        ["audit", str(target), "--live", "--host", f"127.0.0.1:{live_server.port}", "--json"]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 1
     assert [f["id"] for f in out["findings"]] == ["no-live-match"]
 
 
 def test_cli_chain_file_offline(
-    tmp_path: Path, leaf: LeafCert, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, live_leaf: LeafCert, capsys: pytest.CaptureFixture[str]
 ) -> None:
     chain = tmp_path / "chain.pem"
-    leaf.cert_chain_pem.write_to_path(chain)
-    target = policy(tmp_path, str(spki_pin(leaf.cert)), str(spki_pin(generate_key())))
+    live_leaf.cert_chain_pem.write_to_path(chain)
+    target = policy(tmp_path, str(spki_pin(live_leaf.cert)), str(spki_pin(generate_key())))
     assert main(["audit", str(target), "--chain", f"api.example.com={chain}", "--json"]) == 0
     capsys.readouterr()
     other = policy(

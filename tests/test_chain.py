@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import typing
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,17 +32,6 @@ PEM = serialization.Encoding.PEM
 DER = serialization.Encoding.DER
 
 
-@pytest.fixture(scope="module")
-def leaf(pki: TestPKI) -> LeafCert:
-    return pki.leaf()
-
-
-@pytest.fixture(scope="module")
-def server(leaf: LeafCert) -> Iterator[TLSServer]:
-    with TLSServer(leaf, mode="silent") as srv:
-        yield srv
-
-
 def make_csr(leaf: LeafCert) -> x509.CertificateSigningRequest:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "backup.example.com")])
     return (
@@ -53,26 +41,23 @@ def make_csr(leaf: LeafCert) -> x509.CertificateSigningRequest:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 # -- fetching ---------------------------------------------------------------------
 
 
 def test_fetch_returns_served_and_verified_chain(
-    server: TLSServer, leaf: LeafCert, root_pem: str
+    silent_server: TLSServer, leaf: LeafCert, root_pem: str
 ) -> None:
-    fetched = fetch_chain("127.0.0.1", server.port, cadata=root_pem, timeout=5)
+    fetched = fetch_chain("127.0.0.1", silent_server.port, cadata=root_pem, timeout=5)
     assert fetched.served == leaf.chain
     assert fetched.verified == leaf.full_chain  # the root comes from the trust store
     assert fetched.verify_error is None
     assert fetched.tls_version in {"TLSv1.2", "TLSv1.3"}
     assert fetched.cipher
-    assert (fetched.host, fetched.port, fetched.server_name) == ("127.0.0.1", server.port, None)
+    assert (fetched.host, fetched.port, fetched.server_name) == (
+        "127.0.0.1",
+        silent_server.port,
+        None,
+    )
 
 
 def test_fetch_one_handshake_when_validation_succeeds(leaf: LeafCert, root_pem: str) -> None:
@@ -81,10 +66,12 @@ def test_fetch_one_handshake_when_validation_succeeds(leaf: LeafCert, root_pem: 
         assert len(srv.wait_for_connections(1)) == 1
 
 
-def test_fetch_untrusted_still_captures_served_chain(server: TLSServer, leaf: LeafCert) -> None:
+def test_fetch_untrusted_still_captures_served_chain(
+    silent_server: TLSServer, leaf: LeafCert
+) -> None:
     other = CertificateAuthority.create("unrelated root")
     fetched = fetch_chain(
-        "127.0.0.1", server.port, cadata=other.cert_pem.bytes().decode(), timeout=5
+        "127.0.0.1", silent_server.port, cadata=other.cert_pem.bytes().decode(), timeout=5
     )
     assert fetched.served == leaf.chain
     assert fetched.verified is None
@@ -92,9 +79,9 @@ def test_fetch_untrusted_still_captures_served_chain(server: TLSServer, leaf: Le
     assert "issuer" in fetched.verify_error
 
 
-def test_fetch_hostname_mismatch_is_a_verify_error(server: TLSServer, root_pem: str) -> None:
+def test_fetch_hostname_mismatch_is_a_verify_error(silent_server: TLSServer, root_pem: str) -> None:
     fetched = fetch_chain(
-        "127.0.0.1", server.port, server_name="wrong.example", cadata=root_pem, timeout=5
+        "127.0.0.1", silent_server.port, server_name="wrong.example", cadata=root_pem, timeout=5
     )
     assert fetched.verified is None
     assert fetched.verify_error is not None
@@ -102,22 +89,24 @@ def test_fetch_hostname_mismatch_is_a_verify_error(server: TLSServer, root_pem: 
     assert fetched.server_name == "wrong.example"
 
 
-def test_fetch_with_a_prepared_context(server: TLSServer, leaf: LeafCert, root_pem: str) -> None:
+def test_fetch_with_a_prepared_context(
+    silent_server: TLSServer, leaf: LeafCert, root_pem: str
+) -> None:
     fetched = fetch_chain(
-        "127.0.0.1", server.port, context=verifying_context(cadata=root_pem), timeout=5
+        "127.0.0.1", silent_server.port, context=verifying_context(cadata=root_pem), timeout=5
     )
     assert fetched.verified == leaf.full_chain
 
 
-def test_fetch_without_verification(server: TLSServer, leaf: LeafCert) -> None:
-    fetched = fetch_chain("127.0.0.1", server.port, verify=False, timeout=5)
+def test_fetch_without_verification(silent_server: TLSServer, leaf: LeafCert) -> None:
+    fetched = fetch_chain("127.0.0.1", silent_server.port, verify=False, timeout=5)
     assert fetched.served == leaf.chain
     assert fetched.verified is None
     assert fetched.verify_error is None
 
 
-def test_fetch_closed_port_is_a_network_error() -> None:
-    port = free_port()
+def test_fetch_closed_port_is_a_network_error(closed_port: int) -> None:
+    port = closed_port
     with pytest.raises(NetworkError) as info:
         fetch_chain("127.0.0.1", port, timeout=5)
     assert f"127.0.0.1:{port}" in info.value.diagnostics()
@@ -165,32 +154,35 @@ def test_fetch_unresolvable_name() -> None:
     assert "resolve" in info.value.message
 
 
-def test_async_fetch_many_hosts(server: TLSServer, leaf: LeafCert, root_pem: str) -> None:
+def test_async_fetch_many_hosts(silent_server: TLSServer, leaf: LeafCert, root_pem: str) -> None:
     ctx = verifying_context(cadata=root_pem)
 
     async def scan() -> list[FetchedChain]:
         return await asyncio.gather(
-            *(async_fetch_chain("127.0.0.1", server.port, context=ctx, timeout=5) for _ in range(8))
+            *(
+                async_fetch_chain("127.0.0.1", silent_server.port, context=ctx, timeout=5)
+                for _ in range(8)
+            )
         )
 
     results = asyncio.run(scan())
     assert all(r.served == leaf.chain and r.verified == leaf.full_chain for r in results)
 
 
-def test_async_fetch_verify_false_and_untrusted(server: TLSServer, leaf: LeafCert) -> None:
-    fast = asyncio.run(async_fetch_chain("127.0.0.1", server.port, verify=False, timeout=5))
+def test_async_fetch_verify_false_and_untrusted(silent_server: TLSServer, leaf: LeafCert) -> None:
+    fast = asyncio.run(async_fetch_chain("127.0.0.1", silent_server.port, verify=False, timeout=5))
     assert fast.served == leaf.chain
     assert fast.verified is None
     assert fast.verify_error is None
     other = CertificateAuthority.create("unrelated root").cert_pem.bytes().decode()
-    slow = asyncio.run(async_fetch_chain("127.0.0.1", server.port, cadata=other, timeout=5))
+    slow = asyncio.run(async_fetch_chain("127.0.0.1", silent_server.port, cadata=other, timeout=5))
     assert slow.served == leaf.chain
     assert slow.verified is None
     assert slow.verify_error
 
 
-def test_async_fetch_closed_port() -> None:
-    port = free_port()
+def test_async_fetch_closed_port(closed_port: int) -> None:
+    port = closed_port
     with pytest.raises(NetworkError, match=f"127.0.0.1:{port}"):
         asyncio.run(async_fetch_chain("127.0.0.1", port, timeout=5))
 

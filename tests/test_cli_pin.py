@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from pinset.cli import main
 from pinset.cli._inputs import parse_host_port
 from pinset.errors import ConfigError
 from pinset.pins import spki_pin
-from pinset.testing import LeafCert, TestPKI, TLSServer
+from pinset.testing import LeafCert, TLSServer
 
 PEM = serialization.Encoding.PEM
 DER = serialization.Encoding.DER
@@ -34,35 +32,10 @@ ROW_KEYS = {
 }
 
 
-@pytest.fixture(scope="module")
-def leaf(pki: TestPKI) -> LeafCert:
-    return pki.leaf()
-
-
-@pytest.fixture(scope="module")
-def server(leaf: LeafCert) -> Iterator[TLSServer]:
-    with TLSServer(leaf, mode="silent") as srv:
-        yield srv
-
-
-@pytest.fixture
-def cafile(tmp_path: Path, pki: TestPKI) -> str:
-    path = tmp_path / "root.pem"
-    pki.root.cert_pem.write_to_path(path)
-    return str(path)
-
-
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
     code = main(["pin", "--json", *args])
     captured = capsys.readouterr()
     return code, json.loads(captured.out), captured.err
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def pins(entry: dict[str, Any]) -> list[str]:
@@ -194,9 +167,9 @@ def test_garbage_fails_only_its_target(
 
 
 def test_live_host(
-    server: TLSServer, leaf: LeafCert, cafile: str, capsys: pytest.CaptureFixture[str]
+    silent_server: TLSServer, leaf: LeafCert, cafile: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = f"127.0.0.1:{server.port}"
+    target = f"127.0.0.1:{silent_server.port}"
     code, data, _ = run_json(capsys, "--cafile", cafile, target)
     assert code == 0
     assert data[0]["target"] == target
@@ -208,16 +181,16 @@ def test_live_host(
 
 
 def test_live_host_untrusted_still_prints_pins(
-    server: TLSServer, leaf: LeafCert, capsys: pytest.CaptureFixture[str]
+    silent_server: TLSServer, leaf: LeafCert, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["pin", "--server-name", "localhost", f"localhost:{server.port}"]) == 0
+    assert main(["pin", "--server-name", "localhost", f"localhost:{silent_server.port}"]) == 0
     out = capsys.readouterr().out
     assert str(spki_pin(leaf.cert)) in out
     assert "not verified" in out
 
 
-def test_network_failures_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
-    port = closed_port()
+def test_network_failures_exit_3(capsys: pytest.CaptureFixture[str], closed_port: int) -> None:
+    port = closed_port
     code, data, err = run_json(capsys, f"127.0.0.1:{port}")
     assert code == 3
     assert "refused" in data[0]["error"]
@@ -225,17 +198,17 @@ def test_network_failures_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_network_and_file_failures_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], closed_port: int
 ) -> None:
     garbage = tmp_path / "x.pem"
     garbage.write_text("nope")
-    code, data, _ = run_json(capsys, f"127.0.0.1:{closed_port()}", str(garbage))
+    code, data, _ = run_json(capsys, f"127.0.0.1:{closed_port}", str(garbage))
     assert code == 2
     assert all("error" in entry for entry in data)
 
 
 def test_hosts_and_files_keep_argument_order(
-    server: TLSServer,
+    silent_server: TLSServer,
     tmp_path: Path,
     leaf: LeafCert,
     cafile: str,
@@ -243,7 +216,7 @@ def test_hosts_and_files_keep_argument_order(
 ) -> None:
     path = tmp_path / "leaf.pem"
     path.write_bytes(leaf.cert.public_bytes(PEM))
-    host = f"127.0.0.1:{server.port}"
+    host = f"127.0.0.1:{silent_server.port}"
     code, data, _ = run_json(capsys, "--cafile", cafile, host, str(path), host)
     assert code == 0
     assert [e["target"] for e in data] == [host, str(path), host]

@@ -8,7 +8,9 @@ received zero application bytes.
 from __future__ import annotations
 
 import http.client
+import http.server
 import ssl
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -23,16 +25,11 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from _client_helpers import BACKUP, HOSTS, OTHER, find_mismatch, no_proxy_from_environment, pinned  # noqa: F401 - an autouse fixture
+from _policies import WRONG, pinning
 from pinset import ConfigError, Policy, spki_pin
 from pinset.integrations.requests import PinnedAdapter, pinned_session
 from pinset.policy import DomainRule
-from pinset.testing import TestPKI, TLSServer, TunnelProxy
-
-
-@pytest.fixture
-def server(pki: TestPKI) -> Iterator[TLSServer]:
-    with TLSServer(pki.leaf("localhost", "127.0.0.1"), mode="http") as srv:
-        yield srv
+from pinset.testing import LeafCert, TestPKI, TLSServer, TunnelProxy
 
 
 @pytest.fixture
@@ -262,3 +259,65 @@ def test_urllib3_assert_hostname_false_is_refused(
     with manager, pytest.raises(ConfigError, match="check_hostname"):
         manager.request("GET", url(server, "localhost"), retries=False, timeout=5)
     assert server.received_bytes == 0
+
+
+# -- requests: plain http and redirects keep the pins ----------------------------------
+
+
+def test_plain_http_to_a_pinned_ip_in_another_spelling_is_refused(root_pem: str) -> None:
+    session = pinned_session(pinning(("127.0.0.1", (WRONG,))), cadata=root_pem, reporter=False)
+    with session, pytest.raises(ConfigError, match="plain http"):
+        session.get("http://127.000.000.001:9/", timeout=5)
+
+
+class _Redirect(http.server.BaseHTTPRequestHandler):
+    location = ""
+
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", self.location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_requests_redirect_through_an_unpinned_host_back_to_the_pinned_one(
+    pki: TestPKI, leaf: LeafCert, root_pem: str
+) -> None:
+    # Pinned host (right pins) -> unpinned host -> pinned host served by a trusted
+    # interception CA: the last hop must be refused by the pins.
+    rogue_leaf = pki.rogue.issue_cert("localhost", "127.0.0.1")
+    trust = root_pem + pki.rogue.cert_pem.bytes().decode("ascii")
+    policy = pinning(("localhost", (spki_pin(pki.intermediate.cert),)))
+    with TLSServer(rogue_leaf, mode="http") as intercepted:
+        hops = []
+        location = f"https://localhost:{intercepted.port}/final"
+        for _ in range(2):
+            handler = type("Hop", (_Redirect,), {"location": location})
+            srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            leaf.configure_cert(ctx)
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+            threading.Thread(target=srv.serve_forever, daemon=True).start()
+            hops.append(srv)
+            # the hop before goes to the unpinned name 127.0.0.1, the first to localhost
+            location = f"https://127.0.0.1:{srv.server_address[1]}/middle"
+        first = f"https://localhost:{hops[1].server_address[1]}/start"
+        try:
+            with pinned_session(policy, cadata=trust, reporter=False) as session:
+                assert session.get_adapter(first) is session.get_adapter(location)
+                assert isinstance(session.get_adapter(location), PinnedAdapter)
+                with pytest.raises(requests.exceptions.SSLError) as info:
+                    session.get(first, timeout=5)
+        finally:
+            for srv in hops:
+                srv.shutdown()
+                srv.server_close()
+        mismatch = find_mismatch(info.value)
+        assert mismatch is not None
+        assert mismatch.verdict is not None
+        assert mismatch.verdict.host == "localhost"
+        intercepted.wait_for_connections(1)
+        assert intercepted.received_bytes == 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -22,13 +22,6 @@ from _client_helpers import BACKUP, HOSTS, OTHER, find_mismatch, no_proxy_from_e
 from pinset import PinMismatchError
 from pinset.enforce import PinnedSSLObject
 from pinset.testing import LeafCert, TestPKI, TLSServer, TunnelProxy
-
-
-@pytest.fixture
-def server(leaf: LeafCert) -> Iterator[TLSServer]:
-    with TLSServer(leaf, mode="http") as srv:
-        yield srv
-
 
 # -- one coroutine per client: returns the HTTP status ---------------------------------
 

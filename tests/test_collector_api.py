@@ -11,11 +11,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from collector_fixtures import (  # noqa: F401 - fixtures
+    AUTH,
     PIN_A,
     PIN_B,
+    TOKEN,
     FakeClock,
+    MakeClient,
+    api,
     clock,
     db_url,
+    make_client,
     make_report,
     pems_of,
     report_leaf,
@@ -25,33 +30,8 @@ from pinset import spki_pin
 from pinset.collector import Settings, create_app
 from pinset.testing import LeafCert
 
-TOKEN = "s3cret-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-MakeClient = Callable[..., TestClient]
 PIN_C = 'pin-sha256="ABLAqJIk3urpGsNkGlgoL8thTseIbwA0ZYAgSc8IyOM="'
 PIN_OLD = 'pin-sha256="7rVtaR3WNFgRNQpUvqE5BDJHyhMlSo9IwS5e9/i3mlI="'
-
-
-@pytest.fixture
-def make_client(db_url: str, clock: FakeClock) -> Iterator[MakeClient]:
-    clients: list[TestClient] = []
-
-    def make(**settings: Any) -> TestClient:
-        values: dict[str, Any] = {"db_url": db_url, "token": TOKEN, "rate_per_second": 0}
-        values.update(settings)
-        client = TestClient(create_app(Settings(**values), clock=clock))
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-@pytest.fixture
-def api(make_client: MakeClient) -> TestClient:
-    return make_client()
 
 
 def _reports(api: TestClient, **params: Any) -> list[dict[str, Any]]:

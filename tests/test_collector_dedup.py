@@ -9,29 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from collector_fixtures import FakeClock, clock, db_url, make_report, report_leaf  # noqa: F401
-from pinset.collector import Settings, create_app
+from collector_fixtures import (  # noqa: F401 - fixtures
+    AUTH,
+    FakeClock,
+    HeldCommits,
+    api,
+    clock,
+    commit_in_one_batch,
+    db_url,
+    make_client,
+    make_report,
+    report_leaf,
+)
 from pinset.collector._db import create_engine, migrate
-from pinset.collector._normalize import NormalizedReport, normalize
+from pinset.collector._normalize import normalize
 from pinset.collector._writer import DEDUP_WINDOW, BatchWriter, WriteResult
 
-TOKEN = "dedup-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MIDNIGHT = 1_795_046_400  # 2026-11-19T00:00:00Z
-
-
-@pytest.fixture
-def api(db_url: str, clock: FakeClock) -> Iterator[TestClient]:
-    app = create_app(Settings(db_url=db_url, token=TOKEN, rate_per_second=0), clock=clock)
-    with TestClient(app) as client:
-        yield client
 
 
 def _counts(api: TestClient) -> list[int]:
@@ -67,18 +67,6 @@ def test_the_window_is_24_hours_from_the_first_stored_report(
     assert "pinset_reports_deduplicated_total 2" in metrics
 
 
-def _settle(writer: BatchWriter, batch: list[NormalizedReport]) -> list[WriteResult]:
-    """Commit ``batch`` as one writer-thread batch and return each report's result."""
-    loop = asyncio.new_event_loop()
-    try:
-        futures = [loop.create_future() for _ in batch]
-        writer._commit([(r, (loop, f)) for r, f in zip(batch, futures, strict=True)])
-        loop.run_until_complete(asyncio.wait(futures, timeout=30))
-        return [f.result() for f in futures]
-    finally:
-        loop.close()
-
-
 def test_one_batch_that_spans_the_end_of_a_window_splits_it(
     db_url: str, make_report: Callable[..., dict[str, Any]]
 ) -> None:
@@ -87,11 +75,12 @@ def test_one_batch_that_spans_the_end_of_a_window_splits_it(
     writer = BatchWriter(engine)
     body = make_report()
     times = (MIDNIGHT, MIDNIGHT + 10, MIDNIGHT + DEDUP_WINDOW, MIDNIGHT + DEDUP_WINDOW + 5)
-    results = _settle(writer, [normalize(body, received=t) for t in times])
-    assert [r.new for r in results] == [True, False, True, False]
+    plug = normalize(make_report(port=1), received=MIDNIGHT)
+    results = commit_in_one_batch(writer, plug, [normalize(body, received=t) for t in times])
+    assert results == [WriteResult(new=n) for n in (True, False, True, False)]
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
-            "SELECT first_seen, last_seen, count FROM reports ORDER BY first_seen"
+            "SELECT first_seen, last_seen, count FROM reports WHERE port = 443 ORDER BY first_seen"
         ).all()
     assert [tuple(r) for r in rows] == [
         (MIDNIGHT, MIDNIGHT + 10, 2),
@@ -116,24 +105,27 @@ def test_two_writers_on_one_database_store_one_row(
     b_done = threading.Event()
 
     def run_b() -> None:
-        b_results.extend(_settle(writer_b, [report]))
+        b_results.append(asyncio.run(writer_b.write(report)))
         b_done.set()
 
-    with engine_a.begin() as conn:
-        writer_a._sql.begin(conn)
-        groups = writer_a._write(conn, writer_a._by_key([(report, _NO_WAITER)])).groups
-        assert [g.row_id for g in groups] == [None]  # A inserts the row
+    loop = asyncio.new_event_loop()
+    a_result: asyncio.Future[WriteResult] = loop.create_future()
+    with HeldCommits(engine_a) as held:
+        writer_a.submit(report, (loop, a_result))
+        assert held.reached.wait(30)  # A wrote its row and waits at COMMIT
         thread = threading.Thread(target=run_b)
         thread.start()
         # B cannot finish while A's transaction holds the key, however long we wait.
         assert not b_done.wait(0.5)
+    loop.run_until_complete(asyncio.wait([a_result], timeout=30))
+    loop.close()
+    assert a_result.result() == WriteResult(new=True)  # A inserted the row
     thread.join(60)
     assert b_results == [WriteResult(new=False)]
     with engine_a.connect() as conn:
         rows = conn.execute(sa.text("SELECT count FROM reports")).scalars().all()
     assert rows == [2]
+    writer_a.stop()
+    writer_b.stop()
     engine_a.dispose()
     engine_b.dispose()
-
-
-_NO_WAITER: Any = (None, None)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,18 +12,18 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from collector_fixtures import (  # noqa: F401 - fixtures
+    AUTH,
     FakeClock,
+    api,
     clock,
     db_url,
+    make_client,
     make_report,
     report_leaf,
 )
-from pinset.collector import Settings, create_app
 from pinset.collector._extra import MAX_EXTRA_DEPTH, MAX_EXTRA_FIELDS, MAX_EXTRA_TEXT, kept_extra
 from pinset.collector._schema import reports
 
-TOKEN = "hostile-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 READ_ENDPOINTS = (
     "/v1/reports",
     "/v1/reports?hostname=api.example.com&limit=1",
@@ -35,13 +35,6 @@ READ_ENDPOINTS = (
     "/healthz",
     "/",
 )
-
-
-@pytest.fixture
-def api(db_url: str, clock: FakeClock) -> Iterator[TestClient]:
-    settings = Settings(db_url=db_url, token=TOKEN, rate_per_second=0)
-    with TestClient(create_app(settings, clock=clock)) as client:
-        yield client
 
 
 def _nested(depth: int) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,12 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi.testclient import TestClient
 
-from collector_fixtures import FakeClock, clock, db_url  # noqa: F401 - fixtures
+from collector_fixtures import AUTH, FakeClock, api, clock, db_url, make_client  # noqa: F401 - fixtures
 from pinset import DomainRule, Pin, Policy, evaluate
-from pinset.collector import Settings, create_app
 from pinset.enforce import Connection
 from pinset.reporting import FailureReport
 from pinset.testing import TestPKI
 
-TOKEN = "reporters-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 REPORTS = Path(__file__).parent / "fixtures" / "reports"
 
 
@@ -92,13 +88,6 @@ EXPECTED: dict[str, tuple[str, str, str, int | None, int, int]] = {
 
 # BackgroundReporterTask.java: setChunkedStreamingMode(0), so no Content-Length.
 CHUNKED = frozenset(name for name in EXPECTED if name.startswith("trustkit-android"))
-
-
-@pytest.fixture
-def api(db_url: str, clock: FakeClock) -> Iterator[TestClient]:
-    settings = Settings(db_url=db_url, token=TOKEN, rate_per_second=0)
-    with TestClient(create_app(settings, clock=clock)) as client:
-        yield client
 
 
 def _only_report(api: TestClient) -> dict[str, Any]:

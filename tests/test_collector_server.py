@@ -7,10 +7,13 @@ import contextlib
 import http.client
 import json
 import os
+import queue
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -29,12 +32,6 @@ from pinset.testing import TestPKI, TLSServer
 TOKEN = "e2e-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _get(url: str, token: str | None = TOKEN) -> tuple[int, Any]:
     request = urllib.request.Request(url)  # noqa: S310 - a loopback http URL
     if token:
@@ -46,34 +43,50 @@ def _get(url: str, token: str | None = TOKEN) -> tuple[int, Any]:
         return int(exc.code), json.loads(exc.read())
 
 
+# What uvicorn prints once it listens, with the port the system gave it for --port 0.
+_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+) ")
+
+
 @contextlib.contextmanager
 def _running(tmp_path: Path, *options: str) -> Iterator[str]:
-    """``pinset collector serve`` with ``options`` in a subprocess; yields its base URL."""
-    port = _free_port()
+    """``pinset collector serve`` with ``options`` in a subprocess; yields its base URL.
+
+    It listens on ``--port 0``, a port the system picks, and the test reads which one from
+    uvicorn's start-up line: nothing else can take the port in between.
+    """
     env = {**os.environ, "PINSET_COLLECTOR_TOKEN": TOKEN}
     # uvicorn reads this when not told otherwise: the collector must not depend on it.
     env.pop("FORWARDED_ALLOW_IPS", None)
     db = f"sqlite:///{tmp_path / 'e2e.db'}"
-    command = [sys.executable, "-m", "pinset", "collector", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "pinset", "collector", "serve", "--port", "0"]
     proc = subprocess.Popen(
-        [*command, "--db", db, *options],
+        [*command, "--db", db, "--log-level", "info", *options],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        text=True,
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    assert proc.stdout is not None
+    output: list[str] = []
+    port: queue.Queue[int | None] = queue.Queue()
+
+    def read() -> None:  # drain the pipe for the whole run: a full pipe would block uvicorn
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            output.append(line)
+            if found := _LISTENING.search(line):
+                port.put(int(found.group(1)))
+        port.put(None)  # the process ended
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        while True:  # wait until uvicorn answers (or the process died)
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if _get(base + "/healthz", None)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the collector did not start"
-            time.sleep(0.05)
-        yield base
+        try:
+            listening = port.get(timeout=30)
+        except queue.Empty:
+            listening = None
+        assert listening is not None, "the collector did not start:\n" + "".join(output)
+        yield f"http://127.0.0.1:{listening}"
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -81,8 +94,8 @@ def _running(tmp_path: Path, *options: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+        reader.join(15)
+        proc.stdout.close()
 
 
 @pytest.fixture

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from collector_fixtures import db_url, make_report, report_leaf  # noqa: F401 - fixtures
+from collector_fixtures import (  # noqa: F401 - fixtures
+    commit_in_one_batch,
+    db_url,
+    make_report,
+    report_leaf,
+)
 from pinset.collector._db import create_engine, migrate
 from pinset.collector._normalize import normalize
 from pinset.collector._writer import BatchWriter, WriteResult
@@ -23,22 +27,13 @@ def test_a_report_the_database_refuses_fails_alone(
     migrate(engine)
     good = [normalize(make_report(port=p), received=1_795_000_000) for p in (1, 2)]
     bad = dataclasses.replace(good[0], dedup_key="x" * 64, extra={"unstorable": object()})
-    loop = asyncio.new_event_loop()
-    try:
-        futures = [loop.create_future() for _ in range(3)]
-        writer = BatchWriter(engine)
-        writer._commit(  # one batch, as the writer thread would take it
-            [(r, (loop, f)) for r, f in zip((good[0], bad, good[1]), futures, strict=True)]
-        )
-        loop.run_until_complete(asyncio.wait(futures, timeout=10))
-        assert futures[0].result() == WriteResult(new=True)
-        assert futures[2].result() == WriteResult(new=True)
-        with pytest.raises(TypeError):
-            futures[1].result()
-    finally:
-        loop.close()
-    with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT COUNT(*) FROM reports").scalar_one() == 2
+    plug = normalize(make_report(port=3), received=1_795_000_000)
+    results = commit_in_one_batch(BatchWriter(engine), plug, [good[0], bad, good[1]])
+    assert results[0] == WriteResult(new=True)
+    assert results[2] == WriteResult(new=True)
+    assert isinstance(results[1], TypeError)
+    with engine.connect() as conn:  # the plug and the two good ones
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM reports").scalar_one() == 3
     engine.dispose()
 
 

@@ -24,17 +24,6 @@ pytestmark = pytest.mark.skipif(CURL is None, reason="curl is not installed")
 CURL_PIN_MISMATCH = 90  # CURLE_SSL_PINNEDPUBKEYNOTMATCH
 
 
-@pytest.fixture(scope="module")
-def leaf(pki: TestPKI) -> LeafCert:
-    return pki.leaf("localhost")
-
-
-@pytest.fixture(scope="module")
-def server(leaf: LeafCert) -> Iterator[TLSServer]:
-    with TLSServer(leaf) as srv:
-        yield srv
-
-
 @pytest.fixture
 def proxy() -> Iterator[MitmProxy]:
     with MitmProxy() as mitm:

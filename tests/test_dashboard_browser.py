@@ -122,26 +122,28 @@ def _chromium() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Collector:
-    """A collector app under real uvicorn in a thread, on a free loopback port."""
+    """A collector app under real uvicorn in a thread, on a loopback port the system picks.
+
+    The test binds the socket and hands it to uvicorn: no other process can take the port
+    between choosing it and listening on it.
+    """
 
     def __init__(self, db: Path) -> None:
         settings = Settings(
             db_url=f"sqlite:///{db}", token=TOKEN, alert_threshold=THRESHOLD, rate_per_second=0
         )
-        port = _free_port()
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         config = uvicorn.Config(
             create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
@@ -170,6 +172,7 @@ class Collector:
     def close(self) -> None:
         self.server.should_exit = True
         self.thread.join(15)
+        self.socket.close()
 
 
 def _pems(leaf: LeafCert) -> list[str]:

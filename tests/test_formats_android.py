@@ -638,3 +638,18 @@ def test_unknown_export_option_is_refused() -> None:
 def test_sniff() -> None:
     assert android.sniff(EXPECTED.encode())
     assert not android.sniff(b"[defaults]\n")
+
+
+# -- configs fail loudly ---------------------------------------------------------------
+
+
+def test_android_config_with_a_bare_doctype_is_refused_with_its_line() -> None:
+    xml = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        "<!DOCTYPE network-security-config>\n"
+        "<network-security-config/>\n"
+    )
+    with pytest.raises(ConfigError, match="DOCTYPE") as info:
+        android.loads(xml, source="nsc.xml")
+    assert info.value.source == "nsc.xml"
+    assert info.value.line == 2

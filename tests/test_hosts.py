@@ -7,6 +7,7 @@ import hashlib
 
 import pytest
 
+from _policies import BACKUP, WRONG
 from pinset import ConfigError, DomainRule, Pin, Policy, canonical_host
 from pinset.hosts import is_ip_literal, parent_domains
 
@@ -255,3 +256,65 @@ def test_covers_agrees_with_match() -> None:
 def test_pin_text_in_rules_is_bytes() -> None:
     text = base64.b64encode(PINS[0].digest).decode()
     assert Pin.parse(text.rstrip("=")) in rule("example.org").pins
+
+
+# -- four-number names are the address OpenSSL checks ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [("127.000.000.001", "127.0.0.1"), ("010.0.0.1", "10.0.0.1"), ("127.0.0.1.", "127.0.0.1")],
+)
+def test_four_number_names_are_the_address_openssl_checks(raw: str, canonical: str) -> None:
+    assert canonical_host(raw) == canonical
+    rule = DomainRule(raw, pins=(WRONG, BACKUP))
+    assert rule.name == canonical
+    assert Policy(rules=(rule,)).rule_for(canonical) is rule
+
+
+@pytest.mark.parametrize("raw", ["4294967423.0.0.1", "127.0.0.256", "1.2.3.99999999999999999999"])
+def test_four_number_names_out_of_range_are_refused(raw: str) -> None:
+    # OpenSSL's C parsing wraps 4294967423 around to 127: no single reading exists.
+    with pytest.raises(ConfigError, match="four numbers"):
+        canonical_host(raw)
+
+
+# -- the most specific rule wins, wildcards and exclusions together --------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("example.com", "**.example.com"),  # a *. rule does not cover its own name
+        ("a.example.com", "*.example.com"),  # *. one label beats the ** parent
+        ("static.example.com", None),  # exact exclusion beats the *. rule
+        ("x.static.example.com", "**.example.com"),  # exclusion covers only its own name
+        ("x.cdn.example.com", None),  # an exclusion with subdomains carves a subtree
+        ("cdn.example.com", None),
+        ("a.b.example.com", "**.example.com"),  # *. covers one label only
+        ("notexample.com", None),
+        ("example.com.evil.net", None),
+    ],
+)
+def test_precedence_of_wildcards_and_exclusions(host: str, expected: str | None) -> None:
+    policy = Policy.loads(
+        f"""
+[[domain]]
+name = "**.example.com"
+pins = ["{WRONG}", "{BACKUP}"]
+[[domain]]
+name = "*.example.com"
+pins = ["{BACKUP}", "{WRONG}"]
+enforce = false
+[[domain]]
+name = "static.example.com"
+exclude = true
+[[domain]]
+name = "cdn.example.com"
+exclude = true
+include-subdomains = true
+"""
+    )
+    rule = policy.rule_for(host)
+    got = None if rule is None else ("*." if rule.one_label else "**.") + rule.name
+    assert got == expected

@@ -16,7 +16,6 @@ byte counter is the one behind it. mitmdump starts once per module and mode.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,14 +29,14 @@ from cryptography import x509
 
 from _client_helpers import find_mismatch, no_proxy_from_environment  # noqa: F401 - an autouse fixture
 from _mitmdump import ENV, ClientConn, Mitmdump, find_mitmdump
-from pinset import Pin, Policy, spki_pin, ssl_context
+from _policies import BACKUP
+from pinset import Policy, spki_pin, ssl_context
 from pinset.integrations.requests import pinned_session
 from pinset.policy import DomainRule
 from pinset.testing import LeafCert, TestPKI, TLSServer
 
 MITMDUMP = find_mitmdump()
 HOST = "localhost"
-BACKUP = Pin(hashlib.sha256(b"offline backup key").digest())
 
 pytestmark = [
     pytest.mark.mitmproxy,
@@ -51,12 +50,7 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def leaf(pki: TestPKI) -> LeafCert:
-    return pki.leaf(HOST, "127.0.0.1")
-
-
-@pytest.fixture(scope="module")
-def server(leaf: LeafCert) -> Iterator[TLSServer]:
+def upstream(leaf: LeafCert) -> Iterator[TLSServer]:
     with TLSServer(leaf, mode="http") as srv:
         yield srv
 
@@ -65,14 +59,14 @@ def server(leaf: LeafCert) -> Iterator[TLSServer]:
 def mitm(
     request: pytest.FixtureRequest,
     pki: TestPKI,
-    server: TLSServer,
+    upstream: TLSServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Mitmdump]:
     assert MITMDUMP is not None
     work = tmp_path_factory.mktemp(f"mitmdump-{request.param}")
     upstream_ca = work / "upstream-root.pem"
     pki.root.cert_pem.write_to_path(upstream_ca)
-    mode = "regular" if request.param == "regular" else f"reverse:{server.url.rstrip('/')}"
+    mode = "regular" if request.param == "regular" else f"reverse:{upstream.url.rstrip('/')}"
     # mitmproxy verifies the test server against the test root, as it would a public CA.
     with Mitmdump(MITMDUMP, work, mode, upstream_ca=upstream_ca) as proc:
         yield proc
@@ -87,9 +81,9 @@ class Target:
 
 
 @pytest.fixture
-def target(mitm: Mitmdump, server: TLSServer) -> Target:
+def target(mitm: Mitmdump, upstream: TLSServer) -> Target:
     if mitm.mode == "regular":
-        return Target(f"https://{HOST}:{server.port}/", mitm.url)
+        return Target(f"https://{HOST}:{upstream.port}/", mitm.url)
     return Target(f"https://{HOST}:{mitm.port}/", None)
 
 
@@ -164,10 +158,10 @@ def mitm_ca_pem(mitm: Mitmdump) -> str:
     return mitm.ca_cert_path.read_text(encoding="ascii")
 
 
-def settle(mitm: Mitmdump, mark: int, server: TLSServer) -> list[ClientConn]:
+def settle(mitm: Mitmdump, mark: int, upstream: TLSServer) -> list[ClientConn]:
     """Wait until mitmproxy and the server have closed this test's connections."""
     conns = mitm.wait_idle(mark)
-    server.wait_for_connections(len(server.connections))
+    upstream.wait_for_connections(len(upstream.connections))
     return conns
 
 
@@ -176,21 +170,21 @@ def settle(mitm: Mitmdump, mark: int, server: TLSServer) -> list[ClientConn]:
 
 @pytest.mark.parametrize("name", sorted(CLIENTS))
 def test_unpinned_client_trusting_mitmproxy_is_intercepted(
-    name: str, mitm: Mitmdump, server: TLSServer, target: Target, tmp_path: Path
+    name: str, mitm: Mitmdump, upstream: TLSServer, target: Target, tmp_path: Path
 ) -> None:
     call, _ = CLIENTS[name]
     # Only mitmproxy's CA: an answer means the client accepted a forged certificate.
     trust = Trust(bundle(tmp_path / "mitm-ca.pem", mitm_ca_pem(mitm)))
-    server.reset()
+    upstream.reset()
     mark = mitm.mark()
     assert call(target, trust) == 200
-    conns = settle(mitm, mark, server)
+    conns = settle(mitm, mark, upstream)
     assert sum(c.requests for c in conns) == 1, conns
     assert sum(c.request_bytes for c in conns) > 0
     # mitmproxy relayed what it read: the request reached the real server through it.
-    assert len(server.requests) == 1
-    assert server.requests[0].startswith(b"GET / HTTP/1.1\r\n")
-    assert server.received_bytes > 0
+    assert len(upstream.requests) == 1
+    assert upstream.requests[0].startswith(b"GET / HTTP/1.1\r\n")
+    assert upstream.received_bytes > 0
 
 
 @pytest.mark.parametrize("name", sorted(CLIENTS))
@@ -199,7 +193,7 @@ def test_pinned_client_is_refused_and_sends_nothing(
     pki: TestPKI,
     leaf: LeafCert,
     mitm: Mitmdump,
-    server: TLSServer,
+    upstream: TLSServer,
     target: Target,
     tmp_path: Path,
 ) -> None:
@@ -208,7 +202,7 @@ def test_pinned_client_is_refused_and_sends_nothing(
     policy = Policy(rules=(DomainRule(HOST, pins=real_keys),))
     # The device trusts mitmproxy's CA as well as the real root: only the pins protect it.
     ca = bundle(tmp_path / "both.pem", pki.root.cert_pem.bytes().decode(), mitm_ca_pem(mitm))
-    server.reset()
+    upstream.reset()
     mark = mitm.mark()
     with pytest.raises(error_type) as info:
         call(target, Trust(ca, policy))
@@ -217,7 +211,7 @@ def test_pinned_client_is_refused_and_sends_nothing(
     assert mismatch.hostname == HOST
     assert mismatch.verdict is not None
     assert mismatch.verdict.reason == "pin-mismatch"
-    conns = settle(mitm, mark, server)
+    conns = settle(mitm, mark, upstream)
     # The client did reach mitmproxy and got its forged certificate for HOST (whether
     # mitmproxy saw the handshake fail or finish depends on when the client's TLS 1.3
     # Finished left: pinset judges right after the client's side completes)...
@@ -226,22 +220,22 @@ def test_pinned_client_is_refused_and_sends_nothing(
     # ...before mitmproxy could read a single request from it.
     assert [c.requests for c in conns] == [0] * len(conns)
     assert sum(c.request_bytes for c in conns) == 0
-    assert server.received_bytes == 0
-    assert server.requests == []
+    assert upstream.received_bytes == 0
+    assert upstream.requests == []
 
 
 @pytest.mark.parametrize("name", sorted(CLIENTS))
 def test_client_pinned_to_mitmproxy_ca_key_passes(
-    name: str, pki: TestPKI, mitm: Mitmdump, server: TLSServer, target: Target, tmp_path: Path
+    name: str, pki: TestPKI, mitm: Mitmdump, upstream: TLSServer, target: Target, tmp_path: Path
 ) -> None:
     call, _ = CLIENTS[name]
     ca_pem = mitm_ca_pem(mitm)
     mitm_ca = x509.load_pem_x509_certificate(ca_pem.encode("ascii"))
     policy = Policy(rules=(DomainRule(HOST, pins=(spki_pin(mitm_ca), BACKUP)),))
     ca = bundle(tmp_path / "both.pem", pki.root.cert_pem.bytes().decode(), ca_pem)
-    server.reset()
+    upstream.reset()
     mark = mitm.mark()
     assert call(target, Trust(ca, policy)) == 200
-    conns = settle(mitm, mark, server)
+    conns = settle(mitm, mark, upstream)
     assert sum(c.requests for c in conns) == 1, conns
-    assert len(server.requests) == 1
+    assert len(upstream.requests) == 1

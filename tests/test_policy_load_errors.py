@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import textwrap
 
 import pytest
 
+from _policies import BACKUP, WRONG
 from pinset import ConfigError, DomainRule, Pin, PinFormatError, Policy
 
 
@@ -378,3 +380,61 @@ def test_direct_construction_validates_too() -> None:
         DomainRule("a.example", pins=(str(A), str(B)))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="one-label wildcard"):
         DomainRule("a.example", pins=(A, B), one_label=True, include_subdomains=True)
+
+
+# -- pins, backups and names that only look different ----------------------------------
+
+
+def test_url_safe_pin_is_a_load_error_with_file_and_line() -> None:
+    digest = next(
+        hashlib.sha256(str(n).encode()).digest()
+        for n in range(1000)
+        if {"-", "_"}
+        & set(base64.urlsafe_b64encode(hashlib.sha256(str(n).encode()).digest()).decode())
+    )
+    urlsafe = "sha256/" + base64.urlsafe_b64encode(digest).decode()
+    text = f'[[domain]]\nname = "a.example"\npins = [\n  "{BACKUP}",\n  "{urlsafe}",\n]\n'
+    with pytest.raises(PinFormatError, match="URL-safe") as info:
+        Policy.loads(text, source="pinset.toml")
+    assert info.value.source == "pinset.toml"
+    assert info.value.line == 5
+
+
+def test_two_spellings_of_one_pin_are_not_a_backup() -> None:
+    padded = str(WRONG)
+    unpadded = " " + padded.rstrip("=")[:20] + " " + padded.rstrip("=")[20:]
+    text = f'[[domain]]\nname = "a.example"\npins = ["{padded}", "{unpadded}"]\n'
+    with pytest.raises(ConfigError, match="backup pin"):
+        Policy.loads(text)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("api.example.com", "API.Example.COM."), ("127.0.0.1", "127.000.000.001")],
+)
+def test_one_domain_in_two_spellings_is_a_duplicate(first: str, second: str) -> None:
+    text = "".join(
+        f'[[domain]]\nname = "{name}"\npins = ["{WRONG}", "{BACKUP}"]\n' for name in (first, second)
+    )
+    with pytest.raises(ConfigError, match="appears twice") as info:
+        Policy.loads(text, source="pinset.toml")
+    assert info.value.line == 5  # the second name
+
+
+def test_json_policy_with_a_duplicate_key_is_refused() -> None:
+    text = (
+        '{"domain": [{"name": "a.example", "enforce": true, "enforce": false, '
+        f'"pins": ["{WRONG}", "{BACKUP}"]}}]}}'
+    )
+    with pytest.raises(ConfigError, match="enforce"):
+        Policy.loads(text, format="json")
+
+
+def test_placeholder_in_a_report_uri_is_refused() -> None:
+    text = (
+        '[[domain]]\nname = "a.example"\n'
+        'report-uris = ["https://${REPORT_HOST}/r"]\n'
+        f'pins = ["{WRONG}", "{BACKUP}"]\n'
+    )
+    with pytest.raises(ConfigError, match="report"):
+        Policy.loads(text)

@@ -11,9 +11,11 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+import pinset
 from pinset import Pin, Policy, evaluate, spki_pin
 from pinset.testing import TestPKI
 
@@ -82,6 +84,7 @@ def test_core_works_without_sockets_files_or_clock(
     assert "pure.example" in verdict.describe()
 
 
+SRC = (Path(__file__).parent.parent / "src").resolve()  # the tree under test
 FORBIDDEN_MODULES = [
     "pinset.cli",
     "pinset.collector",
@@ -98,12 +101,24 @@ FORBIDDEN_MODULES = [
 
 
 def test_import_pinset_stays_light() -> None:
-    code = "import json, sys, pinset\nprint(json.dumps(sorted(m for m in sys.modules)))\n"
-    # -I: no user site, no PYTHON* variables, no cwd on the path (the installed package only)
+    # The suite itself must run this tree too: an editable install of another checkout
+    # would test that checkout's code.
+    where = Path(pinset.__file__).resolve()
+    assert where.is_relative_to(SRC), f"pinset comes from {where}: pip install -e {SRC.parent}"
+    code = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(SRC)!r})\n"
+        "import pinset\n"
+        "print(json.dumps({'file': pinset.__file__, 'modules': sorted(sys.modules)}))\n"
+    )
+    # -I: no user site, no PYTHON* variables, no cwd on the path; then this tree's src goes
+    # first on the path, ahead of whatever pinset is installed.
     result = subprocess.run(
         [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
     )
-    loaded = set(json.loads(result.stdout))
+    found = json.loads(result.stdout)
+    assert Path(found["file"]).resolve().is_relative_to(SRC), found["file"]
+    loaded = set(found["modules"])
     assert "pinset" in loaded
     assert "pinset.policy" in loaded
     for name in FORBIDDEN_MODULES:

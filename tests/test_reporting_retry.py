@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from collector_fixtures import LoopbackCollector
+from collector_fixtures import FakeClock, LoopbackCollector
 from pinset import DomainRule, Pin, PinMismatchError, Policy, evaluate, ssl_context
 from pinset.enforce import Connection
 from pinset.reporting import BackgroundReporter, urllib_transport
@@ -37,6 +37,7 @@ from pinset.verdict import Verdict
 WRONG = (Pin(os.urandom(32)), Pin(os.urandom(32)))
 NOW = dt.datetime(2026, 11, 18, 10, 0, tzinfo=dt.timezone.utc)
 DAY = 24 * 3600.0
+START = 1000.0  # small enough that clock.now += 4.9, then += 0.1, is exactly 5 s later
 
 # One scripted answer: an HTTP status with headers, "drop" (close without answering),
 # or "stall" (answer nothing until the test lets go: the client times out).
@@ -101,14 +102,6 @@ def _collector(made: list[ScriptedCollector], *script: Answer) -> ScriptedCollec
     return made[-1]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _policy(*uris: str, enforce: bool = True) -> Policy:
     return Policy(rules=(DomainRule("localhost", pins=WRONG, enforce=enforce, report_uris=uris),))
 
@@ -120,7 +113,7 @@ def _failure(pki: TestPKI, policy: Policy, port: int = 443) -> tuple[Verdict, Co
     return verdict, Connection("localhost", port, tuple(chain))
 
 
-def _reporter(clock: Clock, **kwargs: Any) -> BackgroundReporter:
+def _reporter(clock: FakeClock, **kwargs: Any) -> BackgroundReporter:
     kwargs.setdefault("retry", RetryPolicy(attempts=4, base_delay=10, max_delay=60))
     return BackgroundReporter(clock=clock, jitter=lambda: 0.0, timeout=5, **kwargs)
 
@@ -132,7 +125,7 @@ def test_failed_delivery_is_retried_until_the_collector_recovers(
     pki: TestPKI, collector: list[ScriptedCollector]
 ) -> None:
     sink = _collector(collector, (500, {}), "drop")
-    clock = Clock()
+    clock = FakeClock(START)
     verdict, conn = _failure(pki, _policy(sink.url))
     with _reporter(clock) as reporter:
         reporter(verdict, conn)
@@ -161,7 +154,7 @@ def test_a_failed_delivery_does_not_silence_the_failure(
     # The old reporter wrote the 24-hour de-duplication entry when it queued the report:
     # after this 503 the same failure would not have been reported again for a day.
     sink = _collector(collector, (503, {}))
-    clock = Clock()
+    clock = FakeClock(START)
     verdict, conn = _failure(pki, _policy(sink.url))
     with _reporter(clock, retry=RetryPolicy(attempts=1)) as reporter:
         reporter(verdict, conn)
@@ -185,7 +178,7 @@ def test_twins_of_a_report_waiting_for_a_retry_are_not_queued(
     pki: TestPKI, collector: list[ScriptedCollector]
 ) -> None:
     sink = _collector(collector, (502, {}))
-    clock = Clock()
+    clock = FakeClock(START)
     verdict, conn = _failure(pki, _policy(sink.url))
     with _reporter(clock) as reporter:
         reporter(verdict, conn)
@@ -204,7 +197,7 @@ def test_retry_after_is_honoured(
     pki: TestPKI, collector: list[ScriptedCollector], status: int
 ) -> None:
     sink = _collector(collector, (status, {"Retry-After": "120"}))
-    clock = Clock()
+    clock = FakeClock(START)
     verdict, conn = _failure(pki, _policy(sink.url))
     with _reporter(clock) as reporter:
         reporter(verdict, conn)
@@ -228,7 +221,7 @@ def test_retry_after_as_an_http_date_is_read_against_the_collectors_date(
         "Retry-After": email.utils.format_datetime(served + dt.timedelta(seconds=90), usegmt=True),
     }
     sink = _collector(collector, (503, headers))
-    clock = Clock()
+    clock = FakeClock(START)
     verdict, conn = _failure(pki, _policy(sink.url))
     with _reporter(clock) as reporter:
         reporter(verdict, conn)
@@ -246,7 +239,7 @@ def test_retry_after_beyond_the_cap_gives_up(
 ) -> None:
     sink = _collector(collector, (429, {"Retry-After": "86400"}))
     verdict, conn = _failure(pki, _policy(sink.url))
-    with _reporter(Clock()) as reporter:
+    with _reporter(FakeClock(START)) as reporter:
         reporter(verdict, conn)
         assert reporter.flush(10)
         stats = reporter.stats
@@ -257,7 +250,7 @@ def test_a_refusal_is_not_retried_but_the_next_failure_is_reported(
     pki: TestPKI, collector: list[ScriptedCollector]
 ) -> None:
     sink = _collector(collector, (400, {}))
-    clock = Clock()
+    clock = FakeClock(START)
     verdict, conn = _failure(pki, _policy(sink.url))
     with _reporter(clock) as reporter:
         reporter(verdict, conn)
@@ -269,12 +262,12 @@ def test_a_refusal_is_not_retried_but_the_next_failure_is_reported(
     assert len(sink.bodies) == 2
 
 
-def test_refused_connection_is_retried(pki: TestPKI, collector: list[ScriptedCollector]) -> None:
+def test_refused_connection_is_retried(
+    pki: TestPKI, collector: list[ScriptedCollector], closed_port: int
+) -> None:
     sink = _collector(collector)
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1/report"
-    clock = Clock()
+    dead = f"http://127.0.0.1:{closed_port}/v1/report"
+    clock = FakeClock(START)
     verdict, conn = _failure(pki, _policy(dead))
     urls = iter([dead, sink.url])  # the collector comes back on another address
 
@@ -294,7 +287,7 @@ def test_refused_connection_is_retried(pki: TestPKI, collector: list[ScriptedCol
 
 def test_timeout_is_retried(pki: TestPKI, collector: list[ScriptedCollector]) -> None:
     sink = _collector(collector, "stall")
-    clock = Clock()
+    clock = FakeClock(START)
     verdict, conn = _failure(pki, _policy(sink.url))
     reporter = BackgroundReporter(
         clock=clock, jitter=lambda: 0.0, timeout=0.3, retry=RetryPolicy(base_delay=10)
@@ -311,7 +304,7 @@ def test_timeout_is_retried(pki: TestPKI, collector: list[ScriptedCollector]) ->
 
 def test_jitter_spreads_the_retry(pki: TestPKI, collector: list[ScriptedCollector]) -> None:
     sink = _collector(collector, (503, {}))
-    clock = Clock()
+    clock = FakeClock(START)
     verdict, conn = _failure(pki, _policy(sink.url))
     reporter = BackgroundReporter(
         clock=clock, jitter=lambda: 0.5, retry=RetryPolicy(base_delay=8, max_delay=8)
@@ -332,7 +325,7 @@ def test_reports_waiting_for_a_retry_count_against_the_queue(
 ) -> None:
     sink = _collector(collector, (503, {}), (503, {}))
     verdict, _ = _failure(pki, _policy(sink.url))
-    with _reporter(Clock(), queue_size=2) as reporter:
+    with _reporter(FakeClock(START), queue_size=2) as reporter:
         for port in (1, 2):
             reporter(verdict, Connection("localhost", port, ()))
             assert reporter.flush(10)
@@ -346,7 +339,7 @@ def test_close_gives_up_what_waits_for_a_retry(
 ) -> None:
     sink = _collector(collector, (503, {}))
     verdict, conn = _failure(pki, _policy(sink.url))
-    reporter = _reporter(Clock())
+    reporter = _reporter(FakeClock(START))
     reporter(verdict, conn)
     assert reporter.flush(10)
     assert reporter.close(5)
@@ -360,7 +353,7 @@ def test_a_failing_collector_changes_no_verdict(
     pki: TestPKI, root_pem: str, collector: list[ScriptedCollector]
 ) -> None:
     sink = _collector(collector, *[(503, {"Retry-After": "1"})] * 3)
-    with TLSServer(pki.leaf()) as server, _reporter(Clock()) as reporter:
+    with TLSServer(pki.leaf()) as server, _reporter(FakeClock(START)) as reporter:
         enforced = ssl_context(_policy(sink.url), cadata=root_pem, reporter=reporter)
         report_only = ssl_context(
             _policy(sink.url, enforce=False), cadata=root_pem, reporter=reporter

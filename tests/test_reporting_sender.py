@@ -4,33 +4,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import os
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from collector_fixtures import ReportSink, sink  # noqa: F401 - a fixture
+from collector_fixtures import FakeClock, ReportSink, sink  # noqa: F401 - a fixture
 from pinset import DomainRule, Pin, PinMismatchError, Policy, evaluate, spki_pin, ssl_context
 from pinset.enforce import Connection
-from pinset.reporting import BackgroundReporter, FailureReport
+from pinset.reporting import BackgroundReporter, FailureReport, urllib_transport
 from pinset.testing import TestPKI, TLSServer
 
 WRONG = (Pin(os.urandom(32)), Pin(os.urandom(32)))
 NOW = dt.datetime(2026, 11, 18, 10, 0, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture(scope="module")
-def server(pki: TestPKI) -> Iterator[TLSServer]:
-    with TLSServer(pki.leaf()) as tls:
-        yield tls
-
-
-@pytest.fixture(scope="module")
-def root_pem(pki: TestPKI) -> str:
-    return pki.root.cert_pem.bytes().decode()
 
 
 def _policy(*uris: str, enforce: bool = True, pins: tuple[Pin, ...] = WRONG) -> Policy:
@@ -112,14 +103,6 @@ def test_observer_does_not_wait_for_a_slow_collector(
     reporter.close()
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _verdict_and_connection(pki: TestPKI, port: int = 443) -> tuple[object, Connection]:
     chain = _chain(pki)
     verdict = evaluate(_policy("http://127.0.0.1:9/r"), "localhost", chain, now=NOW)
@@ -154,7 +137,7 @@ class _Recorder:
 
 
 def test_identical_failures_are_sent_once_per_24_hours(pki: TestPKI) -> None:
-    clock, transport = _Clock(), _Recorder()
+    clock, transport = FakeClock(), _Recorder()
     reporter = BackgroundReporter(clock=clock, transport=transport)
     verdict, conn = _verdict_and_connection(pki)
     for _ in range(3):
@@ -194,11 +177,10 @@ def test_full_queue_drops_and_counts(pki: TestPKI) -> None:
     reporter.close()
 
 
-def test_unreachable_collector_counts_failed_and_never_raises(pki: TestPKI) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    policy = _policy(f"http://127.0.0.1:{port}/v1/report")
+def test_unreachable_collector_counts_failed_and_never_raises(
+    pki: TestPKI, closed_port: int
+) -> None:
+    policy = _policy(f"http://127.0.0.1:{closed_port}/v1/report")
     chain = _chain(pki)
     verdict = evaluate(policy, "localhost", chain, now=NOW)
     reporter = BackgroundReporter(timeout=2)
@@ -272,7 +254,7 @@ def test_closed_reporter_drops(pki: TestPKI) -> None:
 def test_a_5xx_is_not_remembered_as_sent(pki: TestPKI) -> None:
     # Regression: the de-duplication entry was written when the report was queued, so a
     # collector's 503 silenced this failure for 24 hours. Now the delivery is retried.
-    clock, transport = _Clock(), _Recorder(status=503)
+    clock, transport = FakeClock(), _Recorder(status=503)
     reporter = BackgroundReporter(clock=clock, transport=transport)
     verdict, conn = _verdict_and_connection(pki)
     reporter(verdict, conn)  # type: ignore[arg-type]
@@ -284,3 +266,66 @@ def test_a_5xx_is_not_remembered_as_sent(pki: TestPKI) -> None:
     assert (reporter.stats.failed, reporter.stats.sent) == (1, 1)
     assert len(transport.calls) == 2
     reporter.close()
+
+
+# -- reporting never loops, never goes to the pinned host ------------------------------
+
+
+class _Hits(http.server.BaseHTTPRequestHandler):
+    hits: list[str]
+    location: str
+
+    def do_POST(self) -> None:
+        type(self).hits.append(self.path)
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.location:
+            self.send_response(307)
+            self.send_header("Location", self.location)
+        else:
+            self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[Any]:
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(location: str = "") -> tuple[str, list[str]]:
+        handler = type("Handler", (_Hits,), {"hits": [], "location": location})
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}", handler.hits
+
+    yield start
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_a_redirecting_collector_is_not_followed(http_server: Any) -> None:
+    pinned_url, pinned_hits = http_server()
+    collector_url, collector_hits = http_server(location=pinned_url + "/stolen")
+    send = urllib_transport(proxies={})
+    assert send(collector_url + "/report", b"{}") == 307
+    assert collector_hits == ["/report"]
+    assert pinned_hits == []
+
+
+def test_a_report_uri_naming_the_pinned_ip_in_another_spelling_is_skipped(pki: TestPKI) -> None:
+    sent: list[str] = []
+    rule = DomainRule("127.0.0.1", pins=WRONG, report_uris=("https://127.000.000.001/report",))
+    reporter = BackgroundReporter(
+        Policy(rules=(rule,)), transport=lambda uri, body: sent.append(uri) or 204
+    )
+    verdict = Policy(rules=(rule,)).evaluate("127.0.0.1", [pki.leaf().cert])
+    assert verdict.reason == "pin-mismatch"
+    reporter(verdict, Connection("127.0.0.1", 443, ()))
+    assert reporter.flush(5)
+    reporter.close()
+    assert sent == []
+    assert reporter.stats.skipped == 1

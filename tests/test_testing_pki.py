@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from cryptography import x509
@@ -339,10 +339,19 @@ def test_configure_cert_leaves_no_temp_files(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_test_pki_is_lazy_cached_and_follows_key_type() -> None:
+def test_test_pki_is_lazy_cached_and_follows_key_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    created: list[CertificateAuthority] = []
+    create = CertificateAuthority.create
+
+    def counted(*args: Any, **kwargs: Any) -> CertificateAuthority:
+        created.append(create(*args, **kwargs))
+        return created[-1]
+
+    monkeypatch.setattr(CertificateAuthority, "create", counted)
     pki = TestPKI(key_type="ed25519")
-    assert pki._root is None  # nothing generated before first use
+    assert created == []  # nothing generated before first use
     assert pki.root is pki.root
+    assert created == [pki.root]
     assert pki.intermediate is pki.intermediate
     assert pki.rogue is pki.rogue
     assert isinstance(pki.intermediate.private_key, ed25519.Ed25519PrivateKey)

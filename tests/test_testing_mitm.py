@@ -24,22 +24,6 @@ REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
 
 @pytest.fixture
-def pki() -> TestPKI:
-    return TestPKI()
-
-
-@pytest.fixture
-def leaf(pki: TestPKI) -> LeafCert:
-    return pki.leaf("localhost", "127.0.0.1")
-
-
-@pytest.fixture
-def server(leaf: LeafCert) -> Iterator[TLSServer]:
-    with TLSServer(leaf) as srv:
-        yield srv
-
-
-@pytest.fixture
 def proxy() -> Iterator[MitmProxy]:
     with MitmProxy() as mitm:
         yield mitm

@@ -1,4 +1,8 @@
-"""Verdicts for (host, verified chain, time): every reason, every chain form, fail closed."""
+"""Verdicts for (host, verified chain, time): every reason, every chain form, fail closed.
+
+The verdict reads keys, never names, from the chain: the shared ``leaf`` (issued for
+localhost) stands for the chain any host serves.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,6 @@ from pinset.verdict import REASONS, chain_der
 
 NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.timezone.utc)
 BACKUP = Pin.parse("sha256/" + "Qk" * 21 + "A=")  # a real-looking offline backup pin
-
-
-@pytest.fixture(scope="module")
-def leaf(pki: TestPKI) -> LeafCert:
-    return pki.leaf("api.example.com", "www.example.org")
 
 
 def _policy(*rules: DomainRule) -> Policy:

@@ -15,7 +15,6 @@ import shutil
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,20 +129,6 @@ def classpath(tmp_path_factory: pytest.TempPathFactory) -> str:
     done = subprocess.run([*argv, *sources], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return os.pathsep.join([str(work / "classes"), jars])
-
-
-@pytest.fixture(scope="module")
-def server(leaf: LeafCert) -> Iterator[TLSServer]:
-    with TLSServer(leaf) as srv:
-        yield srv
-
-
-@pytest.fixture
-def cafile(root_pem: str, tmp_path: Path) -> str:
-    """The CA the client trusts before the attack (the tester's CA bundle)."""
-    path = tmp_path / "root.pem"
-    path.write_text(root_pem)
-    return str(path)
 
 
 @pytest.fixture(autouse=True)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import socket
+import re
 import ssl
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,24 +41,6 @@ except Exception as exc:
 UNPINNED = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
 
 
-@pytest.fixture(scope="module")
-def leaf(pki: TestPKI) -> LeafCert:
-    return pki.leaf("localhost")
-
-
-@pytest.fixture(scope="module")
-def server(leaf: LeafCert) -> Iterator[TLSServer]:
-    with TLSServer(leaf) as srv:
-        yield srv
-
-
-@pytest.fixture
-def root_pem(pki: TestPKI, tmp_path: Path) -> str:
-    path = tmp_path / "root.pem"
-    pki.root.cert_pem.write_to_path(path)
-    return str(path)
-
-
 @pytest.fixture
 def client(tmp_path: Path) -> str:
     path = tmp_path / "client.py"
@@ -75,11 +56,11 @@ def test_pinned_client_is_refused_exit_0(
     capsys: pytest.CaptureFixture[str],
     server: TLSServer,
     leaf: LeafCert,
-    root_pem: str,
+    cafile: str,
     client: str,
 ) -> None:
     pin = str(pinset.spki_pin(leaf.cert))
-    argv = ["--pin-host", "localhost", "--cafile", root_pem, "--", sys.executable, client]
+    argv = ["--pin-host", "localhost", "--cafile", cafile, "--", sys.executable, client]
     status = main(["mitm", *argv, url(server), pin])
     out, err = capsys.readouterr()
     assert status == 0, out + err
@@ -92,9 +73,9 @@ def test_pinned_client_is_refused_exit_0(
 
 
 def test_unpinned_client_is_intercepted_exit_1(
-    capsys: pytest.CaptureFixture[str], server: TLSServer, root_pem: str
+    capsys: pytest.CaptureFixture[str], server: TLSServer, cafile: str
 ) -> None:
-    argv = ["--pin-host", "localhost", "--cafile", root_pem, "--", sys.executable, "-c", UNPINNED]
+    argv = ["--pin-host", "localhost", "--cafile", cafile, "--", sys.executable, "-c", UNPINNED]
     status = main(["mitm", *argv, url(server)])
     out, _ = capsys.readouterr()
     assert status == 1
@@ -103,10 +84,10 @@ def test_unpinned_client_is_intercepted_exit_1(
     assert "FAIL localhost" in out
 
 
-def test_json_shape(capsys: pytest.CaptureFixture[str], server: TLSServer, root_pem: str) -> None:
+def test_json_shape(capsys: pytest.CaptureFixture[str], server: TLSServer, cafile: str) -> None:
     argv = ["--json", "--pin-host", "localhost", "--pin-host", "api.example.com"]
     status = main(
-        ["mitm", *argv, "--cafile", root_pem, "--", sys.executable, "-c", UNPINNED, url(server)]
+        ["mitm", *argv, "--cafile", cafile, "--", sys.executable, "-c", UNPINNED, url(server)]
     )
     out, err = capsys.readouterr()
     data = json.loads(out)
@@ -142,7 +123,7 @@ def test_policy_hosts_are_pinned(
     capsys: pytest.CaptureFixture[str],
     server: TLSServer,
     leaf: LeafCert,
-    root_pem: str,
+    cafile: str,
     client: str,
     tmp_path: Path,
 ) -> None:
@@ -152,7 +133,7 @@ def test_policy_hosts_are_pinned(
         f'[[domain]]\nname = "localhost"\npins = ["{pinset.spki_pin(leaf.cert)}", "{backup}"]\n'
     )
     pin = str(pinset.spki_pin(leaf.cert))
-    argv = ["--json", "--policy", str(policy), "--cafile", root_pem]
+    argv = ["--json", "--policy", str(policy), "--cafile", cafile]
     status = main(["mitm", *argv, "--", sys.executable, client, url(server), pin])
     data = json.loads(capsys.readouterr().out)
     assert status == 0
@@ -185,9 +166,9 @@ for host in ("localhost", "127.0.0.1"):  # the policy pins the first name only
 
 
 def test_without_pin_host_every_contacted_host_is_judged(
-    capsys: pytest.CaptureFixture[str], server: TLSServer, root_pem: str
+    capsys: pytest.CaptureFixture[str], server: TLSServer, cafile: str
 ) -> None:
-    argv = ["--json", "--cafile", root_pem, "--", sys.executable, "-c", UNPINNED, url(server)]
+    argv = ["--json", "--cafile", cafile, "--", sys.executable, "-c", UNPINNED, url(server)]
     status = main(["mitm", *argv])
     data = json.loads(capsys.readouterr().out)
     assert status == 1
@@ -205,11 +186,11 @@ def test_without_pin_host_a_client_that_refuses_passes(
     capsys: pytest.CaptureFixture[str],
     server: TLSServer,
     leaf: LeafCert,
-    root_pem: str,
+    cafile: str,
     client: str,
 ) -> None:
     pin = str(pinset.spki_pin(leaf.cert))
-    status = main(["mitm", "--cafile", root_pem, "--", sys.executable, client, url(server), pin])
+    status = main(["mitm", "--cafile", cafile, "--", sys.executable, client, url(server), pin])
     out, _ = capsys.readouterr()
     assert status == 0, out
     assert "REFUSED" in out
@@ -217,14 +198,14 @@ def test_without_pin_host_a_client_that_refuses_passes(
 
 
 def test_an_intercepted_host_fails_even_when_it_is_not_a_pinned_one(
-    capsys: pytest.CaptureFixture[str], pki: TestPKI, root_pem: str, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], pki: TestPKI, cafile: str, tmp_path: Path
 ) -> None:
     two_names = pki.leaf("localhost", "127.0.0.1")
     script = tmp_path / "two_hosts.py"
     script.write_text(TWO_HOSTS_CLIENT)
     pin = str(pinset.spki_pin(two_names.cert))
     with TLSServer(two_names) as srv:
-        argv = ["--json", "--pin-host", "localhost", "--cafile", root_pem, "--"]
+        argv = ["--json", "--pin-host", "localhost", "--cafile", cafile, "--"]
         status = main(["mitm", *argv, sys.executable, str(script), str(srv.port), pin])
     data = json.loads(capsys.readouterr().out)
     assert status == 1
@@ -286,11 +267,17 @@ def test_usage_errors_exit_2(
     assert message in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def _wait_for_output(
+    capsys: pytest.CaptureFixture[str], pattern: str, timeout: float = 10
+) -> tuple[str, re.Match[str]]:
+    """Everything printed until ``pattern`` appears (a command running in a thread)."""
+    out = ""
+    deadline = time.monotonic() + timeout
+    while not (found := re.search(pattern, out)):
+        assert time.monotonic() < deadline, f"no {pattern!r} in {out!r}"
+        time.sleep(0.05)
+        out += capsys.readouterr().out
+    return out, found
 
 
 @pytest.mark.parametrize("pin_host", [["--pin-host", "localhost"], []])
@@ -301,27 +288,21 @@ def test_serve_prints_ca_and_verdicts(
     tmp_path: Path,
     pin_host: list[str],
 ) -> None:
-    port, ca_out = _free_port(), tmp_path / "ca.pem"
+    ca_out = tmp_path / "ca.pem"
     result: list[int] = []
     upstream = f"127.0.0.1:{server.port}"
-    argv = ["mitm", "serve", "--port", str(port), "--upstream", upstream]
+    argv = ["mitm", "serve", "--port", "0", "--upstream", upstream]
     argv += ["--ca-out", str(ca_out), "--max-connections", "1", *pin_host]
     thread = threading.Thread(target=lambda: result.append(main(argv)), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while True:  # wait for the listener (this probe carries no TLS: it does not count)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    # It prints where it listens once it does: on the port the system gave it.
+    out, listening = _wait_for_output(capsys, r"listening on https://127\.0\.0\.1:(\d+)/")
+    port = int(listening.group(1))
     ctx = pki.client_context()
     ctx.load_verify_locations(cafile=str(ca_out))
     body = urllib.request.urlopen(f"https://localhost:{port}/", context=ctx, timeout=10).read()
     thread.join(15)
-    out, _ = capsys.readouterr()
+    out += capsys.readouterr().out
     assert body == server.http_body
     assert f"listening on https://127.0.0.1:{port}/" in out
     assert ca_out.read_text() in out
@@ -337,35 +318,28 @@ def test_serve_json_lines_in_connect_mode(
     server: TLSServer,
     tmp_path: Path,
 ) -> None:
-    port, ca_out = _free_port(), tmp_path / "ca.pem"
+    ca_out = tmp_path / "ca.pem"
     result: list[int] = []
-    argv = ["mitm", "serve", "--json", "--port", str(port), "--ca-out", str(ca_out)]
+    argv = ["mitm", "serve", "--json", "--port", "0", "--ca-out", str(ca_out)]
     argv += ["--max-connections", "1", "--pin-host", "localhost"]
     thread = threading.Thread(target=lambda: result.append(main(argv)), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not ca_out.exists() or ca_out.stat().st_size == 0:
-        assert time.monotonic() < deadline, "serve never wrote its CA"
-        time.sleep(0.05)
+    # The "ready" line comes once it listens, naming the port the system gave it.
+    out, ready = _wait_for_output(capsys, r'"proxy": "(http://127\.0\.0\.1:\d+)"')
     policy = Policy(
         (DomainRule("localhost", (pinset.spki_pin(leaf.cert),), allow_single_pin=True),)
     )
     ctx = pinset.ssl_context(policy, cadata=pki.root.cert_pem.bytes().decode() + ca_out.read_text())
     opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({"https": f"http://127.0.0.1:{port}"}),
+        urllib.request.ProxyHandler({"https": ready.group(1)}),
         urllib.request.HTTPSHandler(context=ctx),
     )
-    reason: object = None
-    while not isinstance(reason, pinset.PinMismatchError):  # the proxy may not listen yet
-        assert time.monotonic() < deadline, reason
-        try:
-            opener.open(f"https://localhost:{server.port}/", timeout=10)
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-        else:
-            pytest.fail("the pinned client accepted the forged certificate")
+    with pytest.raises(urllib.error.URLError) as refused:
+        opener.open(f"https://localhost:{server.port}/", timeout=10)
+    assert isinstance(refused.value.reason, pinset.PinMismatchError)
     thread.join(15)
-    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    out += capsys.readouterr().out
+    events = [json.loads(line) for line in out.splitlines()]
     assert [e["event"] for e in events] == ["ready", "connection", "summary"]
     assert events[0]["ca_pem"] == ca_out.read_text()
     assert events[1]["verdict"] == "REFUSED"
