@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pinset._dates import parse_iso_date
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats._model import Finding
 from pinset.hosts import canonical_host
@@ -34,7 +35,6 @@ __all__ = [
 
 # Xcode build settings ($(NAME), ${NAME}) and Gradle/shell style placeholders.
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\$\([^)]*\)")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def did_you_mean(key: str, known: Iterable[str], what: str = "keys") -> str:
@@ -75,11 +75,9 @@ def parse_date(value: Any, *, source: str | None, line: int | None, key: str) ->
     """A ``yyyy-MM-dd`` string as a date, or :class:`ConfigError` naming the key."""
     if isinstance(value, str):
         check_placeholder(value, source=source, line=line, key=key)
-        if _DATE.fullmatch(value.strip()):
-            try:
-                return dt.date.fromisoformat(value.strip())
-            except ValueError:
-                pass
+        date = parse_iso_date(value)
+        if date is not None:
+            return date
     raise ConfigError(
         f"{key} must be a date written yyyy-MM-dd, not {value!r}",
         source=source,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pinset._dates import parse_iso_date
 from pinset.errors import ConfigError, PinsetError
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
@@ -43,8 +44,6 @@ _DOMAIN_KEYS = (
     "placeholder-only",
 )
 _TOP_KEYS = ("defaults", "domain")
-# Only the one spelling every platform format uses (3.11's fromisoformat takes more).
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def load(cls: type[Policy], path: str | Path) -> Policy:
@@ -257,11 +256,10 @@ def _parse_date(value: Any, where: str, source: str | None, line: int | None) ->
         )
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
+    if isinstance(value, str):
+        date = parse_iso_date(value)
+        if date is not None:
+            return date
     raise ConfigError(
         f"expiration of {where} is not a date: {value!r}",
         source=source,

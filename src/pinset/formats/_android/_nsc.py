@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from pinset._dates import parse_iso_date
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats._android._nsc_tree import Config, Document, Kind, PinSet, ancestors
 from pinset.formats._importing import did_you_mean
@@ -44,7 +45,6 @@ _CONFIG_CHILDREN = {
     ),
 }
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/=\s]+")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # How deep <domain-config> elements may nest; AOSP's own tests nest three levels.
 MAX_NESTING = 32
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}?")
@@ -335,11 +335,9 @@ class _Reader:
 
     def expiration(self, el: Element, text: str) -> dt.date:
         self.no_placeholder(text, el, attr="expiration")
-        try:
-            if _DATE.fullmatch(text.strip()):
-                return dt.date.fromisoformat(text.strip())
-        except ValueError:
-            pass
+        date = parse_iso_date(text)
+        if date is not None:
+            return date
         raise self.error(
             f"pin-set expiration {text!r} is not a date in yyyy-MM-dd form",
             el,
