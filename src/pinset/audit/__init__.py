@@ -30,7 +30,7 @@ from pinset.audit._model import (
     Unreadable,
     sort_key,
 )
-from pinset.audit._rules import RULES, Rule, check
+from pinset.audit._rules import RULES, Rule, check, imported_findings
 from pinset.audit._targets import read_target
 from pinset.chain import load_chain, order_chain
 from pinset.errors import ChainError
@@ -47,6 +47,7 @@ __all__ = [
     "Subject",
     "audit",
     "chain_from_file",
+    "imported_findings",
     "live_endpoints",
     "read_subjects",
 ]

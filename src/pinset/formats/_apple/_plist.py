@@ -14,7 +14,7 @@ from typing import Any
 from xml.parsers import expat
 
 from pinset.errors import ConfigError, PinsetError
-from pinset.formats._importing import check_placeholder, did_you_mean
+from pinset.formats._importing import did_you_mean, refuse_build_setting
 from pinset.formats._model import Finding
 from pinset.pins import Pin
 
@@ -133,7 +133,7 @@ class PlistText:
     def pin(self, path: KeyPath, text: str, key: str) -> Pin:
         """``text`` at ``path`` as a :class:`Pin`; its errors name ``key`` if they name none."""
         line = self.line(path)
-        check_placeholder(text, source=self.source, line=line, key=key)
+        refuse_build_setting(text, source=self.source, line=line, key=key)
         try:
             return Pin.parse(text, source=self.source, line=line)
         except PinsetError as exc:

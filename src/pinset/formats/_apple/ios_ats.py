@@ -21,7 +21,14 @@ from typing import Any, Literal
 
 from pinset.formats._apple._plist import KeyPath, PlistText, dump_plist, is_plist
 from pinset.formats._importing import host_name, import_rule, make_policy
-from pinset.formats._model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
+from pinset.formats._model import (
+    ExportError,
+    ExportWarning,
+    Finding,
+    Imported,
+    PlatformDomain,
+    WrittenPins,
+)
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 
@@ -83,6 +90,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     rules: list[DomainRule] = []
     domains: list[PlatformDomain] = []
     findings: list[Finding] = []
+    written: list[WrittenPins] = []
     identities: dict[str, dict[str, str]] = {}
     lines: dict[str, int] = {}
     seen: dict[str, str] = {}
@@ -97,7 +105,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
                 hint="merge the two entries into one",
             )
         seen[name] = raw_name
-        rule, texts, kinds, found = _read_domain(plist, path, name, entry)
+        rule, texts, kinds, pins_written = _read_domain(plist, path, name, entry)
         rules.append(rule)
         identities[name] = kinds
         if line is not None:
@@ -107,7 +115,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
                 name, include_subdomains=rule.include_subdomains, pin_texts=texts, line=line
             )
         )
-        findings.extend(found)
+        written.append(pins_written)
         if rule.include_subdomains:
             findings.append(
                 Finding(
@@ -130,12 +138,13 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
         domains=tuple(domains),
         platform={"identities": identities, "binary": plist.binary},
         lines=lines,
+        written=tuple(written),
     )
 
 
 def _read_domain(
     plist: PlistText, path: KeyPath, name: str, entry: Any
-) -> tuple[DomainRule, tuple[str, ...], dict[str, str], list[Finding]]:
+) -> tuple[DomainRule, tuple[str, ...], dict[str, str], WrittenPins]:
     if not isinstance(entry, dict):
         raise plist.error(f"the entry for {name} must be a dictionary", path)
     plist.check_keys(entry, path, _DOMAIN_KEYS, f"the {PINNED} entry for {name}")
@@ -167,7 +176,7 @@ def _read_domain(
             ),
         )
     real = [p for p in dict.fromkeys(pins) if not p.is_placeholder]
-    rule, findings = import_rule(
+    rule, written = import_rule(
         source=plist.source,
         line=plist.line(path),
         pin_texts=tuple(texts),
@@ -176,7 +185,7 @@ def _read_domain(
         include_subdomains=include,
         allow_single_pin=len(real) < 2,
     )
-    return rule, tuple(texts), kinds, findings
+    return rule, tuple(texts), kinds, written
 
 
 def _identity_text(plist: PlistText, path: KeyPath, item: Any) -> str:

@@ -36,7 +36,14 @@ import warnings
 
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats._importing import import_rule, make_policy
-from pinset.formats._model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
+from pinset.formats._model import (
+    ExportError,
+    ExportWarning,
+    Finding,
+    Imported,
+    PlatformDomain,
+    WrittenPins,
+)
 from pinset.formats._okhttp._source import PinnerSource, read_source
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
@@ -173,6 +180,7 @@ def _build(
     rules: list[DomainRule] = []
     domains: list[PlatformDomain] = []
     lines: dict[str, int] = {}
+    written: list[WrittenPins] = []
     order = {key: index for index, key in enumerate(groups)}
     for key, (pins, texts, line) in groups.items():
         name, include, one = key
@@ -196,7 +204,7 @@ def _build(
                 )
             )
         real = [p for p in dict.fromkeys(merged) if not p.is_placeholder]
-        rule, rule_found = import_rule(
+        rule, pins_written = import_rule(
             source=source,
             line=line,
             pin_texts=tuple(texts),
@@ -213,9 +221,11 @@ def _build(
                 rule.pattern, include_subdomains=include, pin_texts=tuple(texts), line=line
             )
         )
-        findings.extend(rule_found)
+        written.append(pins_written)
     policy = make_policy(rules, source=source)
-    return Imported(policy, FORMAT, source, tuple(findings), tuple(domains), lines=lines)
+    return Imported(
+        policy, FORMAT, source, tuple(findings), tuple(domains), lines=lines, written=tuple(written)
+    )
 
 
 # -- export ---------------------------------------------------------------------
