@@ -84,10 +84,11 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
     single = {k: v for k, v in directives if k != "pin-sha256"}
     max_age = _max_age(single.get("max-age"), header.report_only, skipped, source, number)
     include = "includeSubDomains" in single
-    uris = (single["report-uri"],) if single.get("report-uri") else ()
+    report_uri = single.get("report-uri")
+    uris = (report_uri,) if report_uri else ()
     pins = tuple(Pin.parse(f'pin-sha256="{t}"', source=source, line=number) for t in texts)
     findings = _header_findings(header, canonical, single, skipped, max_age, source)
-    real = _check_pins(pins, header, skipped, source)
+    _check_pins(pins, header, skipped, source)
     rule, written = import_rule(
         source=source,
         line=number,
@@ -99,7 +100,6 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
         include_subdomains=include,
         enforce=not header.report_only,
         report_uris=uris,
-        allow_single_pin=not header.report_only and real < 2,
     )
     domain = PlatformDomain(
         canonical, include_subdomains=include, pin_texts=tuple(texts), line=number
@@ -201,8 +201,8 @@ def _header_findings(
 
 def _check_pins(
     pins: tuple[Pin, ...], header: _Header, skipped: list[str], source: str | None
-) -> int:
-    """What makes browsers ignore the header: no pin, or no backup pin. The real pins' count."""
+) -> None:
+    """What makes browsers ignore the header: no pin, or no backup pin."""
     other_pins = [name for name in skipped if name.lower().startswith("pin-")]
     besides = f" (skipped: {', '.join(other_pins)})" if other_pins else ""
     if not pins:
@@ -223,7 +223,6 @@ def _check_pins(
             key="pin-sha256",
             hint="add the pin-sha256 of an offline backup key (pinset keygen)",
         )
-    return len([p for p in distinct if not p.is_placeholder])
 
 
 def _skipped(

@@ -20,6 +20,7 @@ from pinset._dates import parse_iso_date
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats._model import WrittenPins
 from pinset.hosts import canonical_host
+from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 
 __all__ = [
@@ -100,29 +101,49 @@ def import_rule(
     *,
     source: str | None,
     line: int | None,
+    name: str,
+    pins: Sequence[Pin],
+    include_subdomains: bool = False,
+    one_label: bool = False,
+    expiration: dt.date | None = None,
+    enforce: bool = True,
+    report_uris: Sequence[str] = (),
     pin_texts: Sequence[str] = (),
     pin_lines: Sequence[int | None] = (),
     expiration_fix: str | None = None,
     lifetime: str | None = None,
     backup_needed: bool | None = None,
     single_pin_accepted: bool = False,
-    **fields: Any,
 ) -> tuple[DomainRule, WrittenPins]:
-    """A platform's domain entry as a :class:`DomainRule`, and its pins as written.
+    """A platform's pinned domain as a :class:`DomainRule`, and its pins as written.
 
-    Every importer calls this for each pinned domain (``fields`` are
-    :class:`DomainRule` fields), so every format builds the same entry the same
-    way. A domain whose every pin is a placeholder (:attr:`Pin.is_placeholder`)
-    is kept, as the platform keeps it: ``placeholder_only`` is set, so no key
-    can match and connections are refused. ``pin_texts`` are the pins as the
-    file writes them (``pin_lines`` their lines); they and the other arguments
-    become the :class:`WrittenPins` the audit's rules judge.
+    Every importer calls this for each pinned domain, so every format builds the
+    same entry the same way. The platform accepts what it accepts: an enforced
+    rule with fewer than two real pins gets ``allow_single_pin`` (so does one
+    whose file says a single pin is accepted, ``single_pin_accepted``). A domain
+    whose every pin is a placeholder (:attr:`Pin.is_placeholder`) is kept, as the
+    platform keeps it, with ``placeholder_only`` set: no key can match, so
+    connections are refused. ``pin_texts`` are the pins as the file writes them
+    (``pin_lines`` their lines); they and the remaining arguments become the
+    :class:`WrittenPins` the audit's rules judge.
     """
-    pins = tuple(fields.get("pins", ()))
-    if pins and not fields.get("exclude") and all(p.is_placeholder for p in pins):
-        # With no real pin the backup question is moot: the rule matches no key at all.
-        fields.update(placeholder_only=True, allow_single_pin=False)
-    rule = make_rule(source=source, line=line, **fields)
+    real = {p for p in pins if not p.is_placeholder}
+    # With no real pin the backup question is moot: the rule matches no key at all.
+    placeholder_only = bool(pins) and not real
+    rule = make_rule(
+        source=source,
+        line=line,
+        name=name,
+        pins=tuple(pins),
+        include_subdomains=include_subdomains,
+        one_label=one_label,
+        expiration=expiration,
+        enforce=enforce,
+        report_uris=tuple(report_uris),
+        allow_single_pin=not placeholder_only
+        and ((enforce and len(real) < 2) or single_pin_accepted),
+        placeholder_only=placeholder_only,
+    )
     written = WrittenPins(
         rule.pattern,
         line,

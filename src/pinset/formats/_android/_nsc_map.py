@@ -138,9 +138,6 @@ class _Mapper:
                 fix='set cleartextTrafficPermitted="false" (on base-config too)',
                 line=config.line,
             )
-        real = {p for p in pin_set.pins if not p.is_placeholder}
-        # A single pin needs accepting only where it is enforced, or where the file says so.
-        single = len(real) < 2 and (enforce or pin_set.ignore_missing_backup)
         rule, written = import_rule(
             source=self.doc.source,
             line=pin_set.line,
@@ -157,7 +154,6 @@ class _Mapper:
             expiration=pin_set.expiration,
             enforce=enforce,
             report_uris=uris,
-            allow_single_pin=single or pin_set.ignore_missing_backup,
         )
         self.written.append(written)
         return rule

@@ -51,11 +51,8 @@ def _load_legacy(plist: PlistText, pins_by_host: Any) -> Imported:
                     hint=f"move the domain to {CONFIG}/{PINNED} with base64 {HASHES}",
                 )
             pins.append(Pin(bytes.fromhex(text.strip())))
-        real = [p for p in dict.fromkeys(pins) if not p.is_placeholder]
         # The hex texts are no spelling of a pin's base64: the pins are quoted canonically.
-        rule, pins_written = import_rule(
-            source=source, line=line, name=name, pins=tuple(pins), allow_single_pin=len(real) < 2
-        )
+        rule, pins_written = import_rule(source=source, line=line, name=name, pins=tuple(pins))
         rules.append(rule)
         if line is not None:
             lines[rule.pattern] = line

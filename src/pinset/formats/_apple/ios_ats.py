@@ -175,7 +175,6 @@ def _read_domain(
                 entry, (CA, LEAF), f"add the SPKI pins of the server's keys under {CA} or {LEAF}"
             ),
         )
-    real = [p for p in dict.fromkeys(pins) if not p.is_placeholder]
     rule, written = import_rule(
         source=plist.source,
         line=plist.line(path),
@@ -183,7 +182,6 @@ def _read_domain(
         name=name,
         pins=tuple(pins),
         include_subdomains=include,
-        allow_single_pin=len(real) < 2,
     )
     return rule, tuple(texts), kinds, written
 

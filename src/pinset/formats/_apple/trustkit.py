@@ -249,7 +249,7 @@ def _read_domain(
     pins = tuple(
         _parse_pin(plist, (*path, HASHES, index), text) for index, text in enumerate(texts)
     )
-    real = _check_pin_count(plist, path, name, pins, enforce)
+    _check_pin_count(plist, path, name, pins, enforce)
     rule, written = import_rule(
         source=plist.source,
         line=line,
@@ -261,7 +261,6 @@ def _read_domain(
         enforce=enforce,
         expiration=expiration,
         report_uris=uris,
-        allow_single_pin=enforce and real < 2,
     )
     return rule, texts, written
 
@@ -288,8 +287,8 @@ def _report_uris(plist: PlistText, path: KeyPath, entry: dict[str, Any]) -> tupl
 
 def _check_pin_count(
     plist: PlistText, path: KeyPath, name: str, pins: tuple[Pin, ...], enforce: bool
-) -> int:
-    """What TrustKit refuses: too few distinct pins. The number of real (non-placeholder) ones."""
+) -> None:
+    """What TrustKit refuses at start-up: fewer distinct pins than it needs."""
     distinct = list(dict.fromkeys(pins))
     needed = 2 if enforce else 1
     if len(distinct) < needed:
@@ -300,7 +299,6 @@ def _check_pin_count(
             (*path, HASHES),
             hint="add the pin of an offline backup key (pinset keygen)",
         )
-    return len([p for p in distinct if not p.is_placeholder])
 
 
 def _bool(plist: PlistText, path: KeyPath, entry: dict[str, Any], key: str, default: bool) -> bool:

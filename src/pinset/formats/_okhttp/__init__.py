@@ -203,7 +203,6 @@ def _build(
                     line=line,
                 )
             )
-        real = [p for p in dict.fromkeys(merged) if not p.is_placeholder]
         rule, pins_written = import_rule(
             source=source,
             line=line,
@@ -212,7 +211,6 @@ def _build(
             pins=tuple(merged),
             include_subdomains=include,
             one_label=one,
-            allow_single_pin=len(real) < 2,
         )
         rules.append(rule)
         lines[rule.pattern] = line
