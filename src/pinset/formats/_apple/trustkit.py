@@ -26,10 +26,16 @@ in :mod:`~pinset.formats._apple._trustkit_keys`, the legacy import in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
-from pinset.formats._apple._plist import KeyPath, PlistText, dump_plist, is_plist
+from pinset.formats._apple._plist import (
+    DomainEntry,
+    KeyPath,
+    PlistText,
+    dump_plist,
+    entries_imported,
+    is_plist,
+)
 from pinset.formats._apple._trustkit_export import _config
 from pinset.formats._apple._trustkit_keys import (
     _DOMAIN_KEYS,
@@ -54,7 +60,7 @@ from pinset.formats._apple._trustkit_keys import (
 from pinset.formats._apple._trustkit_legacy import _legacy_ignored, _load_legacy
 from pinset.formats._apple._trustkit_swift import dumps_swift
 from pinset.formats._expiry import expiration_window
-from pinset.formats._importing import import_rule, make_policy, make_rule, parse_date
+from pinset.formats._importing import import_rule, make_rule, parse_date
 from pinset.formats._model import (
     Finding,
     Imported,
@@ -76,16 +82,6 @@ def sniff(data: bytes) -> bool:
     return is_plist(data) and any(k in data for k in keys)
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """One domain of ``TSKPinnedDomains``: its rule, platform facts, pins as written, findings."""
-
-    rule: DomainRule
-    facts: PlatformDomain
-    written: WrittenPins | None
-    findings: tuple[Finding, ...] = ()
-
-
 def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     """Read TrustKit's configuration from an Info.plist (or a plist whose root is the config)."""
     plist = PlistText(data, source=source)
@@ -96,9 +92,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     swizzle, pinned = _check_config(plist, base, config)
     legacy = [_legacy_ignored(plist)] if LEGACY in plist.root else []
     entries = _read_entries(plist, base, pinned)
-    rules = [e.rule for e in entries]
-    _check_exclusions(plist, base, rules)
-    policy = make_policy(rules, source=source)
+    _check_exclusions(plist, base, [e.rule for e in entries])
     platform = {
         "swizzle_network_delegates": swizzle,
         "ignore_pinning_for_user_anchors": config.get(IGNORE_USER_ANCHORS),
@@ -110,17 +104,8 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
         "binary": plist.binary,
     }
     # plist.findings (keys TrustKit does not read) are complete only once every entry is read.
-    findings = [*plist.findings, *legacy, *(f for e in entries for f in e.findings)]
-    return Imported(
-        policy,
-        FORMAT,
-        source,
-        tuple(findings),
-        tuple(e.facts for e in entries),
-        platform,
-        lines={e.rule.pattern: e.facts.line for e in entries if e.facts.line is not None},
-        written=tuple(e.written for e in entries if e.written is not None),
-    )
+    findings = [*plist.findings, *legacy]
+    return entries_imported(entries, FORMAT, source, findings=findings, platform=platform)
 
 
 def _find_config(plist: PlistText) -> tuple[KeyPath, dict[str, Any]] | None:
@@ -150,9 +135,7 @@ def _check_config(
     plist: PlistText, base: KeyPath, config: dict[str, Any]
 ) -> tuple[bool, dict[str, Any]]:
     """What TrustKit refuses at start-up in the global keys; the swizzle flag and the domains."""
-    for path, dup_line in plist.duplicates:
-        if path[: len(base) + 1] == (*base, PINNED) and len(path) in (len(base) + 2, len(base) + 3):
-            raise plist.error(f"key {path[-1]!r} appears twice", path).with_location(line=dup_line)
+    plist.refuse_duplicates((*base, PINNED), "")
     plist.check_keys(config, base, _GLOBAL_KEYS, CONFIG)
     swizzle = config.get(SWIZZLE)
     if not isinstance(swizzle, bool):
@@ -171,20 +154,15 @@ def _check_config(
     return swizzle, pinned
 
 
-def _read_entries(plist: PlistText, base: KeyPath, pinned: dict[str, Any]) -> list[_Entry]:
-    entries = []
-    seen: dict[str, str] = {}
-    for raw_name, entry in pinned.items():
-        path = (*base, PINNED, raw_name)
-        name = _domain_name(plist, path, raw_name)
-        if name in seen:
-            raise plist.error(f"domain {raw_name!r} is the same host as {seen[name]!r}", path)
-        seen[name] = raw_name
-        entries.append(_read_entry(plist, path, name, entry))
-    return entries
+def _read_entries(plist: PlistText, base: KeyPath, pinned: dict[str, Any]) -> list[DomainEntry]:
+    def name_of(path: KeyPath, raw: str) -> str:
+        return _domain_name(plist, path, raw)
+
+    domains = plist.domains((*base, PINNED), pinned, name_of)
+    return [_read_entry(plist, path, name, entry) for path, name, entry in domains]
 
 
-def _read_entry(plist: PlistText, path: KeyPath, name: str, entry: Any) -> _Entry:
+def _read_entry(plist: PlistText, path: KeyPath, name: str, entry: Any) -> DomainEntry:
     line = plist.line(path)
     rule, texts, written = _read_domain(plist, path, name, entry)
     expiration_text = entry.get(EXPIRATION) if isinstance(entry, dict) else None
@@ -201,7 +179,7 @@ def _read_entry(plist: PlistText, path: KeyPath, name: str, entry: Any) -> _Entr
         trustkit=None if rule.exclude else _settings(entry, line),
     )
     if rule.exclude or DEFAULT_REPORT_URI not in rule.report_uris:
-        return _Entry(rule, facts, written)
+        return DomainEntry(rule, facts, written)
     default_uri = Finding(
         "trustkit-default-report-uri",
         "warning",
@@ -212,7 +190,7 @@ def _read_entry(plist: PlistText, path: KeyPath, name: str, entry: Any) -> _Entr
         source=plist.source,
         line=line,
     )
-    return _Entry(rule, facts, written, (default_uri,))
+    return DomainEntry(rule, facts, written, (default_uri,))
 
 
 def _settings(entry: dict[str, Any], line: int | None) -> TrustKitSettings:
