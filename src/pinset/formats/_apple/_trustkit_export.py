@@ -1,6 +1,6 @@
 """The ``TSKConfiguration`` dictionary a policy exports as, refused where TrustKit would refuse it.
 
-Both writers build on :func:`_config`: the Info.plist one in
+Both writers build on :func:`trustkit_config`: the Info.plist one in
 :mod:`pinset.formats._apple.trustkit` and the Swift one in
 :mod:`pinset.formats._apple._trustkit_swift`.
 ``TSKDisableDefaultReportUri`` is always true.
@@ -26,10 +26,10 @@ from pinset.formats._model import ExportError, ExportWarning
 from pinset.hosts import is_ip_literal
 from pinset.policy import DomainRule, Policy
 
-__all__ = ["_config"]
+__all__ = ["trustkit_config"]
 
 
-def _config(policy: Policy, swizzle_network_delegates: bool) -> dict[str, Any]:
+def trustkit_config(policy: Policy, swizzle_network_delegates: bool) -> dict[str, Any]:
     domains: dict[str, dict[str, Any]] = {}
     names = {r.name for r in policy.rules if not r.one_label}
     for rule in policy.rules:

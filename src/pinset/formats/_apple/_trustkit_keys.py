@@ -17,10 +17,12 @@ __all__ = [
     "CONFIG",
     "DEFAULT_REPORT_URI",
     "DISABLE_DEFAULT",
+    "DOMAIN_KEYS",
     "ENFORCE",
     "EXCLUDE_KEY",
     "EXPIRATION",
     "FORMAT",
+    "GLOBAL_KEYS",
     "HASHES",
     "IGNORE_USER_ANCHORS",
     "INCLUDE",
@@ -28,10 +30,8 @@ __all__ = [
     "PINNED",
     "REPORT_URIS",
     "SWIZZLE",
-    "_DOMAIN_KEYS",
-    "_GLOBAL_KEYS",
-    "_domain_name",
-    "_strings",
+    "domain_name",
+    "strings",
 ]
 
 FORMAT = "trustkit"
@@ -49,13 +49,13 @@ EXPIRATION = "TSKExpirationDate"
 ALGORITHMS = "TSKPublicKeyAlgorithms"
 EXCLUDE_KEY = "kSKExcludeSubdomainFromParentPolicy"
 DEFAULT_REPORT_URI = "https://overmind.datatheorem.com/trustkit/report"
-_GLOBAL_KEYS = (SWIZZLE, PINNED, IGNORE_USER_ANCHORS)
-_DOMAIN_KEYS = (
+GLOBAL_KEYS = (SWIZZLE, PINNED, IGNORE_USER_ANCHORS)
+DOMAIN_KEYS = (
     HASHES, INCLUDE, ENFORCE, REPORT_URIS, DISABLE_DEFAULT, EXPIRATION, EXCLUDE_KEY, ALGORITHMS
 )  # fmt: skip
 
 
-def _domain_name(plist: PlistText, path: KeyPath, raw: str) -> str:
+def domain_name(plist: PlistText, path: KeyPath, raw: str) -> str:
     name = host_name(raw, source=plist.source, line=plist.line(path), key=PINNED)
     if is_ip_literal(name) or "." not in name:
         raise plist.error(
@@ -66,7 +66,7 @@ def _domain_name(plist: PlistText, path: KeyPath, raw: str) -> str:
     return name
 
 
-def _strings(plist: PlistText, path: KeyPath, value: Any) -> list[str]:
+def strings(plist: PlistText, path: KeyPath, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise plist.error(f"{path[-1]} must be an array of strings", path)
     for index, text in enumerate(value):

@@ -16,20 +16,20 @@ from pinset.formats._apple._trustkit_keys import (
     HASHES,
     LEGACY,
     PINNED,
-    _domain_name,
-    _strings,
+    domain_name,
+    strings,
 )
 from pinset.formats._importing import import_rule, make_policy
 from pinset.formats._model import Finding, Imported, PlatformDomain, WrittenPins
 from pinset.pins import Pin
 from pinset.policy import DomainRule
 
-__all__ = ["_legacy_ignored", "_load_legacy"]
+__all__ = ["legacy_ignored", "load_legacy"]
 
 _HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 
 
-def _load_legacy(plist: PlistText, pins_by_host: Any) -> Imported:
+def load_legacy(plist: PlistText, pins_by_host: Any) -> Imported:
     source = plist.source
     if not isinstance(pins_by_host, dict) or not pins_by_host:
         raise plist.error(f"{LEGACY} must be a dictionary of domains", (LEGACY,))
@@ -40,8 +40,8 @@ def _load_legacy(plist: PlistText, pins_by_host: Any) -> Imported:
     for raw_name, hexes in pins_by_host.items():
         path = (LEGACY, raw_name)
         line = plist.line(path)
-        name = _domain_name(plist, path, raw_name)
-        texts = tuple(_strings(plist, path, hexes))
+        name = domain_name(plist, path, raw_name)
+        texts = tuple(strings(plist, path, hexes))
         pins = []
         for index, text in enumerate(texts):
             if not _HEX64.fullmatch(text.strip()):
@@ -63,7 +63,7 @@ def _load_legacy(plist: PlistText, pins_by_host: Any) -> Imported:
         policy,
         FORMAT,
         source,
-        (_legacy_ignored(plist),),
+        (legacy_ignored(plist),),
         tuple(domains),
         {"legacy": True},
         lines=lines,
@@ -71,7 +71,7 @@ def _load_legacy(plist: PlistText, pins_by_host: Any) -> Imported:
     )
 
 
-def _legacy_ignored(plist: PlistText) -> Finding:
+def legacy_ignored(plist: PlistText) -> Finding:
     return Finding(
         "legacy-hex-pins",
         "warning",

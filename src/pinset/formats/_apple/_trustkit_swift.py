@@ -10,11 +10,11 @@ import json
 import re
 from typing import Any
 
-from pinset.formats._apple._trustkit_export import _config
+from pinset.formats._apple._trustkit_export import trustkit_config
 from pinset.formats._apple._trustkit_keys import (
-    _DOMAIN_KEYS,
-    _GLOBAL_KEYS,
+    DOMAIN_KEYS,
     EXCLUDE_KEY,
+    GLOBAL_KEYS,
     PINNED,
     SWIZZLE,
 )
@@ -23,13 +23,13 @@ from pinset.policy import Policy
 __all__ = ["dumps_swift"]
 
 # Swift names of the keys: TrustKit exports each as a kTSK… constant.
-_SWIFT = {key: "k" + key for key in (*_GLOBAL_KEYS, *_DOMAIN_KEYS)}
+_SWIFT = {key: "k" + key for key in (*GLOBAL_KEYS, *DOMAIN_KEYS)}
 _SWIFT[EXCLUDE_KEY] = "kTSKExcludeSubdomainFromParentPolicy"
 
 
 def dumps_swift(policy: Policy, *, swizzle_network_delegates: bool = True) -> str:
     """A Swift ``let trustKitConfig: [String: Any]`` for ``TrustKit.initSharedInstance``."""
-    config = _config(policy, swizzle_network_delegates)
+    config = trustkit_config(policy, swizzle_network_delegates)
     out = ["let trustKitConfig: [String: Any] = ["]
     out.append(f"    {_SWIFT[SWIZZLE]}: {_swift(config[SWIZZLE])},")
     out.append(f"    {_SWIFT[PINNED]}: [")

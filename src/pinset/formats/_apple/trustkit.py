@@ -36,17 +36,17 @@ from pinset.formats._apple._plist import (
     entries_imported,
     is_plist,
 )
-from pinset.formats._apple._trustkit_export import _config
+from pinset.formats._apple._trustkit_export import trustkit_config
 from pinset.formats._apple._trustkit_keys import (
-    _DOMAIN_KEYS,
-    _GLOBAL_KEYS,
     CONFIG,
     DEFAULT_REPORT_URI,
     DISABLE_DEFAULT,
+    DOMAIN_KEYS,
     ENFORCE,
     EXCLUDE_KEY,
     EXPIRATION,
     FORMAT,
+    GLOBAL_KEYS,
     HASHES,
     IGNORE_USER_ANCHORS,
     INCLUDE,
@@ -54,10 +54,10 @@ from pinset.formats._apple._trustkit_keys import (
     PINNED,
     REPORT_URIS,
     SWIZZLE,
-    _domain_name,
-    _strings,
+    domain_name,
+    strings,
 )
-from pinset.formats._apple._trustkit_legacy import _legacy_ignored, _load_legacy
+from pinset.formats._apple._trustkit_legacy import legacy_ignored, load_legacy
 from pinset.formats._apple._trustkit_swift import dumps_swift
 from pinset.formats._expiry import expiration_window
 from pinset.formats._importing import import_rule, make_rule, parse_date
@@ -87,10 +87,10 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     plist = PlistText(data, source=source)
     found = _find_config(plist)
     if found is None:
-        return _load_legacy(plist, plist.root[LEGACY])
+        return load_legacy(plist, plist.root[LEGACY])
     base, config = found
     swizzle, pinned = _check_config(plist, base, config)
-    legacy = [_legacy_ignored(plist)] if LEGACY in plist.root else []
+    legacy = [legacy_ignored(plist)] if LEGACY in plist.root else []
     entries = _read_entries(plist, base, pinned)
     _check_exclusions(plist, base, [e.rule for e in entries])
     platform = {
@@ -136,7 +136,7 @@ def _check_config(
 ) -> tuple[bool, dict[str, Any]]:
     """What TrustKit refuses at start-up in the global keys; the swizzle flag and the domains."""
     plist.refuse_duplicates((*base, PINNED), "")
-    plist.check_keys(config, base, _GLOBAL_KEYS, CONFIG)
+    plist.check_keys(config, base, GLOBAL_KEYS, CONFIG)
     swizzle = config.get(SWIZZLE)
     if not isinstance(swizzle, bool):
         raise plist.error(
@@ -156,7 +156,7 @@ def _check_config(
 
 def _read_entries(plist: PlistText, base: KeyPath, pinned: dict[str, Any]) -> list[DomainEntry]:
     def name_of(path: KeyPath, raw: str) -> str:
-        return _domain_name(plist, path, raw)
+        return domain_name(plist, path, raw)
 
     domains = plist.domains((*base, PINNED), pinned, name_of)
     return [_read_entry(plist, path, name, entry) for path, name, entry in domains]
@@ -208,7 +208,7 @@ def _read_domain(
 ) -> tuple[DomainRule, tuple[str, ...], WrittenPins | None]:
     if not isinstance(entry, dict):
         raise plist.error(f"the entry for {name} must be a dictionary", path)
-    plist.check_keys(entry, path, _DOMAIN_KEYS, f"the {PINNED} entry for {name}")
+    plist.check_keys(entry, path, DOMAIN_KEYS, f"the {PINNED} entry for {name}")
     line = plist.line(path)
     if _bool(plist, path, entry, EXCLUDE_KEY, False):
         return _excluded(plist, path, name, entry), (), None
@@ -223,7 +223,7 @@ def _read_domain(
             line=plist.line((*path, EXPIRATION)),
             key=EXPIRATION,
         )
-    texts = tuple(_strings(plist, (*path, HASHES), entry.get(HASHES, [])))
+    texts = tuple(strings(plist, (*path, HASHES), entry.get(HASHES, [])))
     pins = tuple(
         _parse_pin(plist, (*path, HASHES, index), text) for index, text in enumerate(texts)
     )
@@ -257,7 +257,7 @@ def _excluded(plist: PlistText, path: KeyPath, name: str, entry: dict[str, Any])
 def _report_uris(plist: PlistText, path: KeyPath, entry: dict[str, Any]) -> tuple[str, ...]:
     """The domain's report URIs, TrustKit's default one included unless it is disabled."""
     disabled = _bool(plist, path, entry, DISABLE_DEFAULT, False)
-    uris = _strings(plist, (*path, REPORT_URIS), entry.get(REPORT_URIS, []))
+    uris = strings(plist, (*path, REPORT_URIS), entry.get(REPORT_URIS, []))
     if not disabled and DEFAULT_REPORT_URI not in uris:
         uris = [*uris, DEFAULT_REPORT_URI]
     return tuple(uris)
@@ -328,5 +328,5 @@ def dumps(
     """
     if swift:
         return dumps_swift(policy, swizzle_network_delegates=swizzle_network_delegates)
-    root = {CONFIG: _config(policy, swizzle_network_delegates)}
+    root = {CONFIG: trustkit_config(policy, swizzle_network_delegates)}
     return dump_plist(root, binary=binary)
