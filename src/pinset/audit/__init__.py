@@ -19,7 +19,6 @@ from pathlib import Path
 
 from cryptography import x509
 
-from pinset.audit._apk import ArchiveLimits
 from pinset.audit._live import Endpoint, fetch_chains
 from pinset.audit._model import (
     AuditReport,
@@ -31,7 +30,7 @@ from pinset.audit._model import (
     sort_key,
 )
 from pinset.audit._rules import RULES, Rule, check, imported_findings
-from pinset.audit._targets import read_target
+from pinset.audit._zip import ArchiveLimits
 from pinset.chain import load_chain, order_chain
 from pinset.errors import ChainError
 from pinset.hosts import canonical_host
@@ -76,6 +75,10 @@ def read_subjects(
 
     ``archive_limits`` bound what reading each APK or IPA may inflate.
     """
+    # Imported here: the APK, IPA and plist readers are not needed by pinset import, which
+    # uses this package only for the rules over what it imported.
+    from pinset.audit._targets import read_target
+
     subjects: list[Subject] = []
     unreadable: list[Unreadable] = []
     names: list[str] = []

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from functools import lru_cache
-from importlib import resources
 from urllib.parse import urlsplit
 
 from pinset.audit._model import Context, Finding, Subject
@@ -33,6 +32,8 @@ __all__ = [
 @lru_cache(maxsize=1)
 def public_suffixes() -> frozenset[str]:
     """The embedded subset of the Public Suffix List (``public_suffixes.txt``)."""
+    from importlib import resources  # only when a rule needs it (pinset import never does)
+
     text = resources.files("pinset.audit").joinpath("public_suffixes.txt").read_text("utf-8")
     return frozenset(
         line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
