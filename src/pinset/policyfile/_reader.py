@@ -184,14 +184,8 @@ def _build(
     cls: type[Policy], data: Any, source: str | None, where: Locator
 ) -> tuple[Policy, dict[str, RulePosition]]:
     defaults = _read_defaults(data, source, where)
-    domains = data.get("domain", [])
-    if not isinstance(domains, list):
-        raise ConfigError(
-            "domains are written as [[domain]] tables (a list)",
-            source=source,
-            line=where.top("domain"),
-            key="domain",
-        )
+    message = "domains are written as [[domain]] tables (a list)"
+    domains = _top(data, "domain", list, message, source, where)
     rules = []
     positions: dict[str, RulePosition] = {}
     seen: dict[tuple[str, bool], int] = {}
@@ -221,18 +215,21 @@ def _build(
     return policy, positions
 
 
+def _top(
+    data: Mapping[str, Any], key: str, kind: type, message: str, source: str | None, where: Locator
+) -> Any:
+    """Top-level table or list ``key`` of the policy (absent: empty), which must be a ``kind``."""
+    value = data.get(key, [] if kind is list else {})
+    if not isinstance(value, kind):
+        raise ConfigError(message, source=source, line=where.top(key), key=key)
+    return value
+
+
 def _read_defaults(data: Any, source: str | None, where: Locator) -> _Defaults:
     if not isinstance(data, Mapping):
         raise ConfigError("a policy is a table of [defaults] and [[domain]]", source=source)
     _reject_unknown(data, _TOP_KEYS, "the top level", source, where.top)
-    defaults = data.get("defaults", {})
-    if not isinstance(defaults, Mapping):
-        raise ConfigError(
-            "[defaults] must be a table",
-            source=source,
-            line=where.top("defaults"),
-            key="defaults",
-        )
+    defaults = _top(data, "defaults", Mapping, "[defaults] must be a table", source, where)
     _reject_unknown(defaults, _DEFAULT_KEYS, "[defaults]", source, lambda key: where.key(None, key))
 
     def value(key: str, kind: type, fallback: Any) -> Any:
