@@ -101,7 +101,8 @@ def command(file: str, fmt: str | None, output: str | None, host: str | None, as
 
     FILE is an Android network security config, a TrustKit or ATS Info.plist,
     OkHttp CertificatePinner code, an HPKP header or a pinset policy; - reads
-    standard input. What the importer noticed goes to stderr as findings.
+    standard input. What the importer noticed, and what the audit's rules say of
+    the pins as written, goes to stderr as findings.
     """
     if fmt is not None:
         formats.get(fmt)  # an unknown --format fails (with a suggestion) before reading
