@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from pinset.audit import audit
+from pinset import formats
+from pinset.audit import audit, imported_findings
 from pinset.audit._model import Finding, LiveChain
 from pinset.audit._rules import AS_WRITTEN, RULES
 from pinset.pins import spki_pin
@@ -431,3 +432,20 @@ def test_extra_hosts_are_judged_by_the_rule_that_covers_them(chain_pki: TestPKI)
     hits = ids(found, "no-live-match")
     assert [f.domain for f in hits] == ["example.com"]
     assert "www.example.com" in hits[0].message
+
+
+SINGLE = domain("a.example.com", P1, PLACEHOLDER, extra="allow-single-pin = true", expiration=None)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("pinset.toml", toml(SINGLE)), ("nsc.xml", nsc(pinned_config(pins=(P1, PLACEHOLDER))))],
+)
+def test_import_and_audit_say_the_same_of_the_pins_as_written(name: str, data: bytes) -> None:
+    # One owner per rule: pinset import prints what the audit's rules compute.
+    imported = formats.load(data, source=name)
+    written = {f for f in imported_findings(imported) if f.id in AS_WRITTEN}
+    audited = {f for f in run(data, name) if f.id in AS_WRITTEN}
+    assert written == audited
+    assert {f.id for f in written} >= {"missing-backup-pin", "placeholder-pin"}
+    assert not {f.id for f in imported.findings} & AS_WRITTEN  # the importer judges none

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pinset import formats
+from pinset.audit import imported_findings
 from pinset.errors import ConfigError
 from pinset.formats._model import Imported
 from pinset.pins import Pin
@@ -433,9 +434,9 @@ def test_corpus_file_imports_with_its_domains_pins_and_findings(case: Case) -> N
         assert rule.allow_single_pin is expected.single
         assert rule.placeholder_only is expected.placeholder_only
         assert not rule.exclude
-    got = {(f.id, f.domain, f.line) for f in imported.findings}
+    got = {(f.id, f.domain, f.line) for f in imported_findings(imported)}
     assert case.findings <= got, sorted(case.findings - got)
-    assert all(f.source == Path(case.file).name for f in imported.findings)
+    assert all(f.source == Path(case.file).name for f in imported_findings(imported))
     facts = {d.name for d in imported.domains if d.scope == "domain"}
     assert set(case.unpinned) <= facts - set(rules)
 

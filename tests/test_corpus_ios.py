@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import pinset.formats
+from pinset.audit import imported_findings
 from pinset.formats._apple import ios_ats, trustkit
 from pinset.pins import Pin
 
@@ -93,9 +94,9 @@ def test_guardian_reference_needs_its_leading_spaces_stripped() -> None:
 )
 def test_guardian_single_ca_pins_are_flagged(name: str) -> None:
     imported = ios_ats.loads(read(name), source=name)
-    flagged = {f.domain for f in imported.findings if f.id == "missing-backup-pin"}
+    flagged = {f.domain for f in imported_findings(imported) if f.id == "missing-backup-pin"}
     assert flagged == {r.name for r in imported.policy.rules}
-    assert all(f.source == name and f.line in (23, 33) for f in imported.findings)
+    assert all(f.source == name and f.line in (23, 33) for f in imported_findings(imported))
 
 
 def test_legacy_trustkit_file_is_flagged_and_its_build_settings_are_not_read() -> None:

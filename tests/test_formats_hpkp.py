@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pinset.audit import imported_findings
 from pinset.cli import main
 from pinset.errors import ConfigError
 from pinset.formats import _hpkp as hpkp
@@ -226,7 +227,7 @@ def test_findings_for_what_browsers_accept() -> None:
     imported = hpkp.loads(text, host="example.com")
     assert imported.policy.rules[0].pins == (A, PLACEHOLDER)
     assert imported.policy.rules[0].allow_single_pin
-    assert {(f.id, f.line) for f in imported.findings} == {
+    assert {(f.id, f.line) for f in imported_findings(imported)} == {
         ("hpkp-extra-header", 2),
         ("hpkp-max-age-zero", 1),
         ("missing-backup-pin", 1),

@@ -9,6 +9,7 @@ import warnings
 
 import pytest
 
+from pinset.audit import imported_findings
 from pinset.errors import ConfigError
 from pinset.formats._apple import ios_ats
 from pinset.formats._model import ExportError, ExportWarning
@@ -248,7 +249,7 @@ def test_platform_valid_configs_import_with_findings() -> None:
         ),
         DomainRule("one.example.com", pins=(A,), allow_single_pin=True),
     )
-    found = {(f.id, f.domain, f.line) for f in imported.findings}
+    found = {(f.id, f.domain, f.line) for f in imported_findings(imported)}
     assert found == {
         ("missing-backup-pin", "one.example.com", 9),
         ("no-expiration", "one.example.com", 9),
@@ -258,7 +259,7 @@ def test_platform_valid_configs_import_with_findings() -> None:
         ("no-expiration", "dud.example.com", 11),
         ("ats-subdomain-depth", "dud.example.com", 11),
     }
-    assert all(f.source == "Info.plist" for f in imported.findings)
+    assert all(f.source == "Info.plist" for f in imported_findings(imported))
 
 
 def test_a_placeholder_only_domain_is_kept_with_one_error_quoting_the_pin_as_written() -> None:
@@ -271,9 +272,9 @@ def test_a_placeholder_only_domain_is_kept_with_one_error_quoting_the_pin_as_wri
     imported = ios_ats.loads(text, source="Info.plist")
     (rule,) = imported.policy.rules
     assert rule.placeholder_only
-    found = [(f.id, f.severity) for f in imported.findings if f.id != "no-expiration"]
+    found = [(f.id, f.severity) for f in imported_findings(imported) if f.id != "no-expiration"]
     assert found == [("placeholder-pin", "error")]
-    assert bbbb in imported.findings[0].message
+    assert bbbb in imported_findings(imported)[0].message
 
 
 def test_a_plist_without_pins_imports_as_an_empty_policy_with_a_finding() -> None:

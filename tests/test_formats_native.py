@@ -77,3 +77,18 @@ def test_a_placeholder_only_rule_must_say_so_in_a_hand_written_policy() -> None:
     assert native.loads(said.to_toml()).policy == said
     with pytest.raises(ConfigError, match="marked placeholder-only but lists the real pin"):
         native.loads(body.replace(BBBB, str(P1)) + "placeholder-only = true\n")
+
+
+def test_the_reader_returns_where_each_rule_and_pin_is_written() -> None:
+    text = (
+        '[[domain]]\nname = "Bücher.example"\nexpiration = 2027-06-30\npins = [\n'
+        f'  "{P1}",\n  "{P2.b64.rstrip("=")}",\n]\n'
+        f'\n[[domain]]\nname = "*.api.example.com"\npins = ["{P1}", "{P2}"]\n'
+    )
+    imported = native.loads(text, source="pinset.toml")
+    assert imported.lines == {"xn--bcher-kva.example": 2, "*.api.example.com": 10}
+    first, second = sorted(imported.written, key=lambda w: w.line or 0)
+    assert (first.pattern, first.line, first.lines) == ("xn--bcher-kva.example", 2, (5, 6))
+    assert first.texts == (str(P1), P2.b64.rstrip("="))
+    assert (first.prefix, first.single_pin_accepted) == ("sha256/", False)
+    assert (second.pattern, second.lines) == ("*.api.example.com", (11, 11))

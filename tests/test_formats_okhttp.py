@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pinset.audit import imported_findings
 from pinset.cli import main
 from pinset.errors import ConfigError
 from pinset.formats import _okhttp as okhttp
@@ -64,7 +65,7 @@ def test_kotlin_source_imports_every_readable_call() -> None:
         "cdn.example.com": line_of(KOTLIN, '"""**.cdn') - 1,  # the line of its .add(
         "*.users.example.com": line_of(KOTLIN, "*.Users"),
     }
-    ids = {(f.id, f.domain) for f in imported.findings}
+    ids = {(f.id, f.domain) for f in imported_findings(imported)}
     assert ("non-canonical-pin", "cdn.example.com") in ids
     assert ("missing-backup-pin", "*.users.example.com") in ids
     assert ("no-expiration", "api.example.com") in ids
@@ -166,7 +167,7 @@ def fixture(name: str) -> tuple[str, Imported]:
 
 
 def ids(imported: Imported) -> list[tuple[str, str, int | None]]:
-    return [(f.id, f.severity, f.line) for f in imported.findings]
+    return [(f.id, f.severity, f.line) for f in imported_findings(imported)]
 
 
 def pins(*texts: str) -> tuple[Pin, ...]:
@@ -186,7 +187,10 @@ def test_okhttp_kdoc_broken_configuration_keeps_the_placeholder_host() -> None:
     assert (rule.name, rule.placeholder_only) == ("publicobject.com", True)
     assert rule.pins == (PLACEHOLDER,)
     assert ids(imported) == [("placeholder-pin", "error", add), ("no-expiration", "info", add)]
-    assert "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" in imported.findings[0].message
+    assert (
+        "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+        in imported_findings(imported)[0].message
+    )
     assert imported.lines == {"publicobject.com": add}
 
 
@@ -230,7 +234,7 @@ def test_kotlin_local_val_with_three_calls() -> None:
     text, imported = fixture("dicoding_NetworkModule.kt")
     assert [(r.name, len(r.pins)) for r in imported.policy.rules] == [("themoviedb.org", 3)]
     assert imported.lines == {"themoviedb.org": line_of(text, ".add(hostname")}
-    assert [f.id for f in imported.findings] == ["no-expiration"]
+    assert [f.id for f in imported_findings(imported)] == ["no-expiration"]
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pinset.audit import imported_findings
 from pinset.errors import ConfigError
 from pinset.formats._apple import trustkit
 from pinset.formats._model import ExportError, ExportWarning, TrustKitSettings
@@ -204,7 +205,7 @@ def test_pin_counts_follow_trustkit() -> None:
         config({"a.example.com": {"TSKPublicKeyHashes": [A.b64, PLACEHOLDER.b64]}})
     )
     assert dud.policy.rules[0].allow_single_pin
-    assert {"missing-backup-pin", "placeholder-pin"} <= {f.id for f in dud.findings}
+    assert {"missing-backup-pin", "placeholder-pin"} <= {f.id for f in imported_findings(dud)}
 
 
 def test_a_placeholder_only_domain_is_kept_with_an_error_as_trustkit_accepts_it() -> None:
@@ -225,13 +226,13 @@ def test_a_placeholder_only_domain_is_kept_with_an_error_as_trustkit_accepts_it(
     assert rule.placeholder_only
     assert rule.enforce
     assert rule.expiration == dt.date(2027, 6, 30)
-    errors = [f for f in imported.findings if f.severity == "error"]
+    errors = [f for f in imported_findings(imported) if f.severity == "error"]
     assert [(f.id, f.line) for f in errors] == [
         ("placeholder-pin", line_of(text, "<key>a.example.com</key>"))
     ]
     assert bbbb in errors[0].message
     assert "B" * 42 + "A=" not in errors[0].message
-    assert "missing-backup-pin" not in {f.id for f in imported.findings}
+    assert "missing-backup-pin" not in {f.id for f in imported_findings(imported)}
 
 
 def test_trustkit_reads_the_expiration_date_at_utc_midnight() -> None:

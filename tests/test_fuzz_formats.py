@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pinset import formats
+from pinset.audit import imported_findings
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats import _android as android
 from pinset.formats import _hpkp as hpkp
@@ -567,7 +568,7 @@ def test_nsc_pin_written_twice_is_one_pin() -> None:
         + b"</pin-set>\n</domain-config>\n</network-security-config>\n"
     )
     imported = _load("android", data)
-    ids = {(f.id, f.severity) for f in imported.findings}  # type: ignore[attr-defined]
+    ids = {(f.id, f.severity) for f in imported_findings(imported)}  # type: ignore[arg-type]
     assert ("missing-backup-pin", "error") in ids
     assert imported.policy.rules[0].pins == (_A,)  # type: ignore[attr-defined]
 

@@ -175,3 +175,21 @@ def test_base64_starting_with_slash_is_not_mistaken_for_curls_double_slash() -> 
     assert Pin.parse("sha256/" + str(pin)[len("sha256/") :]) == pin
     assert Pin.parse("sha256//" + pin.b64) == pin  # curl's spelling of the same pin
     assert Pin.parse(pin.b64) == pin
+
+
+def test_pem_blocks_split_in_order_and_name_an_unterminated_block() -> None:
+    from pinset.errors import ChainError
+    from pinset.pins import pem_blocks
+
+    data = (
+        b"junk\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+        b"-----BEGIN EC PARAMETERS-----\nBgg=\n-----END EC PARAMETERS-----\n"
+        b"-----BEGIN PRIVATE KEY-----\nAAAA\n"
+    )
+    blocks = pem_blocks(data)
+    first, second = next(blocks), next(blocks)
+    assert (first.number, first.kind) == (1, "CERTIFICATE")
+    assert first.text.endswith(b"-----END CERTIFICATE-----")
+    assert (second.number, second.kind) == (2, "EC PARAMETERS")
+    with pytest.raises(ChainError, match=r"PEM block #3 \(PRIVATE KEY\) has no END line"):
+        next(blocks)

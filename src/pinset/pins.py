@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import re
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 from pinset._der import DerError, certificate_spki, csr_spki, public_key_spki
 from pinset.errors import ChainError, PinFormatError
 
-__all__ = ["Pin", "is_canonical_pin_text", "spki_der", "spki_pin"]
+__all__ = ["PemBlock", "Pin", "is_canonical_pin_text", "pem_blocks", "spki_der", "spki_pin"]
 
 _DIGEST_SIZE = 32
 _EXAMPLE = "sha256/" + base64.b64encode(bytes(range(32))).decode()
@@ -211,7 +212,42 @@ def _is_private_key(obj: object) -> typing.TypeGuard[PrivateKeyTypes]:
     return isinstance(obj, _PRIVATE_KEY_TYPES)
 
 
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+@dataclass(frozen=True, slots=True)
+class PemBlock:
+    """One ``-----BEGIN KIND-----`` … ``-----END KIND-----`` block of PEM text."""
+
+    number: int  # 1-based, in the order of the text
+    kind: str  # "CERTIFICATE", "PRIVATE KEY", …
+    text: bytes  # the whole block, its BEGIN and END lines included
+
+
+def pem_blocks(data: bytes) -> Iterator[PemBlock]:
+    """The PEM blocks of ``data`` in order; text around and between them is skipped.
+
+    The one PEM splitter: pins, chain files and the MITM client's CA bundles all
+    read PEM through it. A block without its END line raises :class:`ChainError`
+    (after the blocks before it were yielded); a BEGIN line that never closes its
+    ``-----`` ends the text.
+    """
+    start = 0
+    number = 0
+    while True:
+        begin = data.find(b"-----BEGIN ", start)
+        if begin < 0:
+            return
+        head_end = data.find(b"-----", begin + 11)
+        if head_end < 0:
+            return
+        kind = data[begin + 11 : head_end].decode("ascii", "replace").strip()
+        number += 1
+        footer = b"-----END " + kind.encode("ascii", "replace") + b"-----"
+        end = data.find(footer, head_end)
+        if end < 0:
+            raise ChainError(f"PEM block #{number} ({kind}) has no END line")
+        start = end + len(footer)
+        yield PemBlock(number, kind, data[begin:start])
+
+
 _CERT_BLOCKS = {"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"}
 _CSR_BLOCKS = {"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"}
 
@@ -279,15 +315,10 @@ def _pem_body(block: bytes, kind: str) -> bytes:
 
 
 def _spki_of_bytes(data: bytes) -> bytes:
-    match = _PEM_BLOCK.search(data)
-    if match is None:
+    first = next(pem_blocks(data), None)
+    if first is None:
         return _spki_of_der(data)
-    kind = match.group(1).decode("ascii")
-    footer = b"-----END " + match.group(1) + b"-----"
-    end = data.find(footer, match.end())
-    if end < 0:
-        raise ChainError(f"PEM block {kind!r} has no END line")
-    block = data[match.start() : end + len(footer)]
+    kind, block = first.kind, first.text
     if kind == "ENCRYPTED PRIVATE KEY":
         raise ChainError(
             "the private key is encrypted",

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from cryptography import x509
 
-from pinset.audit._apk import ArchiveLimits
 from pinset.audit._live import Endpoint, fetch_chains
 from pinset.audit._model import (
     AuditReport,
@@ -30,8 +29,8 @@ from pinset.audit._model import (
     Unreadable,
     sort_key,
 )
-from pinset.audit._rules import RULES, Rule, check
-from pinset.audit._targets import read_target
+from pinset.audit._rules import RULES, Rule, check, imported_findings
+from pinset.audit._zip import ArchiveLimits
 from pinset.chain import load_chain, order_chain
 from pinset.errors import ChainError
 from pinset.hosts import canonical_host
@@ -47,6 +46,7 @@ __all__ = [
     "Subject",
     "audit",
     "chain_from_file",
+    "imported_findings",
     "live_endpoints",
     "read_subjects",
 ]
@@ -75,6 +75,10 @@ def read_subjects(
 
     ``archive_limits`` bound what reading each APK or IPA may inflate.
     """
+    # Imported here: the APK, IPA and plist readers are not needed by pinset import, which
+    # uses this package only for the rules over what it imported.
+    from pinset.audit._targets import read_target
+
     subjects: list[Subject] = []
     unreadable: list[Unreadable] = []
     names: list[str] = []
@@ -160,17 +164,9 @@ def audit(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     subjects, unreadable, names = read_subjects(targets, archive_limits=archive_limits)
-    known: dict[str, LiveChain] = {}
-    for host, value in (chains or {}).items():
-        name = canonical_host(host)
-        known[name] = (
-            value
-            if isinstance(value, LiveChain)
-            else LiveChain(name, "supplied chain", certificates=tuple(value))
-        )
-    extra = list(hosts)
+    known = _supplied_chains(chains or {})
     if live:
-        endpoints = live_endpoints(subjects, hosts=extra, connect=connect, port=port, skip=known)
+        endpoints = live_endpoints(subjects, hosts=hosts, connect=connect, port=port, skip=known)
         callback = on_live(len(endpoints)) if on_live is not None else None
         known.update(
             fetch_chains(
@@ -182,10 +178,37 @@ def audit(
             )
         )
     context = Context(now=now, min_days=min_days, chains=known)
-    findings: list[Finding] = []
+    findings = [f for subject in subjects for f in check(subject, context)]
+    return AuditReport(
+        findings=tuple(sorted(dict.fromkeys(findings), key=sort_key)),
+        domains=_audited_domains(subjects, findings),
+        targets=tuple(names),
+        unreadable=tuple(unreadable),
+        now=now,
+    )
+
+
+def _supplied_chains(
+    chains: Mapping[str, LiveChain | Sequence[x509.Certificate]],
+) -> dict[str, LiveChain]:
+    """Chains given offline, by canonical host name."""
+    known: dict[str, LiveChain] = {}
+    for host, value in chains.items():
+        name = canonical_host(host)
+        known[name] = (
+            value
+            if isinstance(value, LiveChain)
+            else LiveChain(name, "supplied chain", certificates=tuple(value))
+        )
+    return known
+
+
+def _audited_domains(
+    subjects: Iterable[Subject], findings: Iterable[Finding]
+) -> tuple[tuple[str, str], ...]:
+    """Every (source, domain) audited: each pinned rule, and each domain a finding names."""
     domains: dict[tuple[str, str], None] = {}
     for subject in subjects:
-        findings.extend(check(subject, context))
         if subject.imported is not None:
             for rule in subject.imported.policy.rules:
                 if not rule.exclude:
@@ -193,10 +216,4 @@ def audit(
     for finding in findings:
         if finding.domain:
             domains.setdefault((finding.source or "", finding.domain), None)
-    return AuditReport(
-        findings=tuple(sorted(dict.fromkeys(findings), key=sort_key)),
-        domains=tuple(sorted(domains)),
-        targets=tuple(names),
-        unreadable=tuple(unreadable),
-        now=now,
-    )
+    return tuple(sorted(domains))

@@ -115,39 +115,8 @@ def apk_contents(archive: ZipReader, data: bytes) -> ApkContents:
     """
     apk_class, printer = _mobile()
     name = archive.name
-    names = set(archive.names())
-    if "AndroidManifest.xml" not in names:
-        raise ConfigError("not an APK: no AndroidManifest.xml", source=name)
-    dex_files = sorted(n for n in names if _DEX_NAME.fullmatch(n))
-    if len(dex_files) > archive.limits.max_dex_files:
-        raise ConfigError(
-            f"the APK holds {len(dex_files)} dex files, more than the "
-            f"{archive.limits.max_dex_files} pinset reads (a crafted archive, or an unusually "
-            "large app)",
-            source=name,
-            hint="check the archive with unzip -l; if the app really has that many, raise "
-            "the limit: pinset audit --max-dex-files N",
-        )
-    # pyaxmlparser reads these two itself: check them first (size, CRC, encryption),
-    # and count its own inflation of them against the archive's limit.
-    for entry in ("AndroidManifest.xml", "resources.arsc"):
-        if entry in names:
-            archive.read(entry)
-            archive.charge(entry)
-    # pyaxmlparser logs every oddity of real-world manifests at warning level.
-    logging.getLogger("pyaxmlparser").setLevel(logging.ERROR)
-    try:
-        apk = apk_class(data, raw=True)
-    except Exception as exc:  # pyaxmlparser raises bare exceptions for damaged files
-        raise ConfigError(f"cannot decode the APK manifest: {exc}", source=name) from None
-    if not apk.is_valid_APK():
-        # pyaxmlparser only logs a manifest it cannot decode; read on and the APK
-        # would pass as one without a network security config.
-        raise ConfigError(
-            "cannot decode the APK manifest: not binary XML with a <manifest> root",
-            source=f"{name}!/AndroidManifest.xml",
-            hint="give the APK as the build produced it (aapt2 writes binary XML)",
-        )
+    dex_files = _check_entries(archive)
+    apk = _manifest(apk_class, archive, data)
 
     def attribute(attr: str) -> str | None:
         value = apk.get_attribute_value("application", attr)
@@ -166,6 +135,49 @@ def apk_contents(archive: ZipReader, data: bytes) -> ApkContents:
         code_pins=tuple(code_pins),
     )
     return ApkContents(facts=facts, config_xml=config_xml)
+
+
+def _check_entries(archive: ZipReader) -> list[str]:
+    """What makes it an APK pinset reads: a manifest, and not too many dex files (returned)."""
+    names = set(archive.names())
+    if "AndroidManifest.xml" not in names:
+        raise ConfigError("not an APK: no AndroidManifest.xml", source=archive.name)
+    dex_files = sorted(n for n in names if _DEX_NAME.fullmatch(n))
+    if len(dex_files) > archive.limits.max_dex_files:
+        raise ConfigError(
+            f"the APK holds {len(dex_files)} dex files, more than the "
+            f"{archive.limits.max_dex_files} pinset reads (a crafted archive, or an unusually "
+            "large app)",
+            source=archive.name,
+            hint="check the archive with unzip -l; if the app really has that many, raise "
+            "the limit: pinset audit --max-dex-files N",
+        )
+    # pyaxmlparser reads these two itself: check them first (size, CRC, encryption),
+    # and count its own inflation of them against the archive's limit.
+    for entry in ("AndroidManifest.xml", "resources.arsc"):
+        if entry in names:
+            archive.read(entry)
+            archive.charge(entry)
+    return dex_files
+
+
+def _manifest(apk_class: Any, archive: ZipReader, data: bytes) -> Any:
+    """The APK as pyaxmlparser reads it; a manifest it cannot decode is an error."""
+    # pyaxmlparser logs every oddity of real-world manifests at warning level.
+    logging.getLogger("pyaxmlparser").setLevel(logging.ERROR)
+    try:
+        apk = apk_class(data, raw=True)
+    except Exception as exc:  # pyaxmlparser raises bare exceptions for damaged files
+        raise ConfigError(f"cannot decode the APK manifest: {exc}", source=archive.name) from None
+    if not apk.is_valid_APK():
+        # pyaxmlparser only logs a manifest it cannot decode; read on and the APK
+        # would pass as one without a network security config.
+        raise ConfigError(
+            "cannot decode the APK manifest: not binary XML with a <manifest> root",
+            source=f"{archive.name}!/AndroidManifest.xml",
+            hint="give the APK as the build produced it (aapt2 writes binary XML)",
+        )
+    return apk
 
 
 def _network_security_config(

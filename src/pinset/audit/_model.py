@@ -54,9 +54,9 @@ class Subject:
     """One config to audit: where it came from and what the importer made of it.
 
     ``imported`` is ``None`` when the config did not load (``error`` says why)
-    or when an APK has no network security config. ``lines`` maps a rule pattern
-    to its line; ``written_pins`` are (pattern, pin text, line) as written in a
-    native policy, where the importer keeps no spelling.
+    or when an APK has no network security config. Where each rule and pin is
+    written comes from the importer (``imported.lines``, ``imported.written``):
+    the auditor never reads a config's text again.
     """
 
     target: str
@@ -64,13 +64,16 @@ class Subject:
     imported: Imported | None = None
     error: Finding | None = None
     apk: ApkFacts | None = None
-    lines: Mapping[str, int] = field(default_factory=dict)
-    written_pins: tuple[tuple[str, str, int | None], ...] = ()
 
     @property
     def format(self) -> str | None:
         """The importer's format name (``"pinset"``, ``"android"``, …), if the config loaded."""
         return self.imported.format if self.imported is not None else None
+
+    @property
+    def lines(self) -> Mapping[str, int]:
+        """The line of each rule (by pattern, and by name), as the importer found it."""
+        return self.imported.lines if self.imported is not None else {}
 
     def where(self, rule: DomainRule | None) -> dict[str, Any]:
         """``domain``, ``source`` and ``line`` of ``rule`` (``None``: the whole config).

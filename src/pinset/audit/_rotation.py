@@ -106,37 +106,45 @@ def check_rotation(
     subjects = [s for s in subjects if s.imported is not None]
     every = [(s, r) for s in subjects for r in _policy(s).rules if not r.exclude]
     pairs = _effective(subjects, wanted) if wanted else _effective(subjects, leaf_names) or every
+    return [_verdict(s, r, candidates, now, has_chain=bool(new_chain)) for s, r in pairs]
+
+
+def _verdict(
+    subject: Subject,
+    rule: DomainRule,
+    candidates: list[tuple[Pin, str]],
+    now: dt.datetime,
+    *,
+    has_chain: bool,
+) -> RotationVerdict:
+    """Whether installed apps pinned by ``rule`` would accept the new key or chain."""
+    base = subject.where(rule)
     new_pin = candidates[0][0]
-    out = []
-    for subject, rule in pairs:
-        base = subject.where(rule)
-        match = next(((p, role) for p, role in candidates if p in rule.pins), None)
-        if rule.is_expired(now):
-            out.append(RotationVerdict(
-                **base, safe=True,
-                reason=f"the pins expired on {rule.expiration}; nothing is enforced "
-                "(renew the pins: pinset audit reports pin-set-expired)",
-            ))  # fmt: skip
-        elif match is not None:
-            pin, role = match
-            what = "the new key" if role == "key" else f"the new chain's {role} key"
-            out.append(RotationVerdict(
-                **base, safe=True, matched=pin, matched_by=role,
-                reason=f"{pin} (pinned by {rule.pattern}) matches {what}",
-            ))  # fmt: skip
-        elif not rule.enforce:
-            out.append(RotationVerdict(
-                **base, safe=True,
-                reason=f"{rule.pattern} is report-only: clients report the mismatch but connect",
-                next_step=f"add {new_pin} to {rule.pattern} before enforcing",
-            ))  # fmt: skip
-        else:
-            out.append(RotationVerdict(
-                **base, safe=False,
-                reason=f"none of the {len(rule.pins)} pins of {rule.pattern} matches "
-                f"{'the new key' if not new_chain else 'any key of the new chain'} ({new_pin}): "
-                "every installed app would refuse the server",
-                next_step=f"add {new_pin} to {rule.pattern}, ship it in an app release, wait "
-                "until most installs have it, then deploy the new certificate",
-            ))  # fmt: skip
-    return out
+    match = next(((p, role) for p, role in candidates if p in rule.pins), None)
+    if rule.is_expired(now):
+        return RotationVerdict(
+            **base, safe=True,
+            reason=f"the pins expired on {rule.expiration}; nothing is enforced "
+            "(renew the pins: pinset audit reports pin-set-expired)",
+        )  # fmt: skip
+    if match is not None:
+        pin, role = match
+        what = "the new key" if role == "key" else f"the new chain's {role} key"
+        return RotationVerdict(
+            **base, safe=True, matched=pin, matched_by=role,
+            reason=f"{pin} (pinned by {rule.pattern}) matches {what}",
+        )  # fmt: skip
+    if not rule.enforce:
+        return RotationVerdict(
+            **base, safe=True,
+            reason=f"{rule.pattern} is report-only: clients report the mismatch but connect",
+            next_step=f"add {new_pin} to {rule.pattern} before enforcing",
+        )  # fmt: skip
+    return RotationVerdict(
+        **base, safe=False,
+        reason=f"none of the {len(rule.pins)} pins of {rule.pattern} matches "
+        f"{'any key of the new chain' if has_chain else 'the new key'} ({new_pin}): "
+        "every installed app would refuse the server",
+        next_step=f"add {new_pin} to {rule.pattern}, ship it in an app release, wait "
+        "until most installs have it, then deploy the new certificate",
+    )  # fmt: skip

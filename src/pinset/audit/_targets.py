@@ -8,22 +8,11 @@ cannot be read at all (not a zip, unknown format) is :class:`Unreadable`.
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Mapping
-
 from pinset import formats
 from pinset.audit._apk import ArchiveLimits, read_apk
 from pinset.audit._ipa import read_ipa
 from pinset.audit._model import ApkFacts, Finding, Subject, Unreadable
 from pinset.errors import PinsetError
-from pinset.hosts import canonical_host
-from pinset.policyfile._positions import Locator
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["config_error", "read_target"]
 
@@ -84,62 +73,7 @@ def _config_subject(
         imported = formats.load(data, format=fmt, source=source)
     except PinsetError as exc:
         return Subject(target=target, source=source, error=config_error(exc, source), apk=apk)
-    lines: Mapping[str, int] = imported.lines
-    written: tuple[tuple[str, str, int | None], ...] = ()
-    if fmt == "pinset":
-        text = data.decode("utf-8-sig", "replace") if isinstance(data, bytes) else data
-        lines, written = _native_positions(text)
-    return Subject(
-        target=target,
-        source=source,
-        imported=imported,
-        apk=apk,
-        lines=lines,
-        written_pins=written,
-    )
-
-
-def _native_positions(text: str) -> tuple[dict[str, int], tuple[tuple[str, str, int | None], ...]]:
-    """Line of each domain and each pin as written in a native policy (TOML or JSON)."""
-    is_json = text.lstrip().startswith("{")
-    try:
-        data = json.loads(text) if is_json else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError):  # it loaded before; positions are a courtesy
-        return {}, ()
-    where = Locator(text, json=is_json)
-    lines: dict[str, int] = {}
-    written: list[tuple[str, str, int | None]] = []
-    domains = data.get("domain", []) if isinstance(data, dict) else []
-    for index, entry in enumerate(domains if isinstance(domains, list) else []):
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            continue
-        pattern = _rule_pattern(entry["name"])
-        if pattern is None:
-            continue
-        line = where.key(index, "name")
-        if line is not None:
-            lines[pattern] = line
-        pins = entry.get("pins", [])
-        for position, pin in enumerate(pins if isinstance(pins, list) else []):
-            if isinstance(pin, str):
-                written.append((pattern, pin, where.item(index, "pins", position)))
-    return lines, tuple(written)
-
-
-def _rule_pattern(written: str) -> str | None:
-    """The pattern of the rule a native ``name`` becomes: ``**.`` dropped, ``*.`` kept.
-
-    The name is canonicalised by :func:`canonical_host`, as the policy reader does, so
-    that ``Bücher.example`` is found under the rule's own name (``xn--bcher-kva.example``).
-    """
-    name = written.strip()
-    one_label = name.startswith("*.")
-    name = name[3:] if name.startswith("**.") else name[2:] if one_label else name
-    try:
-        host = canonical_host(name)
-    except PinsetError:  # the policy loaded, so this cannot happen; positions are a courtesy
-        return None
-    return f"*.{host}" if one_label else host
+    return Subject(target=target, source=source, imported=imported, apk=apk)
 
 
 def _apk_subjects(data: bytes, name: str, limits: ArchiveLimits | None) -> list[Subject]:

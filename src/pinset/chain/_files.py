@@ -18,6 +18,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from pinset.errors import ChainError
+from pinset.pins import pem_blocks
 
 __all__ = ["Key", "LoadedChain", "PasswordError", "load_chain"]
 
@@ -105,25 +106,12 @@ def _load_pem(data: bytes, password: bytes | None, source: str | None) -> Loaded
     certs: list[x509.Certificate] = []
     keys: list[Key] = []
     csrs: list[x509.CertificateSigningRequest] = []
-    start = 0
-    index = 0
-    while True:
-        begin = data.find(b"-----BEGIN ", start)
-        if begin < 0:
-            break
-        head_end = data.find(b"-----", begin + 11)
-        if head_end < 0:
-            break
-        kind = data[begin + 11 : head_end].decode("ascii", "replace").strip()
-        end_marker = b"-----END " + kind.encode("ascii", "replace") + b"-----"
-        end = data.find(end_marker, head_end)
-        if end < 0:
-            raise ChainError(
-                f"PEM block #{index + 1} ({kind}) has no END line", source=source, hint=_EXPECTED
-            )
-        block = data[begin : end + len(end_marker)]
-        start = end + len(end_marker)
-        index += 1
+    try:
+        blocks = list(pem_blocks(data))
+    except ChainError as exc:
+        raise ChainError(exc.message, source=source, hint=_EXPECTED) from None
+    for pem in blocks:
+        kind, block = pem.kind, pem.text
         try:
             if kind in _CERT_BLOCKS:
                 certs.append(x509.load_pem_x509_certificate(block.replace(b"TRUSTED ", b"")))
@@ -140,7 +128,9 @@ def _load_pem(data: bytes, password: bytes | None, source: str | None) -> Loaded
             raise
         except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
             raise ChainError(
-                f"PEM block #{index} ({kind}) does not parse: {exc}", source=source, hint=_EXPECTED
+                f"PEM block #{pem.number} ({kind}) does not parse: {exc}",
+                source=source,
+                hint=_EXPECTED,
             ) from None
     if not (certs or keys or csrs):
         raise ChainError(

@@ -2,7 +2,8 @@
 
 The format is detected from the content unless ``--format`` names it. The
 policy is printed (or written atomically with ``-o``) as ``pinset.toml``; what
-the importer noticed (single pins, placeholders, user CAs, …) goes to stderr as
+the importer noticed (user CAs, ignored elements, …) and what the audit's rules
+say of the pins as written (single pins, placeholders, …) goes to stderr as
 ``severity: file:line: message [id]``. ``--json`` prints
 ``{"format", "policy", "findings"}`` on stdout instead.
 """
@@ -14,6 +15,7 @@ import json
 import click
 
 from pinset import formats
+from pinset.audit import imported_findings
 from pinset.cli._app import SectionedCommand
 from pinset.cli._files import load_input, write_atomically
 from pinset.cli._options import format_option, json_option, output_option
@@ -90,12 +92,14 @@ def command(file: str, fmt: str | None, output: str | None, host: str | None, as
 
     FILE is an Android network security config, a TrustKit or ATS Info.plist,
     OkHttp CertificatePinner code, an HPKP header or a pinset policy; - reads
-    standard input. What the importer noticed goes to stderr as findings.
+    standard input. What the importer noticed, and what the audit's rules say of
+    the pins as written, goes to stderr as findings.
     """
     if fmt is not None:
         formats.get(fmt)  # an unknown --format fails (with a suggestion) before reading
     options = {"host": host} if host is not None else {}
     imported = load_input(file, fmt, **options)
+    findings = imported_findings(imported)
     toml = imported.policy.to_toml()
     if output is not None:
         write_atomically(output, toml.encode("utf-8"))
@@ -104,11 +108,11 @@ def command(file: str, fmt: str | None, output: str | None, host: str | None, as
             {
                 "format": imported.format,
                 "policy": json.loads(imported.policy.to_json()),
-                "findings": [finding_dict(f) for f in imported.findings],
+                "findings": [finding_dict(f) for f in findings],
             }
         )
         return int(ExitStatus.OK)
-    for finding in imported.findings:
+    for finding in findings:
         click.echo(finding_line(finding), err=True)
     if output is None:
         click.echo(toml, nl=False)

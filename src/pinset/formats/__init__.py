@@ -25,6 +25,7 @@ from pinset.formats._model import (
     PlatformDomain,
     TrustAnchor,
     TrustKitSettings,
+    WrittenPins,
 )
 from pinset.policy import Policy
 
@@ -38,6 +39,7 @@ __all__ = [
     "PlatformDomain",
     "TrustAnchor",
     "TrustKitSettings",
+    "WrittenPins",
     "detect",
     "dump",
     "get",

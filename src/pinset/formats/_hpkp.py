@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 
 from pinset.errors import ConfigError
 from pinset.formats._importing import (
-    check_placeholder,
     did_you_mean,
     host_name,
     import_rule,
+    refuse_build_setting,
 )
 from pinset.formats._model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
 from pinset.hosts import canonical_host
@@ -57,9 +58,66 @@ def sniff(data: bytes) -> bool:
     return b"public-key-pins" in head or (b"pin-sha256" in head and b"max-age" in head)
 
 
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """The header a browser reads: its name, value and line; where the others and Host are."""
+
+    name: str
+    value: str
+    line: int
+    ignored: tuple[tuple[str, int], ...] = ()
+    host: tuple[str, int] | None = None
+
+    @property
+    def report_only(self) -> bool:
+        return self.name.lower() == REPORT_ONLY.lower()
+
+
 def loads(data: str | bytes, *, source: str | None = None, host: str | None = None) -> Imported:
     """Read one HPKP header into a one-rule policy for ``host`` (or the ``Host:`` line)."""
     text = data.decode("utf-8-sig", errors="replace") if isinstance(data, bytes) else data
+    header = _find_header(text, source)
+    canonical = _host(header, host, source)
+    number = header.line
+    directives, skipped = _directives(header.value, source, number)
+    texts = [v or "" for k, v in directives if k == "pin-sha256"]
+    single = {k: v for k, v in directives if k != "pin-sha256"}
+    max_age = _max_age(single.get("max-age"), header.report_only, skipped, source, number)
+    include = "includeSubDomains" in single
+    report_uri = single.get("report-uri")
+    uris = (report_uri,) if report_uri else ()
+    pins = tuple(Pin.parse(f'pin-sha256="{t}"', source=source, line=number) for t in texts)
+    findings = _header_findings(header, canonical, single, skipped, max_age, source)
+    _check_pins(pins, header, skipped, source)
+    rule, written = import_rule(
+        source=source,
+        line=number,
+        pin_texts=texts,
+        # HPKP bounds the pins with max-age instead of an expiration date.
+        lifetime="max-age",
+        name=canonical,
+        pins=pins,
+        include_subdomains=include,
+        enforce=not header.report_only,
+        report_uris=uris,
+    )
+    domain = PlatformDomain(
+        canonical, include_subdomains=include, pin_texts=tuple(texts), line=number
+    )
+    return Imported(
+        Policy(rules=(rule,), source=source),
+        FORMAT,
+        source,
+        tuple(findings),
+        (domain,),
+        {"max_age": max_age, "header": REPORT_ONLY if header.report_only else ENFORCED},
+        lines={rule.pattern: number},
+        written=(written,),
+    )
+
+
+def _find_header(text: str, source: str | None) -> _Header:
+    """The first header line (later ones are ignored, as browsers do) and the ``Host:`` line."""
     header: tuple[str, str, int] | None = None
     ignored: list[tuple[str, int]] = []
     host_line: tuple[str, int] | None = None
@@ -87,28 +145,35 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
             ignored.append((name, number))
     if header is None:
         raise ConfigError("no Public-Key-Pins header in the text", source=source)
-    name, value, number = header
-    report_only = name.lower() == REPORT_ONLY.lower()
-    where = host_line[1] if host_line and host is None else number
-    raw_host = host if host is not None else host_line[0] if host_line else None
+    return _Header(*header, ignored=tuple(ignored), host=host_line)
+
+
+def _host(header: _Header, host: str | None, source: str | None) -> str:
+    """The canonical host the header pins: ``host`` if given, else the ``Host:`` line."""
+    where = header.host[1] if header.host and host is None else header.line
+    raw_host = host if host is not None else header.host[0] if header.host else None
     if raw_host is None:
         raise ConfigError(
             "an HPKP header pins the host that serves it, and no host is given",
             source=source,
-            line=number,
+            line=header.line,
             hint=(
                 "add a line 'Host: api.example.com' before the header "
                 "(or pinset import --host NAME; host=… in Python)"
             ),
         )
-    canonical = host_name(raw_host, source=source, line=where, key="Host")
-    directives, skipped = _directives(value, source, number)
-    texts = [v or "" for k, v in directives if k == "pin-sha256"]
-    single = {k: v for k, v in directives if k != "pin-sha256"}
-    max_age = _max_age(single.get("max-age"), report_only, skipped, source, number)
-    include = "includeSubDomains" in single
-    uris = (single["report-uri"],) if single.get("report-uri") else ()
-    pins = tuple(Pin.parse(f'pin-sha256="{t}"', source=source, line=number) for t in texts)
+    return host_name(raw_host, source=source, line=where, key="Host")
+
+
+def _header_findings(
+    header: _Header,
+    canonical: str,
+    single: dict[str, str | None],
+    skipped: list[str],
+    max_age: int | None,
+    source: str | None,
+) -> list[Finding]:
+    """What a browser ignores (later headers, unknown directives) and a max-age of 0."""
     findings: list[Finding] = [
         Finding(
             "hpkp-extra-header",
@@ -117,9 +182,9 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
             source=source,
             line=line,
         )
-        for kind, line in ignored
+        for kind, line in header.ignored
     ]
-    findings.extend(_skipped(name, canonical, single, source, number) for name in skipped)
+    findings.extend(_skipped(name, canonical, single, source, header.line) for name in skipped)
     if max_age == 0:
         findings.append(
             Finding(
@@ -128,51 +193,36 @@ def loads(data: str | bytes, *, source: str | None = None, host: str | None = No
                 f"max-age=0 tells browsers to forget the pins of {canonical}",
                 domain=canonical,
                 source=source,
-                line=number,
+                line=header.line,
             )
         )
+    return findings
+
+
+def _check_pins(
+    pins: tuple[Pin, ...], header: _Header, skipped: list[str], source: str | None
+) -> None:
+    """What makes browsers ignore the header: no pin, or no backup pin."""
     other_pins = [name for name in skipped if name.lower().startswith("pin-")]
     besides = f" (skipped: {', '.join(other_pins)})" if other_pins else ""
     if not pins:
         raise ConfigError(
             f"the header lists no pin-sha256 directive{besides}",
             source=source,
-            line=number,
+            line=header.line,
             key="pin-sha256",
             hint="pin the keys with pin-sha256 (pinset pin HOST prints them)",
         )
     distinct = list(dict.fromkeys(pins))
-    if not report_only and len(distinct) < 2:
+    if not header.report_only and len(distinct) < 2:
         raise ConfigError(
             f"browsers ignore a {ENFORCED} header without a backup pin{besides}: a valid "
             "header also pins a key outside the served chain (RFC 7469 §2.5, §4.3)",
             source=source,
-            line=number,
+            line=header.line,
             key="pin-sha256",
             hint="add the pin-sha256 of an offline backup key (pinset keygen)",
         )
-    real = [p for p in distinct if not p.is_placeholder]
-    rule, rule_found = import_rule(
-        source=source,
-        line=number,
-        pin_texts=texts,
-        name=canonical,
-        pins=pins,
-        include_subdomains=include,
-        enforce=not report_only,
-        report_uris=uris,
-        allow_single_pin=not report_only and len(real) < 2,
-    )
-    # HPKP has max-age instead of an expiration date.
-    findings.extend(f for f in rule_found if f.id != "no-expiration")
-    policy = Policy(rules=(rule,), source=source)
-    domain = PlatformDomain(
-        canonical, include_subdomains=include, pin_texts=tuple(texts), line=number
-    )
-    platform = {"max_age": max_age, "header": REPORT_ONLY if report_only else ENFORCED}
-    return Imported(
-        policy, FORMAT, source, tuple(findings), (domain,), platform, lines={rule.pattern: number}
-    )
 
 
 def _skipped(
@@ -245,7 +295,7 @@ def _directives(
         argument = quoted.replace('\\"', '"') if quoted is not None else token
         if argument is not None:
             # An unfilled template fails loudly even in a directive browsers skip.
-            check_placeholder(argument, source=source, line=line, key=name or raw_name)
+            refuse_build_setting(argument, source=source, line=line, key=name or raw_name)
         if name is None:
             skipped.append(raw_name)
             continue

@@ -7,11 +7,16 @@ A format module is pure, like :mod:`plistlib`::
     sniff(data: bytes) -> bool          # does this look like my format?
 
 ``Imported.policy`` is what pinset enforces. What only the platform knows (trust
-anchors, cleartext, debug overrides, pins as they were written) travels beside
-it in ``Imported.domains`` / ``Imported.platform`` for the auditor, and what the
-importer noticed travels in ``Imported.findings``. Export never drops
-something silently: it raises :class:`ExportError`, or writes the nearest safer
-equivalent and emits an :class:`ExportWarning` saying exactly what differs.
+anchors, cleartext, debug overrides) travels beside it in ``Imported.domains`` /
+``Imported.platform`` for the auditor; the pins as they were written, with their
+lines and what the platform makes of them, in ``Imported.written``
+(:class:`WrittenPins`); what only the platform rejects or ignores travels in
+``Imported.findings``. Importers judge nothing else: the audit's rules
+(:mod:`pinset.audit`) compute ``missing-backup-pin``, ``placeholder-pin``,
+``non-canonical-pin`` and ``no-expiration`` from ``written``, once for every format.
+Export never drops something silently: it raises :class:`ExportError`, or writes
+the nearest safer equivalent and emits an :class:`ExportWarning` saying exactly
+what differs.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ __all__ = [
     "Severity",
     "TrustAnchor",
     "TrustKitSettings",
+    "WrittenPins",
 ]
 
 Severity = Literal["error", "warning", "info"]
@@ -114,6 +120,34 @@ class PlatformDomain:
 
 
 @dataclass(frozen=True, slots=True)
+class WrittenPins:
+    """One pinned rule's pins as its file writes them, and what the platform makes of them.
+
+    Facts, not judgements: the audit's as-written rules read them. ``pattern`` is
+    the rule's pattern in :attr:`Imported.policy`, ``line`` where the rule is
+    written; ``texts`` are the pins as written and ``lines`` the line of each
+    (the rule's line when not given). ``prefix`` is what the format's canonical
+    spelling writes before the padded base64 (``"sha256/"`` in pinset's own file).
+    ``backup_needed`` says the platform enforces the pins whatever ``enforce``
+    says (``None``: when the rule enforces); ``single_pin_accepted`` that the file
+    says a single pin is accepted (``allow-single-pin``, Android's
+    ``tools:ignore="MissingBackupPin"``). ``expiration_fix`` says how the format
+    writes an expiration date (``None``: it has none), and ``lifetime`` what else
+    bounds the pins' life (HPKP's ``max-age``), which makes a missing date no finding.
+    """
+
+    pattern: str
+    line: int | None = None
+    texts: tuple[str, ...] = ()
+    lines: tuple[int | None, ...] = ()
+    prefix: str = ""
+    backup_needed: bool | None = None
+    single_pin_accepted: bool = False
+    expiration_fix: str | None = None
+    lifetime: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Imported:
     """The result of reading a platform config: a policy plus what only the platform knows."""
 
@@ -124,3 +158,4 @@ class Imported:
     domains: tuple[PlatformDomain, ...] = ()
     platform: Mapping[str, Any] = field(default_factory=dict)
     lines: Mapping[str, int] = field(default_factory=dict)  # rule pattern -> line in source
+    written: tuple[WrittenPins, ...] = ()

@@ -1,10 +1,12 @@
 """pinset's own policy file, TOML (``pinset.toml``) or JSON: lossless both ways.
 
-A thin wrapper over :meth:`Policy.loads`, :meth:`Policy.to_toml` and
+A thin wrapper over the policy-file reader, :meth:`Policy.to_toml` and
 :meth:`Policy.to_json`, so native files go through the same registry as every
 platform format. Unlike platform imports, a native file is held to pinset's
 own rules at load time (two real pins per enforced domain unless
-``allow-single-pin = true``).
+``allow-single-pin = true``). The reader's positions become ``Imported.lines``
+and ``Imported.written``, so the audit quotes pins and lines without reading
+the file again.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import json
 
 from pinset.errors import ConfigError
-from pinset.formats._model import Imported
+from pinset.formats._model import Imported, WrittenPins
 from pinset.policy import Policy
+from pinset.policyfile._reader import ReadPolicy, read_policy
 
 __all__ = ["FORMAT", "dumps", "loads", "sniff"]
 
@@ -36,8 +39,36 @@ def _is_json(text: str) -> bool:
 def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     """Read a pinset policy (JSON when the text starts with ``{``, TOML otherwise)."""
     text = _text(data, source)
-    policy = Policy.loads(text, format="json" if _is_json(text) else "toml", source=source)
-    return Imported(policy=policy, format=FORMAT, source=source)
+    read = read_policy(text, format="json" if _is_json(text) else "toml", source=source)
+    return Imported(
+        policy=read.policy,
+        format=FORMAT,
+        source=source,
+        lines={p: at.line for p, at in read.positions.items() if at.line is not None},
+        written=_written(read),
+    )
+
+
+def _written(read: ReadPolicy) -> tuple[WrittenPins, ...]:
+    """Each pinned rule's pins as the file writes them, with pinset's own semantics."""
+    out = []
+    for rule in read.policy.rules:
+        at = read.positions.get(rule.pattern)
+        if rule.exclude or at is None:
+            continue
+        out.append(
+            WrittenPins(
+                rule.pattern,
+                at.line,
+                tuple(text for text, _ in at.pins),
+                tuple(line for _, line in at.pins),
+                prefix="sha256/",
+                single_pin_accepted=rule.allow_single_pin,
+                expiration_fix="set expiration = YYYY-MM-DD a few months past the app's update "
+                "cycle",
+            )
+        )
+    return tuple(out)
 
 
 def sniff(data: bytes) -> bool:

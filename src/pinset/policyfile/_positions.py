@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json as _json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["Locator"]
 
@@ -76,89 +76,109 @@ class _Container:
     expecting: bool = True
 
 
-@dataclass(slots=True)
-class _TomlState:
-    table: Path = ()
-    tables: dict[str, int] = field(default_factory=dict)
+class _TomlScan:
+    """One pass over TOML text: statements (headers, ``key =``) and values, line by line.
 
+    Records the line of each table header and key in ``keys`` and of each item
+    of a top-level array value (``pins = [...]``) in ``values``.
+    """
 
-def _toml_scan(text: str, keys: dict[Path, int], values: dict[Path, int]) -> None:
-    state = _TomlState()
-    stack: list[_Container] = []
-    line, i, n = 1, 0, len(text)
-    key_start: int | None = None
-    key_path: Path | None = None
-    while i < n:
-        c = text[i]
-        if c == "\n":
-            line += 1
-            i += 1
-            continue
-        if c in " \t\r":
-            i += 1
-            continue
-        if c == "#":
-            i = _line_end(text, i)
-            continue
-        if not stack and key_path is None:
-            # Statement position: a table header or the key of "key = value".
-            if c == "[":
-                end = _line_end(text, i)
-                header = _HEADER.match(text, i, end)
-                name = _unquote(header.group(1)) if header else ""
-                if text.startswith("[[", i):
-                    number = state.tables.get(name, -1) + 1
-                    state.tables[name] = number
-                    state.table = (name, number)
-                    values.setdefault(state.table, line)
-                else:
-                    state.table = (name,)
-                keys.setdefault((name,), line)
-                i = end
-                continue
-            if key_start is None:
-                key_start = i
-            if c == "=":
-                name = _unquote(text[key_start:i].strip())
-                key_path = (*state.table, name)
-                keys.setdefault(key_path, line)
-                key_start = None
-                i += 1
-                continue
-            if c in "\"'":
-                i, line = _skip_string(text, i, line)
-                continue
-            i += 1
-            continue
-        # Inside a value.
+    def __init__(self, text: str, keys: dict[Path, int], values: dict[Path, int]) -> None:
+        self.text = text
+        self.keys = keys
+        self.values = values
+        self.table: Path = ()
+        self.tables: dict[str, int] = {}  # [[name]] -> index of the last one
+        self.stack: list[_Container] = []
+        self.line = 1
+        self.i = 0
+        self.key_start: int | None = None
+        self.key_path: Path | None = None
+
+    def run(self) -> None:
+        text, n = self.text, len(self.text)
+        while self.i < n:
+            c = text[self.i]
+            if c == "\n":
+                self.line += 1
+                self.i += 1
+            elif c in " \t\r":
+                self.i += 1
+            elif c == "#":
+                self.i = _line_end(text, self.i)
+            elif not self.stack and self.key_path is None:
+                self.statement(c)
+            else:
+                self.value(c)
+
+    def statement(self, c: str) -> None:
+        """At statement position: a table header, or the key of ``key = value``."""
+        if c == "[":
+            self.header()
+        elif self.key_start is None and c != "=":
+            self.key_start = self.i
+            self.statement_char(c)
+        elif c == "=":
+            start = self.i if self.key_start is None else self.key_start
+            name = _unquote(self.text[start : self.i].strip())
+            self.key_path = (*self.table, name)
+            self.keys.setdefault(self.key_path, self.line)
+            self.key_start = None
+            self.i += 1
+        else:
+            self.statement_char(c)
+
+    def statement_char(self, c: str) -> None:
+        if c in "\"'":
+            self.i, self.line = _skip_string(self.text, self.i, self.line)
+        else:
+            self.i += 1
+
+    def header(self) -> None:
+        """``[name]`` or ``[[name]]``: the table the following keys belong to."""
+        end = _line_end(self.text, self.i)
+        found = _HEADER.match(self.text, self.i, end)
+        name = _unquote(found.group(1)) if found else ""
+        if self.text.startswith("[[", self.i):
+            number = self.tables.get(name, -1) + 1
+            self.tables[name] = number
+            self.table = (name, number)
+            self.values.setdefault(self.table, self.line)
+        else:
+            self.table = (name,)
+        self.keys.setdefault((name,), self.line)
+        self.i = end
+
+    def value(self, c: str) -> None:
+        """Inside a value: count array items, skip strings, track brackets."""
+        stack = self.stack
         top = stack[-1] if stack else None
         if top is not None and top.kind == "[" and top.expecting and c != "]":
             top.expecting = False
             if top.path is not None:
-                values[(*top.path, top.count)] = line
+                self.values[(*top.path, top.count)] = self.line
             top.count += 1
         if c in "\"'":
-            i, line = _skip_string(text, i, line)
+            self.i, self.line = _skip_string(self.text, self.i, self.line)
         elif c in "[{":
-            path = key_path if (c == "[" and not stack) else None
-            stack.append(_Container(c, path))
-            i += 1
-        elif c in "]}":
-            if stack:
-                stack.pop()
-            i += 1
-        elif c == ",":
-            if top is not None and top.kind == "[":
-                top.expecting = True
-            i += 1
+            stack.append(_Container(c, self.key_path if (c == "[" and not stack) else None))
+            self.i += 1
         else:
-            i += 1
+            if c in "]}" and stack:
+                stack.pop()
+            elif c == "," and top is not None and top.kind == "[":
+                top.expecting = True
+            self.i += 1
         if not stack and c in "]}\"'":
-            key_path = None
+            self.key_path = None
         elif not stack and c not in "[{":
             # A bare scalar value ends at the end of its line.
-            i = _line_end(text, i)
-            key_path = None
+            self.i = _line_end(self.text, self.i)
+            self.key_path = None
+
+
+def _toml_scan(text: str, keys: dict[Path, int], values: dict[Path, int]) -> None:
+    _TomlScan(text, keys, values).run()
 
 
 def _line_end(text: str, i: int) -> int:

@@ -4,6 +4,10 @@ The shell around the pure core in :mod:`pinset.policy`: reading the file, parsin
 TOML and JSON, and the checks of the file format that name the key and line at
 fault. :meth:`Policy.load`, :meth:`Policy.loads` and :meth:`Policy.from_dict`
 delegate here; :mod:`pinset.policyfile._writer` writes the same format.
+
+:func:`read_policy` also returns where each rule is written (:class:`ReadPolicy`:
+the line of each rule and of each pin as written), so that the audit and the
+importer quote the file without parsing it again.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pinset._dates import parse_iso_date
 from pinset.errors import ConfigError, PinsetError
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy, _check_report_uri
 from pinset.policyfile._positions import Locator
 
-__all__ = ["from_dict", "load", "loads"]
+__all__ = ["ReadPolicy", "RulePosition", "from_dict", "load", "loads", "read_policy"]
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,8 +49,6 @@ _DOMAIN_KEYS = (
     "placeholder-only",
 )
 _TOP_KEYS = ("defaults", "domain")
-# Only the one spelling every platform format uses (3.11's fromisoformat takes more).
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def load(cls: type[Policy], path: str | Path) -> Policy:
@@ -80,39 +84,38 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return table
 
 
+@dataclass(frozen=True, slots=True)
+class RulePosition:
+    """Where one ``[[domain]]`` table is written: its ``name`` line and each pin as written.
+
+    ``pins`` are (text as written, line) in file order; lines are ``None`` when
+    the text is unknown.
+    """
+
+    line: int | None
+    pins: tuple[tuple[str, int | None], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPolicy:
+    """A policy read from text, and where each of its rules is written (by rule pattern)."""
+
+    policy: Policy
+    positions: Mapping[str, RulePosition] = field(default_factory=dict)
+
+
+def read_policy(text: str, *, format: str = "toml", source: str | None = None) -> ReadPolicy:
+    """Parse policy text (``"toml"`` or ``"json"``): the policy and the positions of its rules."""
+    data = _parse(text, format, source)
+    policy, positions = _build(Policy, data, source, Locator(text, json=format == "json"))
+    return ReadPolicy(policy, positions)
+
+
 def loads(
     cls: type[Policy], text: str, *, format: str = "toml", source: str | None = None
 ) -> Policy:
     """:meth:`Policy.loads <pinset.policy.Policy.loads>`: parse TOML or JSON text."""
-    data: Any
-    if format == "json":
-        try:
-            data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
-        except _DuplicateKey as exc:
-            raise ConfigError(
-                f"key {exc.key!r} appears twice in one JSON object",
-                source=source,
-                key=exc.key,
-                hint="JSON keeps only the last value of a repeated key; remove one of them",
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"invalid JSON: {exc.msg}", source=source, line=exc.lineno, column=exc.colno
-            ) from None
-        except (ValueError, RecursionError) as exc:  # huge numbers, absurd nesting
-            raise ConfigError(f"invalid JSON: {exc}", source=source) from None
-    elif format == "toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            line, column = _toml_position(str(exc))
-            raise ConfigError(
-                f"invalid TOML: {exc}", source=source, line=line, column=column
-            ) from None
-        except RecursionError:
-            raise ConfigError("invalid TOML: nested too deeply", source=source) from None
-    else:
-        raise ConfigError(f"unknown policy format {format!r}", hint="use 'toml' or 'json'")
+    data = _parse(text, format, source)
     return cls.from_dict(data, source=source, text=text, json_text=format == "json")
 
 
@@ -125,60 +128,120 @@ def from_dict(
     json_text: bool = False,
 ) -> Policy:
     """:meth:`Policy.from_dict <pinset.policy.Policy.from_dict>`: build from the parsed mapping."""
-    where = Locator(text, json=json_text)
-    if not isinstance(data, Mapping):
-        raise ConfigError("a policy is a table of [defaults] and [[domain]]", source=source)
-    _reject_unknown(data, _TOP_KEYS, "the top level", source, where.top)
-    defaults = data.get("defaults", {})
-    if not isinstance(defaults, Mapping):
-        raise ConfigError(
-            "[defaults] must be a table",
-            source=source,
-            line=where.top("defaults"),
-            key="defaults",
-        )
-    _reject_unknown(defaults, _DEFAULT_KEYS, "[defaults]", source, lambda key: where.key(None, key))
+    return _build(cls, data, source, Locator(text, json=json_text))[0]
 
-    def default_value(key: str, kind: type, fallback: Any) -> Any:
-        value = defaults.get(key, fallback)
-        return _typed(value, kind, key, "[defaults]", source, where.key(None, key))
 
-    enforce = default_value("enforce", bool, True)
-    include = default_value("include-subdomains", bool, False)
-    uris = _uri_list(defaults.get("report-uris", []), "[defaults]", source, where, None)
-    domains = data.get("domain", [])
-    if not isinstance(domains, list):
+# -- parse: text -> mapping ---------------------------------------------------------
+
+
+def _parse(text: str, format: str, source: str | None) -> Any:
+    if format == "json":
+        return _parse_json(text, source)
+    if format == "toml":
+        return _parse_toml(text, source)
+    raise ConfigError(f"unknown policy format {format!r}", hint="use 'toml' or 'json'")
+
+
+def _parse_json(text: str, source: str | None) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+    except _DuplicateKey as exc:
         raise ConfigError(
-            "domains are written as [[domain]] tables (a list)",
+            f"key {exc.key!r} appears twice in one JSON object",
             source=source,
-            line=where.top("domain"),
-            key="domain",
-        )
+            key=exc.key,
+            hint="JSON keeps only the last value of a repeated key; remove one of them",
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"invalid JSON: {exc.msg}", source=source, line=exc.lineno, column=exc.colno
+        ) from None
+    except (ValueError, RecursionError) as exc:  # huge numbers, absurd nesting
+        raise ConfigError(f"invalid JSON: {exc}", source=source) from None
+
+
+def _parse_toml(text: str, source: str | None) -> Any:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line, column = _toml_position(str(exc))
+        raise ConfigError(f"invalid TOML: {exc}", source=source, line=line, column=column) from None
+    except RecursionError:
+        raise ConfigError("invalid TOML: nested too deeply", source=source) from None
+
+
+# -- build: mapping -> Policy, with positions ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Defaults:
+    enforce: bool
+    include: bool
+    uris: tuple[str, ...]
+
+
+def _build(
+    cls: type[Policy], data: Any, source: str | None, where: Locator
+) -> tuple[Policy, dict[str, RulePosition]]:
+    defaults = _read_defaults(data, source, where)
+    message = "domains are written as [[domain]] tables (a list)"
+    domains = _top(data, "domain", list, message, source, where)
     rules = []
+    positions: dict[str, RulePosition] = {}
     seen: dict[tuple[str, bool], int] = {}
     for index, entry in enumerate(domains):
-        rule = _rule_from_dict(entry, index, enforce, include, uris, source, where)
+        table = _DomainTable.of(entry, index, source, where)
+        rule = _rule_from_table(table, defaults)
         ident = (rule.name, rule.one_label)
         if ident in seen:
-            raise ConfigError(
+            raise table.error(
                 f"domain {rule.pattern!r} appears twice (also in [[domain]] #{seen[ident] + 1})",
-                source=source,
-                line=where.key(index, "name"),
-                key="name",
+                "name",
                 hint="merge the two [[domain]] tables into one",
             )
         seen[ident] = index
         rules.append(rule)
+        positions[rule.pattern] = table.position()
     try:
-        return cls(
+        policy = cls(
             rules=tuple(rules),
-            enforce=enforce,
-            include_subdomains=include,
-            report_uris=uris,
+            enforce=defaults.enforce,
+            include_subdomains=defaults.include,
+            report_uris=defaults.uris,
             source=source,
         )
     except PinsetError as exc:
         raise exc.with_location(source=source) from None
+    return policy, positions
+
+
+def _top(
+    data: Mapping[str, Any], key: str, kind: type, message: str, source: str | None, where: Locator
+) -> Any:
+    """Top-level table or list ``key`` of the policy (absent: empty), which must be a ``kind``."""
+    value = data.get(key, [] if kind is list else {})
+    if not isinstance(value, kind):
+        raise ConfigError(message, source=source, line=where.top(key), key=key)
+    return value
+
+
+def _read_defaults(data: Any, source: str | None, where: Locator) -> _Defaults:
+    if not isinstance(data, Mapping):
+        raise ConfigError("a policy is a table of [defaults] and [[domain]]", source=source)
+    _reject_unknown(data, _TOP_KEYS, "the top level", source, where.top)
+    defaults = _top(data, "defaults", Mapping, "[defaults] must be a table", source, where)
+    _reject_unknown(defaults, _DEFAULT_KEYS, "[defaults]", source, lambda key: where.key(None, key))
+
+    def value(key: str, kind: type, fallback: Any) -> Any:
+        return _typed(
+            defaults.get(key, fallback), kind, key, "[defaults]", source, where.key(None, key)
+        )
+
+    return _Defaults(
+        enforce=value("enforce", bool, True),
+        include=value("include-subdomains", bool, False),
+        uris=_uri_list(defaults.get("report-uris", []), "[defaults]", source, where, None),
+    )
 
 
 def _toml_position(message: str) -> tuple[int | None, int | None]:
@@ -257,11 +320,10 @@ def _parse_date(value: Any, where: str, source: str | None, line: int | None) ->
         )
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
+    if isinstance(value, str):
+        date = parse_iso_date(value)
+        if date is not None:
+            return date
     raise ConfigError(
         f"expiration of {where} is not a date: {value!r}",
         source=source,
@@ -271,123 +333,137 @@ def _parse_date(value: Any, where: str, source: str | None, line: int | None) ->
     )
 
 
-def _rule_from_dict(
-    entry: Any,
-    index: int,
-    enforce: bool,
-    include: bool,
-    uris: tuple[str, ...],
-    source: str | None,
-    where: Locator,
-) -> DomainRule:
-    section_line = where.section(index)
-    if not isinstance(entry, Mapping):
-        raise ConfigError(
-            f"[[domain]] #{index + 1} must be a table", source=source, line=section_line
-        )
-    raw_name = entry.get("name")
-    label = f"[[domain]] #{index + 1}" if not isinstance(raw_name, str) else f"domain {raw_name!r}"
+@dataclass(frozen=True, slots=True)
+class _DomainTable:
+    """One ``[[domain]]`` table being read: its keys, its label in messages, its lines."""
 
-    def line(key: str) -> int | None:
-        return where.key(index, key)
+    entry: Mapping[str, Any]
+    index: int
+    label: str
+    source: str | None
+    where: Locator
 
-    _reject_unknown(entry, _DOMAIN_KEYS, label, source, line)
-    if raw_name is None:
-        raise ConfigError(
-            f"{label} has no name",
-            source=source,
-            line=section_line,
-            key="name",
-            hint='add name = "api.example.com"',
+    @classmethod
+    def of(cls, entry: Any, index: int, source: str | None, where: Locator) -> _DomainTable:
+        """Check the table's shape (a table, known keys, a string name) and wrap it."""
+        if not isinstance(entry, Mapping):
+            raise ConfigError(
+                f"[[domain]] #{index + 1} must be a table", source=source, line=where.section(index)
+            )
+        raw_name = entry.get("name")
+        label = f"domain {raw_name!r}" if isinstance(raw_name, str) else f"[[domain]] #{index + 1}"
+        table = cls(entry, index, label, source, where)
+        _reject_unknown(entry, _DOMAIN_KEYS, label, source, table.line)
+        if raw_name is None:
+            raise table.error(
+                f"{label} has no name",
+                "name",
+                line=where.section(index),
+                hint='add name = "api.example.com"',
+            )
+        if not isinstance(raw_name, str):
+            raise table.error(
+                f"name of {label} must be a string, not {raw_name!r}",
+                "name",
+                hint='write name = "api.example.com"',
+            )
+        return table
+
+    @property
+    def raw_name(self) -> str:
+        name: str = self.entry["name"]
+        return name
+
+    def line(self, key: str) -> int | None:
+        return self.where.key(self.index, key)
+
+    def error(
+        self, message: str, key: str, *, line: int | None = None, hint: str | None = None
+    ) -> ConfigError:
+        """A :class:`ConfigError` at ``key`` of this table (or at ``line``)."""
+        at = self.line(key) if line is None else line
+        return ConfigError(message, source=self.source, line=at, key=key, hint=hint)
+
+    def typed(self, key: str, kind: type, fallback: Any) -> Any:
+        """The value of ``key`` (``fallback`` when absent), which must be a ``kind``."""
+        return _typed(
+            self.entry.get(key, fallback), kind, key, self.label, self.source, self.line(key)
         )
-    if not isinstance(raw_name, str):
-        raise ConfigError(
-            f"name of {label} must be a string, not {raw_name!r}",
-            source=source,
-            line=line("name"),
-            key="name",
-            hint='write name = "api.example.com"',
+
+    def position(self) -> RulePosition:
+        """Where the table and each of its pins are written."""
+        pins = self.entry.get("pins", [])
+        return RulePosition(
+            self.line("name"),
+            tuple(
+                (text, self.where.item(self.index, "pins", number))
+                for number, text in enumerate(pins if isinstance(pins, list) else [])
+                if isinstance(text, str)
+            ),
         )
-    one_label = False
-    name = raw_name.strip()
-    if name.startswith("**."):
-        name, include_default = name[3:], True
-    elif name.startswith("*."):
-        name, one_label, include_default = name[2:], True, False
-    else:
-        include_default = include
-    if "*" in name:
-        raise ConfigError(
-            f"{label}: '*' is only allowed as a leading '*.' or '**.'",
-            source=source,
-            line=line("name"),
-            key="name",
+
+
+def _rule_from_table(table: _DomainTable, defaults: _Defaults) -> DomainRule:
+    # Read in file-format order: the first bad key is the one reported.
+    name, one_label, include_subdomains = _rule_name(table, defaults.include)
+    pins = _rule_pins(table)
+    uris = defaults.uris
+    if "report-uris" in table.entry:
+        uris = _uri_list(
+            table.entry["report-uris"], table.label, table.source, table.where, table.index
         )
-    try:
-        canonical_host(name)
-    except ConfigError as exc:
-        raise exc.with_location(source=source, line=line("name")) from None
-    sub_value = entry.get("include-subdomains", include_default)
-    if raw_name.strip().startswith(("*.", "**.")) and "include-subdomains" in entry:
-        raise ConfigError(
-            f"{label}: a wildcard name already says which subdomains it covers",
-            source=source,
-            line=line("include-subdomains"),
-            key="include-subdomains",
-            hint="remove include-subdomains, or write the plain name",
-        )
-    include_subdomains = _typed(
-        sub_value, bool, "include-subdomains", label, source, line("include-subdomains")
-    )
-    pins_value = entry.get("pins", [])
-    if not isinstance(pins_value, list):
-        raise ConfigError(
-            f"pins of {label} must be a list of strings",
-            source=source,
-            line=line("pins"),
-            key="pins",
-        )
-    pins = [
-        Pin.parse(text, source=source, line=where.item(index, "pins", position))
-        for position, text in enumerate(pins_value)
-    ]
-    rule_uris = (
-        _uri_list(entry["report-uris"], label, source, where, index)
-        if "report-uris" in entry
-        else uris
+    expiration = _parse_date(
+        table.entry.get("expiration"), table.label, table.source, table.line("expiration")
     )
     try:
         return DomainRule(
             name=name,
-            pins=tuple(pins),
+            pins=pins,
             include_subdomains=include_subdomains,
-            expiration=_parse_date(entry.get("expiration"), label, source, line("expiration")),
-            enforce=_typed(
-                entry.get("enforce", enforce), bool, "enforce", label, source, line("enforce")
-            ),
-            report_uris=rule_uris,
-            exclude=_typed(
-                entry.get("exclude", False), bool, "exclude", label, source, line("exclude")
-            ),
-            allow_single_pin=_typed(
-                entry.get("allow-single-pin", False),
-                bool,
-                "allow-single-pin",
-                label,
-                source,
-                line("allow-single-pin"),
-            ),
-            placeholder_only=_typed(
-                entry.get("placeholder-only", False),
-                bool,
-                "placeholder-only",
-                label,
-                source,
-                line("placeholder-only"),
-            ),
+            expiration=expiration,
+            enforce=table.typed("enforce", bool, defaults.enforce),
+            report_uris=uris,
+            exclude=table.typed("exclude", bool, False),
+            allow_single_pin=table.typed("allow-single-pin", bool, False),
+            placeholder_only=table.typed("placeholder-only", bool, False),
             one_label=one_label,
         )
     except ConfigError as exc:
         # A problem with a key the table does not write comes from its name (or defaults).
-        key_line = line(exc.key) if exc.key is not None and exc.key in entry else line("name")
-        raise exc.with_location(source=source, line=key_line) from None
+        key = exc.key if exc.key is not None and exc.key in table.entry else "name"
+        raise exc.with_location(source=table.source, line=table.line(key)) from None
+
+
+def _rule_name(table: _DomainTable, include: bool) -> tuple[str, bool, bool]:
+    """The rule's name, whether it is a one-label ``*.`` rule, and its include-subdomains."""
+    written = table.raw_name.strip()
+    one_label = False
+    if written.startswith("**."):
+        name, include_default = written[3:], True
+    elif written.startswith("*."):
+        name, one_label, include_default = written[2:], True, False
+    else:
+        name, include_default = written, include
+    if "*" in name:
+        raise table.error(f"{table.label}: '*' is only allowed as a leading '*.' or '**.'", "name")
+    try:
+        canonical_host(name)
+    except ConfigError as exc:
+        raise exc.with_location(source=table.source, line=table.line("name")) from None
+    if written.startswith(("*.", "**.")) and "include-subdomains" in table.entry:
+        raise table.error(
+            f"{table.label}: a wildcard name already says which subdomains it covers",
+            "include-subdomains",
+            hint="remove include-subdomains, or write the plain name",
+        )
+    return name, one_label, table.typed("include-subdomains", bool, include_default)
+
+
+def _rule_pins(table: _DomainTable) -> tuple[Pin, ...]:
+    value = table.entry.get("pins", [])
+    if not isinstance(value, list):
+        raise table.error(f"pins of {table.label} must be a list of strings", "pins")
+    return tuple(
+        Pin.parse(text, source=table.source, line=table.where.item(table.index, "pins", number))
+        for number, text in enumerate(value)
+    )

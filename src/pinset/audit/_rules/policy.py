@@ -1,9 +1,9 @@
 """Audit rules over the policy alone: pins, dates, rule shapes and report URIs.
 
 Pure functions of a :class:`~pinset.audit._model.Subject` and the run's
-:class:`~pinset.audit._model.Context`. The first four (the *as written* rules)
-only run for native pinset policies; for platform formats the importer owns
-them (see :mod:`pinset.audit._rules`).
+:class:`~pinset.audit._model.Context`. The rules over the pins as written
+(``missing-backup-pin``, ``placeholder-pin``, ``non-canonical-pin``,
+``no-expiration``) are in :mod:`pinset.audit._rules.written`.
 """
 
 from __future__ import annotations
@@ -11,26 +11,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from functools import lru_cache
-from importlib import resources
 from urllib.parse import urlsplit
 
 from pinset.audit._model import Context, Finding, Subject
 from pinset.audit._rules.catalog import finding
-from pinset.errors import PinFormatError
-from pinset.formats._importing import placeholder_only_finding
 from pinset.hosts import parent_domains
-from pinset.pins import Pin, is_canonical_pin_text
 from pinset.policy import DomainRule
 
 __all__ = [
     "include_subdomains_public_suffix",
-    "missing_backup_pin",
-    "no_expiration",
-    "non_canonical_pin",
     "overlapping_rules",
     "pin_set_expired",
     "pin_set_expiring",
-    "placeholder_pin",
     "public_suffixes",
     "report_uri_cleartext",
     "report_uri_on_pinned_host",
@@ -40,6 +32,8 @@ __all__ = [
 @lru_cache(maxsize=1)
 def public_suffixes() -> frozenset[str]:
     """The embedded subset of the Public Suffix List (``public_suffixes.txt``)."""
+    from importlib import resources  # only when a rule needs it (pinset import never does)
+
     text = resources.files("pinset.audit").joinpath("public_suffixes.txt").read_text("utf-8")
     return frozenset(
         line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
@@ -52,95 +46,6 @@ def _pinned(subject: Subject) -> Iterator[DomainRule]:
     for rule in subject.imported.policy.rules:
         if not rule.exclude:
             yield rule
-
-
-def _native(subject: Subject) -> bool:
-    return subject.format == "pinset"
-
-
-def missing_backup_pin(subject: Subject, context: Context) -> Iterator[Finding]:
-    """Enforced rules with fewer than two real pins (native policies; warning when allowed)."""
-    if not _native(subject):
-        return
-    for rule in _pinned(subject):
-        real = [p for p in rule.pins if not p.is_placeholder]
-        if rule.enforce and len(real) < 2 and not rule.placeholder_only:
-            yield finding(
-                "missing-backup-pin",
-                f"{rule.pattern} is enforced with {len(real)} real pin"
-                f"{'' if len(real) == 1 else 's'}: losing that key locks every user out"
-                + (" (allow-single-pin accepts it)" if rule.allow_single_pin else ""),
-                severity="warning" if rule.allow_single_pin else "error",
-                **subject.where(rule),
-            )
-
-
-def placeholder_pin(subject: Subject, context: Context) -> Iterator[Finding]:
-    """Placeholder digests (``AAAA…=``) in native policies: they match and back up nothing.
-
-    A ``placeholder-only`` rule is one error, worded as the importers word it.
-    """
-    if not _native(subject):
-        return
-    for rule in _pinned(subject):
-        texts = [text for pattern, text, _ in subject.written_pins if pattern == rule.pattern]
-        if rule.placeholder_only:
-            where = subject.where(rule)
-            yield placeholder_only_finding(rule, texts, source=where["source"], line=where["line"])
-            continue
-        for pin in rule.pins:
-            if pin.is_placeholder:
-                # Quote the file's spelling: BBBB…BBB= re-encodes as BBBB…BBA=.
-                written = next((t for t in texts if _decodes_to(t, pin)), str(pin))
-                yield finding(
-                    "placeholder-pin",
-                    f"{rule.pattern} lists the placeholder pin {written}: it matches no key and "
-                    "is not a backup",
-                    **subject.where(rule),
-                )
-
-
-def _decodes_to(text: str, pin: Pin) -> bool:
-    try:
-        return Pin.parse(text) == pin
-    except PinFormatError:
-        return False
-
-
-def non_canonical_pin(subject: Subject, context: Context) -> Iterator[Finding]:
-    """Pins written unpadded, with spaces, or in ``pin-sha256=`` form in a native policy."""
-    if not _native(subject):
-        return
-    for pattern, text, line in subject.written_pins:
-        if is_canonical_pin_text(text) and text.startswith("sha256/"):
-            continue
-        try:
-            pin = Pin.parse(text)
-        except PinFormatError:  # the policy loaded, so this cannot happen; stay quiet
-            continue
-        yield finding(
-            "non-canonical-pin",
-            f"{pattern}: pin {text!r} is not written as 'sha256/' + padded standard base64",
-            domain=pattern,
-            fix=f"write {pin}",
-            source=subject.source,
-            line=line,
-        )
-
-
-def no_expiration(subject: Subject, context: Context) -> Iterator[Finding]:
-    """Native rules without an expiration date."""
-    if not _native(subject):
-        return
-    for rule in _pinned(subject):
-        if rule.expiration is None:
-            yield finding(
-                "no-expiration",
-                f"{rule.pattern} has no expiration: if its keys are lost, installs that never "
-                "update stay locked out",
-                fix="set expiration = YYYY-MM-DD a few months past the app's update cycle",
-                **subject.where(rule),
-            )
 
 
 def _expiry(subject: Subject, rule: DomainRule) -> tuple[dt.datetime | None, str]:

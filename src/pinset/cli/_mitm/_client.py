@@ -9,7 +9,6 @@ as a PEM bundle (curl, Python, Node, Go, Rust) and as a PKCS#12 trust store (JVM
 from __future__ import annotations
 
 import os
-import re
 import ssl
 import subprocess
 import warnings
@@ -22,6 +21,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 
 from pinset.cli._mitm._jvm import java_tool_options, jvm_options, write_truststore
 from pinset.errors import ConfigError
+from pinset.pins import pem_blocks
 from pinset.testing._mitm import MitmProxy
 
 __all__ = ["ClientRun", "ClientTrust", "client_env", "run_client", "write_trust"]
@@ -29,7 +29,6 @@ __all__ = ["ClientRun", "ClientTrust", "client_env", "run_client", "write_trust"
 _PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
 _NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
 _CA_VARS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
-_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +59,14 @@ def _system_bundle() -> bytes:
 
 def _certificates(pem: bytes, cafile: str | None) -> list[x509.Certificate]:
     out: list[x509.Certificate] = []
-    for number, match in enumerate(_PEM_BLOCK.finditer(pem), start=1):
+    certificates = (block for block in pem_blocks(pem) if block.kind == "CERTIFICATE")
+    for number, block in enumerate(certificates, start=1):
         try:
             with warnings.catch_warnings():
                 # A system root with a negative serial number is still a root the
                 # client trusts; cryptography's deprecation note is not the tester's news.
                 warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-                out.append(x509.load_pem_x509_certificate(match.group(0)))
+                out.append(x509.load_pem_x509_certificate(block.text))
         except ValueError as exc:
             if cafile is None:
                 continue  # the system bundle is not the tester's to fix

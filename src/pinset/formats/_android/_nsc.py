@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from pinset._dates import parse_iso_date
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats._android._nsc_tree import Config, Document, Kind, PinSet, ancestors
 from pinset.formats._importing import did_you_mean
@@ -44,7 +45,6 @@ _CONFIG_CHILDREN = {
     ),
 }
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/=\s]+")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # How deep <domain-config> elements may nest; AOSP's own tests nest three levels.
 MAX_NESTING = 32
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}?")
@@ -213,6 +213,31 @@ class _Reader:
         return doc
 
     def config(self, el: Element, kind: Kind, parent: Config | None, doc: Document) -> Config:
+        config = self.config_attrs(el, kind, parent)
+        if kind == "domain":
+            doc.domains.append(config)
+        allowed = _CONFIG_CHILDREN[kind]
+        for child in el.children:
+            if kind != "domain" and child.tag in ("domain", "pin-set", "domain-config"):
+                raise self.error(
+                    f"<{child.local}> is not allowed in <{el.local}>",
+                    child,
+                    hint=f"<{child.local}> is only allowed in a <domain-config>",
+                )
+            if child.tag not in allowed:
+                self.unknown_child(child, el, allowed)
+                continue
+            self.config_child(config, child, doc)
+        if kind == "domain" and not config.domains:
+            raise self.error(
+                "<domain-config> without a <domain>",
+                el,
+                hint='add <domain includeSubdomains="true">example.com</domain>',
+            )
+        return config
+
+    def config_attrs(self, el: Element, kind: Kind, parent: Config | None) -> Config:
+        """A config with what its own attributes set (nesting depth checked)."""
         depth = sum(1 for _ in ancestors(parent))
         if depth >= MAX_NESTING:
             # Reading is recursive; a config nested thousands deep would overflow the stack.
@@ -230,56 +255,36 @@ class _Reader:
         if "enforcePinning" in el.attrs:
             self.boolean(el, "enforcePinning")
             config.enforce_attr_line = el.attr_position("enforcePinning")[0]
-        if kind == "domain":
-            doc.domains.append(config)
-        allowed = _CONFIG_CHILDREN[kind]
-        for child in el.children:
-            if kind != "domain" and child.tag in ("domain", "pin-set", "domain-config"):
-                raise self.error(
-                    f"<{child.local}> is not allowed in <{el.local}>",
-                    child,
-                    hint=f"<{child.local}> is only allowed in a <domain-config>",
-                )
-            if child.tag not in allowed:
-                self.unknown_child(child, el, allowed)
-                continue
-            if child.tag == "domain":
-                config.domains.append(self.domain(child))
-            elif child.tag == "pin-set":
-                if config.pin_set is not None:
-                    raise self.error(
-                        "more than one <pin-set> in this config",
-                        child,
-                        hint="merge the pins into one <pin-set>",
-                    )
-                config.pin_set = self.pin_set(child)
-            elif child.tag == "trust-anchors":
-                if config.anchors is not None:
-                    raise self.error(
-                        "more than one <trust-anchors> in this config",
-                        child,
-                        hint="merge the <certificates> into one <trust-anchors>",
-                    )
-                config.anchors = self.anchors(child, debug=kind == "debug")
-                config.anchors_line = child.line
-            elif child.tag == "certificateTransparency":
-                self.check_attrs(child, ("enabled",))
-                self.no_text(child)
-                config.certificate_transparency = self.boolean(child, "enabled")
-            elif child.tag == "trustkit-config":
-                if config.trustkit is not None:
-                    raise self.error("more than one <trustkit-config> in this config", child)
-                config.trustkit = self.trustkit(child)
-                doc.trustkit_seen = True
-            else:  # nested domain-config
-                config.children.append(self.config(child, "domain", config, doc))
-        if kind == "domain" and not config.domains:
-            raise self.error(
-                "<domain-config> without a <domain>",
-                el,
-                hint='add <domain includeSubdomains="true">example.com</domain>',
-            )
         return config
+
+    def config_child(self, config: Config, child: Element, doc: Document) -> None:
+        """Read one allowed child element of a config into it."""
+        if child.tag == "domain":
+            config.domains.append(self.domain(child))
+        elif child.tag == "pin-set":
+            self.only_one(config.pin_set, child, "merge the pins into one <pin-set>")
+            config.pin_set = self.pin_set(child)
+        elif child.tag == "trust-anchors":
+            self.only_one(
+                config.anchors, child, "merge the <certificates> into one <trust-anchors>"
+            )
+            config.anchors = self.anchors(child, debug=config.kind == "debug")
+            config.anchors_line = child.line
+        elif child.tag == "certificateTransparency":
+            self.check_attrs(child, ("enabled",))
+            self.no_text(child)
+            config.certificate_transparency = self.boolean(child, "enabled")
+        elif child.tag == "trustkit-config":
+            self.only_one(config.trustkit, child, None)
+            config.trustkit = self.trustkit(child)
+            doc.trustkit_seen = True
+        else:  # nested domain-config
+            config.children.append(self.config(child, "domain", config, doc))
+
+    def only_one(self, current: object, child: Element, hint: str | None) -> None:
+        """Refuse a second ``child`` where a config takes one (``current`` is the first)."""
+        if current is not None:
+            raise self.error(f"more than one <{child.local}> in this config", child, hint=hint)
 
     def domain(self, el: Element) -> tuple[str, bool, int]:
         self.check_attrs(el, ("includeSubdomains",))
@@ -335,11 +340,9 @@ class _Reader:
 
     def expiration(self, el: Element, text: str) -> dt.date:
         self.no_placeholder(text, el, attr="expiration")
-        try:
-            if _DATE.fullmatch(text.strip()):
-                return dt.date.fromisoformat(text.strip())
-        except ValueError:
-            pass
+        date = parse_iso_date(text)
+        if date is not None:
+            return date
         raise self.error(
             f"pin-set expiration {text!r} is not a date in yyyy-MM-dd form",
             el,

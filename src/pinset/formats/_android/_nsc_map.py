@@ -22,6 +22,7 @@ from pinset.formats._model import (
     Severity,
     TrustAnchor,
     TrustKitSettings,
+    WrittenPins,
 )
 from pinset.policy import DomainRule, Policy
 
@@ -34,6 +35,7 @@ class _Mapper:
         self.trustkit = trustkit
         self.fmt = "trustkit-android" if trustkit else "android"
         self.findings: list[Finding] = list(doc.findings)
+        self.written: list[WrittenPins] = []
 
     def finding(
         self,
@@ -114,6 +116,7 @@ class _Mapper:
             domains=tuple(domains),
             platform=platform,
             lines=lines,
+            written=tuple(self.written),
         )
 
     def pinned_rule(
@@ -125,33 +128,7 @@ class _Mapper:
         pin_set: PinSet,
         tk: TrustKitSettings | None,
     ) -> DomainRule:
-        enforce = True
-        uris: tuple[str, ...] = ()
-        if self.trustkit:
-            enforce = bool(tk is not None and tk.enforce_pinning)
-            uris = tuple(tk.report_uris) if tk is not None else ()
-            if tk is None or not tk.disable_default_report_uri:
-                uris = (*uris, TRUSTKIT_DEFAULT_REPORT_URI)
-                self.finding(
-                    "trustkit-default-report-uri",
-                    "info",
-                    f"{name}: TrustKit also sends pin-failure reports to its default "
-                    f"collector {TRUSTKIT_DEFAULT_REPORT_URI}",
-                    domain=name,
-                    fix='set disableDefaultReportUri="true" on <trustkit-config>',
-                    line=tk.line if tk is not None else line,
-                )
-            if not enforce:
-                self.finding(
-                    "trustkit-report-only",
-                    "warning",
-                    f"{name}: TrustKit does not enforce these pins (enforcePinning is "
-                    f"{'false' if tk is not None and tk.enforce_pinning is False else 'unset'}); "
-                    "Android 7.0+ still enforces the pin-set itself",
-                    domain=name,
-                    fix='set enforcePinning="true" once reports show the pins match',
-                    line=tk.line if tk is not None else line,
-                )
+        enforce, uris = self.trustkit_enforcement(name, line, tk) if self.trustkit else (True, ())
         if self.inherited(config, "cleartext") is True:
             self.finding(
                 "cleartext-permitted",
@@ -161,10 +138,7 @@ class _Mapper:
                 fix='set cleartextTrafficPermitted="false" (on base-config too)',
                 line=config.line,
             )
-        real = {p for p in pin_set.pins if not p.is_placeholder}
-        # A single pin needs accepting only where it is enforced, or where the file says so.
-        single = len(real) < 2 and (enforce or pin_set.ignore_missing_backup)
-        rule, findings = import_rule(
+        rule, written = import_rule(
             source=self.doc.source,
             line=pin_set.line,
             # XML indentation around the digest is layout, not spelling.
@@ -180,10 +154,40 @@ class _Mapper:
             expiration=pin_set.expiration,
             enforce=enforce,
             report_uris=uris,
-            allow_single_pin=single or pin_set.ignore_missing_backup,
         )
-        self.findings.extend(findings)
+        self.written.append(written)
         return rule
+
+    def trustkit_enforcement(
+        self, name: str, line: int, tk: TrustKitSettings | None
+    ) -> tuple[bool, tuple[str, ...]]:
+        """Whether TrustKit enforces ``name``'s pins, and where it reports, with findings."""
+        at = tk.line if tk is not None else line
+        enforce = bool(tk is not None and tk.enforce_pinning)
+        uris = tuple(tk.report_uris) if tk is not None else ()
+        if tk is None or not tk.disable_default_report_uri:
+            uris = (*uris, TRUSTKIT_DEFAULT_REPORT_URI)
+            self.finding(
+                "trustkit-default-report-uri",
+                "info",
+                f"{name}: TrustKit also sends pin-failure reports to its default "
+                f"collector {TRUSTKIT_DEFAULT_REPORT_URI}",
+                domain=name,
+                fix='set disableDefaultReportUri="true" on <trustkit-config>',
+                line=at,
+            )
+        if not enforce:
+            self.finding(
+                "trustkit-report-only",
+                "warning",
+                f"{name}: TrustKit does not enforce these pins (enforcePinning is "
+                f"{'false' if tk is not None and tk.enforce_pinning is False else 'unset'}); "
+                "Android 7.0+ still enforces the pin-set itself",
+                domain=name,
+                fix='set enforcePinning="true" once reports show the pins match',
+                line=at,
+            )
+        return enforce, uris
 
     def carve_outs(
         self, rules: list[DomainRule], unpinned: list[tuple[str, bool, int]]

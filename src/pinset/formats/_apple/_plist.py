@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import plistlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 from xml.parsers import expat
 
 from pinset.errors import ConfigError, PinsetError
-from pinset.formats._importing import check_placeholder, did_you_mean
-from pinset.formats._model import Finding
+from pinset.formats._importing import did_you_mean, make_policy, refuse_build_setting
+from pinset.formats._model import Finding, Imported, PlatformDomain, WrittenPins
 from pinset.pins import Pin
+from pinset.policy import DomainRule
 
 __all__ = ["MAX_PLIST_DEPTH", "KeyPath", "PlistText", "dump_plist", "is_plist", "key_path"]
 
@@ -45,6 +47,37 @@ def dump_plist(root: dict[str, Any], *, binary: bool) -> str | bytes:
     if binary:
         return plistlib.dumps(root, fmt=plistlib.FMT_BINARY, sort_keys=True)
     return plistlib.dumps(root, fmt=plistlib.FMT_XML, sort_keys=True).decode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEntry:
+    """One domain of a plist's pinned domains, imported: its rule, facts, pins, findings."""
+
+    rule: DomainRule
+    facts: PlatformDomain
+    written: WrittenPins | None
+    findings: tuple[Finding, ...] = ()
+
+
+def entries_imported(
+    entries: Sequence[DomainEntry],
+    fmt: str,
+    source: str | None,
+    *,
+    findings: Sequence[Finding],
+    platform: dict[str, Any],
+) -> Imported:
+    """The :class:`Imported` of a plist's domain entries: ``findings`` first, then theirs."""
+    return Imported(
+        make_policy([e.rule for e in entries], source=source),
+        fmt,
+        source,
+        (*findings, *(f for e in entries for f in e.findings)),
+        tuple(e.facts for e in entries),
+        platform,
+        lines={e.rule.pattern: e.facts.line for e in entries if e.facts.line is not None},
+        written=tuple(e.written for e in entries if e.written is not None),
+    )
 
 
 def _expat_line(exc: BaseException, offset: int) -> int | None:
@@ -100,6 +133,41 @@ class PlistText:
             message, source=self.source, line=self.line(path), key=key_path(path), hint=hint
         )
 
+    def refuse_duplicates(self, domains: KeyPath, where: str, hint: str | None = None) -> None:
+        """Refuse a key written twice in a domain entry of the ``domains`` dictionary, or a
+        domain written twice in it (plistlib keeps only the last one, silently)."""
+        depth = len(domains)
+        for path, dup_line in self.duplicates:
+            if path[:depth] == domains and len(path) in (depth + 1, depth + 2):
+                raise self.error(
+                    f"key {path[-1]!r} appears twice{where.format(key_path(path[:-1]))}",
+                    path,
+                    hint=hint,
+                ).with_location(line=dup_line)
+
+    def domains(
+        self,
+        domains: KeyPath,
+        entries: dict[str, Any],
+        name_of: Callable[[KeyPath, str], str],
+        hint: str | None = None,
+    ) -> Iterator[tuple[KeyPath, str, Any]]:
+        """``(path, canonical name, entry)`` of each domain of a pinned-domains dictionary.
+
+        ``name_of(path, written)`` canonicalises a name; two spellings of one host
+        are refused.
+        """
+        seen: dict[str, str] = {}
+        for raw_name, entry in entries.items():
+            path = (*domains, raw_name)
+            name = name_of(path, raw_name)
+            if name in seen:
+                raise self.error(
+                    f"domain {raw_name!r} is the same host as {seen[name]!r}", path, hint=hint
+                )
+            seen[name] = raw_name
+            yield path, name, entry
+
     def check_keys(
         self, entry: dict[Any, Any], path: KeyPath, known: Sequence[str], where: str
     ) -> None:
@@ -133,7 +201,7 @@ class PlistText:
     def pin(self, path: KeyPath, text: str, key: str) -> Pin:
         """``text`` at ``path`` as a :class:`Pin`; its errors name ``key`` if they name none."""
         line = self.line(path)
-        check_placeholder(text, source=self.source, line=line, key=key)
+        refuse_build_setting(text, source=self.source, line=line, key=key)
         try:
             return Pin.parse(text, source=self.source, line=line)
         except PinsetError as exc:

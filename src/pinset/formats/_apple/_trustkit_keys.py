@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pinset.formats._apple._plist import KeyPath, PlistText
-from pinset.formats._importing import check_placeholder, host_name
+from pinset.formats._importing import host_name, refuse_build_setting
 from pinset.hosts import is_ip_literal
 
 __all__ = [
@@ -70,7 +70,7 @@ def strings(plist: PlistText, path: KeyPath, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise plist.error(f"{path[-1]} must be an array of strings", path)
     for index, text in enumerate(value):
-        check_placeholder(
+        refuse_build_setting(
             text, source=plist.source, line=plist.line((*path, index)), key=str(path[-1])
         )
     return list(value)

@@ -20,7 +20,7 @@ from pinset.formats._apple._trustkit_keys import (
     strings,
 )
 from pinset.formats._importing import import_rule, make_policy
-from pinset.formats._model import Finding, Imported, PlatformDomain
+from pinset.formats._model import Finding, Imported, PlatformDomain, WrittenPins
 from pinset.pins import Pin
 from pinset.policy import DomainRule
 
@@ -35,7 +35,7 @@ def load_legacy(plist: PlistText, pins_by_host: Any) -> Imported:
         raise plist.error(f"{LEGACY} must be a dictionary of domains", (LEGACY,))
     rules: list[DomainRule] = []
     domains: list[PlatformDomain] = []
-    findings = [legacy_ignored(plist)]
+    written: list[WrittenPins] = []
     lines: dict[str, int] = {}
     for raw_name, hexes in pins_by_host.items():
         path = (LEGACY, raw_name)
@@ -51,18 +51,23 @@ def load_legacy(plist: PlistText, pins_by_host: Any) -> Imported:
                     hint=f"move the domain to {CONFIG}/{PINNED} with base64 {HASHES}",
                 )
             pins.append(Pin(bytes.fromhex(text.strip())))
-        real = [p for p in dict.fromkeys(pins) if not p.is_placeholder]
-        rule, found = import_rule(
-            source=source, line=line, name=name, pins=tuple(pins), allow_single_pin=len(real) < 2
-        )
+        # The hex texts are no spelling of a pin's base64: the pins are quoted canonically.
+        rule, pins_written = import_rule(source=source, line=line, name=name, pins=tuple(pins))
         rules.append(rule)
         if line is not None:
             lines[rule.pattern] = line
         domains.append(PlatformDomain(name, pin_texts=texts, line=line))
-        findings.extend(found)
+        written.append(pins_written)
     policy = make_policy(rules, source=source)
     return Imported(
-        policy, FORMAT, source, tuple(findings), tuple(domains), {"legacy": True}, lines=lines
+        policy,
+        FORMAT,
+        source,
+        (legacy_ignored(plist),),
+        tuple(domains),
+        {"legacy": True},
+        lines=lines,
+        written=tuple(written),
     )
 
 

@@ -19,9 +19,23 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pinset.formats._apple._plist import KeyPath, PlistText, dump_plist, is_plist
-from pinset.formats._importing import host_name, import_rule, make_policy
-from pinset.formats._model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
+from pinset.formats._apple._plist import (
+    DomainEntry,
+    KeyPath,
+    PlistText,
+    dump_plist,
+    entries_imported,
+    is_plist,
+)
+from pinset.formats._importing import host_name, import_rule
+from pinset.formats._model import (
+    ExportError,
+    ExportWarning,
+    Finding,
+    Imported,
+    PlatformDomain,
+    WrittenPins,
+)
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 
@@ -35,6 +49,7 @@ CA = "NSPinnedCAIdentities"
 LEAF = "NSPinnedLeafIdentities"
 SPKI = "SPKI-SHA256-BASE64"
 _DOMAIN_KEYS = (INCLUDES, CA, LEAF)
+_DOMAINS: KeyPath = (ATS, PINNED)
 _KINDS: dict[str, Literal["ca", "leaf"]] = {CA: "ca", LEAF: "leaf"}
 _BARE_B64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
@@ -54,13 +69,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     ``"leaf"``) so :func:`dumps` can write them back where they were.
     """
     plist = PlistText(data, source=source)
-    root = plist.root
-    if not isinstance(root, dict):
-        raise plist.error("the plist root must be a dictionary (an Info.plist)", ())
-    ats = root.get(ATS, {})
-    if not isinstance(ats, dict):
-        raise plist.error(f"{ATS} must be a dictionary", (ATS,))
-    pinned = ats.get(PINNED)
+    pinned = _pinned_domains(plist)
     if pinned is None:
         finding = Finding(
             "no-pinned-domains",
@@ -69,73 +78,63 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
             source=source,
         )
         return Imported(Policy(source=source), FORMAT, source, findings=(finding,))
-    base: KeyPath = (ATS, PINNED)
-    if not isinstance(pinned, dict):
-        raise plist.error(f"{PINNED} must be a dictionary of domain names", base)
-    for path, dup_line in plist.duplicates:
-        if path[:2] == base and len(path) in (3, 4):
-            raise plist.error(
-                f"key {path[-1]!r} appears twice in {'/'.join(map(str, path[:-1]))}",
-                path,
-                hint="merge the two entries; iOS keeps only the last one",
-            ).with_location(line=dup_line)
-
-    rules: list[DomainRule] = []
-    domains: list[PlatformDomain] = []
-    findings: list[Finding] = []
-    identities: dict[str, dict[str, str]] = {}
-    lines: dict[str, int] = {}
-    seen: dict[str, str] = {}
-    for raw_name, entry in pinned.items():
-        path = (*base, raw_name)
-        line = plist.line(path)
-        name = host_name(raw_name, source=source, line=line, key=PINNED)
-        if name in seen:
-            raise plist.error(
-                f"domain {raw_name!r} is the same host as {seen[name]!r}",
-                path,
-                hint="merge the two entries into one",
-            )
-        seen[name] = raw_name
-        rule, texts, kinds, found = _read_domain(plist, path, name, entry)
-        rules.append(rule)
-        identities[name] = kinds
-        if line is not None:
-            lines[rule.pattern] = line
-        domains.append(
-            PlatformDomain(
-                name, include_subdomains=rule.include_subdomains, pin_texts=texts, line=line
-            )
-        )
-        findings.extend(found)
-        if rule.include_subdomains:
-            findings.append(
-                Finding(
-                    "ats-subdomain-depth",
-                    "info",
-                    f"iOS applies {name}'s pins to names one label below it only; "
-                    "pinset enforces them at every depth",
-                    domain=name,
-                    fix=f"add NSPinnedDomains entries for deeper names of {name} the app uses",
-                    source=source,
-                    line=line,
-                )
-            )
-    policy = make_policy(rules, source=source)
-    return Imported(
-        policy,
-        FORMAT,
-        source,
-        findings=(*plist.findings, *findings),
-        domains=tuple(domains),
-        platform={"identities": identities, "binary": plist.binary},
-        lines=lines,
+    plist.refuse_duplicates(
+        _DOMAINS, " in {}", hint="merge the two entries; iOS keeps only the last one"
     )
+
+    def name_of(path: KeyPath, raw: str) -> str:
+        return host_name(raw, source=source, line=plist.line(path), key=PINNED)
+
+    domains = plist.domains(_DOMAINS, pinned, name_of, hint="merge the two entries into one")
+    entries, identities = [], {}
+    for path, name, entry in domains:
+        read, identities[name] = _read_entry(plist, path, name, entry)
+        entries.append(read)
+    platform = {"identities": identities, "binary": plist.binary}
+    return entries_imported(entries, FORMAT, source, findings=plist.findings, platform=platform)
+
+
+def _pinned_domains(plist: PlistText) -> dict[str, Any] | None:
+    """The ``NSPinnedDomains`` dictionary; ``None`` when the plist has none."""
+    root = plist.root
+    if not isinstance(root, dict):
+        raise plist.error("the plist root must be a dictionary (an Info.plist)", ())
+    ats = root.get(ATS, {})
+    if not isinstance(ats, dict):
+        raise plist.error(f"{ATS} must be a dictionary", (ATS,))
+    pinned = ats.get(PINNED)
+    if pinned is not None and not isinstance(pinned, dict):
+        raise plist.error(f"{PINNED} must be a dictionary of domain names", _DOMAINS)
+    return pinned
+
+
+def _read_entry(
+    plist: PlistText, path: KeyPath, name: str, entry: Any
+) -> tuple[DomainEntry, dict[str, str]]:
+    """One pinned domain: its rule, facts and pins, and which array each pin came from."""
+    line = plist.line(path)
+    rule, texts, kinds, written = _read_domain(plist, path, name, entry)
+    facts = PlatformDomain(
+        name, include_subdomains=rule.include_subdomains, pin_texts=texts, line=line
+    )
+    if not rule.include_subdomains:
+        return DomainEntry(rule, facts, written), kinds
+    depth = Finding(
+        "ats-subdomain-depth",
+        "info",
+        f"iOS applies {name}'s pins to names one label below it only; "
+        "pinset enforces them at every depth",
+        domain=name,
+        fix=f"add NSPinnedDomains entries for deeper names of {name} the app uses",
+        source=plist.source,
+        line=line,
+    )
+    return DomainEntry(rule, facts, written, (depth,)), kinds
 
 
 def _read_domain(
     plist: PlistText, path: KeyPath, name: str, entry: Any
-) -> tuple[DomainRule, tuple[str, ...], dict[str, str], list[Finding]]:
+) -> tuple[DomainRule, tuple[str, ...], dict[str, str], WrittenPins]:
     if not isinstance(entry, dict):
         raise plist.error(f"the entry for {name} must be a dictionary", path)
     plist.check_keys(entry, path, _DOMAIN_KEYS, f"the {PINNED} entry for {name}")
@@ -166,17 +165,15 @@ def _read_domain(
                 entry, (CA, LEAF), f"add the SPKI pins of the server's keys under {CA} or {LEAF}"
             ),
         )
-    real = [p for p in dict.fromkeys(pins) if not p.is_placeholder]
-    rule, findings = import_rule(
+    rule, written = import_rule(
         source=plist.source,
         line=plist.line(path),
         pin_texts=tuple(texts),
         name=name,
         pins=tuple(pins),
         include_subdomains=include,
-        allow_single_pin=len(real) < 2,
     )
-    return rule, tuple(texts), kinds, findings
+    return rule, tuple(texts), kinds, written
 
 
 def _identity_text(plist: PlistText, path: KeyPath, item: Any) -> str:

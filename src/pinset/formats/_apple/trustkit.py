@@ -28,7 +28,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pinset.formats._apple._plist import KeyPath, PlistText, dump_plist, is_plist
+from pinset.formats._apple._plist import (
+    DomainEntry,
+    KeyPath,
+    PlistText,
+    dump_plist,
+    entries_imported,
+    is_plist,
+)
 from pinset.formats._apple._trustkit_export import trustkit_config
 from pinset.formats._apple._trustkit_keys import (
     CONFIG,
@@ -53,8 +60,14 @@ from pinset.formats._apple._trustkit_keys import (
 from pinset.formats._apple._trustkit_legacy import legacy_ignored, load_legacy
 from pinset.formats._apple._trustkit_swift import dumps_swift
 from pinset.formats._expiry import expiration_window
-from pinset.formats._importing import import_rule, make_policy, make_rule, parse_date
-from pinset.formats._model import Finding, Imported, PlatformDomain, TrustKitSettings
+from pinset.formats._importing import import_rule, make_rule, parse_date
+from pinset.formats._model import (
+    Finding,
+    Imported,
+    PlatformDomain,
+    TrustKitSettings,
+    WrittenPins,
+)
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 
@@ -72,6 +85,31 @@ def sniff(data: bytes) -> bool:
 def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     """Read TrustKit's configuration from an Info.plist (or a plist whose root is the config)."""
     plist = PlistText(data, source=source)
+    found = _find_config(plist)
+    if found is None:
+        return load_legacy(plist, plist.root[LEGACY])
+    base, config = found
+    swizzle, pinned = _check_config(plist, base, config)
+    legacy = [legacy_ignored(plist)] if LEGACY in plist.root else []
+    entries = _read_entries(plist, base, pinned)
+    _check_exclusions(plist, base, [e.rule for e in entries])
+    platform = {
+        "swizzle_network_delegates": swizzle,
+        "ignore_pinning_for_user_anchors": config.get(IGNORE_USER_ANCHORS),
+        "default_report_uri": [
+            e.facts.name
+            for e in entries
+            if not e.rule.exclude and DEFAULT_REPORT_URI in e.rule.report_uris
+        ],
+        "binary": plist.binary,
+    }
+    # plist.findings (keys TrustKit does not read) are complete only once every entry is read.
+    findings = [*plist.findings, *legacy]
+    return entries_imported(entries, FORMAT, source, findings=findings, platform=platform)
+
+
+def _find_config(plist: PlistText) -> tuple[KeyPath, dict[str, Any]] | None:
+    """Where the configuration is (``TSKConfiguration`` or the root); ``None``: legacy only."""
     root = plist.root
     if not isinstance(root, dict):
         raise plist.error("the plist root must be a dictionary", ())
@@ -81,7 +119,7 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     elif PINNED in root:
         base, config = (), root
     elif LEGACY in root:
-        return load_legacy(plist, root[LEGACY])
+        return None
     else:
         raise plist.error(
             f"no {CONFIG} in this plist",
@@ -90,9 +128,14 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
         )
     if not isinstance(config, dict):
         raise plist.error(f"{CONFIG} must be a dictionary", base)
-    for path, dup_line in plist.duplicates:
-        if path[: len(base) + 1] == (*base, PINNED) and len(path) in (len(base) + 2, len(base) + 3):
-            raise plist.error(f"key {path[-1]!r} appears twice", path).with_location(line=dup_line)
+    return base, config
+
+
+def _check_config(
+    plist: PlistText, base: KeyPath, config: dict[str, Any]
+) -> tuple[bool, dict[str, Any]]:
+    """What TrustKit refuses at start-up in the global keys; the swizzle flag and the domains."""
+    plist.refuse_duplicates((*base, PINNED), "")
     plist.check_keys(config, base, GLOBAL_KEYS, CONFIG)
     swizzle = config.get(SWIZZLE)
     if not isinstance(swizzle, bool):
@@ -108,64 +151,46 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
             (*base, PINNED),
             hint=plist.typo_hint(config, (PINNED,), "add one entry per pinned domain"),
         )
-    findings: list[Finding] = []
-    if LEGACY in root:
-        findings.append(legacy_ignored(plist))
-    rules: list[DomainRule] = []
-    domains: list[PlatformDomain] = []
-    lines: dict[str, int] = {}
-    default_uri: list[str] = []
-    seen: dict[str, str] = {}
-    for raw_name, entry in pinned.items():
-        path = (*base, PINNED, raw_name)
-        line = plist.line(path)
-        name = domain_name(plist, path, raw_name)
-        if name in seen:
-            raise plist.error(f"domain {raw_name!r} is the same host as {seen[name]!r}", path)
-        seen[name] = raw_name
-        rule, texts, expiration_text, found = _read_domain(plist, path, name, entry)
-        rules.append(rule)
-        if line is not None:
-            lines[rule.pattern] = line
-        domains.append(
-            PlatformDomain(
-                name,
-                include_subdomains=rule.include_subdomains,
-                pin_texts=texts,
-                expiration_text=expiration_text,
-                # TrustKit parses TSKExpirationDate in UTC, like pinset.
-                expires_between=expiration_window(rule.expiration, "utc")
-                if rule.expiration is not None
-                else None,
-                line=line,
-                trustkit=None if rule.exclude else _settings(entry, line),
-            )
-        )
-        findings.extend(found)
-        if not rule.exclude and DEFAULT_REPORT_URI in rule.report_uris:
-            default_uri.append(name)
-            findings.append(
-                Finding(
-                    "trustkit-default-report-uri",
-                    "warning",
-                    f"{name}: TrustKit sends pin failure reports to its vendor's default URI "
-                    f"{DEFAULT_REPORT_URI}",
-                    domain=name,
-                    fix=f"set {DISABLE_DEFAULT} to <true/> unless you mean to use that service",
-                    source=source,
-                    line=line,
-                )
-            )
-    _check_exclusions(plist, base, rules)
-    policy = make_policy(rules, source=source)
-    platform = {
-        "swizzle_network_delegates": swizzle,
-        "ignore_pinning_for_user_anchors": config.get(IGNORE_USER_ANCHORS),
-        "default_report_uri": default_uri,
-        "binary": plist.binary,
-    }
-    findings[:0] = plist.findings
-    return Imported(policy, FORMAT, source, tuple(findings), tuple(domains), platform, lines=lines)
+    return swizzle, pinned
+
+
+def _read_entries(plist: PlistText, base: KeyPath, pinned: dict[str, Any]) -> list[DomainEntry]:
+    def name_of(path: KeyPath, raw: str) -> str:
+        return domain_name(plist, path, raw)
+
+    domains = plist.domains((*base, PINNED), pinned, name_of)
+    return [_read_entry(plist, path, name, entry) for path, name, entry in domains]
+
+
+def _read_entry(plist: PlistText, path: KeyPath, name: str, entry: Any) -> DomainEntry:
+    line = plist.line(path)
+    rule, texts, written = _read_domain(plist, path, name, entry)
+    expiration_text = entry.get(EXPIRATION) if isinstance(entry, dict) else None
+    facts = PlatformDomain(
+        name,
+        include_subdomains=rule.include_subdomains,
+        pin_texts=texts,
+        expiration_text=expiration_text if isinstance(expiration_text, str) else None,
+        # TrustKit parses TSKExpirationDate in UTC, like pinset.
+        expires_between=expiration_window(rule.expiration, "utc")
+        if rule.expiration is not None
+        else None,
+        line=line,
+        trustkit=None if rule.exclude else _settings(entry, line),
+    )
+    if rule.exclude or DEFAULT_REPORT_URI not in rule.report_uris:
+        return DomainEntry(rule, facts, written)
+    default_uri = Finding(
+        "trustkit-default-report-uri",
+        "warning",
+        f"{name}: TrustKit sends pin failure reports to its vendor's default URI "
+        f"{DEFAULT_REPORT_URI}",
+        domain=name,
+        fix=f"set {DISABLE_DEFAULT} to <true/> unless you mean to use that service",
+        source=plist.source,
+        line=line,
+    )
+    return DomainEntry(rule, facts, written, (default_uri,))
 
 
 def _settings(entry: dict[str, Any], line: int | None) -> TrustKitSettings:
@@ -180,40 +205,68 @@ def _settings(entry: dict[str, Any], line: int | None) -> TrustKitSettings:
 
 def _read_domain(
     plist: PlistText, path: KeyPath, name: str, entry: Any
-) -> tuple[DomainRule, tuple[str, ...], str | None, list[Finding]]:
+) -> tuple[DomainRule, tuple[str, ...], WrittenPins | None]:
     if not isinstance(entry, dict):
         raise plist.error(f"the entry for {name} must be a dictionary", path)
     plist.check_keys(entry, path, DOMAIN_KEYS, f"the {PINNED} entry for {name}")
     line = plist.line(path)
-    exclude = _bool(plist, path, entry, EXCLUDE_KEY, False)
-    if exclude:
-        others = sorted(k for k in entry if k != EXCLUDE_KEY)
-        if others:
-            raise plist.error(
-                f"{name} is excluded from its parent's policy but also sets {', '.join(others)}",
-                (*path, others[0]),
-                hint=f"an {EXCLUDE_KEY} entry takes no other keys: remove them",
-            )
-        return make_rule(source=plist.source, line=line, name=name, exclude=True), (), None, []
+    if _bool(plist, path, entry, EXCLUDE_KEY, False):
+        return _excluded(plist, path, name, entry), (), None
     include = _bool(plist, path, entry, INCLUDE, False)
     enforce = _bool(plist, path, entry, ENFORCE, True)
-    disable_default = _bool(plist, path, entry, DISABLE_DEFAULT, False)
-    uris = strings(plist, (*path, REPORT_URIS), entry.get(REPORT_URIS, []))
-    if not disable_default and DEFAULT_REPORT_URI not in uris:
-        uris = [*uris, DEFAULT_REPORT_URI]
+    uris = _report_uris(plist, path, entry)
     expiration = None
-    expiration_text = entry.get(EXPIRATION)
-    if expiration_text is not None:
+    if entry.get(EXPIRATION) is not None:
         expiration = parse_date(
-            expiration_text,
+            entry[EXPIRATION],
             source=plist.source,
             line=plist.line((*path, EXPIRATION)),
             key=EXPIRATION,
         )
     texts = tuple(strings(plist, (*path, HASHES), entry.get(HASHES, [])))
-    pins: list[Pin] = []
-    for index, text in enumerate(texts):
-        pins.append(_parse_pin(plist, (*path, HASHES, index), text))
+    pins = tuple(
+        _parse_pin(plist, (*path, HASHES, index), text) for index, text in enumerate(texts)
+    )
+    _check_pin_count(plist, path, name, pins, enforce)
+    rule, written = import_rule(
+        source=plist.source,
+        line=line,
+        pin_texts=texts,
+        expiration_fix=f"add {EXPIRATION} (yyyy-MM-dd): TrustKit stops enforcing on that date",
+        name=name,
+        pins=pins,
+        include_subdomains=include,
+        enforce=enforce,
+        expiration=expiration,
+        report_uris=uris,
+    )
+    return rule, texts, written
+
+
+def _excluded(plist: PlistText, path: KeyPath, name: str, entry: dict[str, Any]) -> DomainRule:
+    others = sorted(k for k in entry if k != EXCLUDE_KEY)
+    if others:
+        raise plist.error(
+            f"{name} is excluded from its parent's policy but also sets {', '.join(others)}",
+            (*path, others[0]),
+            hint=f"an {EXCLUDE_KEY} entry takes no other keys: remove them",
+        )
+    return make_rule(source=plist.source, line=plist.line(path), name=name, exclude=True)
+
+
+def _report_uris(plist: PlistText, path: KeyPath, entry: dict[str, Any]) -> tuple[str, ...]:
+    """The domain's report URIs, TrustKit's default one included unless it is disabled."""
+    disabled = _bool(plist, path, entry, DISABLE_DEFAULT, False)
+    uris = strings(plist, (*path, REPORT_URIS), entry.get(REPORT_URIS, []))
+    if not disabled and DEFAULT_REPORT_URI not in uris:
+        uris = [*uris, DEFAULT_REPORT_URI]
+    return tuple(uris)
+
+
+def _check_pin_count(
+    plist: PlistText, path: KeyPath, name: str, pins: tuple[Pin, ...], enforce: bool
+) -> None:
+    """What TrustKit refuses at start-up: fewer distinct pins than it needs."""
     distinct = list(dict.fromkeys(pins))
     needed = 2 if enforce else 1
     if len(distinct) < needed:
@@ -224,22 +277,6 @@ def _read_domain(
             (*path, HASHES),
             hint="add the pin of an offline backup key (pinset keygen)",
         )
-    real = [p for p in distinct if not p.is_placeholder]
-    rule, findings = import_rule(
-        source=plist.source,
-        line=line,
-        pin_texts=texts,
-        expiration_fix=f"add {EXPIRATION} (yyyy-MM-dd): TrustKit stops enforcing on that date",
-        name=name,
-        pins=tuple(pins),
-        include_subdomains=include,
-        enforce=enforce,
-        expiration=expiration,
-        report_uris=tuple(uris),
-        allow_single_pin=enforce and len(real) < 2,
-    )
-    written = expiration_text if isinstance(expiration_text, str) else None
-    return rule, texts, written, findings
 
 
 def _bool(plist: PlistText, path: KeyPath, entry: dict[str, Any], key: str, default: bool) -> bool:

@@ -36,7 +36,14 @@ import warnings
 
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats._importing import import_rule, make_policy
-from pinset.formats._model import ExportError, ExportWarning, Finding, Imported, PlatformDomain
+from pinset.formats._model import (
+    ExportError,
+    ExportWarning,
+    Finding,
+    Imported,
+    PlatformDomain,
+    WrittenPins,
+)
 from pinset.formats._okhttp._source import PinnerSource, read_source
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
@@ -160,29 +167,23 @@ def _covering(host: str) -> list[tuple[str, bool, bool]]:
     return keys
 
 
+_Key = tuple[str, bool, bool]  # (name, include_subdomains, one_label)
+_Group = tuple[list[Pin], list[str], int]  # pins, their texts, the first call's line
+
+
 def _build(
     calls: list[tuple[str, list[str], int]], findings: list[Finding], source: str | None
 ) -> Imported:
-    groups: dict[tuple[str, bool, bool], tuple[list[Pin], list[str], int]] = {}
-    for raw_pattern, texts, line in calls:
-        key = _pattern(raw_pattern, source, line)
-        pins = [Pin.parse(t, source=source, line=line) for t in texts]
-        own_pins, own_texts, _ = groups.setdefault(key, ([], [], line))
-        own_pins.extend(pins)
-        own_texts.extend(texts)
+    groups = _group(calls, source)
+    order = {key: index for index, key in enumerate(groups)}
     rules: list[DomainRule] = []
     domains: list[PlatformDomain] = []
-    lines: dict[str, int] = {}
-    order = {key: index for index, key in enumerate(groups)}
+    written: list[WrittenPins] = []
     for key, (pins, texts, line) in groups.items():
         name, include, one = key
         if not one and not include and (name, True, False) in groups:
             continue  # OkHttp unions it into the **. pattern of the same name, below
-        probe = f"x.{name}" if one else name
-        merged = list(pins)
-        covering = [k for k in _covering(probe) if k != key and k in groups]
-        for other in sorted(covering, key=order.__getitem__):  # in file order
-            merged.extend(groups[other][0])
+        merged = _accepted_pins(key, groups, order)
         if len(dict.fromkeys(merged)) > len(dict.fromkeys(pins)):
             findings.append(
                 Finding(
@@ -195,8 +196,7 @@ def _build(
                     line=line,
                 )
             )
-        real = [p for p in dict.fromkeys(merged) if not p.is_placeholder]
-        rule, rule_found = import_rule(
+        rule, pins_written = import_rule(
             source=source,
             line=line,
             pin_texts=tuple(texts),
@@ -204,18 +204,45 @@ def _build(
             pins=tuple(merged),
             include_subdomains=include,
             one_label=one,
-            allow_single_pin=len(real) < 2,
         )
         rules.append(rule)
-        lines[rule.pattern] = line
         domains.append(
             PlatformDomain(
                 rule.pattern, include_subdomains=include, pin_texts=tuple(texts), line=line
             )
         )
-        findings.extend(rule_found)
-    policy = make_policy(rules, source=source)
-    return Imported(policy, FORMAT, source, tuple(findings), tuple(domains), lines=lines)
+        written.append(pins_written)
+    return Imported(
+        make_policy(rules, source=source),
+        FORMAT,
+        source,
+        tuple(findings),
+        tuple(domains),
+        lines={d.name: d.line for d in domains if d.name is not None and d.line is not None},
+        written=tuple(written),
+    )
+
+
+def _group(calls: list[tuple[str, list[str], int]], source: str | None) -> dict[_Key, _Group]:
+    """The pins of every ``.add`` call, grouped by pattern in file order."""
+    groups: dict[_Key, _Group] = {}
+    for raw_pattern, texts, line in calls:
+        key = _pattern(raw_pattern, source, line)
+        pins = [Pin.parse(t, source=source, line=line) for t in texts]
+        own_pins, own_texts, _ = groups.setdefault(key, ([], [], line))
+        own_pins.extend(pins)
+        own_texts.extend(texts)
+    return groups
+
+
+def _accepted_pins(key: _Key, groups: dict[_Key, _Group], order: dict[_Key, int]) -> list[Pin]:
+    """What OkHttp accepts for ``key``'s names: its pins, then those of every covering pattern."""
+    name, _, one = key
+    merged = list(groups[key][0])
+    covering = [k for k in _covering(f"x.{name}" if one else name) if k != key and k in groups]
+    for other in sorted(covering, key=order.__getitem__):  # in file order
+        merged.extend(groups[other][0])
+    return merged
 
 
 # -- export ---------------------------------------------------------------------
