@@ -1,4 +1,4 @@
-"""The verdict memo (:class:`_VerdictMemo`), which :mod:`pinset.enforce._sockets` asks first."""
+"""The verdict memo (:class:`VerdictMemo`), which :mod:`pinset.enforce._sockets` asks first."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 from pinset.policy import Policy
 from pinset.verdict import Verdict, evaluate
 
-__all__: list[str] = []
+__all__ = ["VerdictMemo"]
 
 
-class _VerdictMemo:
+class VerdictMemo:
     """Verdicts already reached under one policy, keyed by host and verified chain (DER).
 
     Judging a chain means slicing and hashing every SubjectPublicKeyInfo; a client
@@ -50,11 +50,3 @@ class _VerdictMemo:
                 self._entries[key] = verdict
         return verdict
 
-
-def _memo(context: Any) -> _VerdictMemo:
-    policy: Policy = context._pinset_policy
-    memo: _VerdictMemo | None = getattr(context, "_pinset_memo", None)
-    if memo is None or memo.policy is not policy:
-        memo = _VerdictMemo(policy)
-        context._pinset_memo = memo
-    return memo

@@ -3,42 +3,26 @@
 :class:`PinnedSSLSocket` (blocking sockets) and :class:`PinnedSSLObject` (asyncio,
 anyio, TLS-in-TLS) judge the *verified* chain once the handshake is done, before
 any application byte, and refuse with :class:`~pinset.errors.PinMismatchError`.
-Observers (reporters, ``on_verdict``) hear of each verdict but cannot change it.
+Observers (the ``observers`` of :func:`~pinset.enforce.ssl_context`, reporters among
+them) hear of each verdict but cannot change it.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from pinset.enforce._memo import _memo
 from pinset.errors import PinMismatchError
-from pinset.verdict import Verdict
+from pinset.verdict import Connection, Verdict, VerdictObserver
 
-__all__ = ["Connection", "PinnedSSLObject", "PinnedSSLSocket", "VerdictObserver"]
+__all__ = ["PinnedSSLObject", "PinnedSSLSocket"]
 
 
 log = logging.getLogger("pinset")
-VerdictObserver = Callable[[Verdict, "Connection"], None]
 
 _ENCODING_DER = 2  # _ssl.ENCODING_DER, the argument of Certificate.public_bytes
 _HINT = "check that the server's key is one of the pinned keys, or update the policy"
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    """What the TLS layer knows about a judged connection, for observers and reporters.
-
-    ``served_chain`` is what the server sent (DER, in its order), which may differ
-    from the verified chain the verdict was computed on.
-    """
-
-    hostname: str
-    port: int | None
-    served_chain: tuple[bytes, ...]
 
 
 def _der_list(chain: Any) -> list[bytes]:
@@ -58,7 +42,7 @@ def _judge(conn: PinnedSSLSocket | PinnedSSLObject) -> Verdict:
         # Fail closed: a chain that cannot be read is judged as empty, and any
         # surprise below (a context that is not pinned, a clock that returns a
         # naive time) refuses the connection.
-        verdict = _memo(context).verdict(
+        verdict = context._pinset_memo.verdict(  # type: ignore[attr-defined]
             hostname,
             tuple(conn.get_verified_chain()),
             context._pinset_clock(),  # type: ignore[attr-defined]
