@@ -144,7 +144,7 @@ def _compare(
 
 def _verdict_cost(pki: TestPKI, pinned: ssl.SSLContext, rounds: int = 2000) -> tuple[float, float]:
     """Microseconds per verdict on a three-certificate chain: first sight, and seen before."""
-    from pinset.enforce._memo import _VerdictMemo
+    from pinset.enforce._memo import VerdictMemo
 
     leaf = pki.leaf(HOST)
     chain = tuple(c.public_bytes(encoding=_der()) for c in leaf.full_chain)
@@ -154,7 +154,7 @@ def _verdict_cost(pki: TestPKI, pinned: ssl.SSLContext, rounds: int = 2000) -> t
     for _ in range(rounds):
         evaluate(policy, HOST, chain, now=now)
     fresh = (time.perf_counter_ns() - start) / 1e3 / rounds
-    memo = _VerdictMemo(policy)
+    memo = VerdictMemo(policy)
     start = time.perf_counter_ns()
     for _ in range(rounds):
         memo.verdict(HOST, chain, now)

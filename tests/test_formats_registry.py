@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pinset import formats
+from pinset import formats, policyfile
 from pinset.errors import ConfigError
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
@@ -39,8 +39,8 @@ def test_my_formats_follow_the_module_interface(name: str) -> None:
 @pytest.mark.parametrize(
     ("data", "name"),
     [
-        (POLICY.to_toml().encode(), "pinset"),
-        (POLICY.to_json().encode(), "pinset"),
+        (policyfile.dumps(POLICY).encode(), "pinset"),
+        (policyfile.dumps(POLICY, format="json").encode(), "pinset"),
         (b"<network-security-config><domain-config/></network-security-config>", "android"),
         (
             b"<network-security-config><trustkit-config/></network-security-config>",
@@ -60,7 +60,7 @@ def test_detect_failure_names_the_file_and_the_formats() -> None:
 
 
 def test_load_detects_and_locates_errors_in_the_source() -> None:
-    imported = formats.load(formats.dump(POLICY, "android"), source="nsc.xml")
+    imported = formats.loads(formats.dumps(POLICY, "android"), source="nsc.xml")
     assert imported.format == "android"
     assert imported.policy == POLICY
     with pytest.raises(ConfigError) as info:
@@ -74,14 +74,14 @@ def test_load_detects_and_locates_errors_in_the_source() -> None:
 
 def test_unknown_format_suggests_the_closest() -> None:
     with pytest.raises(ConfigError, match="unknown format 'andriod'") as info:
-        formats.dump(POLICY, "andriod")
+        formats.dumps(POLICY, "andriod")
     assert info.value.hint == "did you mean 'android'?"
 
 
 def test_export_aliases_fix_writer_options() -> None:
-    assert formats.dump(POLICY, "pinset-json") == POLICY.to_json()
-    assert formats.dump(POLICY, "pinset") == POLICY.to_toml()
-    assert formats.dump(POLICY, "trustkit-swift") == formats.dump(POLICY, "trustkit", swift=True)
+    assert formats.dumps(POLICY, "pinset-json") == policyfile.dumps(POLICY, format="json")
+    assert formats.dumps(POLICY, "pinset") == policyfile.dumps(POLICY)
+    assert formats.dumps(POLICY, "trustkit-swift") == formats.dumps(POLICY, "trustkit", swift=True)
 
 
 def test_a_missing_format_module_does_not_break_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,8 +90,8 @@ def test_a_missing_format_module_does_not_break_the_others(monkeypatch: pytest.M
     with pytest.raises(ConfigError, match="not available"):
         formats.get("okhttp")
     assert "okhttp" not in formats.available()
-    assert formats.detect(POLICY.to_toml().encode()) == "pinset"
-    assert formats.load(formats.dump(POLICY, "android")).policy == POLICY
+    assert formats.detect(policyfile.dumps(POLICY).encode()) == "pinset"
+    assert formats.loads(formats.dumps(POLICY, "android")).policy == POLICY
 
 
 def test_importing_formats_loads_no_format_module() -> None:

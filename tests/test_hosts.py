@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from pinset import ConfigError, DomainRule, Pin, Policy, canonical_host
+from pinset import ConfigError, DomainRule, Pin, Policy, canonical_host, policyfile
 from pinset.hosts import is_ip_literal, parent_domains
 
 
@@ -183,7 +183,7 @@ def test_most_specific_rule_wins(host: str, expected: str) -> None:
 
 
 def test_okhttp_wildcards() -> None:
-    policy = Policy.loads(
+    policy = policyfile.loads(
         f"""
 [[domain]]
 name = "*.one.example"

@@ -53,7 +53,7 @@ def test_pin_failure_is_refused_and_reported(
     server: TLSServer, root_pem: str, sink: ReportSink
 ) -> None:
     reporter = BackgroundReporter(app_version="9.9")
-    ctx = ssl_context(_policy(sink.url), cadata=root_pem, reporter=reporter)
+    ctx = ssl_context(_policy(sink.url), cadata=root_pem, observers=[reporter])
     with pytest.raises(PinMismatchError):
         _connect(ctx, server)
     assert reporter.flush(10)
@@ -73,7 +73,7 @@ def test_report_only_mismatch_connects_and_reports(
     server: TLSServer, root_pem: str, sink: ReportSink
 ) -> None:
     reporter = BackgroundReporter()
-    ctx = ssl_context(_policy(sink.url, enforce=False), cadata=root_pem, reporter=reporter)
+    ctx = ssl_context(_policy(sink.url, enforce=False), cadata=root_pem, observers=[reporter])
     _connect(ctx, server)  # no exception: report-only never blocks
     assert reporter.flush(10)
     assert [b["pinset-reason"] for b in sink.bodies] == ["report-only-mismatch"]
@@ -86,7 +86,7 @@ def test_matching_pins_send_nothing(
     seen: list[str] = []
     reporter = BackgroundReporter(callback=lambda r: seen.append(r.reason))
     pins = (spki_pin(pki.intermediate.cert), WRONG[0])
-    ctx = ssl_context(_policy(sink.url, pins=pins), cadata=root_pem, reporter=reporter)
+    ctx = ssl_context(_policy(sink.url, pins=pins), cadata=root_pem, observers=[reporter])
     _connect(ctx, server)
     assert reporter.flush(10)
     assert (reporter.stats.queued, sink.bodies, seen) == (0, [], [])
@@ -97,7 +97,7 @@ def test_observer_does_not_wait_for_a_slow_collector(
 ) -> None:
     sink.gate.clear()  # the collector takes the report and does not answer
     reporter = BackgroundReporter()
-    ctx = ssl_context(_policy(sink.url), cadata=root_pem, reporter=reporter)
+    ctx = ssl_context(_policy(sink.url), cadata=root_pem, observers=[reporter])
     with pytest.raises(PinMismatchError):
         _connect(ctx, server)
     assert sink.received.wait(10)  # the sender thread is now stuck inside the POST

@@ -31,6 +31,7 @@ from pinset import (
     Policy,
     Verdict,
     canonical_host,
+    policyfile,
     spki_pin,
     ssl_context,
 )
@@ -41,6 +42,7 @@ from pinset.policy import DomainRule
 from pinset.reporting import BackgroundReporter
 from pinset.reporting._sender import urllib_transport
 from pinset.testing import CertificateAuthority, LeafCert, TestPKI, TLSServer, generate_key
+from pinset.verdict import evaluate
 
 BACKUP = Pin(hashlib.sha256(b"review: offline backup key").digest())
 WRONG = Pin(hashlib.sha256(b"review: a key nobody serves").digest())
@@ -113,9 +115,7 @@ def test_rogue_intermediate_named_like_the_pinned_one_is_refused(
     assert lookalike.cert.subject == genuine.cert.subject
     rogue_leaf = lookalike.issue_cert("localhost", "127.0.0.1")
     trust = root_pem + pki.rogue.cert_pem.bytes().decode("ascii")
-    ctx = ssl_context(
-        pinning(("localhost", (spki_pin(genuine.cert),))), cadata=trust, reporter=False
-    )
+    ctx = ssl_context(pinning(("localhost", (spki_pin(genuine.cert),))), cadata=trust, observers=())
     for served in (
         [rogue_leaf.cert, genuine.cert, lookalike.cert],
         [rogue_leaf.cert, lookalike.cert, genuine.cert, pki.root.cert],
@@ -131,7 +131,7 @@ def test_genuine_pinned_leaf_served_after_a_rogue_chain_is_refused(
 ) -> None:
     rogue_leaf = pki.rogue.issue_cert("localhost", "127.0.0.1")
     trust = root_pem + pki.rogue.cert_pem.bytes().decode("ascii")
-    ctx = ssl_context(pinning(("localhost", (spki_pin(leaf.cert),))), cadata=trust, reporter=False)
+    ctx = ssl_context(pinning(("localhost", (spki_pin(leaf.cert),))), cadata=trust, observers=())
     served = [rogue_leaf.cert, pki.rogue.cert, leaf.cert, pki.intermediate.cert]
     with TLSServer(served, rogue_leaf.private_key, mode="echo") as srv:
         with pytest.raises(PinMismatchError) as info:
@@ -149,9 +149,7 @@ def test_matching_pins_do_not_excuse_a_host_name_mismatch(
 ) -> None:
     other = pki.leaf("other.example")
     pins = tuple(spki_pin(c) for c in other.full_chain)
-    ctx = ssl_context(
-        pinning(("localhost", pins), enforce=enforce), cadata=root_pem, reporter=False
-    )
+    ctx = ssl_context(pinning(("localhost", pins), enforce=enforce), cadata=root_pem, observers=())
     with TLSServer(other, mode="echo") as srv:
         with pytest.raises(ssl.SSLCertVerificationError) as info:
             wrap(ctx, srv)
@@ -165,11 +163,11 @@ def test_re_pinning_a_pinned_base_context_is_refused(
     # ssl_context(base=...) pins in place; pinning the same base again used to replace the
     # first policy for every client already holding the context, dropping its pins.
     base = ssl.create_default_context(cadata=root_pem)
-    api = ssl_context(pinning(("localhost", (WRONG,))), base=base, reporter=False)
+    api = ssl_context(pinning(("localhost", (WRONG,))), base=base, observers=())
     with pytest.raises(ConfigError, match="already pinned"):
-        ssl_context(pinning(("other.example", (WRONG,))), base=base, reporter=False)
+        ssl_context(pinning(("other.example", (WRONG,))), base=base, observers=())
     with pytest.raises(ConfigError, match="already pinned"):
-        ssl_context(pinning(("localhost", (WRONG,))), base=api, reporter=False)
+        ssl_context(pinning(("localhost", (WRONG,))), base=api, observers=())
     with pytest.raises(PinMismatchError):
         wrap(api, server)
     nothing_received(server)
@@ -208,7 +206,7 @@ def _bio(ctx: ssl.SSLContext, **kwargs: Any) -> tuple[ssl.SSLObject, ssl.MemoryB
 
 
 def test_ssl_object_read_before_the_handshake_is_checked(root_pem: str, server: TLSServer) -> None:
-    ctx = ssl_context(pinning(("localhost", (WRONG,))), cadata=root_pem, reporter=False)
+    ctx = ssl_context(pinning(("localhost", (WRONG,))), cadata=root_pem, observers=())
     obj, incoming, outgoing = _bio(ctx)
     with socket.create_connection(server.address, timeout=5) as sock:
         with pytest.raises(PinMismatchError):
@@ -224,7 +222,7 @@ def test_ssl_object_resumed_session_is_refused(
 ) -> None:
     server.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx = ssl_context(
-        pinning(("localhost", (spki_pin(pki.root.cert),))), cadata=root_pem, reporter=False
+        pinning(("localhost", (spki_pin(pki.root.cert),))), cadata=root_pem, observers=()
     )
     obj, incoming, outgoing = _bio(ctx)
     with socket.create_connection(server.address, timeout=5) as sock:
@@ -251,7 +249,7 @@ def test_ssl_object_resumed_session_is_refused(
 def test_unwrap_before_the_handshake_sends_no_application_data(
     root_pem: str, server: TLSServer
 ) -> None:
-    ctx = ssl_context(pinning(("localhost", (WRONG,))), cadata=root_pem, reporter=False)
+    ctx = ssl_context(pinning(("localhost", (WRONG,))), cadata=root_pem, observers=())
     tls = wrap(ctx, server, do_handshake_on_connect=False)
     with tls:
         # OpenSSL refuses a shutdown in the middle of a handshake that never ran.
@@ -276,9 +274,7 @@ def test_an_observer_raising_pin_mismatch_changes_nothing(
         raise ssl.SSLError("observer tries to swallow")
 
     pin = spki_pin(pki.intermediate.cert) if right else WRONG
-    ctx = ssl_context(
-        pinning(("localhost", (pin,))), cadata=root_pem, on_verdict=hostile, reporter=lenient
-    )
+    ctx = ssl_context(pinning(("localhost", (pin,))), cadata=root_pem, observers=[hostile, lenient])
     if right:
         with wrap(ctx, server) as tls:
             tls.sendall(b"ping")
@@ -303,7 +299,7 @@ def test_leading_zero_ipv4_spelling_cannot_skip_the_pins(
 ) -> None:
     # OpenSSL checks the certificate for a server_hostname of four decimal numbers as an
     # IPv4 address, leading zeros and all; the rule lookup used to see a different name.
-    ctx = ssl_context(pinning(("127.0.0.1", (WRONG,))), cadata=root_pem, reporter=False)
+    ctx = ssl_context(pinning(("127.0.0.1", (WRONG,))), cadata=root_pem, observers=())
     with pytest.raises(PinMismatchError) as info:
         wrap(ctx, server, hostname=spelling)
     assert info.value.verdict is not None
@@ -332,7 +328,7 @@ def test_four_number_names_out_of_range_are_refused(raw: str) -> None:
 
 def test_uppercase_idn_server_hostname_meets_the_unicode_rule(pki: TestPKI, root_pem: str) -> None:
     idn = pki.leaf("xn--bcher-kva.example")
-    ctx = ssl_context(pinning(("bücher.example", (WRONG,))), cadata=root_pem, reporter=False)
+    ctx = ssl_context(pinning(("bücher.example", (WRONG,))), cadata=root_pem, observers=())
     with TLSServer(idn, mode="echo") as srv:
         for name in ("BÜCHER.example", "XN--BCHER-KVA.EXAMPLE", "bücher.EXAMPLE"):
             with pytest.raises(PinMismatchError) as info:
@@ -348,7 +344,7 @@ def test_other_spellings_of_a_pinned_host_never_connect_unpinned(
     root_pem: str, server: TLSServer, name: str
 ) -> None:
     ctx = ssl_context(
-        pinning(("localhost", (WRONG,)), ("127.0.0.1", (WRONG,))), cadata=root_pem, reporter=False
+        pinning(("localhost", (WRONG,)), ("127.0.0.1", (WRONG,))), cadata=root_pem, observers=()
     )
     # Refused by normal validation (OpenSSL does not strip the dot) or by the pins:
     # either way never a connection judged "not-pinned".
@@ -358,7 +354,7 @@ def test_other_spellings_of_a_pinned_host_never_connect_unpinned(
 
 
 def test_plain_http_to_a_pinned_ip_in_another_spelling_is_refused(root_pem: str) -> None:
-    session = pinned_session(pinning(("127.0.0.1", (WRONG,))), cadata=root_pem, reporter=False)
+    session = pinned_session(pinning(("127.0.0.1", (WRONG,))), cadata=root_pem, observers=())
     with session, pytest.raises(ConfigError, match="plain http"):
         session.get("http://127.000.000.001:9/", timeout=5)
 
@@ -381,7 +377,7 @@ def test_plain_http_to_a_pinned_ip_in_another_spelling_is_refused(root_pem: str)
     ],
 )
 def test_precedence_of_wildcards_and_exclusions(host: str, expected: str | None) -> None:
-    policy = Policy.loads(
+    policy = policyfile.loads(
         f"""
 [[domain]]
 name = "**.example.com"
@@ -417,7 +413,7 @@ def test_url_safe_pin_is_a_load_error_with_file_and_line() -> None:
     urlsafe = "sha256/" + base64.urlsafe_b64encode(digest).decode()
     text = f'[[domain]]\nname = "a.example"\npins = [\n  "{BACKUP}",\n  "{urlsafe}",\n]\n'
     with pytest.raises(PinFormatError, match="URL-safe") as info:
-        Policy.loads(text, source="pinset.toml")
+        policyfile.loads(text, source="pinset.toml")
     assert info.value.source == "pinset.toml"
     assert info.value.line == 5
 
@@ -430,7 +426,7 @@ def test_two_spellings_of_one_pin_are_not_a_backup() -> None:
     unpadded = " " + padded.rstrip("=")[:20] + " " + padded.rstrip("=")[20:]
     text = f'[[domain]]\nname = "a.example"\npins = ["{padded}", "{unpadded}"]\n'
     with pytest.raises(ConfigError, match="backup pin"):
-        Policy.loads(text)
+        policyfile.loads(text)
 
 
 # -- 8. expiration -------------------------------------------------------------------------
@@ -450,7 +446,7 @@ def test_expiration_at_utc_midnight_seen_from_a_utc_plus_14_clock(
     ]
     rule = DomainRule("localhost", pins=(WRONG, BACKUP), expiration=expiration)
     ctx = ssl_context(
-        Policy(rules=(rule,)), cadata=root_pem, clock=lambda: moments[0], reporter=False
+        Policy(rules=(rule,)), cadata=root_pem, clock=lambda: moments[0], observers=()
     )
     # One context, so the kept verdict must not outlive the expiration instant.
     for _ in range(2):
@@ -521,7 +517,7 @@ def test_a_report_uri_naming_the_pinned_ip_in_another_spelling_is_skipped(pki: T
     reporter = BackgroundReporter(
         Policy(rules=(rule,)), transport=lambda uri, body: sent.append(uri) or 204
     )
-    verdict = Policy(rules=(rule,)).evaluate("127.0.0.1", [pki.leaf().cert])
+    verdict = evaluate(Policy(rules=(rule,)), "127.0.0.1", [pki.leaf().cert])
     assert verdict.reason == "pin-mismatch"
     reporter(verdict, Connection("127.0.0.1", 443, ()))
     assert reporter.flush(5)
@@ -554,7 +550,7 @@ def test_one_domain_in_two_spellings_is_a_duplicate(first: str, second: str) -> 
         f'[[domain]]\nname = "{name}"\npins = ["{WRONG}", "{BACKUP}"]\n' for name in (first, second)
     )
     with pytest.raises(ConfigError, match="appears twice") as info:
-        Policy.loads(text, source="pinset.toml")
+        policyfile.loads(text, source="pinset.toml")
     assert info.value.line == 5  # the second name
 
 
@@ -564,7 +560,7 @@ def test_json_policy_with_a_duplicate_key_is_refused() -> None:
         f'"pins": ["{WRONG}", "{BACKUP}"]}}]}}'
     )
     with pytest.raises(ConfigError, match="enforce"):
-        Policy.loads(text, format="json")
+        policyfile.loads(text, format="json")
 
 
 def test_placeholder_in_a_report_uri_is_refused() -> None:
@@ -574,7 +570,7 @@ def test_placeholder_in_a_report_uri_is_refused() -> None:
         f'pins = ["{WRONG}", "{BACKUP}"]\n'
     )
     with pytest.raises(ConfigError, match="report"):
-        Policy.loads(text)
+        policyfile.loads(text)
 
 
 # -- requests: a redirect through an unpinned host keeps the pins --------------------------
@@ -616,7 +612,7 @@ def test_requests_redirect_through_an_unpinned_host_back_to_the_pinned_one(
             location = f"https://127.0.0.1:{srv.server_address[1]}/middle"
         first = f"https://localhost:{hops[1].server_address[1]}/start"
         try:
-            with pinned_session(policy, cadata=trust, reporter=False) as session:
+            with pinned_session(policy, cadata=trust, observers=()) as session:
                 assert session.get_adapter(first) is session.get_adapter(location)
                 assert isinstance(session.get_adapter(location), PinnedAdapter)
                 with pytest.raises(requests.exceptions.SSLError) as info:

@@ -25,6 +25,7 @@ from pinset import (
     PinMismatchError,
     Policy,
     Verdict,
+    policyfile,
     spki_pin,
     ssl_context,
 )
@@ -187,7 +188,7 @@ def test_unpinned_hosts_connect_normally(root_pem: str, server: TLSServer) -> No
 
 def test_policy_file_path_is_loaded(tmp_path: Path, root_pem: str, server: TLSServer) -> None:
     path = tmp_path / "pinset.toml"
-    path.write_text(policy("localhost", OTHER).to_toml(), encoding="utf-8")
+    path.write_text(policyfile.dumps(policy("localhost", OTHER)), encoding="utf-8")
     refused(ssl_context(path, cadata=root_pem), server)
 
 
@@ -217,7 +218,7 @@ def test_genuine_pinned_certificate_appended_to_a_rogue_chain_is_refused(
     ctx = ssl_context(
         Policy(rules=(DomainRule("localhost", pins=pins),)),
         cadata=trust,
-        on_verdict=lambda verdict, conn: seen.append(conn),
+        observers=[lambda verdict, conn: seen.append(conn)],
     )
     with TLSServer(served, rogue_leaf.private_key, mode="echo") as server:
         error = refused(ctx, server)
@@ -236,7 +237,7 @@ def test_report_only_mismatch_is_allowed_and_observed(root_pem: str, server: TLS
     ctx = ssl_context(
         policy("localhost", OTHER, enforce=False),
         cadata=root_pem,
-        on_verdict=lambda verdict, conn: seen.append(verdict),
+        observers=[lambda verdict, conn: seen.append(verdict)],
     )
     assert echo(ctx, server).reason == "report-only-mismatch"
     assert [v.reason for v in seen] == ["report-only-mismatch"]
@@ -285,7 +286,7 @@ def test_expired_policy_fails_open_with_reason(root_pem: str, server: TLSServer)
             policy("localhost", OTHER, expiration=expiration),
             cadata=root_pem,
             clock=lambda: moment,
-            on_verdict=lambda verdict, conn: seen.append(verdict),
+            observers=[lambda verdict, conn: seen.append(verdict)],
         )
 
     assert echo(at(midnight), server).reason == "policy-expired"
@@ -451,7 +452,7 @@ def test_observer_exceptions_never_change_the_verdict(
         raise RuntimeError("observer bug")
 
     pin = spki_pin(pki.root.cert) if pinned_right else OTHER
-    ctx = ssl_context(policy("localhost", pin), cadata=root_pem, on_verdict=observer)
+    ctx = ssl_context(policy("localhost", pin), cadata=root_pem, observers=[observer])
     if pinned_right:
         assert echo(ctx, server).reason == "pinned"
     else:
@@ -677,19 +678,19 @@ def test_reporter_false_sends_nothing_and_a_given_reporter_replaces_the_default(
     sink: ReportSink,  # noqa: F811 - the imported fixture
 ) -> None:
     rule = DomainRule("localhost", pins=(WRONG, BACKUP), report_uris=(sink.url,))
-    quiet = ssl_context(Policy(rules=(rule,)), cadata=root_pem, reporter=False)
-    assert quiet._pinset_observers == ()  # type: ignore[attr-defined]
+    quiet = ssl_context(Policy(rules=(rule,)), cadata=root_pem, observers=())
+    assert quiet.pinset_observers == ()
     seen: list[str] = []
     ctx = ssl_context(
         Policy(rules=(rule,)),
         cadata=root_pem,
-        reporter=lambda verdict, conn: seen.append(verdict.reason),
+        observers=[lambda verdict, conn: seen.append(verdict.reason)],
     )
     refused(ctx, server)
     assert seen == ["pin-mismatch"]
     assert sink.bodies == []
     with pytest.raises(ConfigError):
-        ssl_context(Policy(rules=(rule,)), cadata=root_pem, reporter="yes")  # type: ignore[arg-type]
+        ssl_context(Policy(rules=(rule,)), cadata=root_pem, observers=["yes"])  # type: ignore[arg-type]
 
 
 def test_a_reporter_passed_as_on_verdict_is_not_doubled_by_the_default(
@@ -701,8 +702,8 @@ def test_a_reporter_passed_as_on_verdict_is_not_doubled_by_the_default(
 
     rule = DomainRule("localhost", pins=(WRONG, BACKUP), report_uris=(sink.url,))
     reporter = BackgroundReporter()
-    ctx = ssl_context(Policy(rules=(rule,)), cadata=root_pem, on_verdict=reporter)
-    assert ctx._pinset_observers == (reporter,)  # type: ignore[attr-defined]
+    ctx = ssl_context(Policy(rules=(rule,)), cadata=root_pem, observers=[reporter])
+    assert ctx.pinset_observers == (reporter,)
     refused(ctx, server)
     assert reporter.flush(10)
     assert len(sink.bodies) == 1

@@ -81,7 +81,7 @@ def _config_subject(
 ) -> Subject:
     target = source if target is None else target
     try:
-        imported = formats.load(data, format=fmt, source=source)
+        imported = formats.loads(data, format=fmt, source=source)
     except PinsetError as exc:
         return Subject(target=target, source=source, error=config_error(exc, source), apk=apk)
     lines: Mapping[str, int] = imported.lines

@@ -65,7 +65,7 @@ def load_input(path: str, fmt: str | None = None, **options: Any) -> formats.Imp
             formats.detect(data, source)
         except ConfigError:
             fmt = "pinset"
-    return formats.load(data, format=fmt, source=source, **options)
+    return formats.loads(data, format=fmt, source=source, **options)
 
 
 def writer_options(fmt: str) -> list[str]:
@@ -199,7 +199,7 @@ def command(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", formats.ExportWarning)
         try:
-            result = formats.dump(imported.policy, fmt, **options)
+            result = formats.dumps(imported.policy, fmt, **options)
         except (TypeError, ValueError) as exc:
             if isinstance(exc, ConfigError):
                 raise

@@ -13,7 +13,7 @@ import json
 
 import click
 
-from pinset import formats
+from pinset import formats, policyfile
 from pinset.cli._app import SectionedCommand
 from pinset.cli._export import load_input, write_atomically
 from pinset.cli._options import json_option
@@ -105,14 +105,14 @@ def command(file: str, fmt: str | None, output: str | None, host: str | None, as
         formats.get(fmt)  # an unknown --format fails (with a suggestion) before reading
     options = {"host": host} if host is not None else {}
     imported = load_input(file, fmt, **options)
-    toml = imported.policy.to_toml()
+    toml = policyfile.dumps(imported.policy)
     if output is not None:
         write_atomically(output, toml.encode("utf-8"))
     if as_json:
         print_json(
             {
                 "format": imported.format,
-                "policy": json.loads(imported.policy.to_json()),
+                "policy": json.loads(policyfile.dumps(imported.policy, format="json")),
                 "findings": [finding_dict(f) for f in imported.findings],
             }
         )

@@ -18,6 +18,7 @@ from typing import Literal
 import click
 from rich.table import Table
 
+from pinset import policyfile
 from pinset.chain import FetchedChain, fetch_chain, order_chain
 from pinset.cli._app import Choice, SectionedCommand
 from pinset.cli._keygen import load_key_file, write_new_file
@@ -263,7 +264,7 @@ def command(
             )
         )
     policy = Policy(rules=tuple(rules), report_uris=report_uris)
-    text = policy.to_toml()
+    text = policyfile.dumps(policy)
     _write(output, text, force)
     err = error_console()
     for note in notes:

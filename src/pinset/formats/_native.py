@@ -1,7 +1,7 @@
 """pinset's own policy file, TOML (``pinset.toml``) or JSON: lossless both ways.
 
-A thin wrapper over :meth:`Policy.loads`, :meth:`Policy.to_toml` and
-:meth:`Policy.to_json`, so native files go through the same registry as every
+A thin wrapper over :func:`pinset.policyfile.loads`, :func:`pinset.policyfile.dumps` and
+:func:`pinset.policyfile.dumps`, so native files go through the same registry as every
 platform format. Unlike platform imports, a native file is held to pinset's
 own rules at load time (two real pins per enforced domain unless
 ``allow-single-pin = true``).
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from pinset import policyfile
 from pinset.errors import ConfigError
 from pinset.formats._model import Imported
 from pinset.policy import Policy
@@ -36,7 +37,7 @@ def _is_json(text: str) -> bool:
 def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     """Read a pinset policy (JSON when the text starts with ``{``, TOML otherwise)."""
     text = _text(data, source)
-    policy = Policy.loads(text, format="json" if _is_json(text) else "toml", source=source)
+    policy = policyfile.loads(text, format="json" if _is_json(text) else "toml", source=source)
     return Imported(policy=policy, format=FORMAT, source=source)
 
 
@@ -60,4 +61,4 @@ def dumps(policy: Policy, *, json: bool = False, **options: object) -> str:
     """The policy as ``pinset.toml`` text, or as JSON with ``json=True``."""
     if options:
         raise TypeError(f"unknown export options: {', '.join(sorted(options))}")
-    return policy.to_json() if json else policy.to_toml()
+    return policyfile.dumps(policy, format="json") if json else policyfile.dumps(policy)

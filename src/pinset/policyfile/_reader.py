@@ -20,7 +20,7 @@ from typing import Any
 from pinset.errors import ConfigError, PinsetError
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
-from pinset.policy import DomainRule, Policy, _check_report_uri
+from pinset.policy import DomainRule, Policy, check_report_uri
 from pinset.policyfile._positions import Locator
 
 __all__ = ["from_dict", "load", "loads"]
@@ -61,7 +61,7 @@ def load(cls: type[Policy], path: str | Path) -> Policy:
             hint="check the path; 'pinset init' writes a policy from live hosts",
         ) from None
     fmt = "json" if path.suffix.lower() == ".json" or text.lstrip().startswith("{") else "toml"
-    return cls.loads(text, format=fmt, source=str(path))
+    return loads(cls, text, format=fmt, source=str(path))
 
 
 class _DuplicateKey(ValueError):
@@ -113,7 +113,7 @@ def loads(
             raise ConfigError("invalid TOML: nested too deeply", source=source) from None
     else:
         raise ConfigError(f"unknown policy format {format!r}", hint="use 'toml' or 'json'")
-    return cls.from_dict(data, source=source, text=text, json_text=format == "json")
+    return from_dict(cls, data, source=source, text=text, json_text=format == "json")
 
 
 def from_dict(
@@ -235,7 +235,7 @@ def _uri_list(
         )
     for position, uri in enumerate(value):
         try:
-            _check_report_uri(uri, None)
+            check_report_uri(uri, None)
         except ConfigError as exc:
             exc.message = exc.message.replace("[defaults]", where)
             raise exc.with_location(

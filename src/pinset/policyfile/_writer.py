@@ -51,7 +51,7 @@ def to_dict(policy: Policy) -> dict[str, Any]:
 
 def to_json(policy: Policy) -> str:
     """:meth:`Policy.to_json <pinset.policy.Policy.to_json>`: JSON text, TOML keys."""
-    data = policy.to_dict()
+    data = to_dict(policy)
     for entry in data["domain"]:
         if "expiration" in entry:
             entry["expiration"] = entry["expiration"].isoformat()
@@ -60,7 +60,7 @@ def to_json(policy: Policy) -> str:
 
 def to_toml(policy: Policy) -> str:
     """:meth:`Policy.to_toml <pinset.policy.Policy.to_toml>`: deterministic ``pinset.toml`` text."""
-    data = policy.to_dict()
+    data = to_dict(policy)
     out = ["[defaults]"]
     for key, value in data["defaults"].items():
         out.append(f"{key} = {_toml_value(value)}")
