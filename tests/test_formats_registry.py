@@ -64,7 +64,7 @@ def test_load_detects_and_locates_errors_in_the_source() -> None:
     assert imported.format == "android"
     assert imported.policy == POLICY
     with pytest.raises(ConfigError) as info:
-        formats.load(
+        formats.loads(
             b"<network-security-config><base-config><pin-set/></base-config>"
             b"</network-security-config>",
             source="bad.xml",
