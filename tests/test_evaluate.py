@@ -188,15 +188,6 @@ def test_naive_or_missing_time_is_rejected(leaf: LeafCert) -> None:
         evaluate(policy, "api.example.com", list(leaf.chain), now=dt.date(2026, 1, 1))  # type: ignore[arg-type]
 
 
-def test_policy_evaluate_method(leaf: LeafCert) -> None:
-    policy = _policy(DomainRule("api.example.com", pins=(BACKUP, spki_pin(leaf.cert))))
-    assert evaluate(policy, "api.example.com", list(leaf.chain), now=NOW) == evaluate(
-        policy, "api.example.com", list(leaf.chain), now=NOW
-    )
-    # Without now it reads the clock once; the rule never expires so the result is the same.
-    assert evaluate(policy, "api.example.com", list(leaf.chain)).reason == "pinned"
-
-
 def test_chain_der_and_ssl_style_members(leaf: LeafCert) -> None:
     class SslCertificate:  # what 3.10-3.12 get_verified_chain() returns
         def __init__(self, der: bytes) -> None:

@@ -37,7 +37,7 @@ CHAIN: list[bytes] = []
 SCRIPT = """
 import datetime as dt, hashlib, json, sys, time
 from zoneinfo import ZoneInfo
-from pinset import DomainRule, Pin, Policy
+from pinset import DomainRule, Pin, Policy, policyfile
 from pinset.verdict import evaluate
 pins = tuple(Pin(hashlib.sha256(s).digest()) for s in (b"a", b"b"))
 policy = policyfile.loads('''

@@ -157,22 +157,6 @@ def test_matching_pins_do_not_excuse_a_host_name_mismatch(
     assert not isinstance(info.value, PinMismatchError)
 
 
-def test_re_pinning_a_pinned_base_context_is_refused(
-    pki: TestPKI, root_pem: str, server: TLSServer
-) -> None:
-    # ssl_context(base=...) pins in place; pinning the same base again used to replace the
-    # first policy for every client already holding the context, dropping its pins.
-    base = ssl.create_default_context(cadata=root_pem)
-    api = ssl_context(pinning(("localhost", (WRONG,))), base=base, observers=())
-    with pytest.raises(ConfigError, match="already pinned"):
-        ssl_context(pinning(("other.example", (WRONG,))), base=base, observers=())
-    with pytest.raises(ConfigError, match="already pinned"):
-        ssl_context(pinning(("localhost", (WRONG,))), base=api, observers=())
-    with pytest.raises(PinMismatchError):
-        wrap(api, server)
-    nothing_received(server)
-
-
 # -- 3. fail closed ------------------------------------------------------------------------
 
 
@@ -517,7 +501,9 @@ def test_a_report_uri_naming_the_pinned_ip_in_another_spelling_is_skipped(pki: T
     reporter = BackgroundReporter(
         Policy(rules=(rule,)), transport=lambda uri, body: sent.append(uri) or 204
     )
-    verdict = evaluate(Policy(rules=(rule,)), "127.0.0.1", [pki.leaf().cert])
+    verdict = evaluate(
+        Policy(rules=(rule,)), "127.0.0.1", [pki.leaf().cert], now=dt.datetime.now(dt.timezone.utc)
+    )
     assert verdict.reason == "pin-mismatch"
     reporter(verdict, Connection("127.0.0.1", 443, ()))
     assert reporter.flush(5)

@@ -23,6 +23,7 @@ from pinset import (
     ConfigError,
     Pin,
     PinMismatchError,
+    PinnedSSLContext,
     Policy,
     Verdict,
     policyfile,
@@ -499,39 +500,29 @@ def test_context_defaults(root_pem: str) -> None:
     assert ctx.cert_store_stats()["x509_ca"] == 1
 
 
-def test_base_context_is_pinned_in_place(
+def test_the_context_is_new_typed_and_configured_like_any_other(
     pki: TestPKI, leaf: LeafCert, root_pem: str, server: TLSServer
 ) -> None:
-    base = ssl.create_default_context(cadata=root_pem)
-    ctx = ssl_context(policy("localhost", OTHER), base=base)
-    assert ctx is base
-    refused(ctx, server)
-    with pytest.raises(ConfigError):
-        base.check_hostname = False
-
-    class Custom(ssl.SSLContext):
-        pass
-
-    custom = Custom(ssl.PROTOCOL_TLS_CLIENT)
-    custom.load_verify_locations(cadata=root_pem)
-    pinned = ssl_context(policy("localhost", spki_pin(leaf.cert)), base=custom)
-    assert isinstance(pinned, Custom)
-    assert type(pinned) is type(
-        ssl_context(policy("localhost", OTHER), base=Custom(ssl.PROTOCOL_TLS_CLIENT))
-    )
-    server.reset()
-    assert echo(pinned, server).reason == "pinned"
+    ctx = ssl_context(policy("localhost", spki_pin(leaf.cert)))
+    assert isinstance(ctx, PinnedSSLContext)
+    assert ctx is not ssl_context(policy("localhost", spki_pin(leaf.cert)))
+    # Trust added afterwards, as on any SSLContext (the system store alone does not know
+    # the test root), and the pins still apply.
+    ctx.load_verify_locations(cadata=root_pem)
+    ctx.set_ciphers("ECDHE+AESGCM")
+    assert echo(ctx, server).reason == "pinned"
+    with pytest.raises(TypeError):
+        ssl_context(policy("localhost", OTHER), base=ssl.create_default_context())  # type: ignore[call-arg]
 
 
-def test_base_context_client_certificate_is_used(
+def test_client_certificate_loaded_on_the_pinned_context_is_used(
     pki: TestPKI, root_pem: str, server: TLSServer
 ) -> None:
     client_ca = CertificateAuthority.create("client CA")
     server.ssl_context.verify_mode = ssl.CERT_REQUIRED
     server.ssl_context.load_verify_locations(cadata=client_ca.cert_pem.bytes().decode("ascii"))
-    base = ssl.create_default_context(cadata=root_pem)
-    configure_cert_chain(base, [_client_cert(client_ca, key := generate_key())], key)
-    ctx = ssl_context(policy("localhost", spki_pin(pki.root.cert)), base=base)
+    ctx = ssl_context(policy("localhost", spki_pin(pki.root.cert)), cadata=root_pem)
+    configure_cert_chain(ctx, [_client_cert(client_ca, key := generate_key())], key)
     assert echo(ctx, server).reason == "pinned"
     record = server.wait_for_connections(1)[0]
     assert record.error is None
@@ -554,24 +545,6 @@ def _client_cert(ca: CertificateAuthority, key: PrivateKey) -> x509.Certificate:
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(ca.private_key, hashes.SHA256())
     )
-
-
-@pytest.mark.parametrize(
-    "make_base",
-    [
-        lambda: ssl._create_unverified_context(),  # noqa: S323 - the point of the test
-        lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER),
-    ],
-)
-def test_base_context_that_does_not_verify_is_refused(make_base: Callable[[], Any]) -> None:
-    with pytest.raises(ConfigError) as info:
-        ssl_context(policy("localhost", OTHER), base=make_base())
-    assert "does not verify" in str(info.value)
-
-
-def test_base_and_ca_material_together_are_refused(root_pem: str) -> None:
-    with pytest.raises(ConfigError):
-        ssl_context(policy("localhost", OTHER), base=ssl.create_default_context(), cadata=root_pem)
 
 
 # -- the error value -------------------------------------------------------------------
@@ -672,7 +645,7 @@ def test_default_reporter_sends_a_report_for_a_refusal(
     assert sorted(body["known-pins"]) == sorted(f'pin-sha256="{p.b64}"' for p in (WRONG, BACKUP))
 
 
-def test_reporter_false_sends_nothing_and_a_given_reporter_replaces_the_default(
+def test_empty_observers_send_nothing_and_given_observers_replace_the_default(
     root_pem: str,
     server: TLSServer,
     sink: ReportSink,  # noqa: F811 - the imported fixture
@@ -689,21 +662,33 @@ def test_reporter_false_sends_nothing_and_a_given_reporter_replaces_the_default(
     refused(ctx, server)
     assert seen == ["pin-mismatch"]
     assert sink.bodies == []
-    with pytest.raises(ConfigError):
-        ssl_context(Policy(rules=(rule,)), cadata=root_pem, observers=["yes"])  # type: ignore[arg-type]
 
 
-def test_a_reporter_passed_as_on_verdict_is_not_doubled_by_the_default(
+@pytest.mark.parametrize("bad", ["yes", ["yes"], 3, print])
+def test_observers_that_are_not_an_iterable_of_callables_are_refused(
+    root_pem: str, bad: Any
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        ssl_context(Policy(), cadata=root_pem, observers=bad)
+    assert "observers" in info.value.diagnostics()
+    assert info.value.hint
+
+
+def test_default_observers_are_the_default_reporter_only_when_there_are_report_uris(
     root_pem: str,
     server: TLSServer,
     sink: ReportSink,  # noqa: F811 - the imported fixture
 ) -> None:
     from pinset.reporting import BackgroundReporter
 
+    assert ssl_context(policy("localhost", OTHER), cadata=root_pem).pinset_observers == ()
     rule = DomainRule("localhost", pins=(WRONG, BACKUP), report_uris=(sink.url,))
+    (made,) = ssl_context(Policy(rules=(rule,)), cadata=root_pem).pinset_observers
+    assert isinstance(made, BackgroundReporter)
+    made.close()
     reporter = BackgroundReporter()
     ctx = ssl_context(Policy(rules=(rule,)), cadata=root_pem, observers=[reporter])
-    assert ctx.pinset_observers == (reporter,)
+    assert ctx.pinset_observers == (reporter,)  # not doubled by a default reporter
     refused(ctx, server)
     assert reporter.flush(10)
     assert len(sink.bodies) == 1
