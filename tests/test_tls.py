@@ -303,7 +303,7 @@ def test_expired_policy_fails_open_with_reason(root_pem: str, server: TLSServer)
 def test_empty_verified_chain_never_passes_a_pinned_host(
     pki: TestPKI, root_pem: str, server: TLSServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(PinnedSSLSocket, "get_verified_chain", lambda self: [])
+    monkeypatch.setattr(PinnedSSLSocket, "_verified_certificates", lambda self: [])
     good = ssl_context(policy("localhost", spki_pin(pki.root.cert)), cadata=root_pem)
     error = refused(good, server)
     assert error.verdict is not None
@@ -330,7 +330,7 @@ def test_unreadable_chain_and_broken_clock_fail_closed(
     def broken(self: PinnedSSLSocket) -> list[bytes]:
         raise RuntimeError("no chain today")
 
-    monkeypatch.setattr(PinnedSSLSocket, "get_verified_chain", broken)
+    monkeypatch.setattr(PinnedSSLSocket, "_verified_certificates", broken)
     error = refused(ssl_context(policy("localhost", OTHER), cadata=root_pem), server)
     assert error.verdict is not None
     assert error.verdict.reason == "internal-error"

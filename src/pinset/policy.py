@@ -229,7 +229,7 @@ def _rule_order(rule: DomainRule) -> tuple[str, bool]:
 
 
 def check_report_uri(uri: Any, domain: str | None) -> None:
-    """Refuse a report URI that is not an http(s) URL; ``domain`` names the rule (``None``: defaults).
+    """Refuse a report URI that is not an http(s) URL (``domain``: the rule, ``None``: defaults).
 
     Used by :class:`DomainRule` and :class:`Policy`, and by the policy-file reader to
     name the line of a bad URI before the values are built.

@@ -50,7 +50,7 @@ def _connect(
 
 
 def load_policy(path: str) -> Policy:
-    """:func:`pinset.policyfile.load` with a fix for the usual mistakes, and a warning for an empty policy."""
+    """:func:`pinset.policyfile.load`, with a fix for the usual mistakes and a warning if empty."""
     try:
         policy = policyfile.load(path)
     except ConfigError as exc:

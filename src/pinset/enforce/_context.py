@@ -12,6 +12,7 @@ skip the check of :mod:`pinset.enforce._sockets`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import ssl
 from collections.abc import Callable, Iterable
@@ -29,8 +30,8 @@ __all__ = ["Clock", "PinnedSSLContext", "ssl_context"]
 Clock = Callable[[], dt.datetime]
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+# The default clock. A partial, not a def: one Python frame less on every handshake.
+_utc_now: Clock = functools.partial(dt.datetime.now, dt.timezone.utc)
 
 
 class PinnedSSLContext(ssl.SSLContext):
@@ -162,8 +163,7 @@ def _observers(observers: Iterable[VerdictObserver] | None) -> tuple[VerdictObse
         return None
     if callable(observers) or isinstance(observers, str | bytes):
         raise ConfigError(
-            "observers must be an iterable of callables, not a single "
-            f"{type(observers).__name__}",
+            f"observers must be an iterable of callables, not a single {type(observers).__name__}",
             key="observers",
             hint="wrap a single observer in a list: observers=[observer]",
         )
@@ -177,9 +177,7 @@ def _observers(observers: Iterable[VerdictObserver] | None) -> tuple[VerdictObse
         ) from None
     for observer in chosen:
         if not callable(observer):
-            raise ConfigError(
-                f"observer {observer!r} is not callable", key="observers", hint=hint
-            )
+            raise ConfigError(f"observer {observer!r} is not callable", key="observers", hint=hint)
     return chosen
 
 

@@ -9,12 +9,17 @@ them) hear of each verdict but cannot change it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pinset.enforce._memo import VerdictMemo, verdict_at
 from pinset.errors import PinMismatchError
 from pinset.verdict import Connection, Verdict, VerdictObserver
+
+if TYPE_CHECKING:
+    from pinset.enforce._context import Clock
 
 __all__ = ["PinnedSSLObject", "PinnedSSLSocket"]
 
@@ -32,21 +37,36 @@ def _der_list(chain: Any) -> list[bytes]:
     return [cert.public_bytes(_ENCODING_DER) for cert in chain]
 
 
-def _judge(conn: PinnedSSLSocket | PinnedSSLObject) -> Verdict:
-    """Evaluate and, on refusal, raise. Runs once per connection, right after the handshake."""
+def _judge(conn: PinnedSSLSocket | PinnedSSLObject) -> tuple[Verdict, dt.datetime | None]:
+    """Judge the connection and, on refusal, raise. Runs once, right after the handshake.
+
+    Returns the verdict and, when it is one kept from an earlier connection, the time
+    of this one (``None``: the verdict is this connection's own). Re-timing a kept
+    verdict costs as much as the rest of the check together, so when it is allowed
+    and no observer waits for it, the socket re-times it only if someone reads
+    ``pinset_verdict``.
+
+    The verified chain goes to the memo as ``_ssl`` returns it: certificate objects
+    (``None`` when there is no chain), which compare equal exactly when the
+    certificates do, so a chain seen before costs no DER conversion.
+    """
     context = conn.context
     hostname = conn.server_hostname
+    at: dt.datetime | None = None
     try:
         if hostname is None:
             raise ValueError("the connection has no server_hostname to look the pins up by")
-        # Fail closed: a chain that cannot be read is judged as empty, and any
-        # surprise below (a context that is not pinned, a clock that returns a
-        # naive time) refuses the connection.
-        verdict = context._pinset_memo.verdict(  # type: ignore[attr-defined]
-            hostname,
-            tuple(conn.get_verified_chain()),
-            context._pinset_clock(),  # type: ignore[attr-defined]
-        )
+        # Fail closed: any surprise below (a context that is not pinned, a clock that
+        # returns a naive time, a chain that cannot be read) refuses the connection.
+        memo: VerdictMemo = context._pinset_memo  # type: ignore[attr-defined]
+        clock: Clock = context._pinset_clock  # type: ignore[attr-defined]
+        chain = conn._verified_certificates() or ()
+        now = clock()
+        kept = memo.kept(hostname, chain, now)
+        if kept is None:
+            verdict = memo.judge(hostname, chain, now)
+        else:
+            verdict, at = kept, now
     except Exception as exc:
         verdict = Verdict(
             host=str(hostname or ""),
@@ -54,19 +74,24 @@ def _judge(conn: PinnedSSLSocket | PinnedSSLObject) -> Verdict:
             reason="internal-error",
             error=f"{type(exc).__name__}: {exc}",
         )
+        at = None
     observers: tuple[VerdictObserver, ...] = getattr(context, "_pinset_observers", ())
-    if observers and verdict.reason != "not-pinned":
-        _notify(conn, verdict, observers)
-    if not verdict.allowed:
-        raise PinMismatchError(
-            verdict.describe(),
-            hostname=verdict.host,
-            expected=verdict.rule.pins if verdict.rule else (),
-            served=verdict.served_pins,
-            verdict=verdict,
-            hint=_HINT,
-        )
-    return verdict
+    heard = bool(observers) and verdict.reason != "not-pinned"
+    if heard or not verdict.allowed:
+        if at is not None:
+            verdict, at = verdict_at(verdict, at), None
+        if heard:
+            _notify(conn, verdict, observers)
+        if not verdict.allowed:
+            raise PinMismatchError(
+                verdict.describe(),
+                hostname=verdict.host,
+                expected=verdict.rule.pins if verdict.rule else (),
+                served=verdict.served_pins,
+                verdict=verdict,
+                hint=_HINT,
+            )
+    return verdict, at
 
 
 def _notify(
@@ -93,14 +118,32 @@ def _notify(
             log.exception("pinset verdict observer %r failed", observer)
 
 
-class PinnedSSLSocket(ssl.SSLSocket):
+class _Judged:
+    """What both pinned classes keep of their check: ``pinset_verdict``, built when first read."""
+
+    _pinset_judged: Verdict | None = None  # the verdict reached, None until one allowed
+    _pinset_at: dt.datetime | None = None  # this connection's time, for a kept verdict
+
+    @property
+    def pinset_verdict(self) -> Verdict | None:
+        """The verdict once the handshake passed (``None`` before, or when it was refused)."""
+        verdict, at = self._pinset_judged, self._pinset_at
+        if verdict is not None and at is not None:
+            verdict = self._pinset_judged = verdict_at(verdict, at)
+            self._pinset_at = None
+        return verdict
+
+    def _verified_certificates(self) -> Any:
+        # _ssl's own certificate objects (None when there is no chain), unconverted.
+        return self._sslobj.get_verified_chain()  # type: ignore[attr-defined]
+
+
+class PinnedSSLSocket(_Judged, ssl.SSLSocket):
     """An :class:`ssl.SSLSocket` that checks the pins right after the handshake.
 
     ``pinset_verdict`` is the verdict once the handshake passed; a refused socket
     is closed and raises :class:`PinMismatchError`.
     """
-
-    pinset_verdict: Verdict | None = None
 
     def get_verified_chain(self) -> list[bytes]:
         """The chain certificate validation built, leaf to trust anchor, as DER (``[]`` if none)."""
@@ -114,10 +157,10 @@ class PinnedSSLSocket(ssl.SSLSocket):
 
     def do_handshake(self, block: bool = False) -> None:
         super().do_handshake(block)
-        if self.server_side or self.pinset_verdict is not None:
+        if self.server_side or self._pinset_judged is not None:
             return
         try:
-            self.pinset_verdict = _judge(self)
+            self._pinset_judged, self._pinset_at = _judge(self)
         except BaseException:
             self.close()
             raise
@@ -126,7 +169,7 @@ class PinnedSSLSocket(ssl.SSLSocket):
         # A first send/recv on a socket made with do_handshake_on_connect=False
         # would let OpenSSL handshake implicitly, past do_handshake(): do it here.
         if (
-            self.pinset_verdict is None
+            self._pinset_judged is None
             and not self.server_side
             and getattr(self, "_sslobj", None) is not None
         ):
@@ -162,14 +205,12 @@ class PinnedSSLSocket(ssl.SSLSocket):
         return super().read(len, buffer)
 
 
-class PinnedSSLObject(ssl.SSLObject):
+class PinnedSSLObject(_Judged, ssl.SSLObject):
     """An :class:`ssl.SSLObject` (asyncio, anyio, urllib3's TLS-in-TLS) that checks the pins.
 
     A refused object raises :class:`PinMismatchError` from ``do_handshake`` and
     again from every later ``read``/``write``.
     """
-
-    pinset_verdict: Verdict | None = None
 
     def get_verified_chain(self) -> list[bytes]:
         """The chain certificate validation built, leaf to trust anchor, as DER (``[]`` if none)."""
@@ -181,12 +222,12 @@ class PinnedSSLObject(ssl.SSLObject):
 
     def do_handshake(self) -> None:
         super().do_handshake()
-        if self.server_side or self.pinset_verdict is not None:
+        if self.server_side or self._pinset_judged is not None:
             return
-        self.pinset_verdict = _judge(self)
+        self._pinset_judged, self._pinset_at = _judge(self)
 
     def _pinset_require(self) -> None:
-        if self.pinset_verdict is None and not self.server_side:
+        if self._pinset_judged is None and not self.server_side:
             self.do_handshake()
 
     def read(self, len: int = 1024, buffer: Any = None) -> Any:

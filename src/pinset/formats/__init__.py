@@ -126,9 +126,7 @@ def detect(data: str | bytes, filename: str | None = None) -> str:
     )
 
 
-def load(
-    path: str | os.PathLike[str], *, format: str | None = None, **options: Any
-) -> Imported:
+def load(path: str | os.PathLike[str], *, format: str | None = None, **options: Any) -> Imported:
     """Import the file at ``path`` in ``format`` (detected from the content when ``None``).
 
     ``options`` go to the format's ``loads`` (``host=`` for ``hpkp``); errors name the file.
