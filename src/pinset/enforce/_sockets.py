@@ -168,6 +168,7 @@ class PinnedSSLSocket(_Judged, ssl.SSLSocket):
     def _pinset_require(self) -> None:
         # A first send/recv on a socket made with do_handshake_on_connect=False
         # would let OpenSSL handshake implicitly, past do_handshake(): do it here.
+        # The callers test _pinset_judged first, so a checked socket pays no call.
         if (
             self._pinset_judged is None
             and not self.server_side
@@ -176,32 +177,39 @@ class PinnedSSLSocket(_Judged, ssl.SSLSocket):
             self.do_handshake()
 
     def send(self, data: Any, flags: int = 0) -> int:
-        self._pinset_require()
+        if self._pinset_judged is None:
+            self._pinset_require()
         return super().send(data, flags)
 
     def sendall(self, data: Any, flags: int = 0) -> None:
-        self._pinset_require()
+        if self._pinset_judged is None:
+            self._pinset_require()
         super().sendall(data, flags)
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
         # From 3.12 sendfile may go through kernel TLS and skip send(): check first.
-        self._pinset_require()
+        if self._pinset_judged is None:
+            self._pinset_require()
         return super().sendfile(file, offset, count)
 
     def write(self, data: Any) -> int:
-        self._pinset_require()
+        if self._pinset_judged is None:
+            self._pinset_require()
         return super().write(data)
 
     def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
-        self._pinset_require()
+        if self._pinset_judged is None:
+            self._pinset_require()
         return super().recv(buflen, flags)
 
     def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
-        self._pinset_require()
+        if self._pinset_judged is None:
+            self._pinset_require()
         return super().recv_into(buffer, nbytes, flags)
 
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
-        self._pinset_require()
+        if self._pinset_judged is None:
+            self._pinset_require()
         return super().read(len, buffer)
 
 
@@ -231,9 +239,11 @@ class PinnedSSLObject(_Judged, ssl.SSLObject):
             self.do_handshake()
 
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
-        self._pinset_require()
+        if self._pinset_judged is None:
+            self._pinset_require()
         return super().read(len, buffer)
 
     def write(self, data: Any) -> int:
-        self._pinset_require()
+        if self._pinset_judged is None:
+            self._pinset_require()
         return super().write(data)
