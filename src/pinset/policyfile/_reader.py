@@ -2,7 +2,7 @@
 
 The shell around the pure core in :mod:`pinset.policy`: reading the file, parsing
 TOML and JSON, and the checks of the file format that name the key and line at
-fault. :meth:`Policy.load`, :meth:`Policy.loads` and :meth:`Policy.from_dict`
+fault. ``policyfile.load``, ``policyfile.loads`` and ``policyfile.from_dict``
 delegate here; :mod:`pinset.policyfile._writer` writes the same format.
 """
 
@@ -48,7 +48,7 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def load(cls: type[Policy], path: str | Path) -> Policy:
-    """:meth:`Policy.load <pinset.policy.Policy.load>`: read a ``.toml`` or ``.json`` file."""
+    """:func:`pinset.policyfile.load`: read a ``.toml`` or ``.json`` file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -83,7 +83,7 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def loads(
     cls: type[Policy], text: str, *, format: str = "toml", source: str | None = None
 ) -> Policy:
-    """:meth:`Policy.loads <pinset.policy.Policy.loads>`: parse TOML or JSON text."""
+    """:func:`pinset.policyfile.loads`: parse TOML or JSON text."""
     data: Any
     if format == "json":
         try:
@@ -124,7 +124,7 @@ def from_dict(
     text: str | None = None,
     json_text: bool = False,
 ) -> Policy:
-    """:meth:`Policy.from_dict <pinset.policy.Policy.from_dict>`: build from the parsed mapping."""
+    """:func:`pinset.policyfile.from_dict`: build from the parsed mapping."""
     where = Locator(text, json=json_text)
     if not isinstance(data, Mapping):
         raise ConfigError("a policy is a table of [defaults] and [[domain]]", source=source)
