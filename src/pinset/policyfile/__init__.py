@@ -22,7 +22,12 @@ from typing import Any, Literal
 
 from pinset.errors import ConfigError
 from pinset.policy import Policy
-from pinset.policyfile import _reader, _writer
+from pinset.policyfile._reader import from_dict as _read_mapping
+from pinset.policyfile._reader import load as _read_file
+from pinset.policyfile._reader import loads as _read_text
+from pinset.policyfile._writer import to_dict as _mapping
+from pinset.policyfile._writer import to_json as _json
+from pinset.policyfile._writer import to_toml as _toml
 
 __all__ = ["PolicyFormat", "dumps", "from_dict", "load", "loads", "to_dict"]
 
@@ -35,12 +40,12 @@ def load(path: str | os.PathLike[str]) -> Policy:
     Raises :class:`~pinset.errors.ConfigError` naming the file (and the line, for an
     error in the content).
     """
-    return _reader.load(Policy, os.fspath(path))
+    return _read_file(Policy, os.fspath(path))
 
 
 def loads(text: str, *, format: PolicyFormat = "toml", source: str | None = None) -> Policy:
     """Parse policy text in ``format``; ``source`` names it in error messages."""
-    return _reader.loads(Policy, text, format=format, source=source)
+    return _read_text(Policy, text, format=format, source=source)
 
 
 def from_dict(
@@ -55,7 +60,7 @@ def from_dict(
     ``text`` is the text ``data`` was parsed from, when there is one: errors then name
     its line (``json_text`` says it is JSON).
     """
-    return _reader.from_dict(Policy, data, source=source, text=text, json_text=json_text)
+    return _read_mapping(Policy, data, source=source, text=text, json_text=json_text)
 
 
 def dumps(policy: Policy, *, format: PolicyFormat = "toml") -> str:
@@ -64,12 +69,12 @@ def dumps(policy: Policy, *, format: PolicyFormat = "toml") -> str:
     The TOML text is deterministic, and :func:`loads` reads either back equal.
     """
     if format == "toml":
-        return _writer.to_toml(policy)
+        return _toml(policy)
     if format == "json":
-        return _writer.to_json(policy)
+        return _json(policy)
     raise ConfigError(f"unknown policy format {format!r}", hint="use 'toml' or 'json'")
 
 
 def to_dict(policy: Policy) -> dict[str, Any]:
     """The policy as a TOML/JSON-ready mapping (keys as in the file, dates as ``datetime.date``)."""
-    return _writer.to_dict(policy)
+    return _mapping(policy)
