@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +103,20 @@ def test_importing_formats_loads_no_format_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['pinset.formats._model']"
+
+
+def test_load_takes_a_path_and_loads_the_content(tmp_path: Path) -> None:
+    path = tmp_path / "network_security_config.xml"
+    path.write_bytes(_bytes(formats.dumps(POLICY, "android")))
+    imported = formats.load(path)
+    assert (imported.format, imported.source, imported.policy) == ("android", str(path), POLICY)
+    assert formats.load(str(path), format="android") == formats.loads(
+        path.read_bytes(), format="android", source=str(path)
+    )
+    with pytest.raises(ConfigError) as info:
+        formats.load(tmp_path / "missing.xml")
+    assert info.value.source == str(tmp_path / "missing.xml")
+
+
+def _bytes(text: str | bytes) -> bytes:
+    return text.encode() if isinstance(text, str) else text

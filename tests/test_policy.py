@@ -287,3 +287,20 @@ def test_any_policy_round_trips_through_toml_and_json(policy: Policy) -> None:
     assert policyfile.dumps(again) == text
     assert policyfile.loads(policyfile.dumps(policy, format="json"), format="json") == policy
     assert policyfile.from_dict(policyfile.to_dict(policy)) == policy
+
+
+def test_load_policy_reads_a_path_and_dumps_names_only_toml_or_json(tmp_path: Path) -> None:
+    import pinset
+
+    path = tmp_path / "pinset.toml"
+    path.write_text(POLICY_TOML)
+    assert pinset.load_policy(path) == policyfile.load(str(path)) == policyfile.loads(POLICY_TOML)
+    with pytest.raises(ConfigError, match="unknown policy format 'yaml'"):
+        policyfile.dumps(policyfile.loads(POLICY_TOML), format="yaml")  # type: ignore[arg-type]
+
+
+def test_a_policy_reads_no_file_and_judges_no_chain() -> None:
+    # Purity by construction: those are pinset.policyfile and pinset.evaluate (and the layer
+    # contract in make lint keeps policy.py from importing either).
+    for name in ("load", "loads", "from_dict", "to_toml", "to_json", "to_dict", "evaluate"):
+        assert not hasattr(Policy, name), name
