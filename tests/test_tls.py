@@ -7,6 +7,7 @@ import hashlib
 import pickle
 import socket
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -586,6 +587,29 @@ def test_one_context_follows_the_clock_across_the_expiration(
     ctx = ssl_context(rule, cadata=root_pem, clock=lambda: next(clock))
     reasons = [echo(ctx, server).reason for _ in moments]
     assert reasons == ["pinned", "policy-expired", "pinned"]
+
+
+def test_the_system_clock_follows_the_expiration_too(
+    leaf: LeafCert, root_pem: str, server: TLSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without clock= the context reads time.time(), the clock datetime.now() reads.
+    expiration = dt.date.today() + dt.timedelta(days=30)
+    midnight = dt.datetime.combine(expiration, dt.time(0), tzinfo=dt.timezone.utc)
+    moments = [midnight.timestamp() - 1, midnight.timestamp(), midnight.timestamp() - 1]
+    ctx = ssl_context(
+        policy("localhost", spki_pin(leaf.cert), expiration=expiration), cadata=root_pem
+    )
+    verdicts = []
+    for moment in moments:
+        with monkeypatch.context() as patch:
+            patch.setattr(time, "time", lambda moment=moment: moment)
+            verdicts.append(echo(ctx, server))
+    assert [v.reason for v in verdicts] == ["pinned", "policy-expired", "pinned"]
+    assert [v.now for v in verdicts] == [
+        midnight - dt.timedelta(seconds=1),
+        midnight,
+        midnight - dt.timedelta(seconds=1),
+    ]
 
 
 def test_one_context_judges_each_chain_afresh(

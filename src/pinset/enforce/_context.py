@@ -12,7 +12,6 @@ skip the check of :mod:`pinset.enforce._sockets`.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
 import ssl
 from collections.abc import Callable, Iterable
@@ -28,10 +27,6 @@ __all__ = ["Clock", "PinnedSSLContext", "ssl_context"]
 
 
 Clock = Callable[[], dt.datetime]
-
-
-# The default clock. A partial, not a def: one Python frame less on every handshake.
-_utc_now: Clock = functools.partial(dt.datetime.now, dt.timezone.utc)
 
 
 class PinnedSSLContext(ssl.SSLContext):
@@ -50,7 +45,7 @@ class PinnedSSLContext(ssl.SSLContext):
 
     _pinset_policy: Policy
     _pinset_observers: tuple[VerdictObserver, ...]
-    _pinset_clock: Clock
+    _pinset_clock: Clock | None  # None: the system clock (read as a timestamp, faster)
     _pinset_memo: VerdictMemo
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -146,7 +141,7 @@ def _validate(
     policy: Policy | str | os.PathLike[str],
     observers: Iterable[VerdictObserver] | None,
     clock: Clock | None,
-) -> tuple[Policy, tuple[VerdictObserver, ...] | None, Clock]:
+) -> tuple[Policy, tuple[VerdictObserver, ...] | None, Clock | None]:
     """The policy (read when it is a path), the observers as a tuple (or ``None``), the clock."""
     if not isinstance(policy, Policy):
         from pinset.policyfile import load
@@ -154,7 +149,7 @@ def _validate(
         policy = load(policy)
     if clock is not None and not callable(clock):
         raise ConfigError("clock must be a callable returning an aware UTC datetime")
-    return policy, _observers(observers), clock or _utc_now
+    return policy, _observers(observers), clock
 
 
 def _observers(observers: Iterable[VerdictObserver] | None) -> tuple[VerdictObserver, ...] | None:
@@ -211,7 +206,7 @@ def _attach(
     ctx: PinnedSSLContext,
     policy: Policy,
     observers: tuple[VerdictObserver, ...] | None,
-    clock: Clock,
+    clock: Clock | None,
 ) -> None:
     """Give ``ctx`` what the post-handshake check reads: policy, memo, clock and observers."""
     if observers is None:

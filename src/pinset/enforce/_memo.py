@@ -13,8 +13,9 @@ from pinset.verdict import Reason, Verdict, evaluate
 __all__ = ["VerdictMemo", "verdict_at"]
 
 # (chain, verdict, until): ``until`` is the instant the verdict stops holding (the
-# rule's expiration), None: never. A plain tuple, unpacked faster than a NamedTuple.
-_Kept = tuple[Sequence[Any], Verdict, "dt.datetime | None"]
+# rule's expiration) as a POSIX timestamp, None: never. A plain tuple, unpacked faster
+# than a NamedTuple.
+_Kept = tuple[Sequence[Any], Verdict, "float | None"]
 
 
 class VerdictMemo:
@@ -29,7 +30,9 @@ class VerdictMemo:
 
     ``evaluate`` is pure and depends on the time only through the rule's expiration
     date, so a kept verdict is reused only before that rule's expiration instant (the
-    expired verdicts are not kept); otherwise the chain is judged afresh.
+    expired verdicts are not kept); otherwise the chain is judged afresh. The lookup
+    takes the time as a POSIX timestamp, which the system clock gives without making
+    a ``datetime``.
     """
 
     __slots__ = ("_entries", "_lock", "policy")
@@ -50,21 +53,23 @@ class VerdictMemo:
 
         ``chain`` is a list or tuple (a kept one is found again only as the same type).
         """
-        kept = self.kept(hostname, chain, now)
+        kept = None
+        if now.utcoffset() is not None:  # a naive time goes to evaluate(), which refuses it
+            kept = self.kept(hostname, chain, now.timestamp())
         return self.judge(hostname, chain, now) if kept is None else verdict_at(kept, now)
 
-    def kept(self, hostname: str, chain: Sequence[Any], now: dt.datetime) -> Verdict | None:
-        """The verdict kept for ``chain`` and ``hostname`` if it still holds at ``now``.
+    def kept(self, hostname: str, chain: Sequence[Any], when: float) -> Verdict | None:
+        """The verdict kept for ``chain`` and ``hostname`` if it still holds at ``when``.
 
-        The verdict is returned as it was reached, with its own ``now``: re-time it
-        with :func:`verdict_at` before showing it to anyone. ``None``: judge afresh.
+        ``when`` is a POSIX timestamp. The verdict is returned as it was reached, with
+        its own ``now``: re-time it with :func:`verdict_at` before showing it to anyone.
+        ``None``: judge afresh.
         """
         # Runs once per pinned handshake, right after it, when little is left in the
         # CPU's caches: every step counts (docs/performance.md).
-        if now.tzinfo is not None:
-            for kept_chain, verdict, until in self._entries.get(hostname, ()):
-                if kept_chain == chain and (until is None or now < until):
-                    return verdict
+        for kept_chain, verdict, until in self._entries.get(hostname, ()):
+            if kept_chain == chain and (until is None or when < until):
+                return verdict
         return None
 
     def judge(self, hostname: str, chain: Sequence[Any], now: dt.datetime) -> Verdict:
@@ -73,8 +78,8 @@ class VerdictMemo:
         # Expired and failed-closed verdicts are cheap or exceptional: not kept.
         if verdict.reason in self._KEEP and chain:
             rule = verdict.rule
-            until = rule.expires_at() if rule is not None and not rule.exclude else None
-            kept: _Kept = (chain, verdict, until)
+            expires = rule.expires_at() if rule is not None and not rule.exclude else None
+            kept: _Kept = (chain, verdict, None if expires is None else expires.timestamp())
             with self._lock:
                 if len(self._entries) >= self.MAX_HOSTS and hostname not in self._entries:
                     self._entries.clear()
@@ -84,8 +89,10 @@ class VerdictMemo:
         return verdict
 
 
-def verdict_at(verdict: Verdict, now: dt.datetime) -> Verdict:
-    """``verdict`` as reached at ``now``: the same decision, another time."""
+def verdict_at(verdict: Verdict, now: dt.datetime | float) -> Verdict:
+    """``verdict`` as reached at ``now`` (a ``datetime`` or a POSIX timestamp, UTC)."""
+    if not isinstance(now, dt.datetime):
+        now = dt.datetime.fromtimestamp(now, dt.timezone.utc)
     v = verdict
     # The generated __init__, positionally: a third of the time of dataclasses.replace.
     return Verdict(

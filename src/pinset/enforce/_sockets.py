@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import ssl
+import time
 from typing import TYPE_CHECKING, Any
 
 from pinset.enforce._memo import VerdictMemo, verdict_at
@@ -37,36 +38,47 @@ def _der_list(chain: Any) -> list[bytes]:
     return [cert.public_bytes(_ENCODING_DER) for cert in chain]
 
 
-def _judge(conn: PinnedSSLSocket | PinnedSSLObject) -> tuple[Verdict, dt.datetime | None]:
+# A time: a datetime from a given clock, or a POSIX timestamp from the system clock.
+_When = dt.datetime | float
+
+
+def _judge(conn: PinnedSSLSocket | PinnedSSLObject, context: Any) -> tuple[Verdict, _When | None]:
     """Judge the connection and, on refusal, raise. Runs once, right after the handshake.
 
     Returns the verdict and, when it is one kept from an earlier connection, the time
     of this one (``None``: the verdict is this connection's own). Re-timing a kept
     verdict costs as much as the rest of the check together, so when it is allowed
     and no observer waits for it, the socket re-times it only if someone reads
-    ``pinset_verdict``.
+    ``pinset_verdict``. For the same reason the system clock is read as a timestamp
+    (``time.time()``, the clock ``datetime.now`` reads), made a ``datetime`` only
+    when a verdict needs it.
 
     The verified chain goes to the memo as ``_ssl`` returns it: certificate objects
     (``None`` when there is no chain), which compare equal exactly when the
     certificates do, so a chain seen before costs no DER conversion.
     """
-    context = conn.context
     hostname = conn.server_hostname
-    at: dt.datetime | None = None
+    at: _When | None = None
     try:
         if hostname is None:
             raise ValueError("the connection has no server_hostname to look the pins up by")
         # Fail closed: any surprise below (a context that is not pinned, a clock that
         # returns a naive time, a chain that cannot be read) refuses the connection.
-        memo: VerdictMemo = context._pinset_memo  # type: ignore[attr-defined]
-        clock: Clock = context._pinset_clock  # type: ignore[attr-defined]
+        memo: VerdictMemo = context._pinset_memo
+        clock: Clock | None = context._pinset_clock
         chain = conn._verified_certificates() or ()
-        now = clock()
-        kept = memo.kept(hostname, chain, now)
-        if kept is None:
-            verdict = memo.judge(hostname, chain, now)
+        kept = None
+        if clock is None:
+            at = time.time()
+            kept = memo.kept(hostname, chain, at)
         else:
-            verdict, at = kept, now
+            at = now = clock()
+            if now.utcoffset() is not None:  # a naive time goes to evaluate(), which refuses it
+                kept = memo.kept(hostname, chain, now.timestamp())
+        if kept is None:
+            verdict, at = memo.judge(hostname, chain, _datetime(at)), None
+        else:
+            verdict = kept
     except Exception as exc:
         verdict = Verdict(
             host=str(hostname or ""),
@@ -92,6 +104,12 @@ def _judge(conn: PinnedSSLSocket | PinnedSSLObject) -> tuple[Verdict, dt.datetim
                 hint=_HINT,
             )
     return verdict, at
+
+
+def _datetime(when: _When) -> dt.datetime:
+    return (
+        when if isinstance(when, dt.datetime) else dt.datetime.fromtimestamp(when, dt.timezone.utc)
+    )
 
 
 def _notify(
@@ -122,7 +140,7 @@ class _Judged:
     """What both pinned classes keep of their check: ``pinset_verdict``, built when first read."""
 
     _pinset_judged: Verdict | None = None  # the verdict reached, None until one allowed
-    _pinset_at: dt.datetime | None = None  # this connection's time, for a kept verdict
+    _pinset_at: _When | None = None  # this connection's time, for a kept verdict
 
     @property
     def pinset_verdict(self) -> Verdict | None:
@@ -160,7 +178,7 @@ class PinnedSSLSocket(_Judged, ssl.SSLSocket):
         if self.server_side or self._pinset_judged is not None:
             return
         try:
-            self._pinset_judged, self._pinset_at = _judge(self)
+            self._pinset_judged, self._pinset_at = _judge(self, self._context)  # type: ignore[attr-defined]
         except BaseException:
             self.close()
             raise
@@ -232,7 +250,7 @@ class PinnedSSLObject(_Judged, ssl.SSLObject):
         super().do_handshake()
         if self.server_side or self._pinset_judged is not None:
             return
-        self._pinset_judged, self._pinset_at = _judge(self)
+        self._pinset_judged, self._pinset_at = _judge(self, self.context)
 
     def _pinset_require(self) -> None:
         if self._pinset_judged is None and not self.server_side:
