@@ -23,10 +23,10 @@ class VerdictMemo:
 
     Judging a chain means reading the DER of every member and hashing its
     SubjectPublicKeyInfo; a client sees the same few chains over and over, so the
-    verdict is kept. A chain is the tuple of its members as the TLS layer gives them
-    (``ssl``'s certificate objects, which compare equal exactly when the certificates
-    are, without converting them to DER) or DER bytes; a kept chain is found by
-    comparing, not hashing, the members, among the few kept for the host.
+    verdict is kept. A chain is the list (or tuple) of its members as the TLS layer
+    gives them (``ssl``'s certificate objects, which compare equal exactly when the
+    certificates are, without converting them to DER) or DER bytes; a kept chain is
+    found by comparing, not hashing, the members, among the few kept for the host.
 
     ``evaluate`` is pure and depends on the time only through the rule's expiration
     date, so a kept verdict is reused only before that rule's expiration instant (the
