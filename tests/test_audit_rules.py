@@ -443,7 +443,7 @@ SINGLE = domain("a.example.com", P1, PLACEHOLDER, extra="allow-single-pin = true
 )
 def test_import_and_audit_say_the_same_of_the_pins_as_written(name: str, data: bytes) -> None:
     # One owner per rule: pinset import prints what the audit's rules compute.
-    imported = formats.load(data, source=name)
+    imported = formats.loads(data, source=name)
     written = {f for f in imported_findings(imported) if f.id in AS_WRITTEN}
     audited = {f for f in run(data, name) if f.id in AS_WRITTEN}
     assert written == audited

@@ -8,10 +8,10 @@ import hashlib
 import pytest
 from cryptography import x509
 
+from pinset import policyfile
 from pinset.chain import ChainPolicy, FetchedChain, PinSource, check_backups, policy_from_chains
 from pinset.errors import ChainError, ConfigError
 from pinset.pins import Pin, spki_pin
-from pinset.policy import Policy
 from pinset.testing import LeafCert, TestPKI
 
 EXPIRES = dt.date(2031, 1, 31)
@@ -63,7 +63,7 @@ def test_one_rule_per_host_with_the_level_pin_then_the_backups(
     assert [s.source.split(":")[0] for s in sources] == [level, "backup pin", "backup key b.key"]
     assert built.warnings == ()
     # What it builds is what the policy file says.
-    assert Policy.loads(built.policy.to_toml()) == built.policy
+    assert policyfile.loads(policyfile.dumps(built.policy)) == built.policy
 
 
 def test_hosts_are_canonical_and_share_one_rule(pki: TestPKI, leaf: LeafCert) -> None:

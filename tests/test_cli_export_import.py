@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pinset import policyfile
 from pinset.cli import main
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
@@ -25,7 +26,7 @@ def policy_file(tmp_path: Path) -> Path:
             DomainRule("static.api.example.com", exclude=True),
         )
     )
-    path.write_text(policy.to_toml())
+    path.write_text(policyfile.dumps(policy))
     return path
 
 
@@ -49,15 +50,19 @@ def test_export_writes_atomically_and_reimports_equal(
     assert capsys.readouterr().out == ""
     assert [p.name for p in out_file.parent.iterdir()] == [out_file.name]  # no temp file left
     assert main(["import", str(out_file), "-o", str(tmp_path / "back.toml")]) == 0
-    assert Policy.load(tmp_path / "back.toml") == Policy.load(policy_file)
+    assert policyfile.load(tmp_path / "back.toml") == policyfile.load(policy_file)
 
 
 def test_export_warning_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "p.toml"
     path.write_text(
-        Policy(
-            rules=(DomainRule("a.example", pins=(P1, P2), report_uris=("https://r.example.net/",)),)
-        ).to_toml()
+        policyfile.dumps(
+            Policy(
+                rules=(
+                    DomainRule("a.example", pins=(P1, P2), report_uris=("https://r.example.net/",)),
+                )
+            )
+        )
     )
     assert main(["export", str(path), "--format", "android"]) == 0
     out, err = capsys.readouterr()
@@ -70,7 +75,7 @@ def test_export_error_exits_2_with_diagnostics(
 ) -> None:
     path = tmp_path / "p.toml"
     path.write_text(
-        Policy(rules=(DomainRule("a.example", pins=(P1, P2), enforce=False),)).to_toml()
+        policyfile.dumps(Policy(rules=(DomainRule("a.example", pins=(P1, P2), enforce=False),)))
     )
     assert main(["export", str(path), "--format", "android", "-o", str(tmp_path / "x.xml")]) == 2
     err = capsys.readouterr().err
@@ -98,7 +103,7 @@ def test_import_detects_prints_toml_and_findings(capsys: pytest.CaptureFixture[s
     path = CORPUS / "afterpay__sdk-android__example_network_security_config.xml"
     assert main(["import", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert Policy.loads(out).rules[0].name == "portal.afterpay.com"
+    assert policyfile.loads(out).rules[0].name == "portal.afterpay.com"
     assert f"warning: {path}:13: portal.afterpay.com: 1 real pin" in err
     assert "[missing-backup-pin]" in err
 
@@ -149,7 +154,7 @@ def test_import_hpkp_header_takes_host_option(
     assert main(["import", str(header)]) == 2
     assert "no host is given" in capsys.readouterr().err
     assert main(["import", str(header), "--host", "api.example.com"]) == 0
-    policy = Policy.loads(capsys.readouterr().out)
+    policy = policyfile.loads(capsys.readouterr().out)
     rule = policy.rule_for("api.example.com")
     assert rule is not None
     assert [p.b64 for p in rule.pins] == [first, second]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from pinset import policyfile
 from pinset.cli import main
 from pinset.pins import Pin, spki_pin
 from pinset.policy import DomainRule, Policy
@@ -39,7 +40,7 @@ def target(silent_server: TLSServer) -> str:
 
 def write_policy(path: Path, pins: list[Pin], name: str = "127.0.0.1") -> str:
     policy = Policy(rules=(DomainRule(name=name, pins=tuple(pins)),))
-    path.write_text(policy.to_toml())
+    path.write_text(policyfile.dumps(policy))
     return str(path)
 
 
@@ -62,7 +63,7 @@ def test_init_writes_a_loadable_policy_with_the_right_pins(
     args = ["init", target(silent_server), "--level", level, "--cafile", cafile]
     args += ["--backup-key", str(backup_pub), "--expires-in", "30", "-o", str(out)]
     assert main(args) == 0
-    policy = Policy.load(out)
+    policy = policyfile.load(out)
     rule = policy.rule_for("127.0.0.1")
     assert rule is not None
     assert rule.pins == (spki_pin(leaf.full_chain[index]), spki_pin(backup_key))
@@ -78,7 +79,7 @@ def test_init_root_from_the_trust_store_not_the_served_chain(
     out = tmp_path / "p.toml"
     args = ["init", target(silent_server), "--level", "root", "--cafile", cafile]
     assert main([*args, "--backup-key", str(backup_pub), "--expires-in", "9", "-o", str(out)]) == 0
-    rule = Policy.load(out).rule_for("127.0.0.1")
+    rule = policyfile.load(out).rule_for("127.0.0.1")
     assert rule is not None
     assert rule.pins[0] == spki_pin(leaf.full_chain[-1])
     assert leaf.full_chain[-1] not in leaf.chain
@@ -94,7 +95,7 @@ def test_init_root_without_verification_warns(
     out = tmp_path / "p.toml"
     args = ["init", target(silent_server), "--level", "root", "--backup-key", str(backup_pub)]
     assert main([*args, "--expires-in", "9", "-o", str(out)]) == 0
-    rule = Policy.load(out).rule_for("127.0.0.1")
+    rule = policyfile.load(out).rule_for("127.0.0.1")
     assert rule is not None
     assert rule.pins[0] == spki_pin(leaf.chain[-1])  # the last served certificate
     err = capsys.readouterr().err
@@ -148,7 +149,7 @@ def test_init_refuses_to_overwrite_without_force(
     assert main(args) == 2
     assert out.read_text() == "# hand-written, keep me\n"
     assert main([*args, "--force"]) == 0
-    rule = Policy.load(out).rule_for("127.0.0.1")
+    rule = policyfile.load(out).rule_for("127.0.0.1")
     assert rule is not None
     assert spki_pin(backup_key) in rule.pins
 
@@ -179,7 +180,7 @@ def test_init_encrypted_backup_key_and_options(
     assert main([*args, "--expires-in", "7", "-o", str(out), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["output"] == str(out)
-    policy = Policy.load(out)
+    policy = policyfile.load(out)
     rule = policy.rule_for("api.localhost")
     assert rule is not None
     assert rule.include_subdomains

@@ -265,7 +265,7 @@ def test_urllib3_assert_hostname_false_is_refused(
 
 
 def test_plain_http_to_a_pinned_ip_in_another_spelling_is_refused(root_pem: str) -> None:
-    session = pinned_session(pinning(("127.0.0.1", (WRONG,))), cadata=root_pem, reporter=False)
+    session = pinned_session(pinning(("127.0.0.1", (WRONG,))), cadata=root_pem, observers=())
     with session, pytest.raises(ConfigError, match="plain http"):
         session.get("http://127.000.000.001:9/", timeout=5)
 
@@ -306,7 +306,7 @@ def test_requests_redirect_through_an_unpinned_host_back_to_the_pinned_one(
             location = f"https://127.0.0.1:{srv.server_address[1]}/middle"
         first = f"https://localhost:{hops[1].server_address[1]}/start"
         try:
-            with pinned_session(policy, cadata=trust, reporter=False) as session:
+            with pinned_session(policy, cadata=trust, observers=()) as session:
                 assert session.get_adapter(first) is session.get_adapter(location)
                 assert isinstance(session.get_adapter(location), PinnedAdapter)
                 with pytest.raises(requests.exceptions.SSLError) as info:

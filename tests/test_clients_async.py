@@ -110,7 +110,7 @@ def test_through_a_connect_proxy(pki: TestPKI, root_pem: str, server: TLSServer,
 def test_empty_verified_chain_is_refused_on_the_asyncio_path(
     pki: TestPKI, root_pem: str, server: TLSServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(PinnedSSLObject, "get_verified_chain", lambda self: [])
+    monkeypatch.setattr(PinnedSSLObject, "_verified_certificates", lambda self: [])
     ctx = pinned(pki, root_pem, "localhost", right=True)
     with pytest.raises(PinMismatchError) as info:
         asyncio.run(via_asyncio("localhost", server.port, ctx, None))

@@ -115,7 +115,7 @@ def test_pinned_client_reports_to_a_real_collector(pki: TestPKI, collector: str)
         )
     )
     reporter = BackgroundReporter(app_bundle_id="org.example.tool", app_version="1.0")
-    ctx = ssl_context(policy, cadata=pki.root.cert_pem.bytes().decode(), reporter=reporter)
+    ctx = ssl_context(policy, cadata=pki.root.cert_pem.bytes().decode(), observers=[reporter])
     with TLSServer(pki.leaf()) as server:
         for _ in range(2):
             with (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pinset import formats
+from pinset import formats, policyfile
 from pinset.audit import imported_findings
 from pinset.errors import ConfigError
 from pinset.formats._model import Imported
@@ -417,7 +417,7 @@ def _import(case: Case) -> Imported:
     path = NSC / case.file
     data = path.read_bytes()
     assert formats.detect(data, path.name) == case.format
-    return formats.load(data, source=path.name)
+    return formats.loads(data, source=path.name)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.file.rsplit("/", 1)[-1][:50])
@@ -444,25 +444,25 @@ def test_corpus_file_imports_with_its_domains_pins_and_findings(case: Case) -> N
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.file.rsplit("/", 1)[-1][:50])
 def test_corpus_policy_survives_export_and_reimport(case: Case) -> None:
     imported = _import(case)
-    toml = imported.policy.to_toml()
-    again = formats.load(toml, format="pinset").policy
+    toml = policyfile.dumps(imported.policy)
+    again = formats.loads(toml, format="pinset").policy
     assert again == imported.policy
     if all(r.enforce and not r.report_uris for r in imported.policy.rules):
         dated = any(r.expiration for r in imported.policy.rules)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            text = formats.dump(imported.policy, "android")
+            text = formats.dumps(imported.policy, "android")
         assert ["local midnight" in str(w.message) for w in caught] == [True] * dated
-        assert formats.load(text, format="android").policy == imported.policy
+        assert formats.loads(text, format="android").policy == imported.policy
 
 
 def test_trustkit_readings_of_proton_mail() -> None:
     data = (NSC / "ProtonMail__proton-mail-android__network_security_config.xml").read_bytes()
-    as_trustkit = formats.load(data, format="trustkit-android")
+    as_trustkit = formats.loads(data, format="trustkit-android")
     (rule,) = as_trustkit.policy.rules
     assert rule.enforce is True
     assert rule.report_uris == ("https://reports.protonmail.ch/reports/tls",)
-    as_android = formats.load(data, format="android")
+    as_android = formats.loads(data, format="android")
     assert as_android.policy.rules[0].report_uris == ()
     assert ("trustkit-config", "api.protonmail.ch") in {
         (f.id, f.domain) for f in as_android.findings
@@ -471,13 +471,13 @@ def test_trustkit_readings_of_proton_mail() -> None:
 
 def test_httptoolkit_domain_facts_keep_raw_anchors_and_ct() -> None:
     base = "httptoolkit__android-ssl-pinning-demo__network_security_config"
-    old = formats.load((NSC / f"{base}.xml").read_bytes(), format="android")
+    old = formats.loads((NSC / f"{base}.xml").read_bytes(), format="android")
     facts = {d.name: d for d in old.domains}
     assert [a.src for a in facts["sha256.badssl.com"].trust_anchors] == [
         "@raw/lets_encrypt_isrg_root"
     ]
     assert facts["amiusing.httptoolkit.tech"].cleartext_permitted is True
-    head = formats.load((NSC / f"{base}_HEAD.xml").read_bytes(), format="android")
+    head = formats.loads((NSC / f"{base}_HEAD.xml").read_bytes(), format="android")
     facts = {d.name: d for d in head.domains}
     assert facts["tls-v1-3--tls-v1-2.testserver.host"].certificate_transparency is True
     assert [a.src for a in facts["rsa2048--untrusted-root.testserver.host"].trust_anchors] == [
@@ -490,7 +490,7 @@ def test_nested_domain_inherits_parent_trust_anchors() -> None:
     path = (
         NSC / "aosp-mirror__platform_frameworks_base__NetworkSecurityConfigTest_nested_domains.xml"
     )
-    imported = formats.load(path.read_bytes(), format="android")
+    imported = formats.loads(path.read_bytes(), format="android")
     facts = {d.name: d for d in imported.domains if d.scope == "domain"}
     assert [a.src for a in facts["developer.android.com"].trust_anchors] == ["system"]
     assert facts["developer.android.com"].cleartext_permitted is False  # from base-config
@@ -499,7 +499,7 @@ def test_nested_domain_inherits_parent_trust_anchors() -> None:
 def test_debug_override_anchors_override_pins_by_default() -> None:
     path = NOPIN / "MetaMask__metamask-mobile__network_security_config.xml"
     text = path.read_text().replace("${isDebug}", "false")
-    imported = formats.load(text, format="android")
+    imported = formats.loads(text, format="android")
     (debug,) = [d for d in imported.domains if d.scope == "debug"]
     assert [(a.src, a.override_pins) for a in debug.trust_anchors] == [
         ("user", True),
@@ -536,7 +536,7 @@ def test_corpus_file_invalid_for_android_fails_with_file_and_line(
     path: Path, line: int, column: int, words: str
 ) -> None:
     with pytest.raises(ConfigError) as info:
-        formats.load(path.read_bytes(), source=path.name)
+        formats.loads(path.read_bytes(), source=path.name)
     err = info.value
     assert words in err.message
     assert (err.source, err.line, err.column) == (path.name, line, column)

@@ -65,7 +65,7 @@ EXPECTED = {
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_corpus_file_yields_its_domains_and_pins(name: str) -> None:
     fmt, domains = EXPECTED[name]
-    imported = pinset.formats.load(read(name), source=name)
+    imported = pinset.formats.loads(read(name), source=name)
     assert imported.format == fmt
     got = {r.name: (r.pins, imported.lines[r.pattern]) for r in imported.policy.rules}
     assert got == domains

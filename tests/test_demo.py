@@ -18,7 +18,7 @@ from rich.console import Console
 
 import pinset.demo._scenario as scenario
 from _client_helpers import no_proxy_from_environment  # noqa: F401 - an autouse fixture
-from pinset import Policy, spki_pin
+from pinset import Policy, policyfile, spki_pin
 from pinset.cli import main
 from pinset.demo import HOST, DemoResult, run
 from pinset.demo._narrate import Narrator
@@ -63,7 +63,7 @@ def test_the_policy_file_holds_the_current_and_the_backup_pin(
     played: tuple[DemoResult, str, Path],
 ) -> None:
     result, _, work = played
-    policy = Policy.load(work / "pinset.toml")
+    policy = policyfile.load(work / "pinset.toml")
     (rule,) = policy.rules
     assert rule.name == HOST
     current, backup = rule.pins
@@ -81,7 +81,7 @@ def test_pinned_requests_match_the_current_key_then_the_backup_key(
     played: tuple[DemoResult, str, Path],
 ) -> None:
     result, _, work = played
-    current, backup = Policy.load(work / "pinset.toml").rules[0].pins
+    current, backup = policyfile.load(work / "pinset.toml").rules[0].pins
     assert result.step("pinned-request").details["matched_pin"] == str(current)
     assert result.step("rotate").details["matched_pin"] == str(backup)
 
@@ -117,7 +117,7 @@ def test_an_expired_pin_set_fails_open(played: tuple[DemoResult, str, Path]) -> 
     expire = result.step("expire")
     assert expire.details["reason"] == "policy-expired"
     assert expire.observed.startswith("before: refused;")
-    expiration = Policy.load(work / "pinset.toml").rules[0].expiration
+    expiration = policyfile.load(work / "pinset.toml").rules[0].expiration
     assert expiration is not None
     assert expire.details["clock"].startswith(expiration.isoformat())
 

@@ -6,6 +6,7 @@ import datetime as dt
 import pickle
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,10 @@ from pinset import (
     ConfigError,
     Pin,
     PinMismatchError,
+    PinnedSSLContext,
     Policy,
     Verdict,
+    policyfile,
     spki_pin,
     ssl_context,
 )
@@ -179,7 +182,7 @@ def test_unpinned_hosts_connect_normally(root_pem: str, echo_server: TLSServer) 
 
 def test_policy_file_path_is_loaded(tmp_path: Path, root_pem: str, echo_server: TLSServer) -> None:
     path = tmp_path / "pinset.toml"
-    path.write_text(policy("localhost", OTHER).to_toml(), encoding="utf-8")
+    path.write_text(policyfile.dumps(policy("localhost", OTHER)), encoding="utf-8")
     refused(ssl_context(path, cadata=root_pem), echo_server)
 
 
@@ -209,7 +212,7 @@ def test_genuine_pinned_certificate_appended_to_a_rogue_chain_is_refused(
     ctx = ssl_context(
         Policy(rules=(DomainRule("localhost", pins=pins),)),
         cadata=trust,
-        on_verdict=lambda verdict, conn: seen.append(conn),
+        observers=[lambda verdict, conn: seen.append(conn)],
     )
     with TLSServer(served, rogue_leaf.private_key, mode="echo") as echo_server:
         error = refused(ctx, echo_server)
@@ -230,7 +233,7 @@ def test_report_only_mismatch_is_allowed_and_observed(
     ctx = ssl_context(
         policy("localhost", OTHER, enforce=False),
         cadata=root_pem,
-        on_verdict=lambda verdict, conn: seen.append(verdict),
+        observers=[lambda verdict, conn: seen.append(verdict)],
     )
     assert echo(ctx, echo_server).reason == "report-only-mismatch"
     assert [v.reason for v in seen] == ["report-only-mismatch"]
@@ -279,7 +282,7 @@ def test_expired_policy_fails_open_with_reason(root_pem: str, echo_server: TLSSe
             policy("localhost", OTHER, expiration=expiration),
             cadata=root_pem,
             clock=lambda: moment,
-            on_verdict=lambda verdict, conn: seen.append(verdict),
+            observers=[lambda verdict, conn: seen.append(verdict)],
         )
 
     assert echo(at(midnight), echo_server).reason == "policy-expired"
@@ -295,7 +298,7 @@ def test_expired_policy_fails_open_with_reason(root_pem: str, echo_server: TLSSe
 def test_empty_verified_chain_never_passes_a_pinned_host(
     pki: TestPKI, root_pem: str, echo_server: TLSServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(PinnedSSLSocket, "get_verified_chain", lambda self: [])
+    monkeypatch.setattr(PinnedSSLSocket, "_verified_certificates", lambda self: [])
     good = ssl_context(policy("localhost", spki_pin(pki.root.cert)), cadata=root_pem)
     error = refused(good, echo_server)
     assert error.verdict is not None
@@ -322,7 +325,7 @@ def test_unreadable_chain_and_broken_clock_fail_closed(
     def broken(self: PinnedSSLSocket) -> list[bytes]:
         raise RuntimeError("no chain today")
 
-    monkeypatch.setattr(PinnedSSLSocket, "get_verified_chain", broken)
+    monkeypatch.setattr(PinnedSSLSocket, "_verified_certificates", broken)
     error = refused(ssl_context(policy("localhost", OTHER), cadata=root_pem), echo_server)
     assert error.verdict is not None
     assert error.verdict.reason == "internal-error"
@@ -447,7 +450,7 @@ def test_observer_exceptions_never_change_the_verdict(
         raise RuntimeError("observer bug")
 
     pin = spki_pin(pki.root.cert) if pinned_right else OTHER
-    ctx = ssl_context(policy("localhost", pin), cadata=root_pem, on_verdict=observer)
+    ctx = ssl_context(policy("localhost", pin), cadata=root_pem, observers=[observer])
     if pinned_right:
         assert echo(ctx, echo_server).reason == "pinned"
     else:
@@ -494,39 +497,29 @@ def test_context_defaults(root_pem: str) -> None:
     assert ctx.cert_store_stats()["x509_ca"] == 1
 
 
-def test_base_context_is_pinned_in_place(
+def test_the_context_is_new_typed_and_configured_like_any_other(
     pki: TestPKI, leaf: LeafCert, root_pem: str, echo_server: TLSServer
 ) -> None:
-    base = ssl.create_default_context(cadata=root_pem)
-    ctx = ssl_context(policy("localhost", OTHER), base=base)
-    assert ctx is base
-    refused(ctx, echo_server)
-    with pytest.raises(ConfigError):
-        base.check_hostname = False
-
-    class Custom(ssl.SSLContext):
-        pass
-
-    custom = Custom(ssl.PROTOCOL_TLS_CLIENT)
-    custom.load_verify_locations(cadata=root_pem)
-    pinned = ssl_context(policy("localhost", spki_pin(leaf.cert)), base=custom)
-    assert isinstance(pinned, Custom)
-    assert type(pinned) is type(
-        ssl_context(policy("localhost", OTHER), base=Custom(ssl.PROTOCOL_TLS_CLIENT))
-    )
-    echo_server.reset()
-    assert echo(pinned, echo_server).reason == "pinned"
+    ctx = ssl_context(policy("localhost", spki_pin(leaf.cert)))
+    assert isinstance(ctx, PinnedSSLContext)
+    assert ctx is not ssl_context(policy("localhost", spki_pin(leaf.cert)))
+    # Trust added afterwards, as on any SSLContext (the system store alone does not know
+    # the test root), and the pins still apply.
+    ctx.load_verify_locations(cadata=root_pem)
+    ctx.set_ciphers("ECDHE+AESGCM")
+    assert echo(ctx, echo_server).reason == "pinned"
+    with pytest.raises(TypeError):
+        ssl_context(policy("localhost", OTHER), base=ssl.create_default_context())  # type: ignore[call-arg]
 
 
-def test_base_context_client_certificate_is_used(
+def test_client_certificate_loaded_on_the_pinned_context_is_used(
     pki: TestPKI, root_pem: str, echo_server: TLSServer
 ) -> None:
     client_ca = CertificateAuthority.create("client CA")
     echo_server.ssl_context.verify_mode = ssl.CERT_REQUIRED
     echo_server.ssl_context.load_verify_locations(cadata=client_ca.cert_pem.bytes().decode("ascii"))
-    base = ssl.create_default_context(cadata=root_pem)
-    configure_cert_chain(base, [_client_cert(client_ca, key := generate_key())], key)
-    ctx = ssl_context(policy("localhost", spki_pin(pki.root.cert)), base=base)
+    ctx = ssl_context(policy("localhost", spki_pin(pki.root.cert)), cadata=root_pem)
+    configure_cert_chain(ctx, [_client_cert(client_ca, key := generate_key())], key)
     assert echo(ctx, echo_server).reason == "pinned"
     record = echo_server.wait_for_connections(1)[0]
     assert record.error is None
@@ -549,24 +542,6 @@ def _client_cert(ca: CertificateAuthority, key: PrivateKey) -> x509.Certificate:
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(ca.private_key, hashes.SHA256())
     )
-
-
-@pytest.mark.parametrize(
-    "make_base",
-    [
-        lambda: ssl._create_unverified_context(),  # noqa: S323 - the point of the test
-        lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER),
-    ],
-)
-def test_base_context_that_does_not_verify_is_refused(make_base: Callable[[], Any]) -> None:
-    with pytest.raises(ConfigError) as info:
-        ssl_context(policy("localhost", OTHER), base=make_base())
-    assert "does not verify" in str(info.value)
-
-
-def test_base_and_ca_material_together_are_refused(root_pem: str) -> None:
-    with pytest.raises(ConfigError):
-        ssl_context(policy("localhost", OTHER), base=ssl.create_default_context(), cadata=root_pem)
 
 
 # -- the error value -------------------------------------------------------------------
@@ -608,6 +583,29 @@ def test_one_context_follows_the_clock_across_the_expiration(
     ctx = ssl_context(rule, cadata=root_pem, clock=lambda: next(clock))
     reasons = [echo(ctx, echo_server).reason for _ in moments]
     assert reasons == ["pinned", "policy-expired", "pinned"]
+
+
+def test_the_system_clock_follows_the_expiration_too(
+    leaf: LeafCert, root_pem: str, server: TLSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without clock= the context reads time.time(), the clock datetime.now() reads.
+    expiration = dt.date.today() + dt.timedelta(days=30)
+    midnight = dt.datetime.combine(expiration, dt.time(0), tzinfo=dt.timezone.utc)
+    moments = [midnight.timestamp() - 1, midnight.timestamp(), midnight.timestamp() - 1]
+    ctx = ssl_context(
+        policy("localhost", spki_pin(leaf.cert), expiration=expiration), cadata=root_pem
+    )
+    verdicts = []
+    for moment in moments:
+        with monkeypatch.context() as patch:
+            patch.setattr(time, "time", lambda moment=moment: moment)
+            verdicts.append(echo(ctx, server))
+    assert [v.reason for v in verdicts] == ["pinned", "policy-expired", "pinned"]
+    assert [v.now for v in verdicts] == [
+        midnight - dt.timedelta(seconds=1),
+        midnight,
+        midnight - dt.timedelta(seconds=1),
+    ]
 
 
 def test_one_context_judges_each_chain_afresh(
@@ -683,39 +681,53 @@ def default_reporters(monkeypatch: pytest.MonkeyPatch) -> list[BackgroundReporte
     return made
 
 
-def test_reporter_false_sends_nothing_and_a_given_reporter_replaces_the_default(
+def test_empty_observers_send_nothing_and_given_observers_replace_the_default(
     root_pem: str,
     echo_server: TLSServer,
     sink: ReportSink,  # noqa: F811 - the imported fixture
     default_reporters: list[BackgroundReporter],
 ) -> None:
     rule = DomainRule("localhost", pins=(WRONG, BACKUP), report_uris=(sink.url,))
-    quiet = ssl_context(Policy(rules=(rule,)), cadata=root_pem, reporter=False)
+    quiet = ssl_context(Policy(rules=(rule,)), cadata=root_pem, observers=())
+    assert quiet.pinset_observers == ()
     refused(quiet, echo_server)
     echo_server.reset()
     seen: list[str] = []
     ctx = ssl_context(
         Policy(rules=(rule,)),
         cadata=root_pem,
-        reporter=lambda verdict, conn: seen.append(verdict.reason),
+        observers=[lambda verdict, conn: seen.append(verdict.reason)],
     )
     refused(ctx, echo_server)
     assert seen == ["pin-mismatch"]
     assert all(made.flush(10) for made in default_reporters)  # whatever was made has sent
     assert sink.bodies == []
-    with pytest.raises(ConfigError):
-        ssl_context(Policy(rules=(rule,)), cadata=root_pem, reporter="yes")  # type: ignore[arg-type]
 
 
-def test_a_reporter_passed_as_on_verdict_is_not_doubled_by_the_default(
+@pytest.mark.parametrize("bad", ["yes", ["yes"], 3, print])
+def test_observers_that_are_not_an_iterable_of_callables_are_refused(
+    root_pem: str, bad: Any
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        ssl_context(Policy(), cadata=root_pem, observers=bad)
+    assert "observers" in info.value.diagnostics()
+    assert info.value.hint
+
+
+def test_default_observers_are_the_default_reporter_only_when_there_are_report_uris(
     root_pem: str,
     echo_server: TLSServer,
     sink: ReportSink,  # noqa: F811 - the imported fixture
     default_reporters: list[BackgroundReporter],
 ) -> None:
+    assert ssl_context(policy("localhost", OTHER), cadata=root_pem).pinset_observers == ()
     rule = DomainRule("localhost", pins=(WRONG, BACKUP), report_uris=(sink.url,))
+    (made,) = ssl_context(Policy(rules=(rule,)), cadata=root_pem).pinset_observers
+    assert isinstance(made, BackgroundReporter)
+    made.close()
     reporter = BackgroundReporter()
-    ctx = ssl_context(Policy(rules=(rule,)), cadata=root_pem, on_verdict=reporter)
+    ctx = ssl_context(Policy(rules=(rule,)), cadata=root_pem, observers=[reporter])
+    assert ctx.pinset_observers == (reporter,)  # not doubled by a default reporter
     refused(ctx, echo_server)
     assert reporter.flush(10)
     assert all(made.flush(10) for made in default_reporters)  # whatever was made has sent
@@ -783,9 +795,7 @@ def test_rogue_intermediate_named_like_the_pinned_one_is_refused(
     assert lookalike.cert.subject == genuine.cert.subject
     rogue_leaf = lookalike.issue_cert("localhost", "127.0.0.1")
     trust = root_pem + pki.rogue.cert_pem.bytes().decode("ascii")
-    ctx = ssl_context(
-        pinning(("localhost", (spki_pin(genuine.cert),))), cadata=trust, reporter=False
-    )
+    ctx = ssl_context(pinning(("localhost", (spki_pin(genuine.cert),))), cadata=trust, observers=())
     for served in (
         [rogue_leaf.cert, genuine.cert, lookalike.cert],
         [rogue_leaf.cert, lookalike.cert, genuine.cert, pki.root.cert],
@@ -801,7 +811,7 @@ def test_genuine_pinned_leaf_served_after_a_rogue_chain_is_refused(
 ) -> None:
     rogue_leaf = pki.rogue.issue_cert("localhost", "127.0.0.1")
     trust = root_pem + pki.rogue.cert_pem.bytes().decode("ascii")
-    ctx = ssl_context(pinning(("localhost", (spki_pin(leaf.cert),))), cadata=trust, reporter=False)
+    ctx = ssl_context(pinning(("localhost", (spki_pin(leaf.cert),))), cadata=trust, observers=())
     served = [rogue_leaf.cert, pki.rogue.cert, leaf.cert, pki.intermediate.cert]
     with TLSServer(served, rogue_leaf.private_key, mode="echo") as srv:
         with pytest.raises(PinMismatchError) as info:
@@ -819,30 +829,12 @@ def test_matching_pins_do_not_excuse_a_host_name_mismatch(
 ) -> None:
     other = pki.leaf("other.example")
     pins = tuple(spki_pin(c) for c in other.full_chain)
-    ctx = ssl_context(
-        pinning(("localhost", pins), enforce=enforce), cadata=root_pem, reporter=False
-    )
+    ctx = ssl_context(pinning(("localhost", pins), enforce=enforce), cadata=root_pem, observers=())
     with TLSServer(other, mode="echo") as srv:
         with pytest.raises(ssl.SSLCertVerificationError) as info:
             wrap(ctx, srv)
         nothing_received(srv)
     assert not isinstance(info.value, PinMismatchError)
-
-
-def test_re_pinning_a_pinned_base_context_is_refused(
-    pki: TestPKI, root_pem: str, echo_server: TLSServer
-) -> None:
-    # ssl_context(base=...) pins in place; pinning the same base again used to replace the
-    # first policy for every client already holding the context, dropping its pins.
-    base = ssl.create_default_context(cadata=root_pem)
-    api = ssl_context(pinning(("localhost", (WRONG,))), base=base, reporter=False)
-    with pytest.raises(ConfigError, match="already pinned"):
-        ssl_context(pinning(("other.example", (WRONG,))), base=base, reporter=False)
-    with pytest.raises(ConfigError, match="already pinned"):
-        ssl_context(pinning(("localhost", (WRONG,))), base=api, reporter=False)
-    with pytest.raises(PinMismatchError):
-        wrap(api, echo_server)
-    nothing_received(echo_server)
 
 
 # -- 3. fail closed --------------------------------------------------------------------
@@ -880,7 +872,7 @@ def _bio(ctx: ssl.SSLContext, **kwargs: Any) -> tuple[ssl.SSLObject, ssl.MemoryB
 def test_ssl_object_read_before_the_handshake_is_checked(
     root_pem: str, echo_server: TLSServer
 ) -> None:
-    ctx = ssl_context(pinning(("localhost", (WRONG,))), cadata=root_pem, reporter=False)
+    ctx = ssl_context(pinning(("localhost", (WRONG,))), cadata=root_pem, observers=())
     obj, incoming, outgoing = _bio(ctx)
     with socket.create_connection(echo_server.address, timeout=5) as sock:
         with pytest.raises(PinMismatchError):
@@ -896,7 +888,7 @@ def test_ssl_object_resumed_session_is_refused(
 ) -> None:
     echo_server.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx = ssl_context(
-        pinning(("localhost", (spki_pin(pki.root.cert),))), cadata=root_pem, reporter=False
+        pinning(("localhost", (spki_pin(pki.root.cert),))), cadata=root_pem, observers=()
     )
     obj, incoming, outgoing = _bio(ctx)
     with socket.create_connection(echo_server.address, timeout=5) as sock:
@@ -923,7 +915,7 @@ def test_ssl_object_resumed_session_is_refused(
 def test_unwrap_before_the_handshake_sends_no_application_data(
     root_pem: str, echo_server: TLSServer
 ) -> None:
-    ctx = ssl_context(pinning(("localhost", (WRONG,))), cadata=root_pem, reporter=False)
+    ctx = ssl_context(pinning(("localhost", (WRONG,))), cadata=root_pem, observers=())
     tls = wrap(ctx, echo_server, do_handshake_on_connect=False)
     with tls:
         # OpenSSL refuses a shutdown in the middle of a handshake that never ran.
@@ -948,9 +940,7 @@ def test_an_observer_raising_pin_mismatch_changes_nothing(
         raise ssl.SSLError("observer tries to swallow")
 
     pin = spki_pin(pki.intermediate.cert) if right else WRONG
-    ctx = ssl_context(
-        pinning(("localhost", (pin,))), cadata=root_pem, on_verdict=hostile, reporter=lenient
-    )
+    ctx = ssl_context(pinning(("localhost", (pin,))), cadata=root_pem, observers=[hostile, lenient])
     if right:
         with wrap(ctx, echo_server) as tls:
             tls.sendall(b"ping")
@@ -975,7 +965,7 @@ def test_leading_zero_ipv4_spelling_cannot_skip_the_pins(
 ) -> None:
     # OpenSSL checks the certificate for a server_hostname of four decimal numbers as an
     # IPv4 address, leading zeros and all; the rule lookup used to see a different name.
-    ctx = ssl_context(pinning(("127.0.0.1", (WRONG,))), cadata=root_pem, reporter=False)
+    ctx = ssl_context(pinning(("127.0.0.1", (WRONG,))), cadata=root_pem, observers=())
     with pytest.raises(PinMismatchError) as info:
         wrap(ctx, echo_server, hostname=spelling)
     assert info.value.verdict is not None
@@ -986,7 +976,7 @@ def test_leading_zero_ipv4_spelling_cannot_skip_the_pins(
 
 def test_uppercase_idn_server_hostname_meets_the_unicode_rule(pki: TestPKI, root_pem: str) -> None:
     idn = pki.leaf("xn--bcher-kva.example")
-    ctx = ssl_context(pinning(("bücher.example", (WRONG,))), cadata=root_pem, reporter=False)
+    ctx = ssl_context(pinning(("bücher.example", (WRONG,))), cadata=root_pem, observers=())
     with TLSServer(idn, mode="echo") as srv:
         for name in ("BÜCHER.example", "XN--BCHER-KVA.EXAMPLE", "bücher.EXAMPLE"):
             with pytest.raises(PinMismatchError) as info:
@@ -1002,7 +992,7 @@ def test_other_spellings_of_a_pinned_host_never_connect_unpinned(
     root_pem: str, echo_server: TLSServer, name: str
 ) -> None:
     ctx = ssl_context(
-        pinning(("localhost", (WRONG,)), ("127.0.0.1", (WRONG,))), cadata=root_pem, reporter=False
+        pinning(("localhost", (WRONG,)), ("127.0.0.1", (WRONG,))), cadata=root_pem, observers=()
     )
     # Refused by normal validation (OpenSSL does not strip the dot) or by the pins:
     # either way never a connection judged "not-pinned".
@@ -1028,7 +1018,7 @@ def test_expiration_at_utc_midnight_seen_from_a_utc_plus_14_clock(
     ]
     rule = DomainRule("localhost", pins=(WRONG, BACKUP), expiration=expiration)
     ctx = ssl_context(
-        Policy(rules=(rule,)), cadata=root_pem, clock=lambda: moments[0], reporter=False
+        Policy(rules=(rule,)), cadata=root_pem, clock=lambda: moments[0], observers=()
     )
     # One context, so the kept verdict must not outlive the expiration instant.
     for _ in range(2):

@@ -37,10 +37,10 @@ CHAIN: list[bytes] = []
 SCRIPT = """
 import datetime as dt, hashlib, json, sys, time
 from zoneinfo import ZoneInfo
-from pinset import DomainRule, Pin, Policy
+from pinset import DomainRule, Pin, Policy, policyfile
 from pinset.verdict import evaluate
 pins = tuple(Pin(hashlib.sha256(s).digest()) for s in (b"a", b"b"))
-policy = Policy.loads('''
+policy = policyfile.loads('''
 [[domain]]
 name = "api.example.com"
 expiration = 2030-03-01
@@ -142,6 +142,6 @@ def test_naive_datetimes_are_rejected() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         evaluate(policy, "api.example.com", CHAIN, now=dt.datetime(2030, 3, 1))
     with pytest.raises(ValueError, match="timezone-aware"):
-        policy.evaluate("api.example.com", CHAIN, now=dt.datetime(2030, 2, 28, 23, 59, 59))
+        evaluate(policy, "api.example.com", CHAIN, now=dt.datetime(2030, 2, 28, 23, 59, 59))
     with pytest.raises(TypeError):
         rule.is_expired(dt.datetime(2030, 3, 1))

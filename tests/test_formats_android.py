@@ -15,6 +15,7 @@ from pinset.formats._model import ExportError, ExportWarning
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 from pinset.testing import TestPKI
+from pinset.verdict import evaluate
 
 # Every export of a dated pin-set says that Android reads the date at the device's local
 # midnight; test_formats_android asserts that warning, the other tests leave it aside.
@@ -206,7 +207,7 @@ def test_only_placeholder_pins_keep_the_domain_refusing_every_connection_with_an
     assert "B" * 43 + "=" in finding.message
     assert "B" * 42 + "A=" not in finding.message
     leaf = pki.leaf("api.example.com")
-    verdict = imported.policy.evaluate("api.example.com", leaf.full_chain, now=NOW)
+    verdict = evaluate(imported.policy, "api.example.com", leaf.full_chain, now=NOW)
     assert verdict.allowed is False
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pinset import policyfile
 from pinset.audit import imported_findings
 from pinset.cli import main
 from pinset.errors import ConfigError
@@ -192,7 +193,7 @@ def test_sha1_stays_a_load_error_in_pinset_policy_files() -> None:
     """BRIEF §6: skipping is how browsers read HPKP; pinset's own files refuse ``sha1/``."""
     toml = '[[domain]]\nname = "example.com"\npins = ["sha1/cO/Xg/r7O87qWxnCNUt5NDFpD34="]\n'
     with pytest.raises(ConfigError, match="sha1/ pins are not supported") as caught:
-        Policy.loads(toml)
+        policyfile.loads(toml)
     assert caught.value.line == 3
 
 
@@ -203,7 +204,7 @@ def test_cli_import_prints_the_skipped_directives(
     header.write_text(f"Host: example.com\nPublic-Key-Pins: {TWO}; max-age=6; includeSubdomain\n")
     assert main(["import", str(header)]) == 0
     out, err = capsys.readouterr()
-    assert Policy.loads(out).rules == (DomainRule("example.com", pins=(A, B)),)
+    assert policyfile.loads(out).rules == (DomainRule("example.com", pins=(A, B)),)
     assert err == (
         f"warning: {header}:2: browsers skip the unknown directive 'includeSubdomain' "
         "(RFC 7469 §2.1, rule 5), so the names below example.com are not pinned "

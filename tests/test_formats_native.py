@@ -7,6 +7,7 @@ import hashlib
 
 import pytest
 
+from pinset import policyfile
 from pinset.errors import ConfigError
 from pinset.formats import _native as native
 from pinset.pins import Pin
@@ -30,7 +31,7 @@ POLICY = Policy(
 
 def test_toml_is_policy_to_toml_and_reads_back_equal() -> None:
     text = native.dumps(POLICY)
-    assert text == POLICY.to_toml()
+    assert text == policyfile.dumps(POLICY)
     imported = native.loads(text, source="pinset.toml")
     assert imported.policy == POLICY
     assert (imported.format, imported.source, imported.findings) == ("pinset", "pinset.toml", ())
@@ -38,7 +39,7 @@ def test_toml_is_policy_to_toml_and_reads_back_equal() -> None:
 
 def test_json_is_policy_to_json_and_reads_back_equal() -> None:
     text = native.dumps(POLICY, json=True)
-    assert text == POLICY.to_json()
+    assert text == policyfile.dumps(POLICY, format="json")
     assert native.loads(text.encode()).policy == POLICY
 
 
@@ -55,8 +56,8 @@ def test_bytes_that_are_not_utf8_are_a_config_error() -> None:
 
 
 def test_sniff() -> None:
-    assert native.sniff(POLICY.to_toml().encode())
-    assert native.sniff(POLICY.to_json().encode())
+    assert native.sniff(policyfile.dumps(POLICY).encode())
+    assert native.sniff(policyfile.dumps(POLICY, format="json").encode())
     assert not native.sniff(b"<network-security-config/>")
     assert not native.sniff(b'{"NSAppTransportSecurity": {}}')
     assert not native.sniff(b"\xff\xfe")
@@ -74,7 +75,7 @@ def test_a_placeholder_only_rule_must_say_so_in_a_hand_written_policy() -> None:
     said = native.loads(body + "placeholder-only = true\n", source="pinset.toml").policy
     assert said.rules[0].placeholder_only
     # What an importer keeps survives pinset.toml: export, then import, gives the same policy.
-    assert native.loads(said.to_toml()).policy == said
+    assert native.loads(policyfile.dumps(said)).policy == said
     with pytest.raises(ConfigError, match="marked placeholder-only but lists the real pin"):
         native.loads(body.replace(BBBB, str(P1)) + "placeholder-only = true\n")
 

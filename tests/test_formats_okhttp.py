@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pinset import policyfile
 from pinset.audit import imported_findings
 from pinset.cli import main
 from pinset.errors import ConfigError
@@ -592,7 +593,7 @@ def test_cli_export_for_okhttp_3_prints_the_warning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     policy_file = tmp_path / "pinset.toml"
-    policy_file.write_text(SUBDOMAINS.to_toml())
+    policy_file.write_text(policyfile.dumps(SUBDOMAINS))
     assert main(["export", str(policy_file), "-f", "okhttp", "-O", "okhttp=3"]) == 0
     out, err = capsys.readouterr()
     assert '"*.example.com"' in out

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from pinset import formats
+from pinset import formats, policyfile
 from pinset.errors import ConfigError
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
@@ -39,8 +40,8 @@ def test_my_formats_follow_the_module_interface(name: str) -> None:
 @pytest.mark.parametrize(
     ("data", "name"),
     [
-        (POLICY.to_toml().encode(), "pinset"),
-        (POLICY.to_json().encode(), "pinset"),
+        (policyfile.dumps(POLICY).encode(), "pinset"),
+        (policyfile.dumps(POLICY, format="json").encode(), "pinset"),
         (b"<network-security-config><domain-config/></network-security-config>", "android"),
         (
             b"<network-security-config><trustkit-config/></network-security-config>",
@@ -60,11 +61,11 @@ def test_detect_failure_names_the_file_and_the_formats() -> None:
 
 
 def test_load_detects_and_locates_errors_in_the_source() -> None:
-    imported = formats.load(formats.dump(POLICY, "android"), source="nsc.xml")
+    imported = formats.loads(formats.dumps(POLICY, "android"), source="nsc.xml")
     assert imported.format == "android"
     assert imported.policy == POLICY
     with pytest.raises(ConfigError) as info:
-        formats.load(
+        formats.loads(
             b"<network-security-config><base-config><pin-set/></base-config>"
             b"</network-security-config>",
             source="bad.xml",
@@ -74,14 +75,14 @@ def test_load_detects_and_locates_errors_in_the_source() -> None:
 
 def test_unknown_format_suggests_the_closest() -> None:
     with pytest.raises(ConfigError, match="unknown format 'andriod'") as info:
-        formats.dump(POLICY, "andriod")
+        formats.dumps(POLICY, "andriod")
     assert info.value.hint == "did you mean 'android'?"
 
 
 def test_export_aliases_fix_writer_options() -> None:
-    assert formats.dump(POLICY, "pinset-json") == POLICY.to_json()
-    assert formats.dump(POLICY, "pinset") == POLICY.to_toml()
-    assert formats.dump(POLICY, "trustkit-swift") == formats.dump(POLICY, "trustkit", swift=True)
+    assert formats.dumps(POLICY, "pinset-json") == policyfile.dumps(POLICY, format="json")
+    assert formats.dumps(POLICY, "pinset") == policyfile.dumps(POLICY)
+    assert formats.dumps(POLICY, "trustkit-swift") == formats.dumps(POLICY, "trustkit", swift=True)
 
 
 def test_a_missing_format_module_does_not_break_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,8 +91,8 @@ def test_a_missing_format_module_does_not_break_the_others(monkeypatch: pytest.M
     with pytest.raises(ConfigError, match="not available"):
         formats.get("okhttp")
     assert "okhttp" not in formats.available()
-    assert formats.detect(POLICY.to_toml().encode()) == "pinset"
-    assert formats.load(formats.dump(POLICY, "android")).policy == POLICY
+    assert formats.detect(policyfile.dumps(POLICY).encode()) == "pinset"
+    assert formats.loads(formats.dumps(POLICY, "android")).policy == POLICY
 
 
 def test_importing_formats_loads_no_format_module() -> None:
@@ -102,3 +103,20 @@ def test_importing_formats_loads_no_format_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['pinset.formats._model']"
+
+
+def test_load_takes_a_path_and_loads_the_content(tmp_path: Path) -> None:
+    path = tmp_path / "network_security_config.xml"
+    path.write_bytes(_bytes(formats.dumps(POLICY, "android")))
+    imported = formats.load(path)
+    assert (imported.format, imported.source, imported.policy) == ("android", str(path), POLICY)
+    assert formats.load(str(path), format="android") == formats.loads(
+        path.read_bytes(), format="android", source=str(path)
+    )
+    with pytest.raises(ConfigError) as info:
+        formats.load(tmp_path / "missing.xml")
+    assert info.value.source == str(tmp_path / "missing.xml")
+
+
+def _bytes(text: str | bytes) -> bytes:
+    return text.encode() if isinstance(text, str) else text

@@ -67,7 +67,7 @@ SAMPLE_POLICY = Policy(
 def _sample(fmt: str, **options: Any) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExportWarning)
-        text = formats.dump(SAMPLE_POLICY, fmt, **options)
+        text = formats.dumps(SAMPLE_POLICY, fmt, **options)
     return text.encode("utf-8") if isinstance(text, str) else text
 
 
@@ -228,7 +228,7 @@ def test_load_detects_or_refuses_mutated_files(case: tuple[str, bytes]) -> None:
         return
     assert name in MODULES
     try:
-        formats.load(data, source=SOURCE, **({"host": "x.example"} if name == "hpkp" else {}))
+        formats.loads(data, source=SOURCE, **({"host": "x.example"} if name == "hpkp" else {}))
     except PinsetError as exc:
         _check_error(exc, data)
 

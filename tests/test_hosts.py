@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from _policies import BACKUP, WRONG
-from pinset import ConfigError, DomainRule, Pin, Policy, canonical_host
+from pinset import ConfigError, DomainRule, Pin, Policy, canonical_host, policyfile
 from pinset.hosts import is_ip_literal, parent_domains
 
 
@@ -184,7 +184,7 @@ def test_most_specific_rule_wins(host: str, expected: str) -> None:
 
 
 def test_okhttp_wildcards() -> None:
-    policy = Policy.loads(
+    policy = policyfile.loads(
         f"""
 [[domain]]
 name = "*.one.example"
@@ -297,7 +297,7 @@ def test_four_number_names_out_of_range_are_refused(raw: str) -> None:
     ],
 )
 def test_precedence_of_wildcards_and_exclusions(host: str, expected: str | None) -> None:
-    policy = Policy.loads(
+    policy = policyfile.loads(
         f"""
 [[domain]]
 name = "**.example.com"

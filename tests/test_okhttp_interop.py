@@ -122,7 +122,7 @@ class World:
         return self.servers[case.server]
 
     def policy(self, name: str) -> pinset.Policy:
-        return pinset.Policy.load(self.policy_files[name])
+        return pinset.load_policy(self.policy_files[name])
 
     def proxy_address(self, route: Route) -> str | None:
         if route == "pinset-mitm":
@@ -319,7 +319,7 @@ def pinset_allows(world: World, case: Case) -> bool:
     if case.pinner == "none":
         ctx = ssl.create_default_context(cafile=str(world.trust_pem))
     else:
-        ctx = pinset.ssl_context(world.policy(case.pinner), cafile=world.trust_pem, reporter=False)
+        ctx = pinset.ssl_context(world.policy(case.pinner), cafile=world.trust_pem, observers=())
     proxy = world.proxy_address(case.route)
     sock = _connect(proxy, case.host, server.port)
     try:
@@ -410,7 +410,7 @@ def test_okhttp_3_export_refuses_the_rogue_ca_where_double_star_pins_nothing(
     back = tmp_path / "back.toml"
     assert main(["import", str(exports[OKHTTP_3_SUBDOMAINS]), "-o", str(back)]) == 0
     pins = world.policy("subdomains").rules[0].pins
-    assert pinset.Policy.load(back).rules == (
+    assert pinset.load_policy(back).rules == (
         pinset.DomainRule("localhost", pins=pins),
         pinset.DomainRule("localhost", pins=pins, one_label=True),
     )
@@ -440,7 +440,7 @@ def test_import_of_the_generated_source_gives_the_exported_policy(
 ) -> None:
     back = tmp_path / "back.toml"
     assert main(["import", str(world.exports[language][name]), "-o", str(back)]) == 0
-    assert pinset.Policy.load(back) == world.policy(name)
+    assert pinset.load_policy(back) == world.policy(name)
 
 
 AUDITED = [case for case in CASES if case.pinner != "none"]

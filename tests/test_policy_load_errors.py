@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from _policies import BACKUP, WRONG
-from pinset import ConfigError, DomainRule, Pin, PinFormatError, Policy
+from pinset import ConfigError, DomainRule, Pin, PinFormatError, Policy, policyfile
 
 
 def _pin(seed: str) -> Pin:
@@ -36,7 +36,7 @@ pins = ["{A}", "{B}"]
 def load(body: str, *, prefix: bool = True) -> ConfigError:
     text = (GOOD_PREFIX if prefix else "") + textwrap.dedent(body).lstrip("\n")
     with pytest.raises(ConfigError) as info:
-        Policy.loads(text, source="pinset.toml")
+        policyfile.loads(text, source="pinset.toml")
     return info.value
 
 
@@ -157,14 +157,14 @@ def test_allow_single_pin_lifts_the_two_pin_rule() -> None:
     text = (
         GOOD_PREFIX + f'[[domain]]\nname = "one.example"\nallow-single-pin = true\npins = ["{A}"]\n'
     )
-    rule = Policy.loads(text).rule_for("one.example")
+    rule = policyfile.loads(text).rule_for("one.example")
     assert rule is not None
     assert rule.pins == (A,)
     assert rule.allow_single_pin
     report_only = GOOD_PREFIX + f'[[domain]]\nname = "r.example"\nenforce = false\npins = ["{A}"]\n'
-    assert Policy.loads(report_only).rule_for("r.example") is not None
+    assert policyfile.loads(report_only).rule_for("r.example") is not None
     with pytest.raises(ConfigError, match=r"allow-single-pin in domain 'one\.example' must be"):
-        Policy.loads(text.replace("allow-single-pin = true", 'allow-single-pin = "yes"'))
+        policyfile.loads(text.replace("allow-single-pin = true", 'allow-single-pin = "yes"'))
 
 
 def test_bad_pin_in_multiline_array_points_at_its_own_line() -> None:
@@ -346,29 +346,29 @@ def test_json_errors_have_lines() -> None:
     )
     lines = text.splitlines()
     with pytest.raises(ConfigError) as info:
-        Policy.loads(text, format="json", source="p.json")
+        policyfile.loads(text, format="json", source="p.json")
     assert info.value.line == next(i for i, s in enumerate(lines, 1) if "md5/" in s)
     bad_key = text.replace('"enforce": true\n    }', '"enforced": true\n    }')
     with pytest.raises(ConfigError) as info:
-        Policy.loads(bad_key, format="json", source="p.json")
+        policyfile.loads(bad_key, format="json", source="p.json")
     assert info.value.key == "enforced"
     assert info.value.line == next(
         i for i, s in enumerate(lines, 1) if '"enforce": true' in s and i > 3
     )
     with pytest.raises(ConfigError, match="invalid JSON") as info:
-        Policy.loads('{\n  "domain": [,]\n}', format="json")
+        policyfile.loads('{\n  "domain": [,]\n}', format="json")
     assert info.value.line == 2
     with pytest.raises(ConfigError, match="a policy is a table"):
-        Policy.loads("[]", format="json")
+        policyfile.loads("[]", format="json")
 
 
 def test_structural_errors() -> None:
     with pytest.raises(ConfigError, match=r"\[defaults\] must be a table"):
-        Policy.loads('defaults = "x"\n')
+        policyfile.loads('defaults = "x"\n')
     with pytest.raises(ConfigError, match="must be a table"):
-        Policy.loads('domain = ["x"]\n')
+        policyfile.loads('domain = ["x"]\n')
     with pytest.raises(ConfigError, match="unknown policy format"):
-        Policy.loads("", format="yaml")
+        policyfile.loads("", format="yaml")
 
 
 def test_direct_construction_validates_too() -> None:
@@ -395,7 +395,7 @@ def test_url_safe_pin_is_a_load_error_with_file_and_line() -> None:
     urlsafe = "sha256/" + base64.urlsafe_b64encode(digest).decode()
     text = f'[[domain]]\nname = "a.example"\npins = [\n  "{BACKUP}",\n  "{urlsafe}",\n]\n'
     with pytest.raises(PinFormatError, match="URL-safe") as info:
-        Policy.loads(text, source="pinset.toml")
+        policyfile.loads(text, source="pinset.toml")
     assert info.value.source == "pinset.toml"
     assert info.value.line == 5
 
@@ -405,7 +405,7 @@ def test_two_spellings_of_one_pin_are_not_a_backup() -> None:
     unpadded = " " + padded.rstrip("=")[:20] + " " + padded.rstrip("=")[20:]
     text = f'[[domain]]\nname = "a.example"\npins = ["{padded}", "{unpadded}"]\n'
     with pytest.raises(ConfigError, match="backup pin"):
-        Policy.loads(text)
+        policyfile.loads(text)
 
 
 @pytest.mark.parametrize(
@@ -417,7 +417,7 @@ def test_one_domain_in_two_spellings_is_a_duplicate(first: str, second: str) -> 
         f'[[domain]]\nname = "{name}"\npins = ["{WRONG}", "{BACKUP}"]\n' for name in (first, second)
     )
     with pytest.raises(ConfigError, match="appears twice") as info:
-        Policy.loads(text, source="pinset.toml")
+        policyfile.loads(text, source="pinset.toml")
     assert info.value.line == 5  # the second name
 
 
@@ -427,7 +427,7 @@ def test_json_policy_with_a_duplicate_key_is_refused() -> None:
         f'"pins": ["{WRONG}", "{BACKUP}"]}}]}}'
     )
     with pytest.raises(ConfigError, match="enforce"):
-        Policy.loads(text, format="json")
+        policyfile.loads(text, format="json")
 
 
 def test_placeholder_in_a_report_uri_is_refused() -> None:
@@ -437,4 +437,4 @@ def test_placeholder_in_a_report_uri_is_refused() -> None:
         f'pins = ["{WRONG}", "{BACKUP}"]\n'
     )
     with pytest.raises(ConfigError, match="report"):
-        Policy.loads(text)
+        policyfile.loads(text)

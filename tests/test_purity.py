@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import pinset
-from pinset import Pin, Policy, evaluate, spki_pin
+from pinset import Pin, evaluate, policyfile, spki_pin
 from pinset.testing import TestPKI
 
 
@@ -56,7 +56,7 @@ def test_core_works_without_sockets_files_or_clock(
         '[[domain]]\nname = "pure.example"\nexpiration = 2030-01-01\n'
         f'pins = ["{pins[0]}", "{pins[1]}"]\n'
     )
-    json_text = json.dumps(Policy.loads(text).to_dict(), default=str)
+    json_text = json.dumps(policyfile.to_dict(policyfile.loads(text)), default=str)
 
     monkeypatch.setattr(socket, "socket", _forbid("socket.socket"))
     monkeypatch.setattr(socket, "create_connection", _forbid("socket.create_connection"))
@@ -71,16 +71,16 @@ def test_core_works_without_sockets_files_or_clock(
     with pytest.raises(_Forbidden):
         dt.datetime.now(dt.timezone.utc)
 
-    policy = Policy.loads(text, source="pinset.toml")
-    assert Policy.loads(json_text, format="json") == policy
-    assert Policy.loads(policy.to_toml()) == policy
+    policy = policyfile.loads(text, source="pinset.toml")
+    assert policyfile.loads(json_text, format="json") == policy
+    assert policyfile.loads(policyfile.dumps(policy)) == policy
     assert Pin.parse(str(pins[0])) == pins[0]
     assert spki_pin(pem) == pins[0]
     assert spki_pin(leaf.private_key) == pins[0]
     verdict = evaluate(policy, "pure.example", chain, now=NOW)
     assert verdict.allowed
     assert verdict.reason == "pinned"
-    assert policy.evaluate("pure.example", chain, now=NOW) == verdict
+    assert evaluate(policy, "pure.example", chain, now=NOW) == verdict
     assert "pure.example" in verdict.describe()
 
 

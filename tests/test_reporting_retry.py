@@ -354,9 +354,9 @@ def test_a_failing_collector_changes_no_verdict(
 ) -> None:
     sink = _collector(collector, *[(503, {"Retry-After": "1"})] * 3)
     with TLSServer(pki.leaf()) as server, _reporter(FakeClock(START)) as reporter:
-        enforced = ssl_context(_policy(sink.url), cadata=root_pem, reporter=reporter)
+        enforced = ssl_context(_policy(sink.url), cadata=root_pem, observers=[reporter])
         report_only = ssl_context(
-            _policy(sink.url, enforce=False), cadata=root_pem, reporter=reporter
+            _policy(sink.url, enforce=False), cadata=root_pem, observers=[reporter]
         )
         for _ in range(2):
             with (

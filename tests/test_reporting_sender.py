@@ -44,7 +44,7 @@ def test_pin_failure_is_refused_and_reported(
     server: TLSServer, root_pem: str, sink: ReportSink
 ) -> None:
     reporter = BackgroundReporter(app_version="9.9")
-    ctx = ssl_context(_policy(sink.url), cadata=root_pem, reporter=reporter)
+    ctx = ssl_context(_policy(sink.url), cadata=root_pem, observers=[reporter])
     with pytest.raises(PinMismatchError):
         _connect(ctx, server)
     assert reporter.flush(10)
@@ -64,7 +64,7 @@ def test_report_only_mismatch_connects_and_reports(
     server: TLSServer, root_pem: str, sink: ReportSink
 ) -> None:
     reporter = BackgroundReporter()
-    ctx = ssl_context(_policy(sink.url, enforce=False), cadata=root_pem, reporter=reporter)
+    ctx = ssl_context(_policy(sink.url, enforce=False), cadata=root_pem, observers=[reporter])
     _connect(ctx, server)  # no exception: report-only never blocks
     assert reporter.flush(10)
     assert [b["pinset-reason"] for b in sink.bodies] == ["report-only-mismatch"]
@@ -77,7 +77,7 @@ def test_matching_pins_send_nothing(
     seen: list[str] = []
     reporter = BackgroundReporter(callback=lambda r: seen.append(r.reason))
     pins = (spki_pin(pki.intermediate.cert), WRONG[0])
-    ctx = ssl_context(_policy(sink.url, pins=pins), cadata=root_pem, reporter=reporter)
+    ctx = ssl_context(_policy(sink.url, pins=pins), cadata=root_pem, observers=[reporter])
     _connect(ctx, server)
     assert reporter.flush(10)
     assert (reporter.stats.queued, sink.bodies, seen) == (0, [], [])
@@ -88,7 +88,7 @@ def test_observer_does_not_wait_for_a_slow_collector(
 ) -> None:
     sink.gate.clear()  # the collector takes the report and does not answer
     reporter = BackgroundReporter()
-    ctx = ssl_context(_policy(sink.url), cadata=root_pem, reporter=reporter)
+    ctx = ssl_context(_policy(sink.url), cadata=root_pem, observers=[reporter])
     with pytest.raises(PinMismatchError):
         _connect(ctx, server)
     assert sink.received.wait(10)  # the sender thread is now stuck inside the POST
@@ -322,7 +322,7 @@ def test_a_report_uri_naming_the_pinned_ip_in_another_spelling_is_skipped(pki: T
     reporter = BackgroundReporter(
         Policy(rules=(rule,)), transport=lambda uri, body: sent.append(uri) or 204
     )
-    verdict = Policy(rules=(rule,)).evaluate("127.0.0.1", [pki.leaf().cert])
+    verdict = evaluate(Policy(rules=(rule,)), "127.0.0.1", [pki.leaf().cert])
     assert verdict.reason == "pin-mismatch"
     reporter(verdict, Connection("127.0.0.1", 443, ()))
     assert reporter.flush(5)

@@ -41,7 +41,7 @@ def test_pinned_on_any_chain_member(leaf: LeafCert, position: int, as_der: bool)
     assert verdict.chain == tuple(_ders(leaf))
     assert verdict.host == "api.example.com"
     assert verdict.rule is policy.rule_for("api.example.com")
-    assert verdict.pinned
+    assert verdict.has_rule
     assert verdict.now == NOW
 
 
@@ -59,7 +59,7 @@ def test_not_pinned(leaf: LeafCert) -> None:
     assert verdict.allowed
     assert verdict.reason == "not-pinned"
     assert verdict.rule is None
-    assert not verdict.pinned
+    assert not verdict.has_rule
     assert verdict.describe() == "other.example.com: not pinned"
     # Not pinned means the chain is not even read: it cannot break an unpinned host.
     assert evaluate(policy, "other.example.com", [b"garbage"], now=NOW).allowed
@@ -77,7 +77,7 @@ def test_excluded_host_is_not_pinned(leaf: LeafCert) -> None:
     assert verdict.reason == "not-pinned"
     assert verdict.rule is not None
     assert verdict.rule.exclude
-    assert not verdict.pinned
+    assert not verdict.has_rule
     assert evaluate(policy, "x.example.com", list(leaf.chain), now=NOW).reason == "pin-mismatch"
 
 
@@ -185,15 +185,6 @@ def test_naive_or_missing_time_is_rejected(leaf: LeafCert) -> None:
         evaluate(policy, "api.example.com", list(leaf.chain), now=dt.datetime(2026, 1, 1))
     with pytest.raises(TypeError, match="datetime"):
         evaluate(policy, "api.example.com", list(leaf.chain), now=dt.date(2026, 1, 1))  # type: ignore[arg-type]
-
-
-def test_policy_evaluate_method(leaf: LeafCert) -> None:
-    policy = _policy(DomainRule("api.example.com", pins=(BACKUP, spki_pin(leaf.cert))))
-    assert policy.evaluate("api.example.com", list(leaf.chain), now=NOW) == evaluate(
-        policy, "api.example.com", list(leaf.chain), now=NOW
-    )
-    # Without now it reads the clock once; the rule never expires so the result is the same.
-    assert policy.evaluate("api.example.com", list(leaf.chain)).reason == "pinned"
 
 
 def test_chain_der_and_ssl_style_members(leaf: LeafCert) -> None:

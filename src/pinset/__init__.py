@@ -2,11 +2,15 @@
 
 The public names live in private-ish modules and are re-exported here::
 
-    policy = pinset.Policy.load("pinset.toml")
+    policy = pinset.load_policy("pinset.toml")
     ctx = pinset.ssl_context(policy)          # hand it to requests/httpx/aiohttp/urllib3/asyncio
 """
 
-from pinset.enforce import ssl_context
+from __future__ import annotations
+
+import os
+
+from pinset.enforce import PinnedSSLContext, ssl_context
 from pinset.errors import (
     ChainError,
     ConfigError,
@@ -20,6 +24,7 @@ from pinset.pins import Pin, spki_pin
 from pinset.policy import DomainRule, Policy
 from pinset.verdict import Verdict, evaluate
 
+# The one place the version is written: pyproject.toml reads it from here.
 __version__ = "0.1.0"
 
 __all__ = [
@@ -30,12 +35,24 @@ __all__ = [
     "Pin",
     "PinFormatError",
     "PinMismatchError",
+    "PinnedSSLContext",
     "PinsetError",
     "Policy",
     "Verdict",
     "__version__",
     "canonical_host",
     "evaluate",
+    "load_policy",
     "spki_pin",
     "ssl_context",
 ]
+
+
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    """Read a policy file (``.toml`` or ``.json``): :func:`pinset.policyfile.load`.
+
+    The policy-file reader is imported on first use, so ``import pinset`` stays light.
+    """
+    from pinset import policyfile
+
+    return policyfile.load(path)

@@ -1,27 +1,22 @@
 """The pin policy: which hosts are pinned to which keys, until when, and how strictly.
 
-Pure: no sockets, clocks or files. Values are validated on construction and
-immutable. Rules are indexed once, when the policy is built. Reading and writing
-the policy file live in :mod:`pinset.policyfile._reader` and :mod:`pinset.policyfile._writer`;
-``load``/``loads``/``from_dict`` and ``to_dict``/``to_json``/``to_toml`` delegate there.
+Pure: no sockets, clocks or files, and no import of anything above it. Values are
+validated on construction and immutable; rules are indexed once, when the policy is
+built. A :class:`Policy` holds values and matching only: reading and writing the
+policy file is :mod:`pinset.policyfile` (``load``, ``loads``, ``from_dict``,
+``dumps``, ``to_dict``), and judging a chain is :func:`pinset.verdict.evaluate`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from pinset.errors import ConfigError
 from pinset.hosts import canonical_host, is_ip_literal, parent_domains
 from pinset.pins import Pin
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from pinset.verdict import Verdict
 
 __all__ = ["DomainRule", "Policy"]
 
@@ -82,7 +77,7 @@ class DomainRule:
                 hint="remove include-subdomains from this rule",
             )
         for uri in self.report_uris:
-            _check_report_uri(uri, name)
+            check_report_uri(uri, name)
         if self.exclude:
             if self.placeholder_only:
                 raise ConfigError(
@@ -167,9 +162,9 @@ class DomainRule:
 class Policy:
     """A set of :class:`DomainRule` with policy-wide defaults.
 
-    Build one with :meth:`load`, :meth:`loads`, :meth:`from_dict` or directly.
-    Look a host up with :meth:`match` and judge a verified chain with
-    :meth:`evaluate`. Equality ignores where the policy was read from.
+    Build one directly or read it with :func:`pinset.load_policy` (the functions of
+    :mod:`pinset.policyfile`). Look a host up with :meth:`match`; judge a verified
+    chain with :func:`pinset.evaluate`. Equality ignores where the policy was read from.
     """
 
     rules: tuple[DomainRule, ...] = ()
@@ -195,7 +190,7 @@ class Policy:
                 )
             table[rule.name] = rule
         for uri in self.report_uris:
-            _check_report_uri(uri, None)
+            check_report_uri(uri, None)
         object.__setattr__(self, "rules", tuple(sorted(self.rules, key=_rule_order)))
         object.__setattr__(self, "report_uris", tuple(self.report_uris))
         object.__setattr__(self, "_exact", exact)
@@ -228,76 +223,17 @@ class Policy:
         rule = self.match(host)
         return None if rule is None or rule.exclude else rule
 
-    def evaluate(
-        self, host: str, verified_chain: Sequence[Any], now: dt.datetime | None = None
-    ) -> Verdict:
-        """Judge ``verified_chain`` (leaf first; certificates or DER) for ``host`` at ``now``.
-
-        ``now`` defaults to the current UTC time; pass it explicitly to keep the
-        call free of the clock. See :func:`pinset.verdict.evaluate`.
-        """
-        from pinset.verdict import evaluate
-
-        if now is None:
-            now = dt.datetime.now(dt.timezone.utc)
-        return evaluate(self, host, verified_chain, now=now)
-
-    # -- construction (the policy file: pinset.policyfile._reader) ----------------------
-
-    @classmethod
-    def load(cls, path: str | Path) -> Policy:
-        """Read a policy from a ``.toml`` or ``.json`` file."""
-        from pinset.policyfile import _reader as reader
-
-        return reader.load(cls, path)
-
-    @classmethod
-    def loads(cls, text: str, *, format: str = "toml", source: str | None = None) -> Policy:
-        """Parse policy text (``format`` is ``"toml"`` or ``"json"``)."""
-        from pinset.policyfile import _reader as reader
-
-        return reader.loads(cls, text, format=format, source=source)
-
-    @classmethod
-    def from_dict(
-        cls,
-        data: Mapping[str, Any],
-        *,
-        source: str | None = None,
-        text: str | None = None,
-        json_text: bool = False,
-    ) -> Policy:
-        """Build a policy from the parsed TOML/JSON mapping (keys as in the policy file)."""
-        from pinset.policyfile import _reader as reader
-
-        return reader.from_dict(cls, data, source=source, text=text, json_text=json_text)
-
-    # -- output -----------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        """The policy as a TOML/JSON-ready mapping (dates as ``datetime.date``)."""
-        from pinset.policyfile import _writer as writer
-
-        return writer.to_dict(self)
-
-    def to_json(self) -> str:
-        """The policy as JSON text with the same keys as the TOML file."""
-        from pinset.policyfile import _writer as writer
-
-        return writer.to_json(self)
-
-    def to_toml(self) -> str:
-        """The policy as ``pinset.toml`` text: deterministic; :meth:`loads` reads it back equal."""
-        from pinset.policyfile import _writer as writer
-
-        return writer.to_toml(self)
-
 
 def _rule_order(rule: DomainRule) -> tuple[str, bool]:
     return (rule.name, rule.one_label)
 
 
-def _check_report_uri(uri: Any, domain: str | None) -> None:
+def check_report_uri(uri: Any, domain: str | None) -> None:
+    """Refuse a report URI that is not an http(s) URL (``domain``: the rule, ``None``: defaults).
+
+    Used by :class:`DomainRule` and :class:`Policy`, and by the policy-file reader to
+    name the line of a bad URI before the values are built.
+    """
     where = f"domain {domain!r}" if domain else "[defaults]"
     if not isinstance(uri, str):
         raise ConfigError(f"report-uris in {where} must be strings, not {uri!r}", key="report-uris")

@@ -8,9 +8,9 @@ connection (fail closed).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -20,7 +20,7 @@ from pinset.hosts import canonical_host
 from pinset.pins import Pin
 from pinset.policy import DomainRule, Policy
 
-__all__ = ["REASONS", "Reason", "Verdict", "chain_der", "evaluate"]
+__all__ = ["REASONS", "Connection", "Reason", "Verdict", "VerdictObserver", "chain_der", "evaluate"]
 
 Reason = Literal[
     "pinned",
@@ -31,15 +31,7 @@ Reason = Literal[
     "no-verified-chain",
     "internal-error",
 ]
-REASONS: tuple[Reason, ...] = (
-    "pinned",
-    "not-pinned",
-    "policy-expired",
-    "pin-mismatch",
-    "report-only-mismatch",
-    "no-verified-chain",
-    "internal-error",
-)
+REASONS: tuple[Reason, ...] = get_args(Reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +55,8 @@ class Verdict:
     error: str | None = None
 
     @property
-    def pinned(self) -> bool:
-        """True when a (non-exclusion) rule applied to the host."""
+    def has_rule(self) -> bool:
+        """True when a (non-exclusion) rule applied to the host, whether its pins matched or not."""
         return self.rule is not None and not self.rule.exclude
 
     def describe(self) -> str:
@@ -98,6 +90,25 @@ class Verdict:
             lines.append(f"  Pinned keys for {self.rule.pattern}:")
             lines.extend(f"    {pin}" for pin in self.rule.pins)
         return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """What the TLS layer knows about a judged connection, for observers and reporters.
+
+    ``served_chain`` is what the server sent (DER, in its order), which may differ
+    from the verified chain the verdict was computed on. It lives here, next to the
+    verdict, because both the enforcement (which fills it in) and the reporting
+    (which reads it) sit above this module.
+    """
+
+    hostname: str
+    port: int | None
+    served_chain: tuple[bytes, ...]
+
+
+# Called with every verdict on a pinned host; it may log or report, never change the verdict.
+VerdictObserver = Callable[[Verdict, Connection], None]
 
 
 def _subject(der: bytes) -> str:

@@ -70,7 +70,7 @@ def _config_subject(
 ) -> Subject:
     target = source if target is None else target
     try:
-        imported = formats.load(data, format=fmt, source=source)
+        imported = formats.loads(data, format=fmt, source=source)
     except PinsetError as exc:
         return Subject(target=target, source=source, error=config_error(exc, source), apk=apk)
     return Subject(target=target, source=source, imported=imported, apk=apk)

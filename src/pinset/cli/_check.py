@@ -16,6 +16,7 @@ from typing import Any
 import click
 from cryptography import x509
 
+from pinset import policyfile
 from pinset.chain import fetch_chain, network_error, peer_chain, verifying_context
 from pinset.cli._app import SectionedCommand
 from pinset.cli._inputs import parse_host_port
@@ -55,9 +56,9 @@ def _connect(
 
 
 def load_policy(path: str) -> Policy:
-    """:meth:`Policy.load` with a fix for the usual mistakes, and a warning for an empty policy."""
+    """:func:`pinset.policyfile.load`, with a fix for the usual mistakes and a warning if empty."""
     try:
-        policy = Policy.load(path)
+        policy = policyfile.load(path)
     except ConfigError as exc:
         if exc.hint is None and exc.line is None:
             raise ConfigError(
@@ -115,7 +116,7 @@ def command(
     if cafile is not None:
         verifying_context(cafile)  # a clear error for a bad --cafile, before connecting
     # A diagnostic run must not file failure reports with the production collector.
-    ctx = ssl_context(policy, cafile=cafile, reporter=False)
+    ctx = ssl_context(policy, cafile=cafile, observers=())
     verdict: Verdict | None = None
     chain: list[x509.Certificate] = []
     error: str | None = None

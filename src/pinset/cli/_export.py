@@ -124,7 +124,7 @@ def command(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", formats.ExportWarning)
         try:
-            result = formats.dump(imported.policy, fmt, **options)
+            result = formats.dumps(imported.policy, fmt, **options)
         except (TypeError, ValueError) as exc:
             if isinstance(exc, ConfigError):
                 raise

@@ -58,7 +58,7 @@ def load_input(path: str, fmt: str | None = None, **options: Any) -> formats.Imp
             formats.detect(data, source)
         except ConfigError:
             fmt = "pinset"
-    return formats.load(data, format=fmt, source=source, **options)
+    return formats.loads(data, format=fmt, source=source, **options)
 
 
 def write_atomically(path: str, data: bytes) -> None:

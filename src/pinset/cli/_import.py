@@ -14,7 +14,7 @@ import json
 
 import click
 
-from pinset import formats
+from pinset import formats, policyfile
 from pinset.audit import imported_findings
 from pinset.cli._app import SectionedCommand
 from pinset.cli._files import load_input, write_atomically
@@ -100,14 +100,14 @@ def command(file: str, fmt: str | None, output: str | None, host: str | None, as
     options = {"host": host} if host is not None else {}
     imported = load_input(file, fmt, **options)
     findings = imported_findings(imported)
-    toml = imported.policy.to_toml()
+    toml = policyfile.dumps(imported.policy)
     if output is not None:
         write_atomically(output, toml.encode("utf-8"))
     if as_json:
         print_json(
             {
                 "format": imported.format,
-                "policy": json.loads(imported.policy.to_json()),
+                "policy": json.loads(policyfile.dumps(imported.policy, format="json")),
                 "findings": [finding_dict(f) for f in findings],
             }
         )

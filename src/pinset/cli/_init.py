@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from pinset import policyfile
 from pinset.chain import (
     ChainPolicy,
     PinSource,
@@ -226,7 +227,7 @@ def command(
         include_subdomains=include_subdomains,
         report_uris=report_uris,
     )
-    _write(path, built.policy.to_toml(), force)
+    _write(path, policyfile.dumps(built.policy), force)
     err = error_console()
     for note in built.warnings:
         err.print(f"warning: {note}", markup=False)

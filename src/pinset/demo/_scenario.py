@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from rich.console import Console
 
+from pinset import policyfile
 from pinset.chain import fetch_chain
 from pinset.demo._client import Exchange, fetch
 from pinset.demo._collector import LocalCollector, post_direct, start_collector
@@ -122,7 +123,7 @@ class _Story:
         return _pem(self.root) + _pem(self.rogue)
 
     def pinned_context(self, clock: Callable[[], dt.datetime] | None = None) -> ssl.SSLContext:
-        return ssl_context(self.policy, cadata=self.trusted, reporter=self.reporter, clock=clock)
+        return ssl_context(self.policy, cadata=self.trusted, observers=[self.reporter], clock=clock)
 
     def plain_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cadata=self.trusted)
@@ -217,9 +218,9 @@ class _Story:
             )
         )
         path = self.dir / "pinset.toml"
-        path.write_text(self.policy.to_toml(), encoding="utf-8")
+        path.write_text(policyfile.dumps(self.policy), encoding="utf-8")
         self.say.block(path.read_text(encoding="utf-8"), title=str(path), lexer="toml")
-        loaded = Policy.load(path)
+        loaded = policyfile.load(path)
         ok = loaded == self.policy and len(loaded.rules[0].pins) == 2
         self.say.outcome(ok, "the file loads back into the same policy")
         self.reporter = BackgroundReporter(

@@ -7,12 +7,22 @@ for ``server_hostname``. A refused connection is closed and
 :class:`PinMismatchError` (an :class:`ssl.SSLCertVerificationError`) is raised
 before any application byte is written; implicit handshakes (a first
 ``send``/``recv`` on a socket made with ``do_handshake_on_connect=False``) are
-checked the same way.
+checked the same way. Observers of :func:`ssl_context` receive each verdict with
+the :class:`Connection` it was reached on.
 """
 
 from __future__ import annotations
 
-from pinset.enforce._context import ssl_context
-from pinset.enforce._sockets import Connection, PinnedSSLObject, PinnedSSLSocket
+from pinset.enforce._context import Clock, PinnedSSLContext, ssl_context
+from pinset.enforce._sockets import PinnedSSLObject, PinnedSSLSocket
+from pinset.verdict import Connection, VerdictObserver
 
-__all__ = ["Connection", "PinnedSSLObject", "PinnedSSLSocket", "ssl_context"]
+__all__ = [
+    "Clock",
+    "Connection",
+    "PinnedSSLContext",
+    "PinnedSSLObject",
+    "PinnedSSLSocket",
+    "VerdictObserver",
+    "ssl_context",
+]

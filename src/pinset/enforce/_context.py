@@ -1,7 +1,11 @@
-"""The pinned :class:`ssl.SSLContext`: :func:`ssl_context` and the guards on it.
+"""The pinned :class:`ssl.SSLContext`: :func:`ssl_context` and :class:`PinnedSSLContext`.
 
-Verification can be tightened on a pinned context, never turned off: the guards
-refuse ``CERT_NONE``, ``check_hostname = False`` and socket or object classes that
+:func:`ssl_context` runs in three phases: check the arguments (``_validate``), make
+a verifying client context with the trust asked for (``_build``), and attach the
+policy, clock, verdict memo and observers to it (``_attach``).
+
+Verification can be tightened on a pinned context, never turned off: the context
+refuses ``CERT_NONE``, ``check_hostname = False`` and socket or object classes that
 skip the check of :mod:`pinset.enforce._sockets`.
 """
 
@@ -10,35 +14,39 @@ from __future__ import annotations
 import datetime as dt
 import os
 import ssl
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from pinset.enforce._sockets import PinnedSSLObject, PinnedSSLSocket, VerdictObserver
+from pinset.enforce._memo import VerdictMemo
+from pinset.enforce._sockets import PinnedSSLObject, PinnedSSLSocket
 from pinset.errors import ChainError, ConfigError
 from pinset.policy import Policy
+from pinset.verdict import VerdictObserver
 
-__all__ = ["PinnedSSLContext", "ssl_context"]
+__all__ = ["Clock", "PinnedSSLContext", "ssl_context"]
 
 
 Clock = Callable[[], dt.datetime]
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+class PinnedSSLContext(ssl.SSLContext):
+    """A client :class:`ssl.SSLContext` that enforces a pin policy; made by :func:`ssl_context`.
 
-
-class _PinnedContextMixin:
-    """Guards on a pinned context: verification can be tightened, never turned off.
-
-    Client libraries configure the context they are handed (urllib3 sets
-    ``verify_mode``, ``check_hostname=False`` for ``assert_hostname``); every
-    assignment that would weaken validation or drop the pin check is refused here.
+    Configure it like any client context (``load_cert_chain``, ``set_ciphers``,
+    ``load_verify_locations`` …). Client libraries configure the context they are
+    handed too (urllib3 sets ``verify_mode``, and ``check_hostname=False`` for
+    ``assert_hostname``): every assignment that would weaken validation or drop the
+    pin check raises :class:`~pinset.errors.ConfigError`.
     """
+
+    # Every connection of the context is one of these: they judge the verified chain.
+    sslsocket_class = PinnedSSLSocket
+    sslobject_class = PinnedSSLObject
 
     _pinset_policy: Policy
     _pinset_observers: tuple[VerdictObserver, ...]
-    _pinset_clock: Clock
+    _pinset_clock: Clock | None  # None: the system clock (read as a timestamp, faster)
+    _pinset_memo: VerdictMemo
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "verify_mode" and value != ssl.CERT_REQUIRED:
@@ -76,6 +84,11 @@ class _PinnedContextMixin:
         """The policy this context enforces."""
         return self._pinset_policy
 
+    @property
+    def pinset_observers(self) -> tuple[VerdictObserver, ...]:
+        """The observers told of every verdict on a pinned host (the default reporter included)."""
+        return self._pinset_observers
+
 
 def _mode_name(value: Any) -> str:
     try:
@@ -88,124 +101,121 @@ def _is_subclass(value: Any, cls: type) -> bool:
     return isinstance(value, type) and issubclass(value, cls)
 
 
-class PinnedSSLContext(_PinnedContextMixin, ssl.SSLContext):
-    """An :class:`ssl.SSLContext` that enforces a pin policy (made by :func:`ssl_context`)."""
-
-
-# One pinned subclass per context class a caller hands in as ``base``.
-_pinned_classes: dict[type[ssl.SSLContext], type[ssl.SSLContext]] = {
-    ssl.SSLContext: PinnedSSLContext
-}
-
-
-def _pinned_class(cls: type[ssl.SSLContext]) -> type[ssl.SSLContext]:
-    if issubclass(cls, _PinnedContextMixin):
-        return cls
-    pinned = _pinned_classes.get(cls)
-    if pinned is None:
-        pinned = type(f"Pinned{cls.__name__}", (_PinnedContextMixin, cls), {})
-        _pinned_classes[cls] = pinned
-    return pinned
-
-
 def ssl_context(
     policy: Policy | str | os.PathLike[str],
     *,
     cafile: str | os.PathLike[str] | None = None,
     capath: str | os.PathLike[str] | None = None,
     cadata: str | bytes | None = None,
-    base: ssl.SSLContext | None = None,
-    on_verdict: VerdictObserver | None = None,
-    reporter: VerdictObserver | bool | None = True,
+    observers: Iterable[VerdictObserver] | None = None,
     clock: Clock | None = None,
-) -> ssl.SSLContext:
+) -> PinnedSSLContext:
     """A client :class:`ssl.SSLContext` that verifies certificates as usual and enforces ``policy``.
 
-    Trust comes from the system store, or from ``cafile`` / ``capath`` /
-    ``cadata`` when given, or from ``base``, a context you configured yourself
-    (client certificates, ciphers, trust); ``base`` is turned into a pinned
-    context in place and returned (a base that is already pinned is refused).
-    ``on_verdict`` is called with every verdict on a pinned host (it can log or
-    report; it cannot change the verdict).
-    ``reporter`` sends failure reports: ``True`` (the default) uses
-    :func:`pinset.reporting.default_reporter`, a background sender to the rules'
-    ``report-uris`` (nothing when the policy has none); ``False`` or ``None``
-    sends nothing; any other callable is used as given. Reporting never
-    changes or delays a verdict.
+    ``policy`` is a :class:`~pinset.policy.Policy` or the path of a policy file.
+    Trust comes from the system store, or from ``cafile`` / ``capath`` / ``cadata``
+    when given. The context is new and yours: configure it further like any client
+    context (client certificates with ``load_cert_chain``, ``set_ciphers``, more
+    trust with ``load_verify_locations``).
+
+    ``observers`` are called as ``observer(verdict, connection)`` with every verdict
+    on a pinned host; they can log or report, never change the verdict (an exception
+    in one is logged and ignored). ``None`` (the default) means the default reporter,
+    a background sender to the policy's ``report-uris`` (nothing when it has none,
+    see :func:`pinset.reporting.default_reporter`); an iterable means exactly those
+    observers, so ``()`` reports nothing and ``[log, reporter]`` both logs and
+    reports. Reporting never changes or delays a verdict.
     ``clock`` returns the current UTC time (tests and demos move it).
 
     The returned context refuses ``verify_mode`` other than ``CERT_REQUIRED``,
     ``check_hostname = False`` and socket/object classes that skip the check,
     with a :class:`~pinset.errors.ConfigError`.
     """
+    policy, chosen, clock = _validate(policy, observers, clock)
+    ctx = _build(cafile=cafile, capath=capath, cadata=cadata)
+    _attach(ctx, policy, chosen, clock)
+    return ctx
+
+
+def _validate(
+    policy: Policy | str | os.PathLike[str],
+    observers: Iterable[VerdictObserver] | None,
+    clock: Clock | None,
+) -> tuple[Policy, tuple[VerdictObserver, ...] | None, Clock | None]:
+    """The policy (read when it is a path), the observers as a tuple (or ``None``), the clock."""
     if not isinstance(policy, Policy):
-        policy = Policy.load(Path(policy))
-    if on_verdict is not None and not callable(on_verdict):
-        raise ConfigError("on_verdict must be a callable (verdict, connection) -> None")
+        from pinset.policyfile import load
+
+        policy = load(policy)
     if clock is not None and not callable(clock):
         raise ConfigError("clock must be a callable returning an aware UTC datetime")
-    if base is not None:
-        if not isinstance(base, ssl.SSLContext):
-            raise ConfigError(f"base must be an ssl.SSLContext, not {type(base).__name__}")
-        if base.verify_mode != ssl.CERT_REQUIRED or not base.check_hostname:
-            raise ConfigError(
-                "the base context does not verify certificates and host names",
-                key="base",
-                hint="use ssl.create_default_context() (or set verify_mode=CERT_REQUIRED and "
-                "check_hostname=True) before pinning it",
-            )
-        if isinstance(base, _PinnedContextMixin):
-            # Pinning is done in place: a second policy would silently replace the
-            # first for every client that already holds this context.
-            raise ConfigError(
-                "the base context is already pinned",
-                key="base",
-                hint="ssl_context(base=ctx) pins ctx in place; give each policy its own fresh "
-                "base context, or put all the domains in one policy",
-            )
-        if any(x is not None for x in (cafile, capath, cadata)):
-            raise ConfigError(
-                "give either base or cafile/capath/cadata, not both",
-                key="base",
-                hint="load the CA material into your base context yourself",
-            )
-        base.__class__ = _pinned_class(type(base))
-        ctx = base
-    else:
-        ctx = PinnedSSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if cafile is None and capath is None and cadata is None:
-            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
-        else:
-            try:
-                ctx.load_verify_locations(cafile=cafile, capath=capath, cadata=cadata)
-            except (OSError, ValueError) as exc:
-                # ssl.SSLError is an OSError: a file that is missing or holds no certificate.
-                raise ChainError(
-                    f"cannot load the CA certificates: {getattr(exc, 'strerror', None) or exc}",
-                    source=str(cafile or capath or "<cadata>"),
-                    hint="pass a PEM file (or directory) of trusted CA certificates",
-                ) from None
+    return policy, _observers(observers), clock
+
+
+def _observers(observers: Iterable[VerdictObserver] | None) -> tuple[VerdictObserver, ...] | None:
+    hint = "pass a list of callables (verdict, connection) -> None, or () for none"
+    if observers is None:
+        return None
+    if callable(observers) or isinstance(observers, str | bytes):
+        raise ConfigError(
+            f"observers must be an iterable of callables, not a single {type(observers).__name__}",
+            key="observers",
+            hint="wrap a single observer in a list: observers=[observer]",
+        )
+    try:
+        chosen = tuple(observers)
+    except TypeError:
+        raise ConfigError(
+            f"observers must be an iterable of callables, not {type(observers).__name__}",
+            key="observers",
+            hint=hint,
+        ) from None
+    for observer in chosen:
+        if not callable(observer):
+            raise ConfigError(f"observer {observer!r} is not callable", key="observers", hint=hint)
+    return chosen
+
+
+def _build(
+    *,
+    cafile: str | os.PathLike[str] | None,
+    capath: str | os.PathLike[str] | None,
+    cadata: str | bytes | None,
+) -> PinnedSSLContext:
+    """A verifying TLS 1.2+ client context that trusts the system store or the CA material given."""
+    ctx = PinnedSSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     # A renegotiation could swap the certificate after the check.
     ctx.options |= getattr(ssl, "OP_NO_RENEGOTIATION", 0)
-    ctx._pinset_policy = policy  # type: ignore[attr-defined]
-    observers: list[VerdictObserver] = [on_verdict] if on_verdict else []
-    if reporter is True:
-        from pinset.reporting import BackgroundReporter, default_reporter
-
-        # A reporter passed as on_verdict (the older spelling) already reports.
-        if not isinstance(on_verdict, BackgroundReporter):
-            made = default_reporter(policy)
-            if made is not None:
-                observers.append(made)
-    elif reporter is not None and reporter is not False:
-        if not callable(reporter):
-            raise ConfigError(
-                "reporter must be True, False, None or a callable (verdict, connection)"
-            )
-        observers.append(reporter)
-    ctx._pinset_observers = tuple(observers)  # type: ignore[attr-defined]
-    ctx._pinset_clock = clock or _utc_now  # type: ignore[attr-defined]
-    ctx.sslsocket_class = PinnedSSLSocket
-    ctx.sslobject_class = PinnedSSLObject
+    if cafile is None and capath is None and cadata is None:
+        ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        return ctx
+    try:
+        ctx.load_verify_locations(cafile=cafile, capath=capath, cadata=cadata)
+    except (OSError, ValueError) as exc:
+        # ssl.SSLError is an OSError: a file that is missing or holds no certificate.
+        raise ChainError(
+            f"cannot load the CA certificates: {getattr(exc, 'strerror', None) or exc}",
+            source=str(cafile or capath or "<cadata>"),
+            hint="pass a PEM file (or directory) of trusted CA certificates",
+        ) from None
     return ctx
+
+
+def _attach(
+    ctx: PinnedSSLContext,
+    policy: Policy,
+    observers: tuple[VerdictObserver, ...] | None,
+    clock: Clock | None,
+) -> None:
+    """Give ``ctx`` what the post-handshake check reads: policy, memo, clock and observers."""
+    if observers is None:
+        # Imported here, not at the top: `import pinset` does not load the report sender.
+        from pinset.reporting import default_reporter
+
+        reporter = default_reporter(policy)
+        observers = () if reporter is None else (reporter,)
+    ctx._pinset_policy = policy
+    ctx._pinset_memo = VerdictMemo(policy)
+    ctx._pinset_clock = clock
+    ctx._pinset_observers = observers

@@ -5,14 +5,19 @@ Each format is a module with ``loads(data, *, source=None) -> Imported``,
 (see :mod:`pinset.formats._model`). Modules are imported on first use, so a
 missing optional dependency only affects its own format::
 
-    imported = pinset.formats.load(path.read_bytes(), source=str(path))   # format detected
-    xml = pinset.formats.dump(imported.policy, "android")
+    imported = pinset.formats.load("network_security_config.xml")   # a path; format detected
+    imported = pinset.formats.loads(data, format="android", source="nsc.xml")   # the content
+    xml = pinset.formats.dumps(imported.policy, "android")
+
+As everywhere in pinset, ``load`` takes a path, ``loads`` the content, and ``dumps``
+returns the text (or bytes).
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import os
 from types import ModuleType
 from typing import Any
 
@@ -41,9 +46,10 @@ __all__ = [
     "TrustKitSettings",
     "WrittenPins",
     "detect",
-    "dump",
+    "dumps",
     "get",
     "load",
+    "loads",
 ]
 
 # name -> module. The order is the order detect() tries them in: the most
@@ -122,7 +128,25 @@ def detect(data: str | bytes, filename: str | None = None) -> str:
     )
 
 
-def load(
+def load(path: str | os.PathLike[str], *, format: str | None = None, **options: Any) -> Imported:
+    """Import the file at ``path`` in ``format`` (detected from the content when ``None``).
+
+    ``options`` go to the format's ``loads`` (``host=`` for ``hpkp``); errors name the file.
+    """
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as file:
+            data = file.read()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {source}: {exc.strerror or exc}",
+            source=source,
+            hint="check the path",
+        ) from None
+    return loads(data, format=format, source=source, **options)
+
+
+def loads(
     data: str | bytes,
     *,
     format: str | None = None,
@@ -144,7 +168,7 @@ def load(
     return result
 
 
-def dump(policy: Policy, format: str, **options: Any) -> str | bytes:
+def dumps(policy: Policy, format: str, **options: Any) -> str | bytes:
     """Export ``policy`` in ``format`` (may raise :class:`ExportError` or warn)."""
     if format in ALIASES:
         format, fixed = ALIASES[format]

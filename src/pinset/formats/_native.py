@@ -1,7 +1,7 @@
 """pinset's own policy file, TOML (``pinset.toml``) or JSON: lossless both ways.
 
-A thin wrapper over the policy-file reader, :meth:`Policy.to_toml` and
-:meth:`Policy.to_json`, so native files go through the same registry as every
+A thin wrapper over :func:`pinset.policyfile.read_policy` and :func:`pinset.policyfile.dumps`,
+so native files go through the same registry as every
 platform format. Unlike platform imports, a native file is held to pinset's
 own rules at load time (two real pins per enforced domain unless
 ``allow-single-pin = true``). The reader's positions become ``Imported.lines``
@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 
+from pinset import policyfile
 from pinset.errors import ConfigError
 from pinset.formats._model import Imported, WrittenPins
 from pinset.policy import Policy
-from pinset.policyfile._reader import ReadPolicy, read_policy
+from pinset.policyfile import ReadPolicy, read_policy
 
 __all__ = ["FORMAT", "dumps", "loads", "sniff"]
 
@@ -91,4 +92,4 @@ def dumps(policy: Policy, *, json: bool = False, **options: object) -> str:
     """The policy as ``pinset.toml`` text, or as JSON with ``json=True``."""
     if options:
         raise TypeError(f"unknown export options: {', '.join(sorted(options))}")
-    return policy.to_json() if json else policy.to_toml()
+    return policyfile.dumps(policy, format="json") if json else policyfile.dumps(policy)

@@ -170,7 +170,7 @@ def pinned_session(
     """A :class:`requests.Session` whose HTTPS requests enforce ``policy``.
 
     ``ssl_context_kwargs`` go to :func:`pinset.ssl_context` (``cafile``, ``capath``,
-    ``cadata``, ``base``, ``on_verdict``, ``clock``). Both ``https://`` and
+    ``cadata``, ``observers``, ``clock``). Both ``https://`` and
     ``http://`` are mounted on a :class:`PinnedAdapter`.
     """
     adapter = PinnedAdapter(ssl_context(policy, **ssl_context_kwargs))

@@ -2,7 +2,7 @@
 
 The shell around the pure core in :mod:`pinset.policy`: reading the file, parsing
 TOML and JSON, and the checks of the file format that name the key and line at
-fault. :meth:`Policy.load`, :meth:`Policy.loads` and :meth:`Policy.from_dict`
+fault. ``policyfile.load``, ``policyfile.loads`` and ``policyfile.from_dict``
 delegate here; :mod:`pinset.policyfile._writer` writes the same format.
 
 :func:`read_policy` also returns where each rule is written (:class:`ReadPolicy`:
@@ -26,7 +26,7 @@ from pinset._dates import parse_iso_date
 from pinset.errors import ConfigError, PinsetError
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
-from pinset.policy import DomainRule, Policy, _check_report_uri
+from pinset.policy import DomainRule, Policy, check_report_uri
 from pinset.policyfile._positions import Locator
 
 __all__ = ["ReadPolicy", "RulePosition", "from_dict", "load", "loads", "read_policy"]
@@ -52,7 +52,7 @@ _TOP_KEYS = ("defaults", "domain")
 
 
 def load(cls: type[Policy], path: str | Path) -> Policy:
-    """:meth:`Policy.load <pinset.policy.Policy.load>`: read a ``.toml`` or ``.json`` file."""
+    """:func:`pinset.policyfile.load`: read a ``.toml`` or ``.json`` file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -65,7 +65,7 @@ def load(cls: type[Policy], path: str | Path) -> Policy:
             hint="check the path; 'pinset init' writes a policy from live hosts",
         ) from None
     fmt = "json" if path.suffix.lower() == ".json" or text.lstrip().startswith("{") else "toml"
-    return cls.loads(text, format=fmt, source=str(path))
+    return loads(cls, text, format=fmt, source=str(path))
 
 
 class _DuplicateKey(ValueError):
@@ -114,9 +114,9 @@ def read_policy(text: str, *, format: str = "toml", source: str | None = None) -
 def loads(
     cls: type[Policy], text: str, *, format: str = "toml", source: str | None = None
 ) -> Policy:
-    """:meth:`Policy.loads <pinset.policy.Policy.loads>`: parse TOML or JSON text."""
+    """:func:`pinset.policyfile.loads`: parse TOML or JSON text."""
     data = _parse(text, format, source)
-    return cls.from_dict(data, source=source, text=text, json_text=format == "json")
+    return from_dict(cls, data, source=source, text=text, json_text=format == "json")
 
 
 def from_dict(
@@ -127,7 +127,7 @@ def from_dict(
     text: str | None = None,
     json_text: bool = False,
 ) -> Policy:
-    """:meth:`Policy.from_dict <pinset.policy.Policy.from_dict>`: build from the parsed mapping."""
+    """:func:`pinset.policyfile.from_dict`: build from the parsed mapping."""
     return _build(cls, data, source, Locator(text, json=json_text))[0]
 
 
@@ -298,7 +298,7 @@ def _uri_list(
         )
     for position, uri in enumerate(value):
         try:
-            _check_report_uri(uri, None)
+            check_report_uri(uri, None)
         except ConfigError as exc:
             exc.message = exc.message.replace("[defaults]", where)
             raise exc.with_location(

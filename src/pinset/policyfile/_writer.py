@@ -18,7 +18,7 @@ __all__ = ["to_dict", "to_json", "to_toml"]
 
 
 def to_dict(policy: Policy) -> dict[str, Any]:
-    """:meth:`Policy.to_dict <pinset.policy.Policy.to_dict>`: keys as in the policy file."""
+    """:func:`pinset.policyfile.to_dict`: keys as in the policy file."""
     defaults: dict[str, Any] = {
         "enforce": policy.enforce,
         "include-subdomains": policy.include_subdomains,
@@ -50,8 +50,8 @@ def to_dict(policy: Policy) -> dict[str, Any]:
 
 
 def to_json(policy: Policy) -> str:
-    """:meth:`Policy.to_json <pinset.policy.Policy.to_json>`: JSON text, TOML keys."""
-    data = policy.to_dict()
+    """:func:`pinset.policyfile.dumps`: JSON text, TOML keys."""
+    data = to_dict(policy)
     for entry in data["domain"]:
         if "expiration" in entry:
             entry["expiration"] = entry["expiration"].isoformat()
@@ -59,8 +59,8 @@ def to_json(policy: Policy) -> str:
 
 
 def to_toml(policy: Policy) -> str:
-    """:meth:`Policy.to_toml <pinset.policy.Policy.to_toml>`: deterministic ``pinset.toml`` text."""
-    data = policy.to_dict()
+    """:func:`pinset.policyfile.dumps`: deterministic ``pinset.toml`` text."""
+    data = to_dict(policy)
     out = ["[defaults]"]
     for key, value in data["defaults"].items():
         out.append(f"{key} = {_toml_value(value)}")

@@ -4,7 +4,7 @@ Core dependencies only (standard library and cryptography). A report counts as s
 only on a 2xx answer; other deliveries are retried by a :class:`RetryPolicy`::
 
     reporter = pinset.reporting.default_reporter(policy, app_version="2.4.1")
-    ctx = pinset.ssl_context(policy, reporter=reporter)
+    ctx = pinset.ssl_context(policy, observers=[reporter])
 """
 
 from pinset.reporting._report import (

@@ -15,25 +15,22 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pinset.enforce import Connection
-    from pinset.verdict import Reason, Verdict
+    from pinset.verdict import Connection, Reason, Verdict
 
 __all__ = ["REPORTED_REASONS", "TRUSTKIT_RESULTS", "FailureReport", "der_to_pem", "known_pin_text"]
 
 # Verdicts that mean "the pins did not hold" for a pinned host. ``policy-expired``
 # is not among them: after expiration nothing is checked, so nothing failed
 # (TrustKit likewise reports pin validation failures only).
-REPORTED_REASONS: frozenset[str] = frozenset(
-    {"pin-mismatch", "report-only-mismatch", "no-verified-chain", "internal-error"}
-)
-
-# TrustKit's numeric validation results (TSKTrustEvaluationResult / PinningValidationResult).
-TRUSTKIT_RESULTS: dict[str, int] = {
+# Each has TrustKit's numeric validation result (TSKTrustEvaluationResult /
+# PinningValidationResult); the reported reasons are the keys of that table.
+TRUSTKIT_RESULTS: dict[Reason, int] = {
     "pin-mismatch": 1,
     "report-only-mismatch": 1,
     "no-verified-chain": 2,
     "internal-error": 5,
 }
+REPORTED_REASONS: frozenset[Reason] = frozenset(TRUSTKIT_RESULTS)
 
 
 def der_to_pem(der: bytes) -> str:

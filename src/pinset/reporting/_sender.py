@@ -1,8 +1,8 @@
 """Send failure reports in the background: bounded, de-duplicated, never blocking.
 
 :class:`BackgroundReporter` is a verdict observer: ``ssl_context(policy,
-reporter=reporter)`` (``ssl_context`` makes one by itself when the policy has
-report URIs). The observer call only checks a de-duplication table
+observers=[reporter])`` (``ssl_context`` makes one by itself when the policy has
+report URIs and no ``observers`` are given). The observer call only checks a de-duplication table
 and puts the facts on a bounded queue; one daemon thread builds the JSON and
 posts it with :mod:`urllib` over a *plain* verifying context, so report traffic
 is never pinned, never judged and never reported on. Environment proxies are used
@@ -44,9 +44,8 @@ from pinset.reporting._retry import (
 )
 
 if TYPE_CHECKING:
-    from pinset.enforce import Connection
     from pinset.policy import DomainRule, Policy
-    from pinset.verdict import Verdict
+    from pinset.verdict import Connection, Verdict
 
 __all__ = [
     "BackgroundReporter",
@@ -197,7 +196,7 @@ class _Job:
 class BackgroundReporter:
     """Reports every pin failure of a pinned domain to its rule's ``report_uris``.
 
-    Call it as ``reporter(verdict, connection)`` (the ``on_verdict`` observer of
+    Call it as ``reporter(verdict, connection)`` (one of the ``observers`` of
     :func:`pinset.ssl_context`); the call returns at once and never changes the
     verdict. What it promises:
 

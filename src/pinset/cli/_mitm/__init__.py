@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from pinset import policyfile
 from pinset.cli._mitm._cacerts import jvm_cacerts as read_jvm_cacerts
 from pinset.cli._mitm._client import client_env, run_client, write_trust
 from pinset.cli._mitm._serve import serve
@@ -32,7 +33,6 @@ from pinset.cli._mitm._shared import (
 )
 from pinset.cli._options import cafile_option, json_option, timeout_option
 from pinset.cli._output import console, print_json
-from pinset.policy import Policy
 from pinset.status import ExitStatus
 from pinset.testing._mitm import MitmProxy
 
@@ -124,7 +124,7 @@ def command(
     """
     if not client_command:
         raise click.UsageError("give the client command after --, e.g. pinset mitm -- curl URL")
-    policy = Policy.load(policy_path) if policy_path is not None else None
+    policy = policyfile.load(policy_path) if policy_path is not None else None
     ca = load_ca(ca_cert, ca_key)
     jvm_extra = read_jvm_cacerts(os.environ) if jvm_cacerts else []
     with tempfile.TemporaryDirectory(prefix="pinset-mitm-") as tmp:
