@@ -586,7 +586,7 @@ def test_one_context_follows_the_clock_across_the_expiration(
 
 
 def test_the_system_clock_follows_the_expiration_too(
-    leaf: LeafCert, root_pem: str, server: TLSServer, monkeypatch: pytest.MonkeyPatch
+    leaf: LeafCert, root_pem: str, echo_server: TLSServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Without clock= the context reads time.time(), the clock datetime.now() reads.
     expiration = dt.date.today() + dt.timedelta(days=30)
@@ -599,7 +599,7 @@ def test_the_system_clock_follows_the_expiration_too(
     for moment in moments:
         with monkeypatch.context() as patch:
             patch.setattr(time, "time", lambda moment=moment: moment)
-            verdicts.append(echo(ctx, server))
+            verdicts.append(echo(ctx, echo_server))
     assert [v.reason for v in verdicts] == ["pinned", "policy-expired", "pinned"]
     assert [v.now for v in verdicts] == [
         midnight - dt.timedelta(seconds=1),
