@@ -4,8 +4,12 @@ The console is made at call time on the current ``sys.stdout`` / ``sys.stderr``,
 so tests that capture them see the output. Colour follows rich's rules: ``NO_COLOR``
 turns it off, a pipe or file gets plain text. Text lines are never wrapped by pinset
 (the terminal wraps them), and a table that does not fit the terminal becomes a list,
-so a 51-character pin is never cut, folded or wrapped in the middle. rich itself is
-imported on first use: ``pinset pin FILE --json`` does not load it.
+so a 51-character pin is never cut, folded or wrapped in the middle.
+
+A chain written to a pipe or a file (no terminal, no ``COLUMNS``) is a plain table:
+a header and one line per certificate, columns aligned with spaces, no box drawing, so
+``awk``/``cut`` read it and no rich is loaded. rich itself is imported on first use:
+``pinset pin FILE`` into a pipe, or with ``--json``, does not load it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import click
 from cryptography import x509
@@ -36,6 +40,8 @@ __all__ = [
     "fits",
     "iso_utc",
     "key_row",
+    "piped",
+    "plain_chain",
     "print_chain",
     "print_json",
     "short_name",
@@ -53,6 +59,16 @@ def _make(stream: TextIO) -> Console:
     if not stream.isatty() and "COLUMNS" not in os.environ:
         width = _PIPE_WIDTH
     return Console(file=stream, width=width, highlight=False, soft_wrap=True)
+
+
+def piped(stream: IO[str] | None = None) -> bool:
+    """Whether ``stream`` (standard output) goes to a pipe or a file rather than a person.
+
+    ``COLUMNS`` in the environment says "a terminal this wide" even without one, as
+    for rich's width.
+    """
+    stream = sys.stdout if stream is None else stream
+    return not stream.isatty() and "COLUMNS" not in os.environ
 
 
 def console() -> Console:
@@ -174,8 +190,39 @@ def chain_table(rows: Iterable[Mapping[str, Any]], *, matched: Pin | None = None
     return table
 
 
+_PLAIN_HEADER = ("#", "role", "subject", "issuer", "not_after", "key")
+
+
+def _cells(row: Mapping[str, Any], matched: Pin | None) -> list[str]:
+    cells = [
+        str(row["position"]),
+        str(row["role"]),
+        short_name(row["subject"]) or "-",
+        short_name(row["issuer"]) or "-",
+        (row.get("not_after") or "-")[:10],
+        str(row["key_type"]),
+    ]
+    if matched is not None:
+        cells.append("yes" if row["pin"] == str(matched) else "-")
+    return [*cells, str(row["pin"])]
+
+
+def plain_chain(rows: Iterable[Mapping[str, Any]], *, matched: Pin | None = None) -> list[str]:
+    """The lines of the plain chain table: a header, then one aligned line per certificate.
+
+    The pin is always the last column, so it is never padded, cut or folded and
+    ``awk '{print $NF}'`` prints the pins; an empty cell reads ``-``.
+    """
+    header = [*_PLAIN_HEADER, *(["match"] if matched is not None else []), "pin"]
+    table = [header] + [_cells(row, matched) for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table
+    ]
+
+
 def print_chain(
-    out: Console,
+    out: Console | None,
     rows: Iterable[Mapping[str, Any]],
     *,
     title: str | None = None,
@@ -186,9 +233,18 @@ def print_chain(
 
     On a terminal too narrow for the table (80 columns is), each certificate is
     printed as three lines instead: position, role and subject; issuer, key and
-    expiry; the whole pin on a line of its own.
+    expiry; the whole pin on a line of its own. Into a pipe or a file (:func:`piped`),
+    or when ``out`` is ``None``, the table is :func:`plain_chain` and rich is not used.
     """
     rows = list(rows)
+    if out is None or piped(out.file):
+        lines = ([title] if title else []) + plain_chain(rows, matched=matched)
+        for line in lines + ([caption] if caption else []):
+            if out is None:
+                click.echo(line)
+            else:
+                out.print(line, markup=False, highlight=False)
+        return
     if title:
         out.print(title, markup=False, style="bold")
     table = chain_table(rows, matched=matched)

@@ -35,6 +35,7 @@ from pinset.cli._output import (
     console,
     error_console,
     key_row,
+    piped,
     print_chain,
     print_json,
     short_name,
@@ -264,11 +265,11 @@ def _print(results: list[_Result], as_json: bool) -> None:
             data.append(entry)
         print_json(data)
         return
-    out = console()
+    out = None if piped() else console()  # into a pipe: a plain table, no rich
     first = True
     for result in results:
         if result.error is None:
             if not first:
-                out.print()
+                click.echo()
             first = False
             print_chain(out, result.rows, title=result.title, caption=result.caption)
