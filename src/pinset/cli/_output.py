@@ -15,7 +15,6 @@ a header and one line per certificate, columns aligned with spaces, no box drawi
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import sys
@@ -30,18 +29,16 @@ from pinset.pins import Pin, spki_pin
 
 if TYPE_CHECKING:  # rich is imported when something is drawn: --json output needs none of it
     from rich.console import Console
-    from rich.table import Table
 
 __all__ = [
     "certificate_rows",
-    "chain_table",
     "console",
     "error_console",
-    "fits",
     "iso_utc",
     "key_row",
     "piped",
     "plain_chain",
+    "plain_table",
     "print_chain",
     "print_json",
     "short_name",
@@ -86,16 +83,10 @@ def show_progress() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-def fits(out: Console, table: Table) -> bool:
-    """Whether ``table`` fits ``out``'s width without squeezing any column."""
-    from rich.measure import Measurement
-
-    natural = Measurement.get(out, out.options.update(max_width=10_000), table).maximum
-    return natural <= out.width
-
-
 def print_json(data: Any) -> None:
     """Print ``data`` as indented JSON on standard output (no colour, no wrapping)."""
+    import json
+
     click.echo(json.dumps(data, indent=2, default=str))
 
 
@@ -155,41 +146,6 @@ def short_name(rfc4514: str | None) -> str:
     return first if first != rfc4514 else rfc4514
 
 
-def chain_table(rows: Iterable[Mapping[str, Any]], *, matched: Pin | None = None) -> Table:
-    """A table of rows from :func:`certificate_rows` / :func:`key_row`.
-
-    Names are shortened with :func:`short_name`; with ``matched`` a column marks
-    the row whose pin it is.
-    """
-    from rich.table import Table
-
-    table = Table()
-    table.add_column("#", justify="right")
-    table.add_column("role")
-    table.add_column("subject", overflow="fold")
-    table.add_column("issuer", overflow="fold")
-    table.add_column("not after")
-    table.add_column("key", no_wrap=True)
-    table.add_column("pin", no_wrap=True, min_width=51)
-    if matched is not None:
-        table.add_column("match", justify="center")
-    for row in rows:
-        not_after = row.get("not_after")
-        cells = [
-            str(row["position"]),
-            str(row["role"]),
-            short_name(row["subject"]),
-            short_name(row["issuer"]),
-            (not_after or "")[:10],
-            str(row["key_type"]),
-            str(row["pin"]),
-        ]
-        if matched is not None:
-            cells.append("✓" if row["pin"] == str(matched) else "")
-        table.add_row(*cells)
-    return table
-
-
 _PLAIN_HEADER = ("#", "role", "subject", "issuer", "not_after", "key")
 
 
@@ -214,54 +170,67 @@ def plain_chain(rows: Iterable[Mapping[str, Any]], *, matched: Pin | None = None
     ``awk '{print $NF}'`` prints the pins; an empty cell reads ``-``.
     """
     header = [*_PLAIN_HEADER, *(["match"] if matched is not None else []), "pin"]
-    table = [header] + [_cells(row, matched) for row in rows]
+    return plain_table(header, [_cells(row, matched) for row in rows])
+
+
+def plain_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """A header and rows as lines of columns aligned with spaces (two between columns)."""
+    table = [list(header), *(list(row) for row in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     return [
         "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table
     ]
 
 
+def terminal_width() -> int | None:
+    """The width to fit a table in: ``None`` into a pipe or a file (no limit), else the
+    terminal's columns (``COLUMNS`` when set)."""
+    if piped():
+        return None
+    # What shutil.get_terminal_size() does, without the archive modules shutil loads.
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isascii() and columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+def _chain_list(rows: Sequence[Mapping[str, Any]], matched: Pin | None) -> list[str]:
+    """Three lines a certificate, for a terminal too narrow for the table."""
+    lines = []
+    for row in rows:
+        mark = "  ✓ matches" if matched is not None and row["pin"] == str(matched) else ""
+        lines.append(f"{row['position']} {row['role']}: {short_name(row['subject'])}")
+        details = [str(row["key_type"])]
+        if row.get("issuer"):
+            details.insert(0, f"issuer {short_name(row['issuer'])}")
+        if row.get("not_after"):
+            details.append(f"not after {str(row['not_after'])[:10]}")
+        lines.append("  " + ", ".join(details))
+        lines.append(f"  {row['pin']}{mark}")
+    return lines
+
+
 def print_chain(
-    out: Console | None,
     rows: Iterable[Mapping[str, Any]],
     *,
     title: str | None = None,
     caption: str | None = None,
     matched: Pin | None = None,
 ) -> None:
-    """Print ``title``, the :func:`chain_table` of ``rows`` and ``caption`` (plain text lines).
+    """Print ``title``, the :func:`plain_chain` table of ``rows`` and ``caption``.
 
-    On a terminal too narrow for the table (80 columns is), each certificate is
-    printed as three lines instead: position, role and subject; issuer, key and
-    expiry; the whole pin on a line of its own. Into a pipe or a file (:func:`piped`),
-    or when ``out`` is ``None``, the table is :func:`plain_chain` and rich is not used.
+    The same plain text at a terminal and into a pipe (what you see is what ``grep``
+    and ``awk`` get), and no rich to load. On a terminal too narrow for the table (80
+    columns is), each certificate is printed as three lines instead: position, role and
+    subject; issuer, key and expiry; the whole pin on a line of its own.
     """
     rows = list(rows)
-    if out is None or piped(out.file):
-        lines = ([title] if title else []) + plain_chain(rows, matched=matched)
-        for line in lines + ([caption] if caption else []):
-            if out is None:
-                click.echo(line)
-            else:
-                out.print(line, markup=False, highlight=False)
-        return
-    if title:
-        out.print(title, markup=False, style="bold")
-    table = chain_table(rows, matched=matched)
-    if fits(out, table):
-        out.print(table)
-    else:
-        for row in rows:
-            mark = "  ✓ matches" if matched is not None and row["pin"] == str(matched) else ""
-            out.print(
-                f"{row['position']} {row['role']}: {short_name(row['subject'])}", markup=False
-            )
-            details = [str(row["key_type"])]
-            if row.get("issuer"):
-                details.insert(0, f"issuer {short_name(row['issuer'])}")
-            if row.get("not_after"):
-                details.append(f"not after {str(row['not_after'])[:10]}")
-            out.print("  " + ", ".join(details), markup=False)
-            out.print(f"  {row['pin']}{mark}", markup=False)
-    if caption:
-        out.print(caption, markup=False)
+    lines = plain_chain(rows, matched=matched)
+    width = terminal_width()
+    if width is not None and max(len(line) for line in lines) > width:
+        lines = _chain_list(rows, matched)
+    for line in [*([title] if title else []), *lines, *([caption] if caption else [])]:
+        click.echo(line)
