@@ -480,3 +480,20 @@ def test_fifo_with_a_writer_is_read_like_a_file(
     writer.join(timeout=10)
     assert code == 0
     assert json.loads(out)["policy"]["domain"][0]["name"] == "127.0.0.1"
+
+
+def test_version_is_the_one_in_the_package(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pinset.__version__ is the one place the version is written (pyproject reads it); the
+    # CLI prints it, not the installed metadata (which lags until a reinstall).
+    import importlib.metadata
+
+    import pinset
+
+    def stale(name: str) -> str:
+        raise AssertionError(f"--version read the installed metadata of {name}")
+
+    monkeypatch.setattr(importlib.metadata, "version", stale)
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"pinset, version {pinset.__version__}"

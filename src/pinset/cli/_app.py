@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from pinset import __version__
 from pinset.errors import NetworkError, PinsetError
 from pinset.status import ExitStatus
 
@@ -139,7 +140,7 @@ def _available(name: str) -> bool:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug logging.")
-@click.version_option(package_name="pinset")
+@click.version_option(__version__, package_name="pinset")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """pinset: certificate and public-key pinning, end to end."""
