@@ -410,3 +410,31 @@ def test_every_path_and_name_of_the_where_is_x_table_exists() -> None:
                 word = re.split(r"[.\[ ]", name.strip("[]"))[-1]
                 assert re.search(rf"\b{re.escape(word)}\b", source), f"{name} not in {path_text}"
     assert checked > 50
+
+
+# -- files the docs point at -----------------------------------------------------------------
+
+# A path in an inline code span: under one of the repository's own trees, or a test file.
+_REPO_PATH = re.compile(r"^(?:tests|benchmarks|scripts|docs|\.ci|pinset|src/pinset)/[\w./*-]+$")
+_TEST_FILE = re.compile(r"^test_[\w*]+\.py$")
+
+
+def test_every_repository_path_in_the_docs_exists() -> None:
+    missing: list[str] = []
+    checked = 0
+    for path in DOCS:
+        for number, line in _prose(path):
+            for span in _INLINE.findall(line):
+                span = span.strip()
+                if _REPO_PATH.match(span):
+                    name = "src/" + span if span.startswith("pinset/") else span
+                    base = ROOT
+                elif _TEST_FILE.match(span):
+                    name, base = span, ROOT / "tests"
+                else:
+                    continue
+                checked += 1
+                if not list(base.glob(name.rstrip("/"))):
+                    missing.append(f"{path.relative_to(ROOT)}:{number}: {span}")
+    assert checked > 40
+    assert missing == []
