@@ -8,9 +8,12 @@ Read from README.md and every docs/**/*.md, without running anything:
   is imported, the rest is looked up with ``getattr``;
 * every ``pinset COMMAND --option`` of a ```console / ```sh block names a command that exists and
   an option that command declares (the click command's params, plus ``-h``/``--help``);
-* docs/architecture.md agrees with the tree: its layers diagram lists the import-linter layers of
-  pyproject.toml in order, every path of its package tree and of its "Where is X" table exists,
-  and every package under src/pinset appears in the tree.
+* every repository path (``tests/...``, ``pinset/...``, ``benchmarks/...``) and test file an
+  inline code span names exists;
+* docs/architecture.md agrees with the tree: its layers diagram is the import-linter contract of
+  pyproject.toml, its "Public surface" lists exactly the modules with no underscore on their
+  path, its package tree names every module and nothing else, and every path of its "Where is
+  X" table exists, with the names given in brackets after it found in that file.
 
 What cannot hold is in the allow-lists below, each with its reason.
 """
@@ -48,20 +51,25 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 # `pinset.<word>` spans that are file names, not modules: the policy file and what commands write.
 FILE_NAMES = frozenset({"pinset.toml", "pinset.json", "pinset.sarif", "pinset.xml"})
 
-# Dotted names a doc shows on purpose although they do not resolve. Empty today; an entry is
-# "FILE: NAME  # why".
+# Dotted names a doc shows on purpose although they do not resolve, one per line with the
+# reason in a comment (a removed name a migration note quotes, say). Empty today.
 UNRESOLVED_ALLOWED: frozenset[str] = frozenset()
 
-# `pinset ...` command lines a doc shows on purpose although they are wrong. Keyed by
-# "FILE: the line after `$ `": today the usage errors shown to explain exit status 2.
+# `pinset ...` command lines a doc shows on purpose although they are wrong, keyed by
+# "FILE: the line after `$ `", with the reason in a comment. Empty today: the usage errors
+# docs/cli.md shows are wrong values (`--format jsn`), not wrong options.
 BAD_COMMANDS_ALLOWED: frozenset[str] = frozenset()
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[ \t]*$")
 _DOTTED = re.compile(r"(?<![\w./-])pinset(?:\.[A-Za-z_]\w*)+(?::[A-Za-z_]\w*)?")
 # `Class.attribute` in an inline code span, for the classes the public modules export.
 _MEMBER = re.compile(r"(?<![\w.])([A-Z]\w*)\.([A-Za-z_]\w*)")
-PUBLIC_MODULES = (
+CLASS_MODULES = (
     "pinset",
+    "pinset.pins",
+    "pinset.policy",
+    "pinset.verdict",
+    "pinset.status",
     "pinset.policyfile",
     "pinset.formats",
     "pinset.audit",
@@ -69,8 +77,6 @@ PUBLIC_MODULES = (
     "pinset.enforce",
     "pinset.reporting",
     "pinset.testing",
-    "pinset.verdict",
-    "pinset.status",
 )
 _INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 
@@ -165,9 +171,9 @@ def _is_dataclass(obj: object) -> bool:
 
 
 def _exported_classes() -> dict[str, str]:
-    """Class name -> the first public module (of PUBLIC_MODULES) that exports it."""
+    """Class name -> the first public module (of CLASS_MODULES) that exports it."""
     found: dict[str, str] = {}
-    for module in PUBLIC_MODULES:
+    for module in CLASS_MODULES:
         for name in importlib.import_module(module).__all__:
             if name[:1].isupper() and not name.isupper():
                 found.setdefault(name, module)
@@ -211,8 +217,7 @@ def test_every_pinset_name_in_the_docs_resolves() -> None:
     unresolved = [
         f"{wheres[0]}: {name}"
         for name, wheres in sorted(seen.items())
-        if f"{Path(wheres[0].split(':')[0])}: {name}" not in UNRESOLVED_ALLOWED
-        and not _resolves(name)
+        if name not in UNRESOLVED_ALLOWED and not _resolves(name)
     ]
     assert len(seen) > 30
     assert unresolved == []
@@ -337,6 +342,26 @@ def test_the_layers_diagram_is_the_import_linter_contract() -> None:
     (contract,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
     drawn = [_columns(line.replace("└", " "))[0] for line in _first_block(_section("Layers"))]
     assert drawn == contract["layers"]
+
+
+def _public_modules() -> set[str]:
+    """Every module of the tree with no underscore name on its dotted path."""
+    found = set()
+    for path in SRC.rglob("*.py"):
+        parts = ("pinset", *path.relative_to(SRC).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if "migrations" not in parts and not any(part.startswith("_") for part in parts):
+            found.add(".".join(parts))
+    return found
+
+
+def test_the_public_surface_section_lists_every_public_module() -> None:
+    listed = set()
+    for line in _section("Public surface"):
+        if line.startswith("| `pinset"):
+            listed.update(re.findall(r"`(pinset[\w.]*)`", line.split("|")[1]))
+    assert sorted(listed) == sorted(_public_modules())
 
 
 def _tree() -> Iterator[tuple[str, str]]:
