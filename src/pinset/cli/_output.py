@@ -6,10 +6,11 @@ turns it off, a pipe or file gets plain text. Text lines are never wrapped by pi
 (the terminal wraps them), and a table that does not fit the terminal becomes a list,
 so a 51-character pin is never cut, folded or wrapped in the middle.
 
-A chain written to a pipe or a file (no terminal, no ``COLUMNS``) is a plain table:
-a header and one line per certificate, columns aligned with spaces, no box drawing, so
-``awk``/``cut`` read it and no rich is loaded. rich itself is imported on first use:
-``pinset pin FILE`` into a pipe, or with ``--json``, does not load it.
+A chain (``pin``, ``check``) and ``init``'s pins are a plain table, at a terminal and
+into a pipe alike: a header and one line per certificate, columns aligned with spaces,
+the pin the last field, no box drawing. That is what ``grep`` and ``awk`` read, and it
+needs no rich: ``pinset pin FILE`` does not load rich at all; other commands import it
+on first use.
 """
 
 from __future__ import annotations
@@ -166,8 +167,8 @@ def _cells(row: Mapping[str, Any], matched: Pin | None) -> list[str]:
 def plain_chain(rows: Iterable[Mapping[str, Any]], *, matched: Pin | None = None) -> list[str]:
     """The lines of the plain chain table: a header, then one aligned line per certificate.
 
-    The pin is always the last column, so it is never padded, cut or folded and
-    ``awk '{print $NF}'`` prints the pins; an empty cell reads ``-``.
+    The pin is always the last column, so it is never padded, cut or folded, and it is
+    the last field of each certificate's line; an empty cell reads ``-``.
     """
     header = [*_PLAIN_HEADER, *(["match"] if matched is not None else []), "pin"]
     return plain_table(header, [_cells(row, matched) for row in rows])
