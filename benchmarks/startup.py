@@ -14,13 +14,22 @@ it moves less than wall time, which includes waiting for a core.
 
 The certificate is made on the spot in a temporary directory. ``pinset`` is the console script
 next to the interpreter (what a user runs), or ``python -m pinset`` when there is none.
+pinset's bytecode is compiled first, as ``pip install`` does for a wheel (with
+``PYTHONDONTWRITEBYTECODE`` set, an editable checkout would otherwise be compiled from source
+on every run, while cryptography's bytecode is already there).
+
+Standard output is a pipe (what a script sees); ``--tty`` gives the command a pseudo-terminal
+instead (what a person at a terminal sees: the chain table is drawn with rich).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime as dt
+import importlib.util
 import json
+import os
 import platform
 import resource
 import shutil
@@ -74,39 +83,60 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _once(argv: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall and CPU seconds of one whole process."""
+def _compile_pinset() -> None:
+    """Write the bytecode of the pinset package that ``pinset`` will run, as pip would."""
+    spec = importlib.util.find_spec("pinset")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("pinset is not importable from this interpreter")
+    for location in spec.submodule_search_locations:
+        compileall.compile_dir(location, quiet=1)
+
+
+def _once(argv: list[str], cwd: Path, tty: bool = False) -> tuple[float, float]:
+    """Wall and CPU seconds of one whole process (standard output a pipe, or a terminal)."""
     cpu = _cpu()
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
+    if tty:
+        import pty
+
+        reader, writer = pty.openpty()
+        start = time.perf_counter()
+        done = subprocess.run(argv, cwd=cwd, stdout=writer, stderr=subprocess.PIPE)
+        elapsed = time.perf_counter() - start
+        os.close(writer)
+        os.close(reader)
+    else:
+        start = time.perf_counter()
+        done = subprocess.run(argv, cwd=cwd, capture_output=True)
+        elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()}")
     return elapsed, _cpu() - cpu
 
 
-def measure(args: list[str], runs: int, warmup: int) -> dict[str, Any]:
+def measure(args: list[str], runs: int, warmup: int, tty: bool = False) -> dict[str, Any]:
     """Run ``pinset ARGS`` and the baseline ``runs`` times each, interleaved; medians in ms."""
+    _compile_pinset()
     with tempfile.TemporaryDirectory(prefix="pinset-startup-") as tmp:
         cwd = Path(tmp)
         cert = _write_certificate(cwd)
         command = [*_pinset(), *(a.replace("{cert}", str(cert)) for a in args)]
-        for _ in range(warmup):  # fill the page cache and the bytecode cache
-            _once(command, cwd)
-            _once(BASELINE, cwd)
+        for _ in range(warmup):  # fill the page cache
+            _once(command, cwd, tty)
+            _once(BASELINE, cwd, tty)
         ours: list[tuple[float, float]] = []
         base: list[tuple[float, float]] = []
         for index in range(runs):
             if index % 2:
-                base.append(_once(BASELINE, cwd))
-                ours.append(_once(command, cwd))
+                base.append(_once(BASELINE, cwd, tty))
+                ours.append(_once(command, cwd, tty))
             else:
-                ours.append(_once(command, cwd))
-                base.append(_once(BASELINE, cwd))
+                ours.append(_once(command, cwd, tty))
+                base.append(_once(BASELINE, cwd, tty))
     result: dict[str, Any] = {
         "command": ["pinset", *args],
         "baseline": ["python", *BASELINE[1:]],
         "runs": runs,
+        "stdout": "terminal" if tty else "pipe",
         "target": TARGET,
     }
     for index, kind in enumerate(("wall", "cpu")):
@@ -127,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=40, help="pairs of processes (default 40)")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured pairs first")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--tty", action="store_true", help="standard output a pseudo-terminal")
     parser.add_argument(
         "args",
         nargs="*",
@@ -134,12 +165,15 @@ def main(argv: list[str] | None = None) -> int:
         help="the pinset command line ({cert}: the certificate file); default: pin {cert}",
     )
     options = parser.parse_args(argv)
-    result = measure(options.args, options.runs, options.warmup)
+    result = measure(options.args, options.runs, options.warmup, options.tty)
     if options.json:
         print(json.dumps(result, indent=2))
         return 0
     shown = " ".join(a.replace("{cert}", "cert.pem") for a in result["command"])
-    print(f"Python {platform.python_version()}, {result['runs']} interleaved pairs, medians")
+    print(
+        f"Python {platform.python_version()}, {result['runs']} interleaved pairs, medians, "
+        f"standard output a {result['stdout']}"
+    )
     print(f"pinset: {shown}; baseline: python -c 'import cryptography.x509'")
     for kind in ("wall", "cpu"):
         r = result[kind]

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from pinset import ChainError, Pin, spki_pin
-from pinset._der import DerError, certificate_spki, csr_spki, public_key_spki
+from pinset._der import DerError, certificate_spki, csr_spki, public_key_spki, tbs_certificate_spki
 from pinset.pins import spki_der
 from pinset.testing import KEY_TYPES, KeyType, PrivateKey, TestPKI
 
@@ -172,6 +172,19 @@ def test_der_cutter_on_truncations(pki: TestPKI) -> None:
         certificate_spki(b"\x1f\x01\x00")
     with pytest.raises(DerError, match="indefinite"):
         certificate_spki(b"\x30\x80\x00\x00")
+
+
+def test_tbs_cutter_agrees_with_the_certificate_cutter(pki: TestPKI) -> None:
+    # A certificate object is pinned from its signed part (tbs_certificate_bytes), the
+    # same bytes the whole-certificate cutter finds; truncations are refused there too.
+    cert = pki.leaf("tbs.example").cert
+    tbs = cert.tbs_certificate_bytes
+    expected = certificate_spki(cert.public_bytes(serialization.Encoding.DER))
+    assert tbs_certificate_spki(tbs) == expected
+    spki_end = tbs.index(expected) + len(expected)
+    for length in range(0, spki_end, 7):
+        with pytest.raises(DerError):
+            tbs_certificate_spki(tbs[:length])
 
 
 # -- openssl -------------------------------------------------------------------------

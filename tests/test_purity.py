@@ -109,7 +109,10 @@ def test_import_pinset_stays_light() -> None:
         "import json, sys\n"
         f"sys.path.insert(0, {str(SRC)!r})\n"
         "import pinset\n"
-        "print(json.dumps({'file': pinset.__file__, 'modules': sorted(sys.modules)}))\n"
+        "bare = sorted(m for m in sys.modules if m.startswith('pinset.'))\n"
+        "names = [getattr(pinset, name) for name in pinset.__all__]\n"
+        "found = {'file': pinset.__file__, 'bare': bare, 'modules': sorted(sys.modules)}\n"
+        "print(json.dumps(found))\n"
     )
     # -I: no user site, no PYTHON* variables, no cwd on the path; then this tree's src goes
     # first on the path, ahead of whatever pinset is installed.
@@ -119,8 +122,10 @@ def test_import_pinset_stays_light() -> None:
     found = json.loads(result.stdout)
     assert Path(found["file"]).resolve().is_relative_to(SRC), found["file"]
     loaded = set(found["modules"])
-    assert "pinset" in loaded
-    assert "pinset.policy" in loaded
+    # The public names load on first use: `import pinset` alone loads none of the package.
+    assert found["bare"] == []
+    # Every public name used once loads the core and the pinned context, nothing heavier.
+    assert {"pinset.policy", "pinset.verdict", "pinset.enforce"} <= loaded
     for name in FORBIDDEN_MODULES:
         hits = sorted(m for m in loaded if m == name or m.startswith(name + "."))
         assert not hits, f"import pinset loaded {hits}"

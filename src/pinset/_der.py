@@ -49,7 +49,14 @@ def _nth_child(data: bytes, skip: int, *, optional_context_zero: bool) -> bytes:
     tag, start, end = _element(data, 0, len(data))
     if tag != _SEQUENCE:
         raise DerError("not a DER SEQUENCE")
-    tag, inner, inner_end = _element(data, start, end)  # tbsCertificate / CertificationRequestInfo
+    return _nth_field(data, start, end, skip, optional_context_zero=optional_context_zero)
+
+
+def _nth_field(
+    data: bytes, offset: int, limit: int, skip: int, *, optional_context_zero: bool
+) -> bytes:
+    """The SubjectPublicKeyInfo after ``skip`` fields of the info SEQUENCE at ``offset``."""
+    tag, inner, inner_end = _element(data, offset, limit)  # tbsCertificate / ...RequestInfo
     if tag != _SEQUENCE:
         raise DerError("first member is not a SEQUENCE")
     offset = inner
@@ -68,6 +75,11 @@ def certificate_spki(der: bytes) -> bytes:
     """The DER SubjectPublicKeyInfo of a DER X.509 certificate."""
     # tbsCertificate: [0] version, serialNumber, signature, issuer, validity, subject, SPKI
     return _nth_child(der, 5, optional_context_zero=True)
+
+
+def tbs_certificate_spki(tbs: bytes) -> bytes:
+    """The DER SubjectPublicKeyInfo of a DER TBSCertificate (a certificate's signed part)."""
+    return _nth_field(tbs, 0, len(tbs), 5, optional_context_zero=True)
 
 
 def csr_spki(der: bytes) -> bytes:

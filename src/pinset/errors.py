@@ -3,17 +3,18 @@
 Every error pinset raises on purpose is a :class:`PinsetError`. Each knows how to
 explain itself: :meth:`PinsetError.diagnostics` says what was wrong, where (file,
 line, column, key) and how to fix it, so the CLI can print it without a traceback.
+
+:class:`PinMismatchError` is also an :class:`ssl.SSLCertVerificationError`; it is
+defined in :mod:`pinset._mismatch` and loaded on first use (PEP 562), so importing
+this module does not load :mod:`ssl` (``pinset pin FILE`` starts faster).
 """
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pinset.pins import Pin
-    from pinset.verdict import Verdict
+    from pinset._mismatch import PinMismatchError
 
 __all__ = [
     "ChainError",
@@ -111,45 +112,10 @@ class NetworkError(PinsetError, OSError):
     """A host could not be reached or did not complete a TLS handshake."""
 
 
-class PinMismatchError(PinsetError, ssl.SSLCertVerificationError):
-    """The verified chain of a pinned host matches none of its pins.
+def __getattr__(name: str) -> Any:
+    if name == "PinMismatchError":
+        from pinset._mismatch import PinMismatchError
 
-    It is an :class:`ssl.SSLCertVerificationError`, so every client library reports
-    it as its own certificate error. ``expected`` are the configured pins,
-    ``served`` the pins of the verified chain (leaf first) and ``verdict`` the full
-    :class:`pinset.Verdict`.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        hostname: str,
-        expected: Sequence[Pin] = (),
-        served: Sequence[Pin] = (),
-        verdict: Verdict | None = None,
-        hint: str | None = None,
-    ) -> None:
-        self.hostname = hostname
-        self.expected = tuple(expected)
-        self.served = tuple(served)
-        self.verdict = verdict
-        # What ssl.SSLCertVerificationError carries for OpenSSL's own failures.
-        self.verify_code = 0
-        self.verify_message = "certificate public key does not match the pinned keys"
-        super().__init__(message, source=hostname, hint=hint)
-
-    def _render(self) -> str:
-        return self.message
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_mismatch, (self.message, self.hostname, self.expected, self.served))
-
-
-def _rebuild_mismatch(
-    message: str, hostname: str, expected: Sequence[Pin], served: Sequence[Pin]
-) -> PinMismatchError:
-    return PinMismatchError(message, hostname=hostname, expected=expected, served=served)
+        globals()[name] = PinMismatchError
+        return PinMismatchError
+    raise AttributeError(f"module 'pinset.errors' has no attribute {name!r}")

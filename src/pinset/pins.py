@@ -17,10 +17,9 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
-from pinset._der import DerError, certificate_spki, csr_spki, public_key_spki
+from pinset._der import DerError, certificate_spki, csr_spki, public_key_spki, tbs_certificate_spki
 from pinset.errors import ChainError, PinFormatError
 
 __all__ = ["PemBlock", "Pin", "is_canonical_pin_text", "pem_blocks", "spki_der", "spki_pin"]
@@ -262,7 +261,12 @@ def spki_der(obj: Any) -> bytes:
     several blocks uses the first one. Unreadable input raises :class:`ChainError`.
     """
     if isinstance(obj, x509.Certificate):
-        return _cut(certificate_spki, obj.public_bytes(serialization.Encoding.DER))
+        # The signed part as issued (what the signature covers), without re-encoding.
+        return _cut(tbs_certificate_spki, obj.tbs_certificate_bytes)
+    # Imported here: serialization loads the SSH and cipher modules, which reading a
+    # certificate never needs (pinset pin cert.pem starts faster).
+    from cryptography.hazmat.primitives import serialization
+
     if isinstance(obj, x509.CertificateSigningRequest):
         return _cut(csr_spki, obj.public_bytes(serialization.Encoding.DER))
     if _is_private_key(obj):
@@ -335,6 +339,8 @@ def _spki_of_bytes(data: bytes) -> bytes:
         return _cut(csr_spki, der)
     if kind == "PUBLIC KEY":
         return _cut(public_key_spki, _pem_body(block, kind))
+    from cryptography.hazmat.primitives import serialization  # keys only (see spki_der)
+
     if kind == "RSA PUBLIC KEY":  # PKCS#1 carries no SPKI; the standard one is rsaEncryption
         return spki_der(serialization.load_pem_public_key(block))
     if kind.endswith("PRIVATE KEY"):
@@ -372,6 +378,8 @@ def _spki_of_der(data: bytes) -> bytes:
         return public_key_spki(data)
     except DerError:
         pass
+    from cryptography.hazmat.primitives import serialization  # keys only (see spki_der)
+
     try:
         return spki_der(
             serialization.load_der_private_key(

@@ -6,12 +6,12 @@ import importlib
 import importlib.util
 import os
 import sys
-import traceback
 from typing import Any
 
 import click
 
-from pinset.errors import NetworkError, PinMismatchError, PinsetError
+from pinset import __version__
+from pinset.errors import NetworkError, PinsetError
 from pinset.status import ExitStatus
 
 __all__ = ["COMMANDS", "DEBUG_ENV", "Choice", "SectionedCommand", "cli", "run"]
@@ -140,7 +140,7 @@ def _available(name: str) -> bool:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug logging.")
-@click.version_option(package_name="pinset")
+@click.version_option(__version__, package_name="pinset")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """pinset: certificate and public-key pinning, end to end."""
@@ -170,15 +170,9 @@ def run(argv: list[str]) -> int:
     except click.ClickException as exc:
         exc.show()
         return int(ExitStatus.USAGE)
-    except PinMismatchError as exc:
-        _explain(exc, verbose)
-        return int(ExitStatus.CHECK_FAILED)
-    except NetworkError as exc:
-        _explain(exc, verbose)
-        return int(ExitStatus.NETWORK)
     except PinsetError as exc:
         _explain(exc, verbose)
-        return int(ExitStatus.USAGE)
+        return int(_status_of(exc))
     except KeyboardInterrupt:
         return _interrupted()
     except BrokenPipeError:
@@ -188,13 +182,13 @@ def run(argv: list[str]) -> int:
     except OSError as exc:
         # A file the command opened itself (a FIFO, a full disk, ...): no traceback.
         if verbose:
-            traceback.print_exception(exc)
+            _print_traceback(exc)
         where = f"\n  --> {exc.filename}" if getattr(exc, "filename", None) else ""
         click.echo(f"error: {exc.strerror or exc}{where}", err=True)
         return int(ExitStatus.USAGE)
     except Exception as exc:  # the last line of defence against tracebacks
         if verbose:
-            traceback.print_exception(exc)
+            _print_traceback(exc)
         click.echo(
             f"error: internal error: {type(exc).__name__}: {exc} (a bug in pinset: please "
             f"report it with the traceback that -v or {DEBUG_ENV}=1 shows)",
@@ -224,9 +218,27 @@ def _silence_stdout() -> None:
         pass
 
 
+def _status_of(exc: PinsetError) -> ExitStatus:
+    # PinMismatchError is imported here, not at the top: it loads ssl, and by now a
+    # mismatch has loaded it anyway.
+    from pinset.errors import PinMismatchError
+
+    if isinstance(exc, PinMismatchError):
+        return ExitStatus.CHECK_FAILED
+    if isinstance(exc, NetworkError):
+        return ExitStatus.NETWORK
+    return ExitStatus.USAGE
+
+
+def _print_traceback(exc: BaseException) -> None:
+    import traceback
+
+    traceback.print_exception(exc)
+
+
 def _explain(exc: PinsetError, verbose: bool) -> None:
     if verbose:
-        traceback.print_exception(exc)
+        _print_traceback(exc)
     click.echo(exc.diagnostics(), err=True)
 
 

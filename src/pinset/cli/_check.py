@@ -186,7 +186,7 @@ def _print(
         out.print(verdict.describe().splitlines()[0], markup=False)
     if error is not None:
         out.print(error, markup=False)
-    print_chain(out, rows, title=title, matched=matched)
+    print_chain(rows, title=title, matched=matched)
     if expected:
         out.print("pins in the policy:", markup=False)
         for pin in expected:

@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from pinset import policyfile
 from pinset.chain import (
@@ -37,7 +36,7 @@ from pinset.cli._options import (
     password_file_option,
     timeout_option,
 )
-from pinset.cli._output import console, error_console, fits, print_json
+from pinset.cli._output import error_console, plain_table, print_json, terminal_width
 from pinset.errors import ChainError, ConfigError
 from pinset.pins import Pin, spki_pin
 from pinset.status import ExitStatus
@@ -101,27 +100,21 @@ def _report(built: ChainPolicy, output: Path, expiration: dt.date, as_json: bool
             }
         )
         return
-    table = Table()
-    table.add_column("domain")
-    table.add_column("pin", no_wrap=True, min_width=51)
-    table.add_column("from")
-    for name, sources in built.sources.items():
-        for source in sources:
-            table.add_row(name, str(source.pin), source.source)
-    out = console()
     count = len(built.policy.rules)
-    out.print(
+    click.echo(
         f"wrote {output}: {count} domain{'s' if count != 1 else ''}, "
-        f"pins enforced until {expiration.isoformat()} (UTC)",
-        markup=False,
+        f"pins enforced until {expiration.isoformat()} (UTC)"
     )
-    if fits(out, table):
-        out.print(table)
-        return
-    for name, sources in built.sources.items():
-        out.print(name, markup=False)
-        for source in sources:
-            out.print(f"  {source.pin}  ({source.source})", markup=False)
+    rows = [(n, str(s.pin), s.source) for n, ss in built.sources.items() for s in ss]
+    lines = plain_table(("domain", "pin", "from"), rows)
+    width = terminal_width()
+    if width is not None and max(len(line) for line in lines) > width:
+        lines = []
+        for name, sources in built.sources.items():
+            lines.append(name)
+            lines.extend(f"  {source.pin}  ({source.source})" for source in sources)
+    for line in lines:
+        click.echo(line)
 
 
 _EPILOG = """\b

@@ -4,19 +4,23 @@ The console is made at call time on the current ``sys.stdout`` / ``sys.stderr``,
 so tests that capture them see the output. Colour follows rich's rules: ``NO_COLOR``
 turns it off, a pipe or file gets plain text. Text lines are never wrapped by pinset
 (the terminal wraps them), and a table that does not fit the terminal becomes a list,
-so a 51-character pin is never cut, folded or wrapped in the middle. rich itself is
-imported on first use: ``pinset pin FILE --json`` does not load it.
+so a 51-character pin is never cut, folded or wrapped in the middle.
+
+A chain (``pin``, ``check``) and ``init``'s pins are a plain table, at a terminal and
+into a pipe alike: a header and one line per certificate, columns aligned with spaces,
+the pin the last field, no box drawing. That is what ``grep`` and ``awk`` read, and it
+needs no rich: ``pinset pin FILE`` does not load rich at all; other commands import it
+on first use.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import click
 from cryptography import x509
@@ -26,16 +30,16 @@ from pinset.pins import Pin, spki_pin
 
 if TYPE_CHECKING:  # rich is imported when something is drawn: --json output needs none of it
     from rich.console import Console
-    from rich.table import Table
 
 __all__ = [
     "certificate_rows",
-    "chain_table",
     "console",
     "error_console",
-    "fits",
     "iso_utc",
     "key_row",
+    "piped",
+    "plain_chain",
+    "plain_table",
     "print_chain",
     "print_json",
     "short_name",
@@ -55,6 +59,16 @@ def _make(stream: TextIO) -> Console:
     return Console(file=stream, width=width, highlight=False, soft_wrap=True)
 
 
+def piped(stream: IO[str] | None = None) -> bool:
+    """Whether ``stream`` (standard output) goes to a pipe or a file rather than a person.
+
+    ``COLUMNS`` in the environment says "a terminal this wide" even without one, as
+    for rich's width.
+    """
+    stream = sys.stdout if stream is None else stream
+    return not stream.isatty() and "COLUMNS" not in os.environ
+
+
 def console() -> Console:
     """A rich console on the current standard output."""
     return _make(sys.stdout)
@@ -70,16 +84,10 @@ def show_progress() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-def fits(out: Console, table: Table) -> bool:
-    """Whether ``table`` fits ``out``'s width without squeezing any column."""
-    from rich.measure import Measurement
-
-    natural = Measurement.get(out, out.options.update(max_width=10_000), table).maximum
-    return natural <= out.width
-
-
 def print_json(data: Any) -> None:
     """Print ``data`` as indented JSON on standard output (no colour, no wrapping)."""
+    import json
+
     click.echo(json.dumps(data, indent=2, default=str))
 
 
@@ -139,73 +147,91 @@ def short_name(rfc4514: str | None) -> str:
     return first if first != rfc4514 else rfc4514
 
 
-def chain_table(rows: Iterable[Mapping[str, Any]], *, matched: Pin | None = None) -> Table:
-    """A table of rows from :func:`certificate_rows` / :func:`key_row`.
+_PLAIN_HEADER = ("#", "role", "subject", "issuer", "not_after", "key")
 
-    Names are shortened with :func:`short_name`; with ``matched`` a column marks
-    the row whose pin it is.
-    """
-    from rich.table import Table
 
-    table = Table()
-    table.add_column("#", justify="right")
-    table.add_column("role")
-    table.add_column("subject", overflow="fold")
-    table.add_column("issuer", overflow="fold")
-    table.add_column("not after")
-    table.add_column("key", no_wrap=True)
-    table.add_column("pin", no_wrap=True, min_width=51)
+def _cells(row: Mapping[str, Any], matched: Pin | None) -> list[str]:
+    cells = [
+        str(row["position"]),
+        str(row["role"]),
+        short_name(row["subject"]) or "-",
+        short_name(row["issuer"]) or "-",
+        (row.get("not_after") or "-")[:10],
+        str(row["key_type"]),
+    ]
     if matched is not None:
-        table.add_column("match", justify="center")
+        cells.append("yes" if row["pin"] == str(matched) else "-")
+    return [*cells, str(row["pin"])]
+
+
+def plain_chain(rows: Iterable[Mapping[str, Any]], *, matched: Pin | None = None) -> list[str]:
+    """The lines of the plain chain table: a header, then one aligned line per certificate.
+
+    The pin is always the last column, so it is never padded, cut or folded, and it is
+    the last field of each certificate's line; an empty cell reads ``-``.
+    """
+    header = [*_PLAIN_HEADER, *(["match"] if matched is not None else []), "pin"]
+    return plain_table(header, [_cells(row, matched) for row in rows])
+
+
+def plain_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """A header and rows as lines of columns aligned with spaces (two between columns)."""
+    table = [list(header), *(list(row) for row in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table
+    ]
+
+
+def terminal_width() -> int | None:
+    """The width to fit a table in: ``None`` into a pipe or a file (no limit), else the
+    terminal's columns (``COLUMNS`` when set)."""
+    if piped():
+        return None
+    # What shutil.get_terminal_size() does, without the archive modules shutil loads.
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isascii() and columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+def _chain_list(rows: Sequence[Mapping[str, Any]], matched: Pin | None) -> list[str]:
+    """Three lines a certificate, for a terminal too narrow for the table."""
+    lines = []
     for row in rows:
-        not_after = row.get("not_after")
-        cells = [
-            str(row["position"]),
-            str(row["role"]),
-            short_name(row["subject"]),
-            short_name(row["issuer"]),
-            (not_after or "")[:10],
-            str(row["key_type"]),
-            str(row["pin"]),
-        ]
-        if matched is not None:
-            cells.append("✓" if row["pin"] == str(matched) else "")
-        table.add_row(*cells)
-    return table
+        mark = "  ✓ matches" if matched is not None and row["pin"] == str(matched) else ""
+        lines.append(f"{row['position']} {row['role']}: {short_name(row['subject'])}")
+        details = [str(row["key_type"])]
+        if row.get("issuer"):
+            details.insert(0, f"issuer {short_name(row['issuer'])}")
+        if row.get("not_after"):
+            details.append(f"not after {str(row['not_after'])[:10]}")
+        lines.append("  " + ", ".join(details))
+        lines.append(f"  {row['pin']}{mark}")
+    return lines
 
 
 def print_chain(
-    out: Console,
     rows: Iterable[Mapping[str, Any]],
     *,
     title: str | None = None,
     caption: str | None = None,
     matched: Pin | None = None,
 ) -> None:
-    """Print ``title``, the :func:`chain_table` of ``rows`` and ``caption`` (plain text lines).
+    """Print ``title``, the :func:`plain_chain` table of ``rows`` and ``caption``.
 
-    On a terminal too narrow for the table (80 columns is), each certificate is
-    printed as three lines instead: position, role and subject; issuer, key and
-    expiry; the whole pin on a line of its own.
+    The same plain text at a terminal and into a pipe (what you see is what ``grep``
+    and ``awk`` get), and no rich to load. On a terminal too narrow for the table (80
+    columns is), each certificate is printed as three lines instead: position, role and
+    subject; issuer, key and expiry; the whole pin on a line of its own.
     """
     rows = list(rows)
-    if title:
-        out.print(title, markup=False, style="bold")
-    table = chain_table(rows, matched=matched)
-    if fits(out, table):
-        out.print(table)
-    else:
-        for row in rows:
-            mark = "  ✓ matches" if matched is not None and row["pin"] == str(matched) else ""
-            out.print(
-                f"{row['position']} {row['role']}: {short_name(row['subject'])}", markup=False
-            )
-            details = [str(row["key_type"])]
-            if row.get("issuer"):
-                details.insert(0, f"issuer {short_name(row['issuer'])}")
-            if row.get("not_after"):
-                details.append(f"not after {str(row['not_after'])[:10]}")
-            out.print("  " + ", ".join(details), markup=False)
-            out.print(f"  {row['pin']}{mark}", markup=False)
-    if caption:
-        out.print(caption, markup=False)
+    lines = plain_chain(rows, matched=matched)
+    width = terminal_width()
+    if width is not None and max(len(line) for line in lines) > width:
+        lines = _chain_list(rows, matched)
+    for line in [*([title] if title else []), *lines, *([caption] if caption else [])]:
+        click.echo(line)

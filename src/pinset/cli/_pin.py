@@ -32,7 +32,6 @@ from pinset.cli._options import (
 )
 from pinset.cli._output import (
     certificate_rows,
-    console,
     error_console,
     key_row,
     print_chain,
@@ -264,11 +263,10 @@ def _print(results: list[_Result], as_json: bool) -> None:
             data.append(entry)
         print_json(data)
         return
-    out = console()
     first = True
     for result in results:
         if result.error is None:
             if not first:
-                out.print()
+                click.echo()
             first = False
-            print_chain(out, result.rows, title=result.title, caption=result.caption)
+            print_chain(result.rows, title=result.title, caption=result.caption)
