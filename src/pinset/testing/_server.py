@@ -13,14 +13,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Literal, get_args
 
 from cryptography import x509
 
-from pinset.testing._connect import bracket
+from pinset.testing._connect import RECV_SIZE, bracket
 from pinset.testing._http import (
     MAX_HEAD,
-    RECV_SIZE,
     Reader,
     close_notify,
     parse_head,
@@ -32,7 +31,7 @@ from pinset.testing._service import Link, LoopbackService, describe
 __all__ = ["ConnectionRecord", "ServerMode", "TLSServer"]
 
 ServerMode = Literal["http", "echo", "silent"]
-_MODES: tuple[ServerMode, ...] = ("http", "echo", "silent")
+_MODES: tuple[ServerMode, ...] = get_args(ServerMode)
 # Python's default server ciphers, at security level 0: the server presents whatever it
 # is given (a 1024-bit RSA key, a weak CA); refusing it is the client's business.
 _SERVER_CIPHERS = (
