@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -148,10 +149,27 @@ def test_init_refuses_to_overwrite_without_force(
     args += ["--expires-in", "30", "-o", str(out)]
     assert main(args) == 2
     assert out.read_text() == "# hand-written, keep me\n"
+    out.chmod(0o640)
     assert main([*args, "--force"]) == 0
     rule = policyfile.load(out).rule_for("127.0.0.1")
     assert rule is not None
     assert spki_pin(backup_key) in rule.pins
+    # Replaced in one step: the file keeps its mode and no temporary file stays behind.
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".p.toml")]
+
+
+def test_init_force_creates_a_new_file_honoring_the_umask(
+    tmp_path: Path, silent_server: TLSServer, cafile: str, backup_pub: Path
+) -> None:
+    out = tmp_path / "p.toml"
+    args = ["init", target(silent_server), "--cafile", cafile, "--backup-key", str(backup_pub)]
+    old = os.umask(0o027)
+    try:
+        assert main([*args, "--expires-in", "30", "-o", str(out), "--force"]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
 
 
 def test_init_encrypted_backup_key_and_options(
