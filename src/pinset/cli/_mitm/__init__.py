@@ -31,7 +31,14 @@ from pinset.cli._mitm._shared import (
     start_proxy,
     verdict_table,
 )
-from pinset.cli._options import cafile_option, json_option, timeout_option
+from pinset.cli._options import (
+    cafile_option,
+    json_option,
+    pin_host_option,
+    policy_option,
+    port_option,
+    timeout_option,
+)
 from pinset.cli._output import console, print_json
 from pinset.status import ExitStatus
 from pinset.testing._mitm import MitmProxy
@@ -68,25 +75,11 @@ class _MitmCommand(click.Command):
     cls=_MitmCommand,
     context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
 )
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    show_default=True,
-    help="Proxy port on 127.0.0.1 (0: any free port).",
-)
+@port_option(0, "Proxy port on 127.0.0.1 (0: any free port).", any_free=True)
 @ca_options
-@click.option(
-    "--pin-host",
-    "pin_hosts",
-    multiple=True,
-    metavar="HOST",
-    help="A host the client pins and must contact; NOT SEEN fails (repeat).",
-)
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False),
+@pin_host_option(help="A host the client pins and must contact; NOT SEEN fails (repeat).")
+@policy_option(
+    required=False,
     help="A pinset policy; its hosts count as pinned hosts the client must contact.",
 )
 @cafile_option(

@@ -23,7 +23,7 @@ from pinset.cli._mitm._shared import (
     start_proxy,
     verdict_table,
 )
-from pinset.cli._options import json_option
+from pinset.cli._options import json_option, pin_host_option, port_option
 from pinset.cli._output import console
 from pinset.errors import ConfigError
 from pinset.status import ExitStatus
@@ -49,12 +49,10 @@ def _record_line(record: MitmRecord) -> str:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8080,
-    show_default=True,
-    help="Proxy port on 127.0.0.1 (forward it to the device: adb reverse, ssh -R).",
+@port_option(
+    8080,
+    "Proxy port on 127.0.0.1 (forward it to the device: adb reverse, ssh -R).",
+    any_free=True,
 )
 @click.option(
     "--upstream",
@@ -67,13 +65,7 @@ def _record_line(record: MitmRecord) -> str:
     type=click.Path(dir_okay=False),
     help="Write the CA certificate here (default: a file in a temporary directory).",
 )
-@click.option(
-    "--pin-host",
-    "pin_hosts",
-    multiple=True,
-    metavar="HOST",
-    help="A host the client pins; judged in the summary (repeat).",
-)
+@pin_host_option(help="A host the client pins; judged in the summary (repeat).")
 @click.option(
     "--max-connections",
     type=click.IntRange(1),
