@@ -13,7 +13,6 @@ request bytes the client sent in clear count as leaked.
 
 from __future__ import annotations
 
-import selectors
 import socket
 import ssl
 import threading
@@ -32,6 +31,7 @@ from pinset.testing._connect import (
     loopback_addresses,
     parse_target,
     read_request,
+    relay,
     reply,
 )
 from pinset.testing._mitm_verdicts import (
@@ -337,36 +337,36 @@ class MitmProxy(LoopbackService):
     def _relay(
         self, client: ssl.SSLSocket, upstream: ssl.SSLSocket, state: Tracked[MitmRecord]
     ) -> None:
-        peers = {client: upstream, upstream: client}
-        with selectors.DefaultSelector() as selector:
-            for sock in peers:
-                selector.register(sock, selectors.EVENT_READ)
-            while True:
-                events = selector.select(self._io_timeout)
-                if not events:
-                    return  # idle for io_timeout: give up rather than hang a test
-                for key, _ in events:
-                    src = key.fileobj
-                    assert isinstance(src, ssl.SSLSocket)
-                    try:
-                        chunks, eof = _drain(src, self._io_timeout)
-                    except (OSError, ValueError) as exc:
-                        with self._lock:
-                            if src is client or state.record.error is None:
-                                state.update(error=describe(exc))
-                        chunks, eof = [], True
-                    for data in chunks:
-                        with self._lock:
-                            if src is client:
-                                state.add(client_bytes=len(data))
-                            else:
-                                state.add(bytes_to_client=len(data))
-                        peers[src].sendall(data)
-                        if src is client:
-                            with self._lock:
-                                state.add(bytes_to_upstream=len(data))
-                    if eof:
-                        return
+        def read(src: ssl.SSLSocket) -> tuple[list[bytes], bool]:
+            try:
+                return _drain(src, self._io_timeout)
+            except (OSError, ValueError) as exc:
+                with self._lock:
+                    if src is client or state.record.error is None:
+                        state.update(error=describe(exc))
+                return [], True
+
+        def received(src: ssl.SSLSocket, data: bytes) -> None:
+            with self._lock:
+                if src is client:
+                    state.add(client_bytes=len(data))
+                else:
+                    state.add(bytes_to_client=len(data))
+
+        def sent(src: ssl.SSLSocket, data: bytes) -> None:
+            if src is client:
+                with self._lock:
+                    state.add(bytes_to_upstream=len(data))
+
+        relay(
+            client,
+            upstream,
+            self._io_timeout,
+            read=read,
+            half_close=False,
+            received=received,
+            sent=sent,
+        )
 
 
 def _drain(sock: ssl.SSLSocket, io_timeout: float) -> tuple[list[bytes], bool]:
