@@ -23,13 +23,13 @@ from pinset.cli._mitm._client import client_env, run_client, write_trust
 from pinset.cli._mitm._serve import serve
 from pinset.cli._mitm._shared import (
     ca_options,
-    fail_line,
     failures,
     judge,
     load_ca,
+    print_verdicts,
     settle,
     start_proxy,
-    verdict_table,
+    verdicts_json,
 )
 from pinset.cli._options import (
     cafile_option,
@@ -146,8 +146,7 @@ def command(
                 "command": list(client_command),
                 "exit_code": run.returncode,
                 "timed_out": run.timed_out,
-                "pinned": [v.to_dict() for v in pinned],
-                "other_hosts": [v.to_dict() for v in others],
+                **verdicts_json(pinned, others),
                 "connections": [r.to_dict() for r in records],
                 "failures": found,
             }
@@ -158,10 +157,7 @@ def command(
         screen = console()
         state = "timed out" if run.timed_out else f"exited with status {run.returncode}"
         screen.print(f"client {state}; proxy was {url}")
-        if pinned or others:
-            screen.print(verdict_table(pinned, others))
-        for line in found:
-            screen.print(fail_line(line))
+        print_verdicts(screen, pinned, others, found)
         if ok:
             screen.print(
                 "[green]PASS[/] every host the client contacted refused the forged "

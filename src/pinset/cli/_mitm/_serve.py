@@ -15,13 +15,13 @@ import click
 from pinset.cli._mitm._shared import (
     STYLE,
     ca_options,
-    fail_line,
     failures,
     judge,
     load_ca,
+    print_verdicts,
     settle,
     start_proxy,
-    verdict_table,
+    verdicts_json,
 )
 from pinset.cli._options import json_option, pin_host_option, port_option
 from pinset.cli._output import console
@@ -151,16 +151,12 @@ def serve(
             json.dumps(
                 {
                     "event": "summary",
-                    "pinned": [v.to_dict() for v in pinned],
-                    "other_hosts": [v.to_dict() for v in others],
+                    **verdicts_json(pinned, others),
                     "failures": found,
                 }
             )
         )
     else:
         screen = console()
-        if pinned or others:
-            screen.print(verdict_table(pinned, others))
-        for line in found:
-            screen.print(fail_line(line))
+        print_verdicts(screen, pinned, others, found)
     return int(ExitStatus.CHECK_FAILED if found else ExitStatus.OK)
