@@ -322,7 +322,7 @@ def test_a_report_uri_naming_the_pinned_ip_in_another_spelling_is_skipped(pki: T
     reporter = BackgroundReporter(
         Policy(rules=(rule,)), transport=lambda uri, body: sent.append(uri) or 204
     )
-    verdict = evaluate(Policy(rules=(rule,)), "127.0.0.1", [pki.leaf().cert])
+    verdict = evaluate(Policy(rules=(rule,)), "127.0.0.1", [pki.leaf().cert], now=NOW)
     assert verdict.reason == "pin-mismatch"
     reporter(verdict, Connection("127.0.0.1", 443, ()))
     assert reporter.flush(5)
