@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import http.server
-import json
 import os
 import socket
 import threading
@@ -52,38 +51,29 @@ class ScriptedCollector(LoopbackCollector):
 
     def __init__(self, *script: Answer) -> None:
         self.script = list(script)
-        self.bodies: list[dict[str, Any]] = []
         self.release = threading.Event()
-        collector = self
+        super().__init__()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                collector.bodies.append(json.loads(body))
-                step = collector.script.pop(0) if collector.script else (202, {})
-                if step == "drop":
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                if step == "stall":
-                    collector.release.wait(10)
-                    return
-                assert isinstance(step, tuple)
-                status, headers = step
-                # send_response() would add a Date of its own; a scripted one replaces it.
-                self.send_response_only(status)
-                self.send_header("Date", headers.get("Date", self.date_time_string()))
-                for name, value in headers.items():
-                    if name == "Date":
-                        continue
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.serve(Handler)
+    def answer(self, handler: http.server.BaseHTTPRequestHandler) -> None:
+        step = self.script.pop(0) if self.script else (202, {})
+        if step == "drop":
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if step == "stall":
+            self.release.wait(10)
+            return
+        assert isinstance(step, tuple)
+        status, headers = step
+        # send_response() would add a Date of its own; a scripted one replaces it.
+        handler.send_response_only(status)
+        handler.send_header("Date", headers.get("Date", handler.date_time_string()))
+        for name, value in headers.items():
+            if name == "Date":
+                continue
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
 
     def let_go(self) -> None:
         self.release.set()
