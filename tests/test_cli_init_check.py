@@ -35,6 +35,20 @@ def backup_pub(tmp_path: Path, backup_key: Any) -> Path:
     return path
 
 
+@pytest.fixture
+def encrypted_backup_key(tmp_path: Path, backup_key: Any) -> Path:
+    """``backup_key`` in a PKCS#8 PEM file encrypted with the password ``hunter22``."""
+    path = tmp_path / "backup.key"
+    path.write_bytes(
+        backup_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"hunter22"),
+        )
+    )
+    return path
+
+
 def target(silent_server: TLSServer) -> str:
     return f"127.0.0.1:{silent_server.port}"
 
@@ -177,16 +191,10 @@ def test_init_encrypted_backup_key_and_options(
     silent_server: TLSServer,
     cafile: str,
     backup_key: Any,
+    encrypted_backup_key: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    key = tmp_path / "backup.key"
-    key.write_bytes(
-        backup_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"hunter22"),
-        )
-    )
+    key = encrypted_backup_key
     passfile = tmp_path / "pass"
     passfile.write_text("hunter22\n")
     second = Pin(os.urandom(32))
@@ -208,16 +216,9 @@ def test_init_encrypted_backup_key_and_options(
 
 
 def test_init_wrong_password_for_backup_key(
-    tmp_path: Path, silent_server: TLSServer, cafile: str, backup_key: Any
+    tmp_path: Path, silent_server: TLSServer, cafile: str, encrypted_backup_key: Path
 ) -> None:
-    key = tmp_path / "backup.key"
-    key.write_bytes(
-        backup_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"hunter22"),
-        )
-    )
+    key = encrypted_backup_key
     passfile = tmp_path / "pass"
     passfile.write_text("not it\n")
     out = tmp_path / "p.toml"
