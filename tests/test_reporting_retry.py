@@ -108,6 +108,23 @@ def _reporter(clock: FakeClock, **kwargs: Any) -> BackgroundReporter:
     return BackgroundReporter(clock=clock, jitter=lambda: 0.0, timeout=5, **kwargs)
 
 
+def _resent_only_after(
+    reporter: BackgroundReporter,
+    clock: FakeClock,
+    sink: ScriptedCollector,
+    wait: float,
+    rest: float,
+) -> None:
+    """Nothing is sent again ``wait`` seconds on; ``rest`` seconds later the report is."""
+    sent = len(sink.bodies)
+    clock.now += wait
+    assert reporter.flush(10)
+    assert len(sink.bodies) == sent
+    clock.now += rest
+    assert reporter.flush(10)
+    assert len(sink.bodies) == sent + 1
+
+
 # -- the reporter against a collector that fails, then recovers ----------------------------
 
 
@@ -123,12 +140,8 @@ def test_failed_delivery_is_retried_until_the_collector_recovers(
         stats = reporter.stats
         assert (stats.sent, stats.failed, stats.retrying) == (0, 1, 1)
         # Jitter 0 waits half the first backoff (10 s): not a moment sooner.
-        clock.now += 4.9
-        assert reporter.flush(10)
-        assert len(sink.bodies) == 1
-        clock.now += 0.1
-        assert reporter.flush(10)
-        assert len(sink.bodies) == 2  # dropped connection: backoff doubles to 20 s, half is 10
+        _resent_only_after(reporter, clock, sink, 4.9, 0.1)
+        # The connection is dropped: the backoff doubles to 20 s, half is 10.
         assert reporter.stats.retrying == 1
         clock.now += 10
         assert reporter.flush(10)
@@ -192,11 +205,8 @@ def test_retry_after_is_honoured(
     with _reporter(clock) as reporter:
         reporter(verdict, conn)
         assert reporter.flush(10)
-        clock.now += 119  # the backoff alone (5 s) would have retried long ago
-        assert reporter.flush(10)
-        assert len(sink.bodies) == 1
-        clock.now += 1
-        assert reporter.flush(10)
+        # The backoff alone (5 s) would have retried long ago.
+        _resent_only_after(reporter, clock, sink, 119, 1)
         assert reporter.stats.sent == 1
     assert len(sink.bodies) == 2
 
@@ -216,11 +226,7 @@ def test_retry_after_as_an_http_date_is_read_against_the_collectors_date(
     with _reporter(clock) as reporter:
         reporter(verdict, conn)
         assert reporter.flush(10)
-        clock.now += 89
-        assert reporter.flush(10)
-        assert len(sink.bodies) == 1
-        clock.now += 1
-        assert reporter.flush(10)
+        _resent_only_after(reporter, clock, sink, 89, 1)
         assert reporter.stats.sent == 1
 
 
@@ -302,11 +308,7 @@ def test_jitter_spreads_the_retry(pki: TestPKI, collector: list[ScriptedCollecto
     with reporter:
         reporter(verdict, conn)
         assert reporter.flush(10)
-        clock.now += 5.9  # 8/2 + 0.5 * 8/2 = 6 s
-        assert reporter.flush(10)
-        assert len(sink.bodies) == 1
-        clock.now += 0.1
-        assert reporter.flush(10)
+        _resent_only_after(reporter, clock, sink, 5.9, 0.1)  # 8/2 + 0.5 * 8/2 = 6 s
         assert reporter.stats.sent == 1
 
 
