@@ -10,7 +10,7 @@ The public names are re-exported by :mod:`pinset.testing._mitm`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -67,22 +67,8 @@ class MitmRecord:
         return self.tls_started or self.mode == "http"
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-ready view."""
-        return {
-            "id": self.id,
-            "mode": self.mode,
-            "target": self.target,
-            "host": self.host,
-            "sni": self.sni,
-            "tls_started": self.tls_started,
-            "handshake_completed": self.handshake_completed,
-            "tls_version": self.tls_version,
-            "client_bytes": self.client_bytes,
-            "upstream_connected": self.upstream_connected,
-            "bytes_to_upstream": self.bytes_to_upstream,
-            "bytes_to_client": self.bytes_to_client,
-            "error": self.error,
-        }
+        """A JSON-ready view: every field but ``closed`` (a reported record is closed)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "closed"}
 
 
 @dataclass(frozen=True, slots=True)
