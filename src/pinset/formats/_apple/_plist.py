@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import plistlib
 import re
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,26 +16,11 @@ from xml.parsers import expat
 
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats._importing import did_you_mean, make_policy, refuse_build_setting
-from pinset.formats._model import (
-    ExportError,
-    ExportWarning,
-    Finding,
-    Imported,
-    PlatformDomain,
-    WrittenPins,
-)
+from pinset.formats._model import Finding, Imported, PlatformDomain, WrittenPins
 from pinset.pins import Pin
 from pinset.policy import DomainRule
 
-__all__ = [
-    "MAX_PLIST_DEPTH",
-    "KeyPath",
-    "PlistText",
-    "dump_plist",
-    "is_plist",
-    "key_path",
-    "one_label_as_subdomains",
-]
+__all__ = ["MAX_PLIST_DEPTH", "KeyPath", "PlistText", "dump_plist", "is_plist", "key_path"]
 
 KeyPath = tuple[str | int, ...]
 
@@ -56,28 +40,6 @@ def is_plist(data: bytes) -> bool:
     """True when ``data`` starts like a binary or an XML property list."""
     head = data.lstrip()[:512]
     return head.startswith(b"bplist") or b"<plist" in head or b"<!DOCTYPE plist" in head
-
-
-def one_label_as_subdomains(
-    rule: DomainRule, exact_names: set[str], platform: str, include_key: str, widening: str
-) -> None:
-    """Check that the one-label rule ``*.name`` may be written as ``name`` with ``include_key``.
-
-    Neither Apple format has a one-label wildcard; the nearest is the name itself with
-    its subdomains. That is refused next to a rule for the name itself (``exact_names``)
-    and otherwise warned about: ``widening`` says what ``platform`` pins beyond the policy.
-    """
-    if rule.name in exact_names:
-        raise ExportError(
-            f"{platform} cannot express {rule.pattern} next to a rule for {rule.name}",
-            key="name",
-            hint=f"merge the two rules into {rule.name} with include-subdomains",
-        )
-    warnings.warn(
-        f"{rule.pattern} is written as {rule.name} with {include_key}: {widening}",
-        ExportWarning,
-        stacklevel=5,
-    )
 
 
 def dump_plist(root: dict[str, Any], *, binary: bool) -> str | bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from pinset.formats._apple._plist import one_label_as_subdomains
+from pinset.formats._apple._one_label import one_label_as_subdomains
 from pinset.formats._apple._trustkit_keys import (
     DISABLE_DEFAULT,
     ENFORCE,

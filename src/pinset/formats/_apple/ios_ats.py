@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from pinset.formats._apple._one_label import one_label_as_subdomains
 from pinset.formats._apple._plist import (
     DomainEntry,
     KeyPath,
@@ -26,7 +27,6 @@ from pinset.formats._apple._plist import (
     dump_plist,
     entries_imported,
     is_plist,
-    one_label_as_subdomains,
 )
 from pinset.formats._importing import host_name, import_rule
 from pinset.formats._model import (
