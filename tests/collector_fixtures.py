@@ -212,14 +212,27 @@ def commit_in_one_batch(
 
 
 class LoopbackCollector:
-    """A loopback HTTP server on an ephemeral port, answering POSTs with ``Handler``.
+    """A loopback HTTP server on an ephemeral port that keeps every POSTed JSON body.
 
-    Subclasses define the handler and :meth:`let_go`, which frees any request the test is
-    holding back so that :meth:`close` never waits on one.
+    Subclasses set up what :meth:`answer` needs, then call ``super().__init__()``, which
+    starts serving. :meth:`let_go` frees any request the test is holding back so that
+    :meth:`close` never waits on one.
     """
 
-    def serve(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        collector = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                collector.bodies.append(json.loads(self.rfile.read(length)))
+                collector.answer(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -229,6 +242,10 @@ class LoopbackCollector:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1/report"
+
+    def answer(self, handler: http.server.BaseHTTPRequestHandler) -> None:
+        """Answer the POST whose body was just added to :attr:`bodies`."""
+        raise NotImplementedError
 
     def let_go(self) -> None:
         """Release whatever a handler is waiting for."""
@@ -243,28 +260,18 @@ class ReportSink(LoopbackCollector):
     """A loopback HTTP server that stores every POSTed body. ``gate`` holds answers back."""
 
     def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
         self.received = threading.Event()
         self.gate = threading.Event()
         self.gate.set()
         self.status = 202
-        sink = self
+        super().__init__()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length))
-                sink.bodies.append(body)
-                sink.received.set()
-                sink.gate.wait(10)
-                self.send_response(sink.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.serve(Handler)
+    def answer(self, handler: http.server.BaseHTTPRequestHandler) -> None:
+        self.received.set()
+        self.gate.wait(10)
+        handler.send_response(self.status)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
 
     def let_go(self) -> None:
         self.gate.set()

@@ -26,7 +26,15 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 import _loopback_only
 from _certs import rsa_8192
-from pinset.testing import KeyType, LeafCert, PrivateKey, TestPKI, TLSServer, generate_key
+from pinset.testing import (
+    KeyType,
+    LeafCert,
+    MitmProxy,
+    PrivateKey,
+    TestPKI,
+    TLSServer,
+    generate_key,
+)
 
 _loopback_only.install()
 
@@ -193,6 +201,12 @@ def silent_server(leaf: LeafCert) -> Iterator[TLSServer]:
     """Answers nothing, only counts: enough for whoever only fetches the chain."""
     with TLSServer(leaf, mode="silent") as srv:
         yield srv
+
+
+@pytest.fixture
+def proxy(pinset_mitm_proxy: MitmProxy) -> MitmProxy:
+    """A started forging proxy with a fresh interception CA: the plugin's ``pinset_mitm_proxy``."""
+    return pinset_mitm_proxy
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,9 @@ def live_cafile(tmp_path: Path, live_pki: TestPKI) -> str:
     return str(path)
 
 
+UNMATCHED_PIN = "sha256/kYYgDApU0eMPFGwHsLBIN0rf5c1kMzSVfli/vKiX+I4="
+
+
 def policy(tmp_path: Path, *pins: str, name: str = "api.example.com") -> Path:
     path = tmp_path / "pinset.toml"
     pin_list = ", ".join(f'"{p}"' for p in pins)
@@ -50,6 +53,11 @@ def policy(tmp_path: Path, *pins: str, name: str = "api.example.com") -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def unmatched_policy(tmp_path: Path, name: str = "api.example.com") -> Path:
+    """A policy for ``name`` whose two pins match no key of the test chains."""
+    return policy(tmp_path, UNMATCHED_PIN, str(spki_pin(generate_key())), name=name)
 
 
 def test_parse_endpoint() -> None:
@@ -64,7 +72,7 @@ def test_endpoints_use_the_apex_of_include_subdomains_rules(tmp_path: Path) -> N
     path = tmp_path / "p.toml"
     path.write_text(
         '[[domain]]\nname = "example.com"\ninclude-subdomains = true\nallow-single-pin = true\n'
-        'pins = ["sha256/kYYgDApU0eMPFGwHsLBIN0rf5c1kMzSVfli/vKiX+I4="]\n'
+        f'pins = ["{UNMATCHED_PIN}"]\n'
         '[[domain]]\nname = "static.example.com"\nexclude = true\n',
         encoding="utf-8",
     )
@@ -99,13 +107,7 @@ def test_live_chain_without_a_pinned_key_is_an_error(
     tmp_path: Path, live_server: TLSServer, live_cafile: str
 ) -> None:
     report = audit(
-        [
-            policy(
-                tmp_path,
-                "sha256/kYYgDApU0eMPFGwHsLBIN0rf5c1kMzSVfli/vKiX+I4=",
-                str(spki_pin(generate_key())),
-            )
-        ],
+        [unmatched_policy(tmp_path)],
         now=NOW,
         live=True,
         connect={"api.example.com": ("127.0.0.1", live_server.port)},
@@ -135,13 +137,7 @@ def test_unreachable_host_is_a_warning_not_a_crash(tmp_path: Path, closed_port: 
     chains = fetch_chains([Endpoint("api.example.com", "127.0.0.1", port)], timeout=2)
     assert chains["api.example.com"].error
     report = audit(
-        [
-            policy(
-                tmp_path,
-                "sha256/kYYgDApU0eMPFGwHsLBIN0rf5c1kMzSVfli/vKiX+I4=",
-                str(spki_pin(generate_key())),
-            )
-        ],
+        [unmatched_policy(tmp_path)],
         now=NOW,
         live=True,
         connect={"api.example.com": ("127.0.0.1", port)},
@@ -175,12 +171,7 @@ def test_cli_live_with_connect_and_json(
 def test_cli_host_option_overrides_the_port(
     tmp_path: Path, live_server: TLSServer, live_leaf: LeafCert, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = policy(
-        tmp_path,
-        "sha256/kYYgDApU0eMPFGwHsLBIN0rf5c1kMzSVfli/vKiX+I4=",
-        str(spki_pin(generate_key())),
-        name="127.0.0.1",
-    )
+    target = unmatched_policy(tmp_path, name="127.0.0.1")
     code = main(
         ["audit", str(target), "--live", "--host", f"127.0.0.1:{live_server.port}", "--json"]
     )
@@ -197,11 +188,7 @@ def test_cli_chain_file_offline(
     target = policy(tmp_path, str(spki_pin(live_leaf.cert)), str(spki_pin(generate_key())))
     assert main(["audit", str(target), "--chain", f"api.example.com={chain}", "--json"]) == 0
     capsys.readouterr()
-    other = policy(
-        tmp_path,
-        "sha256/kYYgDApU0eMPFGwHsLBIN0rf5c1kMzSVfli/vKiX+I4=",
-        str(spki_pin(generate_key())),
-    )
+    other = unmatched_policy(tmp_path)
     assert main(["audit", str(other), "--chain", f"api.example.com={chain}", "--json"]) == 1
     findings = json.loads(capsys.readouterr().out)["findings"]
     assert [f["id"] for f in findings] == ["no-live-match"]
@@ -211,10 +198,6 @@ def test_cli_chain_file_offline(
 def test_cli_bad_chain_option_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = policy(
-        tmp_path,
-        "sha256/kYYgDApU0eMPFGwHsLBIN0rf5c1kMzSVfli/vKiX+I4=",
-        str(spki_pin(generate_key())),
-    )
+    target = unmatched_policy(tmp_path)
     assert main(["audit", str(target), "--chain", "no-equals-sign"]) == 2
     assert "HOST=FILE" in capsys.readouterr().err

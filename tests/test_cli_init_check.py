@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,20 @@ def backup_pub(tmp_path: Path, backup_key: Any) -> Path:
     path.write_bytes(
         backup_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def encrypted_backup_key(tmp_path: Path, backup_key: Any) -> Path:
+    """``backup_key`` in a PKCS#8 PEM file encrypted with the password ``hunter22``."""
+    path = tmp_path / "backup.key"
+    path.write_bytes(
+        backup_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"hunter22"),
         )
     )
     return path
@@ -148,10 +163,27 @@ def test_init_refuses_to_overwrite_without_force(
     args += ["--expires-in", "30", "-o", str(out)]
     assert main(args) == 2
     assert out.read_text() == "# hand-written, keep me\n"
+    out.chmod(0o640)
     assert main([*args, "--force"]) == 0
     rule = policyfile.load(out).rule_for("127.0.0.1")
     assert rule is not None
     assert spki_pin(backup_key) in rule.pins
+    # Replaced in one step: the file keeps its mode and no temporary file stays behind.
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".p.toml")]
+
+
+def test_init_force_creates_a_new_file_honoring_the_umask(
+    tmp_path: Path, silent_server: TLSServer, cafile: str, backup_pub: Path
+) -> None:
+    out = tmp_path / "p.toml"
+    args = ["init", target(silent_server), "--cafile", cafile, "--backup-key", str(backup_pub)]
+    old = os.umask(0o027)
+    try:
+        assert main([*args, "--expires-in", "30", "-o", str(out), "--force"]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
 
 
 def test_init_encrypted_backup_key_and_options(
@@ -159,16 +191,10 @@ def test_init_encrypted_backup_key_and_options(
     silent_server: TLSServer,
     cafile: str,
     backup_key: Any,
+    encrypted_backup_key: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    key = tmp_path / "backup.key"
-    key.write_bytes(
-        backup_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"hunter22"),
-        )
-    )
+    key = encrypted_backup_key
     passfile = tmp_path / "pass"
     passfile.write_text("hunter22\n")
     second = Pin(os.urandom(32))
@@ -190,16 +216,9 @@ def test_init_encrypted_backup_key_and_options(
 
 
 def test_init_wrong_password_for_backup_key(
-    tmp_path: Path, silent_server: TLSServer, cafile: str, backup_key: Any
+    tmp_path: Path, silent_server: TLSServer, cafile: str, encrypted_backup_key: Path
 ) -> None:
-    key = tmp_path / "backup.key"
-    key.write_bytes(
-        backup_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"hunter22"),
-        )
-    )
+    key = encrypted_backup_key
     passfile = tmp_path / "pass"
     passfile.write_text("not it\n")
     out = tmp_path / "p.toml"

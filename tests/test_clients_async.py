@@ -1,17 +1,14 @@
-"""asyncio clients with a pinned context: right pins pass, wrong pins leak nothing.
+"""The asyncio path (PinnedSSLObject, memory BIOs): what it alone must refuse, and websockets.
 
-These go through PinnedSSLObject (memory BIOs) rather than PinnedSSLSocket.
+The matrix of HTTP clients, the asyncio ones among them, is in test_clients.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable, Coroutine
 from typing import Any
 
-import aiohttp
-import httpx
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import ServerConnection
@@ -19,92 +16,10 @@ from websockets.asyncio.server import serve as ws_serve
 from websockets.http11 import Request
 
 from _client_helpers import BACKUP, HOSTS, OTHER, find_mismatch, no_proxy_from_environment, pinned  # noqa: F401 - an autouse fixture
+from _clients import via_asyncio
 from pinset import PinMismatchError
 from pinset.enforce import PinnedSSLObject
-from pinset.testing import LeafCert, TestPKI, TLSServer, TunnelProxy
-
-# -- one coroutine per client: returns the HTTP status ---------------------------------
-
-Client = Callable[[str, int, ssl.SSLContext, "str | None"], Coroutine[Any, Any, int]]
-
-
-async def via_httpx(host: str, port: int, ctx: ssl.SSLContext, proxy: str | None) -> int:
-    async with httpx.AsyncClient(verify=ctx, proxy=proxy, trust_env=False, timeout=5) as client:
-        return (await client.get(f"https://{host}:{port}/")).status_code
-
-
-async def via_aiohttp(host: str, port: int, ctx: ssl.SSLContext, proxy: str | None) -> int:
-    async with aiohttp.ClientSession() as session:
-        response = await session.get(f"https://{host}:{port}/", ssl=ctx, proxy=proxy)
-        async with response:
-            await response.read()
-            return response.status
-
-
-async def via_asyncio(host: str, port: int, ctx: ssl.SSLContext, proxy: str | None) -> int:
-    assert proxy is None
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname=host)
-    try:
-        writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-        await writer.drain()
-        status_line = await reader.readline()
-        await reader.read()
-        return int(status_line.split()[1])
-    finally:
-        writer.close()
-        await writer.wait_closed()
-
-
-CLIENTS: dict[str, tuple[Client, type[BaseException]]] = {
-    "httpx": (via_httpx, httpx.ConnectError),
-    "aiohttp": (via_aiohttp, aiohttp.ClientConnectorCertificateError),
-    "asyncio": (via_asyncio, ssl.SSLCertVerificationError),
-}
-
-
-@pytest.mark.parametrize("host", HOSTS)
-@pytest.mark.parametrize("name", sorted(CLIENTS))
-def test_right_pins_pass(
-    pki: TestPKI, root_pem: str, server: TLSServer, name: str, host: str
-) -> None:
-    client, _ = CLIENTS[name]
-    ctx = pinned(pki, root_pem, host, right=True)
-    assert asyncio.run(client(host, server.port, ctx, None)) == 200
-    assert len(server.requests) == 1
-
-
-@pytest.mark.parametrize("host", HOSTS)
-@pytest.mark.parametrize("name", sorted(CLIENTS))
-def test_wrong_pins_fail_with_the_clients_own_error_and_send_nothing(
-    pki: TestPKI, root_pem: str, server: TLSServer, name: str, host: str
-) -> None:
-    client, error_type = CLIENTS[name]
-    ctx = pinned(pki, root_pem, host, right=False)
-    with pytest.raises(error_type) as info:
-        asyncio.run(client(host, server.port, ctx, None))
-    mismatch = find_mismatch(info.value)
-    assert mismatch is not None
-    assert mismatch.hostname == host
-    server.wait_for_connections(1)
-    assert server.received_bytes == 0
-    assert server.requests == []
-
-
-@pytest.mark.parametrize("name", ["httpx", "aiohttp"])
-def test_through_a_connect_proxy(pki: TestPKI, root_pem: str, server: TLSServer, name: str) -> None:
-    client, error_type = CLIENTS[name]
-    with TunnelProxy() as proxy:
-        good = pinned(pki, root_pem, "localhost", right=True)
-        assert asyncio.run(client("localhost", server.port, good, proxy.url)) == 200
-        server.wait_for_connections(1)
-        server.reset()
-        bad = pinned(pki, root_pem, "localhost", right=False)
-        with pytest.raises(error_type) as info:
-            asyncio.run(client("localhost", server.port, bad, proxy.url))
-        assert proxy.connects == [f"localhost:{server.port}"] * 2
-    assert find_mismatch(info.value) is not None
-    server.wait_for_connections(1)
-    assert server.received_bytes == 0
+from pinset.testing import LeafCert, TestPKI, TLSServer
 
 
 def test_empty_verified_chain_is_refused_on_the_asyncio_path(
@@ -113,7 +28,7 @@ def test_empty_verified_chain_is_refused_on_the_asyncio_path(
     monkeypatch.setattr(PinnedSSLObject, "_verified_certificates", lambda self: [])
     ctx = pinned(pki, root_pem, "localhost", right=True)
     with pytest.raises(PinMismatchError) as info:
-        asyncio.run(via_asyncio("localhost", server.port, ctx, None))
+        asyncio.run(via_asyncio(f"https://localhost:{server.port}/", ctx, None))
     assert info.value.verdict is not None
     assert info.value.verdict.reason == "no-verified-chain"
     server.wait_for_connections(1)

@@ -32,6 +32,7 @@ from schemathesis.checks import not_a_server_error
 
 from collector_fixtures import db_url, pems_of  # noqa: F401 - fixtures
 from pinset.collector import Settings, create_app
+from pinset.collector._normalize import KNOWN_FIELDS
 from pinset.hosts import canonical_host
 from pinset.testing import TestPKI
 
@@ -114,25 +115,8 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
-KEYS = (
-    "date-time",
-    "hostname",
-    "port",
-    "effective-expiration-date",
-    "include-subdomains",
-    "noted-hostname",
-    "served-certificate-chain",
-    "validated-certificate-chain",
-    "known-pins",
-    "app-bundle-id",
-    "app-version",
-    "app-platform",
-    "enforce-pinning",
-    "validation-result",
-    "known-pins-expiration-date",
-    "pinset-reason",
-    "trustkit-version",
-)
+# Every field the collector reads, and one it only keeps as an extra.
+KEYS = (*sorted(KNOWN_FIELDS), "trustkit-version")
 
 TEXT_KEYS = ("hostname", "noted-hostname", "app-bundle-id", "app-version", "app-platform")
 

@@ -8,7 +8,6 @@ import ssl
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,6 @@ from pinset.testing._mitm import MitmProxy
 CURL = shutil.which("curl")
 pytestmark = pytest.mark.skipif(CURL is None, reason="curl is not installed")
 CURL_PIN_MISMATCH = 90  # CURLE_SSL_PINNEDPUBKEYNOTMATCH
-
-
-@pytest.fixture
-def proxy() -> Iterator[MitmProxy]:
-    with MitmProxy() as mitm:
-        yield mitm
 
 
 @pytest.fixture

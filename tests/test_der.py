@@ -190,14 +190,20 @@ def test_tbs_cutter_agrees_with_the_certificate_cutter(pki: TestPKI) -> None:
 # -- openssl -------------------------------------------------------------------------
 
 
-def openssl_pin(cert_pem: Path) -> str:
-    """``openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | dgst | base64``."""
+def openssl_pubkey(cert_pem: Path) -> bytes:
+    """``openssl x509 -pubkey -noout``: the certificate's key as PUBLIC KEY PEM."""
     assert OPENSSL is not None
-    pubkey = subprocess.run(
+    return subprocess.run(
         [OPENSSL, "x509", "-in", str(cert_pem), "-pubkey", "-noout"],
         check=True,
         capture_output=True,
     ).stdout
+
+
+def openssl_pin(cert_pem: Path) -> str:
+    """``openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | dgst | base64``."""
+    assert OPENSSL is not None
+    pubkey = openssl_pubkey(cert_pem)
     der = subprocess.run(
         [OPENSSL, "pkey", "-pubin", "-outform", "der"],
         input=pubkey,
@@ -277,13 +283,7 @@ def test_spki_is_cut_not_reencoded(name: str, keygen: list[list[str]], tmp_path:
     assert spki_pin(pem).b64 == expected
     assert spki_pin(cert.public_bytes(serialization.Encoding.DER)).b64 == expected
     # The PUBLIC KEY PEM openssl prints is hashed as is, too.
-    assert OPENSSL is not None
-    pub = subprocess.run(
-        [OPENSSL, "x509", "-in", str(cert_path), "-pubkey", "-noout"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    assert spki_pin(pub).b64 == expected
+    assert spki_pin(openssl_pubkey(cert_path)).b64 == expected
     # Proof that cutting matters: the parsed key re-encodes differently (when it parses at all).
     try:
         reencoded = spki_pin(cert.public_key())

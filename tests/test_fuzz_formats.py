@@ -100,11 +100,14 @@ def _check_error(exc: PinsetError, data: str | bytes) -> None:
         assert 1 <= exc.line <= lines, (exc.line, lines, exc.message)
 
 
-def _must_not_crash(fmt: str, data: str | bytes) -> None:
+def _must_not_crash(fmt: str, data: str | bytes) -> PinsetError | None:
+    """Load ``data``: any error must be a well-made ConfigError (returned for more checks)."""
     try:
         _load(fmt, data)
     except PinsetError as exc:
         _check_error(exc, data)
+        return exc
+    return None
 
 
 # -- mutations ----------------------------------------------------------------------
@@ -204,17 +207,10 @@ _XML_FORMATS = ("android", "trustkit-android", "ios-ats", "trustkit")
 @given(mutated())
 def test_mutated_real_files_only_raise_config_error(case: tuple[str, bytes]) -> None:
     fmt, data = case
-    try:
-        _load(fmt, data)
-    except PinsetError as exc:
-        error: PinsetError | None = exc
-    else:
-        error = None
-    if error is not None:
-        _check_error(error, data)
-        if fmt in _XML_FORMATS and not data.startswith(b"bplist"):
-            # An XML parser always knows where it is.
-            assert error.line is not None, error.message
+    error = _must_not_crash(fmt, data)
+    if error is not None and fmt in _XML_FORMATS and not data.startswith(b"bplist"):
+        # An XML parser always knows where it is.
+        assert error.line is not None, error.message
 
 
 @settings(FUZZ, max_examples=150)
@@ -447,16 +443,9 @@ def test_plists_with_wrong_types_at_any_key_raise_config_error(
     case: tuple[str, bytes, bool],
 ) -> None:
     fmt, data, binary = case
-    try:
-        _load(fmt, data)
-    except PinsetError as exc:
-        error: PinsetError | None = exc
-    else:
-        error = None
-    if error is not None:
-        _check_error(error, data)
-        if not binary:
-            assert error.line is not None, error.message
+    error = _must_not_crash(fmt, data)
+    if error is not None and not binary:
+        assert error.line is not None, error.message
 
 
 @pytest.mark.timeout(60)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import http.server
-import json
 import os
 import socket
 import threading
@@ -52,38 +51,29 @@ class ScriptedCollector(LoopbackCollector):
 
     def __init__(self, *script: Answer) -> None:
         self.script = list(script)
-        self.bodies: list[dict[str, Any]] = []
         self.release = threading.Event()
-        collector = self
+        super().__init__()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                collector.bodies.append(json.loads(body))
-                step = collector.script.pop(0) if collector.script else (202, {})
-                if step == "drop":
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                if step == "stall":
-                    collector.release.wait(10)
-                    return
-                assert isinstance(step, tuple)
-                status, headers = step
-                # send_response() would add a Date of its own; a scripted one replaces it.
-                self.send_response_only(status)
-                self.send_header("Date", headers.get("Date", self.date_time_string()))
-                for name, value in headers.items():
-                    if name == "Date":
-                        continue
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.serve(Handler)
+    def answer(self, handler: http.server.BaseHTTPRequestHandler) -> None:
+        step = self.script.pop(0) if self.script else (202, {})
+        if step == "drop":
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if step == "stall":
+            self.release.wait(10)
+            return
+        assert isinstance(step, tuple)
+        status, headers = step
+        # send_response() would add a Date of its own; a scripted one replaces it.
+        handler.send_response_only(status)
+        handler.send_header("Date", headers.get("Date", handler.date_time_string()))
+        for name, value in headers.items():
+            if name == "Date":
+                continue
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
 
     def let_go(self) -> None:
         self.release.set()
@@ -118,6 +108,23 @@ def _reporter(clock: FakeClock, **kwargs: Any) -> BackgroundReporter:
     return BackgroundReporter(clock=clock, jitter=lambda: 0.0, timeout=5, **kwargs)
 
 
+def _resent_only_after(
+    reporter: BackgroundReporter,
+    clock: FakeClock,
+    sink: ScriptedCollector,
+    wait: float,
+    rest: float,
+) -> None:
+    """Nothing is sent again ``wait`` seconds on; ``rest`` seconds later the report is."""
+    sent = len(sink.bodies)
+    clock.now += wait
+    assert reporter.flush(10)
+    assert len(sink.bodies) == sent
+    clock.now += rest
+    assert reporter.flush(10)
+    assert len(sink.bodies) == sent + 1
+
+
 # -- the reporter against a collector that fails, then recovers ----------------------------
 
 
@@ -133,12 +140,8 @@ def test_failed_delivery_is_retried_until_the_collector_recovers(
         stats = reporter.stats
         assert (stats.sent, stats.failed, stats.retrying) == (0, 1, 1)
         # Jitter 0 waits half the first backoff (10 s): not a moment sooner.
-        clock.now += 4.9
-        assert reporter.flush(10)
-        assert len(sink.bodies) == 1
-        clock.now += 0.1
-        assert reporter.flush(10)
-        assert len(sink.bodies) == 2  # dropped connection: backoff doubles to 20 s, half is 10
+        _resent_only_after(reporter, clock, sink, 4.9, 0.1)
+        # The connection is dropped: the backoff doubles to 20 s, half is 10.
         assert reporter.stats.retrying == 1
         clock.now += 10
         assert reporter.flush(10)
@@ -202,11 +205,8 @@ def test_retry_after_is_honoured(
     with _reporter(clock) as reporter:
         reporter(verdict, conn)
         assert reporter.flush(10)
-        clock.now += 119  # the backoff alone (5 s) would have retried long ago
-        assert reporter.flush(10)
-        assert len(sink.bodies) == 1
-        clock.now += 1
-        assert reporter.flush(10)
+        # The backoff alone (5 s) would have retried long ago.
+        _resent_only_after(reporter, clock, sink, 119, 1)
         assert reporter.stats.sent == 1
     assert len(sink.bodies) == 2
 
@@ -226,11 +226,7 @@ def test_retry_after_as_an_http_date_is_read_against_the_collectors_date(
     with _reporter(clock) as reporter:
         reporter(verdict, conn)
         assert reporter.flush(10)
-        clock.now += 89
-        assert reporter.flush(10)
-        assert len(sink.bodies) == 1
-        clock.now += 1
-        assert reporter.flush(10)
+        _resent_only_after(reporter, clock, sink, 89, 1)
         assert reporter.stats.sent == 1
 
 
@@ -312,11 +308,7 @@ def test_jitter_spreads_the_retry(pki: TestPKI, collector: list[ScriptedCollecto
     with reporter:
         reporter(verdict, conn)
         assert reporter.flush(10)
-        clock.now += 5.9  # 8/2 + 0.5 * 8/2 = 6 s
-        assert reporter.flush(10)
-        assert len(sink.bodies) == 1
-        clock.now += 0.1
-        assert reporter.flush(10)
+        _resent_only_after(reporter, clock, sink, 5.9, 0.1)  # 8/2 + 0.5 * 8/2 = 6 s
         assert reporter.stats.sent == 1
 
 

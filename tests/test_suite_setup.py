@@ -81,30 +81,28 @@ def test_the_deterministic_profile_replays_nothing_from_earlier_runs() -> None:
     assert fuzz.database is not None
 
 
-def test_make_test_and_ci_select_the_deterministic_profile() -> None:
-    # -n prints the recipe; -o keeps make from (re)installing the virtualenvs to print it.
-    plan = subprocess.run(
-        ["make", "-n", "-o", ".venv/.installed-dev", "-o", ".venv-mitmproxy/bin/mitmdump", "test"],
+def _make_plan(*args: str) -> str:
+    """What ``make ARGS`` would run: -n prints the recipe; -o keeps make from (re)installing
+    the virtualenvs to print it."""
+    return subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed-dev", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=60,
         check=True,
     ).stdout
+
+
+def test_make_test_and_ci_select_the_deterministic_profile() -> None:
+    plan = _make_plan("-o", ".venv-mitmproxy/bin/mitmdump", "test")
     assert "pytest --hypothesis-profile=deterministic" in plan
     assert "PINSET_PG_INSTALL=no .ci/setup-postgres.sh" in plan
     assert re.search(r"^make test\b", (ROOT / ".ci" / "run").read_text(), re.MULTILINE)
 
 
 def test_make_fuzz_uses_fresh_randomness_for_a_bounded_time() -> None:
-    plan = subprocess.run(
-        ["make", "-n", "-o", ".venv/.installed-dev", "fuzz", "FUZZ_SECONDS=7"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=True,
-    ).stdout
+    plan = _make_plan("fuzz", "FUZZ_SECONDS=7")
     assert "--hypothesis-profile=fuzz -m hypothesis" in plan
     assert "+ 7" in plan  # the deadline is FUZZ_SECONDS from now
     assert "timeout --signal=INT" in plan

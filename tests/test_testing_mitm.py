@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from cryptography import x509
@@ -21,12 +21,6 @@ from pinset.testing import LeafCert, TestPKI, TLSServer
 from pinset.testing._mitm import MitmProxy, MitmRecord, assert_intercepted, assert_refused
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-
-
-@pytest.fixture
-def proxy() -> Iterator[MitmProxy]:
-    with MitmProxy() as mitm:
-        yield mitm
 
 
 def policy_for(host: str, *pins: pinset.Pin) -> Policy:

@@ -39,6 +39,15 @@ def server_context(leaf: LeafCert) -> ssl.SSLContext:
     return ctx
 
 
+def _advance(tls: ssl.SSLObject) -> bool:
+    """One step of ``tls``'s handshake: true once it is done."""
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        return False
+    return True
+
+
 def handshake(
     server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, hostname: str = "localhost"
 ) -> ssl.SSLObject:
@@ -48,19 +57,9 @@ def handshake(
     server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
     client_done = server_done = False
     for _ in range(10):
-        if not client_done:
-            try:
-                client.do_handshake()
-                client_done = True
-            except ssl.SSLWantReadError:
-                pass
+        client_done = client_done or _advance(client)
         s_in.write(c_out.read())
-        if not server_done:
-            try:
-                server.do_handshake()
-                server_done = True
-            except ssl.SSLWantReadError:
-                pass
+        server_done = server_done or _advance(server)
         c_in.write(s_out.read())
         if client_done and server_done:
             return client

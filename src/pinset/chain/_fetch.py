@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import socket
 import ssl
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, dataclass
+from typing import Any, ParamSpec, TypeVar
 
 from cryptography import x509
 
@@ -140,49 +141,131 @@ def _verify_message(exc: ssl.SSLError) -> str:
     return str(exc.reason or exc)
 
 
-def _fetched(
-    host: str,
-    port: int,
-    server_name: str | None,
-    obj: ssl.SSLSocket | ssl.SSLObject,
-    verified: bool,
-    verify_error: str | None,
-) -> FetchedChain:
-    cipher = obj.cipher()
-    return FetchedChain(
-        host=host,
-        port=port,
-        server_name=server_name,
-        served=peer_chain(obj),
-        verified=peer_chain(obj, verified=True) if verified else None,
-        verify_error=verify_error,
-        tls_version=obj.version(),
-        cipher=cipher[0] if cipher else None,
-    )
+@dataclass(frozen=True, slots=True)
+class _Fetch:
+    """One fetch: the parameters of :func:`fetch_chain` and :func:`async_fetch_chain`, once.
+
+    It decides everything that is not I/O: which handshakes to make and in what order
+    (:meth:`first` and :meth:`after`), what a handshaken connection yields
+    (:meth:`fetched`) and how a failure reads (:meth:`network_error`). The two entry
+    points only make the handshakes, one with sockets and one with asyncio.
+    """
+
+    host: str
+    port: int = 443
+    _: KW_ONLY
+    server_name: str | None = None
+    timeout: float = 10.0
+    cafile: str | os.PathLike[str] | None = None
+    cadata: str | bytes | None = None
+    context: ssl.SSLContext | None = None
+    verify: bool = True
+
+    @property
+    def sni(self) -> str:
+        """The name checked and sent as SNI: ``server_name``, else ``host``."""
+        return self.server_name or self.host
+
+    def first(self) -> _Attempt:
+        """The verifying handshake (with ``verify=False``, the capturing one)."""
+        if not self.verify:
+            return _Attempt(_capture_context(), verifying=False, verify_error=None)
+        ctx = (
+            self.context
+            if self.context is not None
+            else verifying_context(self.cafile, self.cadata)
+        )
+        return _Attempt(ctx, verifying=True, verify_error=None)
+
+    def after(self, attempt: _Attempt, exc: ssl.SSLError) -> _Attempt:
+        """The handshake to make after ``attempt`` failed with ``exc``, else a NetworkError.
+
+        A failed verifying handshake (validation failed, or the verifying settings were
+        refused) is followed by a capturing one that still sees the chain.
+        """
+        if not attempt.verifying:
+            raise self.network_error(exc) from None
+        return _Attempt(_capture_context(), verifying=False, verify_error=_verify_message(exc))
+
+    def fetched(self, obj: ssl.SSLSocket | ssl.SSLObject, attempt: _Attempt) -> FetchedChain:
+        """What the handshaken ``obj`` shows of the server."""
+        cipher = obj.cipher()
+        return FetchedChain(
+            host=self.host,
+            port=self.port,
+            server_name=self.server_name,
+            served=peer_chain(obj),
+            verified=peer_chain(obj, verified=True) if attempt.verifying else None,
+            verify_error=attempt.verify_error,
+            tls_version=obj.version(),
+            cipher=cipher[0] if cipher else None,
+        )
+
+    def network_error(self, exc: BaseException) -> NetworkError:
+        """:func:`network_error` for this host."""
+        return network_error(self.host, self.port, exc, self.timeout)
 
 
-def _handshake(
-    host: str, port: int, sni: str | None, ctx: ssl.SSLContext, timeout: float
-) -> ssl.SSLSocket:
-    sock = socket.create_connection((host, port), timeout=timeout)
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One handshake to make: with ``context``; ``verify_error`` is why verifying failed."""
+
+    context: ssl.SSLContext
+    verifying: bool
+    verify_error: str | None
+
+
+# What a failed connection raises besides ssl.SSLError: OSError, and asyncio's own
+# timeout (not an OSError before Python 3.11).
+_CONNECTION_ERRORS = (OSError, asyncio.TimeoutError)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _parameters_of(spec: Callable[_P, object]) -> Callable[[Callable[..., _R]], Callable[_P, _R]]:
+    """Give the decorated function the parameters of ``spec`` (for type checkers and help())."""
+
+    def apply(function: Callable[..., _R]) -> Callable[_P, _R]:
+        returns = inspect.signature(function).return_annotation
+        function.__signature__ = inspect.signature(spec).replace(  # type: ignore[attr-defined]
+            return_annotation=returns
+        )
+        return function
+
+    return apply
+
+
+def _handshake(fetch: _Fetch, attempt: _Attempt) -> FetchedChain | ssl.SSLError:
     try:
-        return ctx.wrap_socket(sock, server_hostname=sni)
-    except BaseException:
-        sock.close()
-        raise
+        sock = socket.create_connection((fetch.host, fetch.port), timeout=fetch.timeout)
+        with sock, attempt.context.wrap_socket(sock, server_hostname=fetch.sni) as tls:
+            return fetch.fetched(tls, attempt)
+    except ssl.SSLError as exc:
+        return exc
+    except _CONNECTION_ERRORS as exc:
+        raise fetch.network_error(exc) from None
 
 
-def fetch_chain(
-    host: str,
-    port: int = 443,
-    *,
-    server_name: str | None = None,
-    timeout: float = 10.0,
-    cafile: str | os.PathLike[str] | None = None,
-    cadata: str | bytes | None = None,
-    context: ssl.SSLContext | None = None,
-    verify: bool = True,
-) -> FetchedChain:
+async def _async_handshake(fetch: _Fetch, attempt: _Attempt) -> FetchedChain | ssl.SSLError:
+    connecting = asyncio.open_connection(
+        fetch.host, fetch.port, ssl=attempt.context, server_hostname=fetch.sni
+    )
+    try:
+        _, writer = await asyncio.wait_for(connecting, fetch.timeout)
+    except ssl.SSLError as exc:
+        return exc
+    except _CONNECTION_ERRORS as exc:
+        raise fetch.network_error(exc) from None
+    try:
+        return fetch.fetched(writer.get_extra_info("ssl_object"), attempt)
+    finally:
+        # A scanner does not wait for close_notify from hundreds of servers.
+        writer.transport.abort()
+
+
+@_parameters_of(_Fetch)
+def fetch_chain(*args: Any, **kwargs: Any) -> FetchedChain:
     """Connect to ``host:port`` and return the chain it serves (and the verified chain).
 
     Validation uses ``context`` (a verifying client context you made), else
@@ -190,79 +273,25 @@ def fetch_chain(
     as SNI is ``server_name`` or ``host``. When validation fails the served chain
     is captured with a second, non-verifying handshake and ``verify_error`` says
     what failed. ``verify=False`` makes one non-verifying handshake only.
-    Unreachable hosts and failed handshakes raise :class:`NetworkError`.
+    Unreachable hosts and failed handshakes raise :class:`NetworkError`. The
+    parameters are those of ``_Fetch``, shared with :func:`async_fetch_chain`.
     """
-    sni = server_name or host
-    verify_error: str | None = None
-    if verify:
-        ctx = context if context is not None else verifying_context(cafile, cadata)
-        try:
-            with _handshake(host, port, sni, ctx, timeout) as tls:
-                return _fetched(host, port, server_name, tls, True, None)
-        except ssl.SSLError as exc:
-            # Validation failed (or the verifying settings were refused): fall
-            # through to a non-verifying handshake that still sees the chain.
-            verify_error = _verify_message(exc)
-        except OSError as exc:
-            raise network_error(host, port, exc, timeout) from None
-    try:
-        with _handshake(host, port, sni, _capture_context(), timeout) as tls:
-            return _fetched(host, port, server_name, tls, False, verify_error)
-    except OSError as exc:
-        raise network_error(host, port, exc, timeout) from None
+    fetch = _Fetch(*args, **kwargs)
+    attempt = fetch.first()
+    while isinstance(outcome := _handshake(fetch, attempt), ssl.SSLError):
+        attempt = fetch.after(attempt, outcome)
+    return outcome
 
 
-async def _async_handshake(
-    host: str,
-    port: int,
-    sni: str | None,
-    ctx: ssl.SSLContext,
-    timeout: float,
-    verified: bool,
-    server_name: str | None,
-    verify_error: str | None,
-) -> FetchedChain:
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(host, port, ssl=ctx, server_hostname=sni), timeout
-    )
-    del reader
-    try:
-        obj = writer.get_extra_info("ssl_object")
-        return _fetched(host, port, server_name, obj, verified, verify_error)
-    finally:
-        # A scanner does not wait for close_notify from hundreds of servers.
-        writer.transport.abort()
-
-
-async def async_fetch_chain(
-    host: str,
-    port: int = 443,
-    *,
-    server_name: str | None = None,
-    timeout: float = 10.0,
-    cafile: str | os.PathLike[str] | None = None,
-    cadata: str | bytes | None = None,
-    context: ssl.SSLContext | None = None,
-    verify: bool = True,
-) -> FetchedChain:
-    """:func:`fetch_chain` for asyncio: one handshake when validation succeeds or ``verify=False``.
+@_parameters_of(_Fetch)
+async def async_fetch_chain(*args: Any, **kwargs: Any) -> FetchedChain:
+    """:func:`fetch_chain` for asyncio, with the same parameters.
 
     Build the verifying ``context`` once and pass it in when scanning many hosts:
     loading the trust store is the costly part of a client context.
     """
-    sni = server_name or host
-    verify_error: str | None = None
-    try:
-        if verify:
-            ctx = context if context is not None else verifying_context(cafile, cadata)
-            try:
-                return await _async_handshake(
-                    host, port, sni, ctx, timeout, True, server_name, None
-                )
-            except ssl.SSLError as exc:
-                verify_error = _verify_message(exc)
-        return await _async_handshake(
-            host, port, sni, _capture_context(), timeout, False, server_name, verify_error
-        )
-    except (OSError, asyncio.TimeoutError) as exc:
-        raise network_error(host, port, exc, timeout) from None
+    fetch = _Fetch(*args, **kwargs)
+    attempt = fetch.first()
+    while isinstance(outcome := await _async_handshake(fetch, attempt), ssl.SSLError):
+        attempt = fetch.after(attempt, outcome)
+    return outcome

@@ -61,29 +61,41 @@ def load_input(path: str, fmt: str | None = None, **options: Any) -> formats.Imp
     return formats.loads(data, format=fmt, source=source, **options)
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` in one step: readers see the old file or the new one."""
+def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one step: readers see the old file or the new one.
+
+    The data is on disk (fsync) before the rename. A replaced file keeps its mode; a
+    new one gets 0644 less the umask. Failures are :class:`ConfigError`; the temporary
+    file never stays behind.
+    """
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
+    source = str(path)
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     except OSError as exc:
-        raise ConfigError(f"cannot write: {exc.strerror or exc}", source=path) from None
+        raise ConfigError(f"cannot write: {exc.strerror or exc}", source=source) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        if target.exists():
-            os.chmod(temp, target.stat().st_mode & 0o777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temp, 0o666 & ~umask)
+        os.chmod(temp, _replacement_mode(target))
         os.replace(temp, target)
-    except OSError as exc:
+    except BaseException as exc:
         Path(temp).unlink(missing_ok=True)
-        raise ConfigError(f"cannot write: {exc.strerror or exc}", source=path) from None
+        if isinstance(exc, OSError):
+            raise ConfigError(f"cannot write: {exc.strerror or exc}", source=source) from None
+        raise
+
+
+def _replacement_mode(target: Path) -> int:
+    """The mode of the file ``target`` names, else 0644 less the umask."""
+    try:
+        return target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o644 & ~umask
 
 
 def write_new_file(path: Path, data: bytes, mode: int) -> None:

@@ -10,8 +10,6 @@ the policy and says what it wrote.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -27,7 +25,7 @@ from pinset.chain import (
     policy_from_chains,
 )
 from pinset.cli._app import Choice, SectionedCommand
-from pinset.cli._files import write_new_file
+from pinset.cli._files import write_atomically, write_new_file
 from pinset.cli._inputs import load_key_file, parse_host_port
 from pinset.cli._options import (
     cafile_option,
@@ -68,22 +66,12 @@ def _backups(
 
 
 def _write(path: Path, text: str, force: bool) -> None:
-    if not force:
-        write_new_file(path, text.encode("utf-8"), 0o644)
-        return
-    # Replace atomically: a crash mid-write must not leave half a policy behind.
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
-    except OSError as exc:
-        raise ConfigError(f"cannot write: {exc.strerror or exc}", source=str(path)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = text.encode("utf-8")
+    if force:
+        # Replace atomically: a crash mid-write must not leave half a policy behind.
+        write_atomically(path, data)
+    else:
+        write_new_file(path, data, 0o644)
 
 
 def _report(built: ChainPolicy, output: Path, expiration: dt.date, as_json: bool) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "output_option",
     "parse_now",
     "password_file_option",
+    "pin_host_option",
     "policy_option",
     "port_option",
     "server_name_option",
@@ -104,6 +105,11 @@ def port_option(default: int, help: str, *, any_free: bool) -> Callable[[FC], FC
         show_default=True,
         help=help,
     )
+
+
+def pin_host_option(help: str) -> Callable[[FC], FC]:
+    """``--pin-host HOST`` (repeatable), passed as ``pin_hosts``: a host the client pins."""
+    return click.option("--pin-host", "pin_hosts", multiple=True, metavar="HOST", help=help)
 
 
 def format_option(*, required: bool, help: str) -> Callable[[FC], FC]:

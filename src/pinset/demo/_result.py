@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = ["HOST", "DemoResult", "StepResult"]
@@ -22,15 +22,8 @@ class StepResult:
     details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view."""
-        return {
-            "name": self.name,
-            "title": self.title,
-            "expected": self.expected,
-            "observed": self.observed,
-            "ok": self.ok,
-            "details": self.details,
-        }
+        """A JSON-ready view: every field."""
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

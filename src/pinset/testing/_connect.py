@@ -9,8 +9,11 @@ not loopback, before a connection is attempted.
 from __future__ import annotations
 
 import ipaddress
+import selectors
 import socket
+from collections.abc import Callable
 from contextlib import suppress
+from typing import TypeVar
 
 from pinset.errors import ConfigError
 from pinset.hosts import canonical_host
@@ -24,12 +27,15 @@ __all__ = [
     "loopback_addresses",
     "parse_target",
     "read_request",
+    "relay",
     "reply",
 ]
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
 _MAX_HEAD = 16 * 1024
 RECV_SIZE = 64 * 1024
+
+_Sock = TypeVar("_Sock", bound=socket.socket)
 
 
 class Refused(Exception):
@@ -116,3 +122,52 @@ def reply(sock: socket.socket, status: int, reason: str, detail: str) -> None:
 
 def bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def _nothing(_sock: socket.socket, _data: bytes) -> None:
+    return None
+
+
+def relay(
+    client: _Sock,
+    upstream: _Sock,
+    io_timeout: float,
+    *,
+    read: Callable[[_Sock], tuple[list[bytes], bool]],
+    half_close: bool,
+    received: Callable[[_Sock, bytes], None] = _nothing,
+    sent: Callable[[_Sock, bytes], None] = _nothing,
+) -> None:
+    """Copy bytes both ways between ``client`` and ``upstream`` until they are done.
+
+    ``read(sock)`` returns what ``sock`` has, and whether it reached EOF. Each chunk is
+    passed to ``received(source, data)``, sent on, then to ``sent(source, data)``. At
+    an EOF, with ``half_close`` the other side's writing half is shut down and the
+    other direction goes on until it ends too; without it the relay ends. A relay idle
+    in both directions for ``io_timeout`` seconds ends as well.
+    """
+    peers = {client.fileno(): (client, upstream), upstream.fileno(): (upstream, client)}
+    with selectors.DefaultSelector() as selector:
+        for src, _ in peers.values():
+            selector.register(src, selectors.EVENT_READ)
+        open_sides = 2
+        while open_sides:
+            events = selector.select(io_timeout)
+            if not events:
+                return  # idle for io_timeout: give up rather than hang a test
+            for key, _ in events:
+                src, dst = peers[key.fd]
+                chunks, eof = read(src)
+                for data in chunks:
+                    received(src, data)
+                    dst.sendall(data)
+                    sent(src, data)
+                if not eof:
+                    continue
+                if not half_close:
+                    return
+                # Pass the half-close on, keep relaying the other direction.
+                selector.unregister(src)
+                open_sides -= 1
+                with suppress(OSError):
+                    dst.shutdown(socket.SHUT_WR)

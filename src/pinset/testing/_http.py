@@ -10,9 +10,10 @@ import ssl
 from collections.abc import Callable
 from contextlib import suppress
 
+from pinset.testing._connect import RECV_SIZE
+
 __all__ = [
     "MAX_HEAD",
-    "RECV_SIZE",
     "Closed",
     "Reader",
     "close_notify",
@@ -21,7 +22,6 @@ __all__ = [
 ]
 
 MAX_HEAD = 64 * 1024
-RECV_SIZE = 64 * 1024
 
 
 class Closed(Exception):

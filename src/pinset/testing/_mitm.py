@@ -13,7 +13,6 @@ request bytes the client sent in clear count as leaked.
 
 from __future__ import annotations
 
-import selectors
 import socket
 import ssl
 import threading
@@ -32,6 +31,7 @@ from pinset.testing._connect import (
     loopback_addresses,
     parse_target,
     read_request,
+    relay,
     reply,
 )
 from pinset.testing._mitm_verdicts import (
@@ -39,13 +39,12 @@ from pinset.testing._mitm_verdicts import (
     MitmRecord,
     Mode,
     Outcome,
-    State,
     assert_intercepted,
     assert_refused,
     host_verdict,
 )
 from pinset.testing._pki import CertificateAuthority, KeyType, configure_cert_chain, generate_key
-from pinset.testing._service import Link, LoopbackService, describe
+from pinset.testing._service import Link, LoopbackService, Tracked, describe
 
 __all__ = [
     "HostVerdict",
@@ -97,7 +96,7 @@ class MitmProxy(LoopbackService):
         self._upstream_context = upstream_context or _unverified_client_context()
         self._on_record = on_record
         self._forged: dict[str, ssl.SSLContext] = {}
-        self._states: list[State] = []
+        self._states: list[Tracked[MitmRecord]] = []
         self._next_id = 1
         self._changed = threading.Condition(self._lock)
         self._local = threading.local()
@@ -126,7 +125,7 @@ class MitmProxy(LoopbackService):
     def records(self) -> list[MitmRecord]:
         """A snapshot of every connection since start or :meth:`reset`, oldest first."""
         with self._lock:
-            return [s.snapshot() for s in self._states]
+            return [s.record for s in self._states]
 
     def reset(self) -> None:
         """Forget the connections seen so far (forged certificates stay cached)."""
@@ -143,13 +142,13 @@ class MitmProxy(LoopbackService):
         """
         deadline = time.monotonic() + timeout
         with self._changed:
-            while not all(s.closed for s in self._states):
+            while not all(s.record.closed for s in self._states):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    open_ = [s.snapshot() for s in self._states if not s.closed]
+                    open_ = [s.record for s in self._states if not s.record.closed]
                     raise TimeoutError(f"connections still open after {timeout}s: {open_}")
                 self._changed.wait(remaining)
-            return [s.snapshot() for s in self._states]
+            return [s.record for s in self._states]
 
     def verdicts(self, pinned_hosts: Iterable[str], *, wait: float = 5.0) -> list[HostVerdict]:
         """One :class:`HostVerdict` per pinned host, in the order given.
@@ -186,21 +185,20 @@ class MitmProxy(LoopbackService):
     def _on_sni(self, sslobj: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
         # Runs inside the handshake on the connection's own thread: switch to a leaf
         # forged for exactly the name the client asked for.
-        state: State | None = getattr(self._local, "state", None)
+        state: Tracked[MitmRecord] | None = getattr(self._local, "state", None)
         if server_name is None:
             return
         name = canonical_or_raw(server_name)
         if state is not None:
             with self._lock:
-                state.sni = server_name
-                state.host = name
+                state.update(sni=server_name, host=name)
         sslobj.context = self._forged_context(name)
 
     # -- connections ------------------------------------------------------------------
 
-    def _new_state(self, mode: Mode, target: str, host: str) -> State:
+    def _new_state(self, mode: Mode, target: str, host: str) -> Tracked[MitmRecord]:
         with self._changed:
-            state = State(self._next_id, mode, target, canonical_or_raw(host))
+            state = Tracked(MitmRecord(self._next_id, mode, target, canonical_or_raw(host)))
             self._next_id += 1
             self._states.append(state)
             self._changed.notify_all()
@@ -217,29 +215,29 @@ class MitmProxy(LoopbackService):
                 self._intercept(link, state, host, port)
                 return
             state_or_none = self._accept_request(link, link.socks[0])
-            if state_or_none is not None and state_or_none.mode == "connect":
-                host, port = parse_target(state_or_none.target)
+            if state_or_none is not None and state_or_none.record.mode == "connect":
+                host, port = parse_target(state_or_none.record.target)
                 self._intercept(link, state_or_none, host, port)
         except Exception as exc:  # recorded for the test to inspect, never printed
-            failed: State | None = self._local.state
+            failed: Tracked[MitmRecord] | None = self._local.state
             if failed is not None:
                 with self._lock:
-                    failed.error = failed.error or describe(exc)
+                    failed.update(error=failed.record.error or describe(exc))
         finally:
             self._finish(self._local.state)
             self._local.state = None
 
-    def _finish(self, state: State | None) -> None:
+    def _finish(self, state: Tracked[MitmRecord] | None) -> None:
         if state is None:
             return
         with self._changed:
-            state.closed = True
+            state.update(closed=True)
             self._changed.notify_all()
         if self._on_record is not None and state.counted:
             with suppress(Exception):  # an observer never breaks the proxy
-                self._on_record(state.snapshot())
+                self._on_record(state.record)
 
-    def _accept_request(self, link: Link, client: socket.socket) -> State | None:
+    def _accept_request(self, link: Link, client: socket.socket) -> Tracked[MitmRecord] | None:
         try:
             request = read_request(client)
             if request is None:
@@ -258,28 +256,30 @@ class MitmProxy(LoopbackService):
         try:
             addresses = loopback_addresses(host, port)
         except Refused as refused:
-            state.error = str(refused)
+            state.update(error=str(refused))
             reply(client, refused.status, refused.reason, str(refused))
             return None
         try:
             upstream = connect_any(addresses, port, self._io_timeout)
         except OSError:
-            state.error = f"cannot connect to {state.target}"
-            reply(client, 502, "Bad Gateway", state.error)
+            message = f"cannot connect to {state.record.target}"
+            state.update(error=message)
+            reply(client, 502, "Bad Gateway", message)
             return None
         link.socks.append(upstream)
         with self._lock:
-            state.upstream_connected = True
+            state.update(upstream_connected=True)
         if early:
             # Python's ssl cannot replay bytes already read from the socket; clients
             # wait for the 200 before their ClientHello, so this is a broken client.
-            state.error = "the client sent data before the proxy's 200 reply"
-            reply(client, 400, "Bad Request", state.error)
+            message = "the client sent data before the proxy's 200 reply"
+            state.update(error=message)
+            reply(client, 400, "Bad Request", message)
             return None
         client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         return state
 
-    def _plain_http(self, client: socket.socket, target: str, received: int) -> State:
+    def _plain_http(self, client: socket.socket, target: str, received: int) -> Tracked[MitmRecord]:
         # Plain HTTP through the proxy is already a leak: count it, never relay it.
         try:
             host = urlsplit(target).hostname or target
@@ -287,86 +287,86 @@ class MitmProxy(LoopbackService):
             host = target
         state = self._new_state("http", target, host)
         with self._lock:
-            state.client_bytes = received
-            state.error = "plain HTTP request (not relayed)"
+            state.update(client_bytes=received, error="plain HTTP request (not relayed)")
         reply(client, 501, "Not Implemented", "pinset mitm relays HTTPS (CONNECT) only")
         return state
 
-    def _intercept(self, link: Link, state: State, host: str, port: int) -> None:
+    def _intercept(self, link: Link, state: Tracked[MitmRecord], host: str, port: int) -> None:
         client = link.socks[0]
         client.settimeout(_PEEK_TIMEOUT)
         if not client.recv(1, socket.MSG_PEEK):
-            state.error = "client closed before starting TLS"
+            state.update(error="client closed before starting TLS")
             return
         client.settimeout(self._io_timeout)
         with self._lock:
-            state.tls_started = True
+            state.update(tls_started=True)
         if self.upstream is not None:
             addresses = loopback_addresses(host, port)
             try:
                 upstream_sock = connect_any(addresses, port, self._io_timeout)
             except OSError:
-                state.error = f"cannot connect to upstream {state.target}"
+                state.update(error=f"cannot connect to upstream {state.record.target}")
                 return
             link.socks.append(upstream_sock)
             with self._lock:
-                state.upstream_connected = True
-        tls = self._forged_context(state.host).wrap_socket(
+                state.update(upstream_connected=True)
+        tls = self._forged_context(state.record.host).wrap_socket(
             client, server_side=True, do_handshake_on_connect=False
         )
         link.socks[0] = tls
         tls.do_handshake()
         with self._lock:
-            state.handshake_completed = True
-            state.tls_version = tls.version()
+            state.update(handshake_completed=True, tls_version=tls.version())
         try:
-            up = _wrap_upstream(self._upstream_context, link.socks[-1], state.sni or host)
+            up = _wrap_upstream(self._upstream_context, link.socks[-1], state.record.sni or host)
         except (OSError, ValueError) as exc:
             with self._lock:
-                state.error = f"upstream TLS failed: {describe(exc)}"
+                state.update(error=f"upstream TLS failed: {describe(exc)}")
             self._count_only(tls, state)
             return
         link.socks[-1] = up
         self._relay(tls, up, state)
 
-    def _count_only(self, client: ssl.SSLSocket, state: State) -> None:
+    def _count_only(self, client: ssl.SSLSocket, state: Tracked[MitmRecord]) -> None:
         # Without an upstream the client's bytes still have to be measured.
         with suppress(OSError, ValueError):
             while data := client.recv(RECV_SIZE):
                 with self._lock:
-                    state.client_bytes += len(data)
+                    state.add(client_bytes=len(data))
 
-    def _relay(self, client: ssl.SSLSocket, upstream: ssl.SSLSocket, state: State) -> None:
-        peers = {client: upstream, upstream: client}
-        with selectors.DefaultSelector() as selector:
-            for sock in peers:
-                selector.register(sock, selectors.EVENT_READ)
-            while True:
-                events = selector.select(self._io_timeout)
-                if not events:
-                    return  # idle for io_timeout: give up rather than hang a test
-                for key, _ in events:
-                    src = key.fileobj
-                    assert isinstance(src, ssl.SSLSocket)
-                    try:
-                        chunks, eof = _drain(src, self._io_timeout)
-                    except (OSError, ValueError) as exc:
-                        with self._lock:
-                            if src is client or state.error is None:
-                                state.error = describe(exc)
-                        chunks, eof = [], True
-                    for data in chunks:
-                        with self._lock:
-                            if src is client:
-                                state.client_bytes += len(data)
-                            else:
-                                state.bytes_to_client += len(data)
-                        peers[src].sendall(data)
-                        if src is client:
-                            with self._lock:
-                                state.bytes_to_upstream += len(data)
-                    if eof:
-                        return
+    def _relay(
+        self, client: ssl.SSLSocket, upstream: ssl.SSLSocket, state: Tracked[MitmRecord]
+    ) -> None:
+        def read(src: ssl.SSLSocket) -> tuple[list[bytes], bool]:
+            try:
+                return _drain(src, self._io_timeout)
+            except (OSError, ValueError) as exc:
+                with self._lock:
+                    if src is client or state.record.error is None:
+                        state.update(error=describe(exc))
+                return [], True
+
+        def received(src: ssl.SSLSocket, data: bytes) -> None:
+            with self._lock:
+                if src is client:
+                    state.add(client_bytes=len(data))
+                else:
+                    state.add(bytes_to_client=len(data))
+
+        def sent(src: ssl.SSLSocket, data: bytes) -> None:
+            if src is client:
+                with self._lock:
+                    state.add(bytes_to_upstream=len(data))
+
+        relay(
+            client,
+            upstream,
+            self._io_timeout,
+            read=read,
+            half_close=False,
+            received=received,
+            sent=sent,
+        )
 
 
 def _drain(sock: ssl.SSLSocket, io_timeout: float) -> tuple[list[bytes], bool]:

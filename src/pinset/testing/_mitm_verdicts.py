@@ -2,9 +2,9 @@
 
 :class:`MitmRecord` is one client connection as :class:`~pinset.testing.MitmProxy`
 saw it; :func:`host_verdict` judges the records of one host; :func:`assert_refused`
-and :func:`assert_intercepted` are the test assertions built on it. ``State`` is the
-mutable record the proxy fills while a connection runs. The public names are
-re-exported by :mod:`pinset.testing._mitm`.
+and :func:`assert_intercepted` are the test assertions built on it. The proxy keeps a
+connection's record up to date by replacing it (:class:`pinset.testing._service.Tracked`).
+The public names are re-exported by :mod:`pinset.testing._mitm`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ __all__ = [
     "MitmRecord",
     "Mode",
     "Outcome",
-    "State",
     "assert_intercepted",
     "assert_refused",
     "host_verdict",
@@ -68,46 +67,8 @@ class MitmRecord:
         return self.tls_started or self.mode == "http"
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-ready view."""
-        return {
-            "id": self.id,
-            "mode": self.mode,
-            "target": self.target,
-            "host": self.host,
-            "sni": self.sni,
-            "tls_started": self.tls_started,
-            "handshake_completed": self.handshake_completed,
-            "tls_version": self.tls_version,
-            "client_bytes": self.client_bytes,
-            "upstream_connected": self.upstream_connected,
-            "bytes_to_upstream": self.bytes_to_upstream,
-            "bytes_to_client": self.bytes_to_client,
-            "error": self.error,
-        }
-
-
-@dataclass(slots=True)
-class State:
-    """The mutable twin of :class:`MitmRecord` (every field of it, plus ``counted``)."""
-
-    id: int
-    mode: Mode
-    target: str
-    host: str
-    sni: str | None = None
-    tls_started: bool = False
-    handshake_completed: bool = False
-    tls_version: str | None = None
-    client_bytes: int = 0
-    upstream_connected: bool = False
-    bytes_to_upstream: int = 0
-    bytes_to_client: int = 0
-    error: str | None = None
-    closed: bool = False
-    counted: bool = True
-
-    def snapshot(self) -> MitmRecord:
-        return MitmRecord(**{f.name: getattr(self, f.name) for f in fields(MitmRecord)})
+        """A JSON-ready view: every field but ``closed`` (a reported record is closed)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "closed"}
 
 
 @dataclass(frozen=True, slots=True)

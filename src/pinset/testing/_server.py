@@ -12,27 +12,26 @@ import ssl
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 from cryptography import x509
 
-from pinset.testing._connect import bracket
+from pinset.testing._connect import RECV_SIZE, bracket
 from pinset.testing._http import (
     MAX_HEAD,
-    RECV_SIZE,
     Reader,
     close_notify,
     parse_head,
     read_body,
 )
 from pinset.testing._pki import LeafCert, PrivateKey, configure_cert_chain
-from pinset.testing._service import Link, LoopbackService, describe
+from pinset.testing._service import Link, LoopbackService, Tracked, describe
 
 __all__ = ["ConnectionRecord", "ServerMode", "TLSServer"]
 
 ServerMode = Literal["http", "echo", "silent"]
-_MODES: tuple[ServerMode, ...] = ("http", "echo", "silent")
+_MODES: tuple[ServerMode, ...] = get_args(ServerMode)
 # Python's default server ciphers, at security level 0: the server presents whatever it
 # is given (a 1024-bit RSA key, a weak CA); refusing it is the client's business.
 _SERVER_CIPHERS = (
@@ -57,25 +56,6 @@ class ConnectionRecord:
     tls_version: str | None = None
     alpn_protocol: str | None = None
     closed: bool = False
-
-
-@dataclass(slots=True)
-class ConnState:
-    """The mutable twin of :class:`ConnectionRecord` (every field of it, plus ``counted``)."""
-
-    peer: tuple[str, int]
-    handshake_completed: bool = False
-    received: int = 0
-    sent: int = 0
-    error: str | None = None
-    sni: str | None = None
-    tls_version: str | None = None
-    alpn_protocol: str | None = None
-    closed: bool = False
-    counted: bool = True  # False once reset() has forgotten this connection
-
-    def snapshot(self) -> ConnectionRecord:
-        return ConnectionRecord(**{f.name: getattr(self, f.name) for f in fields(ConnectionRecord)})
 
 
 class TLSServer(LoopbackService):
@@ -111,7 +91,7 @@ class TLSServer(LoopbackService):
         self._alpn = list(alpn) if alpn is not None else None
         self._local = threading.local()
         self._context = self._make_context(chain, private_key)
-        self._conns: list[ConnState] = []
+        self._conns: list[Tracked[ConnectionRecord]] = []
         self._requests: list[bytes] = []
         self._received = 0
         self._changed = threading.Condition(self._lock)
@@ -145,7 +125,7 @@ class TLSServer(LoopbackService):
     def connections(self) -> list[ConnectionRecord]:
         """A snapshot of every connection since start or :meth:`reset`, oldest first."""
         with self._lock:
-            return [c.snapshot() for c in self._conns]
+            return [c.record for c in self._conns]
 
     @property
     def requests(self) -> list[bytes]:
@@ -170,13 +150,13 @@ class TLSServer(LoopbackService):
         """
         deadline = time.monotonic() + timeout
         with self._changed:
-            while len(self._conns) < count or not all(c.closed for c in self._conns):
+            while len(self._conns) < count or not all(c.record.closed for c in self._conns):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    seen = [c.snapshot() for c in self._conns]
+                    seen = [c.record for c in self._conns]
                     raise TimeoutError(f"waited {timeout}s for {count} closed connections: {seen}")
                 self._changed.wait(remaining)
-            return [c.snapshot() for c in self._conns]
+            return [c.record for c in self._conns]
 
     def __repr__(self) -> str:
         where = self.url if self._listener is not None else "not started"
@@ -202,20 +182,20 @@ class TLSServer(LoopbackService):
 
     def _on_sni(self, _sslobj: object, server_name: str | None, _ctx: ssl.SSLContext) -> None:
         # The callback runs inside do_handshake(), on the connection's own thread.
-        state: ConnState | None = getattr(self._local, "state", None)
+        state: Tracked[ConnectionRecord] | None = getattr(self._local, "state", None)
         if state is not None:
             with self._lock:
-                state.sni = server_name
+                state.update(sni=server_name)
 
     def _on_accept(self, link: Link, peer: tuple[str, int]) -> None:
-        link.state = ConnState(peer=peer)
+        link.state = Tracked(ConnectionRecord(peer=peer))
         with self._changed:
             self._conns.append(link.state)
             self._changed.notify_all()
 
-    def _count(self, state: ConnState, n: int) -> None:
+    def _count(self, state: Tracked[ConnectionRecord], n: int) -> None:
         with self._lock:
-            state.received += n
+            state.add(received=n)
             if state.counted:
                 self._received += n
 
@@ -232,25 +212,27 @@ class TLSServer(LoopbackService):
                 return
             tls.do_handshake()
             with self._lock:
-                state.handshake_completed = True
-                state.tls_version = tls.version()
-                state.alpn_protocol = tls.selected_alpn_protocol()
+                state.update(
+                    handshake_completed=True,
+                    tls_version=tls.version(),
+                    alpn_protocol=tls.selected_alpn_protocol(),
+                )
             self._serve(tls, state)
         except Exception as exc:  # recorded for the test to inspect, never printed
             with self._lock:
-                state.error = describe(exc)
+                state.update(error=describe(exc))
         finally:
             self._local.state = None
             with self._changed:
-                state.closed = True
+                state.update(closed=True)
                 self._changed.notify_all()
 
-    def _send(self, tls: ssl.SSLSocket, state: ConnState, data: bytes) -> None:
+    def _send(self, tls: ssl.SSLSocket, state: Tracked[ConnectionRecord], data: bytes) -> None:
         tls.sendall(data)
         with self._lock:
-            state.sent += len(data)
+            state.add(sent=len(data))
 
-    def _serve(self, tls: ssl.SSLSocket, state: ConnState) -> None:
+    def _serve(self, tls: ssl.SSLSocket, state: Tracked[ConnectionRecord]) -> None:
         if self.mode == "http":
             self._serve_http(tls, state)
             return
@@ -259,7 +241,7 @@ class TLSServer(LoopbackService):
             if self.mode == "echo":
                 self._send(tls, state, data)
 
-    def _serve_http(self, tls: ssl.SSLSocket, state: ConnState) -> None:
+    def _serve_http(self, tls: ssl.SSLSocket, state: Tracked[ConnectionRecord]) -> None:
         reader = Reader(tls, lambda n: self._count(state, n))
         while True:
             try:
@@ -296,7 +278,7 @@ class TLSServer(LoopbackService):
     def _respond(
         self,
         tls: ssl.SSLSocket,
-        state: ConnState,
+        state: Tracked[ConnectionRecord],
         status: int,
         body: bytes,
         *,

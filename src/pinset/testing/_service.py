@@ -15,17 +15,21 @@ import socket
 import threading
 import time
 from contextlib import suppress
+from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from pinset.testing._server import ConnState
+    from _typeshed import DataclassInstance
 
-__all__ = ["Link", "LoopbackService", "describe"]
+    from pinset.testing._server import ConnectionRecord
+
+__all__ = ["Link", "LoopbackService", "Tracked", "describe"]
 
 _JOIN_TIMEOUT = 2.0
 
 _S = TypeVar("_S", bound="LoopbackService")
+_R = TypeVar("_R", bound="DataclassInstance")
 
 
 def _require_loopback(host: str) -> None:
@@ -51,12 +55,34 @@ def _shutdown(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+class Tracked(Generic[_R]):
+    """What one connection did so far: a frozen record, replaced (never changed) as it goes.
+
+    The connection's thread updates it under its service's lock; readers take ``record``
+    as it is. ``counted`` turns false once the service's ``reset()`` forgot the connection.
+    """
+
+    __slots__ = ("counted", "record")
+
+    def __init__(self, record: _R) -> None:
+        self.record = record
+        self.counted = True
+
+    def update(self, **changes: Any) -> None:
+        """Replace the record with one whose fields ``changes`` names are changed."""
+        self.record = replace(self.record, **changes)
+
+    def add(self, **counts: int) -> None:
+        """Replace the record with one whose counters ``counts`` names are raised."""
+        self.update(**{name: getattr(self.record, name) + n for name, n in counts.items()})
+
+
 class Link:
     """The sockets of one accepted connection, so that stop() can unblock its thread."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.socks: list[socket.socket] = [sock]
-        self.state: ConnState | None = None
+        self.state: Tracked[ConnectionRecord] | None = None
 
 
 class LoopbackService:

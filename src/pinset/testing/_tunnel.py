@@ -7,7 +7,6 @@ anything else is refused with ``403`` before a connection is attempted.
 
 from __future__ import annotations
 
-import selectors
 import socket
 from contextlib import suppress
 
@@ -19,6 +18,7 @@ from pinset.testing._connect import (
     loopback_addresses,
     parse_target,
     read_request,
+    relay,
     reply,
 )
 from pinset.testing._service import Link, LoopbackService
@@ -109,29 +109,14 @@ class TunnelProxy(LoopbackService):
             self._down += down
 
     def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
-        peers = {client: upstream, upstream: client}
-        with selectors.DefaultSelector() as selector:
-            for sock in peers:
-                selector.register(sock, selectors.EVENT_READ)
-            open_sides = 2
-            while open_sides:
-                events = selector.select(self._io_timeout)
-                if not events:
-                    return  # idle for io_timeout: give up rather than hang a test
-                for key, _ in events:
-                    src = key.fileobj
-                    assert isinstance(src, socket.socket)
-                    dst = peers[src]
-                    data = src.recv(RECV_SIZE)
-                    if not data:
-                        # Pass the half-close on, keep relaying the other direction.
-                        selector.unregister(src)
-                        open_sides -= 1
-                        with suppress(OSError):
-                            dst.shutdown(socket.SHUT_WR)
-                        continue
-                    dst.sendall(data)
-                    if src is client:
-                        self._add(len(data), 0)
-                    else:
-                        self._add(0, len(data))
+        def read(sock: socket.socket) -> tuple[list[bytes], bool]:
+            data = sock.recv(RECV_SIZE)
+            return [data] if data else [], not data
+
+        def sent(src: socket.socket, data: bytes) -> None:
+            if src is client:
+                self._add(len(data), 0)
+            else:
+                self._add(0, len(data))
+
+        relay(client, upstream, self._io_timeout, read=read, half_close=True, sent=sent)

@@ -8,8 +8,8 @@ compared as digests with every certificate of the chain.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from functools import lru_cache
+from collections.abc import Callable, Iterator
+from functools import lru_cache, wraps
 
 from cryptography import x509
 
@@ -67,75 +67,81 @@ def _via(rule: DomainRule, chain: LiveChain) -> str:
     return f"{rule.pattern}{host}, chain from {chain.origin}"
 
 
-def live_fetch_failed(subject: Subject, context: Context) -> Iterator[Finding]:
+_ChainCheck = Callable[[DomainRule, LiveChain, Context], str | None]
+_LiveRule = Callable[[Subject, Context], Iterator[Finding]]
+
+
+def _per_chain(rule_id: str) -> Callable[[_ChainCheck], _LiveRule]:
+    """Make a rule of ``rule_id`` from a check of one (rule, chain) pair.
+
+    The check returns what is wrong with the pair, or ``None``; the rule runs it on
+    every pair of :func:`chains_for` and reports each problem after :func:`_via`.
+    """
+
+    def make(check: _ChainCheck) -> _LiveRule:
+        @wraps(check)
+        def rule_function(subject: Subject, context: Context) -> Iterator[Finding]:
+            for rule, chain in chains_for(subject, context):
+                problem = check(rule, chain, context)
+                if problem is not None:
+                    yield finding(rule_id, f"{_via(rule, chain)}: {problem}", **subject.where(rule))
+
+        return rule_function
+
+    return make
+
+
+@_per_chain("live-fetch-failed")
+def live_fetch_failed(rule: DomainRule, chain: LiveChain, context: Context) -> str | None:
     """A pinned host whose chain could not be fetched: nothing was checked for it."""
-    for rule, chain in chains_for(subject, context):
-        if chain.error is not None:
-            yield finding(
-                "live-fetch-failed",
-                f"{_via(rule, chain)}: {chain.error}",
-                **subject.where(rule),
-            )
+    return chain.error
 
 
-def no_live_match(subject: Subject, context: Context) -> Iterator[Finding]:
+@_per_chain("no-live-match")
+def no_live_match(rule: DomainRule, chain: LiveChain, context: Context) -> str | None:
     """The chain matches none of the rule's pins: an enforcing client refuses this server."""
-    for rule, chain in chains_for(subject, context):
-        if chain.error is not None or not chain.certificates or matches(rule, chain):
-            continue
-        served = ", ".join(str(_pin_of(c)) for c in chain.certificates)
-        yield finding(
-            "no-live-match",
-            f"{_via(rule, chain)}: no pin matches the chain (served keys: {served}); users "
-            "would be locked out",
-            **subject.where(rule),
-        )
+    if chain.error is not None or not chain.certificates or matches(rule, chain):
+        return None
+    served = ", ".join(str(_pin_of(c)) for c in chain.certificates)
+    return f"no pin matches the chain (served keys: {served}); users would be locked out"
 
 
-def no_offline_backup(subject: Subject, context: Context) -> Iterator[Finding]:
+@_per_chain("no-offline-backup")
+def no_offline_backup(rule: DomainRule, chain: LiveChain, context: Context) -> str | None:
     """Every real pin is a key of the live chain: there is no backup key held elsewhere."""
-    for rule, chain in chains_for(subject, context):
-        found = {pin for _position, pin in matches(rule, chain)}
-        real = {p for p in rule.pins if not p.is_placeholder}
-        if found and real <= found:
-            yield finding(
-                "no-offline-backup",
-                f"{_via(rule, chain)}: every pin is a key of the served chain, so no backup "
-                "key exists outside it",
-                **subject.where(rule),
-            )
+    found = {pin for _position, pin in matches(rule, chain)}
+    real = {p for p in rule.pins if not p.is_placeholder}
+    if not found or not real <= found:
+        return None
+    return "every pin is a key of the served chain, so no backup key exists outside it"
 
 
-def leaf_pin_cert_expiring(subject: Subject, context: Context) -> Iterator[Finding]:
+@_per_chain("leaf-pin-cert-expiring")
+def leaf_pin_cert_expiring(rule: DomainRule, chain: LiveChain, context: Context) -> str | None:
     """Only the leaf key matches, and the leaf certificate expires within ``min_days``."""
-    for rule, chain in chains_for(subject, context):
-        found = matches(rule, chain)
-        if not found or any(position != 0 for position, _pin in found):
-            continue
-        leaf = chain.certificates[0]
-        if cert_role(leaf, 0, chain.certificates) != "leaf":
-            continue
-        expires = leaf.not_valid_after_utc
-        if expires <= context.horizon:
-            yield finding(
-                "leaf-pin-cert-expiring",
-                f"{_via(rule, chain)}: only the leaf key is pinned and the leaf certificate "
-                f"expires on {expires.date()}; a renewal with a new key locks users out",
-                **subject.where(rule),
-            )
+    found = matches(rule, chain)
+    if not found or any(position != 0 for position, _pin in found):
+        return None
+    leaf = chain.certificates[0]
+    if cert_role(leaf, 0, chain.certificates) != "leaf":
+        return None
+    expires = leaf.not_valid_after_utc
+    if expires > context.horizon:
+        return None
+    return (
+        f"only the leaf key is pinned and the leaf certificate expires on {expires.date()}; "
+        "a renewal with a new key locks users out"
+    )
 
 
-def root_only_pins(subject: Subject, context: Context) -> Iterator[Finding]:
+@_per_chain("root-only-pins")
+def root_only_pins(rule: DomainRule, chain: LiveChain, context: Context) -> str | None:
     """The only chain keys pinned are root CAs': any certificate that CA issues passes."""
-    for rule, chain in chains_for(subject, context):
-        found = matches(rule, chain)
-        if not found:
-            continue
-        roles = {cert_role(chain.certificates[p], p, chain.certificates) for p, _pin in found}
-        if roles == {"root"}:
-            yield finding(
-                "root-only-pins",
-                f"{_via(rule, chain)}: only a root CA key is pinned; every certificate that "
-                "CA issues for the name passes, little more than the system store",
-                **subject.where(rule),
-            )
+    found = matches(rule, chain)
+    roles = {cert_role(chain.certificates[p], p, chain.certificates) for p, _pin in found}
+    if roles != {"root"}:
+        return None
+    return (
+        "only a root CA key is pinned; every certificate that CA issues for the name "
+        "passes, little more than the system store"
+    )

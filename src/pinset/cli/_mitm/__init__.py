@@ -23,15 +23,22 @@ from pinset.cli._mitm._client import client_env, run_client, write_trust
 from pinset.cli._mitm._serve import serve
 from pinset.cli._mitm._shared import (
     ca_options,
-    fail_line,
     failures,
     judge,
     load_ca,
+    print_verdicts,
     settle,
     start_proxy,
-    verdict_table,
+    verdicts_json,
 )
-from pinset.cli._options import cafile_option, json_option, timeout_option
+from pinset.cli._options import (
+    cafile_option,
+    json_option,
+    pin_host_option,
+    policy_option,
+    port_option,
+    timeout_option,
+)
 from pinset.cli._output import console, print_json
 from pinset.status import ExitStatus
 from pinset.testing._mitm import MitmProxy
@@ -68,25 +75,11 @@ class _MitmCommand(click.Command):
     cls=_MitmCommand,
     context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
 )
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    show_default=True,
-    help="Proxy port on 127.0.0.1 (0: any free port).",
-)
+@port_option(0, "Proxy port on 127.0.0.1 (0: any free port).", any_free=True)
 @ca_options
-@click.option(
-    "--pin-host",
-    "pin_hosts",
-    multiple=True,
-    metavar="HOST",
-    help="A host the client pins and must contact; NOT SEEN fails (repeat).",
-)
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False),
+@pin_host_option(help="A host the client pins and must contact; NOT SEEN fails (repeat).")
+@policy_option(
+    required=False,
     help="A pinset policy; its hosts count as pinned hosts the client must contact.",
 )
 @cafile_option(
@@ -153,8 +146,7 @@ def command(
                 "command": list(client_command),
                 "exit_code": run.returncode,
                 "timed_out": run.timed_out,
-                "pinned": [v.to_dict() for v in pinned],
-                "other_hosts": [v.to_dict() for v in others],
+                **verdicts_json(pinned, others),
                 "connections": [r.to_dict() for r in records],
                 "failures": found,
             }
@@ -165,10 +157,7 @@ def command(
         screen = console()
         state = "timed out" if run.timed_out else f"exited with status {run.returncode}"
         screen.print(f"client {state}; proxy was {url}")
-        if pinned or others:
-            screen.print(verdict_table(pinned, others))
-        for line in found:
-            screen.print(fail_line(line))
+        print_verdicts(screen, pinned, others, found)
         if ok:
             screen.print(
                 "[green]PASS[/] every host the client contacted refused the forged "

@@ -15,15 +15,15 @@ import click
 from pinset.cli._mitm._shared import (
     STYLE,
     ca_options,
-    fail_line,
     failures,
     judge,
     load_ca,
+    print_verdicts,
     settle,
     start_proxy,
-    verdict_table,
+    verdicts_json,
 )
-from pinset.cli._options import json_option
+from pinset.cli._options import json_option, pin_host_option, port_option
 from pinset.cli._output import console
 from pinset.errors import ConfigError
 from pinset.status import ExitStatus
@@ -49,12 +49,10 @@ def _record_line(record: MitmRecord) -> str:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8080,
-    show_default=True,
-    help="Proxy port on 127.0.0.1 (forward it to the device: adb reverse, ssh -R).",
+@port_option(
+    8080,
+    "Proxy port on 127.0.0.1 (forward it to the device: adb reverse, ssh -R).",
+    any_free=True,
 )
 @click.option(
     "--upstream",
@@ -67,13 +65,7 @@ def _record_line(record: MitmRecord) -> str:
     type=click.Path(dir_okay=False),
     help="Write the CA certificate here (default: a file in a temporary directory).",
 )
-@click.option(
-    "--pin-host",
-    "pin_hosts",
-    multiple=True,
-    metavar="HOST",
-    help="A host the client pins; judged in the summary (repeat).",
-)
+@pin_host_option(help="A host the client pins; judged in the summary (repeat).")
 @click.option(
     "--max-connections",
     type=click.IntRange(1),
@@ -159,16 +151,12 @@ def serve(
             json.dumps(
                 {
                     "event": "summary",
-                    "pinned": [v.to_dict() for v in pinned],
-                    "other_hosts": [v.to_dict() for v in others],
+                    **verdicts_json(pinned, others),
                     "failures": found,
                 }
             )
         )
     else:
         screen = console()
-        if pinned or others:
-            screen.print(verdict_table(pinned, others))
-        for line in found:
-            screen.print(fail_line(line))
+        print_verdicts(screen, pinned, others, found)
     return int(ExitStatus.CHECK_FAILED if found else ExitStatus.OK)

@@ -1,7 +1,8 @@
 """What ``pinset mitm`` and ``pinset mitm serve`` share: the CA, the proxy's lifetime, the verdicts.
 
 :func:`load_ca` reads the interception CA (or makes one); :func:`judge` sorts the
-proxy's records into verdicts for pinned and for other hosts; ``verdict_table`` prints them.
+proxy's records into verdicts for pinned and for other hosts; :func:`print_verdicts` and
+:func:`verdicts_json` show them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -22,7 +24,18 @@ from pinset.policy import Policy
 from pinset.testing._mitm import HostVerdict, MitmProxy, MitmRecord, host_verdict
 from pinset.testing._pki import CertificateAuthority, PrivateKey
 
-__all__ = ["fail_line", "failures", "judge", "load_ca"]
+__all__ = [
+    "STYLE",
+    "ca_options",
+    "fail_line",
+    "failures",
+    "judge",
+    "load_ca",
+    "print_verdicts",
+    "settle",
+    "start_proxy",
+    "verdicts_json",
+]
 
 STYLE = {"REFUSED": "bold green", "INTERCEPTED": "bold red", "NOT SEEN": "yellow"}
 
@@ -168,6 +181,27 @@ def verdict_table(pinned: Sequence[HostVerdict], others: Sequence[HostVerdict]) 
             str(verdict.leaked_bytes),
         )
     return table
+
+
+def verdicts_json(pinned: Sequence[HostVerdict], others: Sequence[HostVerdict]) -> dict[str, Any]:
+    """The verdicts in the JSON output: ``pinned`` and ``other_hosts``."""
+    return {
+        "pinned": [v.to_dict() for v in pinned],
+        "other_hosts": [v.to_dict() for v in others],
+    }
+
+
+def print_verdicts(
+    screen: Console,
+    pinned: Sequence[HostVerdict],
+    others: Sequence[HostVerdict],
+    found: Sequence[str],
+) -> None:
+    """The verdict table (when the client contacted any host), then a FAIL line per failure."""
+    if pinned or others:
+        screen.print(verdict_table(pinned, others))
+    for line in found:
+        screen.print(fail_line(line))
 
 
 def ca_options(f: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from pinset.formats._apple._one_label import one_label_as_subdomains
 from pinset.formats._apple._trustkit_keys import (
     DISABLE_DEFAULT,
     ENFORCE,
@@ -45,17 +46,12 @@ def trustkit_config(policy: Policy, swizzle_network_delegates: bool) -> dict[str
             )
         include = rule.include_subdomains
         if rule.one_label:
-            if rule.name in names:
-                raise ExportError(
-                    f"TrustKit cannot express {rule.pattern} next to a rule for {rule.name}",
-                    key="name",
-                    hint=f"merge the two rules into {rule.name} with include-subdomains",
-                )
-            warnings.warn(
-                f"{rule.pattern} is written as {rule.name} with TSKIncludeSubdomains: TrustKit "
-                f"also pins {rule.name} itself and names more than one label below it",
-                ExportWarning,
-                stacklevel=4,
+            one_label_as_subdomains(
+                rule,
+                names,
+                "TrustKit",
+                INCLUDE,
+                f"TrustKit also pins {rule.name} itself and names more than one label below it",
             )
             include = True
         if rule.enforce and len(rule.pins) < 2:

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from pinset.formats._apple._one_label import one_label_as_subdomains
 from pinset.formats._apple._plist import (
     DomainEntry,
     KeyPath,
@@ -252,17 +253,12 @@ def _scope(rule: DomainRule, exact_names: set[str]) -> tuple[str, bool]:
             "(TSKEnforcePinning = false)",
         )
     if rule.one_label:
-        if rule.name in exact_names:
-            raise ExportError(
-                f"ATS cannot express {rule.pattern} next to a rule for {rule.name}",
-                key="name",
-                hint=f"merge the two rules into {rule.name} with include-subdomains",
-            )
-        warnings.warn(
-            f"{rule.pattern} is written as {rule.name} with NSIncludesSubdomains: "
+        one_label_as_subdomains(
+            rule,
+            exact_names,
+            "ATS",
+            INCLUDES,
             f"iOS also pins {rule.name} itself, which the policy leaves unpinned",
-            ExportWarning,
-            stacklevel=4,
         )
         return rule.name, True
     if rule.include_subdomains:
