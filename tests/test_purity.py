@@ -122,10 +122,31 @@ def test_import_pinset_stays_light() -> None:
     found = json.loads(result.stdout)
     assert Path(found["file"]).resolve().is_relative_to(SRC), found["file"]
     loaded = set(found["modules"])
-    # The public names load on first use: `import pinset` alone loads none of the package.
-    assert found["bare"] == []
+    # The public names load on first use: `import pinset` alone loads none of the package
+    # but the loader itself.
+    assert found["bare"] == ["pinset._lazy"]
     # Every public name used once loads the core and the pinned context, nothing heavier.
     assert {"pinset.policy", "pinset.verdict", "pinset.enforce"} <= loaded
     for name in FORBIDDEN_MODULES:
         hits = sorted(m for m in loaded if m == name or m.startswith(name + "."))
         assert not hits, f"import pinset loaded {hits}"
+
+
+def test_lazy_names_resolve_and_match_their_modules() -> None:
+    # The names pinset and pinset.chain load on first use are exactly their __all__ (less
+    # what they define themselves), and pinset.chain's lists are its private modules'
+    # __all__: a name added to a module cannot be forgotten by the package that re-exports it.
+    import importlib
+
+    import pinset.chain
+
+    for package in (pinset, pinset.chain):
+        for name in package.__all__:
+            assert getattr(package, name) is not None, (package.__name__, name)
+    for module_name in ("pinset.chain._fetch", "pinset.chain._policy"):
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            assert getattr(pinset.chain, name) is getattr(module, name)
+            assert name in pinset.chain.__all__
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = pinset.nope  # type: ignore[attr-defined]

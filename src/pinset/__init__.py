@@ -8,9 +8,10 @@ The public names live in private-ish modules and are re-exported here::
 
 from __future__ import annotations
 
-import importlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pinset._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from pinset.enforce import PinnedSSLContext, ssl_context
@@ -27,39 +28,28 @@ if TYPE_CHECKING:
     from pinset.policy import DomainRule, Policy
     from pinset.verdict import Verdict, evaluate
 
-# Each public name and the module that defines it. They load on first use (PEP 562), so
-# ``import pinset.cli`` or ``import pinset.pins`` does not pay for the pinned context (ssl,
-# logging, threading) or the verdict: ``pinset pin FILE`` starts faster (docs/performance.md).
-_LAZY = {
-    "PinnedSSLContext": "pinset.enforce",
-    "ssl_context": "pinset.enforce",
-    "ChainError": "pinset.errors",
-    "ConfigError": "pinset.errors",
-    "NetworkError": "pinset.errors",
-    "PinFormatError": "pinset.errors",
-    "PinMismatchError": "pinset.errors",
-    "PinsetError": "pinset.errors",
-    "canonical_host": "pinset.hosts",
-    "Pin": "pinset.pins",
-    "spki_pin": "pinset.pins",
-    "DomainRule": "pinset.policy",
-    "Policy": "pinset.policy",
-    "Verdict": "pinset.verdict",
-    "evaluate": "pinset.verdict",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pinset' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # the next lookup is a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+# Each public name loads its module on first use (PEP 562), so ``import pinset.cli`` or
+# ``import pinset.pins`` does not pay for the pinned context (ssl, logging, threading) or
+# the verdict: ``pinset pin FILE`` starts faster (docs/performance.md).
+if not TYPE_CHECKING:  # type checkers read the imports above: no Any for a typo
+    __getattr__, __dir__ = lazy_attributes(
+        globals(),
+        {
+            "pinset.enforce": ("PinnedSSLContext", "ssl_context"),
+            "pinset.errors": (
+                "ChainError",
+                "ConfigError",
+                "NetworkError",
+                "PinFormatError",
+                "PinMismatchError",
+                "PinsetError",
+            ),
+            "pinset.hosts": ("canonical_host",),
+            "pinset.pins": ("Pin", "spki_pin"),
+            "pinset.policy": ("DomainRule", "Policy"),
+            "pinset.verdict": ("Verdict", "evaluate"),
+        },
+    )
 
 
 # The one place the version is written: pyproject.toml reads it from here.

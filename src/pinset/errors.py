@@ -112,10 +112,12 @@ class NetworkError(PinsetError, OSError):
     """A host could not be reached or did not complete a TLS handshake."""
 
 
-def __getattr__(name: str) -> Any:
-    if name == "PinMismatchError":
-        from pinset._mismatch import PinMismatchError
+if not TYPE_CHECKING:  # type checkers read the import above: no Any for a typo
 
-        globals()[name] = PinMismatchError
-        return PinMismatchError
-    raise AttributeError(f"module 'pinset.errors' has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        if name == "PinMismatchError":
+            from pinset._mismatch import PinMismatchError
+
+            globals()[name] = PinMismatchError
+            return PinMismatchError
+        raise AttributeError(f"module 'pinset.errors' has no attribute {name!r}")

@@ -15,7 +15,6 @@ Fetching and policy building are imported on first use (PEP 562 ``__getattr__``)
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
 
+from pinset._lazy import lazy_attributes
 from pinset.chain._files import Key, LoadedChain, PasswordError, load_chain
 
 if TYPE_CHECKING:
@@ -66,37 +66,29 @@ __all__ = [
 
 Role = Literal["leaf", "intermediate", "root"]
 
-# name -> the private module that defines it, imported on first access.
-_LAZY = {
-    **dict.fromkeys(
-        (
-            "FetchedChain",
-            "async_fetch_chain",
-            "fetch_chain",
-            "network_error",
-            "peer_chain",
-            "verifying_context",
-        ),
-        "pinset.chain._fetch",
-    ),
-    **dict.fromkeys(
-        ("ChainPolicy", "PinSource", "check_backups", "pin_at_level", "policy_from_chains"),
-        "pinset.chain._policy",
-    ),
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+# The private modules behind the names fetching and policy-building give this package,
+# imported on first access (reading files needs neither asyncio nor the fetcher).
+if not TYPE_CHECKING:  # type checkers read the imports above: no Any for a typo
+    __getattr__, __dir__ = lazy_attributes(
+        globals(),
+        {
+            "pinset.chain._fetch": (
+                "FetchedChain",
+                "async_fetch_chain",
+                "fetch_chain",
+                "network_error",
+                "peer_chain",
+                "verifying_context",
+            ),
+            "pinset.chain._policy": (
+                "ChainPolicy",
+                "PinSource",
+                "check_backups",
+                "pin_at_level",
+                "policy_from_chains",
+            ),
+        },
+    )
 
 
 # -- arranging --------------------------------------------------------------------
