@@ -116,30 +116,31 @@ def changes_of(payload: Payload, embedded: Policy | None) -> tuple[Change, ...]:
 def apply_changes(policy: Policy, changes: tuple[Change, ...]) -> Policy:
     """``policy`` with ``changes`` made; a change it cannot take is ``not-allowed``."""
     rules = {rule.pattern: rule for rule in policy.rules if not rule.exclude}
-    for change in changes:
-        rule = rules.get(change.domain)
-        if rule is None:
-            _rule(policy, change.domain, "change")
-            raise AssertionError  # pragma: no cover - _rule raised
-        if change.kind == "add-pins":
-            rule = dataclasses.replace(rule, pins=rule.pins + change.pins)
-        elif change.kind == "expiration":
-            assert change.expiration is not None
-            if rule.expiration is None or change.expiration < rule.expiration:
-                raise _not_allowed(
-                    f"{change.domain!r}: expiration {change.expiration} is earlier than the "
-                    f"policy's {rule.expiration or 'none (never expires)'}",
-                    "a bundle may only move an expiration later",
-                )
-            rule = dataclasses.replace(rule, expiration=change.expiration)
-        else:  # report-only and the kill switch: the domain is no longer enforced
-            rule = dataclasses.replace(rule, enforce=False)
-        rules[change.domain] = rule
-    kept = [rule for rule in policy.rules if rule.exclude]
     try:
+        for change in changes:
+            rules[change.domain] = _changed(policy, rules.get(change.domain), change)
+        kept = [rule for rule in policy.rules if rule.exclude]
         return dataclasses.replace(policy, rules=tuple(kept + list(rules.values())))
-    except ConfigError as exc:
+    except ConfigError as exc:  # a BundleError is not a ConfigError: it passes through
         raise _not_allowed(
             f"the policy refuses the bundle's change: {exc.message}",
             exc.hint or "sign a bundle the policy can take",
         ) from None
+
+
+def _changed(policy: Policy, rule: DomainRule | None, change: Change) -> DomainRule:
+    if rule is None:
+        return _rule(policy, change.domain, "change")  # raises: the policy does not pin it
+    if change.kind == "add-pins":
+        return dataclasses.replace(rule, pins=rule.pins + change.pins)
+    if change.kind == "expiration":
+        assert change.expiration is not None
+        if rule.expiration is None or change.expiration < rule.expiration:
+            raise _not_allowed(
+                f"{change.domain!r}: expiration {change.expiration} is earlier than the "
+                f"policy's {rule.expiration or 'none (never expires)'}",
+                "a bundle may only move an expiration later",
+            )
+        return dataclasses.replace(rule, expiration=change.expiration)
+    # report-only and the kill switch: the domain is no longer enforced
+    return dataclasses.replace(rule, enforce=False)

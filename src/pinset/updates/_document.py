@@ -223,6 +223,8 @@ def parse_document(data: bytes) -> Document:
             key = Pin.parse(entry["key"])
         except ConfigError:
             raise _malformed(f"{what}.key is not a sha256/ SPKI pin") from None
+        if str(key) != entry["key"]:
+            raise _malformed(f"{what}.key is not written as {str(key)!r}")
         signatures.append(Signature(key, entry["alg"], _unb64url(entry["sig"], f"{what}.sig")))
     return Document(payload, tuple(signatures))
 
