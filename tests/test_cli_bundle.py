@@ -5,22 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from tests._bundles import ED_KEY, EMBEDDED, OTHER_ED_KEY, P256_KEY, public_pem, updated
 
 from pinset.cli import main
 from pinset.pins import spki_pin
 from pinset.policyfile import dumps
 from pinset.updates import BundleStore
-from pinset.updates._signing import PrivateKey
 
 PASSWORD = b"correct horse battery staple"
 
 
-def write_key(path: Path, key: PrivateKey, password: bytes | None) -> Path:
+def write_key(path: Path, key: Any, password: bytes | None) -> Path:
     encryption = (
         serialization.BestAvailableEncryption(password)
         if password
@@ -198,12 +198,19 @@ def test_wrong_password_is_exit_2(
     assert not files["bundle"].exists()
 
 
-def test_p384_signing_key_is_exit_2(
-    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "key",
+    [ec.generate_private_key(ec.SECP384R1()), rsa.generate_private_key(65537, 2048)],
+    ids=["p384", "rsa"],
+)
+def test_other_signing_keys_are_exit_2(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], key: Any
 ) -> None:
-    write_key(files["key"], ec.generate_private_key(ec.SECP384R1()), PASSWORD)
+    write_key(files["key"], key, PASSWORD)
     assert sign(files) == 2
-    assert "Ed25519 or ECDSA P-256" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Ed25519 or ECDSA P-256" in err
+    assert str(files["key"]) in err
 
 
 def test_bad_trusted_key_is_exit_2(

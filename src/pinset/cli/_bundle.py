@@ -11,6 +11,7 @@ import datetime as dt
 
 import click
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from pinset.cli._app import SectionedCommand
 from pinset.cli._files import read_input, write_atomically
@@ -56,8 +57,17 @@ def _signing_key(path: str, password_file: str | None) -> PrivateKey:
             source=path,
             hint="give the bundle signing key (pinset keygen --type ed25519 --out signing.key)",
         ) from None
-    algorithm_of(key)  # type: ignore[arg-type]  # refuses anything but Ed25519 / P-256
-    return key  # type: ignore[return-value]
+    if not isinstance(key, (ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey)):
+        raise ConfigError(
+            f"a bundle key must be Ed25519 or ECDSA P-256, not {type(key).__name__}",
+            source=path,
+            hint="make one with: pinset keygen --type ed25519 --out signing.key",
+        )
+    try:
+        algorithm_of(key)  # an EC key on another curve than P-256
+    except ConfigError as exc:
+        raise exc.with_location(source=path) from None
+    return key
 
 
 _SIGN_EPILOG = """\b
