@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "import": ("pinset.cli._import", "command", "Read a platform config into a pinset policy."),
     "audit": ("pinset.cli._audit", "command", "Audit policies, live servers and mobile apps."),
     "rotate": ("pinset.cli._rotate", "group", "Plan and check a key rotation."),
+    "bundle": ("pinset.cli._bundle", "group", "Sign and verify pin-set bundles."),
     "mitm": ("pinset.cli._mitm", "command", "Attack a client with a forging proxy."),
     "collector": (
         "pinset.cli._collector",
