@@ -52,10 +52,10 @@ def readme(kit: RecoveryKit) -> str:
 
 def _keeping(kit: RecoveryKit) -> str:
     rows = [
-        f"| `{f.name}` | {'**offline**' if f.secret else 'may be shared'} | {f.description} |"
+        f"| `{f.name}` | {'**offline**' if f.secret else 'shareable'} | {f.description} |"
         for f in kit.files
     ]
-    rows.append("| `README.md` | may be shared | this file |")
+    rows.append("| `README.md` | shareable | this file |")
     pins = [f"| `{k.key}` | {k.role} | {k.key_type} | `{k.pin}` |" for k in kit.keys]
     return f"""\
 # Disaster-recovery kit for {", ".join(kit.names)}
@@ -80,7 +80,7 @@ team can reach, a sealed envelope), or the encryption protects nothing.
   leaves the safe only on the day it is deployed (then it is a live key, and you make a
   new backup). Whoever holds `signing.key` and its password can change the pins of
   every app that trusts `signing.pub`, and switch their pinning off.
-- **Public files may be shared**: the public keys, CSRs and pins go into policies, apps
+- **Shareable files** may be copied anywhere: the public keys, CSRs and pins go into policies, apps
   and tickets. `signing.pub` is built into every app that takes signed pin updates.
 - Keep a copy of this README with the on-call runbook, where it can be found without
   the kit.

@@ -341,7 +341,7 @@ def _write_kit(
         markup=False,
     )
     rows = [
-        (f.name, f"{f.mode:04o}", "secret" if f.secret else "public", f.description)
+        (f.name, f"{f.mode:04o}", "offline" if f.secret else "shareable", f.description)
         for f in made.files
     ]
     for line in plain_table(("file", "mode", "keep", "what"), rows):
@@ -362,23 +362,32 @@ def _write_kit(
 def _put_on_disk(made: RecoveryKit, directory: Path, create: bool) -> None:
     """Write every file, README last; on a failure remove what was written (all or nothing)."""
     written: list[Path] = []
+    current: Path | None = None
     created = False
     try:
         if create:
             directory.mkdir(mode=0o700)
             created = True
         for file in made.files:
-            path = directory / file.name
-            write_new_file(path, file.data, file.mode)
-            written.append(path)
+            current = directory / file.name
+            write_new_file(current, file.data, file.mode)
+            written.append(current)
+            current = None
     except (ConfigError, OSError) as exc:
+        # A ConfigError: the file could not be created, so it is not ours. An OSError
+        # came from writing into the file just created: it goes with the others.
+        if isinstance(exc, OSError) and current is not None:
+            written.append(current)
         for path in written:
             path.unlink(missing_ok=True)
         if created:
             with contextlib.suppress(OSError):
                 directory.rmdir()
         message = exc.message if isinstance(exc, ConfigError) else (exc.strerror or str(exc))
-        source = exc.source if isinstance(exc, ConfigError) else str(directory)
+        if isinstance(exc, ConfigError):
+            source = exc.source
+        else:
+            source = str(current if current is not None else directory)
         raise ConfigError(
             f"cannot write the kit: {message}; nothing of it was kept",
             source=source,
