@@ -75,13 +75,14 @@ team can reach, a sealed envelope), or the encryption protects nothing.
 |---|---|---|
 {chr(10).join(rows)}
 
-- **Secret files stay offline**: an encrypted USB stick or two in different safes, never
-  on a server, a laptop's synced folder, a CI system or in a repository. A backup key
-  leaves the safe only on the day it is deployed (then it is a live key, and you make a
-  new backup). Whoever holds `signing.key` and its password can change the pins of
-  every app that trusts `signing.pub`, and switch their pinning off.
-- **Shareable files** may be copied anywhere: the public keys, CSRs and pins go into policies, apps
-  and tickets. `signing.pub` is built into every app that takes signed pin updates.
+- **Offline files** (the `*.key` files) live on an encrypted USB stick or two, in
+  different safes: never on a server, in a laptop's synced folder, a CI system or a
+  repository. A backup key leaves the safe only on the day it is deployed (then it is
+  a live key, and you make a new backup). Whoever holds `signing.key` and its password
+  can change the pins of every app that trusts `signing.pub`, and switch them off.
+- **Shareable files** may be copied anywhere: the public keys, CSRs and pins go into
+  policies, apps and tickets. `signing.pub` is built into every app that takes signed
+  pin updates.
 - Keep a copy of this README with the on-call runbook, where it can be found without
   the kit.
 
