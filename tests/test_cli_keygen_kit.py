@@ -30,7 +30,7 @@ from cryptography.x509.oid import NameOID
 
 import pinset
 from pinset import policyfile
-from pinset.chain import recovery_kit
+from pinset.chain import csr_names, recovery_kit
 from pinset.cli import main
 from pinset.cli._app import cli
 from pinset.errors import ConfigError
@@ -297,6 +297,10 @@ def test_refusals_come_before_the_password_is_asked_for(
     bad_name = tmp_path / "kit"
     assert main(["keygen", "--kit", str(bad_name), "--cn", "api..example.com"]) == 2
     assert "--cn" in capsys.readouterr().err
+    # 65 characters with valid labels: a host name, but too long for the CSR's CN.
+    long_name = "a" * 53 + ".example.com"
+    assert main(["keygen", "--kit", str(bad_name), "--cn", long_name]) == 2
+    assert "longer than a common name" in capsys.readouterr().err
     assert not bad_name.exists()
 
 
@@ -342,6 +346,10 @@ def test_the_library_checks_before_making_keys() -> None:
         recovery_kit(["a.example"], password=b"", today=today)
     with pytest.raises(ConfigError, match="at least one name"):
         recovery_kit([], password=PASSWORD, today=today)
+    # RFC 5280 ub-common-name: 64 characters are a common name, 65 are not.
+    assert csr_names(["a" * 52 + ".example.com"]) == ("a" * 52 + ".example.com",)
+    with pytest.raises(ConfigError, match="longer than a common name"):
+        csr_names(["a" * 53 + ".example.com"])
     made = recovery_kit(["A.Example.", "*.b.example"], password=PASSWORD, today=today, backups=1)
     assert made.names == ("a.example", "*.b.example")
     readme = made.files[-1]

@@ -90,7 +90,8 @@ def public_key_pem(key: Any) -> bytes:
 def csr_names(names: Sequence[str]) -> tuple[str, ...]:
     """``names`` canonical (one owner: :func:`pinset.hosts.canonical_host`), ``*.`` kept.
 
-    A :class:`ConfigError` names the bad one; duplicates are kept once, in order.
+    A :class:`ConfigError` names the bad one; duplicates are kept once, in order. The
+    first becomes a CSR's common name, so it may be at most 64 characters (RFC 5280).
     """
     if not names:
         raise ConfigError(
@@ -109,6 +110,12 @@ def csr_names(names: Sequence[str]) -> tuple[str, ...]:
         full = f"*.{host}" if wildcard else host
         if full not in canonical:
             canonical.append(full)
+    if len(canonical[0]) > _MAX_COMMON_NAME:
+        raise ConfigError(
+            f"{canonical[0]!r} is longer than a common name may be ({_MAX_COMMON_NAME} characters)",
+            key="--cn",
+            hint="put a shorter name first: it becomes the CN, all names go into the SAN",
+        )
     return tuple(canonical)
 
 
@@ -117,19 +124,14 @@ def signing_request(
 ) -> x509.CertificateSigningRequest:
     """A CSR signed by ``key``.
 
-    With ``names`` (from :func:`csr_names`): the first is the subject's common name and
+    With ``names`` (made canonical by :func:`csr_names`): the first is the subject's common name and
     all of them are in the subjectAltName (DNS names, IP addresses), which is what a
     CA issues a server certificate from. ``subject`` replaces the common-name subject.
     """
+    names = csr_names(names) if names else ()
     if subject is None:
         if not names:
             raise ConfigError("a CSR needs a subject or at least one name", key="--cn")
-        if len(names[0]) > _MAX_COMMON_NAME:
-            raise ConfigError(
-                f"{names[0]!r} is longer than a common name may be ({_MAX_COMMON_NAME} characters)",
-                key="--cn",
-                hint="put a shorter name first: it becomes the CN, all names go into the SAN",
-            )
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
     builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
     if names:
