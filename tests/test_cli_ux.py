@@ -281,7 +281,16 @@ def test_keygen_and_init_json(ws: Workspace, capsys: pytest.CaptureFixture[str])
     code, out, _err = run(ws, capsys, f"keygen --out {key} --password-file {{policy}} --json")
     assert code == 0
     made = json.loads(out)
-    assert set(made) == {"key", "type", "key_type", "pin", "csr"}
+    assert set(made) == {
+        "key",
+        "type",
+        "key_type",
+        "pin",
+        "csr",
+        "public_key",
+        "public_out",
+        "encrypted",
+    }
     assert made["key"] == str(key)
 
     out_path = ws.dir / "json-init.toml"

@@ -143,7 +143,12 @@ def test_lazy_names_resolve_and_match_their_modules() -> None:
     for package in (pinset, pinset.chain):
         for name in package.__all__:
             assert getattr(package, name) is not None, (package.__name__, name)
-    for module_name in ("pinset.chain._fetch", "pinset.chain._policy"):
+    for module_name in (
+        "pinset.chain._fetch",
+        "pinset.chain._policy",
+        "pinset.chain._keys",
+        "pinset.chain._kit",
+    ):
         module = importlib.import_module(module_name)
         for name in module.__all__:
             assert getattr(pinset.chain, name) is getattr(module, name)

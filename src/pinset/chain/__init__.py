@@ -7,7 +7,9 @@ succeeds, the chain OpenSSL *verified* (code in :mod:`pinset.chain._fetch`).
 PKCS#7 and PKCS#12 files (code in :mod:`pinset.chain._files`).
 :func:`order_chain` and :func:`cert_role` arrange and label what was found;
 :func:`policy_from_chains` builds a first policy from fetched chains plus backup
-pins (code in :mod:`pinset.chain._policy`).
+pins (code in :mod:`pinset.chain._policy`). :func:`generate_key` and its companions
+make backup and bundle signing keys and their CSRs (:mod:`pinset.chain._keys`), and
+:func:`recovery_kit` a whole disaster-recovery kit (:mod:`pinset.chain._kit`).
 
 Fetching and policy building are imported on first use (PEP 562 ``__getattr__``):
 ``pinset pin FILE`` reads a file without loading asyncio, sockets or the verdict.
@@ -34,6 +36,16 @@ if TYPE_CHECKING:
         peer_chain,
         verifying_context,
     )
+    from pinset.chain._keys import (
+        KEY_TYPES,
+        SIGNING_KEY_TYPES,
+        csr_names,
+        generate_key,
+        private_key_pem,
+        public_key_pem,
+        signing_request,
+    )
+    from pinset.chain._kit import KitFile, KitKey, RecoveryKit, recovery_kit
     from pinset.chain._policy import (
         ChainPolicy,
         PinSource,
@@ -43,17 +55,24 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "KEY_TYPES",
+    "SIGNING_KEY_TYPES",
     "ChainPolicy",
     "FetchedChain",
     "Key",
+    "KitFile",
+    "KitKey",
     "LoadedChain",
     "PasswordError",
     "PinSource",
+    "RecoveryKit",
     "Role",
     "async_fetch_chain",
     "cert_role",
     "check_backups",
+    "csr_names",
     "fetch_chain",
+    "generate_key",
     "key_type",
     "load_chain",
     "network_error",
@@ -61,13 +80,17 @@ __all__ = [
     "peer_chain",
     "pin_at_level",
     "policy_from_chains",
+    "private_key_pem",
+    "public_key_pem",
+    "recovery_kit",
+    "signing_request",
     "verifying_context",
 ]
 
 Role = Literal["leaf", "intermediate", "root"]
 
-# The private modules behind the names fetching and policy-building give this package,
-# imported on first access (reading files needs neither asyncio nor the fetcher).
+# The private modules behind the names fetching, policy-building and key-making give this
+# package, imported on first access (reading files needs neither asyncio nor the fetcher).
 if not TYPE_CHECKING:  # type checkers read the imports above: no Any for a typo
     __getattr__, __dir__ = lazy_attributes(
         globals(),
@@ -80,6 +103,16 @@ if not TYPE_CHECKING:  # type checkers read the imports above: no Any for a typo
                 "peer_chain",
                 "verifying_context",
             ),
+            "pinset.chain._keys": (
+                "KEY_TYPES",
+                "SIGNING_KEY_TYPES",
+                "csr_names",
+                "generate_key",
+                "private_key_pem",
+                "public_key_pem",
+                "signing_request",
+            ),
+            "pinset.chain._kit": ("KitFile", "KitKey", "RecoveryKit", "recovery_kit"),
             "pinset.chain._policy": (
                 "ChainPolicy",
                 "PinSource",

@@ -23,7 +23,7 @@ DEBUG_ENV = "PINSET_DEBUG"
 # name -> (module, attribute, one-line help). Modules load only when their command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "pin": ("pinset.cli._pin", "command", "Print the SPKI pins of hosts and files."),
-    "keygen": ("pinset.cli._keygen", "command", "Make an offline backup key and print its pin."),
+    "keygen": ("pinset.cli._keygen", "command", "Make a backup or signing key, or a recovery kit."),
     "init": ("pinset.cli._init", "command", "Write a policy from live chains plus backup pins."),
     "check": ("pinset.cli._check", "command", "Connect with enforcement and print the verdict."),
     "export": ("pinset.cli._export", "command", "Write a policy in a platform's format."),
