@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from pinset.audit._plan import Checks, adoption_from_json, plan_rotation
+from pinset.audit._plan import Adoption, Checks, adoption_from_json, plan_rotation
 from pinset.cli import main
 from pinset.errors import ConfigError
 from pinset.pins import Pin, spki_pin
@@ -127,7 +127,7 @@ def test_start_defaults_to_the_day_of_now(served: LeafCert) -> None:
     assert plan.stages[3].date == dt.date(2026, 12, 13)
 
 
-def test_a_new_key_already_pinned_as_backup_needs_no_update_and_no_wait(
+def test_a_new_key_already_pinned_as_backup_needs_no_update_but_the_wait_counts_from_start(
     served: LeafCert,
 ) -> None:
     new = spki_pin(generate_key())
@@ -143,7 +143,8 @@ def test_a_new_key_already_pinned_as_backup_needs_no_update_and_no_wait(
     first, wait, switch = plan.stages[:3]
     assert first.done is True
     assert "already pinned as a backup" in first.title
-    assert wait.date == switch.date == dt.date(2026, 12, 10)
+    # pinset cannot tell how long the pin has been shipped: --start is that release's day
+    assert wait.date == switch.date == dt.date(2027, 1, 9)
     assert wait.done is None
     # the old key's pin and the new one are all that is pinned: no spare backup left
     assert plan.stages[5].done is False
@@ -210,6 +211,33 @@ def test_the_planner_refuses_the_current_key_and_expired_pins(served: LeafCert) 
         )
     with pytest.raises(ConfigError, match="no pinned rule"):
         plan_rotation([], {"localhost": served.chain}, spki_pin(generate_key()), CHECKS, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("today", "share", "expected"),
+    [
+        (dt.date(2026, 12, 20), 0.95, dt.date(2026, 12, 20)),  # reached early: switch today
+        (dt.date(2027, 2, 1), 0.95, dt.date(2027, 1, 9)),  # reached late: from the estimate
+        (dt.date(2026, 12, 1), 0.95, dt.date(2026, 12, 10)),  # before the release: its day
+        (dt.date(2026, 12, 20), 0.5, dt.date(2027, 1, 9)),  # not reached: the estimate
+        (dt.date(2027, 2, 1), 0.5, dt.date(2027, 2, 1)),  # not reached, estimate past: today
+    ],
+)
+def test_the_collector_moves_the_switch_date(
+    served: LeafCert, today: dt.date, share: float, expected: dt.date
+) -> None:
+    plan = plan_rotation(
+        [rule(spki_pin(served.cert), spki_pin(generate_key()))],
+        {"localhost": served.chain},
+        spki_pin(generate_key()),
+        CHECKS,
+        now=dt.datetime.combine(today, dt.time(12), tzinfo=dt.timezone.utc),
+        start=dt.date(2026, 12, 10),
+        update_days=30,
+        adoption=Adoption("7", share, 95, 100, "2026-12-01T00:00:00Z"),
+    )
+    assert plan.stages[1].date == plan.stages[2].date == expected
+    assert plan.stages[1].done is (share >= 0.9)
 
 
 # -- the adoption answer ---------------------------------------------------------------------
@@ -304,7 +332,7 @@ def test_plan_as_json(
     assert [s["stage"] for s in stages] == [1, 2, 3, 4, 5, 6]
     assert all(set(s) >= STAGE_KEYS for s in stages)
     assert all(isinstance(s["title"], str) and isinstance(s["check"], str) for s in stages)
-    assert [s["date"] for s in stages] == ["2027-01-04"] * 3 + ["2027-01-11"] * 3
+    assert [s["date"] for s in stages] == ["2027-01-04"] + ["2027-02-03"] * 2 + ["2027-02-10"] * 3
     assert [s["done"] for s in stages] == [True, None, False, False, True, False]
     assert stages[0]["check"].startswith(f"pinset rotate check {policy} --new-pin ")
     assert main([*stages[0]["check"].split()[1:], "--now", "2026-12-06"]) == 0  # a backup already
@@ -567,6 +595,7 @@ def test_collector_says_the_share_is_reached(
     assert fake.requests == [("/v1/adoption?app_id=com.example.app", "Bearer s3cret")]
     wait = json.loads(out)["stages"][1]
     assert wait["done"] is True
+    assert wait["date"] == "2026-12-06"  # reached: switch today, not after the 30-day estimate
     assert "95.0% of traffic (950 of 1000)" in wait["detail"]
     assert "reached" in wait["detail"]
     assert f"--collector {fake.url}" in wait["check"]
@@ -586,6 +615,7 @@ def test_collector_says_the_share_is_not_reached(
     assert code == 0
     wait = json.loads(out)["stages"][1]
     assert wait["done"] is False
+    assert wait["date"] == "2027-01-05"  # the estimate still stands
     assert "80.0% of traffic (800 of 1000)" in wait["detail"]
     assert "not reached (want 90%)" in wait["detail"]
 

@@ -172,9 +172,10 @@ def plan_rotation(
 ) -> Plan:
     """The plan for switching the servers in ``live`` (host -> served chain) to ``new_pin``.
 
-    ``rules`` are the pinned rules covering those hosts. Stage 2 waits ``update_days``
-    after the update of stage 1 (none when the new key is already pinned); ``adoption``,
-    when given, says whether ``share`` of installs carry the new pins.
+    ``rules`` are the pinned rules covering those hosts. ``start`` is the day of the
+    release that carries the new pin (default: the day of ``now``); stage 2 waits
+    ``update_days`` after it, unless ``adoption`` (the collector's numbers) says that
+    ``share`` of installs carry the new pins, or not yet.
     :class:`ConfigError` when the plan cannot work.
     """
     if not rules:
@@ -186,7 +187,7 @@ def plan_rotation(
     names = ", ".join(r.pattern for r in rules)
     stages = [
         _stage_pin(rules, new_pin, names, begin, checks),
-        _stage_wait(rules, new_pin, begin, share, update_days, adoption, checks),
+        _stage_wait(begin, now.date(), share, update_days, adoption, checks),
     ]
     switch = stages[1].date
     retire = switch + dt.timedelta(days=ROLLBACK_DAYS)
@@ -209,6 +210,7 @@ def _stage_pin(
         return Stage(
             1, f"the new key is already pinned as a backup ({names})", begin,
             checks.rotate_check, True,
+            detail="the wait of stage 2 counts from the release that shipped it (--start)",
         )  # fmt: skip
     missing = ", ".join(r.pattern for r in rules if new_pin not in r.pins)
     return Stage(
@@ -219,25 +221,26 @@ def _stage_pin(
 
 
 def _stage_wait(
-    rules: Sequence[DomainRule],
-    new_pin: Pin,
     begin: dt.date,
+    today: dt.date,
     share: float,
     update_days: int,
     adoption: Adoption | None,
     checks: Checks,
 ) -> Stage:
-    shipped = all(new_pin in r.pins for r in rules)
-    date = begin if shipped else begin + dt.timedelta(days=update_days)
+    """Wait ``update_days`` after the release of stage 1; the collector can say more.
+
+    The wait counts from the release that carries the new pin (``begin``) even when the
+    pin is already in the policy or app: pinset cannot tell how long it has been shipped.
+    """
+    estimate = begin + dt.timedelta(days=update_days)
     title = f"wait until {share:.0%} of installs carry the new pins"
     if adoption is None:
-        detail = (
-            "the pins are already shipped"
-            if shipped
-            else f"estimate: {update_days} days after the update"
-        )
-        return Stage(2, title, date, checks.adoption, None, detail=detail)
+        detail = f"estimate: {update_days} days after the release of stage 1"
+        return Stage(2, title, estimate, checks.adoption, None, detail=detail)
     reached = adoption.share >= share
+    # the measured share overrides the estimate: switch as soon as it is reached, not before
+    date = min(estimate, max(begin, today)) if reached else max(estimate, today)
     detail = (
         f"collector: {adoption.share:.1%} of traffic ({adoption.count} of {adoption.total}) "
         f"from pin-set version {adoption.version} or later since {adoption.since}: "

@@ -394,7 +394,12 @@ current one, the pins expired, no rule pins a target) or an input is wrong,
     show_default=True,
     help="Days for that share to update (the estimate without a collector).",
 )
-@click.option("--start", "start_text", metavar="DATE", help="Day of stage 1 (default: today).")
+@click.option(
+    "--start",
+    "start_text",
+    metavar="DATE",
+    help="Day of the release that carries the new pin (default: today).",
+)
 @now_option(help="Plan as of this date (UTC).")
 @click.option("--collector", metavar="URL", help="A pinset collector to ask for adoption.")
 @click.option("--token", help="The collector's read token.")
