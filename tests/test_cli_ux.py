@@ -410,7 +410,9 @@ def test_stdin_dash(
 
 
 # --help
-COMMANDS = ["pin", "keygen", "init", "check", "export", "import", "audit", "rotate check"]
+COMMANDS = [
+    "pin", "keygen", "init", "check", "export", "import", "audit", "rotate check", "rotate plan",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", COMMANDS)

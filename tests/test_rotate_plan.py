@@ -468,6 +468,7 @@ def test_an_expired_policy_is_refused(
         (["--new-pin", "{pin}", "--connect", "localhost"], "HOST=ADDR[:PORT]"),
         (["--new-pin", "{pin}", "--share", "0"], "--share"),
         (["--new-pin", "{pin}", "--now", "soon"], "--now"),
+        (["--new-pin", "{pin}", "--start", "2026-12-7"], "--start '2026-12-7' is not a date"),
     ],
 )
 def test_inputs_that_cannot_make_a_plan_are_usage_errors(

@@ -145,7 +145,6 @@ def _refuse(
         if chain and spki_pin(chain[0]) == new_pin:
             raise ConfigError(
                 f"the new key is the key {host} already serves ({new_pin})",
-                key="--new-key",
                 hint="give the key the server will switch to, not the one it uses",
             )
     for rule in rules:

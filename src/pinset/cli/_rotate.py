@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shlex
 from pathlib import Path
 
 import click
 from cryptography import x509
 
+from pinset._dates import parse_iso_date
 from pinset.audit import Endpoint, Subject, read_subjects
 from pinset.audit._plan import Adoption, Checks, Plan, Stage, adoption_from_json, plan_rotation
 from pinset.audit._rotation import RotationVerdict, check_rotation
@@ -282,6 +284,18 @@ def _ask_collector(url: str, token: str, app_id: str | None, pin_set_version: st
         ) from None
 
 
+def _start_date(text: str | None) -> dt.date | None:
+    """``--start``: a calendar date (yyyy-MM-dd)."""
+    if text is None:
+        return None
+    day = parse_iso_date(text)
+    if day is None:
+        raise ConfigError(
+            f"--start {text!r} is not a date", key="--start", hint="write --start 2026-12-07"
+        )
+    return day
+
+
 def _endpoints(targets: tuple[str, ...], connects: tuple[str, ...]) -> list[Endpoint]:
     """Each TARGET's name, and where to dial it (``--connect HOST=ADDR[:PORT]``)."""
     dial: dict[str, tuple[str, int]] = {}
@@ -461,7 +475,7 @@ def plan(
     source = ("--policy", policy_path) if policy_path else ("--app", str(app))
     pin, new = _new_pin(new_key, new_cert, new_pin, password_file)
     now = parse_now(now_text)
-    start = parse_now(start_text).date() if start_text else None
+    start = _start_date(start_text)
     subjects, unreadable, _names = read_subjects([source[1]])
     for item in unreadable:
         raise ConfigError(item.message, source=item.target, hint=item.hint)
