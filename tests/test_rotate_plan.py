@@ -668,3 +668,33 @@ def test_rotate_check_takes_a_bare_pin(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["rotate", "check", policy, "--new-pin", "sha256/short="]) == 2
     assert main(["rotate", "check", policy, "--new-pin", str(new), "--new-key", policy]) == 2
     assert "exactly one of" in capsys.readouterr().err
+
+
+def test_an_encrypted_new_key_keeps_its_password_file_in_the_checks(
+    tmp_path: Path,
+    server: TLSServer,
+    served: LeafCert,
+    cafile: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key = generate_key()
+    path = tmp_path / "new.key"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"correct horse"),
+        )
+    )
+    (tmp_path / "pass.txt").write_text("correct horse\n", encoding="utf-8")
+    policy = policy_file(tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()))
+    code, out, _ = run(
+        capsys, f"localhost:{server.port}", "--policy", policy, "--new-key", str(path),
+        "--password-file", str(tmp_path / "pass.txt"), "--cafile", cafile, "--json",
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    assert data["new_pin"] == str(spki_pin(key))
+    check = data["stages"][0]["check"].split()
+    assert check[-4:-2] == ["--password-file", str(tmp_path / "pass.txt")]
+    assert main([*check[1:]]) == 1  # runs without a prompt; the key is not pinned yet

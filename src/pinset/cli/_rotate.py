@@ -184,8 +184,8 @@ def check(
 
 def _new_pin(
     new_key: str | None, new_cert: str | None, new_pin: str | None, password_file: str | None
-) -> tuple[Pin, tuple[str, str]]:
-    """The new key's pin, and the option that names it in the checks' command lines."""
+) -> tuple[Pin, tuple[str, ...]]:
+    """The new key's pin, and the options that name it in the checks' command lines."""
     given = [(o, v) for o, v in (("--new-key", new_key), ("--new-cert", new_cert)) if v]
     if new_pin:
         given.append(("--new-pin", new_pin))
@@ -202,12 +202,12 @@ def _new_pin(
         return spki_pin(_new_chain(value, None)[0]), given[0]
     pin = _key_pin(value, password_file)
     assert pin is not None
-    return pin, given[0]
+    return pin, (option, value, *(("--password-file", password_file) if password_file else ()))
 
 
 def _pinned_rules(subjects: list[Subject], hosts: list[str]) -> list[DomainRule]:
     """The most specific rule of each host, once each; a host no rule pins is an error."""
-    found: dict[str, DomainRule] = {}
+    found: list[DomainRule] = []
     for host in hosts:
         rules = [
             rule
@@ -222,9 +222,9 @@ def _pinned_rules(subjects: list[Subject], hosts: list[str]) -> list[DomainRule]
                 key="TARGET",
                 hint="give the servers the policy or app pins (host or host:port)",
             )
-        for rule in rules:
-            found.setdefault(rule.pattern, rule)
-    return list(found.values())
+        # two configs of one app may pin the same name differently: each is judged
+        found += [rule for rule in rules if rule not in found]
+    return found
 
 
 def _live_chains(
@@ -319,7 +319,7 @@ def _endpoints(targets: tuple[str, ...], connects: tuple[str, ...]) -> list[Endp
 
 def _checks(
     source: str,
-    new: tuple[str, str],
+    new: tuple[str, ...],
     endpoints: list[Endpoint],
     connects: tuple[str, ...],
     cafile: str | None,
@@ -344,7 +344,7 @@ def _checks(
 
 
 def _replan(
-    targets: tuple[str, ...], source: tuple[str, str], new: tuple[str, str], extra: list[str]
+    targets: tuple[str, ...], source: tuple[str, str], new: tuple[str, ...], extra: list[str]
 ) -> list[str]:
     return ["pinset", "rotate", "plan", *targets, *source, *new, *extra]
 
