@@ -175,7 +175,7 @@ BAD_INPUT = [
     ("audit {policy} --concurrency 0", 2, "--concurrency"),
     ("audit {policy} -o {dir}/no/such/dir/report.json --json", 2, "cannot write"),
     # rotate
-    ("rotate check {policy}", 2, "exactly one of --new-cert and --new-key"),
+    ("rotate check {policy}", 2, "exactly one of --new-cert, --new-key and --new-pin"),
     ("rotate check {dir}/missing.toml --new-key {backup}", 2, "missing.toml"),
     ("rotate check {dir}/adir --new-key {backup}", 2, "adir"),
     ("rotate check {policy} --new-key {dir}/missing.pem", 2, "missing.pem"),
@@ -419,7 +419,9 @@ def test_stdin_dash(
 
 
 # --help
-COMMANDS = ["pin", "keygen", "init", "check", "export", "import", "audit", "rotate check"]
+COMMANDS = [
+    "pin", "keygen", "init", "check", "export", "import", "audit", "rotate check", "rotate plan",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", COMMANDS)
