@@ -143,10 +143,32 @@ def test_serve_refuses_an_unsupported_database(capsys: pytest.CaptureFixture[str
     assert "postgresql+psycopg" in err
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("PINSET_COLLECTOR_ALERT_RATE", "1.5", "alert rate must be over 0 and at most 1"),
+        ("PINSET_COLLECTOR_ALERT_MIN_TOTAL", "0", "alert minimum must be at least 1"),
+    ],
+)
+def test_serve_refuses_a_bad_rate_alert_setting(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    says: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert main(["collector", "serve", "--token", "t"]) == 2
+    assert says in capsys.readouterr().err
+    monkeypatch.delenv(variable)
+    assert main(["collector", "serve", "--alert-rate", "0", "--token", "t"]) == 2
+
+
 def test_serve_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["collector", "serve", "--help"]) == 0
     out = capsys.readouterr().out
     options = ("--host", "--port", "--db", "--token", "--alert-threshold", "--rate-limit")
+    options += ("--alert-rate", "--alert-min-total")
     limits = ("--forwarded-allow-ips", "--read-timeout", "--max-connections")
     for option in (*options, *limits):
         assert option in out

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pinset.collector._db import DEFAULT_DB_URL
+from pinset.errors import ConfigError
 
 __all__ = ["TOKEN_ENV", "Settings"]
 
@@ -38,9 +39,16 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alert_rate <= 1.0:
-            raise ValueError(f"alert_rate must be in (0, 1], not {self.alert_rate}")
+            raise ConfigError(
+                f"the alert rate must be over 0 and at most 1, not {self.alert_rate}",
+                key="--alert-rate",
+                hint="a share of verdicts: 0.05 alerts at 5 % failures",
+            )
         if self.alert_min_total < 1:
-            raise ValueError("alert_min_total must be at least 1")
+            raise ConfigError(
+                f"the alert minimum must be at least 1, not {self.alert_min_total}",
+                key="--alert-min-total",
+            )
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
