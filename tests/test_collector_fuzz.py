@@ -60,7 +60,9 @@ def api_schema(schema_app: FastAPI) -> Any:
 # Every operation of the API; test_every_operation_is_fuzzed keeps this list complete.
 OPERATIONS = (
     ("POST", "/v1/report"),
+    ("POST", "/v1/tallies"),
     ("GET", "/v1/summary"),
+    ("GET", "/v1/adoption"),
     ("GET", "/v1/reports"),
     ("GET", "/v1/chains"),
     ("GET", "/v1/alerts"),

@@ -75,3 +75,37 @@ def test_downgrade_to_the_first_revision_and_back(db_url: str) -> None:
     migrate(engine)
     assert "chain_pins" in sa.inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_0004_adds_the_tally_table_and_its_downgrade_drops_it(db_url: str) -> None:
+    engine = create_engine(db_url)
+    _upgrade(engine, "0003")
+    assert "verdict_tallies" not in sa.inspect(engine).get_table_names()
+    migrate(engine)
+    inspector = sa.inspect(engine)
+    assert inspector.get_pk_constraint("verdict_tallies")["constrained_columns"] == [
+        "app_id",
+        "domain",
+        "app_version",
+        "pin_set_version",
+        "interval_start",
+    ]
+    assert "ix_verdict_tallies_interval_start" in {
+        i["name"] for i in inspector.get_indexes("verdict_tallies")
+    }
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO verdict_tallies VALUES ('a', 'api.example.com', '1', '7', :t,"
+                " 3600, 5, 1, 0, 0)"
+            ),
+            {"t": T},
+        )
+    config = Config()
+    config.set_main_option("script_location", str(collector_db.MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+    assert "verdict_tallies" not in sa.inspect(engine).get_table_names()
+    assert "chain_pins" in sa.inspect(engine).get_table_names()
+    engine.dispose()

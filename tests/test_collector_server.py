@@ -143,10 +143,32 @@ def test_serve_refuses_an_unsupported_database(capsys: pytest.CaptureFixture[str
     assert "postgresql+psycopg" in err
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("PINSET_COLLECTOR_ALERT_RATE", "1.5", "alert rate must be over 0 and at most 1"),
+        ("PINSET_COLLECTOR_ALERT_MIN_TOTAL", "0", "alert minimum must be at least 1"),
+    ],
+)
+def test_serve_refuses_a_bad_rate_alert_setting(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    says: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert main(["collector", "serve", "--token", "t"]) == 2
+    assert says in capsys.readouterr().err
+    monkeypatch.delenv(variable)
+    assert main(["collector", "serve", "--alert-rate", "0", "--token", "t"]) == 2
+
+
 def test_serve_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["collector", "serve", "--help"]) == 0
     out = capsys.readouterr().out
     options = ("--host", "--port", "--db", "--token", "--alert-threshold", "--rate-limit")
+    options += ("--alert-rate", "--alert-min-total")
     limits = ("--forwarded-allow-ips", "--read-timeout", "--max-connections")
     for option in (*options, *limits):
         assert option in out
@@ -326,3 +348,75 @@ def test_large_bodies_on_one_kept_alive_connection_are_not_header_bytes(tmp_path
                 response.read()
         finally:
             conn.close()
+
+
+def test_pinned_clients_tally_to_a_real_collector_and_adoption_shows_it(
+    pki: TestPKI, collector: str
+) -> None:
+    from pinset import spki_pin
+    from pinset.reporting import VerdictTally
+
+    leaf = pki.leaf()
+    good = Policy(
+        rules=(
+            DomainRule(
+                "localhost",
+                pins=(spki_pin(leaf.cert), Pin(os.urandom(32))),
+                report_uris=(collector + "/v1/report",),
+            ),
+        )
+    )
+    bad = Policy(rules=(DomainRule("localhost", pins=(Pin(os.urandom(32)), Pin(os.urandom(32)))),))
+    cadata = pki.root.cert_pem.bytes().decode()
+    # Two installs: one on pin-set version 8 whose pins hold, one on 7 whose pins do not.
+    # One instant for both: a run across the hour would otherwise make two intervals.
+    frozen = time.time()
+    updated = VerdictTally(
+        good,
+        app_id="org.example.tool",
+        app_version="2.0",
+        pin_set_version=8,
+        clock=lambda: frozen,
+    )
+    stale = VerdictTally(
+        url=collector + "/v1/tallies",
+        clock=lambda: frozen,
+        app_id="org.example.tool",
+        app_version="1.0",
+        pin_set_version=7,
+    )
+    assert updated.url == collector + "/v1/tallies"  # derived from the report URI
+    with TLSServer(leaf) as server:
+        for _ in range(3):
+            with (
+                socket.create_connection(server.address, timeout=5) as raw,
+                ssl_context(good, cadata=cadata, observers=[updated]).wrap_socket(
+                    raw, server_hostname="localhost"
+                ),
+            ):
+                pass
+        with (
+            socket.create_connection(server.address, timeout=5) as raw,
+            pytest.raises(PinMismatchError),
+        ):
+            ssl_context(bad, cadata=cadata, observers=[stale]).wrap_socket(
+                raw, server_hostname="localhost"
+            )
+    assert updated.close(10)  # closing sends the open interval
+    assert stale.close(10)
+    assert (updated.stats.sent, stale.stats.sent) == (1, 1)
+    status, adoption = _get(collector + "/v1/adoption?app_id=org.example.tool")
+    assert status == 200
+    assert adoption["app_id"] == "org.example.tool"
+    assert adoption["pin_set_versions"] == [
+        {"version": "8", "share": 0.75, "count": 3},
+        {"version": "7", "share": 0.25, "count": 1},
+    ]
+    assert adoption["app_versions"] == [
+        {"version": "2.0", "share": 0.75, "count": 3},
+        {"version": "1.0", "share": 0.25, "count": 1},
+    ]
+    status, summary = _get(collector + "/v1/summary")
+    assert summary["failure_rates"]["by_domain"] == [
+        {"hostname": "localhost", "failures": 1, "total": 4, "rate": 0.25}
+    ]

@@ -151,9 +151,9 @@ class Collector:
             assert time.monotonic() < deadline, "uvicorn did not start in 30 s"
             time.sleep(0.05)
 
-    def post(self, report: dict[str, Any]) -> int:
+    def post(self, report: dict[str, Any], path: str = "/v1/report") -> int:
         request = urllib.request.Request(  # noqa: S310 - a loopback http URL
-            self.url + "/v1/report",
+            self.url + path,
             data=json.dumps(report).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
@@ -479,3 +479,38 @@ def test_dashboard_fits_a_phone(seeded: tuple[Collector, Seed], page: Any) -> No
     view_box = page.locator("svg[data-chart='domains']").get_attribute("viewBox")
     assert abs(float(view_box.split()[2]) - box["width"]) < 2
     assert page.locator("#reports-table tbody tr[data-report]").count() == seed.rows
+
+
+@pytest.mark.browser
+def test_dashboard_shows_failure_rates_and_a_rate_alert(tmp_path: Path, page: Any) -> None:
+    collector = Collector(tmp_path / "rates.db")  # alert_rate 5 % of at least 100 verdicts
+    hour = int(time.time()) // 3600 * 3600
+    try:
+        for version, domains in (
+            ("2.4.1", [{"domain": "api.example.com", "pinned": 180, "mismatch": 20}]),
+            ("3.0", [{"domain": "cdn.example.com", "pinned": 99, "report_only_mismatch": 1}]),
+        ):
+            tally = {
+                "app_id": "com.example.bank",
+                "app_version": version,
+                "pin_set_version": "7",
+                "interval_start": hour,
+                "interval_seconds": 3600,
+                "domains": domains,
+            }
+            assert collector.post(tally, "/v1/tallies") == 202
+        page.goto(f"{collector.url}/?token={TOKEN}")
+        _loaded(page)
+        rows = page.locator("#rates-table tbody tr[data-hostname]")
+        _expect(rows).to_have_count(2)
+        assert rows.nth(0).get_attribute("data-hostname") == "api.example.com"  # worst first
+        assert "10.00 %" in rows.nth(0).inner_text()
+        assert "2.4.1" in rows.nth(0).inner_text()
+        assert "1.00 %" in rows.nth(1).inner_text()
+        banner = page.locator("#alerts")
+        assert banner.is_visible()
+        assert "Failure rate alert" in banner.inner_text()
+        assert banner.locator("li[data-rate-hostname]").count() == 1
+        assert banner.locator("li[data-rate-hostname='api.example.com']").count() == 1
+    finally:
+        collector.close()

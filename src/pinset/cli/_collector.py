@@ -41,6 +41,18 @@ def group() -> None:
     help="Failures per domain in the last hour that raise an alert [default: 100].",
 )
 @click.option(
+    "--alert-rate",
+    default=None,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Failure rate (from verdict tallies) that raises an alert [default: 0.05].",
+)
+@click.option(
+    "--alert-min-total",
+    default=None,
+    type=click.IntRange(1),
+    help="Tallied verdicts per domain in the last hour a rate alert needs [default: 100].",
+)
+@click.option(
     "--rate-limit",
     default=None,
     type=click.FloatRange(0),
@@ -78,6 +90,8 @@ def serve(
     db_url: str | None,
     token: str | None,
     alert_threshold: int | None,
+    alert_rate: float | None,
+    alert_min_total: int | None,
     rate_limit: float | None,
     rate_burst: int | None,
     forwarded_allow_ips: str | None,
@@ -86,7 +100,7 @@ def serve(
     workers: int,
     log_level: str,
 ) -> int:
-    """Serve POST /v1/report and the read API (/v1/summary, /v1/reports, /metrics …)."""
+    """Serve POST /v1/report, /v1/tallies and the read API (/v1/summary, /v1/adoption …)."""
     try:
         import uvicorn
 
@@ -103,6 +117,8 @@ def serve(
         db_url=db_url,
         token=token,
         alert_threshold=alert_threshold,
+        alert_rate=alert_rate,
+        alert_min_total=alert_min_total,
         rate_per_second=rate_limit,
         rate_burst=rate_burst,
     )

@@ -1,21 +1,32 @@
-"""The HTTP API: ``POST /v1/report`` (open) and the token-guarded read side."""
+"""The HTTP API: ``POST /v1/report`` and ``/v1/tallies`` (open), the token-guarded reads."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pinset.collector import _queries as queries
+from pinset.collector import _rates as rates
 from pinset.collector._ingest import REPORT_PATH, accept
+from pinset.collector._normalize import ReportError
 from pinset.collector._state import Collector
+from pinset.collector._tallies import (
+    COUNT_FIELDS,
+    MAX_COUNT,
+    TALLY_PATH,
+    parse_tallies,
+    store_tallies,
+)
 
-__all__ = ["REPORT_SCHEMA", "router"]
+__all__ = ["REPORT_SCHEMA", "TALLY_SCHEMA", "router"]
 
 log = logging.getLogger("pinset.collector")
 
@@ -48,6 +59,36 @@ REPORT_SCHEMA: dict[str, Any] = {
 }
 _ERROR = {"description": "Refused; the body says why: {error, detail}."}
 
+_OPTIONAL_TEXT = {"type": ["string", "null"], "maxLength": 255}
+TALLY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Verdict counts of one interval (pinset.reporting.VerdictTally).",
+    "required": ["interval_start", "interval_seconds", "domains"],
+    "properties": {
+        "app_id": _OPTIONAL_TEXT,
+        "app_version": _OPTIONAL_TEXT,
+        "pin_set_version": {"type": ["string", "null"], "pattern": "^[0-9]{1,32}$"},
+        "interval_start": {"type": "integer", "minimum": 0, "description": "epoch seconds"},
+        "interval_seconds": {"type": "integer", "minimum": 60, "maximum": 86400},
+        "domains": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 256,
+            "items": {
+                "type": "object",
+                "required": ["domain"],
+                "properties": {
+                    "domain": {"type": "string", "maxLength": 255},
+                    **{
+                        field: {"type": "integer", "minimum": 0, "maximum": MAX_COUNT}
+                        for field in COUNT_FIELDS
+                    },
+                },
+            },
+        },
+    },
+}
+
 
 def _collector(request: Request) -> Collector:
     collector: Collector = request.app.state.collector
@@ -73,6 +114,60 @@ async def post_report(request: Request) -> Response:
     length = request.headers.get("content-length")
     status, payload, headers = await accept(c, address, length, request.stream())
     return JSONResponse(payload, status_code=status, headers=headers)
+
+
+@router.post(
+    TALLY_PATH,
+    status_code=202,
+    summary="Receive the verdict tallies of one interval",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": TALLY_SCHEMA}},
+        }
+    },
+    responses={400: _ERROR, 413: _ERROR, 429: _ERROR, 503: _ERROR},
+)
+async def post_tallies(request: Request) -> Response:
+    """Add the counts to the stored tallies; 202 once committed, nothing stored on a refusal."""
+    c = _collector(request)
+    address = request.client.host if request.client else "unknown"
+    if not c.limiter.allow(address):
+        return _refused(429, "rate-limited", "too many posts from this address", retry_after=1)
+    limit = c.settings.max_body
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not (length.isascii() and length.isdigit()):
+            return _refused(400, "bad-length", "Content-Length is not a number")
+        if int(length) > limit:
+            return _refused(413, "too-large", f"a tally is at most {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return _refused(413, "too-large", f"a tally is at most {limit} bytes")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _refused(400, "bad-json", f"the body is not JSON: {exc}")
+    except RecursionError:
+        return _refused(400, "bad-json", "the JSON is nested too deeply")
+    try:
+        batch = parse_tallies(data, now=int(c.clock()))
+    except ReportError as exc:
+        return _refused(400, exc.reason, str(exc))
+    try:
+        await run_in_threadpool(store_tallies, c.engine, batch)
+    except Exception as exc:
+        log.warning("tallies not stored: %s", exc)
+        detail = f"the database did not take the tallies: {type(exc).__name__}"
+        return _refused(503, "storage", detail, retry_after=5)
+    return JSONResponse({"status": "accepted", "domains": len(batch.domains)}, status_code=202)
+
+
+def _refused(status: int, error: str, detail: str, *, retry_after: int | None = None) -> Response:
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 
 def require_token(
@@ -134,7 +229,22 @@ def get_summary(
 ) -> dict[str, Any]:
     start, end = _range(c, since, until, 7 * 86400)
     with c.engine.connect() as conn:
-        return queries.summary(conn, since=start, until=end, bucket=bucket)
+        out = queries.summary(conn, since=start, until=end, bucket=bucket)
+        out["failure_rates"] = rates.failure_rates(conn, since=start, until=end)
+        return out
+
+
+@router.get("/v1/adoption", summary="Share of tallied traffic per pin-set and app version")
+def get_adoption(
+    c: Guarded,
+    app_id: Annotated[str | None, Query(max_length=255, description="Default: every app.")] = None,
+    since: Annotated[str | None, Query(description=_TIME + " Default: 24 hours ago.")] = None,
+    until: Annotated[str | None, Query(description=_TIME + " Default: now.")] = None,
+) -> dict[str, Any]:
+    start, end = _range(c, since, until, 86400)
+    with c.engine.connect() as conn:
+        shares = rates.adoption(conn, app_id=app_id, since=start, until=end)
+    return {"app_id": app_id, "since": queries.iso(start), **shares}
 
 
 @router.get("/v1/reports", summary="Reports, newest first, filtered and paged")
@@ -173,10 +283,18 @@ def get_chains(
         return queries.top_chains(conn, since=start, until=end, limit=limit)
 
 
-@router.get("/v1/alerts", summary="Domains over the alert threshold in the last hour")
+@router.get("/v1/alerts", summary="Domains over the alert count or rate in the last hour")
 def get_alerts(c: Guarded) -> dict[str, Any]:
+    now = int(c.clock())
+    settings = c.settings
     with c.engine.connect() as conn:
-        return queries.alerts(conn, now=int(c.clock()), threshold=c.settings.alert_threshold)
+        out = queries.alerts(conn, now=now, threshold=settings.alert_threshold)
+        out["rate_threshold"] = settings.alert_rate
+        out["rate_min_total"] = settings.alert_min_total
+        out["rate_alerts"] = rates.rate_alerts(
+            conn, now=now, rate=settings.alert_rate, min_total=settings.alert_min_total
+        )
+        return out
 
 
 @router.get(

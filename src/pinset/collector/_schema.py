@@ -6,6 +6,8 @@ one ``reports`` row with a ``count`` (the writer's sliding window; the index on
 ``(dedup_key, first_seen)`` finds the row). ``failure_hours``, ``failure_minutes``
 and ``chain_pins`` are roll-ups the writer keeps in the same transaction, so that
 summaries, alerts and chains read a few thousand rows instead of every report.
+``verdict_tallies`` holds the opt-in verdict counts clients post to ``/v1/tallies``:
+the denominators of failure rates and the traffic shares of ``/v1/adoption``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ __all__ = [
     "failure_minutes",
     "metadata",
     "reports",
+    "verdict_tallies",
 ]
 
 DIMENSIONS = ("hostname", "app_version", "validation_result", "chain")
@@ -98,4 +101,22 @@ chain_pins = sa.Table(
     sa.Column("chain_key", sa.String(64), primary_key=True),
     sa.Column("hour", sa.BigInteger, primary_key=True),
     sa.Column("pin", sa.String(64), primary_key=True),
+)
+
+verdict_tallies = sa.Table(
+    "verdict_tallies",
+    metadata,
+    # One row per (app, domain, app version, pin-set version, interval); clients posting
+    # the same key add to it. "" stands for "not given" so that the key has no NULL.
+    sa.Column("app_id", sa.String(255), primary_key=True),
+    sa.Column("domain", sa.String(255), primary_key=True),
+    sa.Column("app_version", sa.String(255), primary_key=True),
+    sa.Column("pin_set_version", sa.String(32), primary_key=True),
+    sa.Column("interval_start", sa.BigInteger, primary_key=True),
+    sa.Column("interval_seconds", sa.Integer, nullable=False),
+    sa.Column("pinned", sa.BigInteger, nullable=False),
+    sa.Column("mismatch", sa.BigInteger, nullable=False),
+    sa.Column("report_only_mismatch", sa.BigInteger, nullable=False),
+    sa.Column("expired", sa.BigInteger, nullable=False),
+    sa.Index("ix_verdict_tallies_interval_start", "interval_start"),
 )

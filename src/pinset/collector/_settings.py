@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pinset.collector._db import DEFAULT_DB_URL
+from pinset.errors import ConfigError
 
 __all__ = ["TOKEN_ENV", "Settings"]
 
@@ -20,23 +21,41 @@ class Settings:
     ``token`` guards the read side (``None``: every read answers 401).
     ``rate_per_second``/``rate_burst`` size each client address's token bucket
     (``rate_per_second=0`` turns the limit off). ``alert_threshold`` is the number
-    of failures per domain in the last hour above which ``/v1/alerts`` lists it.
+    of failures per domain in the last hour above which ``/v1/alerts`` lists it;
+    ``alert_rate`` the failure rate (0..1, from verdict tallies) at or above which it
+    lists a domain that had at least ``alert_min_total`` tallied verdicts in that hour.
     """
 
     db_url: str = DEFAULT_DB_URL
     token: str | None = None
     alert_threshold: int = 100
+    alert_rate: float = 0.05
+    alert_min_total: int = 100
     max_body: int = 64 * 1024
     rate_per_second: float = 20.0
     rate_burst: int = 200
     batch_size: int = 500
     migrate: bool = True
 
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alert_rate <= 1.0:
+            raise ConfigError(
+                f"the alert rate must be over 0 and at most 1, not {self.alert_rate}",
+                key="--alert-rate",
+                hint="a share of verdicts: 0.05 alerts at 5 % failures",
+            )
+        if self.alert_min_total < 1:
+            raise ConfigError(
+                f"the alert minimum must be at least 1, not {self.alert_min_total}",
+                key="--alert-min-total",
+            )
+
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         """Settings from ``PINSET_COLLECTOR_*`` variables, then ``overrides`` (``None`` skipped).
 
-        ``PINSET_COLLECTOR_TOKEN``, ``_DB``, ``_ALERT_THRESHOLD``, ``_RATE``,
+        ``PINSET_COLLECTOR_TOKEN``, ``_DB``, ``_ALERT_THRESHOLD``, ``_ALERT_RATE``,
+        ``_ALERT_MIN_TOTAL``, ``_RATE``,
         ``_BURST`` and ``_MIGRATE`` (``0`` to skip migrations).
         """
         env = os.environ
@@ -65,6 +84,8 @@ def _flag(text: str) -> bool:
 _ENV: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("PINSET_COLLECTOR_DB", "db_url", str),
     ("PINSET_COLLECTOR_ALERT_THRESHOLD", "alert_threshold", int),
+    ("PINSET_COLLECTOR_ALERT_RATE", "alert_rate", float),
+    ("PINSET_COLLECTOR_ALERT_MIN_TOTAL", "alert_min_total", int),
     ("PINSET_COLLECTOR_RATE", "rate_per_second", float),
     ("PINSET_COLLECTOR_BURST", "rate_burst", int),
     ("PINSET_COLLECTOR_MIGRATE", "migrate", _flag),

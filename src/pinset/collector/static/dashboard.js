@@ -338,6 +338,29 @@
     });
     $("totals").textContent = fmtInt(summary.total) + " failures on " + fmtInt((summary.by_domain || []).length) +
       " domains between " + isoText(summary.since) + " and " + isoText(summary.until) + " UTC.";
+    renderRates(summary.failure_rates);
+  }
+
+  /* ---------- failure rates (from verdict tallies) ---------- */
+
+  function fmtRate(rate) { return (Number(rate || 0) * 100).toFixed(2) + " %"; }
+
+  function renderRates(rates) {
+    var body = $("rates-table").querySelector("tbody");
+    clear(body);
+    var items = (rates && rates.by_domain_and_app_version) || [];
+    if (!items.length) {
+      body.appendChild(el("tr", null, el("td", { colspan: 5, "class": "empty", text: "No verdict tallies in this period (clients opt in with VerdictTally)." })));
+    }
+    items.forEach(function (r) {
+      body.appendChild(el("tr", { "data-hostname": r.hostname }, [
+        el("td", { "data-label": "Domain", text: r.hostname }),
+        el("td", { "data-label": "App version", text: r.app_version === null ? "(none)" : r.app_version }),
+        el("td", { "class": "num", "data-label": "Failures", text: fmtInt(r.failures) }),
+        el("td", { "class": "num", "data-label": "Verdicts", text: fmtInt(r.total) }),
+        el("td", { "class": "num", "data-label": "Failure rate", text: fmtRate(r.rate) })
+      ]));
+    });
   }
 
   /* ---------- chains ---------- */
@@ -453,7 +476,19 @@
     var box = $("alerts");
     clear(box);
     var alerts = (data && data.alerts) || [];
-    if (!alerts.length) { box.hidden = true; return; }
+    var rateAlerts = (data && data.rate_alerts) || [];
+    if (!alerts.length && !rateAlerts.length) { box.hidden = true; return; }
+    if (rateAlerts.length) {
+      box.appendChild(el("h2", { text: "⚠ Failure rate alert: " + rateAlerts.length + (rateAlerts.length === 1 ? " domain is" : " domains are") +
+        " at or over " + fmtRate(data.rate_threshold) + " of at least " + fmtInt(data.rate_min_total) + " verdicts in the last hour" }));
+      var rateList = el("ul");
+      rateAlerts.forEach(function (a) {
+        rateList.appendChild(el("li", { "data-rate-hostname": a.hostname }, [el("strong", { text: a.hostname }),
+          ": " + fmtRate(a.rate) + " (" + fmtInt(a.failures) + " of " + fmtInt(a.total) + " verdicts)"]));
+      });
+      box.appendChild(rateList);
+    }
+    if (!alerts.length) { box.hidden = false; return; }
     box.appendChild(el("h2", { text: "⚠ Pin failure alert: " + alerts.length + (alerts.length === 1 ? " domain is" : " domains are") +
       " over " + fmtInt(data.threshold) + " failures in the last hour" }));
     var list = el("ul");
