@@ -12,14 +12,18 @@ import logging
 import os
 import socket
 import ssl
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import defusedxml.ElementTree as SafeET
 import pytest
 
 import pinset
-from pinset import policyfile
+from pinset import formats, policyfile
 from pinset.errors import ConfigError, PinMismatchError
+from pinset.formats import ExportError, ExportWarning
+from pinset.formats._android import raw_resource_name
 from pinset.policy import DebugOverrides, Policy
 from pinset.testing import CertificateAuthority, LeafCert, MitmProxy, TestPKI, TLSServer
 from pinset.verdict import REASONS, Connection, Verdict
@@ -331,3 +335,97 @@ def test_debug_overrides_value_is_validated() -> None:
     with pytest.raises(ConfigError):
         Policy(debug_overrides="ca.pem")  # type: ignore[arg-type]
     assert hash(DebugOverrides(("a.pem",))) == hash(DebugOverrides(["a.pem"], lines=(3,)))  # type: ignore[arg-type]
+
+
+# -- Android <debug-overrides> ------------------------------------------------------
+
+
+def android_export(policy: Policy) -> tuple[str, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        text = formats.dumps(policy, "android")
+    assert isinstance(text, str)
+    return text, [str(w.message) for w in caught if issubclass(w.category, ExportWarning)]
+
+
+def test_android_export_writes_debug_overrides_with_raw_resources() -> None:
+    text, warned = android_export(policyfile.loads(POLICY))
+    root = SafeET.fromstring(text)
+    (debug,) = root.findall("debug-overrides")
+    (anchors,) = debug.findall("trust-anchors")
+    assert [c.attrib for c in anchors.findall("certificates")] == [
+        {"src": "@raw/team_proxy_ca", "overridePins": "true"},
+        {"src": "@raw/charles", "overridePins": "true"},
+    ]
+    # Android's own default inside debug-overrides is overridePins="true": always write it.
+    plain = policyfile.loads(POLICY.replace("override-pins = true\n", ""))
+    assert 'overridePins="false"' in android_export(plain)[0]
+    assert any("res/raw/team_proxy_ca.pem" in w and "debuggable" in w for w in warned)
+    assert "debug-overrides" not in android_export(policyfile.loads(POLICY.split("[debug")[0]))[0]
+
+
+def test_android_import_maps_debug_overrides_back() -> None:
+    text, _ = android_export(policyfile.loads(POLICY))
+    imported = formats.loads(text, format="android")
+    assert imported.policy.debug_overrides == DebugOverrides(
+        ("team_proxy_ca.pem", "charles.pem"), override_pins=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("certificates", "expected"),
+    [
+        # Absent overridePins inside <debug-overrides>: Android's default there is true.
+        ('<certificates src="@raw/debug_ca" />', DebugOverrides(("debug_ca.pem",), True)),
+        (
+            '<certificates src="@raw/debug_ca" overridePins="false" />',
+            DebugOverrides(("debug_ca.pem",), False),
+        ),
+        # user and system name no file: they stay platform facts, not policy anchors.
+        ('<certificates src="user" />', None),
+        (
+            '<certificates src="system" /><certificates src="@raw/proxy" />',
+            DebugOverrides(("proxy.pem",), True),
+        ),
+    ],
+)
+def test_android_import_of_debug_overrides(
+    certificates: str, expected: DebugOverrides | None
+) -> None:
+    xml = (
+        "<network-security-config><debug-overrides><trust-anchors>"
+        f"{certificates}</trust-anchors></debug-overrides></network-security-config>"
+    )
+    assert formats.loads(xml, format="android").policy.debug_overrides == expected
+
+
+def test_android_import_of_mixed_override_pins_is_false_with_a_warning() -> None:
+    xml = (
+        "<network-security-config>\n<debug-overrides>\n<trust-anchors>\n"
+        '<certificates src="@raw/a" overridePins="true" />\n'
+        '<certificates src="@raw/b" overridePins="false" />\n'
+        "</trust-anchors>\n</debug-overrides>\n</network-security-config>\n"
+    )
+    imported = formats.loads(xml, format="android", source="nsc.xml")
+    assert imported.policy.debug_overrides == DebugOverrides(("a.pem", "b.pem"), False)
+    (finding,) = [f for f in imported.findings if f.id == "debug-override-pins-mixed"]
+    assert (finding.severity, finding.source, finding.line) == ("warning", "nsc.xml", 2)
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("team-proxy-ca.pem", "team_proxy_ca"),
+        ("certs/Charles Proxy.crt", "charles_proxy"),
+        ("2024-ca.pem", "ca_2024_ca"),
+        ("C:\\certs\\corp.pem", "corp"),
+    ],
+)
+def test_raw_resource_names(path: str, name: str) -> None:
+    assert raw_resource_name(path) == name
+
+
+def test_android_export_refuses_two_anchors_with_one_resource_name() -> None:
+    policy = Policy(debug_overrides=DebugOverrides(("a/ca.pem", "b/ca.pem")))
+    with pytest.raises(ExportError, match="@raw/ca"):
+        android_export(policy)
