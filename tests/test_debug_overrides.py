@@ -18,6 +18,7 @@ from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
 import pytest
+from hypothesis import given, settings
 
 import pinset
 from pinset import formats, policyfile
@@ -27,6 +28,7 @@ from pinset.formats._android import raw_resource_name
 from pinset.policy import DebugOverrides, Policy
 from pinset.testing import CertificateAuthority, LeafCert, MitmProxy, TestPKI, TLSServer
 from pinset.verdict import REASONS, Connection, Verdict
+from strategies import policies
 
 # Two pins of keys nobody serves here (real digests, not placeholders).
 BACKUP = "sha256/" + base64.b64encode(hashlib.sha256(b"offline backup key").digest()).decode()
@@ -418,6 +420,7 @@ def test_android_import_of_mixed_override_pins_is_false_with_a_warning() -> None
         ("team-proxy-ca.pem", "team_proxy_ca"),
         ("certs/Charles Proxy.crt", "charles_proxy"),
         ("2024-ca.pem", "ca_2024_ca"),
+        ("a_.pem", "a_"),
         ("C:\\certs\\corp.pem", "corp"),
     ],
 )
@@ -429,3 +432,19 @@ def test_android_export_refuses_two_anchors_with_one_resource_name() -> None:
     policy = Policy(debug_overrides=DebugOverrides(("a/ca.pem", "b/ca.pem")))
     with pytest.raises(ExportError, match="@raw/ca"):
         android_export(policy)
+
+
+@settings(max_examples=50, deadline=None)
+@given(policies(defaults=True, one_label=True, debug_overrides=True))
+def test_policy_file_round_trip_with_debug_overrides(policy: Policy) -> None:
+    assert policyfile.loads(policyfile.dumps(policy)) == policy
+    assert policyfile.loads(policyfile.dumps(policy, format="json"), format="json") == policy
+
+
+@settings(max_examples=50, deadline=None)
+@given(policies(report_only=False, report_uris=False, debug_overrides=True))
+def test_android_round_trip_with_debug_overrides(policy: Policy) -> None:
+    text, _ = android_export(policy)
+    back = formats.loads(text, format="android")
+    assert back.policy == policy
+    assert android_export(back.policy)[0] == text

@@ -163,7 +163,8 @@ class DebugOverrides:
     """Extra trust for debugging (a team proxy CA), honoured only by ``ssl_context(debug=True)``.
 
     ``trust_anchors`` are the paths of PEM files of CA certificates, as written in
-    the policy file (relative paths are read relative to the policy file's directory);
+    the policy file (a relative path is read relative to the policy file's directory, or
+    to the working directory for a policy that was not read from a file);
     this value only names them, :func:`pinset.ssl_context` reads them, and only with
     ``debug=True``. With ``override_pins`` a chain that verifies to one of these
     anchors is allowed without a pin match (Android's ``overridePins``), with its

@@ -101,7 +101,8 @@ def raw_resource_name(path: str) -> str:
     Resource names are lower-case letters, digits and ``_``, not starting with a digit.
     """
     stem = PurePosixPath(path.replace("\\", "/")).name.partition(".")[0].lower()
-    name = re.sub(r"[^a-z0-9_]+", "_", stem).strip("_") or "debug_ca"
+    # A name that is already a resource name is kept as it is: import maps it back.
+    name = re.sub(r"[^a-z0-9_]+", "_", stem) or "debug_ca"
     return f"ca_{name}" if name[0].isdigit() else name
 
 
