@@ -17,7 +17,7 @@ import hashlib
 from hypothesis import strategies as st
 
 from pinset.pins import Pin
-from pinset.policy import DomainRule, Policy
+from pinset.policy import DebugOverrides, DomainRule, Policy
 
 __all__ = ["REPORT_URIS", "hostnames", "pins", "policies"]
 
@@ -63,6 +63,7 @@ def policies(
     min_pins: int = 1,
     defaults: bool = False,
     max_rules: int = 6,
+    debug_overrides: bool = False,
 ) -> Policy:
     """A valid policy using only the switched-on features.
 
@@ -71,6 +72,8 @@ def policies(
     OkHttp-style ``*.`` rules. ``min_pins``: fewer pins than 2 need
     ``allow_single_pin``. ``defaults``: vary the policy-wide defaults too (only
     the native format keeps them; platform formats have no defaults).
+    ``debug_overrides``: a ``[debug-overrides]`` section, its anchor files named the
+    way an Android raw resource is (``name.pem``), so Android keeps them too.
     """
     enforce_default = draw(st.booleans()) if defaults else True
     include_default = draw(st.booleans()) if defaults else False
@@ -113,9 +116,15 @@ def policies(
                 one_label=wildcard,
             )
         )
+    debug = None
+    if debug_overrides and draw(st.booleans()):
+        files = draw(st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), unique=True))
+        override = bool(files) and draw(st.booleans())
+        debug = DebugOverrides(tuple(f"{f}.pem" for f in files), override) if files else None
     return Policy(
         rules=tuple(rules),
         enforce=enforce_default,
         include_subdomains=include_default,
         report_uris=uris_default,
+        debug_overrides=debug,
     )

@@ -332,8 +332,50 @@ def apk(name: str) -> list[Finding]:
 def test_debuggable_release() -> None:
     found = ids(apk("debuggable.apk"), "debuggable-release")
     assert [f.severity for f in found] == ["warning"]
-    assert "debug-overrides" in found[0].message
     assert ids(apk("release.apk"), "debuggable-release") == []
+
+
+def test_debug_overrides_in_a_debuggable_apk_are_live() -> None:
+    # debuggable.apk: android:debuggable="true" and <debug-overrides> trusting user CAs
+    # with overridePins="true" (scripts/make_fixture_apks.py, DEBUG_NSC).
+    (live,) = ids(apk("debuggable.apk"), "debug-overrides-live")
+    assert live.severity == "error"
+    assert 'src="user"' in live.message
+    assert "pins bypassed" in live.message
+    assert (live.source or "").endswith("!/res/xml/network_security_config.xml")
+    assert live.line == 9
+    assert ids(apk("debuggable.apk"), "debug-overrides") == []
+
+
+def test_debug_overrides_in_a_non_debuggable_apk_are_an_info() -> None:
+    # cleartext.apk carries the same config, without android:debuggable.
+    (inactive,) = ids(apk("cleartext.apk"), "debug-overrides")
+    assert inactive.severity == "info"
+    assert "inactive" in inactive.message
+    assert ids(apk("cleartext.apk"), "debug-overrides-live") == []
+    assert ids(apk("release.apk"), "debug-overrides") == []  # no <debug-overrides>
+
+
+def test_debug_overrides_in_a_policy_say_they_need_debug_true() -> None:
+    policy = toml(domain("api.example.com", P1, P2)) + (
+        b'\n[debug-overrides]\ntrust-anchors = ["team-proxy-ca.pem"]\noverride-pins = true\n'
+    )
+    (found,) = ids(run(policy, "pinset.toml"), "debug-overrides")
+    assert (found.severity, found.source, found.line) == ("info", "pinset.toml", 8)
+    assert "ssl_context(policy, debug=True)" in found.message
+    assert ids(run(toml(domain("api.example.com", P1, P2)), "p.toml"), "debug-overrides") == []
+
+
+def test_debug_overrides_in_an_android_config_point_at_the_apk_audit() -> None:
+    debug = (
+        "<debug-overrides><trust-anchors>"
+        '<certificates src="@raw/team_proxy_ca" />'
+        "</trust-anchors></debug-overrides>"
+    )
+    (found,) = ids(run(nsc(pinned_config() + debug), "n.xml"), "debug-overrides")
+    assert found.severity == "info"
+    assert 'src="@raw/team_proxy_ca" with overridePins' in found.message  # Android's default
+    assert "pinset audit app.apk" in found.message
 
 
 def test_cleartext_from_the_manifest_for_a_pinned_domain() -> None:

@@ -209,7 +209,37 @@ def test_every_reason_is_reachable() -> None:
         "policy-expired",
         "pin-mismatch",
         "report-only-mismatch",
+        "debug-override",
         "no-verified-chain",
         "internal-error",
     }
     assert Verdict(host="h", allowed=False, reason="internal-error", error="x").describe()
+
+
+OTHER = Pin.parse("sha256/" + "Qz" * 21 + "A=")  # neither the chain nor the backup
+
+
+def test_override_anchors_bypass_pins_only_at_the_chain_anchor(leaf: LeafCert) -> None:
+    policy = _policy(DomainRule("api.example.com", pins=(BACKUP, OTHER)))
+    chain = list(leaf.full_chain)  # leaf, intermediate, root: the root is the anchor
+    root, intermediate = spki_pin(chain[-1]), spki_pin(chain[1])
+
+    def judge(anchors: frozenset[Pin], rule_policy: Policy = policy) -> Verdict:
+        return evaluate(rule_policy, "api.example.com", chain, now=NOW, override_anchors=anchors)
+
+    verdict = judge(frozenset({root}))
+    assert (verdict.allowed, verdict.reason, verdict.matched_pin) == (True, "debug-override", None)
+    assert "allowed by a debug override" in verdict.describe()
+    # Not the anchor: an intermediate's key in the set bypasses nothing.
+    assert judge(frozenset({intermediate})).reason == "pin-mismatch"
+    assert judge(frozenset()).reason == "pin-mismatch"
+    # A pin match is still a pin match, and an expired rule still fails open first.
+    pinned = _policy(DomainRule("api.example.com", pins=(BACKUP, root)))
+    assert judge(frozenset({root}), pinned).reason == "pinned"
+    expired = _policy(
+        DomainRule("api.example.com", pins=(BACKUP, OTHER), expiration=dt.date(2026, 1, 1))
+    )
+    assert judge(frozenset({root}), expired).reason == "policy-expired"
+    # No chain stays fail-closed.
+    empty = evaluate(policy, "api.example.com", [], now=NOW, override_anchors=frozenset({root}))
+    assert empty.reason == "no-verified-chain"

@@ -18,7 +18,7 @@ from pinset.errors import ConfigError
 from pinset.hosts import canonical_host, is_ip_literal, parent_domains
 from pinset.pins import Pin
 
-__all__ = ["DomainRule", "Policy"]
+__all__ = ["DebugOverrides", "DomainRule", "Policy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +159,63 @@ class DomainRule:
 
 
 @dataclass(frozen=True, slots=True)
+class DebugOverrides:
+    """Extra trust for debugging (a team proxy CA), honoured only by ``ssl_context(debug=True)``.
+
+    ``trust_anchors`` are the paths of PEM files of CA certificates, as written in
+    the policy file (a relative path is read relative to the policy file's directory, or
+    to the working directory for a policy that was not read from a file);
+    this value only names them, :func:`pinset.ssl_context` reads them, and only with
+    ``debug=True``. With ``override_pins`` a chain that verifies to one of these
+    anchors is allowed without a pin match (Android's ``overridePins``), with its
+    own verdict reason, ``debug-override``. ``lines`` are where each anchor is
+    written (for error messages; not part of the value).
+    """
+
+    trust_anchors: tuple[str, ...] = ()
+    override_pins: bool = False
+    lines: tuple[int | None, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.trust_anchors, str):
+            raise ConfigError(
+                "trust-anchors of [debug-overrides] must be a list of PEM file paths",
+                key="trust-anchors",
+                hint='write trust-anchors = ["team-proxy-ca.pem"]',
+            )
+        anchors = tuple(self.trust_anchors)
+        for anchor in anchors:
+            if not isinstance(anchor, str) or not anchor.strip():
+                raise ConfigError(
+                    f"trust anchor {anchor!r} of [debug-overrides] is not a file path",
+                    key="trust-anchors",
+                    hint='write trust-anchors = ["team-proxy-ca.pem"] (PEM files)',
+                )
+        if not isinstance(self.override_pins, bool):
+            raise ConfigError(
+                f"override-pins of [debug-overrides] must be true or false, not "
+                f"{self.override_pins!r}",
+                key="override-pins",
+            )
+        if self.override_pins and not anchors:
+            raise ConfigError(
+                "override-pins = true in [debug-overrides] without trust anchors overrides nothing",
+                key="override-pins",
+                hint='add trust-anchors = ["team-proxy-ca.pem"], or remove override-pins',
+            )
+        object.__setattr__(self, "trust_anchors", anchors)
+        object.__setattr__(self, "lines", tuple(self.lines))
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """A set of :class:`DomainRule` with policy-wide defaults.
 
     Build one directly or read it with :func:`pinset.load_policy` (the functions of
     :mod:`pinset.policyfile`). Look a host up with :meth:`match`; judge a verified
     chain with :func:`pinset.evaluate`. Equality ignores where the policy was read from.
+    ``debug_overrides`` (``None``: none) is extra trust for debug builds, ignored
+    unless the context is made with ``ssl_context(policy, debug=True)``.
     """
 
     rules: tuple[DomainRule, ...] = ()
@@ -172,6 +223,7 @@ class Policy:
     include_subdomains: bool = False
     report_uris: tuple[str, ...] = ()
     source: str | None = field(default=None, compare=False)
+    debug_overrides: DebugOverrides | None = None
     _exact: dict[str, DomainRule] = field(init=False, repr=False, compare=False)
     _one_label: dict[str, DomainRule] = field(init=False, repr=False, compare=False)
 
@@ -191,6 +243,12 @@ class Policy:
             table[rule.name] = rule
         for uri in self.report_uris:
             check_report_uri(uri, None)
+        if self.debug_overrides is not None and not isinstance(
+            self.debug_overrides, DebugOverrides
+        ):
+            raise ConfigError(
+                f"debug_overrides must be a DebugOverrides value, not {self.debug_overrides!r}"
+            )
         object.__setattr__(self, "rules", tuple(sorted(self.rules, key=_rule_order)))
         object.__setattr__(self, "report_uris", tuple(self.report_uris))
         object.__setattr__(self, "_exact", exact)

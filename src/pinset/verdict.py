@@ -28,6 +28,7 @@ Reason = Literal[
     "policy-expired",
     "pin-mismatch",
     "report-only-mismatch",
+    "debug-override",
     "no-verified-chain",
     "internal-error",
 ]
@@ -71,6 +72,10 @@ class Verdict:
             "pin-mismatch": f"Certificate pinning failure for {self.host}!",
             "report-only-mismatch": (
                 f"{self.host}: no pin matched (report-only, connection allowed)"
+            ),
+            "debug-override": (
+                f"{self.host}: no pin matched; allowed by a debug override (the chain ends at "
+                f"a [debug-overrides] trust anchor, override-pins = true, debug=True)"
             ),
             "no-verified-chain": (
                 f"Certificate pinning failure for {self.host}: no verified chain to check "
@@ -138,19 +143,28 @@ def chain_der(chain: Sequence[Any]) -> tuple[bytes, ...]:
 
 
 def evaluate(
-    policy: Policy, host: str, verified_chain: Sequence[Any], *, now: dt.datetime
+    policy: Policy,
+    host: str,
+    verified_chain: Sequence[Any],
+    *,
+    now: dt.datetime,
+    override_anchors: frozenset[Pin] = frozenset(),
 ) -> Verdict:
     """The verdict for ``host`` whose certificate validation built ``verified_chain`` (leaf first).
 
     ``now`` must be timezone-aware. Never raises for a bad chain: any exception
-    gives ``internal-error`` with ``allowed=False``.
+    gives ``internal-error`` with ``allowed=False``. ``override_anchors`` are the
+    key pins of trust anchors that bypass the pins (a ``[debug-overrides]`` section
+    with ``override-pins = true``, given only by ``ssl_context(policy, debug=True)``):
+    a chain that matches no pin but ends at one of them is allowed with the reason
+    ``debug-override``.
     """
     if not isinstance(now, dt.datetime):
         raise TypeError(f"now must be a datetime, not {type(now).__name__}")
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime (use datetime.now(timezone.utc))")
     try:
-        return _evaluate(policy, host, verified_chain, now)
+        return _evaluate(policy, host, verified_chain, now, override_anchors)
     except Exception as exc:
         return Verdict(
             host=str(host),
@@ -162,7 +176,11 @@ def evaluate(
 
 
 def _evaluate(
-    policy: Policy, host: str, verified_chain: Sequence[Any], now: dt.datetime
+    policy: Policy,
+    host: str,
+    verified_chain: Sequence[Any],
+    now: dt.datetime,
+    override_anchors: frozenset[Pin],
 ) -> Verdict:
     name = canonical_host(host)
     rule = policy.match(name)
@@ -192,6 +210,9 @@ def _evaluate(
     for pin in pins:
         if pin in wanted:
             return verdict(True, "pinned", pin)
+    # The verified chain ends at its trust anchor: only that member can bypass the pins.
+    if override_anchors and pins[-1] in override_anchors:
+        return verdict(True, "debug-override")
     if rule.enforce:
         return verdict(False, "pin-mismatch")
     return verdict(True, "report-only-mismatch")

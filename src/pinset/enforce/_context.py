@@ -17,9 +17,11 @@ import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pinset.enforce._debug import debug_trust
 from pinset.enforce._memo import VerdictMemo
 from pinset.enforce._sockets import PinnedSSLObject, PinnedSSLSocket
 from pinset.errors import ChainError, ConfigError
+from pinset.pins import Pin
 from pinset.policy import Policy
 from pinset.verdict import VerdictObserver
 
@@ -109,6 +111,7 @@ def ssl_context(
     cadata: str | bytes | None = None,
     observers: Iterable[VerdictObserver] | None = None,
     clock: Clock | None = None,
+    debug: bool = False,
 ) -> PinnedSSLContext:
     """A client :class:`ssl.SSLContext` that verifies certificates as usual and enforces ``policy``.
 
@@ -127,13 +130,25 @@ def ssl_context(
     reports. Reporting never changes or delays a verdict.
     ``clock`` returns the current UTC time (tests and demos move it).
 
+    ``debug=True`` honours the policy's ``[debug-overrides]``: its trust anchors
+    (PEM files, such as a team proxy CA) are trusted in addition, and with
+    ``override-pins = true`` a chain that verifies to one of them is allowed
+    without a pin match, with the verdict reason ``debug-override`` (observers hear
+    of it). ``debug=False``, the default, ignores the section entirely; no
+    environment variable changes that.
+
     The returned context refuses ``verify_mode`` other than ``CERT_REQUIRED``,
     ``check_hostname = False`` and socket/object classes that skip the check,
     with a :class:`~pinset.errors.ConfigError`.
     """
     policy, chosen, clock = _validate(policy, observers, clock)
+    if not isinstance(debug, bool):
+        raise ConfigError(f"debug must be True or False, not {debug!r}", key="debug")
+    trust = debug_trust(policy) if debug else None
     ctx = _build(cafile=cafile, capath=capath, cadata=cadata)
-    _attach(ctx, policy, chosen, clock)
+    if trust is not None:
+        ctx.load_verify_locations(cadata=trust.cadata)
+    _attach(ctx, policy, chosen, clock, trust.override_anchors if trust else frozenset())
     return ctx
 
 
@@ -207,6 +222,7 @@ def _attach(
     policy: Policy,
     observers: tuple[VerdictObserver, ...] | None,
     clock: Clock | None,
+    override_anchors: frozenset[Pin] = frozenset(),
 ) -> None:
     """Give ``ctx`` what the post-handshake check reads: policy, memo, clock and observers."""
     if observers is None:
@@ -216,6 +232,6 @@ def _attach(
         reporter = default_reporter(policy)
         observers = () if reporter is None else (reporter,)
     ctx._pinset_policy = policy
-    ctx._pinset_memo = VerdictMemo(policy)
+    ctx._pinset_memo = VerdictMemo(policy, override_anchors)
     ctx._pinset_clock = clock
     ctx._pinset_observers = observers

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from pinset.pins import Pin
 from pinset.policy import Policy
 from pinset.verdict import Reason, Verdict, evaluate
 
@@ -35,7 +36,7 @@ class VerdictMemo:
     a ``datetime``.
     """
 
-    __slots__ = ("_entries", "_lock", "policy")
+    __slots__ = ("_entries", "_lock", "override_anchors", "policy")
 
     MAX_HOSTS = 256  # hosts kept; on overflow the memo starts again
     MAX_CHAINS = 4  # chains kept per host, the newest last
@@ -43,8 +44,9 @@ class VerdictMemo:
         {"pinned", "not-pinned", "pin-mismatch", "report-only-mismatch"}
     )
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, override_anchors: frozenset[Pin] = frozenset()) -> None:
         self.policy = policy
+        self.override_anchors = override_anchors
         self._entries: dict[str, tuple[_Kept, ...]] = {}
         self._lock = threading.Lock()
 
@@ -74,7 +76,9 @@ class VerdictMemo:
 
     def judge(self, hostname: str, chain: Sequence[Any], now: dt.datetime) -> Verdict:
         """Judge ``chain`` afresh (:func:`~pinset.verdict.evaluate`) and keep the verdict."""
-        verdict = evaluate(self.policy, hostname, chain, now=now)
+        verdict = evaluate(
+            self.policy, hostname, chain, now=now, override_anchors=self.override_anchors
+        )
         # Expired and failed-closed verdicts are cheap or exceptional: not kept.
         if verdict.reason in self._KEEP and chain:
             rule = verdict.rule

@@ -87,6 +87,9 @@ def _judge(conn: PinnedSSLSocket | PinnedSSLObject, context: Any) -> tuple[Verdi
             error=f"{type(exc).__name__}: {exc}",
         )
         at = None
+    if verdict.reason == "debug-override":
+        # Allowed, but never silently: a debug anchor stood in for the pins.
+        log.warning("%s", verdict.describe())
     observers: tuple[VerdictObserver, ...] = getattr(context, "_pinset_observers", ())
     heard = bool(observers) and verdict.reason != "not-pinned"
     if heard or not verdict.allowed:

@@ -21,7 +21,7 @@ from pinset.errors import ConfigError, PinsetError
 from pinset.formats._model import WrittenPins
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
-from pinset.policy import DomainRule, Policy
+from pinset.policy import DebugOverrides, DomainRule, Policy
 
 __all__ = [
     "did_you_mean",
@@ -157,9 +157,14 @@ def import_rule(
     return rule, written
 
 
-def make_policy(rules: Iterable[DomainRule], *, source: str | None) -> Policy:
+def make_policy(
+    rules: Iterable[DomainRule],
+    *,
+    source: str | None,
+    debug_overrides: DebugOverrides | None = None,
+) -> Policy:
     """Build a :class:`Policy` of ``rules``, locating any error it raises in ``source``."""
     try:
-        return Policy(rules=tuple(rules), source=source)
+        return Policy(rules=tuple(rules), source=source, debug_overrides=debug_overrides)
     except PinsetError as exc:
         raise exc.with_location(source=source) from None

@@ -54,6 +54,18 @@ class Locator:
         line = self._values.get((*_table(index), key, position))
         return line if line is not None else self.key(index, key)
 
+    def named(self, table: str, key: str, position: int | None = None) -> int | None:
+        """Line of ``key`` (or of its item ``position``) in the single table ``[table]``.
+
+        Falls back to the key's line, then to the table header's.
+        """
+        if position is not None:
+            line = self._values.get((table, key, position))
+            if line is not None:
+                return line
+        line = self._keys.get((table, key))
+        return line if line is not None else self._keys.get((table,))
+
     def top(self, key: str) -> int | None:
         """Line of a top-level key or table ``key``."""
         return self._keys.get((key,))

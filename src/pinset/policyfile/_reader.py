@@ -26,7 +26,7 @@ from pinset._dates import parse_iso_date
 from pinset.errors import ConfigError, PinsetError
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
-from pinset.policy import DomainRule, Policy, check_report_uri
+from pinset.policy import DebugOverrides, DomainRule, Policy, check_report_uri
 from pinset.policyfile._positions import Locator
 
 __all__ = ["ReadPolicy", "RulePosition", "from_dict", "load", "loads", "read_policy"]
@@ -48,7 +48,8 @@ _DOMAIN_KEYS = (
     "allow-single-pin",
     "placeholder-only",
 )
-_TOP_KEYS = ("defaults", "domain")
+_DEBUG_KEYS = ("trust-anchors", "override-pins")
+_TOP_KEYS = ("defaults", "domain", "debug-overrides")
 
 
 def load(cls: type[Policy], path: str | Path) -> Policy:
@@ -202,6 +203,7 @@ def _build(
         seen[ident] = index
         rules.append(rule)
         positions[rule.pattern] = table.position()
+    debug = _read_debug_overrides(data, source, where)
     try:
         policy = cls(
             rules=tuple(rules),
@@ -209,6 +211,7 @@ def _build(
             include_subdomains=defaults.include,
             report_uris=defaults.uris,
             source=source,
+            debug_overrides=debug,
         )
     except PinsetError as exc:
         raise exc.with_location(source=source) from None
@@ -242,6 +245,45 @@ def _read_defaults(data: Any, source: str | None, where: Locator) -> _Defaults:
         include=value("include-subdomains", bool, False),
         uris=_uri_list(defaults.get("report-uris", []), "[defaults]", source, where, None),
     )
+
+
+def _read_debug_overrides(data: Any, source: str | None, where: Locator) -> DebugOverrides | None:
+    """The ``[debug-overrides]`` table: anchor paths as written (not read here), override-pins."""
+    if "debug-overrides" not in data:
+        return None
+    table = _top(
+        data, "debug-overrides", Mapping, "[debug-overrides] must be a table", source, where
+    )
+    name = "debug-overrides"
+    _reject_unknown(
+        table, _DEBUG_KEYS, "[debug-overrides]", source, lambda key: where.named(name, key)
+    )
+    anchors = table.get("trust-anchors", [])
+    if not isinstance(anchors, list):
+        raise ConfigError(
+            "trust-anchors of [debug-overrides] must be a list of PEM file paths",
+            source=source,
+            line=where.named(name, "trust-anchors"),
+            key="trust-anchors",
+            hint='write trust-anchors = ["team-proxy-ca.pem"]',
+        )
+    lines = tuple(where.named(name, "trust-anchors", n) for n in range(len(anchors)))
+    override = _typed(
+        table.get("override-pins", False),
+        bool,
+        "override-pins",
+        "[debug-overrides]",
+        source,
+        where.named(name, "override-pins"),
+    )
+    try:
+        return DebugOverrides(tuple(anchors), override, lines)
+    except ConfigError as exc:
+        line = where.named(name, exc.key or "trust-anchors")
+        bad = [n for n, a in enumerate(anchors) if not isinstance(a, str) or not a.strip()]
+        if bad and exc.key == "trust-anchors":
+            line = lines[bad[0]]
+        raise exc.with_location(source=source, line=line) from None
 
 
 def _toml_position(message: str) -> tuple[int | None, int | None]:

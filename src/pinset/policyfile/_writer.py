@@ -46,7 +46,14 @@ def to_dict(policy: Policy) -> dict[str, Any]:
         if rule.pins:
             entry["pins"] = [str(p) for p in rule.pins]
         domains.append(entry)
-    return {"defaults": defaults, "domain": domains}
+    data: dict[str, Any] = {"defaults": defaults, "domain": domains}
+    debug = policy.debug_overrides
+    if debug is not None:
+        data["debug-overrides"] = {
+            "trust-anchors": list(debug.trust_anchors),
+            "override-pins": debug.override_pins,
+        }
+    return data
 
 
 def to_json(policy: Policy) -> str:
@@ -74,6 +81,11 @@ def to_toml(policy: Policy) -> str:
                 out.append("]")
             else:
                 out.append(f"{key} = {_toml_value(value)}")
+    if "debug-overrides" in data:
+        out.append("")
+        out.append("[debug-overrides]")
+        for key, value in data["debug-overrides"].items():
+            out.append(f"{key} = {_toml_value(value)}")
     return "\n".join(out) + "\n"
 
 

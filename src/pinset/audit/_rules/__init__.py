@@ -61,6 +61,7 @@ CHECKS: tuple[RuleFunction, ...] = (
     live.leaf_pin_cert_expiring,
     live.root_only_pins,
     platform.debuggable_release,
+    platform.debug_overrides,
     platform.cleartext_permitted,
     platform.pins_in_code_differ,
 )

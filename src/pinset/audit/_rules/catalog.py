@@ -71,6 +71,15 @@ RULES: dict[str, Rule] = {
              "remove overridePins=\"true\" (keep it for debug-overrides only)"),
         Rule("debuggable-release", "warning", "the APK is debuggable, so debug-overrides are live",
              "build the release with debuggable false (the release build type)"),
+        Rule("debug-overrides-live", "error",
+             "a debuggable APK with <debug-overrides>: their trust anchors (and overridePins) "
+             "apply on every install",
+             "build the release with debuggable false, or move the overrides to a debug "
+             "source set (src/debug/res/xml)"),
+        Rule("debug-overrides", "info",
+             "debug overrides present: honoured only by ssl_context(policy, debug=True), or by "
+             "Android only when the app is debuggable",
+             "keep them for debug builds; check each release artefact with pinset audit app.apk"),
         Rule("cleartext-permitted", "error", "cleartext traffic allowed for a pinned domain",
              "set cleartextTrafficPermitted=\"false\" / usesCleartextTraffic=\"false\""),
         Rule("report-uri-on-pinned-host", "warning",

@@ -12,6 +12,7 @@ from pinset.pins import Pin
 __all__ = [
     "cleartext_permitted",
     "config_error",
+    "debug_overrides",
     "debuggable_release",
     "invalid_pin",
     "pins_in_code_differ",
@@ -52,14 +53,69 @@ def debuggable_release(subject: Subject, context: Context) -> Iterator[Finding]:
     """An APK with ``android:debuggable="true"``: its debug-overrides are in force."""
     if subject.apk is None or not subject.apk.debuggable:
         return
-    overrides = ""
-    if subject.imported is not None and any(d.scope == "debug" for d in subject.imported.domains):
-        overrides = " and its <debug-overrides> (trust anchors, overridePins) apply to every user"
+    # What its <debug-overrides> then do is debug-overrides-live's finding.
     yield finding(
         "debuggable-release",
-        f"{subject.target} is debuggable{overrides}",
+        f"{subject.target} is debuggable",
         source=f"{subject.target}!/AndroidManifest.xml",
     )
+
+
+def _debug_anchors(subject: Subject) -> tuple[list[str], bool, int | None] | None:
+    """The debug anchors as written, whether any overrides the pins, and the line (or None)."""
+    imported = subject.imported
+    if imported is None:
+        return None
+    for domain in imported.domains:
+        # Android's own view: system and user sources too, which a policy cannot name.
+        if domain.scope == "debug" and domain.trust_anchors:
+            anchors = [f'src="{a.src}"' for a in domain.trust_anchors]
+            override = any(a.override_pins for a in domain.trust_anchors)
+            return anchors, override, domain.line
+    debug = imported.policy.debug_overrides
+    if debug is None or not debug.trust_anchors:
+        return None
+    line = debug.lines[0] if debug.lines else None
+    return list(debug.trust_anchors), debug.override_pins, line
+
+
+def debug_overrides(subject: Subject, context: Context) -> Iterator[Finding]:
+    """Debug overrides: an error in a debuggable APK (live for every user), else a reminder.
+
+    Android applies ``<debug-overrides>`` only when ``android:debuggable`` is true;
+    pinset applies ``[debug-overrides]`` only in ``ssl_context(policy, debug=True)``.
+    """
+    found = _debug_anchors(subject)
+    if found is None:
+        return
+    anchors, override, line = found
+    what = ", ".join(anchors) + (" with overridePins (pins bypassed)" if override else "")
+    apk = subject.apk
+    if apk is not None and apk.debuggable:
+        yield finding(
+            "debug-overrides-live",
+            f"{subject.target} is debuggable, so its <debug-overrides> apply on every install: "
+            f"it trusts {what}",
+            source=subject.source,
+            line=line,
+        )
+        return
+    if apk is not None:
+        message = (
+            f"<debug-overrides> ({what}) are inactive in {subject.target}: Android applies them "
+            'only when android:debuggable="true", and this build is not debuggable'
+        )
+    elif subject.format in ("pinset", "pinset-json"):
+        message = (
+            f"[debug-overrides] ({what}) are honoured only by ssl_context(policy, debug=True); "
+            "the default context ignores them"
+        )
+    else:
+        message = (
+            f"<debug-overrides> ({what}) apply only when the app is debuggable: audit the "
+            "release APK (pinset audit app.apk) to confirm it is not"
+        )
+    yield finding("debug-overrides", message, source=subject.source, line=line)
 
 
 def cleartext_permitted(subject: Subject, context: Context) -> Iterator[Finding]:

@@ -31,8 +31,10 @@ The package holds the rest of Android: ``_nsc`` reads the XML into the tree of
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterable
+from pathlib import PurePosixPath
 from xml.sax.saxutils import escape, quoteattr
 
 from pinset.formats._android import _nsc
@@ -88,8 +90,52 @@ def write(policy: Policy, *, trustkit: bool) -> str:
     out = ['<?xml version="1.0" encoding="utf-8"?>', head + ">"]
     for rule in top:
         out.extend(_domain_config(rule, children, 1, trustkit=trustkit))
+    out.extend(_debug_overrides(policy, fmt))
     out.append("</network-security-config>")
     return "\n".join(out) + "\n"
+
+
+def raw_resource_name(path: str) -> str:
+    """The Android raw resource name of a CA file: ``certs/Team-Proxy CA.pem``: ``team_proxy_ca``.
+
+    Resource names are lower-case letters, digits and ``_``, not starting with a digit.
+    """
+    stem = PurePosixPath(path.replace("\\", "/")).name.partition(".")[0].lower()
+    # A name that is already a resource name is kept as it is: import maps it back.
+    name = re.sub(r"[^a-z0-9_]+", "_", stem) or "debug_ca"
+    return f"ca_{name}" if name[0].isdigit() else name
+
+
+def _debug_overrides(policy: Policy, fmt: str) -> Iterable[str]:
+    """``<debug-overrides>``: one ``@raw/NAME`` per debug anchor, overridePins written out."""
+    debug = policy.debug_overrides
+    if debug is None or not debug.trust_anchors:
+        return
+    names: dict[str, str] = {}
+    for path in debug.trust_anchors:
+        name = raw_resource_name(path)
+        if name in names:
+            raise ExportError(
+                f"debug trust anchors {names[name]!r} and {path!r} would both be the Android "
+                f"resource @raw/{name}",
+                key="debug-overrides",
+                hint="rename one of the CA files",
+            )
+        names[name] = path
+    warnings.warn(
+        f"{fmt}: <debug-overrides> refers to "
+        + ", ".join(f"@raw/{n} (copy {p} to res/raw/{n}.pem)" for n, p in names.items())
+        + "; Android applies it only when the app is debuggable",
+        ExportWarning,
+        stacklevel=4,
+    )
+    override = "true" if debug.override_pins else "false"
+    yield f"{_INDENT}<debug-overrides>"
+    yield f"{_INDENT * 2}<trust-anchors>"
+    for name in names:
+        yield f'{_INDENT * 3}<certificates src="@raw/{name}" overridePins="{override}" />'
+    yield f"{_INDENT * 2}</trust-anchors>"
+    yield f"{_INDENT}</debug-overrides>"
 
 
 def _no_options(options: dict[str, object]) -> None:

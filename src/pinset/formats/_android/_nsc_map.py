@@ -24,7 +24,7 @@ from pinset.formats._model import (
     TrustKitSettings,
     WrittenPins,
 )
-from pinset.policy import DomainRule, Policy
+from pinset.policy import DebugOverrides, DomainRule, Policy
 
 __all__ = ["TRUSTKIT_DEFAULT_REPORT_URI", "to_imported"]
 
@@ -106,7 +106,7 @@ class _Mapper:
                 else:
                     rules.append(self.pinned_rule(config, name, include, line, pin_set, tk))
         rules.extend(self.carve_outs(rules, unpinned))
-        policy = make_policy(rules, source=self.doc.source)
+        policy = make_policy(rules, source=self.doc.source, debug_overrides=self.debug_overrides())
         platform = {"trustkit-config": self.doc.trustkit_seen}
         return Imported(
             policy=policy,
@@ -157,6 +157,30 @@ class _Mapper:
         )
         self.written.append(written)
         return rule
+
+    def debug_overrides(self) -> DebugOverrides | None:
+        """``<debug-overrides>`` as a policy section: each ``@raw/NAME`` becomes ``NAME.pem``.
+
+        ``system`` is the trust a pinset context has anyway; ``user`` and ``wfa`` have
+        no file to name (and their own findings): they stay platform facts in
+        ``Imported.domains`` (scope ``debug``), not in the policy.
+        """
+        debug = self.doc.debug
+        raw = [a for a in (debug.anchors or ()) if "raw/" in a.src] if debug else []
+        if debug is None or not raw:
+            return None
+        overrides = {a.override_pins for a in raw}
+        if len(overrides) > 1:
+            self.finding(
+                "debug-override-pins-mixed",
+                "warning",
+                '<debug-overrides> mixes overridePins="true" and "false"; a pinset policy has '
+                "one override-pins for all its debug anchors: imported as false",
+                fix="give every debug anchor the same overridePins",
+                line=debug.line,
+            )
+        files = tuple(a.src.rpartition("/")[2] + ".pem" for a in raw)
+        return DebugOverrides(files, override_pins=overrides == {True})
 
     def trustkit_enforcement(
         self, name: str, line: int, tk: TrustKitSettings | None
