@@ -21,11 +21,13 @@ import pytest
 from hypothesis import given, settings
 
 import pinset
+from collector_fixtures import ReportSink, sink  # noqa: F401 - a fixture
 from pinset import formats, policyfile
 from pinset.errors import ConfigError, PinMismatchError
 from pinset.formats import ExportError, ExportWarning
 from pinset.formats._android import raw_resource_name
 from pinset.policy import DebugOverrides, Policy
+from pinset.reporting import BackgroundReporter
 from pinset.testing import CertificateAuthority, LeafCert, MitmProxy, TestPKI, TLSServer
 from pinset.verdict import REASONS, Connection, Verdict
 from strategies import policies
@@ -448,3 +450,29 @@ def test_android_round_trip_with_debug_overrides(policy: Policy) -> None:
     back = formats.loads(text, format="android")
     assert back.policy == policy
     assert android_export(back.policy)[0] == text
+
+
+def test_a_debug_override_is_reported_like_a_failure(
+    tmp_path: Path,
+    leaf: LeafCert,
+    team_ca: CertificateAuthority,
+    cafile: str,
+    via_proxy: MitmProxy,
+    sink: ReportSink,  # noqa: F811 - the imported fixture
+) -> None:
+    # The bypass is allowed, and the operator sees it in use: the reporter sends it with
+    # TrustKit's "user-defined trust anchor" result (4), as for a chain ending at a CA the
+    # user added.
+    path = write_policy(tmp_path, leaf, team_ca, OVERRIDE)
+    text = path.read_text(encoding="utf-8").replace(
+        'name = "localhost"\n', f'name = "localhost"\nreport-uris = ["{sink.url}"]\n'
+    )
+    path.write_text(text, encoding="utf-8")
+    reporter = BackgroundReporter()
+    ctx = pinset.ssl_context(path, cafile=cafile, observers=[reporter], debug=True)
+    with handshake(ctx, via_proxy.port) as tls:
+        assert tls.pinset_verdict.reason == "debug-override"  # type: ignore[attr-defined]
+    assert reporter.flush(10)
+    reporter.close()
+    [body] = sink.bodies
+    assert (body["pinset-reason"], body["validation-result"]) == ("debug-override", 4)
