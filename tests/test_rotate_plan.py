@@ -72,6 +72,13 @@ def policy_file(path: Path, *pins: Pin | str, expiration: str = "2028-06-30") ->
     return str(path)
 
 
+def localhost_policy(tmp_path: Path, served: LeafCert, expiration: str = "2028-06-30") -> str:
+    """A policy pinning the served key and one backup, in ``tmp_path/p.toml``."""
+    return policy_file(
+        tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()), expiration=expiration
+    )
+
+
 def rule(*pins: Pin, expiration: dt.date | None = dt.date(2028, 6, 30)) -> DomainRule:
     return DomainRule("localhost", pins=pins, expiration=expiration)
 
@@ -383,25 +390,6 @@ def test_plan_from_a_shipped_apk_with_connect(
     assert f"--connect {dial}" in data["stages"][2]["check"]
 
 
-def test_plan_warns_when_the_policy_expires_before_the_end(
-    tmp_path: Path,
-    server: TLSServer,
-    served: LeafCert,
-    cafile: str,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    policy = policy_file(
-        tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()),
-        expiration="2027-01-01",
-    )  # fmt: skip
-    code, out, _ = run(
-        capsys, f"localhost:{server.port}", "--policy", policy,
-        "--new-pin", str(spki_pin(generate_key())), "--cafile", cafile, "--now", "2026-12-06",
-    )  # fmt: skip
-    assert code == 0
-    assert "warning: the pins of localhost expire on 2027-01-01, before the plan ends" in out
-
-
 # -- refusals -------------------------------------------------------------------------------
 
 
@@ -412,7 +400,7 @@ def test_the_current_key_as_new_key_is_refused(
     cafile: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    policy = policy_file(tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()))
+    policy = localhost_policy(tmp_path, served)
     key = key_file(tmp_path / "current.key", served.private_key)
     code, out, err = run(
         capsys, f"localhost:{server.port}", "--policy", policy, "--new-key", key,
@@ -423,23 +411,38 @@ def test_the_current_key_as_new_key_is_refused(
     assert "the new key is the key localhost already serves" in err
 
 
-def test_an_expired_policy_is_refused(
+@pytest.mark.parametrize(
+    ("expiration", "code", "stream", "message"),
+    [
+        # expiring inside the plan is a warning; already expired is a refusal
+        (
+            "2027-01-01",
+            0,
+            "out",
+            "warning: the pins of localhost expire on 2027-01-01, before the plan ends",
+        ),
+        ("2026-12-01", 2, "err", "expired on 2026-12-01"),
+    ],
+    ids=["expires-before-the-end", "expired"],
+)
+def test_a_policy_that_expires_early(
     tmp_path: Path,
     server: TLSServer,
     served: LeafCert,
     cafile: str,
     capsys: pytest.CaptureFixture[str],
+    expiration: str,
+    code: int,
+    stream: str,
+    message: str,
 ) -> None:
-    policy = policy_file(
-        tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()),
-        expiration="2026-12-01",
-    )  # fmt: skip
-    code, _, err = run(
+    policy = localhost_policy(tmp_path, served, expiration=expiration)
+    result, out, err = run(
         capsys, f"localhost:{server.port}", "--policy", policy,
         "--new-pin", str(spki_pin(generate_key())), "--cafile", cafile, "--now", "2026-12-06",
     )  # fmt: skip
-    assert code == 2
-    assert "expired on 2026-12-01" in err
+    assert result == code
+    assert message in {"out": out, "err": err}[stream]
 
 
 @pytest.mark.parametrize(
@@ -479,7 +482,7 @@ def test_inputs_that_cannot_make_a_plan_are_usage_errors(
     message: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    policy = policy_file(tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()))
+    policy = localhost_policy(tmp_path, served)
     values = {
         "root": cafile,
         "key": key_file(tmp_path / "a.key", generate_key()),
@@ -497,7 +500,7 @@ def test_inputs_that_cannot_make_a_plan_are_usage_errors(
 def test_a_target_no_rule_pins_is_refused(
     tmp_path: Path, served: LeafCert, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    policy = policy_file(tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()))
+    policy = localhost_policy(tmp_path, served)
     code, _, err = run(
         capsys, "127.0.0.1:9", "--policy", policy, "--new-pin", str(spki_pin(generate_key()))
     )
@@ -514,7 +517,7 @@ def closed_port() -> int:
 def test_an_unreachable_target_is_a_network_error(
     tmp_path: Path, served: LeafCert, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    policy = policy_file(tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()))
+    policy = localhost_policy(tmp_path, served)
     code, out, err = run(
         capsys, f"localhost:{closed_port()}", "--policy", policy,
         "--new-pin", str(spki_pin(generate_key())), "--timeout", "5",
@@ -687,7 +690,7 @@ def test_an_encrypted_new_key_keeps_its_password_file_in_the_checks(
         )
     )
     (tmp_path / "pass.txt").write_text("correct horse\n", encoding="utf-8")
-    policy = policy_file(tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()))
+    policy = localhost_policy(tmp_path, served)
     code, out, _ = run(
         capsys, f"localhost:{server.port}", "--policy", policy, "--new-key", str(path),
         "--password-file", str(tmp_path / "pass.txt"), "--cafile", cafile, "--json",
