@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from pinset.audit._plan import Adoption, Checks, adoption_from_json, plan_rotation
+from pinset.audit._plan import Adoption, Checks, Plan, adoption_from_json, plan_rotation
 from pinset.cli import main
 from pinset.errors import ConfigError
 from pinset.pins import Pin, spki_pin
@@ -83,6 +83,30 @@ def rule(*pins: Pin, expiration: dt.date | None = dt.date(2028, 6, 30)) -> Domai
     return DomainRule("localhost", pins=pins, expiration=expiration)
 
 
+def plan_localhost(
+    served: LeafCert,
+    *spares: Pin,
+    new: Pin | None = None,
+    expiration: dt.date | None = dt.date(2028, 6, 30),
+    now: dt.datetime = NOW,
+    start: dt.date | None = dt.date(2026, 12, 10),
+    update_days: int = 30,
+    adoption: Adoption | None = None,
+) -> Plan:
+    """Plan for one localhost rule pinning the served key and ``spares`` (a fresh one if none)."""
+    pins = spares or (spki_pin(generate_key()),)
+    return plan_rotation(
+        [rule(spki_pin(served.cert), *pins, expiration=expiration)],
+        {"localhost": served.chain},
+        new if new is not None else spki_pin(generate_key()),
+        CHECKS,
+        now=now,
+        start=start,
+        update_days=update_days,
+        adoption=adoption,
+    )
+
+
 def run(
     capsys: pytest.CaptureFixture[str], *args: str
 ) -> tuple[int, str, str]:  # fmt: skip
@@ -96,15 +120,7 @@ def run(
 
 def test_stage_dates_when_the_new_key_must_be_shipped_first(served: LeafCert) -> None:
     new, spare = spki_pin(generate_key()), spki_pin(generate_key())
-    plan = plan_rotation(
-        [rule(spki_pin(served.cert), spare)],
-        {"localhost": served.chain},
-        new,
-        CHECKS,
-        now=NOW,
-        start=dt.date(2026, 12, 10),
-        update_days=30,
-    )
+    plan = plan_localhost(served, spare, new=new)
     dates = [s.date for s in plan.stages]
     assert dates == [
         dt.date(2026, 12, 10),  # 1: ship the update with the new pin
@@ -122,14 +138,7 @@ def test_stage_dates_when_the_new_key_must_be_shipped_first(served: LeafCert) ->
 
 
 def test_start_defaults_to_the_day_of_now(served: LeafCert) -> None:
-    plan = plan_rotation(
-        [rule(spki_pin(served.cert), spki_pin(generate_key()))],
-        {"localhost": served.chain},
-        spki_pin(generate_key()),
-        CHECKS,
-        now=NOW,
-        update_days=0,
-    )
+    plan = plan_localhost(served, start=None, update_days=0)
     assert {s.date for s in plan.stages[:3]} == {dt.date(2026, 12, 6)}
     assert plan.stages[3].date == dt.date(2026, 12, 13)
 
@@ -138,15 +147,7 @@ def test_a_new_key_already_pinned_as_backup_needs_no_update_but_the_wait_counts_
     served: LeafCert,
 ) -> None:
     new = spki_pin(generate_key())
-    plan = plan_rotation(
-        [rule(spki_pin(served.cert), new)],
-        {"localhost": served.chain},
-        new,
-        CHECKS,
-        now=NOW,
-        start=dt.date(2026, 12, 10),
-        update_days=30,
-    )
+    plan = plan_localhost(served, new, new=new)
     first, wait, switch = plan.stages[:3]
     assert first.done is True
     assert "already pinned as a backup" in first.title
@@ -159,29 +160,13 @@ def test_a_new_key_already_pinned_as_backup_needs_no_update_but_the_wait_counts_
 
 
 def test_pins_that_expire_before_the_plan_ends_are_a_warning(served: LeafCert) -> None:
-    plan = plan_rotation(
-        [rule(spki_pin(served.cert), spki_pin(generate_key()), expiration=dt.date(2027, 1, 16))],
-        {"localhost": served.chain},
-        spki_pin(generate_key()),
-        CHECKS,
-        now=NOW,
-        start=dt.date(2026, 12, 10),
-        update_days=30,
-    )
+    plan = plan_localhost(served, expiration=dt.date(2027, 1, 16))
     assert plan.warnings == (
         "the pins of localhost expire on 2027-01-16, before the plan ends on 2027-01-16: "
         "renew the expiration in the update of stage 1",
     )
     assert plan.stages[4].done is False
-    later = plan_rotation(
-        [rule(spki_pin(served.cert), spki_pin(generate_key()), expiration=dt.date(2027, 1, 17))],
-        {"localhost": served.chain},
-        spki_pin(generate_key()),
-        CHECKS,
-        now=NOW,
-        start=dt.date(2026, 12, 10),
-        update_days=30,
-    )
+    later = plan_localhost(served, expiration=dt.date(2027, 1, 17))
     assert later.warnings == ()
 
 
@@ -233,14 +218,9 @@ def test_the_planner_refuses_the_current_key_and_expired_pins(served: LeafCert) 
 def test_the_collector_moves_the_switch_date(
     served: LeafCert, today: dt.date, share: float, expected: dt.date
 ) -> None:
-    plan = plan_rotation(
-        [rule(spki_pin(served.cert), spki_pin(generate_key()))],
-        {"localhost": served.chain},
-        spki_pin(generate_key()),
-        CHECKS,
+    plan = plan_localhost(
+        served,
         now=dt.datetime.combine(today, dt.time(12), tzinfo=dt.timezone.utc),
-        start=dt.date(2026, 12, 10),
-        update_days=30,
         adoption=Adoption("7", share, 95, 100, "2026-12-01T00:00:00Z"),
     )
     assert plan.stages[1].date == plan.stages[2].date == expected
