@@ -38,6 +38,14 @@ def rfc7469_pin(public_key: Any) -> str:
     return "sha256/" + base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
+def encrypted_ed25519_key(tmp_path: Path, passfile: Path) -> Path:
+    """``pinset keygen --type ed25519`` to ``tmp_path/signing.key``, encrypted; its path."""
+    out = tmp_path / "signing.key"
+    argv = ["keygen", "--type", "ed25519", "--out", str(out), "--password-file", str(passfile)]
+    assert main(argv) == 0
+    return out
+
+
 def sign_and_verify(private: Any, public: Any) -> None:
     """The pair signs and verifies; a changed message does not verify."""
     message = b'{"version": 7}'
@@ -106,9 +114,7 @@ def test_signing_key_pair_is_encrypted_usable_and_pinned(
 def test_text_output_prints_the_public_key_and_its_pin(
     tmp_path: Path, passfile: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "signing.key"
-    argv = ["keygen", "--type", "ed25519", "--out", str(out), "--password-file", str(passfile)]
-    assert main(argv) == 0
+    out = encrypted_ed25519_key(tmp_path, passfile)
     text = capsys.readouterr().out
     private = serialization.load_pem_private_key(out.read_bytes(), password=PASSWORD)
     public_pem = private.public_key().public_bytes(
@@ -132,9 +138,7 @@ def test_a_backup_key_prints_no_public_key(
 def test_a_wrong_password_is_refused_when_the_key_is_used(
     tmp_path: Path, passfile: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "signing.key"
-    argv = ["keygen", "--type", "ed25519", "--out", str(out), "--password-file", str(passfile)]
-    assert main(argv) == 0
+    out = encrypted_ed25519_key(tmp_path, passfile)
     wrong = tmp_path / "wrong.txt"
     wrong.write_text("Tr0ub4dor&3\n")
     capsys.readouterr()

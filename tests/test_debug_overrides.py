@@ -48,6 +48,12 @@ def via_proxy(team_ca: CertificateAuthority, server: TLSServer) -> Iterator[Mitm
         yield proxy
 
 
+@pytest.fixture
+def override_policy(tmp_path: Path, leaf: LeafCert, team_ca: CertificateAuthority) -> Path:
+    """The policy with the team CA as a debug anchor that overrides the pins."""
+    return write_policy(tmp_path, leaf, team_ca, OVERRIDE)
+
+
 def write_policy(tmp_path: Path, leaf: LeafCert, team_ca: CertificateAuthority, debug: str) -> Path:
     team_ca.cert_pem.write_to_path(tmp_path / "team-proxy-ca.pem")
     path = tmp_path / "pinset.toml"
@@ -85,29 +91,28 @@ def context(
 
 
 def test_direct_connection_is_pinned_in_both_modes(
-    tmp_path: Path, leaf: LeafCert, team_ca: CertificateAuthority, cafile: str, server: TLSServer
+    override_policy: Path,
+    cafile: str,
+    server: TLSServer,
 ) -> None:
-    path = write_policy(tmp_path, leaf, team_ca, OVERRIDE)
     for debug in (False, True):
         heard: list[Verdict] = []
-        with handshake(context(path, cafile, heard, debug=debug), server.port) as tls:
+        with handshake(context(override_policy, cafile, heard, debug=debug), server.port) as tls:
             assert tls.pinset_verdict.reason == "pinned"  # type: ignore[attr-defined]
 
 
 def test_without_debug_the_proxy_is_refused(
-    tmp_path: Path,
-    leaf: LeafCert,
+    override_policy: Path,
     team_ca: CertificateAuthority,
     cafile: str,
     via_proxy: MitmProxy,
 ) -> None:
-    path = write_policy(tmp_path, leaf, team_ca, OVERRIDE)
     # The team CA is not even trusted: certificate validation fails before pinning.
     with pytest.raises(ssl.SSLCertVerificationError) as info:
-        handshake(context(path, cafile, []), via_proxy.port)
+        handshake(context(override_policy, cafile, []), via_proxy.port)
     assert not isinstance(info.value, PinMismatchError)
     # Trusted some other way (installed on the machine), the pins still refuse it.
-    ctx = context(path, cafile, [])
+    ctx = context(override_policy, cafile, [])
     ctx.load_verify_locations(cadata=team_ca.cert_pem.bytes().decode("ascii"))
     with pytest.raises(PinMismatchError) as refused:
         handshake(ctx, via_proxy.port)
@@ -115,16 +120,14 @@ def test_without_debug_the_proxy_is_refused(
 
 
 def test_debug_with_override_pins_allows_the_proxy_and_says_so(
-    tmp_path: Path,
-    leaf: LeafCert,
+    override_policy: Path,
     team_ca: CertificateAuthority,
     cafile: str,
     via_proxy: MitmProxy,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    path = write_policy(tmp_path, leaf, team_ca, OVERRIDE)
     heard: list[Verdict] = []
-    ctx = context(path, cafile, heard, debug=True)
+    ctx = context(override_policy, cafile, heard, debug=True)
     with caplog.at_level(logging.WARNING, logger="pinset"), handshake(ctx, via_proxy.port) as tls:
         verdict = tls.pinset_verdict  # type: ignore[attr-defined]
     assert verdict is not None
@@ -152,19 +155,17 @@ def test_debug_without_override_pins_trusts_the_ca_but_keeps_the_pins(
 
 
 def test_override_pins_only_bypasses_chains_ending_at_a_debug_anchor(
+    override_policy: Path,
     tmp_path: Path,
     pki: TestPKI,
-    leaf: LeafCert,
-    team_ca: CertificateAuthority,
     cafile: str,
     server: TLSServer,
 ) -> None:
     # A rogue CA trusted through cafile (not a debug anchor) gets no bypass.
-    path = write_policy(tmp_path, leaf, team_ca, OVERRIDE)
     rogue_file = tmp_path / "rogue.pem"
     pki.rogue.cert_pem.write_to_path(rogue_file)
     with MitmProxy(ca=pki.rogue, upstream=f"127.0.0.1:{server.port}") as proxy:
-        ctx = context(path, cafile, [], debug=True)
+        ctx = context(override_policy, cafile, [], debug=True)
         ctx.load_verify_locations(cafile=str(rogue_file))
         with pytest.raises(PinMismatchError) as refused:
             handshake(ctx, proxy.port)
@@ -176,19 +177,16 @@ def test_override_pins_only_bypasses_chains_ending_at_a_debug_anchor(
     ["PINSET_DEBUG", "PINSET_DEBUG_OVERRIDES", "DEBUG", "PINSET_ALLOW_DEBUG_OVERRIDES"],
 )
 def test_no_environment_variable_switches_debug_on(
+    override_policy: Path,
     name: str,
-    tmp_path: Path,
-    leaf: LeafCert,
-    team_ca: CertificateAuthority,
     cafile: str,
     via_proxy: MitmProxy,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    path = write_policy(tmp_path, leaf, team_ca, OVERRIDE)
     for value in ("1", "true"):
         monkeypatch.setenv(name, value)
         with pytest.raises(ssl.SSLCertVerificationError):
-            handshake(context(path, cafile, []), via_proxy.port)
+            handshake(context(override_policy, cafile, []), via_proxy.port)
 
 
 def test_the_enforce_package_reads_no_environment() -> None:
@@ -210,11 +208,10 @@ def test_debug_false_does_not_read_the_anchor_files(
 
 
 def test_debug_must_be_a_bool(
-    tmp_path: Path, leaf: LeafCert, team_ca: CertificateAuthority
+    override_policy: Path,
 ) -> None:
-    path = write_policy(tmp_path, leaf, team_ca, OVERRIDE)
     with pytest.raises(ConfigError, match="debug must be True or False"):
-        pinset.ssl_context(path, debug="yes")  # type: ignore[arg-type]
+        pinset.ssl_context(override_policy, debug="yes")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -248,28 +245,27 @@ def test_anchor_file_errors_name_the_policy_file_and_line(
 
 
 def test_a_leaf_certificate_is_not_an_anchor(
-    tmp_path: Path, leaf: LeafCert, team_ca: CertificateAuthority
+    override_policy: Path,
+    tmp_path: Path,
+    leaf: LeafCert,
 ) -> None:
-    path = write_policy(tmp_path, leaf, team_ca, OVERRIDE)
     leaf.cert_chain_pems[0].write_to_path(tmp_path / "team-proxy-ca.pem")
     with pytest.raises(ConfigError, match="not a CA") as info:
-        pinset.ssl_context(path, debug=True)
+        pinset.ssl_context(override_policy, debug=True)
     assert info.value.line == 6
 
 
 def test_anchor_paths_are_relative_to_the_policy_file(
+    override_policy: Path,
     tmp_path: Path,
-    leaf: LeafCert,
-    team_ca: CertificateAuthority,
     cafile: str,
     via_proxy: MitmProxy,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    path = write_policy(tmp_path, leaf, team_ca, OVERRIDE)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    with handshake(context(path, cafile, [], debug=True), via_proxy.port) as tls:
+    with handshake(context(override_policy, cafile, [], debug=True), via_proxy.port) as tls:
         assert tls.pinset_verdict.reason == "debug-override"  # type: ignore[attr-defined]
     assert os.getcwd() == str(elsewhere)
 
@@ -453,9 +449,7 @@ def test_android_round_trip_with_debug_overrides(policy: Policy) -> None:
 
 
 def test_a_debug_override_is_reported_like_a_failure(
-    tmp_path: Path,
-    leaf: LeafCert,
-    team_ca: CertificateAuthority,
+    override_policy: Path,
     cafile: str,
     via_proxy: MitmProxy,
     sink: ReportSink,  # noqa: F811 - the imported fixture
@@ -463,13 +457,12 @@ def test_a_debug_override_is_reported_like_a_failure(
     # The bypass is allowed, and the operator sees it in use: the reporter sends it with
     # TrustKit's "user-defined trust anchor" result (4), as for a chain ending at a CA the
     # user added.
-    path = write_policy(tmp_path, leaf, team_ca, OVERRIDE)
-    text = path.read_text(encoding="utf-8").replace(
+    text = override_policy.read_text(encoding="utf-8").replace(
         'name = "localhost"\n', f'name = "localhost"\nreport-uris = ["{sink.url}"]\n'
     )
-    path.write_text(text, encoding="utf-8")
+    override_policy.write_text(text, encoding="utf-8")
     reporter = BackgroundReporter()
-    ctx = pinset.ssl_context(path, cafile=cafile, observers=[reporter], debug=True)
+    ctx = pinset.ssl_context(override_policy, cafile=cafile, observers=[reporter], debug=True)
     with handshake(ctx, via_proxy.port) as tls:
         assert tls.pinset_verdict.reason == "debug-override"  # type: ignore[attr-defined]
     assert reporter.flush(10)

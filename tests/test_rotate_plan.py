@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from pinset.audit._plan import Adoption, Checks, adoption_from_json, plan_rotation
+from pinset.audit._plan import Adoption, Checks, Plan, adoption_from_json, plan_rotation
 from pinset.cli import main
 from pinset.errors import ConfigError
 from pinset.pins import Pin, spki_pin
@@ -72,8 +72,39 @@ def policy_file(path: Path, *pins: Pin | str, expiration: str = "2028-06-30") ->
     return str(path)
 
 
+def localhost_policy(tmp_path: Path, served: LeafCert, expiration: str = "2028-06-30") -> str:
+    """A policy pinning the served key and one backup, in ``tmp_path/p.toml``."""
+    return policy_file(
+        tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()), expiration=expiration
+    )
+
+
 def rule(*pins: Pin, expiration: dt.date | None = dt.date(2028, 6, 30)) -> DomainRule:
     return DomainRule("localhost", pins=pins, expiration=expiration)
+
+
+def plan_localhost(
+    served: LeafCert,
+    *spares: Pin,
+    new: Pin | None = None,
+    expiration: dt.date | None = dt.date(2028, 6, 30),
+    now: dt.datetime = NOW,
+    start: dt.date | None = dt.date(2026, 12, 10),
+    update_days: int = 30,
+    adoption: Adoption | None = None,
+) -> Plan:
+    """Plan for one localhost rule pinning the served key and ``spares`` (a fresh one if none)."""
+    pins = spares or (spki_pin(generate_key()),)
+    return plan_rotation(
+        [rule(spki_pin(served.cert), *pins, expiration=expiration)],
+        {"localhost": served.chain},
+        new if new is not None else spki_pin(generate_key()),
+        CHECKS,
+        now=now,
+        start=start,
+        update_days=update_days,
+        adoption=adoption,
+    )
 
 
 def run(
@@ -89,15 +120,7 @@ def run(
 
 def test_stage_dates_when_the_new_key_must_be_shipped_first(served: LeafCert) -> None:
     new, spare = spki_pin(generate_key()), spki_pin(generate_key())
-    plan = plan_rotation(
-        [rule(spki_pin(served.cert), spare)],
-        {"localhost": served.chain},
-        new,
-        CHECKS,
-        now=NOW,
-        start=dt.date(2026, 12, 10),
-        update_days=30,
-    )
+    plan = plan_localhost(served, spare, new=new)
     dates = [s.date for s in plan.stages]
     assert dates == [
         dt.date(2026, 12, 10),  # 1: ship the update with the new pin
@@ -115,14 +138,7 @@ def test_stage_dates_when_the_new_key_must_be_shipped_first(served: LeafCert) ->
 
 
 def test_start_defaults_to_the_day_of_now(served: LeafCert) -> None:
-    plan = plan_rotation(
-        [rule(spki_pin(served.cert), spki_pin(generate_key()))],
-        {"localhost": served.chain},
-        spki_pin(generate_key()),
-        CHECKS,
-        now=NOW,
-        update_days=0,
-    )
+    plan = plan_localhost(served, start=None, update_days=0)
     assert {s.date for s in plan.stages[:3]} == {dt.date(2026, 12, 6)}
     assert plan.stages[3].date == dt.date(2026, 12, 13)
 
@@ -131,15 +147,7 @@ def test_a_new_key_already_pinned_as_backup_needs_no_update_but_the_wait_counts_
     served: LeafCert,
 ) -> None:
     new = spki_pin(generate_key())
-    plan = plan_rotation(
-        [rule(spki_pin(served.cert), new)],
-        {"localhost": served.chain},
-        new,
-        CHECKS,
-        now=NOW,
-        start=dt.date(2026, 12, 10),
-        update_days=30,
-    )
+    plan = plan_localhost(served, new, new=new)
     first, wait, switch = plan.stages[:3]
     assert first.done is True
     assert "already pinned as a backup" in first.title
@@ -152,29 +160,13 @@ def test_a_new_key_already_pinned_as_backup_needs_no_update_but_the_wait_counts_
 
 
 def test_pins_that_expire_before_the_plan_ends_are_a_warning(served: LeafCert) -> None:
-    plan = plan_rotation(
-        [rule(spki_pin(served.cert), spki_pin(generate_key()), expiration=dt.date(2027, 1, 16))],
-        {"localhost": served.chain},
-        spki_pin(generate_key()),
-        CHECKS,
-        now=NOW,
-        start=dt.date(2026, 12, 10),
-        update_days=30,
-    )
+    plan = plan_localhost(served, expiration=dt.date(2027, 1, 16))
     assert plan.warnings == (
         "the pins of localhost expire on 2027-01-16, before the plan ends on 2027-01-16: "
         "renew the expiration in the update of stage 1",
     )
     assert plan.stages[4].done is False
-    later = plan_rotation(
-        [rule(spki_pin(served.cert), spki_pin(generate_key()), expiration=dt.date(2027, 1, 17))],
-        {"localhost": served.chain},
-        spki_pin(generate_key()),
-        CHECKS,
-        now=NOW,
-        start=dt.date(2026, 12, 10),
-        update_days=30,
-    )
+    later = plan_localhost(served, expiration=dt.date(2027, 1, 17))
     assert later.warnings == ()
 
 
@@ -226,14 +218,9 @@ def test_the_planner_refuses_the_current_key_and_expired_pins(served: LeafCert) 
 def test_the_collector_moves_the_switch_date(
     served: LeafCert, today: dt.date, share: float, expected: dt.date
 ) -> None:
-    plan = plan_rotation(
-        [rule(spki_pin(served.cert), spki_pin(generate_key()))],
-        {"localhost": served.chain},
-        spki_pin(generate_key()),
-        CHECKS,
+    plan = plan_localhost(
+        served,
         now=dt.datetime.combine(today, dt.time(12), tzinfo=dt.timezone.utc),
-        start=dt.date(2026, 12, 10),
-        update_days=30,
         adoption=Adoption("7", share, 95, 100, "2026-12-01T00:00:00Z"),
     )
     assert plan.stages[1].date == plan.stages[2].date == expected
@@ -383,25 +370,6 @@ def test_plan_from_a_shipped_apk_with_connect(
     assert f"--connect {dial}" in data["stages"][2]["check"]
 
 
-def test_plan_warns_when_the_policy_expires_before_the_end(
-    tmp_path: Path,
-    server: TLSServer,
-    served: LeafCert,
-    cafile: str,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    policy = policy_file(
-        tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()),
-        expiration="2027-01-01",
-    )  # fmt: skip
-    code, out, _ = run(
-        capsys, f"localhost:{server.port}", "--policy", policy,
-        "--new-pin", str(spki_pin(generate_key())), "--cafile", cafile, "--now", "2026-12-06",
-    )  # fmt: skip
-    assert code == 0
-    assert "warning: the pins of localhost expire on 2027-01-01, before the plan ends" in out
-
-
 # -- refusals -------------------------------------------------------------------------------
 
 
@@ -412,7 +380,7 @@ def test_the_current_key_as_new_key_is_refused(
     cafile: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    policy = policy_file(tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()))
+    policy = localhost_policy(tmp_path, served)
     key = key_file(tmp_path / "current.key", served.private_key)
     code, out, err = run(
         capsys, f"localhost:{server.port}", "--policy", policy, "--new-key", key,
@@ -423,23 +391,38 @@ def test_the_current_key_as_new_key_is_refused(
     assert "the new key is the key localhost already serves" in err
 
 
-def test_an_expired_policy_is_refused(
+@pytest.mark.parametrize(
+    ("expiration", "code", "stream", "message"),
+    [
+        # expiring inside the plan is a warning; already expired is a refusal
+        (
+            "2027-01-01",
+            0,
+            "out",
+            "warning: the pins of localhost expire on 2027-01-01, before the plan ends",
+        ),
+        ("2026-12-01", 2, "err", "expired on 2026-12-01"),
+    ],
+    ids=["expires-before-the-end", "expired"],
+)
+def test_a_policy_that_expires_early(
     tmp_path: Path,
     server: TLSServer,
     served: LeafCert,
     cafile: str,
     capsys: pytest.CaptureFixture[str],
+    expiration: str,
+    code: int,
+    stream: str,
+    message: str,
 ) -> None:
-    policy = policy_file(
-        tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()),
-        expiration="2026-12-01",
-    )  # fmt: skip
-    code, _, err = run(
+    policy = localhost_policy(tmp_path, served, expiration=expiration)
+    result, out, err = run(
         capsys, f"localhost:{server.port}", "--policy", policy,
         "--new-pin", str(spki_pin(generate_key())), "--cafile", cafile, "--now", "2026-12-06",
     )  # fmt: skip
-    assert code == 2
-    assert "expired on 2026-12-01" in err
+    assert result == code
+    assert message in {"out": out, "err": err}[stream]
 
 
 @pytest.mark.parametrize(
@@ -479,7 +462,7 @@ def test_inputs_that_cannot_make_a_plan_are_usage_errors(
     message: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    policy = policy_file(tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()))
+    policy = localhost_policy(tmp_path, served)
     values = {
         "root": cafile,
         "key": key_file(tmp_path / "a.key", generate_key()),
@@ -497,7 +480,7 @@ def test_inputs_that_cannot_make_a_plan_are_usage_errors(
 def test_a_target_no_rule_pins_is_refused(
     tmp_path: Path, served: LeafCert, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    policy = policy_file(tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()))
+    policy = localhost_policy(tmp_path, served)
     code, _, err = run(
         capsys, "127.0.0.1:9", "--policy", policy, "--new-pin", str(spki_pin(generate_key()))
     )
@@ -514,7 +497,7 @@ def closed_port() -> int:
 def test_an_unreachable_target_is_a_network_error(
     tmp_path: Path, served: LeafCert, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    policy = policy_file(tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()))
+    policy = localhost_policy(tmp_path, served)
     code, out, err = run(
         capsys, f"localhost:{closed_port()}", "--policy", policy,
         "--new-pin", str(spki_pin(generate_key())), "--timeout", "5",
@@ -687,7 +670,7 @@ def test_an_encrypted_new_key_keeps_its_password_file_in_the_checks(
         )
     )
     (tmp_path / "pass.txt").write_text("correct horse\n", encoding="utf-8")
-    policy = policy_file(tmp_path / "p.toml", spki_pin(served.cert), spki_pin(generate_key()))
+    policy = localhost_policy(tmp_path, served)
     code, out, _ = run(
         capsys, f"localhost:{server.port}", "--policy", policy, "--new-key", str(path),
         "--password-file", str(tmp_path / "pass.txt"), "--cafile", cafile, "--json",

@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -182,17 +183,14 @@ def test_apply_refuses_changes_to_a_domain_the_policy_does_not_pin() -> None:
 # -- refusals ---------------------------------------------------------------------------------
 
 
-def test_reasons_are_the_stable_ids() -> None:
-    assert set(REASONS) == {
-        "bad-signature",
-        "unknown-key",
-        "rollback",
-        "expired",
-        "wrong-app",
-        "malformed",
-        "too-large",
-        "not-allowed",
-    }
+def test_reasons_are_the_documented_ids() -> None:
+    """REASONS is exactly the ids docs/updates.md names in its order of checks."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "updates.md").read_text("utf-8")
+    start = text.index("The checks run in this order")
+    paragraph = text[start : text.index("\n\n", start)]
+    documented = set(re.findall(r"`([a-z-]+)`", paragraph))
+    assert len(REASONS) == len(set(REASONS))
+    assert set(REASONS) == documented
 
 
 def test_tampered_payload_byte_is_bad_signature() -> None:

@@ -17,7 +17,7 @@ from pinset.collector._normalize import ReportError, normalize
 from pinset.collector._state import Collector
 from pinset.collector._writer import Busy
 
-__all__ = ["REPORT_PATH", "IngestFastPath", "Outcome", "accept"]
+__all__ = ["REPORT_PATH", "IngestFastPath", "Outcome", "Refused", "accept", "read_json"]
 
 REPORT_PATH = "/v1/report"
 Outcome = tuple[int, dict[str, Any], dict[str, str]]
@@ -35,6 +35,41 @@ def _refuse(
     c.metrics.count_rejected(error)
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
     return status, {"error": error, "detail": detail}, headers
+
+
+class Refused(Exception):
+    """A posted body refused before it is parsed: ``status``, the ``error`` id, a ``detail``."""
+
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+async def read_json(
+    limit: int, content_length: str | None, chunks: AsyncIterator[bytes], what: str
+) -> Any:
+    """The posted JSON, read at most ``limit`` bytes far; :class:`Refused` (400/413) else.
+
+    ``what`` names one item in the 413 detail ("a report", "a tally").
+    """
+    if content_length is not None:
+        if not (content_length.isascii() and content_length.isdigit()):
+            raise Refused(400, "bad-length", "Content-Length is not a number")
+        if int(content_length) > limit:
+            raise Refused(413, "too-large", f"{what} is at most {limit} bytes")
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            raise Refused(413, "too-large", f"{what} is at most {limit} bytes")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Refused(400, "bad-json", f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise Refused(400, "bad-json", "the JSON is nested too deeply") from None
 
 
 async def accept(
@@ -55,23 +90,10 @@ async def accept(
             {"error": "rate-limited", "detail": "too many reports from this address"},
             {"Retry-After": "1"},
         )
-    limit = c.settings.max_body
-    if content_length is not None:
-        if not (content_length.isascii() and content_length.isdigit()):
-            return _refuse(c, 400, "bad-length", "Content-Length is not a number")
-        if int(content_length) > limit:
-            return _refuse(c, 413, "too-large", f"a report is at most {limit} bytes")
-    body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
-            return _refuse(c, 413, "too-large", f"a report is at most {limit} bytes")
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _refuse(c, 400, "bad-json", f"the body is not JSON: {exc}")
-    except RecursionError:
-        return _refuse(c, 400, "bad-json", "the JSON is nested too deeply")
+        data = await read_json(c.settings.max_body, content_length, chunks, "a report")
+    except Refused as refused:
+        return _refuse(c, refused.status, refused.error, refused.detail)
     try:
         report = normalize(data, received=int(c.clock()))
     except ReportError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import json
 import logging
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pinset.collector import _queries as queries
 from pinset.collector import _rates as rates
-from pinset.collector._ingest import REPORT_PATH, accept
+from pinset.collector._ingest import REPORT_PATH, Refused, accept, read_json
 from pinset.collector._normalize import ReportError
 from pinset.collector._state import Collector
 from pinset.collector._tallies import (
@@ -90,6 +89,14 @@ TALLY_SCHEMA: dict[str, Any] = {
 }
 
 
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route that reads its JSON body itself."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_POST_ERRORS: dict[int | str, dict[str, Any]] = {400: _ERROR, 413: _ERROR, 429: _ERROR, 503: _ERROR}
+
+
 def _collector(request: Request) -> Collector:
     collector: Collector = request.app.state.collector
     return collector
@@ -99,13 +106,8 @@ def _collector(request: Request) -> Collector:
     REPORT_PATH,
     status_code=202,
     summary="Receive one pin-failure report",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": REPORT_SCHEMA}},
-        }
-    },
-    responses={400: _ERROR, 413: _ERROR, 429: _ERROR, 503: _ERROR},
+    openapi_extra=_json_body(REPORT_SCHEMA),
+    responses=_POST_ERRORS,
 )
 async def post_report(request: Request) -> Response:
     """Store a report; 202 only once it is committed. Repeats within 24 h are counted."""
@@ -120,13 +122,8 @@ async def post_report(request: Request) -> Response:
     TALLY_PATH,
     status_code=202,
     summary="Receive the verdict tallies of one interval",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": TALLY_SCHEMA}},
-        }
-    },
-    responses={400: _ERROR, 413: _ERROR, 429: _ERROR, 503: _ERROR},
+    openapi_extra=_json_body(TALLY_SCHEMA),
+    responses=_POST_ERRORS,
 )
 async def post_tallies(request: Request) -> Response:
     """Add the counts to the stored tallies; 202 once committed, nothing stored on a refusal."""
@@ -134,24 +131,11 @@ async def post_tallies(request: Request) -> Response:
     address = request.client.host if request.client else "unknown"
     if not c.limiter.allow(address):
         return _refused(429, "rate-limited", "too many posts from this address", retry_after=1)
-    limit = c.settings.max_body
     length = request.headers.get("content-length")
-    if length is not None:
-        if not (length.isascii() and length.isdigit()):
-            return _refused(400, "bad-length", "Content-Length is not a number")
-        if int(length) > limit:
-            return _refused(413, "too-large", f"a tally is at most {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return _refused(413, "too-large", f"a tally is at most {limit} bytes")
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _refused(400, "bad-json", f"the body is not JSON: {exc}")
-    except RecursionError:
-        return _refused(400, "bad-json", "the JSON is nested too deeply")
+        data = await read_json(c.settings.max_body, length, request.stream(), "a tally")
+    except Refused as refused:
+        return _refused(refused.status, refused.error, refused.detail)
     try:
         batch = parse_tallies(data, now=int(c.clock()))
     except ReportError as exc:

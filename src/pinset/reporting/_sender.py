@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import ipaddress
-import itertools
 import logging
 import random
 import ssl
@@ -42,6 +41,7 @@ from pinset.reporting._retry import (
     parse_http_date,
     retry_after_seconds,
 )
+from pinset.reporting._worker import SenderWorker
 
 if TYPE_CHECKING:
     from pinset.policy import DomainRule, Policy
@@ -193,7 +193,7 @@ class _Job:
     retry_in: float = 0.0
 
 
-class BackgroundReporter:
+class BackgroundReporter(SenderWorker[_Job]):
     """Reports every pin failure of a pinned domain to its rule's ``report_uris``.
 
     Call it as ``reporter(verdict, connection)`` (one of the ``observers`` of
@@ -248,8 +248,8 @@ class BackgroundReporter:
         self.app_platform = app_platform
         self.callback = callback
         self.retry = retry or RetryPolicy()
+        super().__init__(clock)
         self._transport = transport or urllib_transport(context, timeout=timeout, proxies=proxies)
-        self._clock = clock
         self._jitter = jitter
         self._queue_size = queue_size
         self._dedup_seconds = dedup_seconds
@@ -257,11 +257,6 @@ class BackgroundReporter:
         self._seen: dict[tuple[Any, ...], float] = {}
         self._inflight: set[tuple[Any, ...]] = set()
         self._fresh: deque[_Job] = deque()
-        self._retries: list[tuple[float, int, _Job]] = []  # a heap ordered by due time
-        self._order = itertools.count()
-        self._busy = False
-        self._lock = threading.Lock()
-        self._wakeup = threading.Condition(self._lock)
         self._counts = dict.fromkeys(
             (
                 "queued",
@@ -275,8 +270,6 @@ class BackgroundReporter:
             ),
             0,
         )
-        self._thread: threading.Thread | None = None
-        self._closed = False
 
     # -- the observer (runs on the connecting thread: keep it tiny) -------------
 
@@ -491,10 +484,6 @@ class BackgroundReporter:
                 return True
         return False
 
-    def _count(self, name: str) -> None:
-        with self._lock:
-            self._counts[name] += 1
-
     # -- control ---------------------------------------------------------------
 
     @property
@@ -509,19 +498,9 @@ class BackgroundReporter:
         A report waiting for a later retry is not waited for (``stats.retrying`` counts
         them); with an injected ``clock``, move the clock and flush again to let it go.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._wakeup:
             self._wakeup.notify_all()  # the clock may have moved: let the sender look again
-            while (
-                self._fresh
-                or self._busy
-                or (self._retries and self._retries[0][0] <= self._clock())
-            ):
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._wakeup.wait(left)
-        return True
+            return self._wait_idle(timeout)
 
     def close(self, timeout: float | None = 5.0) -> bool:
         """Send what is queued (within ``timeout``), then stop the thread.
@@ -529,26 +508,16 @@ class BackgroundReporter:
         Reports still waiting for a retry are given up (and counted); failures
         observed after closing are dropped (and counted).
         """
-        done = self.flush(timeout)
-        with self._wakeup:
-            self._closed = True
-            for _, _, job in self._retries:
-                self._counts["given_up"] += len(job.uris)
-                for uri in job.uris:
-                    self._settle(job, uri, delivered=False)
-            self._retries.clear()
-            thread = self._thread
-            self._wakeup.notify_all()
-        if thread is not None:
-            thread.join(timeout)
-            return done and not thread.is_alive()
-        return done
+        return self._stop(self.flush(timeout), timeout)
 
-    def __enter__(self) -> BackgroundReporter:
-        return self
+    def _queued(self) -> bool:
+        return bool(self._fresh)
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _give_up_retries(self) -> None:
+        for _, _, job in self._retries:
+            self._counts["given_up"] += len(job.uris)
+            for uri in job.uris:
+                self._settle(job, uri, delivered=False)
 
 
 def default_reporter(policy: Policy, **kwargs: Any) -> BackgroundReporter | None:

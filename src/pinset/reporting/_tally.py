@@ -14,7 +14,6 @@ user data leave the process. Finished intervals are posted as JSON to the collec
 from __future__ import annotations
 
 import heapq
-import itertools
 import json
 import logging
 import random
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pinset.errors import ConfigError
 from pinset.reporting._retry import RetryPolicy
 from pinset.reporting._sender import Transport, urllib_transport
+from pinset.reporting._worker import SenderWorker
 
 if TYPE_CHECKING:
     from pinset.policy import Policy
@@ -106,7 +106,7 @@ class _Batch:
     attempts: int = 0
 
 
-class VerdictTally:
+class VerdictTally(SenderWorker[_Batch]):
     """Counts verdicts per (interval, pin-set version, domain) and posts finished intervals.
 
     * ``url``: the collector's ``/v1/tallies``; default :func:`tally_url` of ``policy``;
@@ -154,21 +154,14 @@ class VerdictTally:
         self.app_version = app_version
         self.interval = int(interval)
         self.retry = retry or RetryPolicy()
+        super().__init__(clock)
         self._version_source = pin_set_version
-        self._clock = clock
         self._jitter = jitter
         self._transport = transport or urllib_transport(context, timeout=timeout, proxies=proxies)
         self._max_domains = max_domains
         self._queue_size = queue_size
         self._open: dict[tuple[int, str | None], dict[str, dict[str, int]]] = {}
         self._ready: list[_Batch] = []
-        self._retries: list[tuple[float, int, _Batch]] = []
-        self._order = itertools.count()
-        self._busy = False
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._wakeup = threading.Condition(self._lock)
         self._counts = dict.fromkeys(
             ("counted", "dropped", "sent", "failed", "retried", "given_up"), 0
         )
@@ -305,11 +298,6 @@ class VerdictTally:
             self._count("given_up")
         return delay
 
-    def _count(self, *names: str) -> None:
-        with self._lock:
-            for name in names:
-                self._counts[name] += 1
-
     # -- control ----------------------------------------------------------------
 
     @property
@@ -324,20 +312,10 @@ class VerdictTally:
         has been tried; False if ``timeout`` ran out. Batches waiting for a later retry are
         not waited for: with an injected clock, move it and flush again.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._wakeup:
             self._roll(self._clock())
             self._wakeup.notify_all()
-            while (
-                self._ready
-                or self._busy
-                or (self._retries and self._retries[0][0] <= self._clock())
-            ):
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._wakeup.wait(left)
-        return True
+            return self._wait_idle(timeout)
 
     def close(self, timeout: float | None = 5.0) -> bool:
         """Send every interval, the open one included (within ``timeout``), then stop.
@@ -347,20 +325,10 @@ class VerdictTally:
         """
         with self._wakeup:
             self._roll(self._clock(), everything=True)
-        done = self.flush(timeout)
-        with self._wakeup:
-            self._closed = True
-            self._counts["given_up"] += len(self._retries)
-            self._retries.clear()
-            thread = self._thread
-            self._wakeup.notify_all()
-        if thread is not None:
-            thread.join(timeout)
-            return done and not thread.is_alive()
-        return done
+        return self._stop(self.flush(timeout), timeout)
 
-    def __enter__(self) -> VerdictTally:
-        return self
+    def _queued(self) -> bool:
+        return bool(self._ready)
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _give_up_retries(self) -> None:
+        self._counts["given_up"] += len(self._retries)

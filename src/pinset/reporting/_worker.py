@@ -1,0 +1,87 @@
+"""What the two background senders share: the retry heap, waiting, stopping, ``with``.
+
+:class:`~pinset.reporting.BackgroundReporter` (failure reports) and
+:class:`~pinset.reporting.VerdictTally` (verdict counts) each run one daemon thread that
+takes items under ``_wakeup`` and puts the ones to try again on a heap by due time. How
+an item is built and sent differs; waiting for the due items, giving up the rest on
+close and joining the thread does not.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+__all__ = ["SenderWorker"]
+
+T = TypeVar("T")
+W = TypeVar("W", bound="SenderWorker[Any]")
+
+
+class SenderWorker(Generic[T]):
+    """The shared state and control of a sender thread; items of type ``T``.
+
+    A subclass says what is still queued (:meth:`_queued`) and what giving up the
+    retries means for its counters (:meth:`_give_up_retries`), and defines ``close``.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._retries: list[tuple[float, int, T]] = []  # a heap ordered by due time
+        self._order = itertools.count()
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._counts: dict[str, int] = {}
+
+    def _queued(self) -> bool:
+        """Whether items not yet tried are waiting (called under ``_wakeup``)."""
+        raise NotImplementedError
+
+    def _give_up_retries(self) -> None:
+        """Count the items still waiting for a retry as given up (called under ``_wakeup``)."""
+        raise NotImplementedError
+
+    def _count(self, *names: str) -> None:
+        with self._lock:
+            for name in names:
+                self._counts[name] += 1
+
+    def _wait_idle(self, timeout: float | None) -> bool:
+        """Under ``_wakeup``: wait until every due item has been tried; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (
+            self._queued() or self._busy or (self._retries and self._retries[0][0] <= self._clock())
+        ):
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            self._wakeup.wait(left)
+        return True
+
+    def _stop(self, done: bool, timeout: float | None) -> bool:
+        """Give up the retries, stop the thread (within ``timeout``); ``done`` and stopped."""
+        with self._wakeup:
+            self._closed = True
+            self._give_up_retries()
+            self._retries.clear()
+            thread = self._thread
+            self._wakeup.notify_all()
+        if thread is not None:
+            thread.join(timeout)
+            return done and not thread.is_alive()
+        return done
+
+    def close(self, timeout: float | None = 5.0) -> bool:
+        raise NotImplementedError
+
+    def __enter__(self: W) -> W:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
