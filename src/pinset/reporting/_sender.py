@@ -65,7 +65,6 @@ ReportCallback = Callable[[FailureReport], None]
 
 DAY = 24 * 3600.0
 _NO_URI = ""  # the target of a report that only goes to the callback
-_MAX_WAIT = 3600.0  # the sender thread looks at the clock at least this often
 _worker = threading.local()
 
 
@@ -347,7 +346,7 @@ class BackgroundReporter(SenderWorker[_Job]):
     def _run(self) -> None:
         _worker.active = True
         while True:
-            job = self._next_job()
+            job = self._next_item()
             if job is None:
                 return
             try:
@@ -361,24 +360,8 @@ class BackgroundReporter(SenderWorker[_Job]):
             finally:
                 self._finish(job)
 
-    def _next_job(self) -> _Job | None:
-        with self._wakeup:
-            while True:
-                if self._fresh:
-                    self._busy = True
-                    return self._fresh.popleft()
-                now = self._clock()
-                if self._retries and self._retries[0][0] <= now:
-                    self._busy = True
-                    self._counts["retried"] += 1
-                    return heapq.heappop(self._retries)[2]
-                if self._closed:
-                    return None
-                # Idle until a report arrives, a retry falls due, or flush() says that an
-                # injected clock has moved.
-                self._wakeup.notify_all()
-                wait = min(self._retries[0][0] - now, _MAX_WAIT) if self._retries else None
-                self._wakeup.wait(wait)
+    def _pop_fresh(self) -> _Job | None:
+        return self._fresh.popleft() if self._fresh else None
 
     def _finish(self, job: _Job) -> None:
         with self._wakeup:

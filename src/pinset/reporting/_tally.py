@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pinset.errors import ConfigError
 from pinset.reporting._retry import RetryPolicy
 from pinset.reporting._sender import Transport, urllib_transport
-from pinset.reporting._worker import SenderWorker
+from pinset.reporting._worker import MAX_WAIT, SenderWorker
 
 if TYPE_CHECKING:
     from pinset.policy import Policy
@@ -48,7 +48,6 @@ TALLY_FIELDS: dict[Reason, str] = {
     "policy-expired": "expired",
 }
 _FIELDS = tuple(TALLY_FIELDS.values())
-_MAX_WAIT = 3600.0
 
 VersionSource = str | int | Callable[[], "str | int | None"] | None
 
@@ -123,6 +122,9 @@ class VerdictTally(SenderWorker[_Batch]):
     The observer call takes a lock and adds one; it never blocks on the network and never
     changes the verdict.
     """
+
+    # Interval ends are on the clock: an idle thread still looks at least hourly.
+    _idle_wait = MAX_WAIT
 
     def __init__(
         self,
@@ -236,7 +238,7 @@ class VerdictTally(SenderWorker[_Batch]):
 
     def _run(self) -> None:
         while True:
-            batch = self._next()
+            batch = self._next_item()
             if batch is None:
                 return
             delay: float | None = None
@@ -253,22 +255,8 @@ class VerdictTally(SenderWorker[_Batch]):
                     self._counts["given_up"] += 1
                 self._wakeup.notify_all()
 
-    def _next(self) -> _Batch | None:
-        with self._wakeup:
-            while True:
-                if self._ready:
-                    self._busy = True
-                    return self._ready.pop(0)
-                now = self._clock()
-                if self._retries and self._retries[0][0] <= now:
-                    self._busy = True
-                    self._counts["retried"] += 1
-                    return heapq.heappop(self._retries)[2]
-                if self._closed:
-                    return None
-                self._wakeup.notify_all()
-                wait = min(self._retries[0][0] - now, _MAX_WAIT) if self._retries else _MAX_WAIT
-                self._wakeup.wait(wait)
+    def _pop_fresh(self) -> _Batch | None:
+        return self._ready.pop(0) if self._ready else None
 
     def _attempt(self, batch: _Batch) -> float | None:
         """Send once; the seconds until the next try, or ``None`` when done (sent or given up)."""

@@ -9,13 +9,16 @@ close and joining the thread does not.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["SenderWorker"]
+__all__ = ["MAX_WAIT", "SenderWorker"]
+
+MAX_WAIT = 3600.0  # a sender thread looks at the clock at least this often
 
 T = TypeVar("T")
 W = TypeVar("W", bound="SenderWorker[Any]")
@@ -38,6 +41,40 @@ class SenderWorker(Generic[T]):
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
         self._counts: dict[str, int] = {}
+
+    #: How long an idle thread with no retry due sleeps before it looks again (``None``:
+    #: until an item arrives); a subclass with work of its own on the clock sets it.
+    _idle_wait: float | None = None
+
+    def _pop_fresh(self) -> T | None:
+        """The next item not yet tried, or ``None`` (called under ``_wakeup``)."""
+        raise NotImplementedError
+
+    def _next_item(self) -> T | None:
+        """For the thread: the next fresh item, else a due retry; ``None`` once closed.
+
+        Idle until an item arrives, a retry falls due, or ``flush()`` says that an
+        injected clock has moved.
+        """
+        with self._wakeup:
+            while True:
+                fresh = self._pop_fresh()
+                if fresh is not None:
+                    self._busy = True
+                    return fresh
+                now = self._clock()
+                if self._retries and self._retries[0][0] <= now:
+                    self._busy = True
+                    self._counts["retried"] += 1
+                    return heapq.heappop(self._retries)[2]
+                if self._closed:
+                    return None
+                self._wakeup.notify_all()
+                if self._retries:
+                    wait: float | None = min(self._retries[0][0] - now, MAX_WAIT)
+                else:
+                    wait = self._idle_wait
+                self._wakeup.wait(wait)
 
     def _queued(self) -> bool:
         """Whether items not yet tried are waiting (called under ``_wakeup``)."""
