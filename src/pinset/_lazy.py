@@ -1,10 +1,10 @@
 """Public names that load their module on first use (PEP 562), for a light ``import``.
 
-``pinset`` and ``pinset.chain`` re-export names whose modules are costly to import (the
-pinned context loads ssl; fetching loads asyncio): the package lists each name with the
-module that defines it, and :func:`lazy_attributes` makes the package's ``__getattr__``
-and ``__dir__``. The first access imports the module and keeps the value in the
-package, so every later access is a plain attribute.
+``pinset``, ``pinset.chain`` and ``pinset.errors`` re-export names whose modules are
+costly to import (the pinned context and ``PinMismatchError`` load ssl; fetching loads
+asyncio): the module lists each name with the module that defines it, and
+:func:`lazy_attributes` makes its ``__getattr__`` and ``__dir__``. The first access
+imports the module and keeps the value, so every later access is a plain attribute.
 """
 
 from __future__ import annotations

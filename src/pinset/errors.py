@@ -11,7 +11,9 @@ this module does not load :mod:`ssl` (``pinset pin FILE`` starts faster).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pinset._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from pinset._mismatch import PinMismatchError
@@ -113,11 +115,4 @@ class NetworkError(PinsetError, OSError):
 
 
 if not TYPE_CHECKING:  # type checkers read the import above: no Any for a typo
-
-    def __getattr__(name: str) -> Any:
-        if name == "PinMismatchError":
-            from pinset._mismatch import PinMismatchError
-
-            globals()[name] = PinMismatchError
-            return PinMismatchError
-        raise AttributeError(f"module 'pinset.errors' has no attribute {name!r}")
+    __getattr__, __dir__ = lazy_attributes(globals(), {"pinset._mismatch": ("PinMismatchError",)})
