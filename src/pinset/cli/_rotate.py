@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 import click
+from click.decorators import FC
 from cryptography import x509
 
 from pinset._dates import parse_iso_date
@@ -95,6 +96,26 @@ Exit status: 0 every judged rule accepts the switch, 1 one would lock users
 out, 2 a file cannot be read or no pinned rule covers --domain."""
 
 
+def new_key_options(function: FC) -> FC:
+    """--new-key, --new-cert, --new-pin and --password-file, as check and plan take them."""
+    for option in reversed(
+        (
+            click.option(
+                "--new-key", type=click.Path(dir_okay=False), help="The new key (or its CSR)."
+            ),
+            click.option(
+                "--new-cert", type=click.Path(dir_okay=False), help="The new server certificate."
+            ),
+            click.option("--new-pin", metavar="PIN", help="The new key's pin (sha256/...)."),
+            password_file_option(
+                help="Password of an encrypted --new-key (first line), instead of a prompt."
+            ),
+        )
+    ):
+        function = option(function)
+    return function
+
+
 @group.command(
     "check",
     cls=SectionedCommand,
@@ -112,15 +133,12 @@ out, 2 a file cannot be read or no pinned rule covers --domain."""
     },
 )
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
-@click.option("--new-cert", type=click.Path(dir_okay=False), help="The new server certificate.")
+@new_key_options
 @click.option(
     "--chain-file",
     type=click.Path(dir_okay=False),
     help="Intermediates the server will send with the new certificate.",
 )
-@click.option("--new-key", type=click.Path(dir_okay=False), help="The new key (or its CSR).")
-@click.option("--new-pin", metavar="PIN", help="The new key's pin (sha256/...).")
-@password_file_option(help="Password of an encrypted --new-key (first line), instead of a prompt.")
 @click.option("--domain", "domains", multiple=True, help="Only judge the rules covering this name.")
 @now_option(help="Judge as of this date (UTC).")
 @json_option(help="Print the verdicts as JSON.")
@@ -390,10 +408,7 @@ current one, the pins expired, no rule pins a target) or an input is wrong,
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @policy_option(required=False, help="The pinset policy the clients enforce.")
 @click.option("--app", type=click.Path(dir_okay=False), help="The shipped app (APK or IPA).")
-@click.option("--new-key", type=click.Path(dir_okay=False), help="The new key (or its CSR).")
-@click.option("--new-cert", type=click.Path(dir_okay=False), help="The new server certificate.")
-@click.option("--new-pin", metavar="PIN", help="The new key's pin (sha256/...).")
-@password_file_option(help="Password of an encrypted --new-key (first line), instead of a prompt.")
+@new_key_options
 @click.option(
     "--share",
     type=click.FloatRange(0, 1, min_open=True),
