@@ -263,6 +263,16 @@ def test_kill_switch_reports_read_as_report_only_failures_or_successes(
     assert results == {"matches": 0, "differs": 1}
 
 
+def test_the_collector_files_kill_switch_reports_under_their_own_name() -> None:
+    pytest.importorskip("sqlalchemy")
+    from pinset.collector._normalize import validation_result_name
+
+    assert validation_result_name(1, "kill-switch", False) == "kill-switch"
+    assert validation_result_name(0, "kill-switch", False) == "kill-switch"
+    # A TrustKit-only reader of the same report files it with report-only failures.
+    assert validation_result_name(1, None, False) == "report-only-mismatch"
+
+
 @pytest.fixture
 def pki_leaf_chain(pki: object) -> tuple[list[bytes], object]:
     from cryptography.hazmat.primitives import serialization
