@@ -68,7 +68,9 @@ class UpdateSource:
     that keeps the newest applied bundle. ``app_id``: when given, a bundle must name
     it. ``refresh``: seconds between background checks once a context follows the
     source (``None``: only :meth:`refresh`). ``policy``: the embedded policy, when the
-    source is used without :func:`pinset.ssl_context` (which otherwise gives it).
+    source is used without :func:`pinset.ssl_context` (which otherwise gives it). As soon
+    as it knows the embedded policy, the source applies the stored bundle, or, with none
+    stored, fetches once.
 
     The HTTPS fetch is pinned by the *embedded* policy (a bundle cannot loosen the
     channel it arrives on), trusting the system store or ``cafile`` / ``cadata``;
