@@ -32,6 +32,7 @@ STEPS = [
     "mitm-pinned",
     "report",
     "rotate",
+    "rotate-bundle",
     "expire",
 ]
 
@@ -112,6 +113,23 @@ def test_the_failure_is_reported_to_the_collector(played: tuple[DemoResult, str,
         assert (work / "collector.db").is_file()
 
 
+def test_a_rotation_announced_by_a_bundle_and_the_kill_switch(
+    played: tuple[DemoResult, str, Path],
+) -> None:
+    result, text, work = played
+    step = result.step("rotate-bundle")
+    assert step.ok, step.observed
+    assert step.observed == (
+        "updated: HTTP 200, pinned; missed: refused; kill switch: HTTP 200, kill-switch"
+    )
+    assert step.details["bundle_versions"] == [2, 3]
+    assert step.details["disabled"] == [HOST]
+    # The first failure, the missed update's failure and the kill switch.
+    assert step.details["reports_stored"] == 3
+    assert (work / "signing.pub").read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
+    assert "fails closed (PinMismatchError" in text
+
+
 def test_an_expired_pin_set_fails_open(played: tuple[DemoResult, str, Path]) -> None:
     result, _, work = played
     expire = result.step("expire")
@@ -141,6 +159,7 @@ TITLES = [
     "MITM vs pinned client",
     "Failure report",
     "Rotation to backup key",
+    "Rotation by signed bundle",
     "Expired pin set",
 ]
 BOX = set("─│┏┃┡╇└┘╭╮╰╯━")
@@ -159,7 +178,7 @@ def test_off_a_terminal_each_outcome_is_a_plain_line(played: tuple[DemoResult, s
         "(expected: PinMismatchError, 0 bytes leaked)"
     )
     assert "1. A PKI and an API server" in lines
-    assert "8. The pin set expires" in lines
+    assert "9. The pin set expires" in lines
     assert "  [ok] refused before sending: 0 bytes reached the proxy, 0 reached the API" in lines
     assert any(line.startswith("  [attack] fooled: the proxy read ") for line in lines)
 

@@ -210,6 +210,7 @@ def test_every_reason_is_reachable() -> None:
         "pin-mismatch",
         "report-only-mismatch",
         "debug-override",
+        "kill-switch",
         "no-verified-chain",
         "internal-error",
     }

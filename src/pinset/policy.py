@@ -34,6 +34,10 @@ class DomainRule:
     a platform does with such a set. Importers set it so that the domain stays
     visible to the audit; without it such a rule is refused, so a hand-written
     policy never enforces a set that matches nothing by accident.
+    ``kill_switch`` marks a domain switched off by a signed bundle (its ``disable``
+    list): its pins are not enforced and every connection to it gets the verdict
+    ``kill-switch``, which reporters send, so the fallback is never silent. Only
+    :func:`pinset.updates.apply_bundle` sets it; a policy file cannot write it.
     """
 
     name: str
@@ -46,6 +50,7 @@ class DomainRule:
     allow_single_pin: bool = False
     one_label: bool = False
     placeholder_only: bool = False
+    kill_switch: bool = False
 
     def __post_init__(self) -> None:
         name = canonical_host(self.name)
@@ -78,6 +83,13 @@ class DomainRule:
             )
         for uri in self.report_uris:
             check_report_uri(uri, name)
+        if self.kill_switch and (self.exclude or self.enforce):
+            raise ConfigError(
+                f"domain {self.pattern!r}: a kill-switched rule is a pinned rule that is "
+                "not enforced",
+                key="kill-switch",
+                hint="the kill switch is set by a signed bundle's disable list (apply_bundle)",
+            )
         if self.exclude:
             if self.placeholder_only:
                 raise ConfigError(

@@ -29,6 +29,7 @@ Reason = Literal[
     "pin-mismatch",
     "report-only-mismatch",
     "debug-override",
+    "kill-switch",
     "no-verified-chain",
     "internal-error",
 ]
@@ -76,6 +77,15 @@ class Verdict:
             "debug-override": (
                 f"{self.host}: no pin matched; allowed by a debug override (the chain ends at "
                 f"a [debug-overrides] trust anchor, override-pins = true, debug=True)"
+            ),
+            "kill-switch": (
+                f"{self.host}: pinning switched off by a signed bundle (kill switch); "
+                + (
+                    f"the pinned key {self.matched_pin} would have matched"
+                    if self.matched_pin
+                    else "no pin would have matched"
+                )
+                + ", connection allowed"
             ),
             "no-verified-chain": (
                 f"Certificate pinning failure for {self.host}: no verified chain to check "
@@ -201,6 +211,13 @@ def _evaluate(
             now=now,
         )
 
+    if rule.kill_switch:
+        # Switched off by a signed bundle: allowed, whatever the chain, but with its own
+        # reason so that reporters tell the operator the fallback is in use, and with
+        # the pin that would have matched (None: none would) so they can tell when it
+        # can be lifted.
+        wanted = frozenset(rule.pins)
+        return verdict(True, "kill-switch", next((p for p in pins if p in wanted), None))
     if rule.is_expired(now):
         return verdict(True, "policy-expired")
     if not ders:

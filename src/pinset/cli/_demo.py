@@ -30,7 +30,7 @@ __all__ = ["command"]
     "directory, removed afterwards].",
 )
 def command(as_json: bool, work_dir: Path | None) -> int:
-    """Pin a loopback API, attack it with a forging proxy, report, rotate and expire.
+    """Pin a loopback API, attack it with a forging proxy, report, rotate, update, expire.
 
     Every step is checked; the summary table says what was expected and what happened.
     """

@@ -1,8 +1,10 @@
-"""The demo's story: pin an API, attack it, report, rotate, expire; all on loopback.
+"""The demo's story: pin an API, attack it, report, rotate, update, expire; all on loopback.
 
 :func:`run` plays every step against real sockets on 127.0.0.1: a three-level PKI,
 a TLS "API" server, a forging man-in-the-middle proxy whose CA the client trusts, a
-report collector, a key rotation onto the offline backup key and an expired pin set.
+report collector, a key rotation onto the offline backup key, a rotation to a key
+announced only by a signed pin update (and the kill switch that rescues the app that
+missed it) and an expired pin set.
 Each step compares what happened with what pinning promises and records both; the
 caller gets a :class:`DemoResult` (the CLI prints it as a table or JSON).
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 from rich.console import Console
 
@@ -37,10 +40,12 @@ from pinset.policy import DomainRule, Policy
 from pinset.reporting import BackgroundReporter
 from pinset.testing import CertificateAuthority, LeafCert, PrivateKey, TLSServer, generate_key
 from pinset.testing._mitm import MitmProxy
+from pinset.updates import UpdateSource, sign_bundle
 
 __all__ = ["HOST", "DemoResult", "StepResult", "run"]
 
 EXPIRES_IN = dt.timedelta(days=60)
+BUNDLE_LIFETIME = dt.timedelta(days=7)
 ROGUE_CA_NAME = "Rogue interception CA"
 
 
@@ -381,6 +386,133 @@ class _Story:
             matched_pin=str(verdict.matched_pin) if verdict else None,
         )
 
+    def rotate_by_bundle(self) -> None:
+        self.say.step("Rotate to a key announced by a signed pin update")
+        # The bundle signing key: offline like the backup key; its public half ships.
+        signing_key = ed25519.Ed25519PrivateKey.generate()
+        signing_pub = self.dir / "signing.pub"
+        signing_pub.write_bytes(
+            signing_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        next_key = generate_key("ec-p256")
+        next_pin = spki_pin(next_key.public_key())
+        published = self.dir / "published-bundle.json"
+        now = dt.datetime.now(dt.timezone.utc)
+
+        def source(name: str) -> UpdateSource:
+            src = UpdateSource(
+                published, trusted_keys=[signing_pub], store=self.dir / name, refresh=None
+            )
+            self.stack.callback(src.close)
+            return src
+
+        def publish(policy: Policy, version: int, disable: tuple[str, ...] = ()) -> None:
+            published.write_bytes(
+                sign_bundle(
+                    policy,
+                    signing_key,
+                    version=version,
+                    issued=now,
+                    expires=now + BUNDLE_LIFETIME,
+                    disable=disable,
+                )
+            )
+
+        self.say.say(
+            "The backup key is in use now, so the app has no spare. The operator makes a new "
+            "key and announces its pin in bundle 2, signed offline with a key whose public "
+            "half ships in the app (an app fetches it over HTTPS pinned by its embedded "
+            "policy; the demo reads it from a file)."
+        )
+        self.say.fact("signing key (public)", str(signing_pub))
+        self.say.fact("new key's pin", str(next_pin))
+        # An app that was offline while bundle 2 was out: its check finds nothing.
+        stale_source = source("stale-app-updates")
+        stale = ssl_context(
+            self.policy, cadata=self.trusted, observers=[self.reporter], updates=stale_source
+        )
+        failure = stale_source.status.failure
+        self.say.fact(
+            "app that was offline", f"update check failed ({failure.reason if failure else '-'})"
+        )
+        rule = self.policy.rules[0]
+        announced = Policy(
+            rules=(
+                DomainRule(
+                    HOST,
+                    pins=(*rule.pins, next_pin),
+                    expiration=rule.expiration,
+                    report_uris=rule.report_uris,
+                ),
+            )
+        )
+        publish(announced, 2)
+        fresh_source = source("app-updates")
+        fresh = ssl_context(
+            self.policy, cadata=self.trusted, observers=[self.reporter], updates=fresh_source
+        )
+        self.say.fact("updated app", f"applied bundle {fresh_source.status.version}")
+        self.server.set_chain(self.issuer.issue_cert(HOST, "127.0.0.1", private_key=next_key))
+        self.say.say("The server switches to the new key.")
+        updated = fetch(fresh, self.server.address, HOST)
+        updated_ok = _pinned_by(updated, next_pin)
+        self.say.outcome(
+            updated_ok, f"updated app: {_why(updated)}, matched the pin the bundle announced"
+        )
+        missed = fetch(stale, self.server.address, HOST)
+        error = _mismatch(missed.error)
+        closed = error is not None
+        self.say.outcome(
+            closed, f"app that missed the update: fails closed ({_why(missed).split(':')[0]})"
+        )
+        assert self.collector is not None
+        self.reporter.flush(10)
+        before = self.collector.stored_reports()
+        self.say.say(
+            "To restore it without an app release, the operator signs bundle 3 with the kill "
+            f"switch for {HOST}; the app takes it at its next check."
+        )
+        publish(announced, 3, disable=(HOST,))
+        taken = stale_source.refresh()
+        rescued = fetch(stale, self.server.address, HOST)
+        verdict = rescued.verdict
+        killed = (
+            taken.valid
+            and rescued.ok
+            and verdict is not None
+            and verdict.reason == "kill-switch"
+            and verdict.allowed
+        )
+        self.say.outcome(
+            killed,
+            f"after bundle 3: {_why(rescued)}, verdict {verdict.reason if verdict else None}",
+        )
+        flushed = self.reporter.flush(10)
+        stored = self.collector.stored_reports()
+        reported = flushed and stored == before + 1
+        self.say.outcome(
+            reported,
+            f"the kill switch in use is reported: {stored - before} new report "
+            f"({stored} stored in all)",
+        )
+        ok = updated_ok and closed and killed and reported
+        self.record(
+            "rotate-bundle",
+            "Rotation by signed bundle",
+            "updated: pinned (new key); missed: refused; kill switch: allowed, reported",
+            f"updated: {_why(updated)}, "
+            f"{updated.verdict.reason if updated.verdict else 'no verdict'}; "
+            f"missed: {'refused' if closed else _why(missed)}; kill switch: {_why(rescued)}, "
+            f"{verdict.reason if verdict else 'no verdict'}",
+            ok,
+            new_pin=str(next_pin),
+            bundle_versions=[fresh_source.status.version, stale_source.status.version],
+            disabled=list(stale_source.status.disabled),
+            reports_stored=stored,
+        )
+
     def expire(self) -> None:
         self.say.step("The pin set expires")
         rule = self.policy.rules[0]
@@ -422,6 +554,7 @@ _STEPS: tuple[Callable[[_Story], None], ...] = (
     _Story.attack_pinned,
     _Story.report,
     _Story.rotate,
+    _Story.rotate_by_bundle,
     _Story.expire,
 )
 
@@ -452,7 +585,7 @@ def run(console: Console, *, work_dir: str | os.PathLike[str] | None = None) -> 
         story.say.title(
             "pinset demo",
             f"Pinning {HOST} end to end, on loopback: extract, enforce, attack, report, "
-            "rotate, expire.",
+            "rotate, update, expire.",
         )
         for step in _STEPS:
             try:

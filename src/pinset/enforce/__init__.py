@@ -8,12 +8,19 @@ for ``server_hostname``. A refused connection is closed and
 before any application byte is written; implicit handshakes (a first
 ``send``/``recv`` on a socket made with ``do_handshake_on_connect=False``) are
 checked the same way. Observers of :func:`ssl_context` receive each verdict with
-the :class:`Connection` it was reached on.
+the :class:`Connection` it was reached on. A :class:`PolicyFeed` (``updates=``) swaps
+the policy of a live context when a signed pin update arrives.
 """
 
 from __future__ import annotations
 
-from pinset.enforce._context import Clock, PinnedSSLContext, ssl_context
+from pinset.enforce._context import (
+    Clock,
+    PinnedSSLContext,
+    PolicyFeed,
+    PolicyListener,
+    ssl_context,
+)
 from pinset.enforce._sockets import PinnedSSLObject, PinnedSSLSocket
 from pinset.verdict import Connection, VerdictObserver
 
@@ -23,6 +30,8 @@ __all__ = [
     "PinnedSSLContext",
     "PinnedSSLObject",
     "PinnedSSLSocket",
+    "PolicyFeed",
+    "PolicyListener",
     "VerdictObserver",
     "ssl_context",
 ]

@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import ssl
+import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pinset.enforce._debug import debug_trust
 from pinset.enforce._memo import VerdictMemo
@@ -25,10 +26,25 @@ from pinset.pins import Pin
 from pinset.policy import Policy
 from pinset.verdict import VerdictObserver
 
-__all__ = ["Clock", "PinnedSSLContext", "ssl_context"]
+__all__ = ["Clock", "PinnedSSLContext", "PolicyFeed", "PolicyListener", "ssl_context"]
 
 
 Clock = Callable[[], dt.datetime]
+#: Told each new effective policy; returns False once it wants no more (its context is gone).
+PolicyListener = Callable[[Policy], bool]
+
+
+@runtime_checkable
+class PolicyFeed(Protocol):
+    """Where a pinned context takes policy updates from (:class:`pinset.updates.UpdateSource`).
+
+    ``follow(embedded, listener)`` calls ``listener`` at once with the effective policy
+    for the ``embedded`` one, then again with each new one, until it returns False.
+    Defined here so that enforcement never imports the layer that signs and fetches.
+    """
+
+    def follow(self, embedded: Policy, listener: PolicyListener) -> None:
+        """Start telling ``listener`` the effective policy (at once, then on each change)."""
 
 
 class PinnedSSLContext(ssl.SSLContext):
@@ -45,7 +61,6 @@ class PinnedSSLContext(ssl.SSLContext):
     sslsocket_class = PinnedSSLSocket
     sslobject_class = PinnedSSLObject
 
-    _pinset_policy: Policy
     _pinset_observers: tuple[VerdictObserver, ...]
     _pinset_clock: Clock | None  # None: the system clock (read as a timestamp, faster)
     _pinset_memo: VerdictMemo
@@ -83,8 +98,8 @@ class PinnedSSLContext(ssl.SSLContext):
 
     @property
     def pinset_policy(self) -> Policy:
-        """The policy this context enforces."""
-        return self._pinset_policy
+        """The policy this context enforces (with ``updates=``: the newest one applied)."""
+        return self._pinset_memo.policy
 
     @property
     def pinset_observers(self) -> tuple[VerdictObserver, ...]:
@@ -112,6 +127,7 @@ def ssl_context(
     observers: Iterable[VerdictObserver] | None = None,
     clock: Clock | None = None,
     debug: bool = False,
+    updates: PolicyFeed | None = None,
 ) -> PinnedSSLContext:
     """A client :class:`ssl.SSLContext` that verifies certificates as usual and enforces ``policy``.
 
@@ -137,6 +153,11 @@ def ssl_context(
     of it). ``debug=False``, the default, ignores the section entirely; no
     environment variable changes that.
 
+    ``updates`` (a :class:`PolicyFeed` such as :class:`pinset.updates.UpdateSource`)
+    applies signed pin updates: the context starts with the newest valid bundle
+    applied to ``policy`` and takes each newer one as it arrives. A handshake reads
+    the policy once, so it sees one policy, the one before a swap or the one after.
+
     The returned context refuses ``verify_mode`` other than ``CERT_REQUIRED``,
     ``check_hostname = False`` and socket/object classes that skip the check,
     with a :class:`~pinset.errors.ConfigError`.
@@ -148,8 +169,35 @@ def ssl_context(
     ctx = _build(cafile=cafile, capath=capath, cadata=cadata)
     if trust is not None:
         ctx.load_verify_locations(cadata=trust.cadata)
-    _attach(ctx, policy, chosen, clock, trust.override_anchors if trust else frozenset())
+    anchors = trust.override_anchors if trust else frozenset()
+    _attach(ctx, policy, chosen, clock, anchors)
+    if updates is not None:
+        _follow(ctx, updates, policy, anchors)
     return ctx
+
+
+def _follow(
+    ctx: PinnedSSLContext, feed: PolicyFeed, embedded: Policy, anchors: frozenset[Pin]
+) -> None:
+    """Let ``feed`` swap the policy of ``ctx``: one new memo (and its policy) per update."""
+    if not isinstance(feed, PolicyFeed):
+        raise ConfigError(
+            f"updates must be a pinset.updates.UpdateSource (or have follow()), not "
+            f"{type(feed).__name__}",
+            key="updates",
+        )
+    # A weak reference: the feed outlives the contexts it updates without keeping them.
+    ref = weakref.ref(ctx)
+
+    def swap(policy: Policy) -> bool:
+        target = ref()
+        if target is None:
+            return False
+        # One attribute holds the policy and its verdicts; handshakes read it once.
+        target._pinset_memo = VerdictMemo(policy, anchors)
+        return True
+
+    feed.follow(embedded, swap)
 
 
 def _validate(
@@ -231,7 +279,6 @@ def _attach(
 
         reporter = default_reporter(policy)
         observers = () if reporter is None else (reporter,)
-    ctx._pinset_policy = policy
     ctx._pinset_memo = VerdictMemo(policy, override_anchors)
     ctx._pinset_clock = clock
     ctx._pinset_observers = observers

@@ -41,7 +41,7 @@ class VerdictMemo:
     MAX_HOSTS = 256  # hosts kept; on overflow the memo starts again
     MAX_CHAINS = 4  # chains kept per host, the newest last
     _KEEP: frozenset[Reason] = frozenset(
-        {"pinned", "not-pinned", "pin-mismatch", "report-only-mismatch"}
+        {"pinned", "not-pinned", "pin-mismatch", "report-only-mismatch", "kill-switch"}
     )
 
     def __init__(self, policy: Policy, override_anchors: frozenset[Pin] = frozenset()) -> None:

@@ -33,6 +33,12 @@ TRUSTKIT_RESULTS: dict[Reason, int] = {
     # override-pins: reported so the operator sees a bypass in use. TrustKit's 4 is
     # "failed: user-defined trust anchor", a chain that ends at a CA the user added.
     "debug-override": 4,
+    # Allowed because a signed bundle switched the domain's pinning off: reported so
+    # the operator sees the fallback in use. The kill switch leaves the domain not
+    # enforced, so the report reads as TrustKit's report-only failure (1 with
+    # enforce-pinning false) when no pin would have matched, and as 0 (success) when
+    # one would: then the kill switch can be lifted. pinset-reason says kill-switch.
+    "kill-switch": 1,
 }
 REPORTED_REASONS: frozenset[Reason] = frozenset(TRUSTKIT_RESULTS)
 
@@ -107,6 +113,9 @@ class FailureReport:
             raise ValueError("the verdict carries no time; pass now=")
         expires = rule.expires_at()
         reason: Reason = verdict.reason
+        result = TRUSTKIT_RESULTS[reason]
+        if reason == "kill-switch" and verdict.matched_pin is not None:
+            result = 0
         return cls(
             date_time=_iso_instant(when),
             hostname=connection.hostname,
@@ -118,7 +127,7 @@ class FailureReport:
             validated_certificate_chain=tuple(der_to_pem(d) for d in verdict.chain),
             known_pins=tuple(known_pin_text(p.b64) for p in rule.pins),
             enforce_pinning=rule.enforce,
-            validation_result=TRUSTKIT_RESULTS[reason],
+            validation_result=result,
             reason=reason,
             known_pins_expiration_date=rule.expiration.isoformat() if rule.expiration else None,
             app_bundle_id=app_bundle_id,

@@ -11,20 +11,27 @@ bundle may do: a bundle can never pin a new domain or drop an embedded pin::
     if result.valid:
         policy = apply_bundle(policy, result)
 
+An app takes updates through :class:`UpdateSource` (pinned HTTPS or a file, a
+store, a background refresh) and ``pinset.ssl_context(policy, updates=source)``.
+
 The format is in docs/updates.md. Everything here is pure (time is a parameter)
-except :class:`BundleStore`, the on-disk record of the newest applied bundle.
+except :class:`BundleStore`, the on-disk record of the newest applied bundle, and
+:class:`UpdateSource`, which fetches.
 """
 
 from __future__ import annotations
 
 from pinset.updates._changes import Change, ChangeKind
 from pinset.updates._document import FORMAT, MAX_BUNDLE_BYTES, BundleError
+from pinset.updates._fetch import FETCH_REASONS, FetchFailure, FetchReason
 from pinset.updates._sign import sign_bundle
 from pinset.updates._signing import TrustedKey, load_trusted_keys, verify_signature
+from pinset.updates._source import UpdateSource, UpdateStatus
 from pinset.updates._store import BundleStore, StoredBundle
 from pinset.updates._verify import REASONS, BundleResult, apply_bundle, verify_bundle
 
 __all__ = [
+    "FETCH_REASONS",
     "FORMAT",
     "MAX_BUNDLE_BYTES",
     "REASONS",
@@ -33,8 +40,12 @@ __all__ = [
     "BundleStore",
     "Change",
     "ChangeKind",
+    "FetchFailure",
+    "FetchReason",
     "StoredBundle",
     "TrustedKey",
+    "UpdateSource",
+    "UpdateStatus",
     "apply_bundle",
     "load_trusted_keys",
     "sign_bundle",

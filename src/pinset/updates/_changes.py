@@ -142,5 +142,7 @@ def _changed(policy: Policy, rule: DomainRule | None, change: Change) -> DomainR
                 "a bundle may only move an expiration later",
             )
         return dataclasses.replace(rule, expiration=change.expiration)
-    # report-only and the kill switch: the domain is no longer enforced
+    if change.kind == "disable":
+        # The kill switch: not enforced, and marked so that its verdict says so.
+        return dataclasses.replace(rule, enforce=False, kill_switch=True)
     return dataclasses.replace(rule, enforce=False)
