@@ -273,17 +273,25 @@ def test_expired(now: dt.datetime, valid: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("bundle_app", "expected_app", "reason"),
+    ("bundle_app", "expected_app", "reason", "detail"),
     [
-        ("com.example.app", "com.example.app", None),
-        ("com.example.app", None, None),
-        ("com.example.other", "com.example.app", "wrong-app"),
-        (None, "com.example.app", "wrong-app"),
+        ("com.example.app", "com.example.app", None, ""),
+        ("com.example.app", None, None, ""),
+        (
+            "com.example.other",
+            "com.example.app",
+            "wrong-app",
+            "the bundle is for app 'com.example.other', not 'com.example.app'",
+        ),
+        (None, "com.example.app", "wrong-app", "the bundle names no app, not 'com.example.app'"),
     ],
 )
-def test_wrong_app(bundle_app: str | None, expected_app: str | None, reason: str | None) -> None:
+def test_wrong_app(
+    bundle_app: str | None, expected_app: str | None, reason: str | None, detail: str
+) -> None:
     result = verify(bundle(app_id=bundle_app), app_id=expected_app)
     assert result.reason == reason
+    assert result.detail == detail
 
 
 def test_too_large_is_refused_before_parsing() -> None:

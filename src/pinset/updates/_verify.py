@@ -107,7 +107,13 @@ def verify_bundle(
         version, bundle_app, expires = payload.version, payload.app_id, payload.expires
         if app_id is not None and payload.app_id != app_id:
             raise BundleError(
-                "wrong-app", f"the bundle is for app {payload.app_id!r}, not {app_id!r}"
+                "wrong-app",
+                (
+                    f"the bundle is for app {payload.app_id!r}"
+                    if payload.app_id is not None
+                    else "the bundle names no app"
+                )
+                + f", not {app_id!r}",
             )
         if now >= payload.expires:
             raise BundleError("expired", f"the bundle expired at {format_time(payload.expires)}")
