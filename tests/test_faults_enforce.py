@@ -363,7 +363,9 @@ OFFER = {
 }
 
 
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+@pytest.mark.parametrize(
+    "version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3], ids=["TLSv1.2", "TLSv1.3"]
+)
 @pytest.mark.parametrize("how", ["wrap_socket", "session-attribute", "wrap_bio"])
 def test_a_session_from_one_policy_is_never_resumed_under_another(
     pki: TestPKI, root_pem: str, echo_server: TLSServer, version: ssl.TLSVersion, how: str
