@@ -110,6 +110,13 @@ def _certificate(member: Any) -> x509.Certificate:
     return x509.load_der_x509_certificate(bytes(member.public_bytes(2)))
 
 
+def _has_sct_list(leaf: x509.Certificate) -> bool:
+    try:
+        return bool(embedded_scts(leaf))
+    except ValueError:
+        return True
+
+
 def check_chain(chain: Sequence[Any], logs: LogList, *, now: dt.datetime) -> CTResult:
     """Verify the SCTs embedded in ``chain[0]`` against ``logs`` and judge them at ``now``.
 
@@ -125,11 +132,17 @@ def check_chain(chain: Sequence[Any], logs: LogList, *, now: dt.datetime) -> CTR
     leaf = _certificate(chain[0])
     start, end = leaf.not_valid_before_utc, leaf.not_valid_after_utc
     if len(chain) < 2:
-        if not embedded_scts(leaf):
+        if not _has_sct_list(leaf):
             return judge((), start, end)
         need = required_scts(start, end)
         return CTResult(
             False, "ct-insufficient", (), need, "no issuer in the chain to check the SCTs with"
         )
     issuer = _certificate(chain[1])
-    return judge(verify_embedded((leaf, issuer), logs, now), start, end)
+    try:
+        checks = verify_embedded((leaf, issuer), logs, now)
+    except ValueError as exc:
+        # cryptography parses the SCT list lazily: a malformed one fails here.
+        need = required_scts(start, end)
+        return CTResult(False, "ct-invalid", (), need, f"the embedded SCT list is malformed ({exc})")
+    return judge(checks, start, end)
