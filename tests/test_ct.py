@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pinset import ct
 from pinset.errors import ConfigError
 from pinset.testing import CertificateAuthority
-from tests._ctlogs import CTLog, issue_with_scts, log_list
+from _ctlogs import CTLog, issue_with_scts, log_list
 
 UTC = dt.timezone.utc
 ISSUED = dt.datetime(2026, 3, 1, tzinfo=UTC)

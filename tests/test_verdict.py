@@ -212,6 +212,9 @@ def test_every_reason_is_reachable() -> None:
         "debug-override",
         "no-verified-chain",
         "internal-error",
+        "ct-missing",
+        "ct-insufficient",
+        "ct-invalid",
     }
     assert Verdict(host="h", allowed=False, reason="internal-error", error="x").describe()
 

@@ -34,6 +34,9 @@ class DomainRule:
     a platform does with such a set. Importers set it so that the domain stays
     visible to the audit; without it such a rule is refused, so a hand-written
     policy never enforces a set that matches nothing by accident.
+    ``require_ct`` asks, beside the pins, for a certificate that embeds enough
+    valid SCTs from public CT logs (:mod:`pinset.ct`; enforced by ``ssl_context``
+    after the pin check, report-only when ``enforce`` is false).
     """
 
     name: str
@@ -46,6 +49,7 @@ class DomainRule:
     allow_single_pin: bool = False
     one_label: bool = False
     placeholder_only: bool = False
+    require_ct: bool = False
 
     def __post_init__(self) -> None:
         name = canonical_host(self.name)
@@ -78,6 +82,11 @@ class DomainRule:
             )
         for uri in self.report_uris:
             check_report_uri(uri, name)
+        if not isinstance(self.require_ct, bool):
+            raise ConfigError(
+                f"domain {name!r}: require-ct must be true or false, not {self.require_ct!r}",
+                key="require-ct",
+            )
         if self.exclude:
             if self.placeholder_only:
                 raise ConfigError(
@@ -216,6 +225,7 @@ class Policy:
     chain with :func:`pinset.evaluate`. Equality ignores where the policy was read from.
     ``debug_overrides`` (``None``: none) is extra trust for debug builds, ignored
     unless the context is made with ``ssl_context(policy, debug=True)``.
+    ``require_ct`` is the ``[defaults]`` value of each rule's ``require_ct``.
     """
 
     rules: tuple[DomainRule, ...] = ()
@@ -224,6 +234,7 @@ class Policy:
     report_uris: tuple[str, ...] = ()
     source: str | None = field(default=None, compare=False)
     debug_overrides: DebugOverrides | None = None
+    require_ct: bool = False
     _exact: dict[str, DomainRule] = field(init=False, repr=False, compare=False)
     _one_label: dict[str, DomainRule] = field(init=False, repr=False, compare=False)
 

@@ -20,7 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pinset.ct._loglist import STATES, Log, LogList, LogState, parse_log_list
+from pinset.ct._loglist import (
+    STATES,
+    Log,
+    LogList,
+    LogState,
+    StaleLogListWarning,
+    parse_log_list,
+)
 from pinset.ct._policy import REASONS, CTReason, CTResult, check_chain, judge, required_scts
 from pinset.ct._sct import SCTCheck, Signature, embedded_scts, signed_data
 from pinset.ct._shipped import (
@@ -45,6 +52,7 @@ __all__ = [
     "SCTCheck",
     "ShippedList",
     "Signature",
+    "StaleLogListWarning",
     "check_chain",
     "embedded_scts",
     "judge",

@@ -22,11 +22,23 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pinset.errors import ConfigError
 
-__all__ = ["STATES", "Log", "LogList", "LogState", "parse_log_list", "parse_time"]
+__all__ = [
+    "STATES",
+    "Log",
+    "LogList",
+    "LogState",
+    "StaleLogListWarning",
+    "parse_log_list",
+    "parse_time",
+]
 
 # The six states of the v3 schema (Chrome's CT log lifecycle).
 LogState = Literal["pending", "qualified", "usable", "readonly", "retired", "rejected"]
 STATES: tuple[LogState, ...] = get_args(LogState)
+
+
+class StaleLogListWarning(UserWarning):
+    """A CT log list in use is older than ``pinset.ct.MAX_LIST_AGE``, or undated."""
 
 
 @dataclass(frozen=True, slots=True)

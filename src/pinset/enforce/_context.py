@@ -17,6 +17,8 @@ import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pinset.ct import LogList
+from pinset.enforce._ct import context_log_list
 from pinset.enforce._debug import debug_trust
 from pinset.enforce._memo import VerdictMemo
 from pinset.enforce._sockets import PinnedSSLObject, PinnedSSLSocket
@@ -112,6 +114,7 @@ def ssl_context(
     observers: Iterable[VerdictObserver] | None = None,
     clock: Clock | None = None,
     debug: bool = False,
+    ct_log_list: LogList | str | os.PathLike[str] | None = None,
 ) -> PinnedSSLContext:
     """A client :class:`ssl.SSLContext` that verifies certificates as usual and enforces ``policy``.
 
@@ -137,6 +140,14 @@ def ssl_context(
     of it). ``debug=False``, the default, ignores the section entirely; no
     environment variable changes that.
 
+    Domains with ``require-ct = true`` also need, once their pins matched, a leaf
+    that embeds enough valid SCTs (:mod:`pinset.ct`; verdict reasons ``ct-missing``,
+    ``ct-insufficient``, ``ct-invalid``, refused and reported like pin failures).
+    ``ct_log_list`` is the CT log list: a :class:`pinset.ct.LogList`, the path of a v3
+    JSON list, a shipped list's name, or ``None`` for the default shipped list. A
+    list older than ``pinset.ct.MAX_LIST_AGE`` at ``clock()`` warns
+    (``StaleLogListWarning``). Without a ``require-ct`` domain no list is read.
+
     The returned context refuses ``verify_mode`` other than ``CERT_REQUIRED``,
     ``check_hostname = False`` and socket/object classes that skip the check,
     with a :class:`~pinset.errors.ConfigError`.
@@ -149,6 +160,9 @@ def ssl_context(
     if trust is not None:
         ctx.load_verify_locations(cadata=trust.cadata)
     _attach(ctx, policy, chosen, clock, trust.override_anchors if trust else frozenset())
+    logs = context_log_list(policy, ct_log_list, clock)
+    if logs is not None:
+        ctx._pinset_memo.ct_logs = logs
     return ctx
 
 

@@ -33,6 +33,11 @@ TRUSTKIT_RESULTS: dict[Reason, int] = {
     # override-pins: reported so the operator sees a bypass in use. TrustKit's 4 is
     # "failed: user-defined trust anchor", a chain that ends at a CA the user added.
     "debug-override": 4,
+    # require-ct failed after the pins held: TrustKit has no CT result, and its 2
+    # ("invalid certificate chain") is the nearest; pinset-reason says which.
+    "ct-missing": 2,
+    "ct-insufficient": 2,
+    "ct-invalid": 2,
 }
 REPORTED_REASONS: frozenset[Reason] = frozenset(TRUSTKIT_RESULTS)
 
