@@ -397,3 +397,62 @@ def test_a_malformed_sct_list_is_ct_invalid(ca, logs, loglist) -> None:
     result = check(leaf, ca, loglist)
     assert (result.compliant, result.reason) == (False, "ct-invalid")
     assert "malformed" in result.detail
+
+
+# -- require-ct in the policy file ----------------------------------------------------------
+
+PINS = 'pins = ["sha256/' + "A" * 42 + 'Q=", "sha256/' + "B" * 42 + 'g="]'
+
+
+def test_require_ct_per_domain_and_in_defaults() -> None:
+    from pinset import policyfile
+
+    text = f"""
+[defaults]
+require-ct = true
+
+[[domain]]
+name = "a.example"
+{PINS}
+
+[[domain]]
+name = "b.example"
+require-ct = false
+{PINS}
+
+[[domain]]
+name = "static.a.example"
+exclude = true
+"""
+    policy = policyfile.loads(text)
+    assert policy.require_ct is True
+    assert [(r.name, r.require_ct) for r in policy.rules if not r.exclude] == [
+        ("a.example", True),
+        ("b.example", False),
+    ]
+    written = policyfile.dumps(policy)
+    assert "require-ct = true" in written and written.count("require-ct") == 2
+    assert policyfile.loads(written) == policy
+    plain = policyfile.loads(f'[[domain]]\nname = "a.example"\n{PINS}\n')
+    assert "require-ct" not in policyfile.dumps(plain)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('[defaults]\nrequire-ct = "yes"\n', 2),
+        (f'[[domain]]\nname = "a.example"\nrequire-ct = 1\n{PINS}\n', 3),
+    ],
+)
+def test_require_ct_must_be_a_bool(text: str, line: int) -> None:
+    from pinset import policyfile
+
+    with pytest.raises(ConfigError) as info:
+        policyfile.loads(text, source="pinset.toml")
+    assert info.value.key == "require-ct" and info.value.line == line
+
+
+def test_the_ct_reasons_are_verdict_reasons() -> None:
+    from pinset.verdict import REASONS
+
+    assert set(ct.REASONS) <= set(REASONS)
