@@ -118,3 +118,27 @@ def test_check_bad_chains_exit_2(tmp_path: Path, capsys) -> None:
     garbage.write_text("hello", "ascii")
     assert main(["ct", "check", str(garbage)]) == 2
     assert main(["ct", "check", str(tmp_path / "missing.pem")]) == 2
+
+
+def test_pin_shows_the_leafs_scts_when_the_issuer_is_known(capsys) -> None:
+    assert main(["pin", AKAMAI, "--log-list", "google-2024-11", "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["ct"]["compliant"] is True
+    assert entry["ct"]["log_list_date"] == "2024-11-14"
+    assert [s["log"] for s in entry["ct"]["scts"]] == [
+        "Google 'Argon2024' log",
+        "DigiCert Yeti2024 Log",
+        "Cloudflare 'Nimbus2024' Log",
+    ]
+    assert main(["pin", AKAMAI, "--log-list", "google-2024-11"]) == 0
+    out = capsys.readouterr().out
+    assert "valid        usable     DigiCert Yeti2024 Log (DigiCert)" in out
+    assert "CT: meets the CT policy" in out
+
+
+def test_pin_shows_no_scts_without_the_issuer(tmp_path: Path, capsys) -> None:
+    lone = tmp_path / "leaf.pem"
+    lone.write_text(Path(AKAMAI).read_text("ascii").split("-----END CERTIFICATE-----\n")[0] + "-----END CERTIFICATE-----\n", "ascii")
+    assert main(["pin", str(lone), "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert "ct" not in entry
