@@ -142,3 +142,29 @@ def test_pin_shows_no_scts_without_the_issuer(tmp_path: Path, capsys) -> None:
     assert main(["pin", str(lone), "--json"]) == 0
     (entry,) = json.loads(capsys.readouterr().out)
     assert "ct" not in entry
+
+
+AKAMAI_POLICY = """
+[[domain]]
+name = "www.akamai.com"
+{extra}expiration = 2024-12-31
+pins = [
+  "sha256/RQeZkB42znUfsDIIFWIRiYEcKl7nHwNFwWCrnMMJbVc=",  # DigiCert TLS RSA SHA256 2020 CA1
+  "sha256/Ozb4ckn8HG6hU3fN7QGjP0RjKhYbd8NIPgYFxDC+cms=",
+]
+"""
+
+
+@pytest.mark.parametrize(("extra", "found"), [("require-ct = true\n", ["ct-insufficient"]), ("", [])])
+def test_audit_adds_ct_insufficient_for_require_ct_domains(tmp_path: Path, capsys, extra, found) -> None:
+    # The default shipped list (2026) no longer lists the 2024 logs of this chain.
+    target = tmp_path / "pinset.toml"
+    target.write_text(AKAMAI_POLICY.format(extra=extra), "utf-8")
+    code = main(
+        ["audit", str(target), "--chain", f"www.akamai.com={AKAMAI}", "--now", "2024-01-01", "--json"]
+    )
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert [f["id"] for f in findings] == found
+    assert code == (1 if found else 0)
+    if found:
+        assert "0 counted SCTs from 0 operators (need 3 from 2; 3 embedded)" in findings[0]["message"]
