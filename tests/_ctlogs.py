@@ -60,7 +60,9 @@ class CTLog:
         self, tbs: bytes, issuer_spki: bytes, timestamp: dt.datetime, extensions: bytes = b""
     ) -> bytes:
         """One SCT (RFC 6962 3.3 ``SignedCertificateTimestamp``) over a precertificate."""
-        millis = int((timestamp - dt.datetime(1970, 1, 1, tzinfo=UTC)) / dt.timedelta(milliseconds=1))
+        millis = int(
+            (timestamp - dt.datetime(1970, 1, 1, tzinfo=UTC)) / dt.timedelta(milliseconds=1)
+        )
         signed = (
             bytes([0, 0])  # v1, certificate_timestamp
             + millis.to_bytes(8, "big")
@@ -189,4 +191,6 @@ def issue_with_scts(
         ca.private_key, hashes.SHA256()
     )
     assert final.tbs_precertificate_bytes == tbs
-    return LeafCert(cert=final, private_key=key, chain=(final, *ca.chain[:-1]), full_chain=(final, *ca.chain))
+    return LeafCert(
+        cert=final, private_key=key, chain=(final, *ca.chain[:-1]), full_chain=(final, *ca.chain)
+    )

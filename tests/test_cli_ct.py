@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from _ctlogs import CTLog, issue_with_scts, log_list
-
-from pinset.cli import main
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from _ctlogs import CTLog, issue_with_scts, log_list
+from pinset.cli import main
 from pinset.testing import CertificateAuthority
 
 UTC = dt.timezone.utc
@@ -55,7 +54,8 @@ def test_check_a_real_chain_that_meets_the_policy(capsys) -> None:
     assert main([*args, "--json"]) == 0
     out = capsys.readouterr()
     data = json.loads(out.out)
-    assert data["compliant"] is True and data["reason"] is None
+    assert data["compliant"] is True
+    assert data["reason"] is None
     assert data["scts"][0] == {
         "log_id": "7s3QZNXbGs7FXLedtM0TojKHRny87N7DUUhZRnEftZs=",
         "log": "Google 'Argon2024' log",
@@ -86,9 +86,13 @@ def test_check_with_a_test_log_list(tmp_path: Path, capsys) -> None:
     chain.write_bytes(leaf.cert.public_bytes(Encoding.PEM) + ca.cert.public_bytes(Encoding.PEM))
     listed = tmp_path / "list.json"
     listed.write_text(json.dumps(log_list(logs[:1], issued)), "utf-8")
-    assert main(["ct", "check", str(chain), "--at", "2026-03-02T00:00:00Z", "--log-list", str(listed)]) == 1
+    assert (
+        main(["ct", "check", str(chain), "--at", "2026-03-02T00:00:00Z", "--log-list", str(listed)])
+        == 1
+    )
     out = capsys.readouterr().out
-    assert "does not meet it (ct-insufficient)" in out and "unknown log" in out
+    assert "does not meet it (ct-insufficient)" in out
+    assert "unknown log" in out
 
 
 @pytest.mark.parametrize(
@@ -106,12 +110,18 @@ def test_check_bad_options_exit_2(args: list[str], message: str, capsys) -> None
 
 def test_check_bad_chains_exit_2(tmp_path: Path, capsys) -> None:
     lone = tmp_path / "lone.pem"
-    lone.write_bytes(Path(AKAMAI).read_bytes().split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n")
+    lone.write_bytes(
+        Path(AKAMAI).read_bytes().split(b"-----END CERTIFICATE-----")[0]
+        + b"-----END CERTIFICATE-----\n"
+    )
     assert main(["ct", "check", str(lone)]) == 2
     assert "needs the leaf and its issuer" in capsys.readouterr().err
     swapped = tmp_path / "swapped.pem"
     blocks = Path(AKAMAI).read_text("ascii").split("-----END CERTIFICATE-----\n")
-    swapped.write_text(blocks[1] + "-----END CERTIFICATE-----\n" + blocks[0] + "-----END CERTIFICATE-----\n", "ascii")
+    swapped.write_text(
+        blocks[1] + "-----END CERTIFICATE-----\n" + blocks[0] + "-----END CERTIFICATE-----\n",
+        "ascii",
+    )
     assert main(["ct", "check", str(swapped)]) == 2
     assert "did not issue the first" in capsys.readouterr().err
     garbage = tmp_path / "garbage.pem"
@@ -138,7 +148,11 @@ def test_pin_shows_the_leafs_scts_when_the_issuer_is_known(capsys) -> None:
 
 def test_pin_shows_no_scts_without_the_issuer(tmp_path: Path, capsys) -> None:
     lone = tmp_path / "leaf.pem"
-    lone.write_text(Path(AKAMAI).read_text("ascii").split("-----END CERTIFICATE-----\n")[0] + "-----END CERTIFICATE-----\n", "ascii")
+    lone.write_text(
+        Path(AKAMAI).read_text("ascii").split("-----END CERTIFICATE-----\n")[0]
+        + "-----END CERTIFICATE-----\n",
+        "ascii",
+    )
     assert main(["pin", str(lone), "--json"]) == 0
     (entry,) = json.loads(capsys.readouterr().out)
     assert "ct" not in entry
@@ -155,16 +169,30 @@ pins = [
 """
 
 
-@pytest.mark.parametrize(("extra", "found"), [("require-ct = true\n", ["ct-insufficient"]), ("", [])])
-def test_audit_adds_ct_insufficient_for_require_ct_domains(tmp_path: Path, capsys, extra, found) -> None:
+@pytest.mark.parametrize(
+    ("extra", "found"), [("require-ct = true\n", ["ct-insufficient"]), ("", [])]
+)
+def test_audit_adds_ct_insufficient_for_require_ct_domains(
+    tmp_path: Path, capsys, extra, found
+) -> None:
     # The default shipped list (2026) no longer lists the 2024 logs of this chain.
     target = tmp_path / "pinset.toml"
     target.write_text(AKAMAI_POLICY.format(extra=extra), "utf-8")
     code = main(
-        ["audit", str(target), "--chain", f"www.akamai.com={AKAMAI}", "--now", "2024-01-01", "--json"]
+        [
+            "audit",
+            str(target),
+            "--chain",
+            f"www.akamai.com={AKAMAI}",
+            "--now",
+            "2024-01-01",
+            "--json",
+        ]
     )
     findings = json.loads(capsys.readouterr().out)["findings"]
     assert [f["id"] for f in findings] == found
     assert code == (1 if found else 0)
     if found:
-        assert "0 counted SCTs from 0 operators (need 3 from 2; 3 embedded)" in findings[0]["message"]
+        assert (
+            "0 counted SCTs from 0 operators (need 3 from 2; 3 embedded)" in findings[0]["message"]
+        )

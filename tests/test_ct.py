@@ -13,10 +13,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from _ctlogs import CTLog, issue_with_scts, log_list
 from pinset import ct
 from pinset.errors import ConfigError
 from pinset.testing import CertificateAuthority
-from _ctlogs import CTLog, issue_with_scts, log_list
 
 UTC = dt.timezone.utc
 ISSUED = dt.datetime(2026, 3, 1, tzinfo=UTC)
@@ -37,7 +37,10 @@ def logs() -> dict[str, CTLog]:
         "b1": CTLog("Beta 2026", "Beta", rsa_key=True),
         "c1": CTLog("Gamma 2026", "Gamma"),
         "retired": CTLog(
-            "Retired 2026", "Gamma", state="retired", state_since=dt.datetime(2026, 2, 1, tzinfo=UTC)
+            "Retired 2026",
+            "Gamma",
+            state="retired",
+            state_since=dt.datetime(2026, 2, 1, tzinfo=UTC),
         ),
         "rejected": CTLog("Rejected 2026", "Beta", state="rejected"),
         "pending": CTLog("Pending 2026", "Beta", state="pending"),
@@ -57,7 +60,9 @@ def loglist(logs: dict[str, CTLog]) -> ct.LogList:
     return ct.parse_log_list(log_list(listed, NOW - dt.timedelta(days=1)), source="test.json")
 
 
-def check(leaf, ca: CertificateAuthority, loglist: ct.LogList, now: dt.datetime = NOW) -> ct.CTResult:
+def check(
+    leaf, ca: CertificateAuthority, loglist: ct.LogList, now: dt.datetime = NOW
+) -> ct.CTResult:
     return ct.check_chain([leaf.cert, ca.cert], loglist, now=now)
 
 
@@ -81,7 +86,8 @@ def test_rsa_and_ecdsa_log_keys_both_verify(ca, logs, loglist) -> None:
 def test_the_json_shape(ca, logs, loglist) -> None:
     leaf = issue_with_scts(ca, "ct.example", [logs["a1"], logs["b1"]], issued=ISSUED)
     data = json.loads(json.dumps(check(leaf, ca, loglist).to_dict()))
-    assert data["compliant"] is True and data["reason"] is None
+    assert data["compliant"] is True
+    assert data["reason"] is None
     assert data["scts"][0] == {
         "log_id": base64.b64encode(logs["a1"].log_id).decode(),
         "log": "Alpha 2026",
@@ -117,7 +123,9 @@ def test_one_byte_changed_in_an_sct_fails(ca, logs, loglist) -> None:
     def change(index: int, sct: bytes) -> bytes:
         return sct[:40] + bytes([sct[40] ^ 1]) + sct[41:] if index == 0 else sct
 
-    leaf = issue_with_scts(ca, "ct.example", [logs["a1"], logs["b1"]], issued=ISSUED, change_sct=change)
+    leaf = issue_with_scts(
+        ca, "ct.example", [logs["a1"], logs["b1"]], issued=ISSUED, change_sct=change
+    )
     result = check(leaf, ca, loglist)
     assert (result.compliant, result.reason) == (False, "ct-invalid")
     assert [c.signature for c in result.scts] == ["invalid", "valid"]
@@ -161,19 +169,23 @@ def test_a_retired_log_counts_only_before_its_retirement(ca, logs, loglist) -> N
     after = issue_with_scts(ca, "ct.example", [logs["a1"], logs["retired"]], issued=ISSUED)
     result = check(after, ca, loglist)
     assert (result.compliant, result.reason) == (False, "ct-insufficient")
-    assert result.scts[1].signature == "valid" and not result.scts[1].counts
+    assert result.scts[1].signature == "valid"
+    assert not result.scts[1].counts
     assert "retired" in (result.scts[1].note or "")
 
 
 def test_retired_logs_alone_are_not_enough(ca, logs) -> None:
     retired = [
-        CTLog(f"Old {n}", f"Op{n}", state="retired", state_since=dt.datetime(2026, 2, 1, tzinfo=UTC))
+        CTLog(
+            f"Old {n}", f"Op{n}", state="retired", state_since=dt.datetime(2026, 2, 1, tzinfo=UTC)
+        )
         for n in (1, 2)
     ]
     listed = ct.parse_log_list(log_list(retired, NOW))
     leaf = issue_with_scts(ca, "ct.example", retired, issued=dt.datetime(2026, 1, 15, tzinfo=UTC))
     result = check(leaf, ca, listed)
-    assert result.reason == "ct-insufficient" and all(c.counts for c in result.scts)
+    assert result.reason == "ct-insufficient"
+    assert all(c.counts for c in result.scts)
 
 
 @pytest.mark.parametrize("name", ["rejected", "pending", "stateless"])
@@ -181,7 +193,8 @@ def test_rejected_pending_and_stateless_logs_never_count(ca, logs, loglist, name
     leaf = issue_with_scts(ca, "ct.example", [logs["a1"], logs[name]], issued=ISSUED)
     result = check(leaf, ca, loglist)
     assert (result.compliant, result.reason) == (False, "ct-insufficient")
-    assert result.scts[1].signature == "valid" and not result.scts[1].counts
+    assert result.scts[1].signature == "valid"
+    assert not result.scts[1].counts
 
 
 def test_too_few_operators(ca, logs, loglist) -> None:
@@ -206,9 +219,7 @@ def test_a_long_lived_certificate_needs_three_logs(ca, logs, loglist) -> None:
     assert check(three, ca, loglist).compliant
 
 
-@pytest.mark.parametrize(
-    ("days", "needed"), [(90, 2), (180, 2), (181, 3), (398, 3)]
-)
+@pytest.mark.parametrize(("days", "needed"), [(90, 2), (180, 2), (181, 3), (398, 3)])
 def test_required_scts_follows_chromes_table(days: int, needed: int) -> None:
     assert ct.required_scts(ISSUED, ISSUED + dt.timedelta(days=days)) == needed
 
@@ -216,7 +227,8 @@ def test_required_scts_follows_chromes_table(days: int, needed: int) -> None:
 def test_the_temporal_interval(ca, logs, loglist) -> None:
     outside = issue_with_scts(ca, "ct.example", [logs["a1"], logs["shard"]], issued=ISSUED)
     result = check(outside, ca, loglist)
-    assert result.reason == "ct-insufficient" and "temporal interval" in (result.scts[1].note or "")
+    assert result.reason == "ct-insufficient"
+    assert "temporal interval" in (result.scts[1].note or "")
     inside = issue_with_scts(
         ca,
         "ct.example",
@@ -268,7 +280,9 @@ def test_signed_data_matches_rfc_6962_layout(ca, logs) -> None:
 
 def test_every_shipped_log_id_is_the_sha256_of_its_key() -> None:
     files = sorted(
-        f.name for f in resources.files("pinset.ct").joinpath("data").iterdir() if f.name.endswith(".json")
+        f.name
+        for f in resources.files("pinset.ct").joinpath("data").iterdir()
+        if f.name.endswith(".json")
     )
     assert files == sorted(s.file for s in ct.SHIPPED)
     total = 0
@@ -304,7 +318,10 @@ def test_a_log_id_that_is_not_the_key_hash_is_refused(logs) -> None:
         (lambda d: d.pop("operators"), "no 'operators'"),
         (lambda d: d["operators"][0]["logs"][0].update(state={"happy": {}}), "unknown state"),
         (lambda d: d["operators"][0]["logs"][0].update(key="!!"), "not valid base64"),
-        (lambda d: d["operators"][0]["logs"][0].update(state={"retired": {}}), "needs its timestamp"),
+        (
+            lambda d: d["operators"][0]["logs"][0].update(state={"retired": {}}),
+            "needs its timestamp",
+        ),
         (lambda d: d.update(log_list_timestamp="yesterday"), "not an RFC 3339"),
         (lambda d: d["operators"].append(d["operators"][0]), "appears twice"),
     ],
@@ -330,7 +347,9 @@ def test_an_old_or_undated_list_warns() -> None:
     fresh = google.timestamp + dt.timedelta(days=70)
     assert google.age_warning(fresh, ct.MAX_LIST_AGE) is None
     warning = google.age_warning(fresh + dt.timedelta(days=1), ct.MAX_LIST_AGE)
-    assert warning is not None and "71 days old" in warning and "--log-list" in warning
+    assert warning is not None
+    assert "71 days old" in warning
+    assert "--log-list" in warning
     undated = ct.parse_log_list({"operators": []}, source="x.json")
     assert "no date" in (undated.age_warning(fresh, ct.MAX_LIST_AGE) or "")
 
@@ -363,7 +382,9 @@ def test_a_real_sct_from_a_log_retired_later_counts() -> None:
         now=dt.datetime(2024, 1, 1, tzinfo=UTC),
     )
     nessie = [c for c in result.scts if c.log and c.log.state == "retired"]
-    assert len(nessie) == 1 and nessie[0].counts and nessie[0].signature == "valid"
+    assert len(nessie) == 1
+    assert nessie[0].counts
+    assert nessie[0].signature == "valid"
     assert result.compliant
 
 
@@ -383,9 +404,7 @@ def test_real_scts_of_rejected_logs_verify_but_do_not_count() -> None:
 def test_real_scts_with_a_wrong_issuer_fail() -> None:
     leaf = _chain("akamai-com-chain.pem")[0]
     other_issuer = _chain("aws-amazon-com-chain.pem")[1]
-    result = ct.check_chain(
-        [leaf, other_issuer], ct.shipped_log_list("google-2024-11"), now=NOW
-    )
+    result = ct.check_chain([leaf, other_issuer], ct.shipped_log_list("google-2024-11"), now=NOW)
     assert result.reason == "ct-invalid"
     assert {c.signature for c in result.scts} == {"invalid"}
 
@@ -431,7 +450,8 @@ exclude = true
         ("b.example", False),
     ]
     written = policyfile.dumps(policy)
-    assert "require-ct = true" in written and written.count("require-ct") == 2
+    assert "require-ct = true" in written
+    assert written.count("require-ct") == 2
     assert policyfile.loads(written) == policy
     plain = policyfile.loads(f'[[domain]]\nname = "a.example"\n{PINS}\n')
     assert "require-ct" not in policyfile.dumps(plain)
@@ -449,7 +469,8 @@ def test_require_ct_must_be_a_bool(text: str, line: int) -> None:
 
     with pytest.raises(ConfigError) as info:
         policyfile.loads(text, source="pinset.toml")
-    assert info.value.key == "require-ct" and info.value.line == line
+    assert info.value.key == "require-ct"
+    assert info.value.line == line
 
 
 def test_the_ct_reasons_are_verdict_reasons() -> None:

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from _ctlogs import CTLog, issue_with_scts, log_list
 from _policies import BACKUP, WRONG
-
 from pinset import PinMismatchError, Policy, Verdict, ct, spki_pin, ssl_context
 from pinset.enforce import Connection
 from pinset.policy import DomainRule
@@ -67,12 +67,14 @@ def _policy(ca: CertificateAuthority, *, enforce: bool = True, require_ct: bool 
 
 
 def _talk(ctx, server: TLSServer) -> Verdict:
-    with socket.create_connection(server.address, timeout=5) as sock:
-        with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
-            tls.sendall(b"ping")
-            assert tls.recv(16) == b"ping"
-            assert tls.pinset_verdict is not None
-            return tls.pinset_verdict
+    with (
+        socket.create_connection(server.address, timeout=5) as sock,
+        ctx.wrap_socket(sock, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(b"ping")
+        assert tls.recv(16) == b"ping"
+        assert tls.pinset_verdict is not None
+        return tls.pinset_verdict
 
 
 def _cadata(ca: CertificateAuthority) -> str:
@@ -98,11 +100,13 @@ def test_ct_failures_are_refused_before_any_byte(ca, loglist, request, server, r
     )
     with pytest.raises(PinMismatchError) as info:
         _talk(ctx, srv)
-    assert info.value.verdict is not None and info.value.verdict.reason == reason
+    assert info.value.verdict is not None
+    assert info.value.verdict.reason == reason
     assert "Certificate Transparency failure for localhost" in str(info.value)
     assert "pinset ct check" in info.value.diagnostics()
     (record,) = srv.wait_for_connections(1)
-    assert record.handshake_completed and record.received == 0
+    assert record.handshake_completed
+    assert record.received == 0
     assert [v.reason for v, _ in heard] == [reason]
     report = FailureReport.from_verdict(*heard[0])
     assert report.to_dict()["pinset-reason"] == reason
@@ -127,7 +131,8 @@ def test_a_pin_failure_is_reported_as_such(ca, loglist, no_scts) -> None:
     ctx = ssl_context(Policy(rules=(rule,)), cadata=_cadata(ca), observers=(), ct_log_list=loglist)
     with pytest.raises(PinMismatchError) as info:
         _talk(ctx, no_scts)
-    assert info.value.verdict is not None and info.value.verdict.reason == "pin-mismatch"
+    assert info.value.verdict is not None
+    assert info.value.verdict.reason == "pin-mismatch"
 
 
 def test_without_require_ct_no_log_list_is_read(ca, no_scts, tmp_path: Path) -> None:
@@ -171,4 +176,5 @@ def test_the_default_list_is_the_shipped_one(ca, compliant) -> None:
     with pytest.raises(PinMismatchError) as info:
         _talk(ctx, compliant)
     verdict = info.value.verdict
-    assert verdict is not None and verdict.reason == "ct-insufficient"
+    assert verdict is not None
+    assert verdict.reason == "ct-insufficient"

@@ -97,7 +97,9 @@ Exit status: 0 listed (a stale list is a warning on standard error), 2 a bad lis
     epilog=_LOGS_EPILOG,
     sections={"Lists": ["log_list", "now_text"], "Output": ["as_json"]},
 )
-@click.option("--log-list", metavar="FILE", help="Show this v3 JSON log list instead of the shipped ones.")
+@click.option(
+    "--log-list", metavar="FILE", help="Show this v3 JSON log list instead of the shipped ones."
+)
 @now_option(help="Compute the lists' ages at this date instead of now (UTC).")
 @json_option(help="Print the lists (and, with --log-list, every log) as JSON.")
 def logs_command(log_list: str | None, now_text: str | None, as_json: bool) -> int:
@@ -174,7 +176,11 @@ def _print_result(path: str, result: CTResult) -> None:
     click.echo(f"{path}: {verdict}: {result.detail}")
     for check in result.scts:
         log = check.log
-        name = f"{log.description} ({log.operator})" if log else f"unknown log {check.log_id.hex()[:16]}"
+        name = (
+            f"{log.description} ({log.operator})"
+            if log
+            else f"unknown log {check.log_id.hex()[:16]}"
+        )
         state = log.state or "no state" if log else "-"
         counted = "counts" if check.counts else f"does not count: {check.note}"
         stamp = check.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -107,7 +107,7 @@ class LogList:
         return None if self.timestamp is None else now - self.timestamp
 
     def age_warning(self, now: dt.datetime, max_age: dt.timedelta) -> str | None:
-        """A sentence saying the list is older than ``max_age`` (or undated) at ``now``, else None."""
+        """Why the list is too old (older than ``max_age`` at ``now``, or undated), else None."""
         age = self.age(now)
         fix = "pass a newer v3 log list (--log-list FILE, ssl_context(ct_log_list=...))"
         if age is None:
@@ -194,7 +194,9 @@ def _log(entry: Any, operator: str, source: str) -> Log:
     try:
         serialization.load_der_public_key(key)
     except (ValueError, TypeError):
-        raise ConfigError(f"{where}: key is not a DER SubjectPublicKeyInfo", source=source) from None
+        raise ConfigError(
+            f"{where}: key is not a DER SubjectPublicKeyInfo", source=source
+        ) from None
     if hashlib.sha256(key).digest() != log_id:
         raise ConfigError(
             f"{where}: log_id is not the SHA-256 of its key",

@@ -71,7 +71,7 @@ def _sct_dict(check: SCTCheck) -> dict[str, Any]:
 
 
 def judge(checks: Sequence[SCTCheck], not_before: dt.datetime, not_after: dt.datetime) -> CTResult:
-    """The policy decision over checked SCTs of a certificate valid from ``not_before`` to ``not_after``.
+    """The policy decision over the checked SCTs of a certificate valid over this span.
 
     Compliant when the SCTs that count come from at least :func:`required_scts`
     distinct logs and at least two distinct operators, and at least one of those
@@ -144,5 +144,7 @@ def check_chain(chain: Sequence[Any], logs: LogList, *, now: dt.datetime) -> CTR
     except ValueError as exc:
         # cryptography parses the SCT list lazily: a malformed one fails here.
         need = required_scts(start, end)
-        return CTResult(False, "ct-invalid", (), need, f"the embedded SCT list is malformed ({exc})")
+        return CTResult(
+            False, "ct-invalid", (), need, f"the embedded SCT list is malformed ({exc})"
+        )
     return judge(checks, start, end)

@@ -20,8 +20,8 @@ from typing import Literal
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.certificate_transparency import (
     LogEntryType,
     SignatureAlgorithm,
@@ -80,7 +80,9 @@ def _millis(when: dt.datetime) -> int:
     return (when.replace(tzinfo=None) - _EPOCH) // dt.timedelta(milliseconds=1)
 
 
-def signed_data(sct: SignedCertificateTimestamp, tbs_precert: bytes, issuer_key_hash: bytes) -> bytes:
+def signed_data(
+    sct: SignedCertificateTimestamp, tbs_precert: bytes, issuer_key_hash: bytes
+) -> bytes:
     """The bytes the log signed for a precertificate SCT (RFC 6962 section 3.2).
 
     ``sct_version`` (1 byte), ``signature_type`` = certificate_timestamp (1 byte,
@@ -168,4 +170,3 @@ def verify_embedded(
     leaf, issuer = chain[0], chain[1]
     spki = certificate_spki(issuer.public_bytes(Encoding.DER))
     return tuple(verify_sct(sct, leaf, spki, logs, now) for sct in embedded_scts(leaf))
-

@@ -38,13 +38,15 @@ SHIPPED: tuple[ShippedList, ...] = (
     # The mirror strips log_list_timestamp from newer copies: the date is the day the
     # file last changed upstream (data/SOURCES.md).
     ShippedList("google", "google_all_logs_list_latest.json", "Google", _utc("2026-08-21")),
-    ShippedList("google-2024-11", "google_all_logs_list.json", "Google", _utc("2024-11-14T12:55:19")),
+    ShippedList(
+        "google-2024-11", "google_all_logs_list.json", "Google", _utc("2024-11-14T12:55:19")
+    ),
     ShippedList("apple", "apple_current_log_list.json", "Apple", _utc("2026-04-01")),
 )
 DEFAULT_LOG_LIST = "google"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shipped_log_list(name: str = DEFAULT_LOG_LIST) -> LogList:
     """The shipped list called ``name`` (``google``, ``google-2024-11``, ``apple``)."""
     for shipped in SHIPPED:
