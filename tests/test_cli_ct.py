@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from _ctlogs import CTLog, issue_with_scts, log_list
 from pinset.cli import main
-from pinset.testing import CertificateAuthority
+from pinset.testing import CertificateAuthority, CTLog, issue_with_scts, log_list
 
 UTC = dt.timezone.utc
 FIXTURES = Path(__file__).parent / "fixtures" / "ct"

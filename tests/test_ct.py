@@ -13,10 +13,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from _ctlogs import CTLog, issue_with_scts, log_list
 from pinset import ct
 from pinset.errors import ConfigError
-from pinset.testing import CertificateAuthority
+from pinset.testing import CertificateAuthority, CTLog, issue_with_scts, log_list
 
 UTC = dt.timezone.utc
 ISSUED = dt.datetime(2026, 3, 1, tzinfo=UTC)

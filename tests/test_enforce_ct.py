@@ -11,13 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from _ctlogs import CTLog, issue_with_scts, log_list
 from _policies import BACKUP, WRONG
 from pinset import PinMismatchError, Policy, Verdict, ct, spki_pin, ssl_context
 from pinset.enforce import Connection
 from pinset.policy import DomainRule
 from pinset.reporting import FailureReport
-from pinset.testing import CertificateAuthority, LeafCert, TLSServer
+from pinset.testing import (
+    CertificateAuthority,
+    CTLog,
+    LeafCert,
+    TLSServer,
+    issue_with_scts,
+    log_list,
+)
 
 UTC = dt.timezone.utc
 NOW = dt.datetime.now(UTC)

@@ -1,8 +1,8 @@
-"""Test CT logs: a log key signs SCTs over a precertificate built here; the final cert embeds them.
+"""Test CT logs: a log key signs SCTs over a precertificate; the final certificate embeds them.
 
-Written from RFC 6962 (sections 3.2 and 3.3) independently of pinset.ct: the signed
-data, the SCT and the SCT list encodings are built byte by byte here, so a test
-compares pinset against the RFC, not against itself.
+Written from RFC 6962 (sections 3.2 and 3.3) independently of :mod:`pinset.ct`: the
+signed data, the SCT and the SCT list encodings are built byte by byte here, so a
+test of ``require-ct`` compares pinset against the RFC, not against itself.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import base64
 import datetime as dt
 import hashlib
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,16 +20,25 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from pinset.testing import CertificateAuthority, LeafCert
+from pinset.testing._pki import CertificateAuthority, LeafCert
 
 __all__ = ["CTLog", "issue_with_scts", "log_list"]
+
+# (tbs, issuer_spki) -> (tbs, issuer_spki): what the logs sign instead.
+Tamper = Callable[[bytes, bytes], tuple[bytes, bytes]]
+# (index, sct) -> sct: the SCT the final certificate embeds instead.
+ChangeSCT = Callable[[int, bytes], bytes]
 
 UTC = dt.timezone.utc
 
 
 @dataclass
 class CTLog:
-    """A CT log of the test: its key, operator, state and temporal interval."""
+    """A CT log for tests: its key (ECDSA P-256, or RSA-2048), operator, state and interval.
+
+    ``state`` is one of the v3 states (``None``: the list gives none), from
+    ``state_since``. :meth:`entry` is its entry in a v3 list (:func:`log_list`).
+    """
 
     description: str
     operator: str
@@ -37,7 +46,7 @@ class CTLog:
     state: str | None = "usable"
     state_since: dt.datetime = dt.datetime(2020, 1, 1, tzinfo=UTC)
     interval: tuple[dt.datetime, dt.datetime] | None = None
-    key: Any = field(init=False, repr=False)
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.key = (
@@ -48,12 +57,14 @@ class CTLog:
 
     @property
     def spki(self) -> bytes:
+        """The log's public key as DER SubjectPublicKeyInfo (the list's ``key``)."""
         return self.key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
     @property
     def log_id(self) -> bytes:
+        """SHA-256 of :attr:`spki` (RFC 6962 3.2)."""
         return hashlib.sha256(self.spki).digest()
 
     def sign_sct(
@@ -73,7 +84,7 @@ class CTLog:
             + len(extensions).to_bytes(2, "big")
             + extensions
         )
-        if self.rsa_key:
+        if isinstance(self.key, rsa.RSAPrivateKey):
             signature = self.key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
             algorithm = 1
         else:
@@ -91,6 +102,7 @@ class CTLog:
         )
 
     def entry(self) -> dict[str, Any]:
+        """This log as an entry of a v3 log list."""
         entry: dict[str, Any] = {
             "description": self.description,
             "log_id": base64.b64encode(self.log_id).decode(),
@@ -153,8 +165,8 @@ def issue_with_scts(
     issued: dt.datetime,
     lifetime: dt.timedelta = dt.timedelta(days=90),
     sct_time: dt.datetime | None = None,
-    tamper: Any = None,
-    change_sct: Any = None,
+    tamper: Tamper | None = None,
+    change_sct: ChangeSCT | None = None,
 ) -> LeafCert:
     """A leaf for ``host`` issued by ``ca`` that embeds one SCT from each of ``logs``.
 
@@ -190,7 +202,8 @@ def issue_with_scts(
     final = builder.add_extension(_sct_list_extension(scts), critical=False).sign(
         ca.private_key, hashes.SHA256()
     )
-    assert final.tbs_precertificate_bytes == tbs
+    if final.tbs_precertificate_bytes != tbs:  # cryptography removes exactly our extension
+        raise AssertionError("the final certificate's precertificate TBS differs")
     return LeafCert(
         cert=final, private_key=key, chain=(final, *ca.chain[:-1]), full_chain=(final, *ca.chain)
     )
