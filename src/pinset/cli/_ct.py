@@ -8,6 +8,7 @@ first, its issuer next) and says whether it meets the CT policy: exit 0 yes, 1 n
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections import Counter
 from typing import Any
@@ -176,11 +177,8 @@ def _print_result(path: str, result: CTResult) -> None:
     click.echo(f"{path}: {verdict}: {result.detail}")
     for check in result.scts:
         log = check.log
-        name = (
-            f"{log.description} ({log.operator})"
-            if log
-            else f"unknown log {check.log_id.hex()[:16]}"
-        )
+        log_id = base64.b64encode(check.log_id).decode("ascii")
+        name = f"{log.description} ({log.operator})" if log else f"unknown log {log_id}"
         state = log.state or "no state" if log else "-"
         counted = "counts" if check.counts else f"does not count: {check.note}"
         stamp = check.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -11,6 +11,7 @@ time is a parameter, the log list a value.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import struct
 from collections.abc import Sequence
@@ -103,12 +104,18 @@ def signed_data(
     )
 
 
+@functools.lru_cache(maxsize=512)
+def _log_key(log: Log) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
+    # Loading a key costs as much as a third of a verification: once per log.
+    return log.public_key()
+
+
 def _signature_ok(log: Log, sct: SignedCertificateTimestamp, data: bytes) -> bool:
     if sct.version != Version.v1 or sct.entry_type != LogEntryType.PRE_CERTIFICATE:
         return False
     if not isinstance(sct.signature_hash_algorithm, hashes.SHA256):
         return False
-    key = log.public_key()
+    key = _log_key(log)
     try:
         if sct.signature_algorithm == SignatureAlgorithm.ECDSA and isinstance(
             key, ec.EllipticCurvePublicKey
@@ -126,16 +133,22 @@ def _signature_ok(log: Log, sct: SignedCertificateTimestamp, data: bytes) -> boo
 def verify_sct(
     sct: SignedCertificateTimestamp,
     leaf: x509.Certificate,
-    issuer_spki: bytes,
+    issuer_key_hash: bytes,
     logs: LogList,
     now: dt.datetime,
+    tbs_precert: bytes | None = None,
 ) -> SCTCheck:
-    """Check one SCT of ``leaf``: signature, the log's state and temporal interval, the time."""
+    """Check one SCT of ``leaf``: signature, the log's state and temporal interval, the time.
+
+    ``issuer_key_hash`` is the SHA-256 of the issuer's SubjectPublicKeyInfo;
+    ``tbs_precert`` the leaf's ``tbs_precertificate_bytes`` (computed when ``None``).
+    """
     when = sct.timestamp.replace(tzinfo=dt.timezone.utc)
     log = logs.find(sct.log_id)
     if log is None:
         return SCTCheck(sct.log_id, when, "unknown-log", note="log not in the log list")
-    data = signed_data(sct, leaf.tbs_precertificate_bytes, hashlib.sha256(issuer_spki).digest())
+    tbs = leaf.tbs_precertificate_bytes if tbs_precert is None else tbs_precert
+    data = signed_data(sct, tbs, issuer_key_hash)
     if not _signature_ok(log, sct, data):
         return SCTCheck(sct.log_id, when, "invalid", log, note="signature does not verify")
     note = _why_not_counted(log, when, leaf, now)
@@ -168,5 +181,9 @@ def verify_embedded(
 ) -> tuple[SCTCheck, ...]:
     """Check every SCT embedded in ``chain[0]``; ``chain[1]`` is its issuer (verified chain)."""
     leaf, issuer = chain[0], chain[1]
-    spki = certificate_spki(issuer.public_bytes(Encoding.DER))
-    return tuple(verify_sct(sct, leaf, spki, logs, now) for sct in embedded_scts(leaf))
+    scts = embedded_scts(leaf)
+    if not scts:
+        return ()
+    key_hash = hashlib.sha256(certificate_spki(issuer.public_bytes(Encoding.DER))).digest()
+    tbs = leaf.tbs_precertificate_bytes
+    return tuple(verify_sct(sct, leaf, key_hash, logs, now, tbs) for sct in scts)
