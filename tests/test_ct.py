@@ -476,3 +476,28 @@ def test_the_ct_reasons_are_verdict_reasons() -> None:
     from pinset.verdict import REASONS
 
     assert set(ct.REASONS) <= set(REASONS)
+
+
+def test_the_pure_parts_need_no_files_sockets_or_clock(ca, logs, monkeypatch) -> None:
+    import builtins
+    import socket
+    import time
+
+    leaf = issue_with_scts(ca, "ct.example", [logs["a1"], logs["b1"]], issued=ISSUED)
+    data = log_list([logs["a1"], logs["b1"]], NOW)
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pinset.ct touched a file, a socket or the clock")
+
+    class NoNow(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> NoNow:  # type: ignore[override]
+            raise AssertionError("pinset.ct read the clock")
+
+    for target, name in [(builtins, "open"), (socket, "socket"), (time, "time")]:
+        monkeypatch.setattr(target, name, forbidden)
+    monkeypatch.setattr(dt, "datetime", NoNow)
+    listed = ct.parse_log_list(data, source="memory")
+    result = ct.check_chain([leaf.cert, ca.cert], listed, now=NOW)
+    assert result.compliant
+    assert listed.age_warning(NOW, ct.MAX_LIST_AGE) is None
