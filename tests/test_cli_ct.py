@@ -195,3 +195,10 @@ def test_audit_adds_ct_insufficient_for_require_ct_domains(
         assert (
             "0 counted SCTs from 0 operators (need 3 from 2; 3 embedded)" in findings[0]["message"]
         )
+
+
+def test_logs_with_a_bad_list_exit_2(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"operators": [{"name": "X", "logs": [{"description": "L"}]}]}', "utf-8")
+    assert main(["ct", "logs", "--log-list", str(bad)]) == 2
+    assert "key must be base64 text" in capsys.readouterr().err

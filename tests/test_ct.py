@@ -501,3 +501,8 @@ def test_the_pure_parts_need_no_files_sockets_or_clock(ca, logs, monkeypatch) ->
     result = ct.check_chain([leaf.cert, ca.cert], listed, now=NOW)
     assert result.compliant
     assert listed.age_warning(NOW, ct.MAX_LIST_AGE) is None
+
+
+def test_an_unknown_shipped_name_is_refused() -> None:
+    with pytest.raises(ConfigError, match="no shipped CT log list is called 'nope'"):
+        ct.shipped_log_list("nope")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import socket
@@ -184,3 +185,24 @@ def test_the_default_list_is_the_shipped_one(ca, compliant) -> None:
     verdict = info.value.verdict
     assert verdict is not None
     assert verdict.reason == "ct-insufficient"
+
+
+def test_an_expired_pin_set_switches_ct_off_with_the_pins(ca, loglist) -> None:
+    from pinset import evaluate
+    from pinset.enforce._ct import ct_verdict
+
+    leaf = ca.issue_cert("localhost")  # no SCT at all
+    rule = DomainRule(
+        "localhost",
+        pins=(spki_pin(ca.cert), BACKUP),
+        require_ct=True,
+        expiration=(NOW - dt.timedelta(days=2)).date(),
+    )
+    chain = [leaf.cert, ca.cert]
+    expired = evaluate(Policy(rules=(rule,)), "localhost", chain, now=NOW)
+    assert ct_verdict(expired, loglist, NOW).reason == "policy-expired"
+    live = dataclasses.replace(rule, expiration=None)
+    pinned = evaluate(Policy(rules=(live,)), "localhost", chain, now=NOW)
+    refused = ct_verdict(pinned, loglist, NOW)
+    assert (refused.allowed, refused.reason) == (False, "ct-missing")
+    assert refused.error == "the certificate embeds no SCT"
