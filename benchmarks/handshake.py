@@ -6,6 +6,12 @@ pinned and one plain sample back to back (the order alternates), so drift in the
 machine's speed hits both alike. The headline is the median of the per-iteration
 ratios pinned/plain; the target is at most 1.01 (issue 10).
 
+The CT part (issue 12) compares, the same way, a context that also requires CT
+(``require-ct = true``: the leaf embeds two SCTs from test logs) with one that only
+pins, on a server serving that leaf: per handshake (the verdict memo keeps a chain
+that passed, so a repeated chain pays nothing), and per verdict on first sight
+(the SCT signatures verified).
+
     .venv/bin/python benchmarks/handshake.py --iterations 2000
     .venv/bin/python benchmarks/handshake.py --json
 """
@@ -31,9 +37,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from pinset import Pin, PinnedSSLContext, Policy, evaluate, spki_pin, ssl_context
+from pinset import Pin, PinnedSSLContext, Policy, ct, evaluate, spki_pin, ssl_context
 from pinset.policy import DomainRule
-from pinset.testing import TestPKI, TLSServer
+from pinset.testing import CTLog, LeafCert, TestPKI, TLSServer, issue_with_scts, log_list
 
 TARGET = 1.01
 HOST = "localhost"
@@ -62,10 +68,12 @@ def _serve(chain_pem: bytes, key_pem: bytes, mode: Any, conn: Any) -> None:
 
 
 @contextmanager
-def _server_process(pki: TestPKI, mode: str) -> Iterator[tuple[str, int]]:
+def _server_process(
+    pki: TestPKI, mode: str, leaf: LeafCert | None = None
+) -> Iterator[tuple[str, int]]:
     # A separate process keeps the server's threads off the client's GIL, so the
     # timings are the client's work plus the server's real latency.
-    leaf = pki.leaf(HOST, "127.0.0.1")
+    leaf = leaf if leaf is not None else pki.leaf(HOST, "127.0.0.1")
     parent, child = multiprocessing.Pipe()
     process = multiprocessing.Process(
         target=_serve,
@@ -163,6 +171,57 @@ def _verdict_cost(
     return fresh, (time.perf_counter_ns() - start) / 1e3 / rounds
 
 
+def _ct_setup(pki: TestPKI) -> tuple[LeafCert, ct.LogList, Policy, Policy]:
+    """A leaf with two SCTs from test logs, their log list, and the policies with and without CT."""
+    logs = [CTLog("Bench Alpha", "Alpha"), CTLog("Bench Beta", "Beta")]
+    now = dt.datetime.now(dt.timezone.utc)
+    leaf = issue_with_scts(pki.intermediate, HOST, logs, issued=now - dt.timedelta(days=1))
+    listed = ct.parse_log_list(log_list(logs, now), source="benchmark logs")
+    backup = Pin(hashlib.sha256(b"benchmark backup key").digest())
+    pins = (spki_pin(pki.intermediate.cert), backup)
+    with_ct = Policy(rules=(DomainRule(HOST, pins=pins, require_ct=True),))
+    pins_only = Policy(rules=(DomainRule(HOST, pins=pins),))
+    return leaf, listed, with_ct, pins_only
+
+
+def _ct_verdict_cost(
+    leaf: LeafCert, listed: ct.LogList, policy: Policy, rounds: int = 500
+) -> tuple[float, float]:
+    """Microseconds per first-sight verdict on the SCT leaf: pins alone, pins then CT."""
+    from pinset.enforce._ct import ct_verdict
+
+    chain = tuple(c.public_bytes(encoding=_der()) for c in leaf.full_chain)
+    now = dt.datetime.now(dt.timezone.utc)
+    start = time.perf_counter_ns()
+    for _ in range(rounds):
+        evaluate(policy, HOST, chain, now=now)
+    pins = (time.perf_counter_ns() - start) / 1e3 / rounds
+    start = time.perf_counter_ns()
+    for _ in range(rounds):
+        verdict = ct_verdict(evaluate(policy, HOST, chain, now=now), listed, now)
+    both = (time.perf_counter_ns() - start) / 1e3 / rounds
+    if verdict.reason != "pinned":
+        raise RuntimeError(f"the CT benchmark chain does not pass: {verdict.describe()}")
+    return pins, both
+
+
+def _ct_part(pki: TestPKI, iterations: int, warmup: int) -> dict[str, Any]:
+    leaf, listed, with_ct, pins_only = _ct_setup(pki)
+    root_pem = pki.root.cert_pem.bytes().decode("ascii")
+    ct_ctx = ssl_context(with_ct, cadata=root_pem, observers=(), ct_log_list=listed)
+    pin_ctx = ssl_context(pins_only, cadata=root_pem, observers=())
+    with _server_process(pki, "silent", leaf) as address:
+        handshake = _compare(
+            "tls-handshake, require-ct vs pins only", _handshake, ct_ctx, pin_ctx, address,
+            iterations, warmup,
+        )  # fmt: skip
+    pins_us, both_us = _ct_verdict_cost(leaf, listed, with_ct)
+    return {
+        "handshake": handshake,
+        "first_sight_verdict_us": {"pins": pins_us, "pins_and_ct": both_us},
+    }
+
+
 def _der() -> Any:
     from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -189,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         with _server_process(pki, mode) as address:
             results.append(_compare(name, op, pinned, plain, address, args.iterations, args.warmup))
     first_sight, seen_before = _verdict_cost(pki, pinned)
+    ct_part = _ct_part(pki, args.iterations, args.warmup)
     report: dict[str, Any] = {
         "python": platform.python_version(),
         "openssl": ssl.OPENSSL_VERSION,
@@ -196,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "target_ratio": TARGET,
         "verdict_us": {"first_sight": first_sight, "seen_before": seen_before},
         "results": results,
+        "ct": ct_part,
     }
     if args.json:
         json.dump(report, sys.stdout, indent=2)
@@ -214,6 +275,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"median ratio pinned/plain {r['median_ratio']:.3f} "
                 f"(ratio of medians {r['ratio_of_medians']:.3f}) [{verdict} ≤ {TARGET}]"
             )
+        h, v = ct_part["handshake"], ct_part["first_sight_verdict_us"]
+        print(
+            f"{h['name']}: {h['pinned_median_us']:.0f} µs vs {h['plain_median_us']:.0f} µs "
+            f"(medians of {h['iterations']}); median ratio {h['median_ratio']:.3f} "
+            f"(ratio of medians {h['ratio_of_medians']:.3f})"
+        )
+        print(
+            f"first-sight verdict on the SCT leaf: pins {v['pins']:.1f} µs, pins and CT "
+            f"{v['pins_and_ct']:.1f} µs (ratio {v['pins_and_ct'] / v['pins']:.1f})"
+        )
     return 0
 
 

@@ -213,6 +213,9 @@ def test_every_reason_is_reachable() -> None:
         "kill-switch",
         "no-verified-chain",
         "internal-error",
+        "ct-missing",
+        "ct-insufficient",
+        "ct-invalid",
     }
     assert Verdict(host="h", allowed=False, reason="internal-error", error="x").describe()
 

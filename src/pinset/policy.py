@@ -38,6 +38,9 @@ class DomainRule:
     list): its pins are not enforced and every connection to it gets the verdict
     ``kill-switch``, which reporters send, so the fallback is never silent. Only
     :func:`pinset.updates.apply_bundle` sets it; a policy file cannot write it.
+    ``require_ct`` asks, beside the pins, for a certificate that embeds enough
+    valid SCTs from public CT logs (:mod:`pinset.ct`; enforced by ``ssl_context``
+    after the pin check, report-only when ``enforce`` is false).
     """
 
     name: str
@@ -51,6 +54,7 @@ class DomainRule:
     one_label: bool = False
     placeholder_only: bool = False
     kill_switch: bool = False
+    require_ct: bool = False
 
     def __post_init__(self) -> None:
         name = canonical_host(self.name)
@@ -89,6 +93,11 @@ class DomainRule:
                 "not enforced",
                 key="kill-switch",
                 hint="the kill switch is set by a signed bundle's disable list (apply_bundle)",
+            )
+        if not isinstance(self.require_ct, bool):
+            raise ConfigError(
+                f"domain {name!r}: require-ct must be true or false, not {self.require_ct!r}",
+                key="require-ct",
             )
         if self.exclude:
             if self.placeholder_only:
@@ -228,6 +237,7 @@ class Policy:
     chain with :func:`pinset.evaluate`. Equality ignores where the policy was read from.
     ``debug_overrides`` (``None``: none) is extra trust for debug builds, ignored
     unless the context is made with ``ssl_context(policy, debug=True)``.
+    ``require_ct`` is the ``[defaults]`` value of each rule's ``require_ct``.
     """
 
     rules: tuple[DomainRule, ...] = ()
@@ -236,6 +246,7 @@ class Policy:
     report_uris: tuple[str, ...] = ()
     source: str | None = field(default=None, compare=False)
     debug_overrides: DebugOverrides | None = None
+    require_ct: bool = False
     _exact: dict[str, DomainRule] = field(init=False, repr=False, compare=False)
     _one_label: dict[str, DomainRule] = field(init=False, repr=False, compare=False)
 

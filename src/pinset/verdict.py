@@ -32,6 +32,10 @@ Reason = Literal[
     "kill-switch",
     "no-verified-chain",
     "internal-error",
+    # Certificate Transparency (require-ct), judged after the pins by pinset.ct.
+    "ct-missing",
+    "ct-insufficient",
+    "ct-invalid",
 ]
 REASONS: tuple[Reason, ...] = get_args(Reason)
 
@@ -43,7 +47,9 @@ class Verdict:
     ``allowed`` is the decision; ``reason`` says why (one of :data:`REASONS`).
     ``rule`` is the rule that applied (``None`` when the host is not pinned),
     ``matched_pin`` the pin that matched, ``served_pins`` the pins of the
-    verified chain, leaf first, and ``chain`` that chain as DER.
+    verified chain, leaf first, and ``chain`` that chain as DER. ``error`` is the
+    exception of an ``internal-error``, or what the CT check found for a ``ct-*``
+    reason (allowed: the rule is report-only).
     """
 
     host: str
@@ -95,7 +101,7 @@ class Verdict:
                 f"Certificate pinning failure for {self.host}: could not evaluate the chain "
                 f"({self.error})"
             ),
-        }[self.reason]
+        }.get(self.reason) or _ct_head(self)
         lines = [head]
         if self.chain:
             lines.append("  Verified chain (leaf first):")
@@ -105,6 +111,21 @@ class Verdict:
             lines.append(f"  Pinned keys for {self.rule.pattern}:")
             lines.extend(f"    {pin}" for pin in self.rule.pins)
         return "\n".join(lines)
+
+
+_CT_HEADS = {
+    "ct-missing": "the certificate embeds no SCT",
+    "ct-insufficient": "not enough valid SCTs from public logs",
+    "ct-invalid": "an SCT's signature does not verify",
+}
+
+
+def _ct_head(verdict: Verdict) -> str:
+    """The first line for a ``ct-*`` verdict (the pins, if any, matched)."""
+    what = _CT_HEADS[verdict.reason]
+    tail = " (report-only, connection allowed)" if verdict.allowed else ""
+    found = f": {verdict.error}" if verdict.error else ""
+    return f"Certificate Transparency failure for {verdict.host}{tail}: {what}{found}"
 
 
 @dataclass(frozen=True, slots=True)

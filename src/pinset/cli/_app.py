@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("pinset.cli._audit", "command", "Audit policies, live servers and mobile apps."),
     "rotate": ("pinset.cli._rotate", "group", "Plan and check a key rotation."),
     "bundle": ("pinset.cli._bundle", "group", "Sign and verify pin-set bundles."),
+    "ct": ("pinset.cli._ct", "group", "Check embedded SCTs against CT log lists."),
     "mitm": ("pinset.cli._mitm", "command", "Attack a client with a forging proxy."),
     "collector": (
         "pinset.cli._collector",

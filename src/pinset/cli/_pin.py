@@ -67,6 +67,7 @@ class _Result:
     error: PinsetError | None = None
     title: str | None = None
     caption: str | None = None
+    ct: dict[str, Any] | None = None  # the leaf's SCTs, when it has some and its issuer is known
 
 
 def looks_like_file(target: str) -> bool:
@@ -76,7 +77,40 @@ def looks_like_file(target: str) -> bool:
     return "/" in target or "\\" in target or target.lower().endswith(_FILE_SUFFIXES)
 
 
-def _file_result(target: str, password: bytes | None) -> _Result:
+def _leaf_scts(chain: Any, log_list: str | None) -> dict[str, Any] | None:
+    """The leaf's embedded SCTs checked now against ``log_list``, if it has SCTs and an issuer.
+
+    ``chain`` is leaf first; its second member counts as the issuer only if it signed
+    the leaf. ``pinset.ct`` is imported only for a leaf that embeds SCTs.
+    """
+    if len(chain) < 2 or not any(
+        ext.oid.dotted_string == _SCT_LIST_OID for ext in chain[0].extensions
+    ):
+        return None
+    try:
+        chain[0].verify_directly_issued_by(chain[1])
+    except Exception:  # not its issuer: the SCTs cannot be checked
+        return None
+    import datetime as dt
+
+    from pinset.ct import MAX_LIST_AGE, check_chain, load_log_list
+
+    logs = load_log_list(log_list)
+    now = dt.datetime.now(dt.timezone.utc)
+    result = check_chain(chain[:2], logs, now=now)
+    stale = logs.age_warning(now, MAX_LIST_AGE)
+    return {
+        **result.to_dict(),
+        "log_list": logs.source,
+        "log_list_date": None if logs.timestamp is None else logs.timestamp.strftime("%Y-%m-%d"),
+        "log_list_stale": stale is not None,
+    }
+
+
+_SCT_LIST_OID = "1.3.6.1.4.1.11129.2.4.2"  # RFC 6962 3.3, the embedded SCT list
+
+
+def _file_result(target: str, password: bytes | None, log_list: str | None = None) -> _Result:
     if target == "-":
         loaded = load_chain(sys.stdin.buffer.read(), password=password, source="<stdin>")
     elif not Path(target).exists():
@@ -89,10 +123,11 @@ def _file_result(target: str, password: bytes | None) -> _Result:
         row = key_row(obj, role)
         row["position"] = len(rows)
         rows.append(row)
-    return _Result(target=target, rows=rows, title=target)
+    ct = _leaf_scts(loaded.certificates, log_list)
+    return _Result(target=target, rows=rows, title=target, ct=ct)
 
 
-def _host_result(target: str, fetched: FetchedChain) -> _Result:
+def _host_result(target: str, fetched: FetchedChain, log_list: str | None = None) -> _Result:
     rows = certificate_rows(fetched.served)
     if fetched.verified is None:
         caption = f"not verified: {fetched.verify_error}"
@@ -102,7 +137,8 @@ def _host_result(target: str, fetched: FetchedChain) -> _Result:
         name = short_name(anchor.subject.rfc4514_string())
         caption = f"verified to {name} ({how}), whose pin is\n  {spki_pin(anchor)}"
     title = f"{target} ({fetched.tls_version}, {fetched.cipher})"
-    return _Result(target=target, rows=rows, title=title, caption=caption)
+    ct = None if fetched.verified is None else _leaf_scts(fetched.verified, log_list)
+    return _Result(target=target, rows=rows, title=title, caption=caption, ct=ct)
 
 
 async def _fetch_all(
@@ -113,6 +149,7 @@ async def _fetch_all(
     timeout: float,
     context: ssl.SSLContext,
     done: Callable[[], None] = lambda: None,
+    log_list: str | None = None,
 ) -> None:
     import asyncio
 
@@ -127,7 +164,7 @@ async def _fetch_all(
                 fetched = await async_fetch_chain(
                     host, port, server_name=server_name, timeout=timeout, context=context
                 )
-                results[index] = _host_result(target, fetched)
+                results[index] = _host_result(target, fetched, log_list)
             except PinsetError as exc:
                 results[index] = _Result(target=target, error=exc)
             done()
@@ -154,7 +191,7 @@ Exit status: 0 every target worked, 2 a target failed (bad file, bad name),
     sections={
         "Hosts": ["server_name", "cafile", "timeout"],
         "Files": ["password_file"],
-        "Output": ["as_json"],
+        "Output": ["log_list", "as_json"],
     },
 )
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
@@ -164,6 +201,11 @@ Exit status: 0 every target worked, 2 a target failed (bad file, bad name),
 @password_file_option(
     help="File whose first line is the password of PKCS#12 files and encrypted keys."
 )
+@click.option(
+    "--log-list",
+    metavar="FILE",
+    help="CT log list for the leaf's SCTs: a v3 JSON file or a shipped name (default: google).",
+)
 @json_option(help="Print JSON instead of tables.")
 def command(
     targets: tuple[str, ...],
@@ -171,12 +213,14 @@ def command(
     timeout: float,
     cafile: str | None,
     password_file: str | None,
+    log_list: str | None,
     as_json: bool,
 ) -> int:
     """Print the SPKI pins of hosts and files.
 
     A TARGET is a file (certificate, chain, key, CSR, PKCS#7, PKCS#12; - for
     standard input) or a host: host, host:port, [v6addr]:port or https://host:port/.
+    A leaf that embeds SCTs, with its issuer known, gets its SCTs checked too.
     """
     password = read_secret(password_file)
     results: list[_Result | None] = [None] * len(targets)
@@ -184,13 +228,20 @@ def command(
     for index, target in enumerate(targets):
         if target == "-" or Path(target).exists() or looks_like_file(target):
             try:
-                results[index] = _file_result(target, password)
+                results[index] = _file_result(target, password, log_list)
             except PinsetError as exc:
                 results[index] = _Result(target=target, error=exc)
         else:
             hosts.append((index, target))
     if hosts:
-        _fetch_hosts(hosts, results, server_name=server_name, timeout=timeout, cafile=cafile)
+        _fetch_hosts(
+            hosts,
+            results,
+            server_name=server_name,
+            timeout=timeout,
+            cafile=cafile,
+            log_list=log_list,
+        )
     done = [r for r in results if r is not None]
     _print(done, as_json)
     failures = [r.error for r in done if r.error is not None]
@@ -208,6 +259,7 @@ def _fetch_hosts(
     server_name: str | None,
     timeout: float,
     cafile: str | None,
+    log_list: str | None = None,
 ) -> None:
     """Fetch every host concurrently into ``results`` (asyncio is imported only here)."""
     import asyncio
@@ -224,6 +276,7 @@ def _fetch_hosts(
                 timeout=timeout,
                 context=context,
                 done=advance,
+                log_list=log_list,
             )
         )
 
@@ -260,6 +313,8 @@ def _print(results: list[_Result], as_json: bool) -> None:
             entry: dict[str, Any] = {"target": result.target, "certificates": result.rows}
             if result.error is not None:
                 entry["error"] = str(result.error)
+            if result.ct is not None:
+                entry["ct"] = result.ct
             data.append(entry)
         print_json(data)
         return
@@ -270,3 +325,17 @@ def _print(results: list[_Result], as_json: bool) -> None:
                 click.echo()
             first = False
             print_chain(result.rows, title=result.title, caption=result.caption)
+            if result.ct is not None:
+                _print_scts(result.ct)
+
+
+def _print_scts(ct: dict[str, Any]) -> None:
+    """The leaf's SCTs under its chain: log, operator, time, signature; then the verdict."""
+    stale = "; older than 70 days" if ct["log_list_stale"] else ""
+    click.echo(f"Leaf SCTs (log list {ct['log_list']}, {ct['log_list_date'] or 'undated'}{stale}):")
+    for sct in ct["scts"]:
+        log = f"{sct['log']} ({sct['operator']})" if sct["log"] else f"unknown log {sct['log_id']}"
+        state = sct["log_state"] or "-"
+        click.echo(f"  {sct['timestamp']}  {sct['signature']:<11}  {state:<9}  {log}")
+    verdict = "meets the CT policy" if ct["compliant"] else f"does not meet it ({ct['reason']})"
+    click.echo(f"  CT: {verdict}")

@@ -18,6 +18,8 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
+from pinset.ct import LogList
+from pinset.enforce._ct import context_log_list
 from pinset.enforce._debug import debug_trust
 from pinset.enforce._memo import VerdictMemo
 from pinset.enforce._sockets import PinnedSSLObject, PinnedSSLSocket
@@ -128,6 +130,7 @@ def ssl_context(
     clock: Clock | None = None,
     debug: bool = False,
     updates: PolicyFeed | None = None,
+    ct_log_list: LogList | str | os.PathLike[str] | None = None,
 ) -> PinnedSSLContext:
     """A client :class:`ssl.SSLContext` that verifies certificates as usual and enforces ``policy``.
 
@@ -158,6 +161,14 @@ def ssl_context(
     applied to ``policy`` and takes each newer one as it arrives. A handshake reads
     the policy once, so it sees one policy, the one before a swap or the one after.
 
+    Domains with ``require-ct = true`` also need, once their pins matched, a leaf
+    that embeds enough valid SCTs (:mod:`pinset.ct`; verdict reasons ``ct-missing``,
+    ``ct-insufficient``, ``ct-invalid``, refused and reported like pin failures).
+    ``ct_log_list`` is the CT log list: a :class:`pinset.ct.LogList`, the path of a v3
+    JSON list, a shipped list's name, or ``None`` for the default shipped list. A
+    list older than ``pinset.ct.MAX_LIST_AGE`` at ``clock()`` warns
+    (``StaleLogListWarning``). Without a ``require-ct`` domain no list is read.
+
     The returned context refuses ``verify_mode`` other than ``CERT_REQUIRED``,
     ``check_hostname = False`` and socket/object classes that skip the check,
     with a :class:`~pinset.errors.ConfigError`.
@@ -171,6 +182,9 @@ def ssl_context(
         ctx.load_verify_locations(cadata=trust.cadata)
     anchors = trust.override_anchors if trust else frozenset()
     _attach(ctx, policy, chosen, clock, anchors)
+    logs = context_log_list(policy, ct_log_list, clock)
+    if logs is not None:
+        ctx._pinset_memo.ct_logs = logs
     if updates is not None:
         _follow(ctx, updates, policy, anchors)
     return ctx
@@ -194,7 +208,8 @@ def _follow(
         if target is None:
             return False
         # One attribute holds the policy and its verdicts; handshakes read it once.
-        target._pinset_memo = VerdictMemo(policy, anchors)
+        # The CT log list stays: a bundle can change neither require-ct nor the domains.
+        target._pinset_memo = VerdictMemo(policy, anchors, target._pinset_memo.ct_logs)
         return True
 
     feed.follow(embedded, swap)

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from pinset.ct import LogList
+from pinset.enforce._ct import ct_verdict
 from pinset.pins import Pin
 from pinset.policy import Policy
 from pinset.verdict import Reason, Verdict, evaluate
@@ -34,9 +36,13 @@ class VerdictMemo:
     expired verdicts are not kept); otherwise the chain is judged afresh. The lookup
     takes the time as a POSIX timestamp, which the system clock gives without making
     a ``datetime``.
+
+    With ``ct_logs`` a ``pinned`` verdict on a ``require-ct`` rule also needs the
+    leaf's SCTs to meet the CT policy (:mod:`pinset.enforce._ct`); a kept
+    ``pinned`` verdict passed that check, which does not depend on the time.
     """
 
-    __slots__ = ("_entries", "_lock", "override_anchors", "policy")
+    __slots__ = ("_entries", "_lock", "ct_logs", "override_anchors", "policy")
 
     MAX_HOSTS = 256  # hosts kept; on overflow the memo starts again
     MAX_CHAINS = 4  # chains kept per host, the newest last
@@ -44,9 +50,15 @@ class VerdictMemo:
         {"pinned", "not-pinned", "pin-mismatch", "report-only-mismatch", "kill-switch"}
     )
 
-    def __init__(self, policy: Policy, override_anchors: frozenset[Pin] = frozenset()) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        override_anchors: frozenset[Pin] = frozenset(),
+        ct_logs: LogList | None = None,
+    ) -> None:
         self.policy = policy
         self.override_anchors = override_anchors
+        self.ct_logs = ct_logs
         self._entries: dict[str, tuple[_Kept, ...]] = {}
         self._lock = threading.Lock()
 
@@ -79,6 +91,8 @@ class VerdictMemo:
         verdict = evaluate(
             self.policy, hostname, chain, now=now, override_anchors=self.override_anchors
         )
+        if self.ct_logs is not None:
+            verdict = ct_verdict(verdict, self.ct_logs, now)
         # Expired and failed-closed verdicts are cheap or exceptional: not kept.
         if verdict.reason in self._KEEP and chain:
             rule = verdict.rule

@@ -29,6 +29,7 @@ log = logging.getLogger("pinset")
 
 _ENCODING_DER = 2  # _ssl.ENCODING_DER, the argument of Certificate.public_bytes
 _HINT = "check that the server's key is one of the pinned keys, or update the policy"
+_CT_HINT = "the server's certificate must embed SCTs from public CT logs (pinset ct check)"
 
 
 def _der_list(chain: Any) -> list[bytes]:
@@ -104,7 +105,7 @@ def _judge(conn: PinnedSSLSocket | PinnedSSLObject, context: Any) -> tuple[Verdi
                 expected=verdict.rule.pins if verdict.rule else (),
                 served=verdict.served_pins,
                 verdict=verdict,
-                hint=_HINT,
+                hint=_CT_HINT if verdict.reason.startswith("ct-") else _HINT,
             )
     return verdict, at
 

@@ -36,7 +36,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-_DEFAULT_KEYS = ("enforce", "include-subdomains", "report-uris")
+_DEFAULT_KEYS = ("enforce", "include-subdomains", "report-uris", "require-ct")
 _DOMAIN_KEYS = (
     "name",
     "include-subdomains",
@@ -47,6 +47,7 @@ _DOMAIN_KEYS = (
     "exclude",
     "allow-single-pin",
     "placeholder-only",
+    "require-ct",
 )
 _DEBUG_KEYS = ("trust-anchors", "override-pins")
 _TOP_KEYS = ("defaults", "domain", "debug-overrides")
@@ -179,6 +180,7 @@ class _Defaults:
     enforce: bool
     include: bool
     uris: tuple[str, ...]
+    require_ct: bool = False
 
 
 def _build(
@@ -210,6 +212,7 @@ def _build(
             enforce=defaults.enforce,
             include_subdomains=defaults.include,
             report_uris=defaults.uris,
+            require_ct=defaults.require_ct,
             source=source,
             debug_overrides=debug,
         )
@@ -244,6 +247,7 @@ def _read_defaults(data: Any, source: str | None, where: Locator) -> _Defaults:
         enforce=value("enforce", bool, True),
         include=value("include-subdomains", bool, False),
         uris=_uri_list(defaults.get("report-uris", []), "[defaults]", source, where, None),
+        require_ct=value("require-ct", bool, False),
     )
 
 
@@ -469,6 +473,7 @@ def _rule_from_table(table: _DomainTable, defaults: _Defaults) -> DomainRule:
             allow_single_pin=table.typed("allow-single-pin", bool, False),
             placeholder_only=table.typed("placeholder-only", bool, False),
             one_label=one_label,
+            require_ct=table.typed("require-ct", bool, defaults.require_ct),
         )
     except ConfigError as exc:
         # A problem with a key the table does not write comes from its name (or defaults).

@@ -25,6 +25,8 @@ def to_dict(policy: Policy) -> dict[str, Any]:
     }
     if policy.report_uris:
         defaults["report-uris"] = list(policy.report_uris)
+    if policy.require_ct:
+        defaults["require-ct"] = True
     domains = []
     for rule in policy.rules:
         entry: dict[str, Any] = {"name": rule.pattern}
@@ -41,6 +43,8 @@ def to_dict(policy: Policy) -> dict[str, Any]:
             entry["allow-single-pin"] = True
         if rule.placeholder_only:
             entry["placeholder-only"] = True
+        if rule.require_ct != policy.require_ct and not rule.exclude:
+            entry["require-ct"] = rule.require_ct
         if rule.report_uris != policy.report_uris:
             entry["report-uris"] = list(rule.report_uris)
         if rule.pins:

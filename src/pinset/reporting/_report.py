@@ -39,6 +39,11 @@ TRUSTKIT_RESULTS: dict[Reason, int] = {
     # enforce-pinning false) when no pin would have matched, and as 0 (success) when
     # one would: then the kill switch can be lifted. pinset-reason says kill-switch.
     "kill-switch": 1,
+    # require-ct failed after the pins held: TrustKit has no CT result, and its 2
+    # ("invalid certificate chain") is the nearest; pinset-reason says which.
+    "ct-missing": 2,
+    "ct-insufficient": 2,
+    "ct-invalid": 2,
 }
 REPORTED_REASONS: frozenset[Reason] = frozenset(TRUSTKIT_RESULTS)
 

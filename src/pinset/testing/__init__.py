@@ -1,8 +1,9 @@
-"""Test tooling: a throw-away PKI, a loopback TLS server, a CONNECT tunnel and a forging MITM proxy.
+"""Test tooling: a throw-away PKI, test CT logs, a loopback TLS server, a tunnel, a MITM proxy.
 
 Nothing here imports pytest; the pytest plugin lives in :mod:`pinset.testing.plugin`.
 """
 
+from pinset.testing._ct import CTLog, issue_with_scts, log_list
 from pinset.testing._mitm import (
     HostVerdict,
     MitmProxy,
@@ -27,6 +28,7 @@ from pinset.testing._tunnel import TunnelProxy
 __all__ = [
     "KEY_TYPES",
     "Blob",
+    "CTLog",
     "CertificateAuthority",
     "ConnectionRecord",
     "HostVerdict",
@@ -43,4 +45,6 @@ __all__ = [
     "assert_refused",
     "configure_cert_chain",
     "generate_key",
+    "issue_with_scts",
+    "log_list",
 ]

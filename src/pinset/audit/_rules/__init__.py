@@ -60,6 +60,7 @@ CHECKS: tuple[RuleFunction, ...] = (
     live.no_offline_backup,
     live.leaf_pin_cert_expiring,
     live.root_only_pins,
+    live.ct_insufficient,
     platform.debuggable_release,
     platform.debug_overrides,
     platform.cleartext_permitted,

@@ -16,12 +16,14 @@ from cryptography import x509
 from pinset.audit._model import Context, Finding, LiveChain, Subject
 from pinset.audit._rules.catalog import finding
 from pinset.chain import cert_role
+from pinset.ct import MAX_LIST_AGE, check_chain, shipped_log_list
 from pinset.errors import PinsetError
 from pinset.pins import Pin, spki_pin
 from pinset.policy import DomainRule
 
 __all__ = [
     "chains_for",
+    "ct_insufficient",
     "leaf_pin_cert_expiring",
     "live_fetch_failed",
     "matches",
@@ -144,4 +146,21 @@ def root_only_pins(rule: DomainRule, chain: LiveChain, context: Context) -> str 
     return (
         "only a root CA key is pinned; every certificate that CA issues for the name "
         "passes, little more than the system store"
+    )
+
+
+@_per_chain("ct-insufficient")
+def ct_insufficient(rule: DomainRule, chain: LiveChain, context: Context) -> str | None:
+    """A ``require-ct`` domain whose leaf lacks enough valid embedded SCTs (default log list)."""
+    if not rule.require_ct or chain.error is not None or not chain.certificates:
+        return None
+    logs = shipped_log_list()
+    result = check_chain(chain.certificates, logs, now=context.now)
+    if result.compliant:
+        return None
+    date = f"{logs.timestamp:%Y-%m-%d}" if logs.timestamp else "undated"
+    stale = ", older than 70 days" if logs.age_warning(context.now, MAX_LIST_AGE) else ""
+    return (
+        f"{result.reason}: {result.detail}; an enforcing pinset client refuses it "
+        f"(log list {logs.source}, {date}{stale})"
     )
