@@ -206,3 +206,26 @@ def test_an_expired_pin_set_switches_ct_off_with_the_pins(ca, loglist) -> None:
     refused = ct_verdict(pinned, loglist, NOW)
     assert (refused.allowed, refused.reason) == (False, "ct-missing")
     assert refused.error == "the certificate embeds no SCT"
+
+
+class _OneUpdate:
+    """A policy feed that applies one update at once: the rule gains a pin (as a bundle would)."""
+
+    def follow(self, embedded: Policy, listener) -> None:
+        (rule,) = embedded.rules
+        listener(
+            dataclasses.replace(
+                embedded, rules=(dataclasses.replace(rule, pins=(*rule.pins, WRONG)),)
+            )
+        )
+
+
+def test_a_policy_update_keeps_ct_enforced(ca, loglist, no_scts) -> None:
+    ctx = ssl_context(
+        _policy(ca), cadata=_cadata(ca), observers=(), ct_log_list=loglist, updates=_OneUpdate()
+    )
+    assert WRONG in ctx.pinset_policy.rules[0].pins  # the update is in effect
+    with pytest.raises(PinMismatchError) as info:
+        _talk(ctx, no_scts)
+    assert info.value.verdict is not None
+    assert info.value.verdict.reason == "ct-missing"
