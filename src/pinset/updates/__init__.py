@@ -18,7 +18,14 @@ except :class:`BundleStore`, the on-disk record of the newest applied bundle.
 from __future__ import annotations
 
 from pinset.updates._changes import Change, ChangeKind
-from pinset.updates._document import FORMAT, MAX_BUNDLE_BYTES, BundleError
+from pinset.updates._document import (
+    FORMAT,
+    MAX_BUNDLE_BYTES,
+    BundleError,
+    DomainState,
+    Payload,
+    unverified_payload,
+)
 from pinset.updates._sign import sign_bundle
 from pinset.updates._signing import TrustedKey, load_trusted_keys, verify_signature
 from pinset.updates._store import BundleStore, StoredBundle
@@ -33,11 +40,14 @@ __all__ = [
     "BundleStore",
     "Change",
     "ChangeKind",
+    "DomainState",
+    "Payload",
     "StoredBundle",
     "TrustedKey",
     "apply_bundle",
     "load_trusted_keys",
     "sign_bundle",
+    "unverified_payload",
     "verify_bundle",
     "verify_signature",
 ]

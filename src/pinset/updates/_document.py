@@ -36,6 +36,7 @@ __all__ = [
     "format_time",
     "parse_document",
     "parse_payload",
+    "unverified_payload",
 ]
 
 FORMAT = "pinset-bundle/1"
@@ -316,3 +317,14 @@ def parse_payload(data: bytes) -> Payload:
     if len(set(disable)) != len(disable):
         raise _malformed("a domain appears twice in disable")
     return Payload(version, issued, expires, app_id, domains, disable)
+
+
+def unverified_payload(data: bytes) -> Payload:
+    """The payload of the bundle ``data`` *without checking any signature*.
+
+    For indexing bundles one publishes (the collector maps each file to its app and
+    version); never for deciding whether to apply one: that is :func:`verify_bundle`.
+    A document or payload off the shape is a :class:`BundleError` (``malformed`` or
+    ``too-large``).
+    """
+    return parse_payload(parse_document(data).payload)
