@@ -216,6 +216,8 @@ class Policy:
     chain with :func:`pinset.evaluate`. Equality ignores where the policy was read from.
     ``debug_overrides`` (``None``: none) is extra trust for debug builds, ignored
     unless the context is made with ``ssl_context(policy, debug=True)``.
+    ``allow_signing_key_rotation`` (policy file: ``[updates]``) lets a signed bundle
+    remove or replace the keys bundles are signed by; without it a bundle may only add one.
     """
 
     rules: tuple[DomainRule, ...] = ()
@@ -224,6 +226,7 @@ class Policy:
     report_uris: tuple[str, ...] = ()
     source: str | None = field(default=None, compare=False)
     debug_overrides: DebugOverrides | None = None
+    allow_signing_key_rotation: bool = False
     _exact: dict[str, DomainRule] = field(init=False, repr=False, compare=False)
     _one_label: dict[str, DomainRule] = field(init=False, repr=False, compare=False)
 

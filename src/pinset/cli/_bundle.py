@@ -28,7 +28,7 @@ from pinset.errors import ConfigError
 from pinset.pins import spki_pin
 from pinset.policyfile import load as load_policy
 from pinset.status import ExitStatus
-from pinset.updates import BundleStore, sign_bundle, verify_bundle
+from pinset.updates import BundleStore, load_trusted_keys, sign_bundle, verify_bundle
 from pinset.updates._signing import PrivateKey, algorithm_of
 
 __all__ = ["group"]
@@ -84,16 +84,19 @@ Exit status: 0 written, 2 a bad policy, key, password or option."""
     cls=SectionedCommand,
     epilog=_SIGN_EPILOG,
     sections={
-        "Bundle": ["key", "password_file", "version", "expires_in", "app_id", "disable"],
+        "Bundle": ["keys", "password_file", "version", "expires_in", "app_id", "disable"],
+        "Signing keys": ["next_signing_keys"],
         "Output": ["output", "now_text", "as_json"],
     },
 )
 @click.argument("policy", type=click.Path(dir_okay=False))
 @click.option(
     "--key",
+    "keys",
     required=True,
+    multiple=True,
     type=click.Path(dir_okay=False),
-    help="Signing key (PEM, Ed25519 or P-256).",
+    help="Signing key (PEM, Ed25519 or P-256); repeat to sign with several.",
 )
 @password_file_option(help="Read the signing key's password from the first line of this file.")
 @click.option(
@@ -117,57 +120,74 @@ Exit status: 0 written, 2 a bad policy, key, password or option."""
     metavar="DOMAIN",
     help="Kill switch: stop enforcing this domain's pins (repeatable).",
 )
+@click.option(
+    "--next-signing-key",
+    "next_signing_keys",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="PUB.pem",
+    help="A public key later bundles may be signed by (repeatable; the whole set, "
+    "old keys included if they stay). A new key must also sign this bundle (--key).",
+)
 @output_option(help="Write the bundle here (default: standard output).")
 @now_option(help="Issue the bundle at this date or time instead of now (UTC).")
 @json_option(help="Print a summary as JSON (with -o).")
 def sign_command(
     policy: str,
-    key: str,
+    keys: tuple[str, ...],
     password_file: str | None,
     version: int,
     expires_in: int,
     app_id: str | None,
     disable: tuple[str, ...],
+    next_signing_keys: tuple[str, ...],
     output: str | None,
     now_text: str | None,
     as_json: bool,
 ) -> int:
     """Sign the pinned domains of POLICY as a bundle."""
     rules = load_policy(policy)
-    signing_key = _signing_key(key, password_file)
+    signers = [_signing_key(key, password_file) for key in keys]
     issued = parse_now(now_text).replace(microsecond=0)
     expires = issued + dt.timedelta(days=expires_in)
     data = sign_bundle(
         rules,
-        signing_key,
+        signers,
         version=version,
         issued=issued,
         expires=expires,
         app_id=app_id,
         disable=disable,
+        next_signing_keys=next_signing_keys or None,
     )
     if output is None:
         click.echo(data.decode("utf-8"), nl=False)
         return int(ExitStatus.OK)
     write_atomically(output, data)
     domains = [rule.pattern for rule in rules.rules if not rule.exclude]
+    signed_by = [str(spki_pin(signer)) for signer in signers]
+    later = [str(pin) for pin in load_trusted_keys(next_signing_keys)] if next_signing_keys else []
     summary = {
         "output": output,
         "version": version,
         "app_id": app_id,
         "issued": issued.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "expires": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "key": str(spki_pin(signing_key)),
+        "key": signed_by[0],
+        "keys": signed_by,
         "domains": domains,
         "disable": sorted(disable),
+        "next_signing_keys": later or None,
     }
     if as_json:
         print_json(summary)
     else:
         click.echo(
             f"wrote {output}: version {version}, {len(domains)} domain(s), "
-            f"expires {summary['expires']}, signed by {summary['key']}"
+            f"expires {summary['expires']}, signed by {', '.join(signed_by)}"
         )
+        if later:
+            click.echo(f"  later bundles: signed by {', '.join(later)}")
     return int(ExitStatus.OK)
 
 
@@ -235,12 +255,13 @@ def verify_command(
             data, trusted_keys=trusted_keys, now=now, embedded=embedded, app_id=app_id
         )
     else:
+        stored = None if store is None else BundleStore(store)
         result = verify_bundle(
             data,
-            trusted_keys=trusted_keys,
+            trusted_keys=trusted_keys if stored is None else stored.trusted_keys(trusted_keys),
             now=now,
             embedded=embedded,
-            stored_version=None if store is None else BundleStore(store).version(),
+            stored_version=None if stored is None else stored.version(),
             app_id=app_id,
         )
     if as_json:
@@ -255,6 +276,8 @@ def verify_command(
             extra = change.get("pins") or change.get("expiration")
             detail = f" {', '.join(extra) if isinstance(extra, list) else extra}" if extra else ""
             click.echo(f"  {change['domain']}: {change['change']}{detail}")
+        if result.signing_keys is not None:
+            click.echo(f"  later bundles: signed by {', '.join(shown['signing_keys'])}")
     else:
         click.echo(f"refused ({result.reason}): {result.detail}")
     return int(ExitStatus.OK if result.valid else ExitStatus.CHECK_FAILED)
