@@ -381,7 +381,7 @@ def export_command(
             if as_json:
                 print_json({"valid": False, "reason": exc.reason, "detail": exc.message})
             else:
-                click.echo(f"refused ({exc.reason}): {exc.message}")
+                click.echo(exc.message)  # refused (reason): detail
             return int(ExitStatus.CHECK_FAILED)
     messages = [str(w.message) for w in caught if issubclass(w.category, formats.ExportWarning)]
     for message in messages:

@@ -50,7 +50,7 @@ def bundle_policy(
     if not result.valid:
         raise BundleError(
             result.reason or "malformed",
-            f"the bundle is refused ({result.reason}): {result.detail}",
+            f"refused ({result.reason}): {result.detail}",
             hint="pinset renders only a bundle an app would apply (pinset bundle verify)",
         )
     policy = apply_bundle(embedded, result)
