@@ -64,7 +64,9 @@ def public_pem(key: PrivateKey) -> bytes:
     )
 
 
-def bundle(policy: Policy = EMBEDDED, key: PrivateKey = ED_KEY, **options: Any) -> bytes:
+def bundle(
+    policy: Policy = EMBEDDED, key: PrivateKey | list[PrivateKey] = ED_KEY, **options: Any
+) -> bytes:
     options.setdefault("version", 2)
     options.setdefault("issued", NOW)
     options.setdefault("expires", LATER)

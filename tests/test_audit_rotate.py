@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from pinset.audit import read_subjects
-from pinset.audit._rotation import check_rotation
+from pinset.audit import check_rotation, read_subjects
 from pinset.cli import main
 from pinset.pins import spki_pin
 from pinset.testing import LeafCert, TestPKI, generate_key

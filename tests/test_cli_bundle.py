@@ -109,6 +109,7 @@ def test_sign_then_verify_json(files: dict[str, Path], capsys: pytest.CaptureFix
             {"domain": "api.example.com", "change": "report-only"},
             {"domain": "cdn.example.com", "change": "disable"},
         ],
+        "signing_keys": None,  # the bundle leaves the trusted signing keys as they are
     }
 
 

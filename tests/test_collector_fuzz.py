@@ -30,6 +30,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
+from _bundles import bundle
 from collector_fixtures import db_url, pems_of  # noqa: F401 - fixtures
 from pinset.collector import Settings, create_app
 from pinset.collector._normalize import KNOWN_FIELDS
@@ -47,7 +48,13 @@ MAX_BODY = 64 * 1024
 @pytest.fixture(scope="module")
 def schema_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     db = tmp_path_factory.mktemp("schemathesis") / "collector.db"
-    app = create_app(Settings(db_url=f"sqlite:///{db}", token=TOKEN, rate_per_second=0))
+    bundles = tmp_path_factory.mktemp("bundles")
+    (bundles / "app.json").write_bytes(bundle(app_id="com.example.app"))
+    (bundles / "broken.json").write_bytes(b"{")
+    settings_ = Settings(
+        db_url=f"sqlite:///{db}", token=TOKEN, rate_per_second=0, bundles_dir=str(bundles)
+    )
+    app = create_app(settings_)
     with TestClient(app):  # runs the lifespan: the writer thread starts and stops with it
         yield app
 
@@ -68,6 +75,7 @@ OPERATIONS = (
     ("GET", "/v1/alerts"),
     ("GET", "/metrics"),
     ("GET", "/healthz"),
+    ("GET", "/v1/pins/{app_id}"),
 )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from pinset.audit._plan import Adoption, Checks, Plan, adoption_from_json, plan_rotation
+from pinset.audit import Adoption, Checks, Plan, adoption_from_json, plan_rotation
 from pinset.cli import main
 from pinset.errors import ConfigError
 from pinset.pins import Pin, spki_pin

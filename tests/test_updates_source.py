@@ -331,3 +331,23 @@ def test_a_context_follows_the_source_and_the_memo_follows_the_swap(
         rule = ctx.pinset_policy.rule_for("cdn.example.com")
         assert rule is not None
         assert rule.kill_switch
+
+
+def test_a_bundle_signed_only_by_a_rotated_in_key_is_applied_and_kept(
+    feed: Path, tmp_path: Path, clock: Clock
+) -> None:
+    # Version 2 adds OTHER_ED_KEY to the signing keys (signed by both: adding needs no switch).
+    both = [public_pem(ED_KEY), public_pem(OTHER_ED_KEY)]
+    feed.write_bytes(bundle(EMBEDDED, [ED_KEY, OTHER_ED_KEY], version=2, next_signing_keys=both))
+    with source(feed, tmp_path, clock) as src:
+        assert src.status.version == 2
+        # Version 3 is signed by the new key alone: the app ships only ED_KEY's public half.
+        feed.write_bytes(bundle(ANNOUNCE, OTHER_ED_KEY, version=3))
+        result = src.refresh()
+        assert isinstance(result, BundleResult)
+        assert result.valid, result
+        assert src.status.version == 3
+        assert api_pins(src.policy) == (CURRENT, BACKUP, NEW)
+    with source(feed, tmp_path, clock) as again:  # the next start re-checks the stored one
+        assert again.status.version == 3
+        assert api_pins(again.policy) == (CURRENT, BACKUP, NEW)

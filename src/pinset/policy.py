@@ -238,6 +238,8 @@ class Policy:
     ``debug_overrides`` (``None``: none) is extra trust for debug builds, ignored
     unless the context is made with ``ssl_context(policy, debug=True)``.
     ``require_ct`` is the ``[defaults]`` value of each rule's ``require_ct``.
+    ``allow_signing_key_rotation`` (policy file: ``[updates]``) lets a signed bundle
+    remove or replace the keys bundles are signed by; without it a bundle may only add one.
     """
 
     rules: tuple[DomainRule, ...] = ()
@@ -247,6 +249,7 @@ class Policy:
     source: str | None = field(default=None, compare=False)
     debug_overrides: DebugOverrides | None = None
     require_ct: bool = False
+    allow_signing_key_rotation: bool = False
     _exact: dict[str, DomainRule] = field(init=False, repr=False, compare=False)
     _one_label: dict[str, DomainRule] = field(init=False, repr=False, compare=False)
 

@@ -8,6 +8,11 @@
 Rule ids, severities and fixes are in :mod:`pinset.audit._rules.catalog`, the checks
 in :mod:`pinset.audit._rules`; reporters in :mod:`pinset.audit._output` (text, JSON,
 SARIF, JUnit). Time is a parameter: the auditor never reads the clock.
+
+Key rotation: :func:`check_rotation` says whether shipped pins accept a new key or
+chain (``pinset rotate check``); :func:`plan_rotation` gives the staged, dated plan
+(``pinset rotate plan``), with the collector's adoption numbers read by
+:func:`adoption_from_json`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from pinset.audit._model import (
     Unreadable,
     sort_key,
 )
+from pinset.audit._plan import Adoption, Checks, Plan, Stage, adoption_from_json, plan_rotation
+from pinset.audit._rotation import RotationVerdict, check_rotation
 from pinset.audit._rules import RULES, Rule, check, imported_findings
 from pinset.audit._zip import ArchiveLimits
 from pinset.chain import load_chain, order_chain
@@ -37,17 +44,25 @@ from pinset.hosts import canonical_host
 
 __all__ = [
     "RULES",
+    "Adoption",
     "ArchiveLimits",
     "AuditReport",
+    "Checks",
     "Endpoint",
     "Finding",
     "LiveChain",
+    "Plan",
+    "RotationVerdict",
     "Rule",
+    "Stage",
     "Subject",
+    "adoption_from_json",
     "audit",
     "chain_from_file",
+    "check_rotation",
     "imported_findings",
     "live_endpoints",
+    "plan_rotation",
     "read_subjects",
 ]
 

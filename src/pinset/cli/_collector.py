@@ -82,6 +82,14 @@ def group() -> None:
     type=click.IntRange(1),
     help="Open connections before new requests are answered 503.",
 )
+@click.option(
+    "--bundles",
+    "bundles_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Publish the newest signed pin-set bundle per app from this directory "
+    "at GET /v1/pins/{app_id} [env PINSET_COLLECTOR_BUNDLES].",
+)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Processes.")
 @click.option("--log-level", default="warning", show_default=True)
 def serve(
@@ -97,6 +105,7 @@ def serve(
     forwarded_allow_ips: str | None,
     read_timeout: float,
     max_connections: int,
+    bundles_dir: str | None,
     workers: int,
     log_level: str,
 ) -> int:
@@ -105,6 +114,7 @@ def serve(
         import uvicorn
 
         from pinset.collector._app import create_app
+        from pinset.collector._bundles import BundleShelf
         from pinset.collector._db import create_engine, migrate
         from pinset.collector._server import ServerLimits, uvicorn_options
         from pinset.collector._settings import TOKEN_ENV, Settings
@@ -121,6 +131,7 @@ def serve(
         alert_min_total=alert_min_total,
         rate_per_second=rate_limit,
         rate_burst=rate_burst,
+        bundles_dir=bundles_dir,
     )
     if not settings.token:
         generated = secrets.token_urlsafe(24)
@@ -130,6 +141,14 @@ def serve(
         f"pinset collector on http://{host}:{port}/v1/report, database {_safe(settings.db_url)}",
         err=True,
     )
+    if settings.bundles_dir is not None:
+        newest = BundleShelf(settings.bundles_dir).newest()
+        listed = ", ".join(f"{app} v{b.version} ({b.path})" for app, b in sorted(newest.items()))
+        click.echo(
+            f"publishing bundles from {settings.bundles_dir} at /v1/pins/{{app_id}}: "
+            + (listed or "none yet"),
+            err=True,
+        )
     limits = ServerLimits(
         forwarded_allow_ips=forwarded_allow_ips,
         read_timeout=read_timeout,

@@ -11,9 +11,19 @@ from click.decorators import FC
 from cryptography import x509
 
 from pinset._dates import parse_iso_date
-from pinset.audit import Endpoint, Subject, read_subjects
-from pinset.audit._plan import Adoption, Checks, Plan, Stage, adoption_from_json, plan_rotation
-from pinset.audit._rotation import RotationVerdict, check_rotation
+from pinset.audit import (
+    Adoption,
+    Checks,
+    Endpoint,
+    Plan,
+    RotationVerdict,
+    Stage,
+    Subject,
+    adoption_from_json,
+    check_rotation,
+    plan_rotation,
+    read_subjects,
+)
 from pinset.chain import load_chain, order_chain
 from pinset.cli._app import SectionedCommand
 from pinset.cli._inputs import load_key_file, parse_host_port

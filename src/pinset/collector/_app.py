@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from pinset.collector import _dashboard as dashboard
+from pinset.collector._bundles import BundleShelf
 from pinset.collector._db import create_engine, migrate
 from pinset.collector._ingest import IngestFastPath
 from pinset.collector._metrics import Metrics
@@ -31,6 +32,8 @@ def create_app(
     what is queued when the app shuts down.
     """
     settings = settings or Settings.from_env()
+    # A missing bundles directory is refused before the database is touched.
+    bundles = None if settings.bundles_dir is None else BundleShelf(settings.bundles_dir)
     engine = create_engine(settings.db_url)
     if settings.migrate:
         migrate(engine)
@@ -43,6 +46,7 @@ def create_app(
         limiter=RateLimiter(settings.rate_per_second, settings.rate_burst),
         metrics=metrics,
         clock=clock,
+        bundles=bundles,
     )
 
     @asynccontextmanager
@@ -57,7 +61,8 @@ def create_app(
     app = FastAPI(
         title="pinset collector",
         version="1",
-        summary="Receives RFC 7469 / TrustKit pin-failure reports and summarises them.",
+        summary="Receives RFC 7469 / TrustKit pin-failure reports and summarises them; "
+        "publishes signed pin-set bundles.",
         lifespan=lifespan,
     )
     app.state.collector = collector

@@ -7,13 +7,14 @@ import hmac
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pinset.collector import _queries as queries
 from pinset.collector import _rates as rates
+from pinset.collector._bundles import APP_ID_PATTERN, MAX_APP_ID
 from pinset.collector._ingest import REPORT_PATH, Refused, accept, read_json
 from pinset.collector._normalize import ReportError
 from pinset.collector._state import Collector
@@ -290,6 +291,61 @@ def get_metrics(c: Guarded) -> PlainTextResponse:
     return PlainTextResponse(
         c.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
     )
+
+
+_BUNDLE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The newest bundle for the app: the signed document, byte for byte.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    304: {"description": "Not modified (If-None-Match named the current ETag)."},
+    404: {"description": "No bundle for this app (or no --bundles directory)."},
+}
+
+
+@router.get(
+    "/v1/pins/{app_id}",
+    summary="The newest signed pin-set bundle for an app",
+    response_class=Response,
+    responses=_BUNDLE_RESPONSES,
+)
+def get_pins(
+    request: Request,
+    app_id: Annotated[
+        str,
+        Path(
+            pattern=APP_ID_PATTERN,
+            max_length=MAX_APP_ID,
+            description="The app's package name or bundle id, as the bundle's app_id names it.",
+        ),
+    ],
+) -> Response:
+    """Open to anyone: the bundle is signed, and the app verifies it before applying it.
+
+    The body is the file's exact bytes (the signature covers them); the ETag is their
+    SHA-256, so an unchanged bundle costs a 304; ``Cache-Control: no-cache`` lets caches
+    keep it but makes them ask again each time, so that a kill switch is not held back.
+    """
+    c = _collector(request)
+    bundle = None if c.bundles is None else c.bundles.latest(app_id)
+    if bundle is None:
+        return _refused(404, "no-bundle", f"no bundle is published for app {app_id!r}")
+    headers = {
+        "ETag": bundle.etag,
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if _etag_matches(request.headers.get("if-none-match"), bundle.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(bundle.data, media_type="application/json", headers=headers)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """RFC 9110 section 13.1.2: ``*`` or any listed tag, compared weakly (``W/`` ignored)."""
+    if not header:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in tags or etag in tags
 
 
 @router.get("/healthz", summary="Liveness: the database answers")

@@ -24,6 +24,8 @@ class Settings:
     of failures per domain in the last hour above which ``/v1/alerts`` lists it;
     ``alert_rate`` the failure rate (0..1, from verdict tallies) at or above which it
     lists a domain that had at least ``alert_min_total`` tallied verdicts in that hour.
+    ``bundles_dir``: the directory of signed pin-set bundles ``GET /v1/pins/{app_id}``
+    publishes (``None``: none, every app is answered 404).
     """
 
     db_url: str = DEFAULT_DB_URL
@@ -36,6 +38,7 @@ class Settings:
     rate_burst: int = 200
     batch_size: int = 500
     migrate: bool = True
+    bundles_dir: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alert_rate <= 1.0:
@@ -56,7 +59,7 @@ class Settings:
 
         ``PINSET_COLLECTOR_TOKEN``, ``_DB``, ``_ALERT_THRESHOLD``, ``_ALERT_RATE``,
         ``_ALERT_MIN_TOTAL``, ``_RATE``,
-        ``_BURST`` and ``_MIGRATE`` (``0`` to skip migrations).
+        ``_BURST``, ``_BUNDLES`` and ``_MIGRATE`` (``0`` to skip migrations).
         """
         env = os.environ
         values: dict[str, object] = {}
@@ -70,7 +73,9 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """The variables :meth:`from_env` reads back as these settings (for worker processes)."""
-        out = {name: str(getattr(self, key)) for name, key, _ in _ENV}
+        out = {
+            name: str(getattr(self, key)) for name, key, _ in _ENV if getattr(self, key) is not None
+        }
         out["PINSET_COLLECTOR_MIGRATE"] = "1" if self.migrate else "0"
         if self.token:
             out[TOKEN_ENV] = self.token
@@ -89,4 +94,5 @@ _ENV: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("PINSET_COLLECTOR_RATE", "rate_per_second", float),
     ("PINSET_COLLECTOR_BURST", "rate_burst", int),
     ("PINSET_COLLECTOR_MIGRATE", "migrate", _flag),
+    ("PINSET_COLLECTOR_BUNDLES", "bundles_dir", str),
 )

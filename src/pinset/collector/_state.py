@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from pinset.collector._bundles import BundleShelf
 from pinset.collector._metrics import Metrics
 from pinset.collector._ratelimit import RateLimiter
 from pinset.collector._settings import Settings
@@ -25,3 +26,4 @@ class Collector:
     limiter: RateLimiter
     metrics: Metrics
     clock: Callable[[], float]
+    bundles: BundleShelf | None = None

@@ -8,6 +8,8 @@ missing optional dependency only affects its own format::
     imported = pinset.formats.load("network_security_config.xml")   # a path; format detected
     imported = pinset.formats.loads(data, format="android", source="nsc.xml")   # the content
     xml = pinset.formats.dumps(imported.policy, "android")
+    plist = pinset.formats.render_bundle(data, "trustkit", trusted_keys=[...], embedded=policy,
+                                         now=now)   # a verified pin-set bundle, applied
 
 As everywhere in pinset, ``load`` takes a path, ``loads`` the content, and ``dumps``
 returns the text (or bytes).
@@ -15,11 +17,13 @@ returns the text (or bytes).
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import importlib
 import os
+from collections.abc import Iterable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pinset.errors import ConfigError, PinsetError
 from pinset.formats._model import (
@@ -34,9 +38,13 @@ from pinset.formats._model import (
 )
 from pinset.policy import Policy
 
+if TYPE_CHECKING:
+    from pinset.updates import TrustedKey
+
 __all__ = [
     "ALIASES",
     "FORMATS",
+    "RUNTIME_UPDATES",
     "ExportError",
     "ExportWarning",
     "Finding",
@@ -50,6 +58,7 @@ __all__ = [
     "get",
     "load",
     "loads",
+    "render_bundle",
 ]
 
 # name -> module. The order is the order detect() tries them in: the most
@@ -68,6 +77,22 @@ FORMATS: dict[str, str] = {
 ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "pinset-json": ("pinset", {"json": True}),
     "trustkit-swift": ("trustkit", {"swift": True}),
+}
+
+#: Per export format: how an app takes a new policy at run time, or ``None`` when it
+#: cannot (the file is compiled or signed into the app, and only a release changes it).
+RUNTIME_UPDATES: dict[str, str | None] = {
+    "pinset": "pinset.updates in Python: ssl_context(policy, updates=UpdateSource(...))",
+    "pinset-json": "pinset.updates in Python; or an app that builds its pinner from this JSON",
+    "trustkit": "TrustKit (iOS, macOS) takes the TSKConfiguration dictionary in code: pass it to "
+    "+initSharedInstanceWithConfiguration: at the next launch (once per run), or to "
+    "-initWithConfiguration: for a new TrustKit instance",
+    "trustkit-swift": None,  # source code: compiled into the app
+    "okhttp": None,  # source code; OkHttp's CertificatePinner.Builder itself takes pins at run time
+    "android": None,  # res/xml/network_security_config.xml, compiled into the APK
+    "trustkit-android": None,  # TrustKit-Android reads the same compiled XML resource
+    "ios-ats": None,  # Info.plist NSPinnedDomains, part of the signed app bundle
+    "hpkp": "a server header: the server sends the new value with its next response",
 }
 
 
@@ -177,3 +202,37 @@ def dumps(policy: Policy, format: str, **options: Any) -> str | bytes:
     result = module.dumps(policy, **options)
     assert isinstance(result, str | bytes)
     return result
+
+
+def render_bundle(
+    data: bytes,
+    format: str,
+    *,
+    trusted_keys: Iterable[TrustedKey],
+    embedded: Policy,
+    now: dt.datetime,
+    app_id: str | None = None,
+    stored_version: int | None = None,
+    **options: Any,
+) -> str | bytes:
+    """The policy ``embedded`` with the signed bundle ``data`` applied, written in ``format``.
+
+    The bundle is checked first as :func:`pinset.updates.verify_bundle` checks it (keys,
+    time, app, version, what the embedded policy allows); a refused bundle is a
+    :class:`pinset.updates.BundleError` and nothing is written. A domain the kill switch
+    turns off is report-only where the format can say so (TrustKit, pinset) and left out
+    where it cannot (Android, OkHttp, App Transport Security). :data:`RUNTIME_UPDATES`
+    says which formats an app can take without a release. ``options`` go to the writer.
+    """
+    from pinset.formats._bundle import bundle_policy  # loads pinset.updates on first use
+
+    policy = bundle_policy(
+        data,
+        format,
+        trusted_keys=trusted_keys,
+        embedded=embedded,
+        now=now,
+        app_id=app_id,
+        stored_version=stored_version,
+    )
+    return dumps(policy, format, **options)

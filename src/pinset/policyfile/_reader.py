@@ -50,7 +50,8 @@ _DOMAIN_KEYS = (
     "require-ct",
 )
 _DEBUG_KEYS = ("trust-anchors", "override-pins")
-_TOP_KEYS = ("defaults", "domain", "debug-overrides")
+_UPDATES_KEYS = ("allow-signing-key-rotation",)
+_TOP_KEYS = ("defaults", "domain", "debug-overrides", "updates")
 
 
 def load(cls: type[Policy], path: str | Path) -> Policy:
@@ -206,6 +207,7 @@ def _build(
         rules.append(rule)
         positions[rule.pattern] = table.position()
     debug = _read_debug_overrides(data, source, where)
+    rotation = _read_updates(data, source, where)
     try:
         policy = cls(
             rules=tuple(rules),
@@ -215,6 +217,7 @@ def _build(
             require_ct=defaults.require_ct,
             source=source,
             debug_overrides=debug,
+            allow_signing_key_rotation=rotation,
         )
     except PinsetError as exc:
         raise exc.with_location(source=source) from None
@@ -288,6 +291,23 @@ def _read_debug_overrides(data: Any, source: str | None, where: Locator) -> Debu
         if bad and exc.key == "trust-anchors":
             line = lines[bad[0]]
         raise exc.with_location(source=source, line=line) from None
+
+
+def _read_updates(data: Any, source: str | None, where: Locator) -> bool:
+    """The ``[updates]`` table: whether a signed bundle may remove or replace signing keys."""
+    table = _top(data, "updates", Mapping, "[updates] must be a table", source, where)
+    _reject_unknown(
+        table, _UPDATES_KEYS, "[updates]", source, lambda key: where.named("updates", key)
+    )
+    allowed: bool = _typed(
+        table.get("allow-signing-key-rotation", False),
+        bool,
+        "allow-signing-key-rotation",
+        "[updates]",
+        source,
+        where.named("updates", "allow-signing-key-rotation"),
+    )
+    return allowed
 
 
 def _toml_position(message: str) -> tuple[int | None, int | None]:

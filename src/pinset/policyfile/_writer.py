@@ -57,6 +57,8 @@ def to_dict(policy: Policy) -> dict[str, Any]:
             "trust-anchors": list(debug.trust_anchors),
             "override-pins": debug.override_pins,
         }
+    if policy.allow_signing_key_rotation:
+        data["updates"] = {"allow-signing-key-rotation": True}
     return data
 
 
@@ -89,6 +91,11 @@ def to_toml(policy: Policy) -> str:
         out.append("")
         out.append("[debug-overrides]")
         for key, value in data["debug-overrides"].items():
+            out.append(f"{key} = {_toml_value(value)}")
+    if "updates" in data:
+        out.append("")
+        out.append("[updates]")
+        for key, value in data["updates"].items():
             out.append(f"{key} = {_toml_value(value)}")
     return "\n".join(out) + "\n"
 

@@ -22,7 +22,14 @@ except :class:`BundleStore`, the on-disk record of the newest applied bundle, an
 from __future__ import annotations
 
 from pinset.updates._changes import Change, ChangeKind
-from pinset.updates._document import FORMAT, MAX_BUNDLE_BYTES, BundleError
+from pinset.updates._document import (
+    FORMAT,
+    MAX_BUNDLE_BYTES,
+    BundleError,
+    DomainState,
+    Payload,
+    unverified_payload,
+)
 from pinset.updates._fetch import FETCH_REASONS, FetchFailure, FetchReason
 from pinset.updates._sign import sign_bundle
 from pinset.updates._signing import TrustedKey, load_trusted_keys, verify_signature
@@ -40,8 +47,10 @@ __all__ = [
     "BundleStore",
     "Change",
     "ChangeKind",
+    "DomainState",
     "FetchFailure",
     "FetchReason",
+    "Payload",
     "StoredBundle",
     "TrustedKey",
     "UpdateSource",
@@ -49,6 +58,7 @@ __all__ = [
     "apply_bundle",
     "load_trusted_keys",
     "sign_bundle",
+    "unverified_payload",
     "verify_bundle",
     "verify_signature",
 ]

@@ -21,6 +21,7 @@ from typing import Any
 from pinset.errors import ConfigError, PinsetError
 from pinset.hosts import canonical_host
 from pinset.pins import Pin
+from pinset.updates._signing import key_der, public_key_from_der
 
 __all__ = [
     "ALGORITHMS",
@@ -36,6 +37,7 @@ __all__ = [
     "format_time",
     "parse_document",
     "parse_payload",
+    "unverified_payload",
 ]
 
 FORMAT = "pinset-bundle/1"
@@ -44,6 +46,7 @@ MAX_BUNDLE_BYTES = 64 * 1024
 ALGORITHMS = ("ed25519", "ecdsa-p256-sha256")
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -94,19 +97,24 @@ class Payload:
     app_id: str | None
     domains: tuple[DomainState, ...]
     disable: tuple[str, ...]
+    #: The DER SubjectPublicKeyInfo of every key later bundles may be signed by
+    #: (the whole set, not a change); ``None``: the trusted keys stay as they are.
+    signing_keys: tuple[bytes, ...] | None = None
 
     def to_json(self) -> bytes:
         """The canonical JSON bytes of this payload (what :func:`sign_bundle` signs)."""
-        return canonical_json(
-            {
-                "version": self.version,
-                "issued": format_time(self.issued),
-                "expires": format_time(self.expires),
-                "app_id": self.app_id,
-                "domains": [_domain_json(d) for d in self.domains],
-                "disable": list(self.disable),
-            }
-        )
+        content: dict[str, Any] = {
+            "version": self.version,
+            "issued": format_time(self.issued),
+            "expires": format_time(self.expires),
+            "app_id": self.app_id,
+            "domains": [_domain_json(d) for d in self.domains],
+            "disable": list(self.disable),
+        }
+        if self.signing_keys is not None:
+            # Standard base64: the text between a public key PEM's armour lines.
+            content["signing_keys"] = [base64.b64encode(k).decode() for k in self.signing_keys]
+        return canonical_json(content)
 
 
 def _domain_json(state: DomainState) -> dict[str, Any]:
@@ -294,6 +302,7 @@ def parse_payload(data: bytes) -> Payload:
         _json(data, "the payload"),
         "the payload",
         {"version", "issued", "expires", "app_id", "domains", "disable"},
+        {"signing_keys"},
     )
     version = obj["version"]
     if type(version) is not int or not 0 < version < 2**63:
@@ -315,4 +324,39 @@ def parse_payload(data: bytes) -> Payload:
     disable = tuple(_name(n, f"disable[{i}]") for i, n in enumerate(obj["disable"]))
     if len(set(disable)) != len(disable):
         raise _malformed("a domain appears twice in disable")
-    return Payload(version, issued, expires, app_id, domains, disable)
+    signing_keys = _signing_keys(obj["signing_keys"]) if "signing_keys" in obj else None
+    return Payload(version, issued, expires, app_id, domains, disable, signing_keys)
+
+
+def _signing_keys(value: Any) -> tuple[bytes, ...]:
+    if not isinstance(value, list) or not value:
+        raise _malformed("signing_keys is not a non-empty list (an empty one would trust no key)")
+    keys: list[bytes] = []
+    for index, text in enumerate(value):
+        what = f"signing_keys[{index}]"
+        if not isinstance(text, str) or not _B64.fullmatch(text):
+            raise _malformed(f"{what} is not standard base64")
+        der = base64.b64decode(text)
+        if base64.b64encode(der).decode() != text:
+            raise _malformed(f"{what} is not canonical base64")
+        try:
+            key = public_key_from_der(der)
+        except ConfigError as exc:
+            raise _malformed(f"{what}: {exc.message}") from None
+        if key_der(key) != der:
+            raise _malformed(f"{what} is not a DER SubjectPublicKeyInfo in its one encoding")
+        if der in keys:
+            raise _malformed(f"{what} appears twice in signing_keys")
+        keys.append(der)
+    return tuple(keys)
+
+
+def unverified_payload(data: bytes) -> Payload:
+    """The payload of the bundle ``data`` *without checking any signature*.
+
+    For indexing bundles one publishes (the collector maps each file to its app and
+    version); never for deciding whether to apply one: that is :func:`verify_bundle`.
+    A document or payload off the shape is a :class:`BundleError` (``malformed`` or
+    ``too-large``).
+    """
+    return parse_payload(parse_document(data).payload)

@@ -29,7 +29,9 @@ __all__ = [
     "PublicKey",
     "TrustedKey",
     "algorithm_of",
+    "key_der",
     "load_trusted_keys",
+    "public_key_from_der",
     "sign",
     "verify_signature",
 ]
@@ -124,6 +126,25 @@ def _public_key(item: TrustedKey) -> PublicKey:
         algorithm_of(key)
     except ConfigError as exc:
         raise exc.with_location(source=source) from None
+    return key
+
+
+def key_der(key: PublicKey) -> bytes:
+    """The DER SubjectPublicKeyInfo of ``key`` (what its SPKI pin hashes)."""
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def public_key_from_der(der: bytes) -> PublicKey:
+    """The Ed25519 or P-256 public key of a DER SubjectPublicKeyInfo; else a ConfigError."""
+    try:
+        key = serialization.load_der_public_key(der)
+    except (ValueError, TypeError):
+        raise ConfigError("not a DER SubjectPublicKeyInfo") from None
+    if not isinstance(key, (ed25519.Ed25519PublicKey, ec.EllipticCurvePublicKey)):
+        raise ConfigError(f"a signing key must be Ed25519 or ECDSA P-256, not {type(key).__name__}")
+    algorithm_of(key)
     return key
 
 

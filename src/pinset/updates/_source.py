@@ -239,7 +239,11 @@ class UpdateSource:
         if stored is not None and stored[0] == data:
             # The bundle in effect, fetched again: checked afresh, not a rollback.
             return verify_bundle(
-                data, trusted_keys=self.keys, now=now, embedded=self._embedded, app_id=self.app_id
+                data,
+                trusted_keys=self._keys(),
+                now=now,
+                embedded=self._embedded,
+                app_id=self.app_id,
             )
         result = self.store.offer(
             data, trusted_keys=self.keys, now=now, embedded=self._embedded, app_id=self.app_id
@@ -251,6 +255,13 @@ class UpdateSource:
                 "pin update refused (%s), nothing changed: %s", result.reason, result.detail
             )
         return result
+
+    def _keys(self) -> list[TrustedKey]:
+        """The signing keys in effect: those the stored bundles named, else the shipped ones."""
+        try:
+            return self.store.trusted_keys(self.keys)
+        except ConfigError:  # an unreadable store is reported by _stored
+            return list(self.keys)
 
     def _stored(self) -> tuple[bytes, int] | None:
         try:
@@ -268,7 +279,7 @@ class UpdateSource:
         if stored is not None:
             result = verify_bundle(
                 stored[0],
-                trusted_keys=self.keys,
+                trusted_keys=self._keys(),
                 now=now,
                 embedded=self._embedded,
                 app_id=self.app_id,

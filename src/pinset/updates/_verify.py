@@ -4,7 +4,8 @@ Pure: the time is a parameter, and the only reads are of trusted-key files named
 path. Checks, in order, each with its stable reason id: the size (``too-large``), the
 document's shape (``malformed``), the signatures (``unknown-key``, ``bad-signature``),
 the payload's shape (``malformed``), the app (``wrong-app``), the time (``expired``),
-the version (``rollback``) and the changes against the embedded policy (``not-allowed``).
+the version (``rollback``), the changes against the embedded policy and the signing
+keys the bundle names for later bundles (``not-allowed``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pinset.pins import Pin
 from pinset.policy import Policy
 from pinset.updates._changes import Change, apply_changes, changes_of
-from pinset.updates._document import BundleError, format_time, parse_document, parse_payload
-from pinset.updates._signing import TrustedKey, load_trusted_keys, verify_signature
+from pinset.updates._document import (
+    BundleError,
+    Document,
+    Payload,
+    format_time,
+    parse_document,
+    parse_payload,
+)
+from pinset.updates._signing import (
+    PublicKey,
+    TrustedKey,
+    load_trusted_keys,
+    public_key_from_der,
+    verify_signature,
+)
 
-__all__ = ["REASONS", "BundleResult", "apply_bundle", "verify_bundle"]
+__all__ = ["REASONS", "BundleResult", "apply_bundle", "check_signing_keys", "verify_bundle"]
 
 #: Every refusal reason, by its stable id.
 REASONS = (
@@ -42,6 +57,8 @@ class BundleResult:
     says why in words. ``version``, ``app_id`` and ``expires`` are known once the
     signed payload could be read (``None`` before). ``changes`` is the frozen record of
     what applying the bundle changes; ``disabled`` names the kill-switched domains.
+    ``signing_keys`` (DER SubjectPublicKeyInfo) is the set of keys later bundles are
+    checked against once this one is applied, ``None`` when the bundle leaves it as is.
     """
 
     valid: bool
@@ -51,6 +68,7 @@ class BundleResult:
     expires: dt.datetime | None = None
     changes: tuple[Change, ...] = ()
     detail: str = ""
+    signing_keys: tuple[bytes, ...] | None = None
 
     @property
     def disabled(self) -> tuple[str, ...]:
@@ -67,6 +85,9 @@ class BundleResult:
             "app_id": self.app_id,
             "expires": None if self.expires is None else format_time(self.expires),
             "changes": [change.to_json() for change in self.changes],
+            "signing_keys": None
+            if self.signing_keys is None
+            else [str(Pin.of_spki(der)) for der in self.signing_keys],
         }
 
 
@@ -123,9 +144,49 @@ def verify_bundle(
                 f"version {payload.version} is not newer than the stored {stored_version}",
             )
         changes = changes_of(payload, embedded)
+        check_signing_keys(document, payload, keys, embedded)
     except BundleError as exc:
         return BundleResult(False, exc.reason, version, bundle_app, expires, detail=exc.message)
-    return BundleResult(True, None, version, bundle_app, expires, changes)
+    return BundleResult(
+        True, None, version, bundle_app, expires, changes, signing_keys=payload.signing_keys
+    )
+
+
+def check_signing_keys(
+    document: Document, payload: Payload, trusted: dict[Pin, PublicKey], embedded: Policy | None
+) -> None:
+    """Refuse (``not-allowed``) a change of signing keys the app must not take.
+
+    Adding a key is allowed when the bundle is also signed by that key: proof that it is
+    held, so that no typo can leave the apps trusting only a key nobody has. Removing
+    (or replacing) a trusted key needs ``allow_signing_key_rotation`` in the embedded policy.
+    """
+    if payload.signing_keys is None:
+        return
+    named = {Pin.of_spki(der): der for der in payload.signing_keys}
+    removed = [pin for pin in trusted if pin not in named]
+    if removed and (embedded is None or not embedded.allow_signing_key_rotation):
+        raise BundleError(
+            "not-allowed",
+            f"the bundle stops trusting the signing key {removed[0]}, and the embedded "
+            "policy does not allow signing-key rotation",
+            hint="keep every trusted key in the bundle's signing keys, or ship "
+            "allow-signing-key-rotation = true in the [updates] table of the app's policy",
+        )
+    for pin, der in named.items():
+        if pin in trusted:
+            continue
+        key = public_key_from_der(der)
+        if not any(
+            s.key == pin and verify_signature(key, s.alg, s.sig, document.payload)
+            for s in document.signatures
+        ):
+            raise BundleError(
+                "not-allowed",
+                f"the bundle adds the signing key {pin} but is not signed by it",
+                hint="sign with the new key too (pinset bundle sign --key OLD --key NEW): "
+                "apps only take a key whose holder proved to hold it",
+            )
 
 
 def apply_bundle(policy: Policy, result: BundleResult) -> Policy:
