@@ -1,6 +1,6 @@
 """``pinset ct logs | check``: the CT log lists, and a chain's embedded SCTs against them.
 
-``logs`` shows each list with its date and age (and warns when it is older than
+``logs`` shows each list with its date and age (and marks it STALE when it is older than
 ``pinset.ct.MAX_LIST_AGE``); ``check`` verifies the SCTs of a chain file (leaf
 first, its issuer next) and says whether it meets the CT policy: exit 0 yes, 1 no,
 2 bad input.
@@ -89,7 +89,7 @@ Examples:
   pinset ct logs --log-list log_list.json --json
 
 \b
-Exit status: 0 listed (a stale list is a warning on standard error), 2 a bad list."""
+Exit status: 0 listed (a stale list is marked STALE), 2 a bad list."""
 
 
 @group.command(
@@ -116,6 +116,8 @@ def logs_command(log_list: str | None, now_text: str | None, as_json: bool) -> i
     else:
         for data in summaries:
             age = "unknown" if data["age_days"] is None else f"{data['age_days']} days"
+            if data["stale"]:
+                age += f", STALE: over {MAX_LIST_AGE.days} days"
             version = f", version {data['version']}" if data["version"] else ""
             click.echo(
                 f"{data['name']}: {data['date'] or 'no date'} (age {age}{version}), "
@@ -124,8 +126,7 @@ def logs_command(log_list: str | None, now_text: str | None, as_json: bool) -> i
             click.echo(
                 "  states: " + ", ".join(f"{state} {n}" for state, n in data["states"].items())
             )
-    for _, logs in lists:
-        _warn(logs, now)
+    # A list's age is this command's data (marked STALE, "stale" in JSON), not a warning.
     return int(ExitStatus.OK)
 
 
