@@ -219,6 +219,10 @@ def test_the_cli_demo_completes_on_an_ascii_stream() -> None:
     text = done.stdout.decode("ascii")
     assert "  [ok] the collector stored 1 report(s) for api.pinset.test" in text.splitlines()
     assert "Every step behaved as expected" in text
+    assert done.stderr == b""  # no warning, no log line: what the app logs is in the story
+    assert (
+        "  app log: warning: pin update version 3 switches pinning off (kill switch) for " in text
+    )
 
 
 def test_cli_json_summary(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,7 @@ caller gets a :class:`DemoResult` (the CLI prints it as a table or JSON).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import ssl
 import tempfile
@@ -90,6 +91,26 @@ def _mismatch(exc: BaseException | None) -> PinMismatchError | None:
             return exc
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+@contextmanager
+def _updates_log(show: Callable[[str], None]) -> Iterator[None]:
+    """Tell what ``pinset.updates`` logs (a failed check, a kill switch) in the story instead
+    of on standard error, where Python's last-resort handler would print it."""
+    logger = logging.getLogger("pinset.updates")
+
+    class _Shown(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            show(f"{record.levelname.lower()}: {record.getMessage()}")
+
+    handler = _Shown(logging.WARNING)
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 class _Story:
@@ -388,6 +409,10 @@ class _Story:
 
     def rotate_by_bundle(self) -> None:
         self.say.step("Rotate to a key announced by a signed pin update")
+        with _updates_log(lambda message: self.say.fact("app log", message)):
+            self._rotate_by_bundle()
+
+    def _rotate_by_bundle(self) -> None:
         # The bundle signing key: offline like the backup key; its public half ships.
         signing_key = ed25519.Ed25519PrivateKey.generate()
         signing_pub = self.dir / "signing.pub"
