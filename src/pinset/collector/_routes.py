@@ -14,7 +14,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pinset.collector import _queries as queries
 from pinset.collector import _rates as rates
-from pinset.collector._ingest import REPORT_PATH, Refused, accept, read_json
+from pinset.collector._ingest import (
+    REPORT_PATH,
+    RETRY_UNAVAILABLE,
+    Refused,
+    accept,
+    read_json,
+)
 from pinset.collector._normalize import ReportError
 from pinset.collector._state import Collector
 from pinset.collector._tallies import (
@@ -145,7 +151,7 @@ async def post_tallies(request: Request) -> Response:
     except Exception as exc:
         log.warning("tallies not stored: %s", exc)
         detail = f"the database did not take the tallies: {type(exc).__name__}"
-        return _refused(503, "storage", detail, retry_after=5)
+        return _refused(503, "storage", detail, retry_after=RETRY_UNAVAILABLE)
     return JSONResponse({"status": "accepted", "domains": len(batch.domains)}, status_code=202)
 
 
@@ -292,9 +298,17 @@ def get_metrics(c: Guarded) -> PlainTextResponse:
     )
 
 
-@router.get("/healthz", summary="Liveness: the database answers")
-def get_health(request: Request) -> dict[str, str]:
+@router.get(
+    "/healthz",
+    summary="Liveness: the database answers",
+    responses={503: {"description": "The database does not answer (Retry-After)."}},
+)
+def get_health(request: Request) -> Response:
     c = _collector(request)
-    with c.engine.connect() as conn:
-        conn.exec_driver_sql("SELECT 1")
-    return {"status": "ok"}
+    try:
+        with c.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except Exception as exc:
+        detail = f"the database does not answer: {type(exc).__name__}"
+        return _refused(503, "unavailable", detail, retry_after=RETRY_UNAVAILABLE)
+    return JSONResponse({"status": "ok"})
