@@ -26,6 +26,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -114,7 +115,8 @@ class PrivateCluster:
             timeout=120,
         )
         found = re.search(r"PINSET_TEST_POSTGRES_URL=(\S+)", done.stdout)
-        assert done.returncode == 0 and found, f"no private cluster:\n{done.stderr}"
+        assert done.returncode == 0, f"no private cluster:\n{done.stderr}"
+        assert found, f"no URL from .ci/setup-postgres.sh:\n{done.stdout}"
         self.admin_url = found.group(1)
         self.port = int((self.dir / "port").read_text())
 
@@ -188,13 +190,13 @@ class Served:
 
 
 @contextlib.contextmanager
-def _serving(db_url: str, **env: str) -> Iterator[Served]:
+def _serving(db_url: str, *options: str, **env: str) -> Iterator[Served]:
     """``pinset collector serve --port 0`` on ``db_url``, rate limit off, ``env`` added."""
     environment = {**os.environ, "PINSET_COLLECTOR_TOKEN": TOKEN, **env}
     environment.pop("FORWARDED_ALLOW_IPS", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pinset", "collector", "serve", "--port", "0", "--db", db_url,
-         "--rate-limit", "0", "--log-level", "info"],
+         "--rate-limit", "0", "--log-level", "info", *options],
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -246,9 +248,7 @@ class Answer:
 def _post(port: int, report: dict[str, Any]) -> Answer:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
     try:
-        conn.request(
-            "POST", "/v1/report", json.dumps(report), {"Content-Type": "application/json"}
-        )
+        conn.request("POST", "/v1/report", json.dumps(report), {"Content-Type": "application/json"})
         response = conn.getresponse()
         body = json.loads(response.read() or b"{}")
         return Answer(response.status, body.get("error"), response.getheader("Retry-After"))
@@ -330,19 +330,17 @@ def _row_locked(engine: sa.Engine, host: str) -> Iterator[Callable[[], None]]:
         conn.close()
 
 
+_WAITING = (
+    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+    " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+    " AND query LIKE 'WITH v(id, n, seen)%' AND (backend_xid IS NOT NULL OR NOT :written)"
+)
+
+
 def _writers_waiting(engine: sa.Engine, *, written: bool = False) -> int:
     """Collector transactions waiting for a lock on a report row (and with rows written)."""
     with engine.connect() as conn:
-        return int(
-            conn.execute(
-                sa.text(
-                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
-                    " AND query LIKE 'WITH v(id, n, seen)%'"
-                    + (" AND backend_xid IS NOT NULL" if written else "")
-                )
-            ).scalar_one()
-        )
+        return int(conn.execute(sa.text(_WAITING), {"written": written}).scalar_one())
 
 
 def _open_transactions(engine: sa.Engine) -> int:
@@ -385,7 +383,8 @@ def test_a_collector_killed_mid_batch_loses_nothing_answered_and_stores_nothing_
                 _until("A's writer waits for W's row", lambda: _writers_waiting(engine) == 1)
                 # ... while 40 new reports and a repeat of Z queue up behind it.
                 pending = [pool.submit(ledger.post, a.port, r) for r in [*new, zed]]
-                _until("41 reports queued in A", lambda: a.metric("pinset_ingest_queue_depth") == 41)
+                queued = "pinset_ingest_queue_depth"
+                _until("41 reports queued in A", lambda: a.metric(queued) == 41)
                 release_w()
                 assert first.result().status == 202
             # A's second batch inserts the 40 new rows, then waits for Z's row: half written.
@@ -410,7 +409,8 @@ def test_a_collector_killed_mid_batch_loses_nothing_answered_and_stores_nothing_
             assert ledger.post(b.port, _report(make_report, f"b{i}.kill.example")).status == 202
     stored = _stored(engine)
     _assert_nothing_lost_or_doubled(ledger, stored)
-    assert stored["z.kill.example"] == (1, 2) and stored["w.kill.example"] == (1, 2)
+    assert stored["z.kill.example"] == (1, 2)
+    assert stored["w.kill.example"] == (1, 2)
     assert sum(rows for rows, _ in stored.values()) == 72  # 30 from B, 40 retried, W, Z
     engine.dispose()
     locks.dispose()
@@ -442,29 +442,29 @@ def test_the_database_restarted_during_ingest_gets_503_with_retry_after_then_rec
                 i += 1
                 stop.wait(0.005)  # pacing, so the outage is a few hundred posts, not thousands
 
-        def accepted() -> int:
+        def accepted_so_far() -> int:
             with lock:
                 return statuses[202]
 
         with _serving(url) as c:
             for i in range(20):
-                assert ledger.post(c.port, _report(make_report, f"a{i}.restart.example")).status == 202
+                assert ledger.post(c.port, _report(make_report, f"a{i}.restart.test")).status == 202
             clients = [threading.Thread(target=background, args=(c.port, n)) for n in "xy"]
             for thread in clients:
                 thread.start()
-            _until("background reports accepted", lambda: accepted() >= 20)
+            _until("background reports accepted", lambda: accepted_so_far() >= 20)
             private_cluster.stop()
             refused = []
             for i in range(20):
                 report = _report(make_report, f"d{i}.restart.example")
                 answer = ledger.post(c.port, report)
-                assert (answer.status, answer.error, answer.retry_after) == (503, "unavailable", "5")
+                assert answer == Answer(503, "unavailable", "5")
                 refused.append(report)
             assert _health(c.port) == Answer(503, "unavailable", "5")
             private_cluster.start()
             _until("the collector answers healthy", lambda: _health(c.port).status == 200)
-            recovered = accepted()
-            _until("background reports accepted again", lambda: accepted() >= recovered + 20)
+            recovered = accepted_so_far()
+            _until("background reports accepted again", lambda: accepted_so_far() >= recovered + 20)
             stop.set()
             for thread in clients:
                 thread.join(WAIT)
@@ -475,7 +475,7 @@ def test_the_database_restarted_during_ingest_gets_503_with_retry_after_then_rec
             for report in retried:
                 assert ledger.post(c.port, report).status == 202
             for i in range(20):
-                assert ledger.post(c.port, _report(make_report, f"e{i}.restart.example")).status == 202
+                assert ledger.post(c.port, _report(make_report, f"e{i}.restart.test")).status == 202
             assert statuses[503] > 0  # the outage was seen by the steady clients too
             assert odd == []
         stored = _stored(engine)
@@ -485,7 +485,8 @@ def test_the_database_restarted_during_ingest_gets_503_with_retry_after_then_rec
     # posts are counted, never less than its 202s.
     for host, accepted in ledger.accepted.items():
         rows, counted = stored[host]
-        assert rows == 1 and accepted <= counted <= ledger.posted[host], host
+        assert rows == 1, host
+        assert accepted <= counted <= ledger.posted[host], host
     assert set(stored) == set(ledger.accepted)
     once = [h for h in ledger.posted if ledger.posted[h] == 1]
     assert all(stored[h] == (1, 1) for h in once)
@@ -530,6 +531,29 @@ def test_a_flood_beyond_the_write_queue_is_shed_with_503_and_memory_stays_bounde
     _assert_nothing_lost_or_doubled(ledger, _stored(engine))
     engine.dispose()
     locks.dispose()
+
+
+def test_over_max_connections_a_request_gets_503_with_retry_after(pg_url: str) -> None:
+    with _serving(pg_url, "--max-connections", "2") as c:
+        # Two connections, each in the middle of its request's headers, fill --max-connections.
+        holders = [socket.create_connection(("127.0.0.1", c.port), timeout=WAIT) for _ in "ab"]
+        try:
+            for sock in holders:
+                sock.sendall(b"POST /v1/report HTTP/1.1\r\nX-Slow: ")
+            # They were accepted first (one listen queue): the third is over the limit.
+            with socket.create_connection(("127.0.0.1", c.port), timeout=WAIT) as third:
+                third.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = b""
+                while chunk := third.recv(4096):
+                    answer += chunk
+        finally:
+            for sock in holders:
+                sock.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 ")
+    assert b"\r\nretry-after: 1\r\n" in head.lower()
+    assert b"\r\nconnection: close" in head.lower()
+    assert json.loads(body)["error"] == "over-capacity"
 
 
 def test_a_database_that_cannot_be_reached_is_503_with_retry_after(

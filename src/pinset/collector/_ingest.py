@@ -33,6 +33,7 @@ REPORT_PATH = "/v1/report"
 # that is restarting takes a few.
 RETRY_BUSY = 1
 RETRY_UNAVAILABLE = 5
+_BUSY = "the collector is overloaded; retry later"
 Outcome = tuple[int, dict[str, Any], dict[str, str]]
 
 Scope = MutableMapping[str, Any]
@@ -105,6 +106,9 @@ async def accept(
             {"error": "rate-limited", "detail": "too many reports from this address"},
             {"Retry-After": "1"},
         )
+    if c.writer.queue_full:
+        # Shed before reading and parsing the body: under a flood that work is the cost.
+        return _refuse(c, 503, "busy", _BUSY, retry_after=RETRY_BUSY)
     try:
         data = await read_json(c.settings.max_body, content_length, chunks, "a report")
     except Refused as refused:

@@ -29,15 +29,23 @@ import sqlalchemy as sa
 from pinset.collector._normalize import NormalizedReport, certificate_facts
 from pinset.collector._upsert import Upserts, to_json
 
-__all__ = ["DEDUP_WINDOW", "DEFAULT_QUEUE_SIZE", "BatchWriter", "Busy", "Unavailable", "WriteResult"]
+__all__ = [
+    "DEDUP_WINDOW",
+    "DEFAULT_QUEUE_SIZE",
+    "BatchWriter",
+    "Busy",
+    "Unavailable",
+    "WriteResult",
+]
 
 log = logging.getLogger("pinset.collector")
 
 DEDUP_WINDOW = 86400  # seconds: identical reports within 24 h of a row's first are counted on it
-# Reports waiting for their commit, beyond which new ones are refused (503, Retry-After).
-# About one second of one process's ingest (benchmarks/collector_load.py): what waits
-# longer has most likely been given up by its client, and each waiter holds memory.
-DEFAULT_QUEUE_SIZE = 2_000
+# Reports waiting for their commit, beyond which new ones are refused (503, Retry-After):
+# one batch more than the one being written, a quarter second at 2,000 reports/s. It binds
+# before uvicorn's --max-connections (1000), whose 503 costs the client its connection;
+# each waiter holds a request and its memory (benchmarks/collector_load.py, docs/security.md).
+DEFAULT_QUEUE_SIZE = 500
 
 
 class Busy(Exception):
@@ -154,6 +162,11 @@ class BatchWriter:
     def queue_depth(self) -> int:
         """Reports waiting for the writer thread now."""
         return self._queue.qsize()
+
+    @property
+    def queue_full(self) -> bool:
+        """Whether :meth:`submit` would refuse a report now."""
+        return self._queue.full()
 
     @property
     def queue_limit(self) -> int:
