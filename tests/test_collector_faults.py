@@ -368,10 +368,11 @@ def test_a_collector_killed_mid_batch_loses_nothing_answered_and_stores_nothing_
     zed = _report(make_report, "z.kill.example")
     dub = _report(make_report, "w.kill.example")
     with (
-        _serving(pg_url) as a,
-        _serving(pg_url) as b,
+        contextlib.ExitStack() as stack,
         concurrent.futures.ThreadPoolExecutor(max_workers=48) as pool,
     ):
+        # Both start at once (and both migrate: one waits on the other's advisory lock).
+        a, b = pool.map(lambda _: stack.enter_context(_serving(pg_url)), "ab")
         for i in range(10):  # B takes reports before the fault ...
             assert ledger.post(b.port, _report(make_report, f"b{i}.kill.example")).status == 202
         assert ledger.post(b.port, zed).status == 202
@@ -499,14 +500,14 @@ def test_a_flood_beyond_the_write_queue_is_shed_with_503_and_memory_stays_bounde
     locks = sa.create_engine(pg_url)
     ledger = Ledger()
     limit = 50
-    flood = [_report(make_report, f"f{i}.flood.example") for i in range(1500)]
+    flood = [_report(make_report, f"f{i}.flood.example") for i in range(600)]
     with (
         _serving(pg_url, PINSET_COLLECTOR_QUEUE=str(limit)) as c,
         concurrent.futures.ThreadPoolExecutor(max_workers=limit + 16) as pool,
     ):
         assert c.metric("pinset_ingest_queue_limit") == limit
         assert ledger.post(c.port, _report(make_report, "z.flood.example")).status == 202
-        for i in range(200):  # warm: imports, caches, the connection pool
+        for i in range(50):  # warm: imports, caches, the connection pool
             assert ledger.post(c.port, _report(make_report, f"w{i}.flood.example")).status == 202
         before = c.rss_kib()
         with _row_locked(locks, "z.flood.example") as release:
