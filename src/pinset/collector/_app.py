@@ -38,7 +38,13 @@ def create_app(
     if settings.migrate:
         migrate(engine)
     metrics = Metrics()
-    writer = BatchWriter(engine, batch_size=settings.batch_size, on_commit=metrics.count_committed)
+    writer = BatchWriter(
+        engine,
+        batch_size=settings.batch_size,
+        queue_size=settings.queue_size,
+        on_commit=metrics.count_committed,
+    )
+    metrics.track_queue(lambda: writer.queue_depth, writer.queue_limit)
     collector = Collector(
         settings=settings,
         engine=engine,

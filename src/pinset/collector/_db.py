@@ -18,6 +18,7 @@ DEFAULT_DB_URL = "sqlite:///pinset-collector.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed number works: it only has to be the same in every collector process.
 _MIGRATION_LOCK = 0x70696E736574
+_CONNECT_TIMEOUT = 5  # seconds
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -40,7 +41,15 @@ def create_engine(url: str) -> sa.Engine:
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return sa.create_engine(parsed, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        # pool_pre_ping: a connection that died with a database restart is replaced, not
+        # used; connect_timeout: an unreachable server fails a batch (503) within seconds.
+        return sa.create_engine(
+            parsed,
+            pool_size=8,
+            max_overflow=8,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": _CONNECT_TIMEOUT},
+        )
     raise ConfigError(
         f"database {backend!r} is not supported",
         key="--db",

@@ -15,11 +15,25 @@ from typing import Any
 
 from pinset.collector._normalize import ReportError, normalize
 from pinset.collector._state import Collector
-from pinset.collector._writer import Busy
+from pinset.collector._writer import Busy, Unavailable
 
-__all__ = ["REPORT_PATH", "IngestFastPath", "Outcome", "Refused", "accept", "read_json"]
+__all__ = [
+    "REPORT_PATH",
+    "RETRY_BUSY",
+    "RETRY_UNAVAILABLE",
+    "IngestFastPath",
+    "Outcome",
+    "Refused",
+    "accept",
+    "read_json",
+]
 
 REPORT_PATH = "/v1/report"
+# Retry-After (seconds) of a 503: a full queue drains in about a second; a database
+# that is restarting takes a few.
+RETRY_BUSY = 1
+RETRY_UNAVAILABLE = 5
+_BUSY = "the collector is overloaded; retry later"
 Outcome = tuple[int, dict[str, Any], dict[str, str]]
 
 Scope = MutableMapping[str, Any]
@@ -80,7 +94,9 @@ async def accept(
     202 only after the report is committed; 400 with the reason for anything
     that is not a valid report; 413 over ``max_body`` (by header, or counted
     while reading); 429 over the address's rate; 503 when the database cannot
-    take it (nothing is acknowledged that is not stored).
+    take it: ``busy`` when the write queue is full, ``unavailable`` when the
+    database cannot be reached, ``storage`` when it failed otherwise (nothing is
+    acknowledged that is not stored; each 503 carries ``Retry-After``).
     """
     c.metrics.count_received()
     if not c.limiter.allow(address):
@@ -90,6 +106,9 @@ async def accept(
             {"error": "rate-limited", "detail": "too many reports from this address"},
             {"Retry-After": "1"},
         )
+    if c.writer.queue_full:
+        # Shed before reading and parsing the body: under a flood that work is the cost.
+        return _refuse(c, 503, "busy", _BUSY, retry_after=RETRY_BUSY)
     try:
         data = await read_json(c.settings.max_body, content_length, chunks, "a report")
     except Refused as refused:
@@ -101,10 +120,12 @@ async def accept(
     try:
         result = await c.writer.write(report)
     except Busy as exc:
-        return _refuse(c, 503, "busy", str(exc), retry_after=1)
+        return _refuse(c, 503, "busy", str(exc), retry_after=RETRY_BUSY)
+    except Unavailable as exc:
+        return _refuse(c, 503, "unavailable", str(exc), retry_after=RETRY_UNAVAILABLE)
     except Exception as exc:
         detail = f"the database did not take the report: {type(exc).__name__}"
-        return _refuse(c, 503, "storage", detail, retry_after=5)
+        return _refuse(c, 503, "storage", detail, retry_after=RETRY_UNAVAILABLE)
     return 202, {"status": "accepted", "new": result.new}, {}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 
 __all__ = ["Metrics"]
 
@@ -18,6 +19,13 @@ class Metrics:
         self.deduplicated = 0
         self.rate_limited = 0
         self.rejected: Counter[str] = Counter()
+        self._queue_depth: Callable[[], int] = lambda: 0
+        self._queue_limit = 0
+
+    def track_queue(self, depth: Callable[[], int], limit: int) -> None:
+        """Expose the write queue: ``depth()`` now, and the ``limit`` beyond which it sheds."""
+        self._queue_depth = depth
+        self._queue_limit = limit
 
     def count_received(self) -> None:
         with self._lock:
@@ -60,5 +68,11 @@ class Metrics:
                 "# HELP pinset_reports_rate_limited_total Reports refused with 429.",
                 "# TYPE pinset_reports_rate_limited_total counter",
                 f"pinset_reports_rate_limited_total {self.rate_limited}",
+                "# HELP pinset_ingest_queue_depth Reports waiting for their commit.",
+                "# TYPE pinset_ingest_queue_depth gauge",
+                f"pinset_ingest_queue_depth {self._queue_depth()}",
+                "# HELP pinset_ingest_queue_limit Waiting reports beyond which 503 is answered.",
+                "# TYPE pinset_ingest_queue_limit gauge",
+                f"pinset_ingest_queue_limit {self._queue_limit}",
             ]
         return "\n".join(lines) + "\n"

@@ -15,7 +15,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pinset.collector import _queries as queries
 from pinset.collector import _rates as rates
 from pinset.collector._bundles import APP_ID_PATTERN, MAX_APP_ID
-from pinset.collector._ingest import REPORT_PATH, Refused, accept, read_json
+from pinset.collector._ingest import (
+    REPORT_PATH,
+    RETRY_UNAVAILABLE,
+    Refused,
+    accept,
+    read_json,
+)
 from pinset.collector._normalize import ReportError
 from pinset.collector._state import Collector
 from pinset.collector._tallies import (
@@ -146,7 +152,7 @@ async def post_tallies(request: Request) -> Response:
     except Exception as exc:
         log.warning("tallies not stored: %s", exc)
         detail = f"the database did not take the tallies: {type(exc).__name__}"
-        return _refused(503, "storage", detail, retry_after=5)
+        return _refused(503, "storage", detail, retry_after=RETRY_UNAVAILABLE)
     return JSONResponse({"status": "accepted", "domains": len(batch.domains)}, status_code=202)
 
 
@@ -348,9 +354,17 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-@router.get("/healthz", summary="Liveness: the database answers")
-def get_health(request: Request) -> dict[str, str]:
+@router.get(
+    "/healthz",
+    summary="Liveness: the database answers",
+    responses={503: {"description": "The database does not answer (Retry-After)."}},
+)
+def get_health(request: Request) -> Response:
     c = _collector(request)
-    with c.engine.connect() as conn:
-        conn.exec_driver_sql("SELECT 1")
-    return {"status": "ok"}
+    try:
+        with c.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except Exception as exc:
+        detail = f"the database does not answer: {type(exc).__name__}"
+        return _refused(503, "unavailable", detail, retry_after=RETRY_UNAVAILABLE)
+    return JSONResponse({"status": "ok"})

@@ -14,7 +14,9 @@ to hold against hostile clients:
 * **Large headers.** Nor does it bound their size (2 MB of headers are read and
   kept): a request whose headers pass ``max_header_bytes`` is answered 431 and closed.
 * **Many clients.** ``max_connections`` caps open connections and running
-  requests; beyond it uvicorn answers 503.
+  requests; beyond it a request is answered 503 with ``Retry-After`` and its
+  connection closed (uvicorn's own answer has no ``Retry-After`` and logs a warning
+  per request, thousands a second under a flood).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +33,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 __all__ = [
     "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_READ_TIMEOUT",
+    "RETRY_OVER_CAPACITY",
     "ServerLimits",
     "SlowClientGuard",
     "uvicorn_options",
@@ -46,6 +50,26 @@ _TOO_LARGE = (
     b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: 26\r\n\r\n"
     b"request headers too large\n"
 )
+_OVER_CAPACITY = b'{"error": "over-capacity", "detail": "too many open connections; retry later"}'
+RETRY_OVER_CAPACITY = 1  # seconds: connections are freed as fast as requests are answered
+
+_Message = MutableMapping[str, Any]
+
+
+async def _over_capacity(
+    _scope: _Message,
+    _receive: Callable[[], Awaitable[_Message]],
+    send: Callable[[_Message], Awaitable[None]],
+) -> None:
+    """The answer over ``max_connections``: 503 with ``Retry-After``, and close."""
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(_OVER_CAPACITY)).encode()),
+        (b"retry-after", str(RETRY_OVER_CAPACITY).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": _OVER_CAPACITY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +169,16 @@ class SlowClientGuard(HttpToolsProtocol):
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
         if size > self.max_header_bytes:
             self._refuse_headers()
+            return
+        limit = self.limit_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            # uvicorn's own check, with our answer: the request goes to _over_capacity.
+            app = self.app
+            self.app, self.limit_concurrency = _over_capacity, None
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app, self.limit_concurrency = app, limit
             return
         super().on_headers_complete()
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pinset.collector._db import DEFAULT_DB_URL
+from pinset.collector._writer import DEFAULT_QUEUE_SIZE
 from pinset.errors import ConfigError
 
 __all__ = ["TOKEN_ENV", "Settings"]
@@ -26,6 +27,8 @@ class Settings:
     lists a domain that had at least ``alert_min_total`` tallied verdicts in that hour.
     ``bundles_dir``: the directory of signed pin-set bundles ``GET /v1/pins/{app_id}``
     publishes (``None``: none, every app is answered 404).
+    ``queue_size`` bounds the reports waiting for their commit; one more is answered
+    503 with ``Retry-After`` (load shedding: docs/security.md).
     """
 
     db_url: str = DEFAULT_DB_URL
@@ -37,6 +40,7 @@ class Settings:
     rate_per_second: float = 20.0
     rate_burst: int = 200
     batch_size: int = 500
+    queue_size: int = DEFAULT_QUEUE_SIZE
     migrate: bool = True
     bundles_dir: str | None = None
 
@@ -52,6 +56,11 @@ class Settings:
                 f"the alert minimum must be at least 1, not {self.alert_min_total}",
                 key="--alert-min-total",
             )
+        if self.queue_size < 1:
+            raise ConfigError(
+                f"the write queue must hold at least 1 report, not {self.queue_size}",
+                key="PINSET_COLLECTOR_QUEUE",
+            )
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -59,7 +68,7 @@ class Settings:
 
         ``PINSET_COLLECTOR_TOKEN``, ``_DB``, ``_ALERT_THRESHOLD``, ``_ALERT_RATE``,
         ``_ALERT_MIN_TOTAL``, ``_RATE``,
-        ``_BURST``, ``_BUNDLES`` and ``_MIGRATE`` (``0`` to skip migrations).
+        ``_BURST``, ``_BUNDLES``, ``_QUEUE`` and ``_MIGRATE`` (``0`` to skip migrations).
         """
         env = os.environ
         values: dict[str, object] = {}
@@ -93,6 +102,7 @@ _ENV: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("PINSET_COLLECTOR_ALERT_MIN_TOTAL", "alert_min_total", int),
     ("PINSET_COLLECTOR_RATE", "rate_per_second", float),
     ("PINSET_COLLECTOR_BURST", "rate_burst", int),
+    ("PINSET_COLLECTOR_QUEUE", "queue_size", int),
     ("PINSET_COLLECTOR_MIGRATE", "migrate", _flag),
     ("PINSET_COLLECTOR_BUNDLES", "bundles_dir", str),
 )

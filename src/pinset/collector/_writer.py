@@ -29,15 +29,34 @@ import sqlalchemy as sa
 from pinset.collector._normalize import NormalizedReport, certificate_facts
 from pinset.collector._upsert import Upserts, to_json
 
-__all__ = ["DEDUP_WINDOW", "BatchWriter", "Busy", "WriteResult"]
+__all__ = [
+    "DEDUP_WINDOW",
+    "DEFAULT_QUEUE_SIZE",
+    "BatchWriter",
+    "Busy",
+    "Unavailable",
+    "WriteResult",
+]
 
 log = logging.getLogger("pinset.collector")
 
 DEDUP_WINDOW = 86400  # seconds: identical reports within 24 h of a row's first are counted on it
+# Reports waiting for their commit, beyond which new ones are refused (503, Retry-After):
+# one batch more than the one being written, a quarter second at 2,000 reports/s. It binds
+# before uvicorn's --max-connections (1000), whose 503 costs the client its connection;
+# each waiter holds a request and its memory (benchmarks/collector_load.py, docs/security.md).
+DEFAULT_QUEUE_SIZE = 500
 
 
 class Busy(Exception):
     """The write queue is full: the client should retry later (HTTP 503)."""
+
+
+class Unavailable(Exception):
+    """The database cannot be reached (or refused the transaction as a whole) just now.
+
+    Nothing of the batch is committed; the client should retry later (HTTP 503).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +109,7 @@ class BatchWriter:
         engine: sa.Engine,
         *,
         batch_size: int = 500,
-        queue_size: int = 20_000,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
         on_commit: Callable[[int, int], None] | None = None,
     ) -> None:
         self.engine = engine
@@ -100,6 +119,15 @@ class BatchWriter:
         self._start_lock = threading.Lock()
         self._on_commit = on_commit
         self._sql = Upserts(engine.dialect.name)
+        # PEP 249's names for "the database cannot do it now": a lost or refused
+        # connection, a server shutting down, a lock or statement timeout.
+        dbapi = engine.dialect.dbapi
+        self._outages: tuple[type[BaseException], ...] = (
+            sa.exc.OperationalError,
+            sa.exc.InterfaceError,
+            *(getattr(dbapi, name) for name in ("OperationalError", "InterfaceError") if dbapi),
+        )
+        self._down = False  # the last commit failed for an outage (log it once, not per batch)
         # Chains this writer has committed: most reports repeat a known chain.
         self._known_chains: set[str] = set()
         # chain_pins rows this writer has committed: most batches add none.
@@ -129,6 +157,21 @@ class BatchWriter:
             self._queue.put_nowait((report, waiter))
         except queue.Full:
             raise Busy("the collector is overloaded; retry later") from None
+
+    @property
+    def queue_depth(self) -> int:
+        """Reports waiting for the writer thread now."""
+        return self._queue.qsize()
+
+    @property
+    def queue_full(self) -> bool:
+        """Whether :meth:`submit` would refuse a report now."""
+        return self._queue.full()
+
+    @property
+    def queue_limit(self) -> int:
+        """Reports that may wait; one more is refused with :class:`Busy`."""
+        return self._queue.maxsize
 
     async def write(self, report: NormalizedReport) -> WriteResult:
         """Queue ``report`` and wait until it is committed."""
@@ -163,6 +206,15 @@ class BatchWriter:
             with self.engine.begin() as conn:
                 self._sql.begin(conn)
                 written = self._write(conn, by_key)
+        except self._outages as exc:
+            # The database is down or restarting: trying each report alone would only
+            # knock on it once per report. Every waiter gets 503 and retries.
+            if not self._down:
+                log.warning("collector: database unavailable (%s); answering 503", exc)
+            self._down = True
+            error = Unavailable(f"the database is unavailable: {type(exc).__name__}")
+            _settle([(waiter, error) for _, waiter in batch])
+            return
         except Exception as exc:
             if len(batch) > 1:
                 # One report the database refuses must not fail the others: one by one.
@@ -173,6 +225,9 @@ class BatchWriter:
             log.exception("collector: could not commit a report")
             _settle([(waiter, exc) for _, waiter in batch])
             return
+        if self._down:
+            log.warning("collector: database available again")
+            self._down = False
         _remember(self._known_chains, written.chains)  # only once committed
         _remember(self._known_chain_pins, written.chain_pins)
         new_rows = 0
