@@ -21,7 +21,8 @@ from cryptography import x509
 
 import _limbo
 
-pytestmark = pytest.mark.slow
+# One run of every case is the module fixture: about a minute on two busy cores.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # The fixture is a verbatim copy of x509-limbo's limbo.json at commit ddc40b47b3e2 (see
 # tests/fixtures/README); this is the SHA-256 recorded with the shared copy.
@@ -37,14 +38,20 @@ def _missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def report() -> _limbo.Report:
+def report(pytestconfig: pytest.Config) -> _limbo.Report:
     missing = _missing()
     if missing is not None:
         if os.environ.get("CI"):
             pytest.fail(f"the conformance run needs {missing}; .ci/run installs it")
         pytest.skip(f"needs {missing}")
     result = _limbo.run()
-    print(result.summary())
+    # The summary line goes to the terminal whether or not output is captured (-s).
+    terminal = pytestconfig.pluginmanager.getplugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    if terminal is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            terminal.write_line("")
+            terminal.write_line(result.summary())
     return result
 
 
