@@ -30,6 +30,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import glob
+import hashlib
+import ipaddress
 import json
 import os
 import random
@@ -51,6 +53,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.utils import CryptographyDeprecationWarning
+
+from pinset import DomainRule, Pin, Policy, ssl_context
+from pinset.testing import TLSServer
 
 with warnings.catch_warnings():
     # cryptography deprecates DSA on attribute access; limbo has DSA keys to re-key.
@@ -128,12 +133,6 @@ def spki_of(cert: bytes) -> bytes:
     """The SubjectPublicKeyInfo of a DER certificate, as its bytes are."""
     fields, index, _, _ = _parts(cert)
     return fields[index]
-
-
-def pin_hex(spki: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(spki).hexdigest()
 
 
 # ---------------------------------------------------------------- keys and signatures
@@ -294,7 +293,7 @@ def _public_key(cert: x509.Certificate) -> Any:
         return cert.public_key()
 
 
-def expressible(raw: dict[str, Any]) -> None:
+def check_expressible(raw: dict[str, Any]) -> None:
     """Raise :class:`Unrunnable` when Python's ``ssl`` cannot ask for what the case asks."""
     if raw["validation_kind"] != "SERVER":
         raise Unrunnable("client-validation")
@@ -410,8 +409,6 @@ def openssl_verify(case: Case, trusted: Sequence[bytes], served: Sequence[bytes]
 
 
 def _is_ip(host: str) -> bool:
-    import ipaddress
-
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -425,7 +422,7 @@ def prepare(raws: Sequence[dict[str, Any]], workers: int = 4) -> list[Case]:
     cases = []
     for raw in raws:
         try:
-            expressible(raw)
+            check_expressible(raw)
             cases.append(rekey(raw, pool))
         except Unrunnable as why:
             cases.append(
@@ -494,9 +491,6 @@ def _random_pins(case_id: str) -> list[bytes]:
 
 def run_case(case: Case) -> dict[str, Any]:
     """The five handshakes of one case against one loopback server (see the module doc)."""
-    from pinset import DomainRule, Pin, Policy, ssl_context
-    from pinset.testing import TLSServer
-
     trusted = _pem(case.trusted)
     plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     plain.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -515,8 +509,6 @@ def run_case(case: Case) -> dict[str, Any]:
             cadata=trusted,
             observers=[lambda verdict, _conn: heard.append(verdict.reason)],
         )
-
-    import hashlib
 
     def digests(spkis: Iterable[bytes]) -> list[bytes]:
         return [hashlib.sha256(s).digest() for s in dict.fromkeys(spkis)]

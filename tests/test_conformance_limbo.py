@@ -179,3 +179,61 @@ def test_a_signature_by_no_key_of_the_case_stays_unverifiable() -> None:
     assert leaf.signature == original.signature
     for der in case.trusted + case.served:
         assert not _limbo.signs(x509.load_der_x509_certificate(der).public_key(), leaf)
+
+
+# -- the judgement, on made-up results ----------------------------------------------------------
+
+
+def _outcome(accepted: bool, reason: str | None = None) -> dict[str, Any]:
+    error = "" if accepted else "PinMismatchError: pin mismatch"
+    return {"accepted": accepted, "error": error, "chain": [], "reason": reason}
+
+
+def _made_up(plain: bool, **variants: dict[str, Any] | None) -> _limbo.Report:
+    fine = {
+        "verified": _outcome(plain, "pinned" if plain else None),
+        "off-path": None,
+        "random": _outcome(False, "pin-mismatch"),
+        "report-only": _outcome(plain, "report-only-mismatch" if plain else None),
+    }
+    result = {"id": "made::up", "same_settings": True, "plain": _outcome(plain), **fine}
+    result.update(variants)
+    case = _limbo.Case(id="made::up", expected="FAILURE", host="example.com", time=_limbo.LIMBO_NOW)
+    return _limbo.Report(cases=[case], results={"made::up": result}, clocks={})
+
+
+def test_a_faithful_run_is_neither_weakened_nor_different() -> None:
+    for plain in (True, False):
+        report = _made_up(plain)
+        assert report.weakened() == []
+        assert report.differences() == []
+
+
+@pytest.mark.parametrize(
+    ("plain", "variant", "outcome"),
+    [
+        (False, "verified", _outcome(True, "pinned")),
+        (False, "report-only", _outcome(True, "report-only-mismatch")),
+        (True, "random", _outcome(True, "pinned")),
+        (True, "off-path", _outcome(True, "pinned")),
+    ],
+)
+def test_an_acceptance_it_must_not_make_is_weakened(
+    plain: bool, variant: str, outcome: dict[str, Any]
+) -> None:
+    report = _made_up(plain, **{variant: outcome})
+    assert len(report.weakened()) == 1
+    assert variant in report.weakened()[0]
+    assert report.counts()["weakened"] == 1
+
+
+def test_a_refusal_where_plain_accepts_or_a_wrong_verdict_is_a_difference() -> None:
+    assert _made_up(True, verified=_outcome(False)).differences()
+    assert _made_up(True, verified=_outcome(True, "debug-override")).differences()
+    assert _made_up(True, **{"report-only": _outcome(True, "pinned")}).differences()
+
+
+def test_settings_that_differ_from_plain_ssl_are_weakened() -> None:
+    report = _made_up(True)
+    report.results["made::up"]["same_settings"] = False
+    assert report.weakened() == ["made::up: the pinned context's settings differ from plain ssl's"]
