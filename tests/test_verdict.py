@@ -7,9 +7,13 @@ localhost) stands for the chain any host serves.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from pinset import DomainRule, Pin, Policy, Verdict, evaluate, spki_pin
 from pinset.testing import LeafCert, TestPKI
@@ -247,3 +251,33 @@ def test_override_anchors_bypass_pins_only_at_the_chain_anchor(leaf: LeafCert) -
     # No chain stays fail-closed.
     empty = evaluate(policy, "api.example.com", [], now=NOW, override_anchors=frozenset({root}))
     assert empty.reason == "no-verified-chain"
+
+
+def test_a_refusal_is_described_when_a_certificate_has_a_zero_serial() -> None:
+    # OpenSSL accepts a serial number of zero; cryptography warns when it loads one, and
+    # the suite runs with warnings as errors (python -W error): the description must still
+    # come out, naming the certificate, instead of the warning.
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "zero serial")])
+    der = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(dt.datetime(2020, 1, 1))
+        .not_valid_after(dt.datetime(2030, 1, 1))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.DER)
+    )
+    version_and_serial = b"\xa0\x03\x02\x01\x02\x02\x01\x01"  # v3, then INTEGER 1
+    assert der.count(version_and_serial) == 1
+    zero = der.replace(version_and_serial, version_and_serial[:-1] + b"\x00")
+    policy = Policy(rules=(DomainRule("example.com", pins=(Pin.of_spki(b"a"), Pin.of_spki(b"b"))),))
+    verdict = evaluate(
+        policy, "example.com", [zero], now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    )
+    assert verdict.reason == "pin-mismatch"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "CN=zero serial" in verdict.describe()

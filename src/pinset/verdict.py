@@ -8,12 +8,14 @@ connection (fail closed).
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.utils import CryptographyDeprecationWarning
 
 from pinset._der import certificate_spki
 from pinset.hosts import canonical_host
@@ -149,9 +151,19 @@ VerdictObserver = Callable[[Verdict, Connection], None]
 
 def _subject(der: bytes) -> str:
     try:
-        return x509.load_der_x509_certificate(der).subject.rfc4514_string() or "(empty subject)"
+        try:
+            certificate = x509.load_der_x509_certificate(der)
+        except CryptographyDeprecationWarning:
+            # Warnings are errors here (python -W error) and the certificate has something
+            # cryptography deprecates, such as a serial number of zero that OpenSSL accepted:
+            # the refusal is still described, not replaced by the warning. Only on this
+            # path, because silencing warnings is process-wide.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                certificate = x509.load_der_x509_certificate(der)
     except ValueError:
         return "(unparsable certificate)"
+    return certificate.subject.rfc4514_string() or "(empty subject)"
 
 
 def chain_der(chain: Sequence[Any]) -> tuple[bytes, ...]:
