@@ -15,13 +15,13 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import defusedxml.ElementTree as ET
 import jsonschema
 import pytest
+import tomllib
 import yaml
 
 ROOT = Path(__file__).parent.parent
@@ -203,7 +203,8 @@ def test_action_splits_targets_but_never_globs_them(tmp_path: Path) -> None:
 def test_pre_commit_hook_runs_on_the_configs_it_matches(tmp_path: Path) -> None:
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
     hook = next(h for h in hooks if h["id"] == "pinset-audit")
-    assert hook["language"] == "python" and hook["pass_filenames"] is True
+    assert hook["language"] == "python"
+    assert hook["pass_filenames"] is True
     # A repository as pre-commit sees it: the hook gets the staged files its pattern matches.
     repo = tmp_path / "repo"
     (repo / "app/src/main/res/xml").mkdir(parents=True)
@@ -273,9 +274,9 @@ def test_gitlab_job_writes_the_junit_report_it_declares(tmp_path: Path) -> None:
     assert job["artifacts"]["when"] == "always"
     done = run_gitlab(tmp_path, f"{CLEAN} {EXPIRED}")
     assert done.returncode == 1
-    suites = ET.parse(tmp_path / report).getroot()  # noqa: S314: our own output
+    suites = ET.parse(tmp_path / report).getroot()
     failures = [f.get("message", "") for f in suites.iter("failure")]
     assert any("pin-set-expired" in message for message in failures), failures
     clean = run_gitlab(tmp_path, str(CLEAN))
     assert clean.returncode == 0, clean.stderr
-    assert not list(ET.parse(tmp_path / report).getroot().iter("failure"))  # noqa: S314
+    assert not list(ET.parse(tmp_path / report).getroot().iter("failure"))

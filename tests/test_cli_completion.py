@@ -23,9 +23,7 @@ PINSET = Path(sys.executable).parent / "pinset"
     ("shell", "marker"),
     [("bash", "complete -o nosort -F"), ("zsh", "compdef"), ("fish", "complete --no-files")],
 )
-def test_script_for_each_shell(
-    shell: str, marker: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_script_for_each_shell(shell: str, marker: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["completion", shell]) == 0
     script = capsys.readouterr().out
     assert marker in script
@@ -48,7 +46,12 @@ def complete(words: str, cword: int) -> list[str]:
 
 def test_bash_completes_a_command_name() -> None:
     assert complete("pinset au", 1) == ["plain,audit"]
-    assert complete("pinset c", 1) == ["plain,check", "plain,ct", "plain,collector", "plain,completion"]
+    assert complete("pinset c", 1) == [
+        "plain,check",
+        "plain,ct",
+        "plain,collector",
+        "plain,completion",
+    ]
 
 
 def test_bash_completes_options_and_choices() -> None:

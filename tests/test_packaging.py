@@ -127,7 +127,7 @@ def test_wheel_carries_every_package_file(dist: Path) -> None:
     assert not [n for n in names if n.startswith(("tests/", "docs/")) or "__pycache__" in n]
     assert f"Version: {VERSION}\n" in metadata
     assert "Requires-Dist: cryptography>=42\n" in metadata
-    assert "Requires-Dist: rich>=13.7; extra == \"cli\"\n" in metadata
+    assert 'Requires-Dist: rich>=13.7; extra == "cli"\n' in metadata
 
 
 def test_sdist_carries_tests_docs_and_ci_definitions_but_no_local_state(dist: Path) -> None:
@@ -182,7 +182,11 @@ def test_core_install_runs_version_pin_and_import(
     assert version.stdout == f"pinset, version {VERSION}\n"
 
     imported = run(
-        [str(bin_dir / "python"), "-c", "import pinset; print(pinset.__file__, pinset.__version__)"],
+        [
+            str(bin_dir / "python"),
+            "-c",
+            "import pinset; print(pinset.__file__, pinset.__version__)",
+        ],
         cwd=work,
     )
     where, version_seen = imported.stdout.split()
@@ -202,7 +206,8 @@ def test_core_install_runs_version_pin_and_import(
 
     missing = run([str(bin_dir / "pinset"), "pin", "nothing.pem"], cwd=work)
     assert missing.returncode == 2
-    assert "nothing.pem" in missing.stderr and "Traceback" not in missing.stderr
+    assert "nothing.pem" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
     # A command that needs an extra says which one, with no traceback.
     demo = run([str(bin_dir / "pinset"), "demo"], cwd=work)
