@@ -208,6 +208,11 @@ def test_core_install_runs_version_pin_and_import(
     assert missing.returncode == 2
     assert "nothing.pem" in missing.stderr
     assert "Traceback" not in missing.stderr
+    # One good file and one missing: the pins, then the error under its target, without rich.
+    mixed = run([str(bin_dir / "pinset"), "pin", "leaf.pem", "nothing.pem"], cwd=work)
+    assert mixed.returncode == 2
+    assert expected in mixed.stdout
+    assert mixed.stderr.startswith("nothing.pem:\nerror: no such file"), mixed.stderr
 
     # A command that needs an extra says which one, with no traceback.
     demo = run([str(bin_dir / "pinset"), "demo"], cwd=work)
