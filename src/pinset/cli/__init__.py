@@ -15,14 +15,15 @@ from pinset.status import ExitStatus
 
 __all__ = ["main"]
 
-_MISSING_EXTRA = "pinset's command line needs the 'cli' extra: pip install 'pinset[cli]'"
+# click is a core dependency: this shows only in a broken environment (pip install --no-deps).
+_MISSING_EXTRA = "pinset's command line needs click: pip install 'pinset[cli]'"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     try:
         from pinset.cli._app import run
-    except ImportError as exc:  # click or rich missing
+    except ImportError as exc:  # click missing
         print(f"{_MISSING_EXTRA}\n({exc})", file=sys.stderr)
         return int(ExitStatus.USAGE)
     return run(list(sys.argv[1:] if argv is None else argv))

@@ -14,7 +14,16 @@ from pinset import __version__
 from pinset.errors import NetworkError, PinsetError
 from pinset.status import ExitStatus
 
-__all__ = ["COMMANDS", "DEBUG_ENV", "Choice", "SectionedCommand", "cli", "run"]
+__all__ = [
+    "COMMANDS",
+    "DEBUG_ENV",
+    "EXTRA_OF_MODULE",
+    "Choice",
+    "SectionedCommand",
+    "cli",
+    "missing_extra",
+    "run",
+]
 
 #: Set to anything but ``0`` to print the traceback of every error, as ``-v`` does.
 DEBUG_ENV = "PINSET_DEBUG"
@@ -39,6 +48,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run the pin-failure report collector (the 'collector' extra).",
     ),
     "demo": ("pinset.cli._demo", "command", "Play a full pinning scenario on loopback."),
+    "completion": (
+        "pinset.cli._completion",
+        "command",
+        "Print the shell completion script (bash, zsh, fish).",
+    ),
 }
 
 
@@ -123,6 +137,16 @@ class LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def shell_complete(
+        self, ctx: click.Context, incomplete: str
+    ) -> list[click.shell_completion.CompletionItem]:
+        """Complete command names from :data:`COMMANDS` (importing none), then options."""
+        from click.shell_completion import CompletionItem
+
+        names = [name for name in self.list_commands(ctx) if name.startswith(incomplete)]
+        items = [CompletionItem(name, help=COMMANDS[name][2]) for name in names]
+        return items + click.Command.shell_complete(self, ctx, incomplete)
+
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
@@ -134,6 +158,26 @@ class LazyGroup(click.Group):
             if close:
                 ctx.fail(f"No such command {name!r}. Did you mean {close[0]!r}?")
         return super().resolve_command(ctx, args)
+
+
+# The optional dependencies a command may import, and the extra that installs each. The core
+# install (cryptography, click) runs `pinset --version`, `pinset pin FILE` and completion.
+EXTRA_OF_MODULE: dict[str, str] = {
+    "rich": "cli",
+    "defusedxml": "cli",
+    "pyaxmlparser": "mobile",
+    "fastapi": "collector",
+    "uvicorn": "collector",
+    "sqlalchemy": "collector",
+    "alembic": "collector",
+    "psycopg": "collector",
+}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The extra that installs the module ``exc`` did not find, or None if no extra does."""
+    top = (exc.name or "").partition(".")[0]
+    return EXTRA_OF_MODULE.get(top)
 
 
 def _available(name: str) -> bool:
@@ -175,6 +219,20 @@ def run(argv: list[str]) -> int:
     except PinsetError as exc:
         _explain(exc, verbose)
         return int(_status_of(exc))
+    except ModuleNotFoundError as exc:
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        if verbose:
+            _print_traceback(exc)
+        top = (exc.name or "").partition(".")[0]
+        click.echo(
+            f"error: this command needs {top}, from the '{extra}' extra\n"
+            f"  fix: pip install 'pinset[{extra}]' (with pipx: pipx install --force "
+            f"'pinset[{extra}]')",
+            err=True,
+        )
+        return int(ExitStatus.USAGE)
     except KeyboardInterrupt:
         return _interrupted()
     except BrokenPipeError:

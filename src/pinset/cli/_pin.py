@@ -287,7 +287,11 @@ def _progress(total: int) -> Iterator[Callable[[], None]]:
     if total < 2 or not show_progress():
         yield lambda: None
         return
-    from rich.progress import Progress
+    try:
+        from rich.progress import Progress
+    except ModuleNotFoundError:  # the core install: no bar, the same result
+        yield lambda: None
+        return
 
     with Progress(console=error_console(), transient=True) as bar:
         task = bar.add_task("fetching chains", total=total)
@@ -295,8 +299,12 @@ def _progress(total: int) -> Iterator[Callable[[], None]]:
 
 
 def _print_errors(failed: list[tuple[str, PinsetError]]) -> None:
-    from rich.markup import escape
-
+    try:
+        from rich.markup import escape
+    except ModuleNotFoundError:  # the core install (no 'cli' extra): the same text, no colour
+        for target, error in failed:
+            click.echo(f"{target}:\n{error.diagnostics()}", err=True)
+        return
     err = error_console()
     for target, error in failed:
         err.print(f"[bold red]{escape(target)}[/]:", highlight=False)
