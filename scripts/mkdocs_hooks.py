@@ -16,8 +16,11 @@ Wired in by mkdocs.yml (``hooks:``); ``make docs`` runs ``mkdocs build --strict`
 from __future__ import annotations
 
 import logging
+import os
 import posixpath
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,17 +74,18 @@ def _command_paths() -> list[tuple[str, ...]]:
 
 
 def cli_help(path: tuple[str, ...]) -> str:
-    """What ``pinset PATH --help`` prints in an 80-column terminal."""
-    from click.testing import CliRunner
-
-    from pinset.cli._app import cli
-
-    result = CliRunner().invoke(
-        cli, [*path, "--help"], prog_name="pinset", terminal_width=80, color=False
+    """What ``pinset PATH --help`` prints in an 80-column terminal (run, not imitated)."""
+    env = {**os.environ, "COLUMNS": "80", "NO_COLOR": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pinset", *path, "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
-    if result.exit_code != 0:
-        raise RuntimeError(f"pinset {' '.join(path)} --help exited {result.exit_code}")
-    return result.output.rstrip() + "\n"
+    if result.returncode != 0:
+        raise RuntimeError(f"pinset {' '.join(path)} --help exited {result.returncode}")
+    return result.stdout.rstrip() + "\n"
 
 
 def cli_reference() -> str:
