@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 MITM_VENV := .venv-mitmproxy
 FUZZ_SECONDS ?= 600
 
-.PHONY: demo test fuzz lint fmt bench clean
+.PHONY: demo test fuzz lint fmt bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,9 +76,18 @@ fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix src tests benchmarks scripts
 	$(BIN)/ruff format src tests benchmarks scripts
 
+# The documentation site in site/, strict: any warning (a broken link or anchor, a page missing
+# from the nav, a docstring mkdocstrings cannot read) fails. See mkdocs.yml.
+$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/handshake.py
 	$(BIN)/python benchmarks/startup.py
 
 clean:
-	rm -rf $(VENV) $(MITM_VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) $(MITM_VENV) site build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
