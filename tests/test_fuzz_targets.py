@@ -9,6 +9,9 @@ its parser gave a valid result or refused it with a message. No atheris needed.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from tests._fuzz_targets import FINDS, TARGETS, finds, refused
 
@@ -55,3 +58,10 @@ def test_an_unexpected_exception_escapes_the_target(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(Pin, "parse", crash)
     with pytest.raises(IndexError, match="parser bug"):
         TARGETS["pin"].run(b"sha256/x")
+
+
+def test_make_fuzz_runs_every_target() -> None:
+    makefile = (Path(__file__).parent.parent / "Makefile").read_text(encoding="utf-8")
+    listed = re.search(r"^FUZZ_TARGETS \?= (.*)$", makefile, re.M)
+    assert listed is not None
+    assert listed.group(1).split() == list(TARGETS)
