@@ -177,9 +177,10 @@ def run_policy(data: bytes) -> None:
         return
     policy = read.policy
     assert isinstance(policy, Policy)
-    # A policy that loaded is written out and reads back as the same rules.
-    again = policyfile.loads(policyfile.dumps(policy, format=fmt), format=fmt)
-    assert again.rules == policy.rules, (policy.rules, again.rules)
+    # A policy that loaded is written out, in either format, and reads back as itself.
+    for out in ("toml", "json"):
+        again = policyfile.loads(policyfile.dumps(policy, format=out), format=out)
+        assert again == policy, (out, policy, again)
 
 
 # -- Android network security config (and TrustKit-Android's) ---------------------
