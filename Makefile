@@ -7,8 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 MITM_VENV := .venv-mitmproxy
 FUZZ_SECONDS ?= 600
+# The atheris targets of tests/_fuzz_targets.py that `make fuzz` runs (all; empty: none), and
+# each one's seconds: the other half of FUZZ_SECONDS, shared out, at least 10 s a target.
+FUZZ_TARGETS ?= pin policy android plist okhttp hpkp bundle report archive binary-xml
+FUZZ_TARGET_SECONDS ?= $(shell n=$(words $(FUZZ_TARGETS)); s=$$(( $(FUZZ_SECONDS) / 2 / ($$n + ($$n == 0)) )); echo $$(( s > 10 ? s : 10 )))
 
-.PHONY: demo test fuzz lint fmt bench docs clean
+.PHONY: demo test fuzz fuzz-hypothesis fuzz-atheris lint fmt bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +25,10 @@ $(VENV)/.installed-all: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-all
+
+$(VENV)/.installed-fuzz: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[fuzz]'
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed-all
 
 # mitmproxy caps its dependencies below ours, so it lives in a virtualenv of its own.
 $(MITM_VENV)/bin/mitmdump:
@@ -42,12 +50,18 @@ test: $(VENV)/.installed-dev $(MITM_VENV)/bin/mitmdump
 	PINSET_MITMDUMP=$(abspath $(MITM_VENV)/bin/mitmdump) \
 	  $(BIN)/python -m pytest --hypothesis-profile=deterministic $(PYTEST_ARGS)
 
-# Exploration: every property test again and again with fresh randomness until FUZZ_SECONDS
-# are up (the round running then is interrupted). What it finds is printed with the
-# @reproduce_failure blob, replayed first by the next `make fuzz`, and belongs in the test
-# as an @example(...) so that `make test` keeps checking it.
-fuzz: $(VENV)/.installed-dev
-	@end=$$(( $$(date +%s) + $(FUZZ_SECONDS) )); round=0; \
+# Exploration, two halves. The hypothesis half: every property test again and again with
+# fresh randomness for half of FUZZ_SECONDS (the round running then is interrupted). What
+# it finds is printed with the @reproduce_failure blob, replayed first by the next
+# `make fuzz`, and belongs in the test as an @example(...) so that `make test` keeps
+# checking it. The atheris half: each of FUZZ_TARGETS, coverage-guided, for
+# FUZZ_TARGET_SECONDS, at most 10 s and 1 GB per input (scripts/fuzz_atheris.py); a find
+# is saved in .fuzz/artifacts/ and belongs in tests/fixtures/fuzz/TARGET/, which
+# tests/test_fuzz_targets.py replays in `make test`.
+fuzz: fuzz-hypothesis fuzz-atheris
+
+fuzz-hypothesis: $(VENV)/.installed-dev
+	@end=$$(( $$(date +%s) + $(FUZZ_SECONDS) / 2 )); round=0; \
 	while left=$$(( end - $$(date +%s) )); [ $$left -gt 0 ]; do \
 	  round=$$(( round + 1 )); \
 	  echo "fuzz: round $$round, $$left s left"; \
@@ -57,7 +71,13 @@ fuzz: $(VENV)/.installed-dev
 	  if [ $$status -eq 124 ]; then break; fi; \
 	  if [ $$status -ne 0 ] && [ $$status -ne 5 ]; then exit $$status; fi; \
 	done; \
-	echo "fuzz: $$round round(s) in $(FUZZ_SECONDS) s found nothing"
+	echo "fuzz: $$round round(s) in $$(( $(FUZZ_SECONDS) / 2 )) s found nothing"
+
+fuzz-atheris: $(VENV)/.installed-fuzz
+	@if [ -n "$(strip $(FUZZ_TARGETS))" ]; then \
+	  $(BIN)/python scripts/fuzz_atheris.py --seconds $(FUZZ_TARGET_SECONDS) \
+	    --timeout 10 --rss-limit-mb 1024 $(FUZZ_TARGETS); \
+	fi
 
 # Known uses of another module's underscore name, as MODULE.NAME (none today); the checker
 # fails once an allowance matches nothing, so each line goes when its use does.
@@ -90,4 +110,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/startup.py
 
 clean:
-	rm -rf $(VENV) $(MITM_VENV) site build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) $(MITM_VENV) site .fuzz build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

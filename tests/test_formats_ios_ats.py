@@ -384,3 +384,24 @@ def test_entity_declarations_are_refused() -> None:
     ).replace("<key>api.example.com</key>", "<key>&x;</key>")
     with pytest.raises(ConfigError, match="entity"):
         ios_ats.loads(text, source="Info.plist")
+
+
+@pytest.mark.parametrize("module", ["ios-ats", "trustkit"])
+def test_a_binary_plist_key_that_is_not_a_string_is_refused(module: str) -> None:
+    """Found by fuzzing (tests/fixtures/fuzz/plist/): plistlib reads any object as a key.
+
+    A binary plist's dictionary keys are object references, so one can point at an
+    integer; neither CoreFoundation nor an XML ``<key>`` can say that. It was a TypeError
+    from deep inside the importer.
+    """
+    from pinset import formats
+
+    data = plistlib.dumps(
+        {"NSAppTransportSecurity": {"NSPinnedDomains": {"KEY": {}}}}, fmt=plistlib.FMT_BINARY
+    )
+    # The 3-character string object b"\x53KEY" becomes the 2-byte integer 7 (and a pad byte).
+    data = data.replace(b"\x53KEY", b"\x11\x00\x07X")
+    assert plistlib.loads(data) == {"NSAppTransportSecurity": {"NSPinnedDomains": {7: {}}}}
+    with pytest.raises(ConfigError, match=r"a dictionary key is int 7, not a string") as caught:
+        formats.loads(data, format=module, source="Info.plist")
+    assert caught.value.source == "Info.plist"

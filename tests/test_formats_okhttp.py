@@ -635,3 +635,19 @@ def test_any_token_soup_imports_or_fails_with_a_config_error(words: list[str]) -
         assert finding.id.startswith(
             ("okhttp-", "placeholder-", "missing-", "non-canonical-", "no-expiration")
         )
+
+
+def test_an_add_call_without_arguments_is_unreadable_not_a_crash() -> None:
+    """Found by fuzzing (tests/fixtures/fuzz/okhttp/): ``.add()`` was an IndexError.
+
+    No ``add`` of OkHttp's ``CertificatePinner.Builder`` takes no argument (the host
+    pattern comes first), so the call is reported like any other it cannot read.
+    """
+    imported = okhttp.loads(
+        "val pinner = CertificatePinner.Builder()\n    .add()\n    .build()\n", source="P.kt"
+    )
+    assert not imported.policy.rules
+    (finding,) = imported.findings
+    assert finding.id == "okhttp-unreadable-call"
+    assert finding.line == 2
+    assert "the call has no arguments" in finding.message

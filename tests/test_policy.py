@@ -189,6 +189,20 @@ def test_to_toml_is_readable_and_round_trips() -> None:
     assert tomllib.loads(text)["defaults"]["enforce"] is True
 
 
+def test_a_character_beyond_the_basic_plane_is_written_as_toml_reads_it() -> None:
+    """Found by fuzzing (tests/fixtures/fuzz/policy/): ``\\ud83d\\ude00`` is JSON, not TOML.
+
+    The writer escaped strings as JSON does, a surrogate pair for a character beyond
+    U+FFFF, which TOML refuses as "not a Unicode scalar value": the file pinset wrote
+    did not load again. TOML writes such a character as ``\\U0001f600``.
+    """
+    text = '[debug-overrides]\ntrust-anchors = ["certs/\U0001f600-proxy.pem", "caf\u00e9.pem"]\n'
+    policy = policyfile.loads(text)
+    written = policyfile.dumps(policy)
+    assert 'trust-anchors = ["certs/\\U0001f600-proxy.pem", "caf\\u00e9.pem"]' in written
+    assert policyfile.loads(written) == policy
+
+
 def test_to_dict_uses_file_keys() -> None:
     data = policyfile.to_dict(policyfile.loads(POLICY_TOML))
     assert set(data) == {"defaults", "domain"}

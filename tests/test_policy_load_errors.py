@@ -430,6 +430,23 @@ def test_json_policy_with_a_duplicate_key_is_refused() -> None:
         policyfile.loads(text, format="json")
 
 
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udc71", "\\ude00\\ud83d"])
+def test_json_policy_with_half_a_surrogate_pair_is_refused(escape: str) -> None:
+    """``\\ud800`` alone is valid JSON but no character (the fuzz target's round trip).
+
+    The policy loaded, and its TOML export (``\\ud800``) did not load again; a pair in
+    the right order is one character and loads (RFC 8259 section 7).
+    """
+    text = '{"debug-overrides": {"trust-anchors": ["proxy-%s.pem"]}}'
+    with pytest.raises(ConfigError, match="half of a surrogate pair") as info:
+        policyfile.loads(text % escape, format="json", source="p.json")
+    assert info.value.source == "p.json"
+    policy = policyfile.loads(text % "\\ud83d\\ude00", format="json")
+    assert policy.debug_overrides is not None
+    assert policy.debug_overrides.trust_anchors == ("proxy-\U0001f600.pem",)
+    assert policyfile.loads(policyfile.dumps(policy)) == policy
+
+
 def test_placeholder_in_a_report_uri_is_refused() -> None:
     text = (
         '[[domain]]\nname = "a.example"\n'

@@ -147,7 +147,7 @@ def _parse(text: str, format: str, source: str | None) -> Any:
 
 def _parse_json(text: str, source: str | None) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+        data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
     except _DuplicateKey as exc:
         raise ConfigError(
             f"key {exc.key!r} appears twice in one JSON object",
@@ -161,6 +161,18 @@ def _parse_json(text: str, source: str | None) -> Any:
         ) from None
     except (ValueError, RecursionError) as exc:  # huge numbers, absurd nesting
         raise ConfigError(f"invalid JSON: {exc}", source=source) from None
+    try:
+        # JSON's \\uD800-\\uDFFF escapes decode alone, to no character: such a string could
+        # be neither written to TOML nor encoded as UTF-8.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            "invalid JSON: a \\u escape is half of a surrogate pair (U+D800 to U+DFFF) "
+            "without its other half, which is no character",
+            source=source,
+            hint="write the character itself, or both halves of its pair",
+        ) from None
+    return data
 
 
 def _parse_toml(text: str, source: str | None) -> Any:

@@ -100,14 +100,46 @@ def to_toml(policy: Policy) -> str:
     return "\n".join(out) + "\n"
 
 
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _toml_string(value: str) -> str:
+    """``value`` as an ASCII TOML basic string: JSON's escapes, with two differences.
+
+    A character beyond U+FFFF is ``\\UXXXXXXXX``: JSON writes a surrogate pair of
+    ``\\uXXXX``, which TOML refuses ("not a Unicode scalar value"), so a file written
+    with one did not load again. A DEL, which JSON leaves raw and TOML forbids, is
+    ``\\u007f``.
+    """
+    out = []
+    for char in value:
+        code = ord(char)
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif 0x20 <= code < 0x7F:
+            out.append(char)
+        elif code > 0xFFFF:
+            out.append(f"\\U{code:08x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    return '"' + "".join(out) + '"'
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, str):
-        # JSON string escapes are TOML basic-string escapes; TOML also forbids a raw DEL.
-        return json.dumps(value).replace("\x7f", "\\u007f")
+        return _toml_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")

@@ -111,6 +111,7 @@ class PlistText:
         self.findings: list[Finding] = []  # keys the platform does not read
         if self.binary:
             self.root = self._load(raw, plistlib.FMT_BINARY, 0)
+            self._refuse_key_types()
             return
         # Hand-edited Info.plists sometimes indent the XML declaration, which
         # expat (and so plistlib) rejects; what precedes it is only whitespace.
@@ -244,6 +245,33 @@ class PlistText:
                 line=line,
                 hint=hint,
             ) from None
+
+    def _refuse_key_types(self) -> None:
+        """Refuse a dictionary key that is not a string: only binary plists can hold one.
+
+        plistlib reads any object as a key of a binary plist's dictionary; CoreFoundation
+        and an XML plist's ``<key>`` only have strings, and every reader here assumes so.
+        """
+        seen: set[int] = set()  # objects can be shared: visit each once
+        stack = [self.root]
+        while stack:
+            value = stack.pop()
+            if id(value) in seen or not isinstance(value, dict | list):
+                continue
+            seen.add(id(value))
+            if isinstance(value, dict):
+                for key in value:
+                    if not isinstance(key, str):
+                        raise ConfigError(
+                            f"not a valid binary property list: a dictionary key is "
+                            f"{type(key).__name__} {key!r}, not a string",
+                            source=self.source,
+                            hint="check the file with plutil -lint, or convert it: "
+                            "plutil -convert xml1",
+                        )
+                stack.extend(value.values())
+            else:
+                stack.extend(value)
 
     def _index(self, raw: bytes, offset: int) -> None:
         parser = expat.ParserCreate()

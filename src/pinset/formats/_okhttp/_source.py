@@ -263,6 +263,8 @@ def _call(
 ) -> AddCall:
     if not closed:
         return AddCall(line, unreadable=(None, "the call is not closed", line))
+    if not args:  # `.add()`: no add() of a pinner takes nothing
+        return AddCall(line, unreadable=(None, "the call has no arguments", line))
     values: list[str] = []
     for group in args:
         if not group:  # a stray comma: `.add("host", , "sha256/…")`
