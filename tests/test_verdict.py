@@ -213,6 +213,7 @@ def test_every_reason_is_reachable() -> None:
         "kill-switch",
         "no-verified-chain",
         "internal-error",
+        "ct-compliant",
         "ct-missing",
         "ct-insufficient",
         "ct-invalid",
