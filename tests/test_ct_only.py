@@ -312,7 +312,7 @@ pins = [
 
 
 @pytest.mark.parametrize(
-    "fmt", ["android", "trustkit-android", "trustkit", "trustkit-swift", "ios-ats", "okhttp"]
+    "fmt", ["trustkit-android", "trustkit", "trustkit-swift", "ios-ats", "okhttp"]
 )
 def test_platform_exports_leave_a_ct_only_domain_out_and_say_so(fmt: str) -> None:
     with pytest.warns(ExportWarning, match=r"ct\.example\.com requires Certificate Transparency"):

@@ -196,18 +196,18 @@ def loads(
     return result
 
 
-#: Per platform format: what it has for Certificate Transparency. None of them can say
-#: "check CT, pin nothing" in its pinning config, so a CT-only rule (``require-ct``
-#: without pins) is left out of them, with an :class:`ExportWarning` that says this.
+#: Per platform format that cannot say "check CT, pin nothing": what it has for
+#: Certificate Transparency. A CT-only rule (``require-ct`` without pins) is left out of
+#: them, with an :class:`ExportWarning` that says this. ``pinset`` writes it as it is;
+#: ``android`` as a domain-config with ``<certificateTransparency enabled="true"/>`` and
+#: no pin-set (Android 16 and later; older versions skip the element).
 CT_ON_PLATFORM: dict[str, str] = {
     "ios-ats": "iOS enforces Apple's CT policy on every publicly trusted certificate by "
     "itself (iOS 12.1.1 and later); NSRequiresCertificateTransparency is obsolete",
     "trustkit": "TrustKit has no CT setting; iOS enforces Apple's CT policy on every publicly "
     "trusted certificate by itself (iOS 12.1.1 and later)",
-    "android": "Android 16 and later can require CT with <certificateTransparency "
-    'enabled="true"/> in a domain-config (on by default for apps targeting Android 17); '
-    "pinset does not write that element",
-    "trustkit-android": "TrustKit-Android has no CT setting (see the android format)",
+    "trustkit-android": "TrustKit-Android has no CT setting; the android format writes "
+    'Android\'s own <certificateTransparency enabled="true"/> (Android 16 and later)',
     "okhttp": "OkHttp's CertificatePinner has no CT check",
     "hpkp": "an HPKP header has no CT directive",
 }
@@ -216,9 +216,9 @@ CT_ON_PLATFORM: dict[str, str] = {
 def dumps(policy: Policy, format: str, **options: Any) -> str | bytes:
     """Export ``policy`` in ``format`` (may raise :class:`ExportError` or warn).
 
-    A CT-only rule (``require-ct`` and no pins) is written only by the ``pinset``
-    format; the others leave it out with an :class:`ExportWarning` (never an empty
-    pin set, which a platform would read as "pin nothing" or "refuse everything").
+    A CT-only rule (``require-ct`` and no pins) is written by the ``pinset`` and
+    ``android`` formats; the others leave it out with an :class:`ExportWarning` (never
+    an empty pin set, which a platform would read as "pin nothing" or "refuse everything").
     """
     if format in ALIASES:
         format, fixed = ALIASES[format]
