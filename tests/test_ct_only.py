@@ -334,3 +334,25 @@ def test_the_pinset_format_keeps_ct_alone_without_warning() -> None:
         warnings.simplefilter("error")
         text = dumps(MIXED, "pinset")
     assert policy_loads(str(text)) == MIXED
+
+
+def test_a_bundle_switches_ct_only_off_or_adds_two_pins_never_one() -> None:
+    from pinset.updates import BundleError
+    from pinset.updates._changes import apply_changes, changes_of
+    from pinset.updates._document import DomainState, Payload
+
+    embedded = Policy(rules=(DomainRule("ct.example.com", require_ct=True),))
+    other = spki_pin(CertificateAuthority.create("another CA").cert)
+
+    def payload(domains=(), disable=()) -> Payload:
+        return Payload(1, NOW, NOW + dt.timedelta(days=1), None, tuple(domains), tuple(disable))
+
+    (off,) = apply_changes(
+        embedded, changes_of(payload(disable=["ct.example.com"]), embedded)
+    ).rules
+    assert (off.kill_switch, off.enforce, off.require_ct, off.pins) == (True, False, True, ())
+    two = payload([DomainState("ct.example.com", pins=(other, BACKUP))])
+    (pinned,) = apply_changes(embedded, changes_of(two, embedded)).rules
+    assert (pinned.pins, pinned.require_ct, pinned.ct_only) == ((other, BACKUP), True, False)
+    with pytest.raises(BundleError, match="needs a backup pin"):
+        changes_of(payload([DomainState("ct.example.com", pins=(other,))]), embedded)
