@@ -346,7 +346,8 @@ class _Mapper:
             pin_texts=tuple(t.strip() for t in pin_set.texts) if pin_set else (),
             expiration_text=pin_set.expiration_text if pin_set else None,
             line=line,
-            certificate_transparency=ct if isinstance(ct, bool) else None,
+            # As Android decides it (user or inline anchors turn it off); None: nothing says.
+            certificate_transparency=None if ct is None else self.requires_ct(config),
             trustkit=tk,
             # Android and TrustKit-Android read the date at the device's local midnight.
             expires_between=expiration_window(pin_set.expiration, "device")
