@@ -408,7 +408,8 @@ CASES = [
             ("user-trust-anchors", "subdomain_user.android.com", 15),
             ("user-trust-anchors", "subdomain_user_ct.android.com", 22),
         ),
-        unpinned=("android.com", "subdomain_inline_ct.android.com"),
+        # The CT-only ones (test_aosp_ct_domains_import_as_ct_alone) are rules, not facts.
+        unpinned=("subdomain_user.android.com", "subdomain_inline.android.com"),
     ),
 ]
 
@@ -423,7 +424,8 @@ def _import(case: Case) -> Imported:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.file.rsplit("/", 1)[-1][:50])
 def test_corpus_file_imports_with_its_domains_pins_and_findings(case: Case) -> None:
     imported = _import(case)
-    rules = {r.name: r for r in imported.policy.rules}
+    # CT-only rules (no pins) are checked by test_aosp_ct_domains_import_as_ct_alone.
+    rules = {r.name: r for r in imported.policy.rules if not r.ct_only}
     assert set(rules) == {r.name for r in case.rules}
     for expected in case.rules:
         rule = rules[expected.name]
@@ -454,6 +456,26 @@ def test_corpus_policy_survives_export_and_reimport(case: Case) -> None:
             text = formats.dumps(imported.policy, "android")
         assert ["local midnight" in str(w.message) for w in caught] == [True] * dated
         assert formats.loads(text, format="android").policy == imported.policy
+
+
+def test_aosp_ct_domains_import_as_ct_alone() -> None:
+    # AOSP's own expectations for this file (platform_frameworks_base NetworkSecurityConfigTest,
+    # testCertificateTransparencyDomainConfig: isCertificateTransparencyVerificationRequired):
+    # true for android.com (from base-config), false under user or inline anchors, true where
+    # the domain-config enables it itself. None of them has a pin-set: CT alone.
+    name = "aosp-mirror__platform_frameworks_base__NetworkSecurityConfigTest_ct_domains.xml"
+    path = NSC.parent / "android-nsc-nopin" / name
+    imported = formats.loads(path.read_bytes(), source=path.name)
+    assert {r.name: r.ct_only for r in imported.policy.rules} == {
+        "android.com": True,
+        "subdomain_user_ct.android.com": True,
+        "subdomain_inline_ct.android.com": True,
+    }
+    facts = {d.name: d.certificate_transparency for d in imported.domains if d.scope == "domain"}
+    assert facts["subdomain_user.android.com"] is False  # user anchors turn it off
+    assert facts["android.com"] is True
+    assert imported.policy.rule_for("subdomain_user.android.com") is None
+    assert imported.policy.rule_for("subdomain_inline.android.com") is None
 
 
 def test_trustkit_readings_of_proton_mail() -> None:

@@ -24,7 +24,9 @@ Markers, an HTML comment on the line before a block (invisible on the site):
   a page's example files are the ones its commands read.
 
 ``python tests/test_docs_run.py`` prints the counts: blocks and commands run, blocks skipped by
-reason.
+reason. ``python tests/test_docs_run.py --update docs/PAGE.md...`` runs those pages' blocks and
+writes what each command printed under it, in place: for a change that meant to change an
+output (read the diff before committing it).
 """
 
 from __future__ import annotations
@@ -180,9 +182,8 @@ def console_blocks() -> list[Block]:
 PAGES = [path for path in DOCS if any(b.lang == "console" for b in blocks(path))]
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_the_console_blocks_of_a_page_print_what_it_shows(page: Path) -> None:
-    drifted: list[str] = []
+def run_page(page: Path) -> Iterator[tuple[Block, list[tuple[Command, str]]]]:
+    """Each run console block of ``page`` with (command, normalised output) of its commands."""
     with tempfile.TemporaryDirectory(prefix="pinset-docs-") as name:
         workdir = Path(name)
         for linked in LINKED:
@@ -193,14 +194,42 @@ def test_the_console_blocks_of_a_page_print_what_it_shows(page: Path) -> None:
                 continue
             if block.lang != "console" or block.skip_reason is not None:
                 continue
-            for command, actual in run_block(block, workdir):
-                expected = normalise(command.expected, workdir)
-                if actual != expected:
-                    diff = difflib.unified_diff(
-                        expected.splitlines(), actual.splitlines(), "shown", "printed", lineterm=""
-                    )
-                    drifted.append(f"{block.where}: $ {command.line}\n" + "\n".join(diff))
+            yield block, run_block(block, workdir)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_console_blocks_of_a_page_print_what_it_shows(page: Path) -> None:
+    drifted: list[str] = []
+    for block, ran in run_page(page):
+        for command, actual in ran:
+            expected = normalise(command.expected, Path("/nonexistent"))
+            if actual != expected:
+                diff = difflib.unified_diff(
+                    expected.splitlines(), actual.splitlines(), "shown", "printed", lineterm=""
+                )
+                drifted.append(f"{block.where}: $ {command.line}\n" + "\n".join(diff))
     assert drifted == [], "\n\n".join(drifted)
+
+
+def update(page: Path) -> int:
+    """Write what each run command of ``page`` printed under it; the number of blocks changed."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    changed = []
+    for block, ran in run_page(page):
+        body = []
+        for command, actual in ran:
+            body.append(f"$ {command.line}")
+            body.extend(actual.splitlines())
+        old = lines[block.line : block.line + len(block.text.splitlines())]
+        indent = _FENCE.match(lines[block.line - 1])["indent"]  # type: ignore[index]
+        new = [f"{indent}{line}" if line else line for line in "\n".join(body).splitlines()]
+        if [line.rstrip() for line in old] != new:
+            changed.append((block.line, len(old), new))
+    for start, length, new in reversed(changed):
+        lines[start : start + length] = new
+    if changed:
+        page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(changed)
 
 
 def test_every_console_block_is_run_or_skipped_with_a_reason() -> None:
@@ -237,4 +266,8 @@ def counts() -> str:
 
 
 if __name__ == "__main__":
-    print(counts())
+    if sys.argv[1:2] == ["--update"]:
+        for name in sys.argv[2:]:
+            print(f"{name}: {update(Path(name).resolve())} block(s) rewritten")
+    else:
+        print(counts())

@@ -657,3 +657,64 @@ def test_android_config_with_a_bare_doctype_is_refused_with_its_line() -> None:
         android.loads(xml, source="nsc.xml")
     assert info.value.source == "nsc.xml"
     assert info.value.line == 2
+
+
+# -- <certificateTransparency> (Android 16+; developer.android.com security-config) ---------
+
+CT_ON = '<certificateTransparency enabled="true" />'
+
+
+def test_certificate_transparency_imports_as_require_ct_and_ct_alone() -> None:
+    ct_only = (
+        f'<domain-config><domain includeSubdomains="false">ct.example.org</domain>{CT_ON}'
+        "</domain-config>"
+    )
+    imported = android.loads(nsc(pinned(extra=CT_ON) + ct_only))
+    rules = {r.name: r for r in imported.policy.rules}
+    assert (rules["example.com"].require_ct, rules["example.com"].pins) == (True, (P1, P2))
+    assert rules["ct.example.org"] == DomainRule("ct.example.org", require_ct=True)
+    # Nothing written: off (Android 16's default).
+    assert android.loads(nsc(pinned())).policy.rules[0].require_ct is False
+
+
+def test_certificate_transparency_is_inherited_and_user_anchors_turn_it_off() -> None:
+    base = f"<base-config>{CT_ON}</base-config>"
+    user = (
+        '<domain-config><domain includeSubdomains="false">lab.example.net</domain>'
+        '<trust-anchors><certificates src="user" /></trust-anchors>'
+        f'<pin-set><pin digest="SHA-256">{P1.b64}</pin><pin digest="SHA-256">{P2.b64}</pin>'
+        "</pin-set></domain-config>"
+    )
+    forced = user.replace("lab.example.net", "lab2.example.net").replace(
+        "<trust-anchors>", f"{CT_ON}<trust-anchors>"
+    )
+    off = pinned(name="off.example.com", extra='<certificateTransparency enabled="false" />')
+    imported = android.loads(nsc(base + pinned() + user + forced + off))
+    assert {r.name: r.require_ct for r in imported.policy.rules} == {
+        "example.com": True,  # from base-config
+        "lab.example.net": False,  # user anchors: Android turns CT off
+        "lab2.example.net": True,  # unless the config enables it itself
+        "off.example.com": False,
+    }
+
+
+def test_require_ct_exports_the_element_and_ct_alone_without_a_pin_set() -> None:
+    policy = Policy(
+        rules=(
+            DomainRule("example.com", pins=(P1, P2), include_subdomains=True, require_ct=True),
+            DomainRule("cdn.example.com", include_subdomains=True, exclude=True),
+            DomainRule("ct.example.org", require_ct=True),
+            DomainRule("plain.example.net", pins=(P1, P2)),
+        )
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text = android.dumps(policy)
+    assert text.count(CT_ON) == 2
+    # The exclusion nested in the CT parent turns the inherited CT off with the pins.
+    assert '<certificateTransparency enabled="false" />' in text
+    ct_block = text[text.index("ct.example.org") :].split("</domain-config>")[0]
+    assert "<pin-set" not in ct_block
+    plain = text[text.index("plain.example.net") :].split("</domain-config>")[0]
+    assert "certificateTransparency" not in plain
+    assert android.loads(text).policy == policy

@@ -405,3 +405,86 @@ def test_a_binary_plist_key_that_is_not_a_string_is_refused(module: str) -> None
     with pytest.raises(ConfigError, match=r"a dictionary key is int 7, not a string") as caught:
         formats.loads(data, format=module, source="Info.plist")
     assert caught.value.source == "Info.plist"
+
+
+# -- NSRequiresCertificateTransparency (NSExceptionDomains) ---------------------------------
+# Apple's NSRequiresCertificateTransparency documentation: a Boolean per NSExceptionDomains
+# entry, "obsolete": the system now requires CT in all cases, and Apple says not to use it.
+
+
+def ats_with_exceptions(pinned: str, exceptions: str) -> str:
+    """An Info.plist with NSPinnedDomains ``pinned`` and NSExceptionDomains ``exceptions``."""
+    return plist(pinned).replace(
+        "<key>NSPinnedDomains</key>\n",
+        f"<key>NSExceptionDomains</key>\n<dict>\n{exceptions}</dict>\n<key>NSPinnedDomains</key>\n",
+    )
+
+
+CT_EXCEPTIONS = (
+    "<key>api.example.com</key>\n"  # line 9
+    "<dict><key>NSRequiresCertificateTransparency</key><true/></dict>\n"  # line 10
+    "<key>ct.example.com</key>\n"  # line 11
+    "<dict>\n"
+    "<key>NSIncludesSubdomains</key><true/>\n"
+    "<key>NSRequiresCertificateTransparency</key><true/>\n"  # line 14
+    "</dict>\n"
+    "<key>off.example.com</key>\n"
+    "<dict><key>NSRequiresCertificateTransparency</key><false/></dict>\n"
+    "<key>http.example.com</key>\n"
+    "<dict><key>NSExceptionAllowsInsecureHTTPLoads</key><true/></dict>\n"
+)
+CT_PINNED = (
+    "<key>api.example.com</key>\n<dict><key>NSPinnedCAIdentities</key>"
+    f"<array>{identity(A)}{identity(B)}</array></dict>\n"
+)
+
+
+def test_requires_certificate_transparency_imports_as_require_ct() -> None:
+    imported = ios_ats.loads(ats_with_exceptions(CT_PINNED, CT_EXCEPTIONS), source="Info.plist")
+    rules = {r.name: r for r in imported.policy.rules}
+    assert set(rules) == {"api.example.com", "ct.example.com"}
+    api, ct_only = rules["api.example.com"], rules["ct.example.com"]
+    assert (api.pins, api.require_ct, api.ct_only) == ((A, B), True, False)
+    assert (ct_only.pins, ct_only.require_ct, ct_only.include_subdomains) == ((), True, True)
+    assert ct_only.ct_only
+    obsolete = [f for f in imported.findings if f.id == "ats-ct-key-obsolete"]
+    assert [(f.domain, f.severity, f.line) for f in obsolete] == [
+        ("api.example.com", "info", 10),
+        ("ct.example.com", "info", 14),
+    ]
+    assert "a CT-only rule" in obsolete[1].message
+    assert "export does not write it" in obsolete[0].message
+
+
+def test_requires_certificate_transparency_alone_imports_without_pinned_domains() -> None:
+    text = ats_with_exceptions("", CT_EXCEPTIONS).replace(
+        "<key>NSPinnedDomains</key>\n<dict>\n</dict>\n", ""
+    )
+    imported = ios_ats.loads(text)
+    assert [(r.name, r.ct_only) for r in imported.policy.rules] == [
+        ("api.example.com", True),
+        ("ct.example.com", True),
+    ]
+    assert "no-pinned-domains" not in [f.id for f in imported.findings]
+
+
+def test_requires_certificate_transparency_must_be_a_boolean() -> None:
+    bad = (
+        "<key>api.example.com</key>\n"
+        "<dict><key>NSRequiresCertificateTransparency</key><string>YES</string></dict>\n"
+    )
+    with pytest.raises(ConfigError, match="must be <true/> or <false/>") as info:
+        ios_ats.loads(ats_with_exceptions(CT_PINNED, bad))
+    assert info.value.key == (
+        "NSAppTransportSecurity/NSExceptionDomains/api.example.com/"
+        "NSRequiresCertificateTransparency"
+    )
+
+
+def test_require_ct_on_a_pinned_domain_exports_the_pins_without_the_obsolete_key() -> None:
+    rule = DomainRule("api.example.com", pins=(A, B), require_ct=True)
+    text = ios_ats.dumps(Policy(rules=(rule,)))
+    assert isinstance(text, str)
+    assert "NSRequiresCertificateTransparency" not in text
+    assert "NSExceptionDomains" not in text
+    assert ios_ats.loads(text).policy.rules[0].pins == (A, B)

@@ -217,6 +217,7 @@ def test_every_reason_is_reachable() -> None:
         "kill-switch",
         "no-verified-chain",
         "internal-error",
+        "ct-compliant",
         "ct-missing",
         "ct-insufficient",
         "ct-invalid",
@@ -281,3 +282,15 @@ def test_a_refusal_is_described_when_a_certificate_has_a_zero_serial() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert "CN=zero serial" in verdict.describe()
+
+
+def test_a_ct_failure_says_its_cause_once() -> None:
+    verdict = Verdict(
+        host="example.com",
+        allowed=False,
+        reason="ct-missing",
+        now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+        error="the certificate embeds no SCT",
+    )
+    head = verdict.describe().splitlines()[0]
+    assert head == "Certificate Transparency failure for example.com: the certificate embeds no SCT"

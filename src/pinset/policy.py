@@ -40,7 +40,8 @@ class DomainRule:
     :func:`pinset.updates.apply_bundle` sets it; a policy file cannot write it.
     ``require_ct`` asks, beside the pins, for a certificate that embeds enough
     valid SCTs from public CT logs (:mod:`pinset.ct`; enforced by ``ssl_context``
-    after the pin check, report-only when ``enforce`` is false).
+    after the pin check, report-only when ``enforce`` is false). A rule with
+    ``require_ct`` may have no pins at all (:attr:`ct_only`): CT alone decides.
     """
 
     name: str
@@ -114,10 +115,16 @@ class DomainRule:
                 )
             return
         if not pins:
+            if self.require_ct and not self.placeholder_only:
+                # CT alone: no pin check, the certificate must meet the CT policy.
+                return
             raise ConfigError(
                 f"domain {self.pattern!r} has no pins",
                 key="pins",
-                hint="add the current key's pin and an offline backup pin (pinset pin HOST)",
+                hint=(
+                    "add the current key's pin and an offline backup pin (pinset pin HOST), "
+                    "or set require-ct = true to check Certificate Transparency alone"
+                ),
             )
         real = [p for p in pins if not p.is_placeholder]
         if self.placeholder_only:
@@ -152,6 +159,11 @@ class DomainRule:
                     "or set allow-single-pin = true if you accept a lock-out on key loss"
                 ),
             )
+
+    @property
+    def ct_only(self) -> bool:
+        """True for a rule that pins no key and requires CT: the CT check alone decides."""
+        return self.require_ct and not self.pins and not self.exclude
 
     @property
     def pattern(self) -> str:

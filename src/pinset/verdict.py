@@ -35,6 +35,7 @@ Reason = Literal[
     "no-verified-chain",
     "internal-error",
     # Certificate Transparency (require-ct), judged after the pins by pinset.ct.
+    "ct-compliant",
     "ct-missing",
     "ct-insufficient",
     "ct-invalid",
@@ -49,7 +50,11 @@ class Verdict:
     ``allowed`` is the decision; ``reason`` says why (one of :data:`REASONS`).
     ``rule`` is the rule that applied (``None`` when the host is not pinned),
     ``matched_pin`` the pin that matched, ``served_pins`` the pins of the
-    verified chain, leaf first, and ``chain`` that chain as DER. ``error`` is the
+    verified chain, leaf first, and ``chain`` that chain as DER. ``ct-compliant``
+    is the pass of a CT-only rule (``require_ct`` and no pins): no pin was checked,
+    and ``ssl_context`` found the leaf's SCTs to meet the CT policy; :func:`evaluate`
+    alone checks no SCT (it is pure: :func:`pinset.ct.check_chain` does, after it).
+    ``error`` is the
     exception of an ``internal-error``, or what the CT check found for a ``ct-*``
     reason (allowed: the rule is report-only).
     """
@@ -89,11 +94,17 @@ class Verdict:
             "kill-switch": (
                 f"{self.host}: pinning switched off by a signed bundle (kill switch); "
                 + (
-                    f"the pinned key {self.matched_pin} would have matched"
+                    "the CT check of this CT-only rule is off"
+                    if self.rule is not None and self.rule.ct_only
+                    else f"the pinned key {self.matched_pin} would have matched"
                     if self.matched_pin
                     else "no pin would have matched"
                 )
                 + ", connection allowed"
+            ),
+            "ct-compliant": (
+                f"{self.host}: CT-only rule (no pins): the certificate meets the "
+                "Certificate Transparency policy"
             ),
             "no-verified-chain": (
                 f"Certificate pinning failure for {self.host}: no verified chain to check "
@@ -126,7 +137,8 @@ def _ct_head(verdict: Verdict) -> str:
     """The first line for a ``ct-*`` verdict (the pins, if any, matched)."""
     what = _CT_HEADS[verdict.reason]
     tail = " (report-only, connection allowed)" if verdict.allowed else ""
-    found = f": {verdict.error}" if verdict.error else ""
+    # The check's detail, unless it only says the head again ("the certificate embeds no SCT").
+    found = f": {verdict.error}" if verdict.error and verdict.error != what else ""
     return f"Certificate Transparency failure for {verdict.host}{tail}: {what}{found}"
 
 
@@ -200,7 +212,9 @@ def evaluate(
     key pins of trust anchors that bypass the pins (a ``[debug-overrides]`` section
     with ``override-pins = true``, given only by ``ssl_context(policy, debug=True)``):
     a chain that matches no pin but ends at one of them is allowed with the reason
-    ``debug-override``.
+    ``debug-override``. Only pins are judged here: a CT-only rule (``require_ct``,
+    no pins) gives ``ct-compliant`` without looking at the SCTs, which
+    ``ssl_context`` checks next (as it does after ``pinned`` on a ``require_ct`` rule).
     """
     if not isinstance(now, dt.datetime):
         raise TypeError(f"now must be a datetime, not {type(now).__name__}")
@@ -256,12 +270,16 @@ def _evaluate(
     if not ders:
         # Fail closed even in report-only mode: there is nothing to report on.
         return verdict(False, "no-verified-chain")
+    # The verified chain ends at its trust anchor: only that member can bypass the pins.
+    overridden = bool(override_anchors) and pins[-1] in override_anchors
+    if rule.ct_only:
+        # No pin to check: the CT check (ssl_context's, after this) alone decides.
+        return verdict(True, "debug-override" if overridden else "ct-compliant")
     wanted = frozenset(rule.pins)
     for pin in pins:
         if pin in wanted:
             return verdict(True, "pinned", pin)
-    # The verified chain ends at its trust anchor: only that member can bypass the pins.
-    if override_anchors and pins[-1] in override_anchors:
+    if overridden:
         return verdict(True, "debug-override")
     if rule.enforce:
         return verdict(False, "pin-mismatch")

@@ -39,6 +39,7 @@ from pinset.audit._rotation import RotationVerdict, check_rotation
 from pinset.audit._rules import RULES, Rule, check, imported_findings
 from pinset.audit._zip import ArchiveLimits
 from pinset.chain import load_chain, order_chain
+from pinset.ct import LogList, load_log_list
 from pinset.errors import ChainError
 from pinset.hosts import canonical_host
 
@@ -165,6 +166,7 @@ def audit(
     cafile: str | os.PathLike[str] | None = None,
     on_live: Callable[[int], Callable[[LiveChain], None] | None] | None = None,
     archive_limits: ArchiveLimits | None = None,
+    ct_log_list: LogList | str | os.PathLike[str] | None = None,
 ) -> AuditReport:
     """Audit ``targets`` (paths, or ``(name, bytes)`` pairs) at ``now`` (timezone-aware).
 
@@ -175,9 +177,14 @@ def audit(
     may return a callback called once per fetched chain (a progress bar).
     ``archive_limits`` bound what reading each APK or IPA may inflate (default:
     :class:`ArchiveLimits`, 50 MB per entry, 256 MB per archive, 100 dex files).
+    ``ct_log_list`` is the CT log list ``ct-insufficient`` checks the chains of
+    ``require-ct`` domains against: a :class:`~pinset.ct.LogList`, a v3 JSON file
+    or a shipped list's name (``None``: the default shipped list); a list that
+    cannot be read raises :class:`~pinset.errors.ConfigError` before anything runs.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
+    ct_logs = None if ct_log_list is None else load_log_list(ct_log_list)
     subjects, unreadable, names = read_subjects(targets, archive_limits=archive_limits)
     known = _supplied_chains(chains or {})
     if live:
@@ -192,7 +199,7 @@ def audit(
                 on_done=callback,
             )
         )
-    context = Context(now=now, min_days=min_days, chains=known)
+    context = Context(now=now, min_days=min_days, chains=known, ct_logs=ct_logs)
     findings = [f for subject in subjects for f in check(subject, context)]
     return AuditReport(
         findings=tuple(sorted(dict.fromkeys(findings), key=sort_key)),

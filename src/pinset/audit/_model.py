@@ -15,6 +15,7 @@ from typing import Any
 
 from cryptography import x509
 
+from pinset.ct import LogList
 from pinset.formats._model import Finding, Imported, Severity
 from pinset.policy import DomainRule
 from pinset.status import ExitStatus
@@ -104,11 +105,16 @@ class LiveChain:
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """The fixed inputs of one audit run: the time, the warning horizon, the chains."""
+    """The fixed inputs of one audit run: the time, the warning horizon, the chains.
+
+    ``ct_logs`` is the CT log list ``ct-insufficient`` checks against (``None``: the
+    default shipped list).
+    """
 
     now: dt.datetime
     min_days: int = 30
     chains: Mapping[str, LiveChain] = field(default_factory=dict)
+    ct_logs: LogList | None = None
 
     @property
     def horizon(self) -> dt.datetime:

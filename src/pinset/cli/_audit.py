@@ -82,6 +82,7 @@ Examples:
   pinset audit pinset.toml --live --connect api.example.com=127.0.0.1:8443 \\
       --cafile root.pem
   pinset audit pinset.toml --chain api.example.com=served.pem --now 2027-01-01
+  pinset audit pinset.toml --live --log-list log_list.json   # require-ct domains
 
 \b
 Exit status: 0 no error-level finding, 1 an error-level finding, 2 a target
@@ -97,6 +98,7 @@ cannot be read or an option is wrong."""
             "live", "hosts", "connects", "port", "cafile", "timeout", "concurrency",
         ],
         "Offline": ["chains", "now_text", "min_days"],
+        "Certificate Transparency": ["log_list"],
         "APK and IPA limits": ["max_inflated_mb", "max_dex_files"],
         "Output": ["fmt", "as_json", "output"],
     },
@@ -146,6 +148,12 @@ cannot be read or an option is wrong."""
     help="Warn about pins and leaf certificates expiring within this many days.",
 )
 @click.option(
+    "--log-list",
+    metavar="FILE",
+    help="Check require-ct domains' chains against this v3 JSON CT log list, or a shipped "
+    "list's name (default: google; see pinset ct logs).",
+)
+@click.option(
     "--format",
     "fmt",
     type=Choice(FORMATS),
@@ -181,6 +189,7 @@ def command(
     concurrency: int,
     now_text: str | None,
     min_days: int,
+    log_list: str | None,
     max_inflated_mb: int,
     max_dex_files: int,
     fmt: str,
@@ -220,6 +229,7 @@ def command(
             archive_limits=ArchiveLimits(
                 max_total=max_inflated_mb * 1024 * 1024, max_dex_files=max_dex_files
             ),
+            ct_log_list=log_list,
         )
     text = _render(report, fmt)
     if output is not None:

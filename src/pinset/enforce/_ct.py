@@ -1,7 +1,8 @@
 """Certificate Transparency after the pin check: ``require-ct`` on a pinned context.
 
 :func:`ct_verdict` runs on the verdict :func:`pinset.verdict.evaluate` reached, only
-when the pins held (``pinned``) for a rule with ``require_ct``: the embedded SCTs of
+when the pins held (``pinned``) for a rule with ``require_ct``, or on a CT-only rule
+(``ct-compliant``: no pins, CT alone decides): the embedded SCTs of
 the verified chain's leaf are checked against the context's log list
 (:func:`pinset.ct.check_chain`). A chain that fails gets the CT reason
 (``ct-missing``, ``ct-insufficient``, ``ct-invalid``) and is refused, or allowed and
@@ -20,9 +21,12 @@ from collections.abc import Callable
 
 from pinset.ct import MAX_LIST_AGE, LogList, StaleLogListWarning, check_chain, load_log_list
 from pinset.policy import Policy
-from pinset.verdict import Verdict
+from pinset.verdict import Reason, Verdict
 
 __all__ = ["context_log_list", "ct_verdict"]
+
+# The verdicts CT is checked after: the pins held, or a CT-only rule has none to check.
+_CHECKED: frozenset[Reason] = frozenset({"pinned", "ct-compliant"})
 
 
 def context_log_list(
@@ -52,7 +56,7 @@ def context_log_list(
 def ct_verdict(verdict: Verdict, logs: LogList, now: dt.datetime) -> Verdict:
     """``verdict``, or its CT failure when the rule requires CT and the pins held."""
     rule = verdict.rule
-    if rule is None or not rule.require_ct or verdict.reason != "pinned":
+    if rule is None or not rule.require_ct or verdict.reason not in _CHECKED:
         return verdict
     result = check_chain(verdict.chain, logs, now=now)
     if result.compliant or result.reason is None:

@@ -38,8 +38,9 @@ class VerdictMemo:
     a ``datetime``.
 
     With ``ct_logs`` a ``pinned`` verdict on a ``require-ct`` rule also needs the
-    leaf's SCTs to meet the CT policy (:mod:`pinset.enforce._ct`); a kept
-    ``pinned`` verdict passed that check, which does not depend on the time.
+    leaf's SCTs to meet the CT policy (:mod:`pinset.enforce._ct`), as does a CT-only
+    rule's ``ct-compliant``; a kept ``pinned`` or ``ct-compliant`` verdict passed that
+    check, which does not depend on the time.
     """
 
     __slots__ = ("_entries", "_lock", "ct_logs", "override_anchors", "policy")
@@ -47,7 +48,14 @@ class VerdictMemo:
     MAX_HOSTS = 256  # hosts kept; on overflow the memo starts again
     MAX_CHAINS = 4  # chains kept per host, the newest last
     _KEEP: frozenset[Reason] = frozenset(
-        {"pinned", "not-pinned", "pin-mismatch", "report-only-mismatch", "kill-switch"}
+        {
+            "pinned",
+            "ct-compliant",
+            "not-pinned",
+            "pin-mismatch",
+            "report-only-mismatch",
+            "kill-switch",
+        }
     )
 
     def __init__(

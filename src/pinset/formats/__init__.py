@@ -17,10 +17,12 @@ returns the text (or bytes).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import importlib
 import os
+import warnings
 from collections.abc import Iterable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALIASES",
+    "CT_ON_PLATFORM",
     "FORMATS",
     "RUNTIME_UPDATES",
     "ExportError",
@@ -193,15 +196,54 @@ def loads(
     return result
 
 
+#: Per platform format that cannot say "check CT, pin nothing": what it has for
+#: Certificate Transparency. A CT-only rule (``require-ct`` without pins) is left out of
+#: them, with an :class:`ExportWarning` that says this. ``pinset`` writes it as it is;
+#: ``android`` as a domain-config with ``<certificateTransparency enabled="true"/>`` and
+#: no pin-set (Android 16 and later; older versions skip the element).
+CT_ON_PLATFORM: dict[str, str] = {
+    "ios-ats": "iOS enforces Apple's CT policy on every publicly trusted certificate by "
+    "itself (iOS 12.1.1 and later); NSRequiresCertificateTransparency is obsolete",
+    "trustkit": "TrustKit has no CT setting; iOS enforces Apple's CT policy on every publicly "
+    "trusted certificate by itself (iOS 12.1.1 and later)",
+    "trustkit-android": "TrustKit-Android has no CT setting; the android format writes "
+    'Android\'s own <certificateTransparency enabled="true"/> (Android 16 and later)',
+    "okhttp": "OkHttp's CertificatePinner has no CT check",
+    "hpkp": "an HPKP header has no CT directive",
+}
+
+
 def dumps(policy: Policy, format: str, **options: Any) -> str | bytes:
-    """Export ``policy`` in ``format`` (may raise :class:`ExportError` or warn)."""
+    """Export ``policy`` in ``format`` (may raise :class:`ExportError` or warn).
+
+    A CT-only rule (``require-ct`` and no pins) is written by the ``pinset`` and
+    ``android`` formats; the others leave it out with an :class:`ExportWarning` (never
+    an empty pin set, which a platform would read as "pin nothing" or "refuse everything").
+    """
     if format in ALIASES:
         format, fixed = ALIASES[format]
         options = {**fixed, **options}
     module = get(format)
+    if format in CT_ON_PLATFORM:
+        policy = _without_ct_only(policy, format)
     result = module.dumps(policy, **options)
     assert isinstance(result, str | bytes)
     return result
+
+
+def _without_ct_only(policy: Policy, format: str) -> Policy:
+    """``policy`` less its CT-only rules, each left out with an :class:`ExportWarning`."""
+    ct_only = [rule for rule in policy.rules if rule.ct_only]
+    for rule in ct_only:
+        warnings.warn(
+            f"{rule.pattern} requires Certificate Transparency and pins no key: {format} "
+            f"cannot express that, so it is not written ({CT_ON_PLATFORM[format]})",
+            ExportWarning,
+            stacklevel=3,
+        )
+    if not ct_only:
+        return policy
+    return dataclasses.replace(policy, rules=tuple(r for r in policy.rules if not r.ct_only))
 
 
 def render_bundle(

@@ -114,6 +114,7 @@ def import_rule(
     lifetime: str | None = None,
     backup_needed: bool | None = None,
     single_pin_accepted: bool = False,
+    require_ct: bool = False,
 ) -> tuple[DomainRule, WrittenPins]:
     """A platform's pinned domain as a :class:`DomainRule`, and its pins as written.
 
@@ -143,6 +144,7 @@ def import_rule(
         allow_single_pin=not placeholder_only
         and ((enforce and len(real) < 2) or single_pin_accepted),
         placeholder_only=placeholder_only,
+        require_ct=require_ct,
     )
     written = WrittenPins(
         rule.pattern,

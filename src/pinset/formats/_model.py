@@ -100,7 +100,8 @@ class PlatformDomain:
     ``cleartext_permitted`` is ``None`` when neither the config nor a parent
     sets it (the platform default depends on the app's target SDK).
     ``certificate_transparency`` is Android's ``<certificateTransparency enabled>``
-    (``None``: not set); ``trustkit`` the TrustKit settings in effect, if any.
+    as Android applies it (``user`` or inline trust anchors turn an inherited one off;
+    ``None``: not set); ``trustkit`` the TrustKit settings in effect, if any.
     ``expires_between`` is the platform's real expiry window for the pin-set's
     date: the earliest and latest UTC instants at which the platform stops
     enforcing it (see :func:`pinset.formats._expiry.expiration_window`).

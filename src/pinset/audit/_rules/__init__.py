@@ -53,6 +53,7 @@ CHECKS: tuple[RuleFunction, ...] = (
     policy.pin_set_expiring,
     policy.include_subdomains_public_suffix,
     policy.overlapping_rules,
+    policy.ct_only,
     policy.report_uri_cleartext,
     policy.report_uri_on_pinned_host,
     live.live_fetch_failed,

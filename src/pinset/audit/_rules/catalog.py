@@ -92,6 +92,10 @@ RULES: dict[str, Rule] = {
              "keep one source of pins: generate both from pinset.toml (pinset export)"),
         Rule("config-error", "error", "the config does not load",
              "fix the config so that it loads (pinset import shows the same error)"),
+        Rule("ct-only", "info",
+             "a require-ct domain with no pins: any publicly trusted certificate that embeds "
+             "enough valid SCTs passes",
+             "keep it CT-only where pins are too rigid; pin your key and a backup for more"),
         Rule("ct-insufficient", "error",
              "a require-ct domain's live chain does not meet the CT policy (embedded SCTs)",
              "have the CA embed SCTs from enough logs (pinset ct check), or drop require-ct"),

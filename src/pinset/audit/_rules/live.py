@@ -16,7 +16,7 @@ from cryptography import x509
 from pinset.audit._model import Context, Finding, LiveChain, Subject
 from pinset.audit._rules.catalog import finding
 from pinset.chain import cert_role
-from pinset.ct import MAX_LIST_AGE, check_chain, shipped_log_list
+from pinset.ct import MAX_LIST_AGE, check_chain, load_log_list
 from pinset.errors import PinsetError
 from pinset.pins import Pin, spki_pin
 from pinset.policy import DomainRule
@@ -101,8 +101,11 @@ def live_fetch_failed(rule: DomainRule, chain: LiveChain, context: Context) -> s
 
 @_per_chain("no-live-match")
 def no_live_match(rule: DomainRule, chain: LiveChain, context: Context) -> str | None:
-    """The chain matches none of the rule's pins: an enforcing client refuses this server."""
-    if chain.error is not None or not chain.certificates or matches(rule, chain):
+    """The chain matches none of the rule's pins: an enforcing client refuses this server.
+
+    A CT-only rule has no pins to match: ``ct-insufficient`` judges its chain.
+    """
+    if rule.ct_only or chain.error is not None or not chain.certificates or matches(rule, chain):
         return None
     served = ", ".join(str(_pin_of(c)) for c in chain.certificates)
     return f"no pin matches the chain (served keys: {served}); users would be locked out"
@@ -151,10 +154,13 @@ def root_only_pins(rule: DomainRule, chain: LiveChain, context: Context) -> str 
 
 @_per_chain("ct-insufficient")
 def ct_insufficient(rule: DomainRule, chain: LiveChain, context: Context) -> str | None:
-    """A ``require-ct`` domain whose leaf lacks enough valid embedded SCTs (default log list)."""
+    """A ``require-ct`` domain whose leaf lacks enough valid embedded SCTs.
+
+    Checked against the run's log list (``--log-list``; default: the shipped one).
+    """
     if not rule.require_ct or chain.error is not None or not chain.certificates:
         return None
-    logs = shipped_log_list()
+    logs = load_log_list(context.ct_logs)
     result = check_chain(chain.certificates, logs, now=context.now)
     if result.compliant:
         return None

@@ -19,6 +19,7 @@ from pinset.hosts import parent_domains
 from pinset.policy import DomainRule
 
 __all__ = [
+    "ct_only",
     "include_subdomains_public_suffix",
     "overlapping_rules",
     "pin_set_expired",
@@ -101,6 +102,18 @@ def include_subdomains_public_suffix(subject: Subject, context: Context) -> Iter
                 "include-subdomains-public-suffix",
                 f"{rule.pattern} is a public suffix: including its subdomains pins every "
                 "site registered under it",
+                **subject.where(rule),
+            )
+
+
+def ct_only(subject: Subject, context: Context) -> Iterator[Finding]:
+    """A ``require-ct`` rule without pins: Certificate Transparency alone guards it."""
+    for rule in _pinned(subject):
+        if rule.ct_only:
+            yield finding(
+                "ct-only",
+                f"{rule.pattern} pins no key and requires Certificate Transparency alone: "
+                "a certificate any trusted CA issues passes once it embeds enough valid SCTs",
                 **subject.where(rule),
             )
 

@@ -43,7 +43,7 @@ def missing_backup_pin(
     """
     backup_needed = rule.enforce if written.backup_needed is None else written.backup_needed
     real = [p for p in rule.pins if not p.is_placeholder]
-    if rule.placeholder_only or not backup_needed or len(real) >= 2:
+    if rule.placeholder_only or rule.ct_only or not backup_needed or len(real) >= 2:
         return
     accepted = written.single_pin_accepted
     yield finding(
@@ -122,9 +122,10 @@ def no_expiration(rule: DomainRule, written: WrittenPins, source: str | None) ->
     """No expiration date, where nothing else (HPKP's ``max-age``) bounds the pins' life."""
     if rule.expiration is not None or written.lifetime is not None:
         return
+    what = "its CT requirement is" if rule.ct_only else "the pins are"
     yield finding(
         "no-expiration",
-        f"{rule.pattern} has no expiration: the pins are enforced until the app is updated",
+        f"{rule.pattern} has no expiration: {what} enforced until the app is updated",
         fix=written.expiration_fix or "this format cannot expire pins; plan key rotation ahead",
         domain=rule.pattern,
         source=source,

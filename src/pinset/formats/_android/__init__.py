@@ -209,14 +209,27 @@ def _carve_parent(policy: Policy, rule: DomainRule) -> DomainRule | None:
 
 
 def _domain_config(
-    rule: DomainRule, children: dict[str, list[DomainRule]], depth: int, *, trustkit: bool
+    rule: DomainRule,
+    children: dict[str, list[DomainRule]],
+    depth: int,
+    *,
+    trustkit: bool,
+    parent_ct: bool = False,
 ) -> Iterable[str]:
     pad = _INDENT * depth
     inner = _INDENT * (depth + 1)
     yield f"{pad}<domain-config>"
     include = "true" if rule.include_subdomains else "false"
     yield f'{inner}<domain includeSubdomains="{include}">{escape(rule.name)}</domain>'
-    if rule.exclude:
+    ct = rule.require_ct and not rule.exclude
+    if not trustkit and ct:
+        yield f'{inner}<certificateTransparency enabled="true" />'
+    elif not trustkit and parent_ct:
+        # A nested config inherits the parent's CT: an exclusion turns it off with the pins.
+        yield f'{inner}<certificateTransparency enabled="false" />'
+    if rule.ct_only:
+        pass  # CT alone: no <pin-set>, which Android would read as "pin nothing" anyway
+    elif rule.exclude:
         yield f"{inner}<pin-set />"
         if trustkit:
             # TrustKit-Android refuses an empty pin-set that it is told to enforce.
@@ -246,5 +259,5 @@ def _domain_config(
             else:
                 yield tag + " />"
     for child in children.get(rule.name, ()):
-        yield from _domain_config(child, children, depth + 1, trustkit=trustkit)
+        yield from _domain_config(child, children, depth + 1, trustkit=trustkit, parent_ct=ct)
     yield f"{pad}</domain-config>"

@@ -60,6 +60,23 @@ class _Mapper:
                 return getattr(node, attr)
         return None
 
+    def requires_ct(self, config: Config) -> bool:
+        """Whether Android requires CT for ``config``'s domains (``<certificateTransparency>``).
+
+        Android's order, per config from the innermost out: the element's ``enabled``
+        decides; else trust anchors ``user`` or inline (``@raw/...``) turn CT off; else the
+        parent's (up to ``<base-config>``) decides. Nothing says: off, as on Android 16 (an
+        app that targets Android 17 gets CT by default, which a file cannot say).
+        """
+        for node in [*ancestors(config), self.doc.base]:
+            if node is None:
+                continue
+            if node.certificate_transparency is not None:
+                return node.certificate_transparency
+            if any(a.src != "system" for a in node.anchors or ()):
+                return False
+        return False
+
     def anchors(self, config: Config) -> tuple[TrustAnchor, ...]:
         value = self.inherited(config, "anchors")
         return value if isinstance(value, tuple) else ()
@@ -99,7 +116,10 @@ class _Mapper:
             for name, include, line in config.domains:
                 lines[name] = line
                 domains.append(self.domain_facts(config, name, include, line, pin_set, tk))
-                if pin_set is None:
+                if pin_set is None and self.requires_ct(config) and not self.trustkit:
+                    # No pins, CT required: CT alone guards the domain.
+                    rules.append(DomainRule(name, include_subdomains=include, require_ct=True))
+                elif pin_set is None:
                     unpinned.append((name, include, line))
                 elif not pin_set.pins:
                     rules.append(DomainRule(name, include_subdomains=include, exclude=True))
@@ -154,6 +174,7 @@ class _Mapper:
             expiration=pin_set.expiration,
             enforce=enforce,
             report_uris=uris,
+            require_ct=self.requires_ct(config) and not self.trustkit,
         )
         self.written.append(written)
         return rule
@@ -325,7 +346,8 @@ class _Mapper:
             pin_texts=tuple(t.strip() for t in pin_set.texts) if pin_set else (),
             expiration_text=pin_set.expiration_text if pin_set else None,
             line=line,
-            certificate_transparency=ct if isinstance(ct, bool) else None,
+            # As Android decides it (user or inline anchors turn it off); None: nothing says.
+            certificate_transparency=None if ct is None else self.requires_ct(config),
             trustkit=tk,
             # Android and TrustKit-Android read the date at the device's local midnight.
             expires_between=expiration_window(pin_set.expiration, "device")

@@ -5,6 +5,13 @@ arrays of ``{SPKI-SHA256-BASE64: <base64>}``, and may set ``NSIncludesSubdomains
 Apple applies ``NSIncludesSubdomains`` to names *one* label below the domain only;
 pinset's ``include-subdomains`` covers every depth, so export warns about it.
 
+``NSExceptionDomains/<name>/NSRequiresCertificateTransparency = true`` is read as
+``require-ct`` on the domain: its pinned rule, or a CT-only rule (no pins) when the
+domain is not pinned. Apple calls the key obsolete (iOS enforces its CT policy on
+every publicly trusted certificate since iOS 12.1.1) and says not to use it, so
+export never writes it; a CT-only rule is left out of ``NSPinnedDomains`` with a
+warning (:func:`pinset.formats.dumps`).
+
 ATS has no expiration, no report-only mode, no report URIs and no exclusions.
 Export writes pins without an expiration (with a warning: iOS keeps enforcing
 them), drops report URIs (with a warning: nothing is reported), and refuses
@@ -14,6 +21,7 @@ enforcement, or pinning a carved-out host, could lock users out.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from collections.abc import Mapping
@@ -49,6 +57,8 @@ INCLUDES = "NSIncludesSubdomains"
 CA = "NSPinnedCAIdentities"
 LEAF = "NSPinnedLeafIdentities"
 SPKI = "SPKI-SHA256-BASE64"
+EXCEPTIONS = "NSExceptionDomains"
+REQUIRES_CT = "NSRequiresCertificateTransparency"
 _DOMAIN_KEYS = (INCLUDES, CA, LEAF)
 _DOMAINS: KeyPath = (ATS, PINNED)
 _KINDS: dict[str, Literal["ca", "leaf"]] = {CA: "ca", LEAF: "leaf"}
@@ -71,7 +81,8 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     """
     plist = PlistText(data, source=source)
     pinned = _pinned_domains(plist)
-    if pinned is None:
+    ct_domains = _ct_domains(plist)
+    if pinned is None and not ct_domains:
         finding = Finding(
             "no-pinned-domains",
             "info",
@@ -86,11 +97,12 @@ def loads(data: str | bytes, *, source: str | None = None) -> Imported:
     def name_of(path: KeyPath, raw: str) -> str:
         return host_name(raw, source=source, line=plist.line(path), key=PINNED)
 
-    domains = plist.domains(_DOMAINS, pinned, name_of, hint="merge the two entries into one")
+    domains = plist.domains(_DOMAINS, pinned or {}, name_of, hint="merge the two entries into one")
     entries, identities = [], {}
     for path, name, entry in domains:
         read, identities[name] = _read_entry(plist, path, name, entry)
         entries.append(read)
+    entries = _with_ct(plist, entries, ct_domains)
     platform = {"identities": identities, "binary": plist.binary}
     return entries_imported(entries, FORMAT, source, findings=plist.findings, platform=platform)
 
@@ -107,6 +119,73 @@ def _pinned_domains(plist: PlistText) -> dict[str, Any] | None:
     if pinned is not None and not isinstance(pinned, dict):
         raise plist.error(f"{PINNED} must be a dictionary of domain names", _DOMAINS)
     return pinned
+
+
+def _ct_domains(plist: PlistText) -> dict[str, tuple[bool, int | None]]:
+    """Domains of ``NSExceptionDomains`` with ``NSRequiresCertificateTransparency`` true.
+
+    Name → (its ``NSIncludesSubdomains``, line). The other exception keys are not
+    pinning and are not read.
+    """
+    root = plist.root
+    ats = root.get(ATS, {}) if isinstance(root, dict) else {}
+    exceptions = ats.get(EXCEPTIONS) if isinstance(ats, dict) else None
+    if exceptions is None:
+        return {}
+    if not isinstance(exceptions, dict):
+        raise plist.error(f"{EXCEPTIONS} must be a dictionary of domain names", (ATS, EXCEPTIONS))
+    found: dict[str, tuple[bool, int | None]] = {}
+    for raw, entry in exceptions.items():
+        if not isinstance(entry, dict) or REQUIRES_CT not in entry:
+            continue
+        path: KeyPath = (ATS, EXCEPTIONS, raw)
+        value = entry[REQUIRES_CT]
+        if not isinstance(value, bool):
+            raise plist.error(f"{REQUIRES_CT} must be <true/> or <false/>", (*path, REQUIRES_CT))
+        include = entry.get(INCLUDES, False)
+        if not isinstance(include, bool):
+            raise plist.error(f"{INCLUDES} must be <true/> or <false/>", (*path, INCLUDES))
+        if value:
+            name = host_name(raw, source=plist.source, line=plist.line(path), key=EXCEPTIONS)
+            found[name] = (include, plist.line((*path, REQUIRES_CT)))
+    return found
+
+
+def _with_ct(
+    plist: PlistText, entries: list[DomainEntry], ct_domains: dict[str, tuple[bool, int | None]]
+) -> list[DomainEntry]:
+    """``entries`` with ``require_ct`` set from ``NSRequiresCertificateTransparency``.
+
+    A pinned domain keeps its pins and requires CT too; a domain that is not pinned
+    becomes a CT-only rule. Each gets an info finding: Apple calls the key obsolete.
+    """
+    out: list[DomainEntry] = []
+    for entry in entries:
+        if entry.rule.name in ct_domains:
+            rule = dataclasses.replace(entry.rule, require_ct=True)
+            entry = dataclasses.replace(entry, rule=rule)
+        out.append(entry)
+    pinned = {entry.rule.name for entry in entries}
+    for name, (include, line) in sorted(ct_domains.items()):
+        if name not in pinned:
+            rule = DomainRule(name, include_subdomains=include, require_ct=True)
+            facts = PlatformDomain(name, include_subdomains=include, line=line)
+            out.append(DomainEntry(rule, facts, None))
+        plist.findings.append(
+            Finding(
+                "ats-ct-key-obsolete",
+                "info",
+                f"{REQUIRES_CT} on {name} is read as require-ct"
+                + ("" if name in pinned else " (a CT-only rule: the domain is not pinned)")
+                + "; Apple calls the key obsolete: iOS enforces its CT policy on every "
+                "publicly trusted certificate since iOS 12.1.1, so export does not write it",
+                domain=name,
+                fix=f"remove {REQUIRES_CT}; keep require-ct in the pinset policy",
+                source=plist.source,
+                line=line,
+            )
+        )
+    return out
 
 
 def _read_entry(
