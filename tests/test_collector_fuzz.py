@@ -70,6 +70,8 @@ OPERATIONS = (
     ("POST", "/v1/tallies"),
     ("GET", "/v1/summary"),
     ("GET", "/v1/adoption"),
+    ("POST", "/v1/update-events"),
+    ("GET", "/v1/update-events"),
     ("GET", "/v1/reports"),
     ("GET", "/v1/chains"),
     ("GET", "/v1/alerts"),

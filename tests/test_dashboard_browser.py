@@ -9,6 +9,7 @@ downloads a browser). A screenshot goes to ``$PINSET_ARTIFACTS`` (default
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -512,5 +513,42 @@ def test_dashboard_shows_failure_rates_and_a_rate_alert(tmp_path: Path, page: An
         assert "Failure rate alert" in banner.inner_text()
         assert banner.locator("li[data-rate-hostname]").count() == 1
         assert banner.locator("li[data-rate-hostname='api.example.com']").count() == 1
+    finally:
+        collector.close()
+
+
+@pytest.mark.browser
+def test_dashboard_shows_refused_bundles_and_failing_checks(tmp_path: Path, page: Any) -> None:
+    collector = Collector(tmp_path / "events.db")
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    refused = {
+        "pinset-update-event": "bundle-refused",
+        "reason": "bad-signature",
+        "detail": "the signature does not match the payload",
+        "app-id": "com.example.bank",
+        "source": "https://pins.example.net/v1/pins/com.example.bank",
+        "date-time": now,
+        "bundle-sha256": "ab" * 32,
+    }
+    failed = {
+        "pinset-update-event": "fetch-failed",
+        "reason": "timeout",
+        "detail": "timed out",
+        "app-id": "com.example.bank",
+        "source": "https://pins.example.net/v1/pins/com.example.bank",
+        "date-time": now,
+    }
+    try:
+        for body in (refused, refused, refused, failed):
+            assert collector.post(body, "/v1/update-events") == 202
+        page.goto(f"{collector.url}/?token={TOKEN}")
+        _loaded(page)
+        rows = page.locator("#update-events-table tbody tr[data-event-kind]")
+        _expect(rows).to_have_count(2)
+        first = rows.nth(0)  # most first
+        assert first.get_attribute("data-event-reason") == "bad-signature"
+        cells = first.locator("td").all_inner_texts()
+        assert cells[:4] == ["com.example.bank", "bundle refused", "bad-signature", "3"]
+        assert rows.nth(1).locator("td").all_inner_texts()[1:4] == ["check failed", "timeout", "1"]
     finally:
         collector.close()

@@ -423,9 +423,16 @@ def test_rotation_by_bundle_then_kill_switch(
     assert sink.received.wait(10)
     reporter = stale.pinset_observers[0]
     reporter.flush(10)  # type: ignore[attr-defined]
-    reasons = [(b["pinset-reason"], b["validation-result"]) for b in sink.bodies]
+    # The stale app's failed check went to the same collector as an update event.
+    assert stale_source.observers[0].flush(10)  # type: ignore[attr-defined]
+    events = [b for b in sink.bodies if "pinset-update-event" in b]
+    assert [(e["pinset-update-event"], e["reason"]) for e in events] == [
+        ("fetch-failed", "http-status")
+    ]
+    reports = [b for b in sink.bodies if "pinset-update-event" not in b]
+    reasons = [(b["pinset-reason"], b["validation-result"]) for b in reports]
     assert reasons == [("pin-mismatch", 1), ("kill-switch", 1)]
-    report = sink.bodies[-1]
+    report = reports[-1]
     assert report["hostname"] == APP
     assert report["enforce-pinning"] is False
     for ctx, source in ((stale, stale_source), (fresh, fresh_source)):

@@ -1,4 +1,4 @@
-"""The HTTP API: ``POST /v1/report`` and ``/v1/tallies`` (open), the token-guarded reads."""
+"""The HTTP API: ``POST /v1/report``, ``/v1/tallies``, ``/v1/update-events`` (open), the reads."""
 
 from __future__ import annotations
 
@@ -31,8 +31,18 @@ from pinset.collector._tallies import (
     parse_tallies,
     store_tallies,
 )
+from pinset.collector._update_events import (
+    MAX_SOURCE,
+    UPDATE_EVENTS_PATH,
+    event_summary,
+    list_events,
+    parse_event,
+    store_event,
+)
+from pinset.reporting import EVENT_KEY, EVENT_KINDS, MAX_DETAIL
+from pinset.updates import FETCH_REASONS, REASONS
 
-__all__ = ["REPORT_SCHEMA", "TALLY_SCHEMA", "router"]
+__all__ = ["REPORT_SCHEMA", "TALLY_SCHEMA", "UPDATE_EVENT_SCHEMA", "router"]
 
 log = logging.getLogger("pinset.collector")
 
@@ -96,6 +106,25 @@ TALLY_SCHEMA: dict[str, Any] = {
 }
 
 
+_VERSION = {"type": ["integer", "null"], "minimum": 1, "maximum": 2**63 - 1}
+UPDATE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A refused pin-set bundle or a failed update check (pinset UpdateEvent).",
+    "required": [EVENT_KEY, "reason", "source", "date-time"],
+    "properties": {
+        EVENT_KEY: {"type": "string", "enum": list(EVENT_KINDS)},
+        "reason": {"type": "string", "enum": sorted({*REASONS, *FETCH_REASONS})},
+        "detail": {"type": "string", "maxLength": MAX_DETAIL},
+        "version": _VERSION,
+        "app-id": _OPTIONAL_TEXT,
+        "source": {"type": "string", "maxLength": MAX_SOURCE},
+        "date-time": {"type": "string", "format": "date-time"},
+        "pin-set-version": _VERSION,
+        "bundle-sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
+    },
+}
+
+
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
     """The OpenAPI ``requestBody`` of a route that reads its JSON body itself."""
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
@@ -154,6 +183,38 @@ async def post_tallies(request: Request) -> Response:
         detail = f"the database did not take the tallies: {type(exc).__name__}"
         return _refused(503, "storage", detail, retry_after=RETRY_UNAVAILABLE)
     return JSONResponse({"status": "accepted", "domains": len(batch.domains)}, status_code=202)
+
+
+@router.post(
+    UPDATE_EVENTS_PATH,
+    status_code=202,
+    summary="Receive one refused pin-set bundle or failed update check",
+    openapi_extra=_json_body(UPDATE_EVENT_SCHEMA),
+    responses=_POST_ERRORS,
+)
+async def post_update_event(request: Request) -> Response:
+    """Store the event (repeats within the hour are counted); 202 once committed."""
+    c = _collector(request)
+    address = request.client.host if request.client else "unknown"
+    if not c.limiter.allow(address):
+        return _refused(429, "rate-limited", "too many posts from this address", retry_after=1)
+    length = request.headers.get("content-length")
+    try:
+        data = await read_json(c.settings.max_body, length, request.stream(), "an update event")
+    except Refused as refused:
+        return _refused(refused.status, refused.error, refused.detail)
+    now = int(c.clock())
+    try:
+        event = parse_event(data, now=now)
+    except ReportError as exc:
+        return _refused(400, exc.reason, str(exc))
+    try:
+        new = await run_in_threadpool(store_event, c.engine, event, received=now)
+    except Exception as exc:
+        log.warning("update event not stored: %s", exc)
+        detail = f"the database did not take the event: {type(exc).__name__}"
+        return _refused(503, "storage", detail, retry_after=RETRY_UNAVAILABLE)
+    return JSONResponse({"status": "accepted", "new": new}, status_code=202)
 
 
 def _refused(status: int, error: str, detail: str, *, retry_after: int | None = None) -> Response:
@@ -286,6 +347,36 @@ def get_alerts(c: Guarded) -> dict[str, Any]:
             conn, now=now, rate=settings.alert_rate, min_total=settings.alert_min_total
         )
         return out
+
+
+@router.get(
+    UPDATE_EVENTS_PATH,
+    summary="Refused bundles and failed update checks: per app and reason, and the newest rows",
+)
+def get_update_events(
+    c: Guarded,
+    app_id: Annotated[str | None, Query(max_length=255, description="Default: every app.")] = None,
+    kind: Annotated[str | None, Query(pattern="^(bundle-refused|fetch-failed)$")] = None,
+    reason: Annotated[str | None, Query(max_length=32)] = None,
+    since: Annotated[str | None, Query(description=_TIME + " Default: 7 days ago.")] = None,
+    until: Annotated[str | None, Query(description=_TIME + " Default: now.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[
+        int | None, Query(ge=1, le=2**62, description="next_cursor of the previous page")
+    ] = None,
+) -> dict[str, Any]:
+    start, end = _range(c, since, until, 7 * 86400)
+    which = {"app_id": app_id, "kind": kind, "reason": reason}
+    with c.engine.connect() as conn:
+        summary = event_summary(conn, since=start, until=end, **which)
+        page = list_events(conn, since=start, until=end, limit=limit, cursor=cursor, **which)
+    return {
+        "since": queries.iso(start),
+        "until": queries.iso(end),
+        "total": sum(row["count"] for row in summary),
+        "by_app_and_reason": summary,
+        **page,
+    }
 
 
 @router.get(

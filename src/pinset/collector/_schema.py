@@ -8,6 +8,8 @@ and ``chain_pins`` are roll-ups the writer keeps in the same transaction, so tha
 summaries, alerts and chains read a few thousand rows instead of every report.
 ``verdict_tallies`` holds the opt-in verdict counts clients post to ``/v1/tallies``:
 the denominators of failure rates and the traffic shares of ``/v1/adoption``.
+``update_events`` holds the refused bundles and failed update checks apps post to
+``/v1/update-events``: one row per distinct event and hour, with a ``count``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "failure_minutes",
     "metadata",
     "reports",
+    "update_events",
     "verdict_tallies",
 ]
 
@@ -119,4 +122,28 @@ verdict_tallies = sa.Table(
     sa.Column("report_only_mismatch", sa.BigInteger, nullable=False),
     sa.Column("expired", sa.BigInteger, nullable=False),
     sa.Index("ix_verdict_tallies_interval_start", "interval_start"),
+)
+
+update_events = sa.Table(
+    "update_events",
+    metadata,
+    # One row per (event, hour of receipt): posts of the same event (same kind, reason,
+    # source, versions, app and refused bytes; dedup_key) in one hour add to ``count``.
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("dedup_key", sa.String(64), nullable=False),
+    sa.Column("hour", sa.BigInteger, nullable=False),
+    sa.Column("first_seen", sa.BigInteger, nullable=False),
+    sa.Column("last_seen", sa.BigInteger, nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("detail", sa.String(500), nullable=False),
+    sa.Column("date_time", sa.BigInteger, nullable=False),
+    sa.Column("source", sa.String(1024), nullable=False),
+    sa.Column("app_id", sa.String(255)),
+    sa.Column("version", sa.BigInteger),
+    sa.Column("pin_set_version", sa.BigInteger),
+    sa.Column("bundle_sha256", sa.String(64)),
+    sa.Index("ux_update_events_key_hour", "dedup_key", "hour", unique=True),
+    sa.Index("ix_update_events_last_seen", "last_seen"),
 )

@@ -33,7 +33,7 @@ from pinset.updates._document import (
 from pinset.updates._fetch import FETCH_REASONS, FetchFailure, FetchReason
 from pinset.updates._sign import sign_bundle
 from pinset.updates._signing import TrustedKey, load_trusted_keys, verify_signature
-from pinset.updates._source import UpdateSource, UpdateStatus
+from pinset.updates._source import UpdateObserver, UpdateSource, UpdateStatus
 from pinset.updates._store import BundleStore, StoredBundle
 from pinset.updates._verify import REASONS, BundleResult, apply_bundle, verify_bundle
 
@@ -53,6 +53,7 @@ __all__ = [
     "Payload",
     "StoredBundle",
     "TrustedKey",
+    "UpdateObserver",
     "UpdateSource",
     "UpdateStatus",
     "apply_bundle",

@@ -7,14 +7,17 @@ and keeps the *effective* policy: the embedded one with the stored bundle applie
 :class:`~pinset.enforce.PolicyFeed` protocol, so enforcement never imports this module.
 
 Nothing a fetch or a bundle does can lower the protection: a failed fetch and a
-refused bundle keep the last good state; each is logged (logger ``pinset.updates``)
-and recorded in :attr:`UpdateSource.status`.
+refused bundle keep the last good state; each is logged (logger ``pinset.updates``),
+recorded in :attr:`UpdateSource.status`, and handed to the source's observers as a
+:class:`~pinset.reporting.UpdateEvent` (by default, one
+:class:`~pinset.reporting.UpdateEventReporter` that posts it to the collector).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 import os
 import ssl
@@ -26,6 +29,7 @@ from urllib.parse import urlsplit
 from pinset.enforce import PolicyListener, ssl_context
 from pinset.errors import ConfigError
 from pinset.policy import Policy
+from pinset.reporting import UpdateEvent, UpdateEventReporter, update_events_url
 from pinset.updates._fetch import FetchFailure, fetch_file, fetch_url
 from pinset.updates._signing import PublicKey, TrustedKey, load_trusted_keys
 from pinset.updates._store import BundleStore
@@ -36,6 +40,8 @@ __all__ = ["UpdateSource", "UpdateStatus"]
 log = logging.getLogger("pinset.updates")
 
 Clock = Callable[[], dt.datetime]
+#: Called with each refused bundle and failed check, on the thread that ran the check.
+UpdateObserver = Callable[[UpdateEvent], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,15 @@ class UpdateSource:
     it never follows a redirect or a proxy. ``timeout`` bounds each fetch.
     ``clock`` returns the current UTC time (tests move it).
 
-    Call :meth:`close` (or use ``with``) to stop the background thread.
+    ``observers``: callables given an :class:`~pinset.reporting.UpdateEvent` for each
+    refused bundle and failed check (they must return quickly: they run inside the
+    check). Left out, the source makes one :class:`~pinset.reporting.UpdateEventReporter`
+    when the embedded policy's first report URI is a pinset collector's (ends in
+    ``/report``), as :func:`pinset.ssl_context` makes the default failure reporter;
+    ``observers=()`` sends nothing.
+
+    Call :meth:`close` (or use ``with``) to stop the background thread (and the
+    event reporter the source made).
     """
 
     def __init__(
@@ -93,6 +107,7 @@ class UpdateSource:
         cadata: str | bytes | None = None,
         timeout: float = 10.0,
         clock: Clock | None = None,
+        observers: Iterable[UpdateObserver] | None = None,
     ) -> None:
         self.location = location
         self.url: str | None = None
@@ -119,6 +134,8 @@ class UpdateSource:
         self._policy: Policy | None = None
         self._status = UpdateStatus()
         self._listeners: list[PolicyListener] = []
+        self._observers: list[UpdateObserver] | None = None if observers is None else [*observers]
+        self._reporter: UpdateEventReporter | None = None  # the one the source made, if any
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if policy is not None:
@@ -134,6 +151,11 @@ class UpdateSource:
             self._require()
             assert self._policy is not None
             return self._policy
+
+    @property
+    def observers(self) -> tuple[UpdateObserver, ...]:
+        """Who is told of refused bundles and failed checks (the default reporter included)."""
+        return tuple(self._observers or ())
 
     @property
     def status(self) -> UpdateStatus:
@@ -169,6 +191,8 @@ class UpdateSource:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+        if self._reporter is not None:
+            self._reporter.close(timeout)
 
     def __enter__(self) -> UpdateSource:
         return self
@@ -198,6 +222,10 @@ class UpdateSource:
                 )
             return
         self._embedded = embedded
+        if self._observers is None:
+            url = update_events_url(embedded)
+            self._reporter = None if url is None else UpdateEventReporter(url)
+            self._observers = [] if self._reporter is None else [self._reporter]
         if self.url is not None:
             # Pinned by the embedded policy, never by a bundle; no reporter of its own.
             self._fetch_context = ssl_context(
@@ -224,6 +252,7 @@ class UpdateSource:
             log.warning("pin update check failed (%s): %s", data.reason, data.detail)
         else:
             outcome = self._offer(data, now)
+        in_effect = self._status.version
         status = dataclasses.replace(self._status, checked=now, last=outcome)
         if isinstance(outcome, FetchFailure):
             status = dataclasses.replace(status, failure=outcome)
@@ -231,7 +260,52 @@ class UpdateSource:
             status = dataclasses.replace(status, refused=outcome)
         self._status = status
         self._settle(now)  # also drops a stored bundle that has expired since
+        if not outcome.valid:
+            self._tell_observers(outcome, data, now, in_effect)
         return outcome
+
+    def _tell_observers(
+        self,
+        outcome: BundleResult | FetchFailure,
+        data: bytes | FetchFailure,
+        now: dt.datetime,
+        in_effect: int | None,
+    ) -> None:
+        if not self._observers:
+            return
+        source = "file" if self.url is None else self.url
+        detail = outcome.detail
+        if self.url is None:  # a path names the user's disk: it stays on the device
+            detail = detail.replace(os.fspath(self.location), "<file>")
+        if isinstance(outcome, FetchFailure):
+            event = UpdateEvent(
+                "fetch-failed",
+                outcome.reason,
+                detail,
+                now,
+                source,
+                app_id=self.app_id,
+                pin_set_version=in_effect,
+            )
+        else:
+            assert outcome.reason is not None
+            assert isinstance(data, bytes)
+            event = UpdateEvent(
+                "bundle-refused",
+                outcome.reason,
+                detail,
+                now,
+                source,
+                version=outcome.version,
+                app_id=self.app_id if self.app_id is not None else outcome.app_id,
+                pin_set_version=in_effect,
+                bundle_sha256=hashlib.sha256(data).hexdigest(),
+            )
+        for observer in self._observers:
+            try:
+                observer(event)
+            except Exception:
+                log.exception("pin update observer %r failed", observer)
 
     def _offer(self, data: bytes, now: dt.datetime) -> BundleResult:
         assert self._embedded is not None

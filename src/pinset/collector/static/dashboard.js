@@ -363,6 +363,28 @@
     });
   }
 
+  /* ---------- update events (refused bundles, failing update checks) ---------- */
+
+  var EVENT_NAMES = { "bundle-refused": "bundle refused", "fetch-failed": "check failed" };
+
+  function renderUpdateEvents(data) {
+    var body = $("update-events-table").querySelector("tbody");
+    clear(body);
+    var items = (data && data.by_app_and_reason) || [];
+    if (!items.length) {
+      body.appendChild(el("tr", null, el("td", { colspan: 5, "class": "empty", text: "No refused bundle and no failing update check in this period." })));
+    }
+    items.forEach(function (r) {
+      body.appendChild(el("tr", { "data-event-kind": r.kind, "data-event-reason": r.reason }, [
+        el("td", { "data-label": "App", text: r.app_id === null ? "(none)" : r.app_id }),
+        el("td", { "data-label": "Event", text: EVENT_NAMES[r.kind] || String(r.kind) }),
+        el("td", { "data-label": "Reason", text: r.reason }),
+        el("td", { "class": "num", "data-label": "Count", text: fmtInt(r.count) }),
+        el("td", { "data-label": "Last seen (UTC)", text: isoText(r.last_seen) })
+      ]));
+    });
+  }
+
   /* ---------- chains ---------- */
 
   function pinDigest(text) {
@@ -529,6 +551,7 @@
       api("/v1/alerts").then(renderAlerts),
       api("/v1/summary", range).then(renderSummary),
       api("/v1/chains", { since: range.since, limit: 10 }).then(renderChains),
+      api("/v1/update-events", { since: range.since, limit: 1 }).then(renderUpdateEvents),
       loadReports()
     ];
     return Promise.allSettled(jobs).then(function (results) {
