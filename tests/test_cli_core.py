@@ -160,10 +160,11 @@ def test_unreadable_password_file_is_a_usage_error(
 
 @pytest.mark.parametrize(
     "argv",
-    [["pin"], ["pin", "x.pem", "--timeout", "0"], ["pin", "x.pem", "--nope"]],
-    ids=["no-target", "timeout-0", "unknown-option"],
+    [["pin"], ["pin", "x.pem", "--timeout", "0"], ["pin", "x.pem", "--nope"], ["pin", "-v", "x"]],
+    ids=["no-target", "timeout-0", "unknown-option", "verbose-after-the-command"],
 )
 def test_pin_usage_errors_exit_2(argv: list[str], capsys: Capture) -> None:
+    # argparse's messages, not click's; the status is the same (2).
     assert _core.run(argv) == ExitStatus.USAGE
     assert "error" in capsys.readouterr().err
 
@@ -264,7 +265,8 @@ class NoClick(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, NoClick())
 from pinset.cli import main
 status = main(sys.argv[1:])
-loaded = [n for n in sys.modules if n == "click" or n.startswith(("click.", "rich"))]
+heavy = ("click", "rich", "asyncio", "pinset.chain._fetch")
+loaded = [n for n in sys.modules if n.startswith(heavy)]
 print(json.dumps({"status": status, "loaded": loaded}), file=sys.stderr)
 """
 

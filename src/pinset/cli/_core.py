@@ -108,7 +108,9 @@ def run(argv: Sequence[str]) -> int:
     """Run ``pinset ARGV`` without click; the exit status."""
     argv = list(argv)
     verbose = verbose_requested(argv)
-    args = [a for a in argv if a not in ("-v", "--verbose")]
+    args = argv
+    while args and args[0] in ("-v", "--verbose"):  # the group's option: before the command
+        args = args[1:]
     if not args or args[0] in ("-h", "--help"):
         print(help_text(), end="")
         return int(ExitStatus.OK if args else ExitStatus.USAGE)
