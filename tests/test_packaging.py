@@ -127,6 +127,18 @@ def test_wheel_carries_every_package_file(dist: Path) -> None:
     assert not [n for n in names if n.startswith(("tests/", "docs/")) or "__pycache__" in n]
     assert f"Version: {VERSION}\n" in metadata
     assert "Requires-Dist: cryptography>=42\n" in metadata
+    # The only core dependencies: cryptography, and tomllib's backport on 3.10; click is the
+    # cli extra's (the project's rule), and the core pinset runs without it.
+    core = [
+        line
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
+    assert core == [
+        "Requires-Dist: cryptography>=42",
+        'Requires-Dist: tomli>=2.0; python_version < "3.11"',
+    ]
+    assert 'Requires-Dist: click>=8.1; extra == "cli"\n' in metadata
     assert 'Requires-Dist: rich>=13.7; extra == "cli"\n' in metadata
 
 
@@ -164,8 +176,16 @@ def test_sdist_carries_tests_docs_and_ci_definitions_but_no_local_state(dist: Pa
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
 
+@pytest.fixture(scope="module")
+def cli_bin(dist: Path, wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``bin`` of a fresh venv with ``pinset[cli]``: the full, click, command line."""
+    return fresh_venv(
+        tmp_path_factory.mktemp("venvs") / "cli", wheelhouse, f"{wheel_of(dist)}[cli]"
+    )
+
+
 def test_core_install_runs_version_pin_and_import(
-    dist: Path, wheelhouse: Path, tmp_path: Path
+    dist: Path, wheelhouse: Path, cli_bin: Path, tmp_path: Path
 ) -> None:
     bin_dir = fresh_venv(tmp_path / "core", wheelhouse, str(wheel_of(dist)))
     work = tmp_path / "work"
@@ -174,12 +194,18 @@ def test_core_install_runs_version_pin_and_import(
         [sys.executable, "-m", "pip", "--python", str(bin_dir / "python"), "list"], cwd=work
     )
     names = {line.split()[0].lower() for line in listed.stdout.splitlines()[2:]}
-    assert {"pinset", "cryptography", "click"} <= names, listed.stdout
-    assert not names & {"rich", "defusedxml", "fastapi"}  # no extra
+    assert {"pinset", "cryptography"} <= names, listed.stdout
+    # The project's rule: cryptography is the only core dependency (cffi, pycparser are its).
+    assert names <= {"pinset", "cryptography", "cffi", "pycparser", "tomli"}, listed.stdout
+    assert "click" not in names
 
-    version = run([str(bin_dir / "pinset"), "--version"], cwd=work)
-    assert version.returncode == 0, version.stderr
-    assert version.stdout == f"pinset, version {VERSION}\n"
+    def both(*argv: str) -> tuple[subprocess.CompletedProcess[str], ...]:
+        """``pinset ARGV`` on the core install and on the ``cli`` install, same directory."""
+        return tuple(run([str(where / "pinset"), *argv], cwd=work) for where in (bin_dir, cli_bin))
+
+    core, full = both("--version")
+    assert core.returncode == 0, core.stderr
+    assert core.stdout == full.stdout == f"pinset, version {VERSION}\n"
 
     imported = run(
         [
@@ -193,40 +219,49 @@ def test_core_install_runs_version_pin_and_import(
     assert Path(where).is_relative_to(tmp_path / "core"), where  # not the source tree
     assert version_seen == VERSION
 
-    leaf = TestPKI().leaf("api.example.com")
+    pki = TestPKI()
+    leaf = pki.leaf("api.example.com")
     (work / "leaf.pem").write_bytes(leaf.cert.public_bytes(serialization.Encoding.PEM))
+    (work / "chain.pem").write_bytes(leaf.cert_chain_pem.bytes())
     spki = leaf.cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     # RFC 7469 section 2.4: base64 of SHA-256 over the DER SubjectPublicKeyInfo.
     expected = "sha256/" + base64.b64encode(hashlib.sha256(spki).digest()).decode()
-    pinned = run([str(bin_dir / "pinset"), "pin", "leaf.pem"], cwd=work)
-    assert pinned.returncode == 0, pinned.stderr
-    assert expected in pinned.stdout
+    for argv in (["leaf.pem"], ["chain.pem"], ["chain.pem", "--json"]):
+        core, full = both("pin", *argv)
+        assert core.returncode == 0, core.stderr
+        assert expected in core.stdout
+        # The same text and JSON as the full command line prints for the same file.
+        assert (core.returncode, core.stdout, core.stderr) == (0, full.stdout, full.stderr)
 
-    missing = run([str(bin_dir / "pinset"), "pin", "nothing.pem"], cwd=work)
-    assert missing.returncode == 2
-    assert "nothing.pem" in missing.stderr
-    assert "Traceback" not in missing.stderr
+    core, full = both("pin", "nothing.pem")
+    assert core.returncode == full.returncode == 2
+    assert core.stderr == full.stderr
+    assert core.stderr.startswith("nothing.pem:\nerror: no such file"), core.stderr
+    assert "Traceback" not in core.stderr
     # One good file and one missing: the pins, then the error under its target, without rich.
     mixed = run([str(bin_dir / "pinset"), "pin", "leaf.pem", "nothing.pem"], cwd=work)
     assert mixed.returncode == 2
     assert expected in mixed.stdout
     assert mixed.stderr.startswith("nothing.pem:\nerror: no such file"), mixed.stderr
 
-    # A command that needs an extra says which one, with no traceback.
+    helped = run([str(bin_dir / "pinset"), "--help"], cwd=work)
+    assert helped.returncode == 0
+    assert "pinset pin TARGET..." in helped.stdout
+    assert "pip install 'pinset[cli]'" in helped.stdout
+
+    # Every other command names the extra that brings it, in one line, with no traceback.
     demo = run([str(bin_dir / "pinset"), "demo"], cwd=work)
     assert demo.returncode == 2
-    assert "needs rich, from the 'cli' extra" in demo.stderr
-    assert "pip install 'pinset[cli]'" in demo.stderr
-    assert "Traceback" not in demo.stderr
+    assert demo.stderr == (
+        "error: 'pinset demo' needs the 'cli' extra: pip install 'pinset[cli]' "
+        "(with pipx: pipx install --force 'pinset[cli]')\n"
+    )
 
 
-def test_cli_extra_runs_the_demo(dist: Path, wheelhouse: Path, tmp_path: Path) -> None:
-    bin_dir = fresh_venv(tmp_path / "cli", wheelhouse, f"{wheel_of(dist)}[cli]")
-    work = tmp_path / "work"
-    work.mkdir()
-    demo = run([str(bin_dir / "pinset"), "demo", "--json"], cwd=work)
+def test_cli_extra_runs_the_demo(cli_bin: Path, tmp_path: Path) -> None:
+    demo = run([str(cli_bin / "pinset"), "demo", "--json"], cwd=tmp_path)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert '"ok": true' in demo.stdout
 

@@ -1,17 +1,28 @@
-"""The click group, lazy command loading and the one place errors become exit codes."""
+"""The click group, lazy command loading, and click's errors as exit codes.
+
+The command table and the translation of every other error live in ``_shell.py``, which
+the core install's fallback (``_core.py``, no click) shares.
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import sys
 from typing import Any
 
 import click
 
 from pinset import __version__
-from pinset.errors import NetworkError, PinsetError
+from pinset.cli._shell import (
+    COMMANDS,
+    DEBUG_ENV,
+    EXTRA_OF_MODULE,
+    failure_status,
+    interrupted,
+    missing_extra,
+    verbose_requested,
+)
 from pinset.status import ExitStatus
 
 __all__ = [
@@ -24,36 +35,6 @@ __all__ = [
     "missing_extra",
     "run",
 ]
-
-#: Set to anything but ``0`` to print the traceback of every error, as ``-v`` does.
-DEBUG_ENV = "PINSET_DEBUG"
-
-
-# name -> (module, attribute, one-line help). Modules load only when their command runs.
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "pin": ("pinset.cli._pin", "command", "Print the SPKI pins of hosts and files."),
-    "keygen": ("pinset.cli._keygen", "command", "Make a backup or signing key, or a recovery kit."),
-    "init": ("pinset.cli._init", "command", "Write a policy from live chains plus backup pins."),
-    "check": ("pinset.cli._check", "command", "Connect with enforcement and print the verdict."),
-    "export": ("pinset.cli._export", "command", "Write a policy in a platform's format."),
-    "import": ("pinset.cli._import", "command", "Read a platform config into a pinset policy."),
-    "audit": ("pinset.cli._audit", "command", "Audit policies, live servers and mobile apps."),
-    "rotate": ("pinset.cli._rotate", "group", "Plan and check a key rotation."),
-    "bundle": ("pinset.cli._bundle", "group", "Sign and verify pin-set bundles."),
-    "ct": ("pinset.cli._ct", "group", "Check embedded SCTs against CT log lists."),
-    "mitm": ("pinset.cli._mitm", "command", "Attack a client with a forging proxy."),
-    "collector": (
-        "pinset.cli._collector",
-        "group",
-        "Run the pin-failure report collector (the 'collector' extra).",
-    ),
-    "demo": ("pinset.cli._demo", "command", "Play a full pinning scenario on loopback."),
-    "completion": (
-        "pinset.cli._completion",
-        "command",
-        "Print the shell completion script (bash, zsh, fish).",
-    ),
-}
 
 
 class Choice(click.Choice):  # type: ignore[type-arg]
@@ -160,26 +141,6 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-# The optional dependencies a command may import, and the extra that installs each. The core
-# install (cryptography, click) runs `pinset --version`, `pinset pin FILE` and completion.
-EXTRA_OF_MODULE: dict[str, str] = {
-    "rich": "cli",
-    "defusedxml": "cli",
-    "pyaxmlparser": "mobile",
-    "fastapi": "collector",
-    "uvicorn": "collector",
-    "sqlalchemy": "collector",
-    "alembic": "collector",
-    "psycopg": "collector",
-}
-
-
-def missing_extra(exc: ModuleNotFoundError) -> str | None:
-    """The extra that installs the module ``exc`` did not find, or None if no extra does."""
-    top = (exc.name or "").partition(".")[0]
-    return EXTRA_OF_MODULE.get(top)
-
-
 def _available(name: str) -> bool:
     return importlib.util.find_spec(COMMANDS[name][0]) is not None
 
@@ -202,104 +163,28 @@ def run(argv: list[str]) -> int:
     """Invoke the group; translate errors into messages and :class:`ExitStatus` codes.
 
     Tracebacks are shown with ``-v`` or with :data:`DEBUG_ENV` set (for a failure
-    in CI, where changing the command line is a commit away).
+    in CI, where changing the command line is a commit away). Errors that are not
+    click's are translated by :func:`pinset.cli._shell.failure_status`, as on a core
+    install without click.
     """
-    verbose = "-v" in argv or "--verbose" in argv or _debug_env()
     try:
         result: Any = cli.main(args=argv, prog_name="pinset", standalone_mode=False)
     except click.exceptions.Abort as exc:
         # click turns Ctrl-C (and end of input at a prompt) into Abort.
         if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
-            return _interrupted()
+            return interrupted()
         click.echo("Aborted.", err=True)
         return int(ExitStatus.USAGE)
     except click.ClickException as exc:
         exc.show()
         return int(ExitStatus.USAGE)
-    except PinsetError as exc:
-        _explain(exc, verbose)
-        return int(_status_of(exc))
-    except ModuleNotFoundError as exc:
-        extra = missing_extra(exc)
-        if extra is None:
-            raise
-        if verbose:
-            _print_traceback(exc)
-        top = (exc.name or "").partition(".")[0]
-        click.echo(
-            f"error: this command needs {top}, from the '{extra}' extra\n"
-            f"  fix: pip install 'pinset[{extra}]' (with pipx: pipx install --force "
-            f"'pinset[{extra}]')",
-            err=True,
-        )
-        return int(ExitStatus.USAGE)
     except KeyboardInterrupt:
-        return _interrupted()
-    except BrokenPipeError:
-        # `pinset pin ... | head`: the reader left; nothing more to say to it.
-        _silence_stdout()
-        return int(ExitStatus.OK)
-    except OSError as exc:
-        # A file the command opened itself (a FIFO, a full disk, ...): no traceback.
-        if verbose:
-            _print_traceback(exc)
-        where = f"\n  --> {exc.filename}" if getattr(exc, "filename", None) else ""
-        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
-        return int(ExitStatus.USAGE)
-    except Exception as exc:  # the last line of defence against tracebacks
-        if verbose:
-            _print_traceback(exc)
-        click.echo(
-            f"error: internal error: {type(exc).__name__}: {exc} (a bug in pinset: please "
-            f"report it with the traceback that -v or {DEBUG_ENV}=1 shows)",
-            err=True,
-        )
-        return int(ExitStatus.INTERNAL_ERROR)
+        return interrupted()
+    except Exception as exc:
+        return failure_status(exc, verbose_requested(argv))
     if isinstance(result, int):
         return result
     return int(ExitStatus.OK)
-
-
-def _debug_env() -> bool:
-    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
-
-
-def _interrupted() -> int:
-    click.echo("Interrupted.", err=True)
-    return int(ExitStatus.INTERRUPTED)
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
-def _status_of(exc: PinsetError) -> ExitStatus:
-    # PinMismatchError is imported here, not at the top: it loads ssl, and by now a
-    # mismatch has loaded it anyway.
-    from pinset.errors import PinMismatchError
-
-    if isinstance(exc, PinMismatchError):
-        return ExitStatus.CHECK_FAILED
-    if isinstance(exc, NetworkError):
-        return ExitStatus.NETWORK
-    return ExitStatus.USAGE
-
-
-def _print_traceback(exc: BaseException) -> None:
-    import traceback
-
-    traceback.print_exception(exc)
-
-
-def _explain(exc: PinsetError, verbose: bool) -> None:
-    if verbose:
-        _print_traceback(exc)
-    click.echo(exc.diagnostics(), err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,15 +1,14 @@
 """Reading what the user gave several commands: ``host[:port]`` targets, secrets and key files.
 
 Shared by ``pin``, ``check``, ``init``, ``keygen`` and ``rotate check``, so that no command
-imports another command's module (and its dependencies) to reuse a helper.
+imports another command's module (and its dependencies) to reuse a helper. click is imported
+only for the password prompt, so the core install's ``pinset pin`` (no click) reads here too.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-
-import click
 
 from pinset.chain import LoadedChain, PasswordError, load_chain
 from pinset.errors import ConfigError
@@ -63,6 +62,8 @@ def read_password(path: str | None, *, confirm: bool, prompt: str) -> bytes:
     """
     secret = read_secret(path)
     if secret is None:
+        import click  # the prompt only: `pinset pin` on a core install reads files without click
+
         try:
             with warnings.catch_warnings():
                 # getpass warns when it cannot hide input (a pipe); the prompt still works.

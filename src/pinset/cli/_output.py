@@ -10,7 +10,8 @@ A chain (``pin``, ``check``) and ``init``'s pins are a plain table, at a termina
 into a pipe alike: a header and one line per certificate, columns aligned with spaces,
 the pin the last field, no box drawing. That is what ``grep`` and ``awk`` read, and it
 needs no rich: ``pinset pin FILE`` does not load rich at all; other commands import it
-on first use.
+on first use. Nor click: text goes to ``sys.stdout`` as it is at call time, so the core
+install's ``pinset pin`` (no click, ``_core.py``) prints through the same functions.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
-import click
 from cryptography import x509
 
 from pinset.chain import cert_role, key_type
@@ -88,7 +88,7 @@ def print_json(data: Any) -> None:
     """Print ``data`` as indented JSON on standard output (no colour, no wrapping)."""
     import json
 
-    click.echo(json.dumps(data, indent=2, default=str))
+    print(json.dumps(data, indent=2, default=str), file=sys.stdout, flush=True)
 
 
 def iso_utc(when: dt.datetime | None) -> str | None:
@@ -233,5 +233,5 @@ def print_chain(
     width = terminal_width()
     if width is not None and max(len(line) for line in lines) > width:
         lines = _chain_list(rows, matched)
-    for line in [*([title] if title else []), *lines, *([caption] if caption else [])]:
-        click.echo(line)
+    text = "\n".join([*([title] if title else []), *lines, *([caption] if caption else [])])
+    print(text, file=sys.stdout, flush=True)
