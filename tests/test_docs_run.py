@@ -32,9 +32,11 @@ output (read the diff before committing it).
 from __future__ import annotations
 
 import collections
+import contextlib
 import difflib
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -155,7 +157,9 @@ def run_block(block: Block, workdir: Path) -> list[tuple[Command, str]]:
             command.line,
             "__rc=$?",
         ]
-    result = subprocess.run(
+    # A session of its own: whatever a block leaves running (a server started with `&`, a
+    # command that never returns) is killed with it, never left behind.
+    with subprocess.Popen(
         ["bash", "-c", "\n".join(script)],
         cwd=cwd,
         env=environment(),
@@ -163,11 +167,18 @@ def run_block(block: Block, workdir: Path) -> list[tuple[Command, str]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=120,
-        check=False,
-    )
-    parts = re.split(rf"\n{_SEPARATOR}\d+\n", "\n" + result.stdout)[1:]
-    assert len(parts) == len(shown), f"{block.where}: bash stopped early:\n{result.stdout}"
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, _ = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            stdout = f"{block.where}: timed out after 120 s"
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    parts = re.split(rf"\n{_SEPARATOR}\d+\n", "\n" + stdout)[1:]
+    assert len(parts) == len(shown), f"{block.where}: bash stopped early:\n{stdout}"
     return [(c, normalise(out, workdir)) for c, out in zip(shown, parts, strict=True)]
 
 
