@@ -293,3 +293,12 @@ def test_cli_signs_a_rotation_and_verify_shows_it(
     assert main([*verify_later, "--policy", str(policy), "--store", str(store)]) == 0
     assert main([*verify_later, "--policy", str(policy)]) == 1  # without the store: unknown-key
     assert "unknown-key" in capsys.readouterr().out
+
+
+def test_a_flag_that_is_not_a_boolean_says_how_to_write_it() -> None:
+    with pytest.raises(ConfigError) as info:
+        loads('[updates]\nallow-signing-key-rotation = "yes"\n', source="p.toml")
+    assert info.value.hint == (
+        "write allow-signing-key-rotation = true or allow-signing-key-rotation = false (no quotes)"
+    )
+    assert "fix: write allow-signing-key-rotation = true" in info.value.diagnostics()

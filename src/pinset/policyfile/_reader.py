@@ -360,6 +360,11 @@ def _typed(
             source=source,
             line=line,
             key=key,
+            hint=(
+                f"write {key} = true or {key} = false (no quotes)"
+                if kind is bool
+                else f"write {key} as a TOML {kind.__name__}"
+            ),
         )
     return value
 
