@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import warnings
+from collections.abc import Callable
 
 import click
+from click.decorators import FC
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -212,6 +214,37 @@ Exit status: 0 the bundle would be applied, 1 refused (the reason is printed),
 2 a bad key, policy or option."""
 
 
+def _checks(*, policy_required: bool, policy_help: str, store_help: str) -> Callable[[FC], FC]:
+    """--trusted-key, --policy, --store, --app-id and --now: what verify and export check by."""
+    options = (
+        click.option(
+            "--trusted-key",
+            "trusted_keys",
+            multiple=True,
+            required=True,
+            type=click.Path(dir_okay=False),
+            help="Public key (PEM) a bundle may be signed by (repeatable).",
+        ),
+        click.option(
+            "--policy",
+            "policy_path",
+            required=policy_required,
+            type=click.Path(dir_okay=False),
+            help=policy_help,
+        ),
+        click.option("--store", type=click.Path(file_okay=False), help=store_help),
+        click.option("--app-id", help="Refuse a bundle for another app."),
+        now_option(help="Check at this date or time instead of now (UTC)."),
+    )
+
+    def decorate(function: FC) -> FC:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
 @group.command(
     "verify",
     cls=SectionedCommand,
@@ -222,27 +255,11 @@ Exit status: 0 the bundle would be applied, 1 refused (the reason is printed),
     },
 )
 @click.argument("bundle", type=click.Path(dir_okay=False))
-@click.option(
-    "--trusted-key",
-    "trusted_keys",
-    multiple=True,
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Public key (PEM) a bundle may be signed by (repeatable).",
+@_checks(
+    policy_required=False,
+    policy_help="The app's embedded policy: what a bundle may change.",
+    store_help="Bundle store directory: refuse versions not newer than the stored one.",
 )
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False),
-    help="The app's embedded policy: what a bundle may change.",
-)
-@click.option(
-    "--store",
-    type=click.Path(file_okay=False),
-    help="Bundle store directory: refuse versions not newer than the stored one.",
-)
-@click.option("--app-id", help="Refuse a bundle for another app.")
-@now_option(help="Check at this date or time instead of now (UTC).")
 @click.option("--save", is_flag=True, help="Keep a valid bundle in --store.")
 @json_option(help="Print the result as JSON.")
 def verify_command(
@@ -321,28 +338,11 @@ policy or option, or a policy the format cannot express."""
     },
 )
 @click.argument("bundle", type=click.Path(dir_okay=False))
-@click.option(
-    "--trusted-key",
-    "trusted_keys",
-    multiple=True,
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Public key (PEM) a bundle may be signed by (repeatable).",
+@_checks(
+    policy_required=True,
+    policy_help="The app's embedded policy, which the bundle changes.",
+    store_help="Bundle store directory: its version and signing keys are the floor.",
 )
-@click.option(
-    "--policy",
-    "policy_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The app's embedded policy, which the bundle changes.",
-)
-@click.option(
-    "--store",
-    type=click.Path(file_okay=False),
-    help="Bundle store directory: its version and signing keys are the floor.",
-)
-@click.option("--app-id", help="Refuse a bundle for another app.")
-@now_option(help="Check at this date or time instead of now (UTC).")
 @format_option(
     required=True,
     help="Target format: " + ", ".join([*formats.FORMATS, *formats.ALIASES]) + ".",
