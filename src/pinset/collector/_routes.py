@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -164,24 +165,16 @@ async def post_report(request: Request) -> Response:
 async def post_tallies(request: Request) -> Response:
     """Add the counts to the stored tallies; 202 once committed, nothing stored on a refusal."""
     c = _collector(request)
-    address = request.client.host if request.client else "unknown"
-    if not c.limiter.allow(address):
-        return _refused(429, "rate-limited", "too many posts from this address", retry_after=1)
-    length = request.headers.get("content-length")
-    try:
-        data = await read_json(c.settings.max_body, length, request.stream(), "a tally")
-    except Refused as refused:
-        return _refused(refused.status, refused.error, refused.detail)
+    data = await _posted_json(c, request, "a tally")
+    if isinstance(data, Response):
+        return data
     try:
         batch = parse_tallies(data, now=int(c.clock()))
     except ReportError as exc:
         return _refused(400, exc.reason, str(exc))
-    try:
-        await run_in_threadpool(store_tallies, c.engine, batch)
-    except Exception as exc:
-        log.warning("tallies not stored: %s", exc)
-        detail = f"the database did not take the tallies: {type(exc).__name__}"
-        return _refused(503, "storage", detail, retry_after=RETRY_UNAVAILABLE)
+    stored = await _stored("the tallies", store_tallies, c.engine, batch)
+    if isinstance(stored, Response):
+        return stored
     return JSONResponse({"status": "accepted", "domains": len(batch.domains)}, status_code=202)
 
 
@@ -195,26 +188,41 @@ async def post_tallies(request: Request) -> Response:
 async def post_update_event(request: Request) -> Response:
     """Store the event (repeats within the hour are counted); 202 once committed."""
     c = _collector(request)
-    address = request.client.host if request.client else "unknown"
-    if not c.limiter.allow(address):
-        return _refused(429, "rate-limited", "too many posts from this address", retry_after=1)
-    length = request.headers.get("content-length")
-    try:
-        data = await read_json(c.settings.max_body, length, request.stream(), "an update event")
-    except Refused as refused:
-        return _refused(refused.status, refused.error, refused.detail)
+    data = await _posted_json(c, request, "an update event")
+    if isinstance(data, Response):
+        return data
     now = int(c.clock())
     try:
         event = parse_event(data, now=now)
     except ReportError as exc:
         return _refused(400, exc.reason, str(exc))
-    try:
-        new = await run_in_threadpool(store_event, c.engine, event, received=now)
-    except Exception as exc:
-        log.warning("update event not stored: %s", exc)
-        detail = f"the database did not take the event: {type(exc).__name__}"
-        return _refused(503, "storage", detail, retry_after=RETRY_UNAVAILABLE)
+    new = await _stored("the event", store_event, c.engine, event, received=now)
+    if isinstance(new, Response):
+        return new
     return JSONResponse({"status": "accepted", "new": new}, status_code=202)
+
+
+async def _posted_json(c: Collector, request: Request, what: str) -> Any:
+    """The JSON body of a post to the tally and update-event routes (rate-limited, bounded),
+    or the refusal to answer with."""
+    address = request.client.host if request.client else "unknown"
+    if not c.limiter.allow(address):
+        return _refused(429, "rate-limited", "too many posts from this address", retry_after=1)
+    length = request.headers.get("content-length")
+    try:
+        return await read_json(c.settings.max_body, length, request.stream(), what)
+    except Refused as refused:
+        return _refused(refused.status, refused.error, refused.detail)
+
+
+async def _stored(what: str, store: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``store(*args, **kwargs)`` in the thread pool, or a 503 when the database refused it."""
+    try:
+        return await run_in_threadpool(store, *args, **kwargs)
+    except Exception as exc:
+        log.warning("%s not stored: %s", what, exc)
+        detail = f"the database did not take {what}: {type(exc).__name__}"
+        return _refused(503, "storage", detail, retry_after=RETRY_UNAVAILABLE)
 
 
 def _refused(status: int, error: str, detail: str, *, retry_after: int | None = None) -> Response:
