@@ -14,6 +14,7 @@ to get it.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import glob
 import os
@@ -29,7 +30,10 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 import _loopback_only
 from _certs import rsa_8192
+from pinset import ct
 from pinset.testing import (
+    CertificateAuthority,
+    CTLog,
     KeyType,
     LeafCert,
     MitmProxy,
@@ -37,6 +41,8 @@ from pinset.testing import (
     TestPKI,
     TLSServer,
     generate_key,
+    issue_with_scts,
+    log_list,
 )
 
 _loopback_only.install()
@@ -247,3 +253,55 @@ def key_of() -> Callable[[KeyType], PrivateKey]:
         return cache[key_type]
 
     return get
+
+
+# -- Certificate Transparency on loopback (test_enforce_ct.py, test_ct_only.py) ---------------
+# Three test logs of two operators, the list that names them, and echo servers for
+# "localhost" whose leaf embeds SCTs from two operators, from one operator, or none.
+
+
+@pytest.fixture(scope="module")
+def ct_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def ct_ca() -> CertificateAuthority:
+    return CertificateAuthority.create("pinset CT loopback CA")
+
+
+@pytest.fixture(scope="module")
+def ct_logs() -> list[CTLog]:
+    return [CTLog("Alpha", "Alpha"), CTLog("Beta", "Beta"), CTLog("Alpha Two", "Alpha")]
+
+
+@pytest.fixture(scope="module")
+def ct_loglist(ct_logs: list[CTLog], ct_now: dt.datetime) -> ct.LogList:
+    return ct.parse_log_list(log_list(ct_logs, ct_now), source="test-list.json")
+
+
+def _ct_server(leaf: LeafCert) -> Iterator[TLSServer]:
+    with TLSServer(leaf, mode="echo") as srv:
+        yield srv
+
+
+@pytest.fixture
+def ct_compliant(
+    ct_ca: CertificateAuthority, ct_logs: list[CTLog], ct_now: dt.datetime
+) -> Iterator[TLSServer]:
+    issued = ct_now - dt.timedelta(days=1)
+    yield from _ct_server(issue_with_scts(ct_ca, "localhost", ct_logs[:2], issued=issued))
+
+
+@pytest.fixture
+def ct_one_operator(
+    ct_ca: CertificateAuthority, ct_logs: list[CTLog], ct_now: dt.datetime
+) -> Iterator[TLSServer]:
+    issued = ct_now - dt.timedelta(days=1)
+    logs = [ct_logs[0], ct_logs[2]]
+    yield from _ct_server(issue_with_scts(ct_ca, "localhost", logs, issued=issued))
+
+
+@pytest.fixture
+def ct_no_scts(ct_ca: CertificateAuthority) -> Iterator[TLSServer]:
+    yield from _ct_server(ct_ca.issue_cert("localhost"))

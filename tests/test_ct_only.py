@@ -5,15 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import socket
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from _ct_loopback import talk
 from _policies import BACKUP
-from pinset import PinMismatchError, Policy, Verdict, ct, evaluate, spki_pin, ssl_context
+from pinset import PinMismatchError, Policy, ct, evaluate, spki_pin, ssl_context
 from pinset.audit import audit
 from pinset.cli import main
 from pinset.errors import ConfigError
@@ -25,9 +24,7 @@ from pinset.reporting import FailureReport
 from pinset.testing import (
     CertificateAuthority,
     CTLog,
-    LeafCert,
     TLSServer,
-    issue_with_scts,
     log_list,
 )
 
@@ -81,27 +78,12 @@ def test_the_policy_file_still_refuses_a_rule_without_pins_or_ct() -> None:
 # -- the verdict (pure) --------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ca() -> CertificateAuthority:
-    return CertificateAuthority.create("pinset CT-only CA")
-
-
-@pytest.fixture(scope="module")
-def logs() -> list[CTLog]:
-    return [CTLog("Alpha", "Alpha"), CTLog("Beta", "Beta"), CTLog("Alpha Two", "Alpha")]
-
-
-@pytest.fixture(scope="module")
-def loglist(logs: list[CTLog]) -> ct.LogList:
-    return ct.parse_log_list(log_list(logs, NOW), source="test-list.json")
-
-
 def _ct_only(**changes: object) -> Policy:
     return Policy(rules=(dataclasses.replace(DomainRule("localhost", require_ct=True), **changes),))
 
 
-def test_evaluate_checks_no_pin_on_a_ct_only_rule(ca: CertificateAuthority) -> None:
-    chain = [ca.issue_cert("localhost").cert, ca.cert]
+def test_evaluate_checks_no_pin_on_a_ct_only_rule(ct_ca: CertificateAuthority) -> None:
+    chain = [ct_ca.issue_cert("localhost").cert, ct_ca.cert]
     verdict = evaluate(_ct_only(), "localhost", chain, now=NOW)
     assert (verdict.allowed, verdict.reason, verdict.matched_pin) == (True, "ct-compliant", None)
     assert "CT-only rule (no pins)" in verdict.describe()
@@ -113,13 +95,13 @@ def test_evaluate_checks_no_pin_on_a_ct_only_rule(ca: CertificateAuthority) -> N
     old = _ct_only(expiration=(NOW - dt.timedelta(days=1)).date())
     assert evaluate(old, "localhost", chain, now=NOW).reason == "policy-expired"
     # A debug override anchor bypasses CT as it bypasses pins.
-    anchors = frozenset({spki_pin(ca.cert)})
+    anchors = frozenset({spki_pin(ct_ca.cert)})
     overridden = evaluate(_ct_only(), "localhost", chain, now=NOW, override_anchors=anchors)
     assert overridden.reason == "debug-override"
 
 
-def test_the_kill_switch_turns_ct_only_off(ca: CertificateAuthority) -> None:
-    chain = [ca.issue_cert("localhost").cert, ca.cert]
+def test_the_kill_switch_turns_ct_only_off(ct_ca: CertificateAuthority) -> None:
+    chain = [ct_ca.issue_cert("localhost").cert, ct_ca.cert]
     policy = _ct_only(enforce=False, kill_switch=True)
     verdict = evaluate(policy, "localhost", chain, now=NOW)
     assert (verdict.allowed, verdict.reason) == (True, "kill-switch")
@@ -129,61 +111,31 @@ def test_the_kill_switch_turns_ct_only_off(ca: CertificateAuthority) -> None:
 # -- the handshake (loopback) --------------------------------------------------------------
 
 
-def _serve(leaf: LeafCert) -> Iterator[TLSServer]:
-    with TLSServer(leaf, mode="echo") as server:
-        yield server
-
-
-@pytest.fixture
-def compliant(ca: CertificateAuthority, logs: list[CTLog]) -> Iterator[TLSServer]:
-    yield from _serve(issue_with_scts(ca, "localhost", logs[:2], issued=NOW - dt.timedelta(days=1)))
-
-
-@pytest.fixture
-def one_operator(ca: CertificateAuthority, logs: list[CTLog]) -> Iterator[TLSServer]:
-    leaf = issue_with_scts(ca, "localhost", [logs[0], logs[2]], issued=NOW - dt.timedelta(days=1))
-    yield from _serve(leaf)
-
-
-@pytest.fixture
-def no_scts(ca: CertificateAuthority) -> Iterator[TLSServer]:
-    yield from _serve(ca.issue_cert("localhost"))
-
-
-def _talk(ctx, server: TLSServer) -> Verdict:
-    with (
-        socket.create_connection(server.address, timeout=5) as sock,
-        ctx.wrap_socket(sock, server_hostname="localhost") as tls,
-    ):
-        tls.sendall(b"ping")
-        assert tls.recv(16) == b"ping"
-        assert tls.pinset_verdict is not None
-        return tls.pinset_verdict
-
-
 def _context(ca: CertificateAuthority, policy: Policy, loglist: ct.LogList, heard=None):
     observers = () if heard is None else [lambda v, c: heard.append((v, c))]
     cadata = ca.cert_pem.bytes().decode("ascii")
     return ssl_context(policy, cadata=cadata, observers=observers, ct_log_list=loglist)
 
 
-def test_ct_alone_passes_with_enough_scts_whatever_the_key(ca, loglist, compliant) -> None:
-    ctx = _context(ca, _ct_only(), loglist)
-    first = _talk(ctx, compliant)
+def test_ct_alone_passes_with_enough_scts_whatever_the_key(ct_ca, ct_loglist, ct_compliant) -> None:
+    ctx = _context(ct_ca, _ct_only(), ct_loglist)
+    first = talk(ctx, ct_compliant)
     assert (first.allowed, first.reason, first.matched_pin) == (True, "ct-compliant", None)
     # The kept verdict (second handshake, same chain) says the same.
-    assert _talk(ctx, compliant).reason == "ct-compliant"
+    assert talk(ctx, ct_compliant).reason == "ct-compliant"
 
 
 @pytest.mark.parametrize(
     ("server", "reason"), [("no_scts", "ct-missing"), ("one_operator", "ct-insufficient")]
 )
-def test_ct_alone_refuses_before_any_byte_and_reports(ca, loglist, request, server, reason) -> None:
-    srv: TLSServer = request.getfixturevalue(server)
+def test_ct_alone_refuses_before_any_byte_and_reports(
+    ct_ca, ct_loglist, request, server, reason
+) -> None:
+    srv: TLSServer = request.getfixturevalue(f"ct_{server}")
     heard: list = []
-    ctx = _context(ca, _ct_only(), loglist, heard)
+    ctx = _context(ct_ca, _ct_only(), ct_loglist, heard)
     with pytest.raises(PinMismatchError) as info:
-        _talk(ctx, srv)
+        talk(ctx, srv)
     verdict = info.value.verdict
     assert verdict is not None
     assert (verdict.allowed, verdict.reason) == (False, reason)
@@ -192,27 +144,27 @@ def test_ct_alone_refuses_before_any_byte_and_reports(ca, loglist, request, serv
     assert record.received == 0
     # The second attempt is judged again (a CT failure is not kept) and refused again.
     with pytest.raises(PinMismatchError):
-        _talk(ctx, srv)
+        talk(ctx, srv)
     assert [v.reason for v, _ in heard] == [reason, reason]
     report = FailureReport.from_verdict(*heard[0]).to_dict()
     assert report["pinset-reason"] == reason
     assert report["known-pins"] == []
 
 
-def test_ct_alone_report_only_allows_and_reports(ca, loglist, no_scts) -> None:
+def test_ct_alone_report_only_allows_and_reports(ct_ca, ct_loglist, ct_no_scts) -> None:
     heard: list = []
-    ctx = _context(ca, _ct_only(enforce=False), loglist, heard)
-    verdict = _talk(ctx, no_scts)
+    ctx = _context(ct_ca, _ct_only(enforce=False), ct_loglist, heard)
+    verdict = talk(ctx, ct_no_scts)
     assert (verdict.allowed, verdict.reason) == (True, "ct-missing")
     assert [v.reason for v, _ in heard] == ["ct-missing"]
 
 
-def test_ct_alone_expires_like_pins(ca, loglist, no_scts) -> None:
-    ctx = _context(ca, _ct_only(expiration=(NOW - dt.timedelta(days=1)).date()), loglist)
-    assert _talk(ctx, no_scts).reason == "policy-expired"
+def test_ct_alone_expires_like_pins(ct_ca, ct_loglist, ct_no_scts) -> None:
+    ctx = _context(ct_ca, _ct_only(expiration=(NOW - dt.timedelta(days=1)).date()), ct_loglist)
+    assert talk(ctx, ct_no_scts).reason == "policy-expired"
 
 
-def test_a_ct_only_policy_loads_a_log_list(ca, no_scts, tmp_path: Path) -> None:
+def test_a_ct_only_policy_loads_a_log_list(ct_ca, ct_no_scts, tmp_path: Path) -> None:
     # The rule requires CT, so the context reads the list: a missing file is an error.
     with pytest.raises(ConfigError, match="cannot read the CT log list"):
         ssl_context(_ct_only(), observers=(), ct_log_list=tmp_path / "missing.json")
