@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pinset.errors import ConfigError
 from pinset.reporting._retry import RetryPolicy
 from pinset.reporting._sender import Transport, urllib_transport
-from pinset.reporting._worker import SenderWorker
+from pinset.reporting._worker import DeliveredKeys, SenderWorker
 
 if TYPE_CHECKING:
     from pinset.policy import Policy
@@ -207,9 +207,7 @@ class UpdateEventReporter(SenderWorker[_Post]):
         self._transport = transport or urllib_transport(context, timeout=timeout, proxies=proxies)
         self._jitter = jitter
         self._queue_size = queue_size
-        self._dedup_seconds = dedup_seconds
-        self._dedup_entries = dedup_entries
-        self._seen: dict[tuple[Any, ...], float] = {}
+        self._delivered = DeliveredKeys(dedup_seconds, dedup_entries)
         self._inflight: set[tuple[Any, ...]] = set()
         self._fresh: deque[_Post] = deque()
         self._counts = dict.fromkeys(
@@ -227,7 +225,7 @@ class UpdateEventReporter(SenderWorker[_Post]):
             if self._closed:
                 self._counts["dropped"] += 1
                 return
-            if key in self._inflight or self._seen.get(key, now) > now:
+            if key in self._inflight or self._delivered.recent(key, now):
                 self._counts["deduplicated"] += 1
                 return
             if len(self._fresh) + len(self._retries) >= self._queue_size:
@@ -260,40 +258,11 @@ class UpdateEventReporter(SenderWorker[_Post]):
     def _send(self, post: _Post) -> float | None:
         """Post once; the seconds until the next try, or ``None`` when done (sent or given up)."""
         post.attempts += 1
-        status: int | None = None
-        retry_after: float | None = None
-        try:
-            answer = self._transport(self.url, post.body)
-        except ValueError as exc:
-            log.warning("pinset update events: cannot send to %s: %s", self.url, exc)
-            self._count("failed", "given_up")
-            return None
-        except Exception as exc:
-            log.warning("pinset update events: sending to %s failed: %s", self.url, exc)
-        else:
-            status = int(answer)
-            if 200 <= status < 300:
-                self._count("sent")
-                with self._lock:
-                    self._remember(post.key, post.observed)
-                return None
-            retry_after = getattr(answer, "retry_after", None)
-            log.warning("pinset update events: %s answered HTTP %d", self.url, status)
-        self._count("failed")
-        delay = self.retry.delay(
-            post.attempts, status=status, retry_after=retry_after, jitter=self._jitter()
-        )
-        if delay is None:
-            self._count("given_up")
-        return delay
-
-    def _remember(self, key: tuple[Any, ...], now: float) -> None:
-        if len(self._seen) >= self._dedup_entries:
-            for old in [k for k, t in self._seen.items() if t <= now]:
-                del self._seen[old]
-            while len(self._seen) >= self._dedup_entries:
-                del self._seen[next(iter(self._seen))]
-        self._seen[key] = now + self._dedup_seconds
+        outcome = self._post_once(self.url, post.body, post.attempts, "pinset update events")
+        if outcome == "sent":
+            with self._lock:
+                self._delivered.remember(post.key, post.observed)
+        return None if isinstance(outcome, str) else outcome
 
     def _finish(self, post: _Post) -> None:
         with self._wakeup:

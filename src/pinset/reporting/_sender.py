@@ -41,7 +41,7 @@ from pinset.reporting._retry import (
     parse_http_date,
     retry_after_seconds,
 )
-from pinset.reporting._worker import SenderWorker
+from pinset.reporting._worker import DeliveredKeys, SenderWorker
 
 if TYPE_CHECKING:
     from pinset.policy import DomainRule, Policy
@@ -251,9 +251,7 @@ class BackgroundReporter(SenderWorker[_Job]):
         self._transport = transport or urllib_transport(context, timeout=timeout, proxies=proxies)
         self._jitter = jitter
         self._queue_size = queue_size
-        self._dedup_seconds = dedup_seconds
-        self._dedup_entries = dedup_entries
-        self._seen: dict[tuple[Any, ...], float] = {}
+        self._delivered = DeliveredKeys(dedup_seconds, dedup_entries)
         self._inflight: set[tuple[Any, ...]] = set()
         self._fresh: deque[_Job] = deque()
         self._counts = dict.fromkeys(
@@ -299,7 +297,7 @@ class BackgroundReporter(SenderWorker[_Job]):
             pending = [
                 uri
                 for uri in targets
-                if (key, uri) not in self._inflight and self._seen.get((key, uri), now) <= now
+                if (key, uri) not in self._inflight and not self._delivered.recent((key, uri), now)
             ]
             if not pending:
                 self._counts["deduplicated"] += 1
@@ -331,15 +329,7 @@ class BackgroundReporter(SenderWorker[_Job]):
         # Called with the lock held: the URI is done with this report, for good or not.
         self._inflight.discard((job.key, uri))
         if delivered:
-            self._remember((job.key, uri), job.observed)
-
-    def _remember(self, key: tuple[Any, ...], now: float) -> None:
-        if len(self._seen) >= self._dedup_entries:
-            for old in [k for k, t in self._seen.items() if t <= now]:
-                del self._seen[old]
-            while len(self._seen) >= self._dedup_entries:
-                del self._seen[next(iter(self._seen))]
-        self._seen[key] = now + self._dedup_seconds
+            self._delivered.remember((job.key, uri), job.observed)
 
     # -- the sender thread -----------------------------------------------------
 
@@ -419,36 +409,11 @@ class BackgroundReporter(SenderWorker[_Job]):
             # Skipping is a decision about the URI, not a failed delivery: remember it.
             self._done(job, uri, delivered=True)
             return None
-        status: int | None = None
-        retry_after: float | None = None
-        try:
-            answer = self._transport(uri, body)
-        except ValueError as exc:  # a URI the transport can never use: trying again is futile
-            log.warning("pinset reporter: cannot send to %s: %s", uri, exc)
-            self._count("failed")
-            self._count("given_up")
-            self._done(job, uri, delivered=False)
+        outcome = self._post_once(uri, body, job.attempts, "pinset reporter")
+        if isinstance(outcome, str):
+            self._done(job, uri, delivered=outcome == "sent")
             return None
-        except Exception as exc:
-            log.warning("pinset reporter: sending to %s failed: %s", uri, exc)
-        else:
-            status = int(answer)
-            if 200 <= status < 300:
-                self._count("sent")
-                self._done(job, uri, delivered=True)
-                return None
-            retry_after = getattr(answer, "retry_after", None)
-            log.warning("pinset reporter: %s answered HTTP %d", uri, status)
-        self._count("failed")
-        delay = self.retry.delay(
-            job.attempts, status=status, retry_after=retry_after, jitter=self._jitter()
-        )
-        if delay is None:
-            log.warning("pinset reporter: giving up on %s after %d attempt(s)", uri, job.attempts)
-            self._count("given_up")
-            self._done(job, uri, delivered=False)
-            return None
-        return delay
+        return outcome
 
     def _done(self, job: _Job, uri: str, *, delivered: bool) -> None:
         with self._lock:

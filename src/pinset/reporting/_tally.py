@@ -261,30 +261,8 @@ class VerdictTally(SenderWorker[_Batch]):
     def _attempt(self, batch: _Batch) -> float | None:
         """Send once; the seconds until the next try, or ``None`` when done (sent or given up)."""
         batch.attempts += 1
-        status: int | None = None
-        retry_after: float | None = None
-        try:
-            answer = self._transport(self.url, self._body(batch))
-        except ValueError as exc:  # a URL the transport can never use
-            log.warning("pinset tally: cannot send to %s: %s", self.url, exc)
-            self._count("failed", "given_up")
-            return None
-        except Exception as exc:
-            log.warning("pinset tally: sending to %s failed: %s", self.url, exc)
-        else:
-            status = int(answer)
-            if 200 <= status < 300:
-                self._count("sent")
-                return None
-            retry_after = getattr(answer, "retry_after", None)
-            log.warning("pinset tally: %s answered HTTP %d", self.url, status)
-        self._count("failed")
-        delay = self.retry.delay(
-            batch.attempts, status=status, retry_after=retry_after, jitter=self._jitter()
-        )
-        if delay is None:
-            self._count("given_up")
-        return delay
+        outcome = self._post_once(self.url, self._body(batch), batch.attempts, "pinset tally")
+        return None if isinstance(outcome, str) else outcome
 
     # -- control ----------------------------------------------------------------
 

@@ -1,27 +1,65 @@
-"""What the two background senders share: the retry heap, waiting, stopping, ``with``.
+"""What the background senders share: the retry heap, waiting, stopping, ``with``, one post.
 
-:class:`~pinset.reporting.BackgroundReporter` (failure reports) and
-:class:`~pinset.reporting.VerdictTally` (verdict counts) each run one daemon thread that
-takes items under ``_wakeup`` and puts the ones to try again on a heap by due time. How
-an item is built and sent differs; waiting for the due items, giving up the rest on
-close and joining the thread does not.
+:class:`~pinset.reporting.BackgroundReporter` (failure reports),
+:class:`~pinset.reporting.VerdictTally` (verdict counts) and
+:class:`~pinset.reporting.UpdateEventReporter` (refused pin updates) each run one daemon
+thread that takes items under ``_wakeup`` and puts the ones to try again on a heap by due
+time. How an item is built differs; posting it once and judging the answer
+(:meth:`SenderWorker._post_once`), waiting for the due items, giving up the rest on close
+and joining the thread do not. :class:`DeliveredKeys` is the memory of what was delivered
+lately, which the reporter and the update events de-duplicate against.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-__all__ = ["MAX_WAIT", "SenderWorker"]
+if TYPE_CHECKING:
+    from pinset.reporting._retry import RetryPolicy
+
+__all__ = ["MAX_WAIT", "DeliveredKeys", "Delivery", "SenderWorker"]
+
+log = logging.getLogger("pinset.reporting")
+
+#: The outcome of one post: delivered, given up for good, or the seconds until the next try.
+Delivery = Literal["sent", "given-up"] | float
 
 MAX_WAIT = 3600.0  # a sender thread looks at the clock at least this often
 
 T = TypeVar("T")
 W = TypeVar("W", bound="SenderWorker[Any]")
+
+
+class DeliveredKeys:
+    """What was delivered lately: each key for ``seconds`` after its item was observed.
+
+    At most ``entries`` keys are kept; when full, the expired ones go first, then the
+    oldest. Not thread-safe by itself: its owner calls it under its lock.
+    """
+
+    def __init__(self, seconds: float, entries: int) -> None:
+        self.seconds = seconds
+        self.entries = entries
+        self._until: dict[Hashable, float] = {}
+
+    def recent(self, key: Hashable, now: float) -> bool:
+        """Whether ``key`` was delivered less than ``seconds`` before ``now``."""
+        return self._until.get(key, now) > now
+
+    def remember(self, key: Hashable, observed: float) -> None:
+        """``key`` was delivered; its item was observed at ``observed``."""
+        if len(self._until) >= self.entries:
+            for old in [k for k, t in self._until.items() if t <= observed]:
+                del self._until[old]
+            while len(self._until) >= self.entries:
+                del self._until[next(iter(self._until))]
+        self._until[key] = observed + self.seconds
 
 
 class SenderWorker(Generic[T]):
@@ -88,6 +126,46 @@ class SenderWorker(Generic[T]):
         with self._lock:
             for name in names:
                 self._counts[name] += 1
+
+    # Set by each subclass's constructor: how it posts, and when it tries again.
+    retry: RetryPolicy
+    _transport: Callable[[str, bytes], int]
+    _jitter: Callable[[], float]
+
+    def _post_once(self, url: str, body: bytes, attempts: int, name: str) -> Delivery:
+        """POST ``body`` to ``url`` (the ``attempts``-th try) and judge the answer.
+
+        A 2xx is ``"sent"``. A URL the transport can never use (``ValueError``) and an
+        answer the retry policy will not retry are ``"given-up"``. Anything else is the
+        delay before the next try. Counts ``sent`` / ``failed`` / ``given_up``; ``name``
+        prefixes the log lines.
+        """
+        status: int | None = None
+        retry_after: float | None = None
+        try:
+            answer = self._transport(url, body)
+        except ValueError as exc:  # a URL the transport can never use: trying again is futile
+            log.warning("%s: cannot send to %s: %s", name, url, exc)
+            self._count("failed", "given_up")
+            return "given-up"
+        except Exception as exc:
+            log.warning("%s: sending to %s failed: %s", name, url, exc)
+        else:
+            status = int(answer)
+            if 200 <= status < 300:
+                self._count("sent")
+                return "sent"
+            retry_after = getattr(answer, "retry_after", None)
+            log.warning("%s: %s answered HTTP %d", name, url, status)
+        self._count("failed")
+        delay = self.retry.delay(
+            attempts, status=status, retry_after=retry_after, jitter=self._jitter()
+        )
+        if delay is None:
+            log.warning("%s: giving up on %s after %d attempt(s)", name, url, attempts)
+            self._count("given_up")
+            return "given-up"
+        return delay
 
     def _wait_idle(self, timeout: float | None) -> bool:
         """Under ``_wakeup``: wait until every due item has been tried; False on timeout."""
