@@ -21,12 +21,15 @@ in memory for its tests.
 from __future__ import annotations
 
 import io
-import struct
 import sys
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the zip bending the tests use too
+
+from _zips import repeat_in_central_directory  # noqa: E402
+
 APK_DIR = ROOT / "tests" / "fixtures" / "apk"
 OUT_DIR = ROOT / "tests" / "fixtures" / "zip-bombs"
 STAMP = (1980, 1, 1, 0, 0, 0)
@@ -47,24 +50,6 @@ def write(entries: list[tuple[str, bytes, int]]) -> bytes:
             info.external_attr = 0o644 << 16
             archive.writestr(info, body)
     return out.getvalue()
-
-
-def repeat_in_central_directory(data: bytes, entry: str, times: int) -> bytes:
-    """``data`` with the central directory record of ``entry`` listed ``times`` times."""
-    eocd = data.rindex(b"PK\x05\x06")
-    count, size, offset = struct.unpack("<HII", data[eocd + 10 : eocd + 20])
-    directory = data[offset : offset + size]
-    records, index = [], 0
-    while index < len(directory):
-        name_len, extra_len, comment_len = struct.unpack("<HHH", directory[index + 28 : index + 34])
-        record = directory[index : index + 46 + name_len + extra_len + comment_len]
-        records.append(record)
-        index += len(record)
-    repeated = next(r for r in records if r[46 : 46 + len(entry)] == entry.encode())
-    new = b"".join(records) + repeated * (times - 1)
-    total = count + times - 1
-    end = data[eocd : eocd + 8] + struct.pack("<HHII", total, total, len(new), offset)
-    return data[:offset] + new + end + data[eocd + 20 :]
 
 
 def main() -> int:

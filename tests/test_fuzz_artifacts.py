@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import plistlib
 import re
-import struct
 import zipfile
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _zips import repeat_in_central_directory
 from pinset.audit._apk import (
     MAX_DEX_FILES,
     MAX_ENTRY_SIZE,
@@ -220,33 +220,12 @@ def test_entry_that_expands_beyond_its_claimed_size_is_refused() -> None:
     assert "classes.dex" in (caught.value.source or "") + caught.value.message
 
 
-def _repeat_in_central_directory(data: bytes, entry: str, times: int) -> bytes:
-    """``data`` whose central directory lists ``entry`` ``times`` times, all at one local header.
-
-    The archive stays as small as it was: only 46-byte directory records are added.
-    """
-    eocd = data.rindex(b"PK\x05\x06")
-    count, size, offset = struct.unpack("<HII", data[eocd + 10 : eocd + 20])
-    directory = data[offset : offset + size]
-    records, index = [], 0
-    while index < len(directory):
-        name_len, extra_len, comment_len = struct.unpack("<HHH", directory[index + 28 : index + 34])
-        record = directory[index : index + 46 + name_len + extra_len + comment_len]
-        records.append(record)
-        index += len(record)
-    repeated = next(r for r in records if r[46 : 46 + len(entry)] == entry.encode())
-    new = b"".join(records) + repeated * (times - 1)
-    total = count + times - 1
-    end = data[eocd : eocd + 8] + struct.pack("<HHII", total, total, len(new), offset)
-    return data[:offset] + new + end + data[eocd + 20 :]
-
-
 @pytest.fixture(scope="module")
 def repeated_dex() -> bytes:
     """The issue's APK: one 50 MB zero-filled classes.dex listed 40 times, about 60 KB."""
     entries = _entries(APKS["release.apk"])
     entries["classes.dex"] = b"dex\n035\0" + b"\0" * (MAX_ENTRY_SIZE - 8)
-    return _repeat_in_central_directory(_zip(entries), "classes.dex", 40)
+    return repeat_in_central_directory(_zip(entries), "classes.dex", 40)
 
 
 def test_an_entry_repeated_in_the_central_directory_is_refused_unread(
@@ -267,7 +246,7 @@ def test_an_entry_repeated_in_the_central_directory_is_refused_unread(
 
 def test_an_info_plist_repeated_in_the_central_directory_is_refused() -> None:
     ipa_path = next(iter(_entries(IPA)))
-    data = _repeat_in_central_directory(IPA, ipa_path, 3)
+    data = repeat_in_central_directory(IPA, ipa_path, 3)
     with pytest.raises(ConfigError, match=re.escape(f"lists the entry '{ipa_path}' 3 times")):
         read_ipa(data, name="repeated.ipa")
 
@@ -438,7 +417,7 @@ def _broken_artefacts(tmp_path: Path) -> list[Path]:
         "bad-arsc.apk": _zip({**apk, "resources.arsc": b"\x02\x00"}),
         "bomb.apk": _zip({**apk, "classes.dex": b"\0" * _BIG}),
         "two.ipa": _zip({ipa_path: plist, "Payload/B.app/Info.plist": plist}),
-        "repeated.apk": _repeat_in_central_directory(_zip(apk), "classes.dex", 3),
+        "repeated.apk": repeat_in_central_directory(_zip(apk), "classes.dex", 3),
         "not-plist.ipa": _zip({ipa_path: b"hello"}),
     }
     paths = []
