@@ -1,32 +1,53 @@
 """Every ```console block of the docs is run, and its output must still be what the page shows.
 
-A console block is a list of ``$ command`` lines, each followed by the output it printed. Each
-page's blocks run in order in one fresh directory of the page's own, in which ``tests``,
-``docs``, ``benchmarks`` and ``scripts`` link to the repository's (so ``pinset audit
-tests/fixtures/...`` works and what a command writes stays in that directory). Commands run in
-one ``bash`` a block, with this venv's ``pinset`` first on the PATH, standard output and error
-together, no terminal: what a reader sees when piping. ``echo $?`` after a command prints its
-exit status as in a shell.
+A console block is a list of ``$ command`` lines, each followed by the output it printed. A
+page is run as a reader runs it: in order, in one ``bash`` (the reader's terminal) that lives as
+long as the page, in a fresh directory of the page's own in which ``tests``, ``docs``,
+``benchmarks`` and ``scripts`` link to the repository's (so ``pinset audit tests/fixtures/...``
+works and what a command writes stays in that directory). Each block starts in that directory;
+variables, exported names and background jobs carry over from block to block. This venv's
+``pinset`` is first on the PATH; standard output and error are read together, with no terminal
+and no standard input: what a reader sees when piping. ``echo $?`` prints the status of the
+command before, as in a shell.
 
-The output is compared line by line after two normalisations only: trailing spaces and blank
-lines at the end are dropped, and the path of the page's directory reads as ``.``. A command
-that prints today's date must be given ``--now`` / ``--at`` in the page.
+A command that ends in ``&`` is a server the page starts and keeps (``python serve.py &``,
+``pinset collector serve ... &``): it runs in the background with its own output, the runner
+waits until it has printed as many lines as the page shows under it and until the loopback
+ports it names (``--port N``, ``127.0.0.1:N`` in its output) accept connections, and that is
+its output. A new server on a port an earlier one of the page holds replaces it, as a reader
+stops one before starting the next. Everything the page started is killed when it ends.
 
-Markers, an HTML comment on the line before a block (invisible on the site):
+The output is compared line by line after two normalisations: trailing spaces and blank lines
+at the end are dropped, and the path of the page's directory reads as ``.``. A command that
+prints today's date must be given ``--now`` / ``--at`` in the page, unless its block varies:
 
-* ``<!-- docs-test: skip REASON -->``: the block is not run; REASON says why (a loopback
-  server, keys made at random, a long benchmark, ...). A block is either run or skipped with a
-  reason: there is no third kind.
+Markers, HTML comments on the lines before a block (invisible on the site; several may stand
+one a line):
+
+* ``<!-- docs-test: skip REASON -->``: the block is not run; REASON says why. A block is either
+  run or skipped with a reason: there is no third kind.
+* ``<!-- docs-test: vary REASON -->``: the block prints what differs from run to run (keys made
+  at random, the ports and certificate dates of a loopback server). Its output is compared with
+  those values (`VOLATILE`) taken out: the text around them must be the same, and each random
+  key, pin, identifier or port must be shown the same way everywhere on the page (a pin printed
+  by ``keygen`` must be the pin ``cat pinset.toml`` shows two steps later, and two different
+  keys must not be shown as one). Dates, times and durations may be any. What a varying block
+  bound is substituted back: a later command, or an example file, that uses a shown value gets
+  the value of this run (``pinset check 127.0.0.1:33527`` goes to the port the server took).
+  A block that does not vary is compared strictly, after the values bound earlier on the page
+  are read as shown.
+* ``<!-- docs-test: figures REASON -->``: like ``vary``, and every number may be any as well:
+  measurements (a benchmark's timings and ratios), whose shape alone the page can promise.
 * ``<!-- docs-test: cwd DIR -->``: the block runs in DIR (of the page's directory), for
   commands shown run next to their files (``tests/fixtures/ct``).
-* ``<!-- docs-test: file NAME -->`` before any other fenced block (```toml, ```xml, ...): its
-  text is written to NAME in the page's directory before the next console block runs, so that
-  a page's example files are the ones its commands read.
+* ``<!-- docs-test: file NAME -->`` before any other fenced block (```toml, ```python, ...): its
+  text is written to NAME in the page's directory when the page reaches it, so that a page's
+  example files are the ones its commands read.
 
 ``python tests/test_docs_run.py`` prints the counts: blocks and commands run, blocks skipped by
-reason. ``python tests/test_docs_run.py --update docs/PAGE.md...`` runs those pages' blocks and
-writes what each command printed under it, in place: for a change that meant to change an
-output (read the diff before committing it).
+reason. ``python tests/test_docs_run.py --update docs/PAGE.md...`` runs those pages and writes
+what each command printed under it, in place, with the values bound earlier on the page written
+as shown: for a change that meant to change an output (read the diff before committing it).
 """
 
 from __future__ import annotations
@@ -34,15 +55,19 @@ from __future__ import annotations
 import collections
 import contextlib
 import difflib
+import functools
 import os
 import re
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -50,11 +75,39 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 LINKED = ("tests", "docs", "benchmarks", "scripts")
+COMMAND_TIMEOUT = 180.0  # seconds a foreground command may take
+SERVER_TIMEOUT = 60.0  # seconds a background server may take to print its lines and listen
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[ \t]*$")
-_MARKER = re.compile(r"^<!-- docs-test: (?P<verb>skip|file|cwd) ?(?P<arg>.*?) ?-->$")
-# Between two commands of a block; the digits say which command's output follows.
-_SEPARATOR = "\x1edocs-test-command-"
+_MARKER = re.compile(r"^<!-- docs-test: (?P<verb>skip|file|cwd|vary|figures) ?(?P<arg>.*?) ?-->$")
+_DONE = "\x1edocs-test-done"
+
+# Values that differ from run to run. The first group is bound (one shown value stands for one
+# value of the run, everywhere on the page); the second may be any value of its kind.
+_BOUND = {
+    "pin": r"sha(?:256|1)/[A-Za-z0-9+/]{27,43}=",
+    "base64": r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{43}=",
+    "uuid": r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+    "hex": r"\b[0-9a-fA-F]{12,}\b",
+    "port": r"(?:(?<=127\.0\.0\.1:)|(?<=localhost:)|(?<=\]:)|(?<=port ))[1-9]\d{3,4}\b",
+}
+_FREE = {
+    "datetime": r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?",
+    "date": r"\b\d{4}-\d\d-\d\d\b",
+    "clock": r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d [ \d]?\d\d:\d\d\b",
+    "duration": r"(?<![\w.])\d+(?:\.\d+)? ?(?:ms|µs|us|ns|s)\b",
+}
+_NUMBER = {"number": r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w])"}
+VOLATILE = {**_BOUND, **_FREE}
+
+
+def _scanner(kinds: dict[str, str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in kinds.items()))
+
+
+_VARY = _scanner(VOLATILE)
+_FIGURES = _scanner({**_BOUND, **_FREE, **_NUMBER})
+_BOUND_ONLY = _scanner(_BOUND)
 
 
 @dataclass(frozen=True)
@@ -63,21 +116,40 @@ class Block:
     line: int
     lang: str
     text: str
-    marker: tuple[str, str] | None  # (verb, argument) of the comment before the block
+    markers: tuple[tuple[str, str], ...]  # (verb, argument) of the comments before the block
 
     @property
     def where(self) -> str:
         return f"{self.path.relative_to(ROOT)}:{self.line}"
 
+    def marked(self, verb: str) -> str | None:
+        return next((arg for found, arg in self.markers if found == verb), None)
+
+    @property
+    def marker(self) -> tuple[str, str] | None:
+        return self.markers[0] if self.markers else None
+
     @property
     def skip_reason(self) -> str | None:
-        return self.marker[1] if self.marker and self.marker[0] == "skip" else None
+        return self.marked("skip")
+
+    @property
+    def scanner(self) -> re.Pattern[str] | None:
+        """How the block's output is matched: None (strictly), or the values that may differ."""
+        if self.marked("figures") is not None:
+            return _FIGURES
+        return _VARY if self.marked("vary") is not None else None
 
 
 @dataclass(frozen=True)
 class Command:
     line: str  # as shown after `$ `, continuation lines joined
     expected: str
+
+    @property
+    def background(self) -> bool:
+        line = self.line.rstrip()
+        return line.endswith("&") and not line.endswith("&&")
 
 
 def blocks(path: Path) -> Iterator[Block]:
@@ -88,15 +160,19 @@ def blocks(path: Path) -> Iterator[Block]:
         if match is None:
             i += 1
             continue
-        before = next((lines[j].strip() for j in range(i - 1, -1, -1) if lines[j].strip()), "")
-        found = _MARKER.match(before)
-        marker = (found["verb"], found["arg"]) if found else None
+        markers: list[tuple[str, str]] = []
+        j = i - 1
+        while j >= 0 and not lines[j].strip():
+            j -= 1
+        while j >= 0 and (found := _MARKER.match(lines[j].strip())) is not None:
+            markers.insert(0, (found["verb"], found["arg"]))
+            j -= 1
         start, body = i + 1, []
         i += 1
         while i < len(lines) and lines[i].strip() != "```":
             body.append(lines[i])
             i += 1
-        yield Block(path, start, match["lang"], textwrap.dedent("\n".join(body)), marker)
+        yield Block(path, start, match["lang"], textwrap.dedent("\n".join(body)), tuple(markers))
         i += 1
 
 
@@ -146,40 +222,214 @@ def environment() -> dict[str, str]:
     return env
 
 
-def run_block(block: Block, workdir: Path) -> list[tuple[Command, str]]:
-    """(command, normalised output) for each command of a block, run in one bash."""
-    shown = commands(block)
-    cwd = workdir / block.marker[1] if block.marker and block.marker[0] == "cwd" else workdir
-    script = ["__rc=0"]
-    for number, command in enumerate(shown):
-        script += [
-            f"printf '\\n{_SEPARATOR}{number}\\n'; (exit $__rc)",
-            command.line,
-            "__rc=$?",
-        ]
-    # A session of its own: whatever a block leaves running (a server started with `&`, a
-    # command that never returns) is killed with it, never left behind.
-    with subprocess.Popen(
-        ["bash", "-c", "\n".join(script)],
-        cwd=cwd,
-        env=environment(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    ) as process:
-        try:
-            stdout, _ = process.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            stdout = f"{block.where}: timed out after 120 s"
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    parts = re.split(rf"\n{_SEPARATOR}\d+\n", "\n" + stdout)[1:]
-    assert len(parts) == len(shown), f"{block.where}: bash stopped early:\n{stdout}"
-    return [(c, normalise(out, workdir)) for c, out in zip(shown, parts, strict=True)]
+@dataclass
+class Bindings:
+    """Which value of this run each value a page shows stands for (and back)."""
+
+    shown_of: dict[str, str] = field(default_factory=dict)  # run's value -> shown value
+    run_of: dict[str, str] = field(default_factory=dict)  # shown value -> run's value
+
+    def to_run(self, text: str) -> str:
+        """``text`` (a command, an example file) with the shown values of this run's values."""
+        pairs = sorted(((s, r) for s, r in self.run_of.items() if s != r), key=lambda p: -len(p[0]))
+        if not pairs:
+            return text
+        pattern = re.compile("|".join(re.escape(shown) for shown, _ in pairs))
+        return pattern.sub(lambda m: self.run_of[m[0]], text)
+
+    def as_shown(self, text: str) -> str:
+        """``text`` printed by this run with the values bound so far written as shown."""
+        return _BOUND_ONLY.sub(lambda m: self.shown_of.get(m[0], m[0]), text)
+
+    def match(self, shown: str, printed: str, scanner: re.Pattern[str] | None) -> str | None:
+        """None if ``printed`` is what the page shows, else why not; binds what it can."""
+        printed = self.as_shown(printed) if scanner is None else printed
+        if scanner is None:
+            return None if printed == shown else "the output differs"
+        shown_parts, printed_parts = _split(shown, scanner), _split(printed, scanner)
+        if [p[0] for p in shown_parts] != [p[0] for p in printed_parts]:
+            return "the output differs"
+        new: dict[str, str] = {}
+        for (kind, want), (_, got) in zip(shown_parts, printed_parts, strict=True):
+            if kind == "" and want != got:
+                return "the output differs"
+            if kind not in _BOUND:
+                continue
+            was = self.shown_of.get(got, new.get(got))
+            taken = self.run_of.get(want) or next((r for r, s in new.items() if s == want), None)
+            if was is not None and was != want:
+                return f"{got} was shown as {was} before, here as {want}"
+            if taken is not None and taken != got:
+                return f"{want} stood for {taken} before, here for {got}"
+            new[got] = want
+        for got, want in new.items():
+            self.shown_of[got], self.run_of[want] = want, got
+        return None
+
+
+def _split(text: str, scanner: re.Pattern[str]) -> list[tuple[str, str]]:
+    """``text`` as (kind, text) parts: kind "" for the fixed text, else the value's kind."""
+    parts: list[tuple[str, str]] = []
+    at = 0
+    for found in scanner.finditer(text):
+        parts.append(("", text[at : found.start()]))
+        parts.append((found.lastgroup or "", found[0]))
+        at = found.end()
+    parts.append(("", text[at:]))
+    return parts
+
+
+class Shell:
+    """The reader's terminal for one page: one ``bash``, its own session, killed at the end."""
+
+    def __init__(self, workdir: Path, logs: Path) -> None:
+        self.workdir, self.logs = workdir, logs
+        self.log = logs / "shell.log"
+        self._log_file = self.log.open("wb")
+        self.servers: dict[int, int] = {}  # port -> process of the server holding it
+        self._count = 0
+        self._start = self._offset = 0  # where the output of the command running starts
+        self.process = subprocess.Popen(
+            ["bash", "--noprofile", "--norc"],
+            cwd=workdir,
+            env=environment(),
+            stdin=subprocess.PIPE,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._send("__rc=0")
+
+    def _send(self, script: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(script.encode() + b"\n")
+        self.process.stdin.flush()
+
+    def _wait_done(self, timeout: float) -> tuple[str, str] | None:
+        """(output before the mark, what follows the mark on its line) of the next command."""
+        marker = f"\n{_DONE}{self._count}".encode()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data = self.log.read_bytes()
+            at = data.find(marker, self._offset)
+            end = data.find(b"\n", at + len(marker)) if at >= 0 else -1
+            if end >= 0:
+                self._offset = end + 1
+                rest = data[at + len(marker) : end].decode().strip()
+                return data[self._start : at].decode(errors="replace"), rest
+            if self.process.poll() is not None:
+                return None
+            time.sleep(0.02)
+        return None
+
+    def run(self, command: Command, line: str, cwd: Path) -> str:
+        """What ``line`` (the command with this run's values) printed, normalised."""
+        self._count += 1
+        self._start = self._offset = self.log.stat().st_size
+        if command.background:
+            return self._start_server(command, line, cwd)
+        self._send(
+            f"cd {shlex.quote(str(cwd))}; (exit $__rc)\n{{\n{line}\n}} </dev/null\n"
+            f"__rc=$?; printf '\\n{_DONE}{self._count}\\n'"
+        )
+        done = self._wait_done(COMMAND_TIMEOUT)
+        if done is None:
+            self.close()
+            raise AssertionError(f"$ {line}\ndid not finish in {COMMAND_TIMEOUT:.0f} s")
+        return normalise(done[0], self.workdir)
+
+    def _start_server(self, command: Command, line: str, cwd: Path) -> str:
+        output = self.logs / f"server-{self._count}.log"
+        ports = {int(p) for p in re.findall(r"--port[ =](\d+)", line)}
+        for port in ports & set(self.servers):
+            _kill_tree(self.servers.pop(port), signal.SIGTERM)
+            _wait_for(functools.partial(_closed, port), SERVER_TIMEOUT)
+        self._send(
+            f"cd {shlex.quote(str(cwd))}; (exit $__rc)\n"
+            f"{{\n{line.rstrip()[:-1]}\n}} >{shlex.quote(str(output))} 2>&1 </dev/null &\n"
+            f"__rc=$?; printf '\\n{_DONE}{self._count} %s\\n' $!"
+        )
+        done = self._wait_done(COMMAND_TIMEOUT)
+        assert done is not None, f"$ {line}\ndid not start"
+        server = int(done[1])
+        lines = len([x for x in command.expected.splitlines() if x.strip()])
+
+        def printed() -> str:
+            return output.read_text(errors="replace") if output.exists() else ""
+
+        def alive() -> bool:
+            return Path(f"/proc/{server}").exists() and _state(server) != "Z"
+
+        _wait_for(
+            lambda: len([x for x in printed().splitlines() if x.strip()]) >= lines,
+            SERVER_TIMEOUT,
+            alive,
+        )
+        ports |= {
+            int(p) for p in re.findall(r"(?:127\.0\.0\.1:|localhost:|port )(\d{4,5})", printed())
+        }
+        for port in ports:
+            _wait_for(functools.partial(_listening, port), SERVER_TIMEOUT, alive)
+            self.servers[port] = server
+        return normalise(printed(), self.workdir)
+
+    def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError, BrokenPipeError, OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        _kill_session(self.process.pid)
+        self.process.wait()
+        self._log_file.close()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _closed(port: int) -> bool:
+    return not _listening(port)
+
+
+def _wait_for(
+    ready: Callable[[], bool], timeout: float, alive: Callable[[], bool] = lambda: True
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive() and not ready():
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return "X"
+
+
+def _kill_tree(pid: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to ``pid`` and every process it started."""
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if entry.name.isdigit():
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children[ppid].append(int(entry.name))
+    todo = [pid]
+    while todo:
+        one = todo.pop()
+        todo += children.get(one, [])
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(one, sig)
+
+
+def _kill_session(session: int) -> None:
+    """SIGKILL every process of ``session`` (the page's bash and whatever it started)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if os.getsid(int(entry.name)) == session:
+                os.kill(int(entry.name), signal.SIGKILL)
 
 
 def page_blocks(path: Path) -> list[Block]:
@@ -193,32 +443,57 @@ def console_blocks() -> list[Block]:
 PAGES = [path for path in DOCS if any(b.lang == "console" for b in blocks(path))]
 
 
-def run_page(page: Path) -> Iterator[tuple[Block, list[tuple[Command, str]]]]:
-    """Each run console block of ``page`` with (command, normalised output) of its commands."""
+@dataclass(frozen=True)
+class Ran:
+    command: Command
+    printed: str  # normalised, with this run's values
+    problem: str | None  # None if it matched what the page shows
+
+
+def run_page(page: Path, bindings: Bindings) -> Iterator[tuple[Block, list[Ran]]]:
+    """Each run console block of ``page`` with what each of its commands printed."""
     with tempfile.TemporaryDirectory(prefix="pinset-docs-") as name:
-        workdir = Path(name)
+        workdir, logs = Path(name) / "page", Path(name) / "logs"
+        workdir.mkdir()
+        logs.mkdir()
         for linked in LINKED:
             (workdir / linked).symlink_to(ROOT / linked)
-        for block in page_blocks(page):
-            if block.marker and block.marker[0] == "file":
-                (workdir / block.marker[1]).write_text(block.text + "\n", encoding="utf-8")
-                continue
-            if block.lang != "console" or block.skip_reason is not None:
-                continue
-            yield block, run_block(block, workdir)
+        shell = Shell(workdir, logs)
+        try:
+            for block in page_blocks(page):
+                if block.marked("file") is not None:
+                    text = bindings.to_run(block.text + "\n")
+                    (workdir / block.marked("file")).write_text(text, encoding="utf-8")  # type: ignore[operator]
+                    continue
+                if block.lang != "console" or block.skip_reason is not None:
+                    continue
+                cwd = workdir / (block.marked("cwd") or ".")
+                ran = []
+                for command in commands(block):
+                    printed = shell.run(command, bindings.to_run(command.line), cwd)
+                    expected = normalise(command.expected, Path("/nonexistent"))
+                    ran.append(
+                        Ran(command, printed, bindings.match(expected, printed, block.scanner))
+                    )
+                yield block, ran
+        finally:
+            shell.close()
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_console_blocks_of_a_page_print_what_it_shows(page: Path) -> None:
     drifted: list[str] = []
-    for block, ran in run_page(page):
-        for command, actual in ran:
-            expected = normalise(command.expected, Path("/nonexistent"))
-            if actual != expected:
-                diff = difflib.unified_diff(
-                    expected.splitlines(), actual.splitlines(), "shown", "printed", lineterm=""
-                )
-                drifted.append(f"{block.where}: $ {command.line}\n" + "\n".join(diff))
+    for block, ran in run_page(page, Bindings()):
+        for one in ran:
+            if one.problem is None:
+                continue
+            expected = normalise(one.command.expected, Path("/nonexistent"))
+            diff = difflib.unified_diff(
+                expected.splitlines(), one.printed.splitlines(), "shown", "printed", lineterm=""
+            )
+            drifted.append(
+                f"{block.where}: $ {one.command.line}\n{one.problem}\n" + "\n".join(diff)
+            )
     assert drifted == [], "\n\n".join(drifted)
 
 
@@ -226,11 +501,13 @@ def update(page: Path) -> int:
     """Write what each run command of ``page`` printed under it; the number of blocks changed."""
     lines = page.read_text(encoding="utf-8").splitlines()
     changed = []
-    for block, ran in run_page(page):
+    bindings = Bindings()
+    for block, ran in run_page(page, bindings):
         body = []
-        for command, actual in ran:
-            body.append(f"$ {command.line}")
-            body.extend(actual.splitlines())
+        for one in ran:
+            body.append(f"$ {one.command.line}")
+            shown = bindings.as_shown(one.printed) if one.problem else one.command.expected
+            body.extend(shown.splitlines())
         old = lines[block.line : block.line + len(block.text.splitlines())]
         indent = _FENCE.match(lines[block.line - 1])["indent"]  # type: ignore[index]
         new = [f"{indent}{line}" if line else line for line in "\n".join(body).splitlines()]
@@ -247,13 +524,14 @@ def test_every_console_block_is_run_or_skipped_with_a_reason() -> None:
     unexplained = [
         b.where
         for b in console_blocks()
-        if b.marker is not None and b.marker[0] == "skip" and not b.marker[1].strip()
+        for verb in ("skip", "vary", "figures")
+        if b.marked(verb) is not None and not b.marked(verb).strip()  # type: ignore[union-attr]
     ]
     misplaced = [
         b.where
         for path in DOCS
         for b in blocks(path)
-        if b.marker is not None and b.marker[0] == "file" and b.lang == "console"
+        if b.marked("file") is not None and b.lang == "console"
     ]
     assert unexplained == []
     assert misplaced == []
@@ -267,9 +545,10 @@ def counts() -> str:
     all_blocks = console_blocks()
     run = [b for b in all_blocks if b.skip_reason is None]
     reasons = collections.Counter(b.skip_reason for b in all_blocks if b.skip_reason is not None)
+    varying = sum(1 for b in run if b.scanner is not None)
     lines = [
         f"console blocks: {len(all_blocks)}; run: {len(run)} "
-        f"({sum(len(commands(b)) for b in run)} commands); "
+        f"({sum(len(commands(b)) for b in run)} commands; {varying} blocks vary); "
         f"skipped: {sum(reasons.values())}"
     ]
     lines += [f"  {n:3}  {reason}" for reason, n in reasons.most_common()]

@@ -103,19 +103,96 @@ def test_the_runner_reports_drift_and_passes_what_matches(tmp_path: Path) -> Non
     )
     blocks = list(runner.blocks(page))
     assert blocks[0].marker == ("file", "p.toml")
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "p.toml").write_text(blocks[0].text, encoding="utf-8")
-    results = runner.run_block(blocks[1], work)
-    assert [command.line for command, _ in results] == [
+    ran = [one for _, block_ran in runner.run_page(page, runner.Bindings()) for one in block_ran]
+    assert [one.command.line for one in ran] == [
         "pinset import p.toml -o p.json",
         "echo $?",
         "echo drifted",
     ]
-    (_, first), (_, status), (drift_command, drift) = results
-    assert status == "2"  # `$?` is the status of the command before, as in a shell
-    assert "p.toml" in first
-    assert drift == "drifted" != runner.normalise(drift_command.expected, work)
+    first, status, drift = ran
+    assert status.printed == "2"  # `$?` is the status of the command before, as in a shell
+    assert status.problem is None
+    assert "p.toml" in first.printed
+    assert drift.printed == "drifted"
+    assert drift.problem == "the output differs"
+
+
+def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) -> None:
+    page = _page(
+        tmp_path,
+        "<!-- docs-test: file serve.py -->\n```python\nimport socket, time\n"
+        "s = socket.create_server(('127.0.0.1', 0))\n"
+        "print('listening on port', s.getsockname()[1], flush=True)\n"
+        "while True:\n    s.accept()[0].close()\n```\n\n"
+        "<!-- docs-test: vary the port -->\n"
+        "```console\n$ python serve.py &\nlistening on port 41234\n$ GREETING=hello\n```\n\n"
+        "```console\n$ python -c 'import socket; socket.create_connection((\"127.0.0.1\", 41234))'"
+        " && echo 127.0.0.1:41234 $GREETING\n127.0.0.1:41234 hello\n```\n",
+    )
+    ran = [one for _, block_ran in runner.run_page(page, runner.Bindings()) for one in block_ran]
+    assert [one.problem for one in ran] == [None, None, None]
+    port = ran[0].printed.split()[-1]
+    assert port != "41234"  # the server's own port, to which the later command was sent
+    assert not runner._listening(int(port))  # killed with the page
+
+
+@pytest.mark.parametrize(
+    ("shown", "printed", "problem"),
+    [
+        # One key shown twice is one key of the run, printed twice.
+        (
+            "pin sha256/" + "A" * 43 + "= again sha256/" + "A" * 43 + "=",
+            "pin sha256/" + "B" * 43 + "= again sha256/" + "B" * 43 + "=",
+            None,
+        ),
+        (
+            "pin sha256/" + "A" * 43 + "= again sha256/" + "A" * 43 + "=",
+            "pin sha256/" + "B" * 43 + "= again sha256/" + "C" * 43 + "=",
+            "sha256/"
+            + "A" * 43
+            + "= stood for sha256/"
+            + "B" * 43
+            + "= before, here for sha256/"
+            + "C" * 43
+            + "=",
+        ),
+        # Two keys shown must be two keys of the run.
+        (
+            "sha256/" + "A" * 43 + "= sha256/" + "D" * 43 + "=",
+            "sha256/" + "B" * 43 + "= sha256/" + "B" * 43 + "=",
+            "sha256/"
+            + "B" * 43
+            + "= was shown as sha256/"
+            + "A" * 43
+            + "= before, here as sha256/"
+            + "D" * 43
+            + "=",
+        ),
+        # Dates and durations may be any; the words around them may not.
+        ("expires 2027-02-26 after 1.2 ms", "expires 2027-03-01 after 0.9 ms", None),
+        (
+            "expires 2027-02-26 after 1.2 ms",
+            "expired 2027-03-01 after 0.9 ms",
+            "the output differs",
+        ),
+        ("3 pins", "4 pins", "the output differs"),
+    ],
+)
+def test_a_varying_block_binds_each_random_value_to_one_shown_value(
+    shown: str, printed: str, problem: str | None
+) -> None:
+    assert runner.Bindings().match(shown, printed, runner._VARY) == problem
+
+
+def test_a_strict_block_reads_bound_values_as_shown_and_nothing_else() -> None:
+    bindings = runner.Bindings()
+    shown, run = "sha256/" + "A" * 43 + "=", "sha256/" + "B" * 43 + "="
+    assert bindings.match(f"pin {shown}", f"pin {run}", runner._VARY) is None
+    assert bindings.match(f"cat: {shown}", f"cat: {run}", None) is None
+    assert bindings.to_run(f"pinset check --pin {shown}") == f"pinset check --pin {run}"
+    other = "sha256/" + "C" * 43 + "="
+    assert bindings.match(f"cat: {shown}", f"cat: {other}", None) == "the output differs"
+    assert bindings.match("on 2027-02-26", "on 2027-03-01", None) == "the output differs"
 
 
 def test_the_runner_normalises_only_its_own_directory(tmp_path: Path) -> None:
