@@ -7,7 +7,9 @@
   against the tree);
 * files outside docs/ that a page links to (``../SECURITY.md``, ``../.pre-commit-hooks.yaml``):
   copied into the site under ``repo/`` and the link pointed there; a link to a file that does
-  not exist is left alone, so that the strict build fails on it.
+  not exist is left alone, so that the strict build fails on it;
+* the Sphinx roles of the docstrings (``:func:`ssl_context```, ``:class:`~pinset.errors.X```),
+  which mkdocstrings leaves as text: shown as the code name alone, as Sphinx shows them.
 
 Wired in by mkdocs.yml (``hooks:``); ``make docs`` runs ``mkdocs build --strict``.
 """
@@ -30,6 +32,10 @@ REPO_DIR = "repo"
 
 # A Markdown link: [text](target#anchor), no spaces in the target.
 _LINK = re.compile(r"\[(?P<text>[^\]\n]*)\]\((?P<target>[^)\s#]+)(?P<anchor>#[^)\s]*)?\)")
+# A Sphinx role as mkdocstrings renders it: the role as text, its target as code.
+_ROLE = re.compile(
+    r":(?:py:)?(?:func|class|meth|mod|attr|data|exc|obj|const):<code>(?P<tilde>~?)(?P<name>[^<]+)</code>"
+)
 
 
 # -- the CLI reference -----------------------------------------------------------------------
@@ -183,3 +189,17 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
         return match[0]
 
     return _LINK.sub(relink, markdown)
+
+
+def sphinx_roles_as_code(html: str) -> str:
+    """``:func:<code>~a.b</code>`` as ``<code>b</code>`` (``~`` keeps the last name only)."""
+
+    def name(match: re.Match[str]) -> str:
+        shown = match["name"].rsplit(".", 1)[-1] if match["tilde"] else match["name"]
+        return f"<code>{shown}</code>"
+
+    return _ROLE.sub(name, html)
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    return sphinx_roles_as_code(html)

@@ -105,8 +105,8 @@ def _scanner(kinds: dict[str, str]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in kinds.items()))
 
 
-_VARY = _scanner(VOLATILE)
-_FIGURES = _scanner({**_BOUND, **_FREE, **_NUMBER})
+VARY = _scanner(VOLATILE)
+FIGURES = _scanner({**_BOUND, **_FREE, **_NUMBER})
 _BOUND_ONLY = _scanner(_BOUND)
 
 
@@ -137,8 +137,8 @@ class Block:
     def scanner(self) -> re.Pattern[str] | None:
         """How the block's output is matched: None (strictly), or the values that may differ."""
         if self.marked("figures") is not None:
-            return _FIGURES
-        return _VARY if self.marked("vary") is not None else None
+            return FIGURES
+        return VARY if self.marked("vary") is not None else None
 
 
 @dataclass(frozen=True)
@@ -369,7 +369,7 @@ class Shell:
             int(p) for p in re.findall(r"(?:127\.0\.0\.1:|localhost:|port )(\d{4,5})", printed())
         }
         for port in ports:
-            _wait_for(functools.partial(_listening, port), SERVER_TIMEOUT, alive)
+            _wait_for(functools.partial(listening, port), SERVER_TIMEOUT, alive)
             self.servers[port] = server
         return normalise(printed(), self.workdir)
 
@@ -382,14 +382,14 @@ class Shell:
         self._log_file.close()
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _closed(port: int) -> bool:
-    return not _listening(port)
+    return not listening(port)
 
 
 def _wait_for(

@@ -133,7 +133,7 @@ def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) ->
     assert [one.problem for one in ran] == [None, None, None]
     port = ran[0].printed.split()[-1]
     assert port != "41234"  # the server's own port, to which the later command was sent
-    assert not runner._listening(int(port))  # killed with the page
+    assert not runner.listening(int(port))  # killed with the page
 
 
 @pytest.mark.parametrize(
@@ -181,13 +181,13 @@ def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) ->
 def test_a_varying_block_binds_each_random_value_to_one_shown_value(
     shown: str, printed: str, problem: str | None
 ) -> None:
-    assert runner.Bindings().match(shown, printed, runner._VARY) == problem
+    assert runner.Bindings().match(shown, printed, runner.VARY) == problem
 
 
 def test_a_strict_block_reads_bound_values_as_shown_and_nothing_else() -> None:
     bindings = runner.Bindings()
     shown, run = "sha256/" + "A" * 43 + "=", "sha256/" + "B" * 43 + "="
-    assert bindings.match(f"pin {shown}", f"pin {run}", runner._VARY) is None
+    assert bindings.match(f"pin {shown}", f"pin {run}", runner.VARY) is None
     assert bindings.match(f"cat: {shown}", f"cat: {run}", None) is None
     assert bindings.to_run(f"pinset check --pin {shown}") == f"pinset check --pin {run}"
     other = "sha256/" + "C" * 43 + "="
@@ -205,3 +205,15 @@ def test_a_skip_marker_needs_a_reason(tmp_path: Path) -> None:
     (block,) = runner.blocks(page)
     assert block.marker == ("skip", "")
     assert block.skip_reason == ""  # test_every_console_block_is_run_or_skipped... refuses it
+
+
+def test_sphinx_roles_of_docstrings_show_as_the_name_alone() -> None:
+    # What mkdocstrings renders for ":func:`ssl_context`" and ":class:`~pinset.errors.ConfigError`".
+    html = (
+        "<p>See :func:<code>ssl_context</code>; raises :class:<code>~pinset.errors.ConfigError"
+        "</code> or :exc:<code>ssl.SSLError</code>; keeps :<code>literal</code></p>"
+    )
+    assert hooks.sphinx_roles_as_code(html) == (
+        "<p>See <code>ssl_context</code>; raises <code>ConfigError</code> or "
+        "<code>ssl.SSLError</code>; keeps :<code>literal</code></p>"
+    )
