@@ -423,13 +423,26 @@ def _kill_tree(pid: int, sig: signal.Signals) -> None:
 
 
 def _kill_session(session: int) -> None:
-    """SIGKILL every process of ``session`` (the page's bash and whatever it started)."""
+    """SIGKILL every process of ``session`` (the page's bash and whatever it started) and wait
+    until none runs (a zombie has closed its sockets already)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        running = [pid for pid in _session(session) if _state(pid) not in ("Z", "X")]
+        if not running:
+            return
+        for pid in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+
+
+def _session(session: int) -> list[int]:
+    found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
         with contextlib.suppress(OSError):
-            if os.getsid(int(entry.name)) == session:
-                os.kill(int(entry.name), signal.SIGKILL)
+            if entry.name.isdigit() and os.getsid(int(entry.name)) == session:
+                found.append(int(entry.name))
+    return found
 
 
 def page_blocks(path: Path) -> list[Block]:
