@@ -89,7 +89,10 @@ _BOUND = {
     "base64": r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{43}=",
     "uuid": r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
     "hex": r"\b[0-9a-fA-F]{12,}\b",
-    "port": r"(?:(?<=127\.0\.0\.1:)|(?<=localhost:)|(?<=\]:)|(?<=port ))[1-9]\d{3,4}\b",
+    "port": r"(?:(?<=127\.0\.0\.1:)|(?<=localhost:)|(?<=\]:)|(?<=port )|(?<=\"port\": ))"
+    r"[1-9]\d{3,4}\b",
+    # A longer run of base64: the body of a PEM key or certificate, a line at a time.
+    "pem": r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{44,}={0,2}(?![A-Za-z0-9+/=])",
 }
 _FREE = {
     "datetime": r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?",
@@ -423,13 +426,17 @@ def _kill_tree(pid: int, sig: signal.Signals) -> None:
 
 
 def _kill_session(session: int) -> None:
-    """SIGKILL every process of ``session`` (the page's bash and whatever it started)."""
+    """SIGKILL every process of ``session`` (the page's bash and whatever it started), and wait
+    until they have exited (and so closed their ports)."""
+    killed = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError):
             if os.getsid(int(entry.name)) == session:
                 os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+    _wait_for(lambda: all(_state(pid) in ("Z", "X") for pid in killed), SERVER_TIMEOUT)
 
 
 def page_blocks(path: Path) -> list[Block]:

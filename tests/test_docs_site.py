@@ -168,6 +168,17 @@ def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) ->
             + "D" * 43
             + "=",
         ),
+        # A key's PEM body (a line of base64 at a time) and a port in JSON vary like a pin.
+        (
+            f'"public_key": "{"M" * 64}\\n{"a" * 56}==\\n", "port": 33527',
+            f'"public_key": "{"N" * 64}\\n{"b" * 56}==\\n", "port": 41002',
+            None,
+        ),
+        (
+            f"-----BEGIN PUBLIC KEY-----\n{'M' * 60}=\nagain {'M' * 60}=",
+            f"-----BEGIN PUBLIC KEY-----\n{'N' * 60}=\nagain {'O' * 60}=",
+            f"{'M' * 60}= stood for {'N' * 60}= before, here for {'O' * 60}=",
+        ),
         # Dates and durations may be any; the words around them may not.
         ("expires 2027-02-26 after 1.2 ms", "expires 2027-03-01 after 0.9 ms", None),
         (
