@@ -111,6 +111,7 @@ def _scanner(kinds: dict[str, str]) -> re.Pattern[str]:
 _VARY = _scanner(VOLATILE)
 _FIGURES = _scanner({**_BOUND, **_FREE, **_NUMBER})
 _BOUND_ONLY = _scanner(_BOUND)
+_PIN = re.compile(_BOUND["pin"])
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,10 @@ class Bindings:
             new[got] = want
         for got, want in new.items():
             self.shown_of[got], self.run_of[want] = want, got
+            if _PIN.fullmatch(got) and _PIN.fullmatch(want):  # and the key's base64 (HPKP, plists)
+                got_key, want_key = got.split("/", 1)[1], want.split("/", 1)[1]
+                self.shown_of.setdefault(got_key, want_key)
+                self.run_of.setdefault(want_key, got_key)
         return None
 
 

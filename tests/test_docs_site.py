@@ -204,6 +204,9 @@ def test_a_strict_block_reads_bound_values_as_shown_and_nothing_else() -> None:
     other = "sha256/" + "C" * 43 + "="
     assert bindings.match(f"cat: {shown}", f"cat: {other}", None) == "the output differs"
     assert bindings.match("on 2027-02-26", "on 2027-03-01", None) == "the output differs"
+    # The base64 of a bound pin is bound with it (an HPKP header, a plist's SPKI hashes).
+    assert bindings.match(f'pin-sha256="{"A" * 43}="', f'pin-sha256="{"B" * 43}="', None) is None
+    assert bindings.to_run(f"key {'A' * 43}=") == f"key {'B' * 43}="
 
 
 def test_the_runner_normalises_only_its_own_directory(tmp_path: Path) -> None:
