@@ -179,6 +179,12 @@ def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) ->
             f"-----BEGIN PUBLIC KEY-----\n{'N' * 60}=\nagain {'O' * 60}=",
             f"{'M' * 60}= stood for {'N' * 60}= before, here for {'O' * 60}=",
         ),
+        # A pin shortened with an ellipsis, and a URL's port.
+        (
+            "leaf sha256/LloViObPOoFa… at https://api.pinset.test:37557/",
+            "leaf sha256/AOxyR47GcO+y… at https://api.pinset.test:47627/",
+            None,
+        ),
         # Dates and durations may be any; the words around them may not.
         ("expires 2027-02-26 after 1.2 ms", "expires 2027-03-01 after 0.9 ms", None),
         (
