@@ -85,11 +85,15 @@ _DONE = "\x1edocs-test-done"
 # Values that differ from run to run. The first group is bound (one shown value stands for one
 # value of the run, everywhere on the page); the second may be any value of its kind.
 _BOUND = {
-    "pin": r"sha(?:256|1)/[A-Za-z0-9+/]{27,43}=",
+    # A pin, or the start of one shortened with an ellipsis (a summary line).
+    "pin": r"sha(?:256|1)/(?:[A-Za-z0-9+/]{27,43}=|[A-Za-z0-9+/]{4,42}…)",
     "base64": r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{43}=",
     "uuid": r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
     "hex": r"\b[0-9a-fA-F]{12,}\b",
-    "port": r"(?:(?<=127\.0\.0\.1:)|(?<=localhost:)|(?<=\]:)|(?<=port ))[1-9]\d{3,4}\b",
+    "port": r"(?:(?<=127\.0\.0\.1:)|(?<=localhost:)|(?<=\]:)|(?<=port )|(?<=\"port\": ))"
+    r"[1-9]\d{3,4}\b|(?<=\w:)[1-9]\d{3,4}(?=/)",  # and any URL's port, before its path
+    # A longer run of base64: the body of a PEM key or certificate, a line at a time.
+    "pem": r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{44,}={0,2}(?![A-Za-z0-9+/=])",
 }
 _FREE = {
     "datetime": r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?",
@@ -108,6 +112,7 @@ def _scanner(kinds: dict[str, str]) -> re.Pattern[str]:
 VARY = _scanner(VOLATILE)
 FIGURES = _scanner({**_BOUND, **_FREE, **_NUMBER})
 _BOUND_ONLY = _scanner(_BOUND)
+_PIN = re.compile(_BOUND["pin"])
 
 
 @dataclass(frozen=True)
@@ -264,6 +269,10 @@ class Bindings:
             new[got] = want
         for got, want in new.items():
             self.shown_of[got], self.run_of[want] = want, got
+            if got.endswith("=") and _PIN.fullmatch(got) and _PIN.fullmatch(want):  # its base64 too
+                got_key, want_key = got.split("/", 1)[1], want.split("/", 1)[1]
+                self.shown_of.setdefault(got_key, want_key)
+                self.run_of.setdefault(want_key, got_key)
         return None
 
 

@@ -168,6 +168,23 @@ def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) ->
             + "D" * 43
             + "=",
         ),
+        # A key's PEM body (a line of base64 at a time) and a port in JSON vary like a pin.
+        (
+            f'"public_key": "{"M" * 64}\\n{"a" * 56}==\\n", "port": 33527',
+            f'"public_key": "{"N" * 64}\\n{"b" * 56}==\\n", "port": 41002',
+            None,
+        ),
+        (
+            f"-----BEGIN PUBLIC KEY-----\n{'M' * 60}=\nagain {'M' * 60}=",
+            f"-----BEGIN PUBLIC KEY-----\n{'N' * 60}=\nagain {'O' * 60}=",
+            f"{'M' * 60}= stood for {'N' * 60}= before, here for {'O' * 60}=",
+        ),
+        # A pin shortened with an ellipsis, and a URL's port.
+        (
+            "leaf sha256/LloViObPOoFa… at https://api.pinset.test:37557/",
+            "leaf sha256/AOxyR47GcO+y… at https://api.pinset.test:47627/",
+            None,
+        ),
         # Dates and durations may be any; the words around them may not.
         ("expires 2027-02-26 after 1.2 ms", "expires 2027-03-01 after 0.9 ms", None),
         (
@@ -193,6 +210,9 @@ def test_a_strict_block_reads_bound_values_as_shown_and_nothing_else() -> None:
     other = "sha256/" + "C" * 43 + "="
     assert bindings.match(f"cat: {shown}", f"cat: {other}", None) == "the output differs"
     assert bindings.match("on 2027-02-26", "on 2027-03-01", None) == "the output differs"
+    # The base64 of a bound pin is bound with it (an HPKP header, a plist's SPKI hashes).
+    assert bindings.match(f'pin-sha256="{"A" * 43}="', f'pin-sha256="{"B" * 43}="', None) is None
+    assert bindings.to_run(f"key {'A' * 43}=") == f"key {'B' * 43}="
 
 
 def test_the_runner_normalises_only_its_own_directory(tmp_path: Path) -> None:
