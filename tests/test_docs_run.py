@@ -96,6 +96,8 @@ _FREE = {
     "date": r"\b\d{4}-\d\d-\d\d\b",
     "clock": r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d [ \d]?\d\d:\d\d\b",
     "duration": r"(?<![\w.])\d+(?:\.\d+)? ?(?:ms|µs|us|ns|s)\b",
+    "httpdate": r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|"
+    r"Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT\b",  # an HTTP Date header (RFC 9110)
 }
 _NUMBER = {"number": r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w])"}
 VOLATILE = {**_BOUND, **_FREE}
