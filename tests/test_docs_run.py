@@ -86,7 +86,8 @@ _DONE = "\x1edocs-test-done"
 # value of the run, everywhere on the page); the second may be any value of its kind.
 _BOUND = {
     "pin": r"sha(?:256|1)/[A-Za-z0-9+/]{27,43}=",
-    "base64": r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{43}=",
+    # a key or digest in base64: a bare SHA-256, a line of a PEM body (SubjectPublicKeyInfo)
+    "base64": r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,}={0,2}(?![A-Za-z0-9+/=])",
     "uuid": r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
     "hex": r"\b[0-9a-fA-F]{12,}\b",
     "port": r"(?:(?<=127\.0\.0\.1:)|(?<=localhost:)|(?<=\]:)|(?<=port ))[1-9]\d{3,4}\b",
