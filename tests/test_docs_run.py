@@ -4,11 +4,11 @@ A console block is a list of ``$ command`` lines, each followed by the output it
 page is run as a reader runs it: in order, in one ``bash`` (the reader's terminal) that lives as
 long as the page, in a fresh directory of the page's own in which ``tests``, ``docs``,
 ``benchmarks`` and ``scripts`` link to the repository's (so ``pinset audit tests/fixtures/...``
-works and what a command writes stays in that directory). Each block starts in that directory;
-variables, exported names and background jobs carry over from block to block. This venv's
-``pinset`` is first on the PATH; standard output and error are read together, with no terminal
-and no standard input: what a reader sees when piping. ``echo $?`` prints the status of the
-command before, as in a shell.
+works and what a command writes stays in that directory). Each block starts in that directory
+(a ``cd`` holds until the block ends); variables, exported names and background jobs carry over
+from block to block. This venv's ``pinset`` is first on the PATH; standard output and error are
+read together, with no terminal and no standard input: what a reader sees when piping.
+``echo $?`` prints the status of the command before, as in a shell.
 
 A command that ends in ``&`` is a server the page starts and keeps (``python serve.py &``,
 ``pinset collector serve ... &``): it runs in the background with its own output, the runner
@@ -87,19 +87,20 @@ _DONE = "\x1edocs-test-done"
 _BOUND = {
     # A pin, or the start of one shortened with an ellipsis (a summary line).
     "pin": r"sha(?:256|1)/(?:[A-Za-z0-9+/]{27,43}=|[A-Za-z0-9+/]{4,42}…)",
-    "base64": r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{43}=",
+    # a key or digest in base64: a bare SHA-256, a line of a PEM body (SubjectPublicKeyInfo)
+    "base64": r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,}={0,2}(?![A-Za-z0-9+/=])",
     "uuid": r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
     "hex": r"\b[0-9a-fA-F]{12,}\b",
     "port": r"(?:(?<=127\.0\.0\.1:)|(?<=localhost:)|(?<=\]:)|(?<=port )|(?<=\"port\": ))"
     r"[1-9]\d{3,4}\b|(?<=\w:)[1-9]\d{3,4}(?=/)",  # and any URL's port, before its path
-    # A longer run of base64: the body of a PEM key or certificate, a line at a time.
-    "pem": r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{44,}={0,2}(?![A-Za-z0-9+/=])",
 }
 _FREE = {
     "datetime": r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?",
     "date": r"\b\d{4}-\d\d-\d\d\b",
     "clock": r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d [ \d]?\d\d:\d\d\b",
     "duration": r"(?<![\w.])\d+(?:\.\d+)? ?(?:ms|µs|us|ns|s)\b",
+    "httpdate": r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|"
+    r"Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT\b",  # an HTTP Date header (RFC 9110)
 }
 _NUMBER = {"number": r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w])"}
 VOLATILE = {**_BOUND, **_FREE}
@@ -331,14 +332,15 @@ class Shell:
             time.sleep(0.02)
         return None
 
-    def run(self, command: Command, line: str, cwd: Path) -> str:
-        """What ``line`` (the command with this run's values) printed, normalised."""
+    def run(self, command: Command, line: str, cwd: Path | None) -> str:
+        """What ``line`` (the command with this run's values) printed, normalised; run in
+        ``cwd`` (a block's first command), or where the command before left the shell."""
         self._count += 1
         self._start = self._offset = self.log.stat().st_size
         if command.background:
             return self._start_server(command, line, cwd)
         self._send(
-            f"cd {shlex.quote(str(cwd))}; (exit $__rc)\n{{\n{line}\n}} </dev/null\n"
+            f"{_cd(cwd)}(exit $__rc)\n{{\n{line}\n}} </dev/null\n"
             f"__rc=$?; printf '\\n{_DONE}{self._count}\\n'"
         )
         done = self._wait_done(COMMAND_TIMEOUT)
@@ -347,14 +349,14 @@ class Shell:
             raise AssertionError(f"$ {line}\ndid not finish in {COMMAND_TIMEOUT:.0f} s")
         return normalise(done[0], self.workdir)
 
-    def _start_server(self, command: Command, line: str, cwd: Path) -> str:
+    def _start_server(self, command: Command, line: str, cwd: Path | None) -> str:
         output = self.logs / f"server-{self._count}.log"
         ports = {int(p) for p in re.findall(r"--port[ =](\d+)", line)}
         for port in ports & set(self.servers):
             _kill_tree(self.servers.pop(port), signal.SIGTERM)
             _wait_for(functools.partial(_closed, port), SERVER_TIMEOUT)
         self._send(
-            f"cd {shlex.quote(str(cwd))}; (exit $__rc)\n"
+            f"{_cd(cwd)}(exit $__rc)\n"
             f"{{\n{line.rstrip()[:-1]}\n}} >{shlex.quote(str(output))} 2>&1 </dev/null &\n"
             f"__rc=$?; printf '\\n{_DONE}{self._count} %s\\n' $!"
         )
@@ -389,6 +391,10 @@ class Shell:
         _kill_session(self.process.pid)
         self.process.wait()
         self._log_file.close()
+
+
+def _cd(where: Path | None) -> str:
+    return "" if where is None else f"cd {shlex.quote(str(where))}; "
 
 
 def listening(port: int) -> bool:
@@ -491,8 +497,9 @@ def run_page(page: Path, bindings: Bindings) -> Iterator[tuple[Block, list[Ran]]
                     continue
                 cwd = workdir / (block.marked("cwd") or ".")
                 ran = []
-                for command in commands(block):
-                    printed = shell.run(command, bindings.to_run(command.line), cwd)
+                for number, command in enumerate(commands(block)):
+                    line = bindings.to_run(command.line)
+                    printed = shell.run(command, line, cwd if number == 0 else None)
                     expected = normalise(command.expected, Path("/nonexistent"))
                     ran.append(
                         Ran(command, printed, bindings.match(expected, printed, block.scanner))

@@ -193,6 +193,33 @@ def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) ->
             "the output differs",
         ),
         ("3 pins", "4 pins", "the output differs"),
+        # A public key in base64 (a PEM body, a key list) is bound like a pin.
+        (
+            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"
+            + "a" * 43
+            + '=\n"MCowBQYDK2VwAyEA'
+            + "a" * 43
+            + '="',
+            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"
+            + "b" * 43
+            + '=\n"MCowBQYDK2VwAyEA'
+            + "b" * 43
+            + '="',
+            None,
+        ),
+        (
+            "key MCowBQYDK2VwAyEA" + "a" * 43 + "= key MCowBQYDK2VwAyEA" + "a" * 43 + "=",
+            "key MCowBQYDK2VwAyEA" + "b" * 43 + "= key MCowBQYDK2VwAyEA" + "c" * 43 + "=",
+            "MCowBQYDK2VwAyEA"
+            + "a" * 43
+            + "= stood for MCowBQYDK2VwAyEA"
+            + "b" * 43
+            + "= before, here for MCowBQYDK2VwAyEA"
+            + "c" * 43
+            + "=",
+        ),
+        # The Date header of an HTTP answer (curl -i, curl -D -) is a date too.
+        ("date: Sun, 06 Dec 2026 16:07:18 GMT", "date: Mon, 07 Dec 2026 09:00:01 GMT", None),
     ],
 )
 def test_a_varying_block_binds_each_random_value_to_one_shown_value(
