@@ -264,3 +264,12 @@ def test_sphinx_roles_of_docstrings_show_as_the_name_alone() -> None:
         "<p>See <code>ssl_context</code>; raises <code>ConfigError</code> or "
         "<code>ssl.SSLError</code>; keeps :<code>literal</code></p>"
     )
+
+
+def test_a_cd_holds_until_its_block_ends(tmp_path: Path) -> None:
+    page = _page(
+        tmp_path,
+        "```console\n$ mkdir sub && cd sub\n$ pwd\nsub\n```\n\n```console\n$ pwd\n.\n```\n",
+    )
+    ran = [one for _, block_ran in runner.run_page(page, runner.Bindings()) for one in block_ran]
+    assert [(one.printed, one.problem) for one in ran] == [("", None), ("sub", None), (".", None)]
