@@ -176,6 +176,8 @@ def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) ->
             "the output differs",
         ),
         ("3 pins", "4 pins", "the output differs"),
+        # An HTTP date header is a date too.
+        ("date: Sun, 06 Dec 2026 16:07:18 GMT", "date: Mon, 07 Dec 2026 09:01:02 GMT", None),
     ],
 )
 def test_a_varying_block_binds_each_random_value_to_one_shown_value(
