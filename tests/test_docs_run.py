@@ -425,13 +425,20 @@ def _kill_tree(pid: int, sig: signal.Signals) -> None:
 
 
 def _kill_session(session: int) -> None:
-    """SIGKILL every process of ``session`` (the page's bash and whatever it started)."""
+    """SIGKILL every process of ``session`` (the page's bash and whatever it started).
+
+    Returns once they are gone (dead processes hold no ports), so that what runs next can
+    take their ports at once.
+    """
+    killed = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError):
             if os.getsid(int(entry.name)) == session:
                 os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+    _wait_for(lambda: all(_state(pid) in ("Z", "X") for pid in killed), SERVER_TIMEOUT)
 
 
 def page_blocks(path: Path) -> list[Block]:
