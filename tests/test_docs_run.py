@@ -31,9 +31,10 @@ one a line):
   those values (`VOLATILE`) taken out: the text around them must be the same, and each random
   key, pin, identifier or port must be shown the same way everywhere on the page (a pin printed
   by ``keygen`` must be the pin ``cat pinset.toml`` shows two steps later, and two different
-  keys must not be shown as one). Dates, times and durations may be any. What a varying block
-  bound is substituted back: a later command, or an example file, that uses a shown value gets
-  the value of this run (``pinset check 127.0.0.1:33527`` goes to the port the server took).
+  keys must not be shown as one). Dates, times (an HTTP ``date:`` header's too) and durations
+  may be any. What a varying block bound is substituted back: a later command, or an example
+  file, that uses a shown value gets the value of this run (``pinset check 127.0.0.1:33527``
+  goes to the port the server took).
   A block that does not vary is compared strictly, after the values bound earlier on the page
   are read as shown.
 * ``<!-- docs-test: figures REASON -->``: like ``vary``, and every number may be any as well:
