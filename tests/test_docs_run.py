@@ -31,9 +31,11 @@ one a line):
   those values (`VOLATILE`) taken out: the text around them must be the same, and each random
   key, pin, identifier or port must be shown the same way everywhere on the page (a pin printed
   by ``keygen`` must be the pin ``cat pinset.toml`` shows two steps later, and two different
-  keys must not be shown as one). Dates, times and durations may be any. What a varying block
-  bound is substituted back: a later command, or an example file, that uses a shown value gets
-  the value of this run (``pinset check 127.0.0.1:33527`` goes to the port the server took).
+  keys must not be shown as one; a PEM block counts as one value, ``port=N`` names a port).
+  Dates, times, durations and the names of temporary files (``/tmp/NAME``) may be any. What a
+  varying block bound is substituted back: a later command, or an example file, that uses a
+  shown value gets the value of this run (``pinset check 127.0.0.1:33527`` goes to the port the
+  server took; the base64 of a bound pin, as in curl's ``sha256//BASE64``, is its run's).
   A block that does not vary is compared strictly, after the values bound earlier on the page
   are read as shown.
 * ``<!-- docs-test: figures REASON -->``: like ``vary``, and every number may be any as well:
@@ -85,17 +87,21 @@ _DONE = "\x1edocs-test-done"
 # Values that differ from run to run. The first group is bound (one shown value stands for one
 # value of the run, everywhere on the page); the second may be any value of its kind.
 _BOUND = {
+    "pem": r"-----BEGIN [A-Z ]+-----\n[A-Za-z0-9+/=\n]+?\n-----END [A-Z ]+-----",
     "pin": r"sha(?:256|1)/[A-Za-z0-9+/]{27,43}=",
     "base64": r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{43}=",
     "uuid": r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
-    "hex": r"\b[0-9a-fA-F]{12,}\b",
-    "port": r"(?:(?<=127\.0\.0\.1:)|(?<=localhost:)|(?<=\]:)|(?<=port ))[1-9]\d{3,4}\b",
+    "hex": r"\b(?:0x)?[0-9a-fA-F]{12,}\b",
+    "port": (
+        r"(?:(?<=127\.0\.0\.1:)|(?<=localhost:)|(?<=\]:)|(?<=port )|(?<=[Pp]ort=))[1-9]\d{3,4}\b"
+    ),
 }
 _FREE = {
     "datetime": r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?",
     "date": r"\b\d{4}-\d\d-\d\d\b",
     "clock": r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d [ \d]?\d\d:\d\d\b",
     "duration": r"(?<![\w.])\d+(?:\.\d+)? ?(?:ms|µs|us|ns|s)\b",
+    "tempname": r"(?<=/tmp/)[\w.-]+",
 }
 _NUMBER = {"number": r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w])"}
 VOLATILE = {**_BOUND, **_FREE}
@@ -108,6 +114,7 @@ def _scanner(kinds: dict[str, str]) -> re.Pattern[str]:
 _VARY = _scanner(VOLATILE)
 _FIGURES = _scanner({**_BOUND, **_FREE, **_NUMBER})
 _BOUND_ONLY = _scanner(_BOUND)
+_PIN = re.compile(_BOUND["pin"]).fullmatch
 
 
 @dataclass(frozen=True)
@@ -231,11 +238,13 @@ class Bindings:
 
     def to_run(self, text: str) -> str:
         """``text`` (a command, an example file) with the shown values of this run's values."""
-        pairs = sorted(((s, r) for s, r in self.run_of.items() if s != r), key=lambda p: -len(p[0]))
-        if not pairs:
+        run_of = {s: r for s, r in self.run_of.items() if s != r}
+        # A pin's base64 alone stands for the run's too (curl's `sha256//BASE64`).
+        run_of |= {s.split("/", 1)[1]: r.split("/", 1)[1] for s, r in run_of.items() if _PIN(s)}
+        if not run_of:
             return text
-        pattern = re.compile("|".join(re.escape(shown) for shown, _ in pairs))
-        return pattern.sub(lambda m: self.run_of[m[0]], text)
+        pattern = re.compile("|".join(re.escape(shown) for shown in sorted(run_of, key=len)[::-1]))
+        return pattern.sub(lambda m: run_of[m[0]], text)
 
     def as_shown(self, text: str) -> str:
         """``text`` printed by this run with the values bound so far written as shown."""
@@ -423,13 +432,18 @@ def _kill_tree(pid: int, sig: signal.Signals) -> None:
 
 
 def _kill_session(session: int) -> None:
-    """SIGKILL every process of ``session`` (the page's bash and whatever it started)."""
+    """SIGKILL every process of ``session`` (the page's bash and whatever it started).
+
+    Returns once each has died (its files, sockets included, closed), as a shell's end does."""
+    killed = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError):
             if os.getsid(int(entry.name)) == session:
                 os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+    _wait_for(lambda: all(_state(pid) in "ZX" for pid in killed), SERVER_TIMEOUT)
 
 
 def page_blocks(path: Path) -> list[Block]:

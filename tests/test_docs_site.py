@@ -195,6 +195,28 @@ def test_a_strict_block_reads_bound_values_as_shown_and_nothing_else() -> None:
     assert bindings.match("on 2027-02-26", "on 2027-03-01", None) == "the output differs"
 
 
+def test_a_varying_block_takes_a_pem_block_a_port_option_and_a_temporary_name_as_values() -> None:
+    def pem(body: str) -> str:
+        return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----"
+
+    bindings = runner.Bindings()
+    shown = f"proxyPort=41057 in /tmp/pinset-mitm-7phw00o4/ca\n{pem('A' * 64 + chr(10) + 'AB==')}"
+    printed = f"proxyPort=52065 in /tmp/pinset-mitm-u5jq3756/ca\n{pem('C' * 64 + chr(10) + 'D=')}"
+    assert bindings.match(shown, printed, runner._VARY) is None
+    assert bindings.to_run("curl http://127.0.0.1:41057/") == "curl http://127.0.0.1:52065/"
+    # The same PEM block must be printed as the same block.
+    assert bindings.match(pem("A" * 64 + "\nAB=="), pem("E" * 64), runner._VARY) is not None
+
+
+def test_the_base64_of_a_bound_pin_is_the_runs_in_later_commands() -> None:
+    bindings = runner.Bindings()
+    shown, run = "sha256/" + "A" * 43 + "=", "sha256/" + "B" * 43 + "="
+    assert bindings.match(f"pin {shown}", f"pin {run}", runner._VARY) is None
+    assert bindings.to_run(f'curl --pinnedpubkey "sha256//{"A" * 43}="') == (
+        f'curl --pinnedpubkey "sha256//{"B" * 43}="'
+    )
+
+
 def test_the_runner_normalises_only_its_own_directory(tmp_path: Path) -> None:
     text = f"wrote {tmp_path}/out.xml\nin {tmp_path}  \n\n"
     assert runner.normalise(text, tmp_path) == "wrote out.xml\nin ."
