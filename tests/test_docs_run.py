@@ -13,9 +13,10 @@ command before, as in a shell.
 A command that ends in ``&`` is a server the page starts and keeps (``python serve.py &``,
 ``pinset collector serve ... &``): it runs in the background with its own output, the runner
 waits until it has printed as many lines as the page shows under it and until the loopback
-ports it names (``--port N``, ``127.0.0.1:N`` in its output) accept connections, and that is
-its output. A new server on a port an earlier one of the page holds replaces it, as a reader
-stops one before starting the next. Everything the page started is killed when it ends.
+ports it names (``--port N``, openssl's ``-accept N``, ``127.0.0.1:N`` in its output) accept
+connections, and that is its output. A new server on a port an earlier one of the page holds
+replaces it, as a reader stops one before starting the next. Everything the page started is
+killed when it ends.
 
 The output is compared line by line after two normalisations: trailing spaces and blank lines
 at the end are dropped, and the path of the page's directory reads as ``.``. A command that
@@ -349,7 +350,7 @@ class Shell:
 
     def _start_server(self, command: Command, line: str, cwd: Path) -> str:
         output = self.logs / f"server-{self._count}.log"
-        ports = {int(p) for p in re.findall(r"--port[ =](\d+)", line)}
+        ports = {int(p) for p in re.findall(r"(?:--port|-accept)[ =](\d+)", line)}
         for port in ports & set(self.servers):
             _kill_tree(self.servers.pop(port), signal.SIGTERM)
             _wait_for(functools.partial(_closed, port), SERVER_TIMEOUT)

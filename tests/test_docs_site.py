@@ -136,6 +136,24 @@ def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) ->
     assert not runner._listening(int(port))  # killed with the page
 
 
+def test_a_server_that_prints_nothing_is_waited_for_on_the_port_it_accepts_on(
+    tmp_path: Path,
+) -> None:
+    # openssl s_server -accept N -quiet prints nothing: the port in its command says when
+    # it is ready (here a server that binds only after a while).
+    page = _page(
+        tmp_path,
+        "<!-- docs-test: file serve.py -->\n```python\nimport socket, sys, time\n"
+        "time.sleep(0.5)\ns = socket.create_server(('127.0.0.1', int(sys.argv[2])))\n"
+        "while True:\n    s.accept()[0].close()\n```\n\n"
+        "```console\n$ python serve.py -accept 8999 &\n"
+        "$ python -c 'import socket; socket.create_connection((\"127.0.0.1\", 8999))' && echo up\n"
+        "up\n```\n",
+    )
+    ran = [one for _, block_ran in runner.run_page(page, runner.Bindings()) for one in block_ran]
+    assert [one.problem for one in ran] == [None, None]
+
+
 @pytest.mark.parametrize(
     ("shown", "printed", "problem"),
     [
