@@ -13,9 +13,10 @@ read together, with no terminal and no standard input: what a reader sees when p
 A command that ends in ``&`` is a server the page starts and keeps (``python serve.py &``,
 ``pinset collector serve ... &``): it runs in the background with its own output, the runner
 waits until it has printed as many lines as the page shows under it and until the loopback
-ports it names (``--port N``, ``127.0.0.1:N`` in its output) accept connections, and that is
-its output. A new server on a port an earlier one of the page holds replaces it, as a reader
-stops one before starting the next. Everything the page started is killed when it ends.
+ports it names (``--port N``, openssl's ``-accept N``, ``127.0.0.1:N`` in its output) accept
+connections, and that is its output. A new server on a port an earlier one of the page holds
+replaces it, as a reader stops one before starting the next. Everything the page started is
+killed when it ends.
 
 The output is compared line by line after two normalisations: trailing spaces and blank lines
 at the end are dropped, and the path of the page's directory reads as ``.``. A command that
@@ -31,10 +32,12 @@ one a line):
   those values (`VOLATILE`) taken out: the text around them must be the same, and each random
   key, pin, identifier or port must be shown the same way everywhere on the page (a pin printed
   by ``keygen`` must be the pin ``cat pinset.toml`` shows two steps later, and two different
-  keys must not be shown as one). Dates, times (an HTTP ``date:`` header's too) and durations
-  may be any. What a varying block bound is substituted back: a later command, or an example
-  file, that uses a shown value gets the value of this run (``pinset check 127.0.0.1:33527``
-  goes to the port the server took).
+  keys must not be shown as one; a PEM block counts as one value, ``port=N`` names a port).
+  Dates, times (an HTTP ``date:`` header's too), durations and the names of temporary files
+  (``/tmp/NAME``) may be any. What a varying block bound is substituted back: a later command,
+  or an example file, that uses a shown value gets the value of this run (``pinset check
+  127.0.0.1:33527`` goes to the port the server took; the base64 of a bound pin, as in curl's
+  ``sha256//BASE64``, is its run's).
   A block that does not vary is compared strictly, after the values bound earlier on the page
   are read as shown.
 * ``<!-- docs-test: figures REASON -->``: like ``vary``, and every number may be any as well:
@@ -86,14 +89,17 @@ _DONE = "\x1edocs-test-done"
 # Values that differ from run to run. The first group is bound (one shown value stands for one
 # value of the run, everywhere on the page); the second may be any value of its kind.
 _BOUND = {
+    # A whole PEM block (a key, a certificate) is one value.
+    "pem": r"-----BEGIN [A-Z ]+-----\n[A-Za-z0-9+/=\n]+?\n-----END [A-Z ]+-----",
     # A pin, or the start of one shortened with an ellipsis (a summary line).
     "pin": r"sha(?:256|1)/(?:[A-Za-z0-9+/]{27,43}=|[A-Za-z0-9+/]{4,42}…)",
     # a key or digest in base64: a bare SHA-256, a line of a PEM body (SubjectPublicKeyInfo)
     "base64": r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,}={0,2}(?![A-Za-z0-9+/=])",
     "uuid": r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
-    "hex": r"\b[0-9a-fA-F]{12,}\b",
-    "port": r"(?:(?<=127\.0\.0\.1:)|(?<=localhost:)|(?<=\]:)|(?<=port )|(?<=\"port\": ))"
-    r"[1-9]\d{3,4}\b|(?<=\w:)[1-9]\d{3,4}(?=/)",  # and any URL's port, before its path
+    "hex": r"\b(?:0x)?[0-9a-fA-F]{12,}\b",
+    "port": r"(?:(?<=127\.0\.0\.1:)|(?<=localhost:)|(?<=\]:)|(?<=port )|(?<=\"port\": )"
+    r"|(?<=[Pp]ort=))[1-9]\d{3,4}\b"  # and any URL's port, before its path:
+    r"|(?<=\w:)[1-9]\d{3,4}(?=/)",
 }
 _FREE = {
     "datetime": r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?",
@@ -102,6 +108,7 @@ _FREE = {
     "duration": r"(?<![\w.])\d+(?:\.\d+)? ?(?:ms|µs|us|ns|s)\b",
     "httpdate": r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|"
     r"Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT\b",  # an HTTP Date header (RFC 9110)
+    "tempname": r"(?<=/tmp/)[\w.-]+",
 }
 _NUMBER = {"number": r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w])"}
 VOLATILE = {**_BOUND, **_FREE}
@@ -238,11 +245,11 @@ class Bindings:
 
     def to_run(self, text: str) -> str:
         """``text`` (a command, an example file) with the shown values of this run's values."""
-        pairs = sorted(((s, r) for s, r in self.run_of.items() if s != r), key=lambda p: -len(p[0]))
-        if not pairs:
+        run_of = {s: r for s, r in self.run_of.items() if s != r}
+        if not run_of:
             return text
-        pattern = re.compile("|".join(re.escape(shown) for shown, _ in pairs))
-        return pattern.sub(lambda m: self.run_of[m[0]], text)
+        pattern = re.compile("|".join(re.escape(shown) for shown in sorted(run_of, key=len)[::-1]))
+        return pattern.sub(lambda m: run_of[m[0]], text)
 
     def as_shown(self, text: str) -> str:
         """``text`` printed by this run with the values bound so far written as shown."""
@@ -352,7 +359,7 @@ class Shell:
 
     def _start_server(self, command: Command, line: str, cwd: Path | None) -> str:
         output = self.logs / f"server-{self._count}.log"
-        ports = {int(p) for p in re.findall(r"--port[ =](\d+)", line)}
+        ports = {int(p) for p in re.findall(r"(?:--port|-accept)[ =](\d+)", line)}
         for port in ports & set(self.servers):
             _kill_tree(self.servers.pop(port), signal.SIGTERM)
             _wait_for(functools.partial(_closed, port), SERVER_TIMEOUT)

@@ -95,6 +95,10 @@ def _page(tmp_path: Path, text: str) -> Path:
     return page
 
 
+# How a block marked `vary` is matched (the runner's own scanner, reached through a block).
+VARYING = runner.Block(Path("page.md"), 1, "console", "", (("vary", "random"),)).scanner
+
+
 def test_the_runner_reports_drift_and_passes_what_matches(tmp_path: Path) -> None:
     page = _page(
         tmp_path,
@@ -134,6 +138,24 @@ def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) ->
     port = ran[0].printed.split()[-1]
     assert port != "41234"  # the server's own port, to which the later command was sent
     assert not runner.listening(int(port))  # killed with the page
+
+
+def test_a_server_that_prints_nothing_is_waited_for_on_the_port_it_accepts_on(
+    tmp_path: Path,
+) -> None:
+    # openssl s_server -accept N -quiet prints nothing: the port in its command says when
+    # it is ready (here a server that binds only after a while).
+    page = _page(
+        tmp_path,
+        "<!-- docs-test: file serve.py -->\n```python\nimport socket, sys, time\n"
+        "time.sleep(0.5)\ns = socket.create_server(('127.0.0.1', int(sys.argv[2])))\n"
+        "while True:\n    s.accept()[0].close()\n```\n\n"
+        "```console\n$ python serve.py -accept 8999 &\n"
+        "$ python -c 'import socket; socket.create_connection((\"127.0.0.1\", 8999))' && echo up\n"
+        "up\n```\n",
+    )
+    ran = [one for _, block_ran in runner.run_page(page, runner.Bindings()) for one in block_ran]
+    assert [one.problem for one in ran] == [None, None]
 
 
 @pytest.mark.parametrize(
@@ -220,6 +242,8 @@ def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) ->
         ),
         # The Date header of an HTTP answer (curl -i, curl -D -) is a date too.
         ("date: Sun, 06 Dec 2026 16:07:18 GMT", "date: Mon, 07 Dec 2026 09:00:01 GMT", None),
+        # An object's address, as Python prints it, is an identifier of the run.
+        ("<function start at 0x7f14c1499120>", "<function start at 0x7fec754b9da0>", None),
     ],
 )
 def test_a_varying_block_binds_each_random_value_to_one_shown_value(
@@ -240,6 +264,28 @@ def test_a_strict_block_reads_bound_values_as_shown_and_nothing_else() -> None:
     # The base64 of a bound pin is bound with it (an HPKP header, a plist's SPKI hashes).
     assert bindings.match(f'pin-sha256="{"A" * 43}="', f'pin-sha256="{"B" * 43}="', None) is None
     assert bindings.to_run(f"key {'A' * 43}=") == f"key {'B' * 43}="
+
+
+def test_a_varying_block_takes_a_pem_block_a_port_option_and_a_temporary_name_as_values() -> None:
+    def pem(body: str) -> str:
+        return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----"
+
+    bindings = runner.Bindings()
+    shown = f"proxyPort=41057 in /tmp/pinset-mitm-7phw00o4/ca\n{pem('A' * 64 + chr(10) + 'AB==')}"
+    printed = f"proxyPort=52065 in /tmp/pinset-mitm-u5jq3756/ca\n{pem('C' * 64 + chr(10) + 'D=')}"
+    assert bindings.match(shown, printed, VARYING) is None
+    assert bindings.to_run("curl http://127.0.0.1:41057/") == "curl http://127.0.0.1:52065/"
+    # The same PEM block must be printed as the same block.
+    assert bindings.match(pem("A" * 64 + "\nAB=="), pem("E" * 64), VARYING) is not None
+
+
+def test_the_base64_of_a_bound_pin_is_the_runs_in_later_commands() -> None:
+    bindings = runner.Bindings()
+    shown, run = "sha256/" + "A" * 43 + "=", "sha256/" + "B" * 43 + "="
+    assert bindings.match(f"pin {shown}", f"pin {run}", VARYING) is None
+    assert bindings.to_run(f'curl --pinnedpubkey "sha256//{"A" * 43}="') == (
+        f'curl --pinnedpubkey "sha256//{"B" * 43}="'
+    )
 
 
 def test_the_runner_normalises_only_its_own_directory(tmp_path: Path) -> None:
