@@ -38,8 +38,10 @@ one a line):
   the value of this run (``pinset check 127.0.0.1:33527`` goes to the port the server took).
   A block that does not vary is compared strictly, after the values bound earlier on the page
   are read as shown.
-* ``<!-- docs-test: figures REASON -->``: like ``vary``, and every number may be any as well:
-  measurements (a benchmark's timings and ratios), whose shape alone the page can promise.
+* ``<!-- docs-test: figures REASON -->``: like ``vary``, and every number may be any as well
+  (``20,000``, ``3.11.7`` and ``21.9x`` are one number each), and so may the width of the
+  spaces that align them: measurements (a benchmark's timings and ratios), whose shape alone
+  the page can promise.
 * ``<!-- docs-test: cwd DIR -->``: the block runs in DIR (of the page's directory), for
   commands shown run next to their files (``tests/fixtures/ct``).
 * ``<!-- docs-test: env NAME=VALUE... -->``: the block's commands run with these variables
@@ -114,8 +116,8 @@ _FREE = {
     "clock": r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d [ \d]?\d\d:\d\d\b",
     "duration": r"(?<![\w.])\d+(?:\.\d+)? ?(?:ms|µs|us|ns|s)\b",
 }
-# 1.004, 20,000 and 3.11.7 are one number each.
-_NUMBER = {"number": r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)*(?:e[-+]?\d+)?(?![\w])"}
+# 1.004, 20,000, 3.11.7 and the ratio 21.9x are one number each.
+_NUMBER = {"number": r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)*(?:e[-+]?\d+)?x?(?![\w])"}
 VOLATILE = {**_BOUND, **_FREE}
 
 
@@ -270,6 +272,8 @@ class Bindings:
             return "the output differs"
         new: dict[str, str] = {}
         for (kind, want), (_, got) in zip(shown_parts, printed_parts, strict=True):
+            if scanner is _FIGURES and kind == "":  # the spaces that align numbers in columns
+                want, got = re.sub(r"[ \t]+", " ", want), re.sub(r"[ \t]+", " ", got)
             if kind == "" and want != got:
                 return "the output differs"
             if kind not in _BOUND:

@@ -253,9 +253,12 @@ def test_venv_blocks_run_only_where_a_venv_is_given(tmp_path: Path) -> None:
 
 
 def test_figures_free_every_number_and_version_but_not_the_words() -> None:
-    shown = "Python 3.11.7: pinned 2475 µs (medians of 1000), ratio 1.004 [ok ≤ 1.01]; 20,000 sent"
-    printed = "Python 3.12.1: pinned 2811 µs (medians of 20), ratio 0.91 [ok ≤ 1.01]; 600 sent"
+    shown = "Python 3.11.7: 2475 µs (of 1000), ratio 1.004 [ok ≤ 1.01]; 20,000 sent, 21.9x"
+    printed = "Python 3.12.1: 2811 µs (of 20), ratio 0.91 [ok ≤ 1.01]; 600 sent, 8x"
     assert runner.Bindings().match(shown, printed, runner._FIGURES) is None
     assert runner.Bindings().match(shown, printed.replace("ok", "OVER"), runner._FIGURES) == (
         "the output differs"
     )
+    # Columns aligned to numbers of another width.
+    assert runner.Bindings().match("for  200  349.5/s", "for   20   1.0/s", runner._FIGURES) is None
+    assert runner.Bindings().match("for 200", "for20", runner._FIGURES) == "the output differs"
