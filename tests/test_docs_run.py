@@ -125,8 +125,8 @@ def _scanner(kinds: dict[str, str]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in kinds.items()))
 
 
-_VARY = _scanner(VOLATILE)
-_FIGURES = _scanner({**_BOUND, **_FREE, **_NUMBER})
+VARY = _scanner(VOLATILE)
+FIGURES = _scanner({**_BOUND, **_FREE, **_NUMBER})
 _BOUND_ONLY = _scanner(_BOUND)
 
 
@@ -158,8 +158,8 @@ class Block:
     def scanner(self) -> re.Pattern[str] | None:
         """How the block's output is matched: None (strictly), or the values that may differ."""
         if self.marked("figures") is not None:
-            return _FIGURES
-        return _VARY if self.marked("vary") is not None else None
+            return FIGURES
+        return VARY if self.marked("vary") is not None else None
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,7 @@ class Bindings:
             return "the output differs"
         new: dict[str, str] = {}
         for (kind, want), (_, got) in zip(shown_parts, printed_parts, strict=True):
-            if scanner is _FIGURES and kind == "":  # the spaces that align numbers in columns
+            if scanner is FIGURES and kind == "":  # the spaces that align numbers in columns
                 want, got = re.sub(r"[ \t]+", " ", want), re.sub(r"[ \t]+", " ", got)
             if kind == "" and want != got:
                 return "the output differs"
@@ -402,7 +402,7 @@ class Shell:
             int(p) for p in re.findall(r"(?:127\.0\.0\.1:|localhost:|port )(\d{4,5})", printed())
         }
         for port in ports:
-            _wait_for(functools.partial(_listening, port), SERVER_TIMEOUT, alive)
+            _wait_for(functools.partial(listening, port), SERVER_TIMEOUT, alive)
             self.servers[port] = server
         return normalise(printed(), self.workdir)
 
@@ -415,14 +415,14 @@ class Shell:
         self._log_file.close()
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _closed(port: int) -> bool:
-    return not _listening(port)
+    return not listening(port)
 
 
 def _wait_for(
@@ -498,13 +498,15 @@ def run_page(
     venv: Callable[[str], Path] | None = None,
     env: dict[str, str] | None = None,
     workdir: Path | None = None,
+    only: Callable[[Block], bool] = lambda block: True,
 ) -> Iterator[tuple[Block, list[Ran]]]:
     """Each run console block of ``page`` with what each of its commands printed.
 
     Without ``venv``, the blocks a ``venv`` marker sends to a fresh virtual environment are
     left out; with it (``tests/test_packaging.py``), only those run, each with the ``bin`` of
     ``venv(REQUIREMENTS)`` first on the ``PATH``. ``env`` is added to the shell's environment;
-    ``workdir`` is the page's directory instead of a fresh one (with the links made).
+    ``workdir`` is the page's directory instead of a fresh one (with the links made); ``only``
+    runs the console blocks it accepts, no other.
     """
     with tempfile.TemporaryDirectory(prefix="pinset-docs-") as name:
         logs = Path(name) / "logs"
@@ -528,7 +530,7 @@ def run_page(
                 if block.lang != "console" or block.skip_reason is not None:
                     continue
                 requirements = block.marked("venv")
-                if (requirements is None) != (venv is None):
+                if (requirements is None) != (venv is None) or not only(block):
                     continue
                 exported = block_env(block)
                 if requirements is not None:

@@ -133,7 +133,7 @@ def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) ->
     assert [one.problem for one in ran] == [None, None, None]
     port = ran[0].printed.split()[-1]
     assert port != "41234"  # the server's own port, to which the later command was sent
-    assert not runner._listening(int(port))  # killed with the page
+    assert not runner.listening(int(port))  # killed with the page
 
 
 @pytest.mark.parametrize(
@@ -181,13 +181,13 @@ def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) ->
 def test_a_varying_block_binds_each_random_value_to_one_shown_value(
     shown: str, printed: str, problem: str | None
 ) -> None:
-    assert runner.Bindings().match(shown, printed, runner._VARY) == problem
+    assert runner.Bindings().match(shown, printed, runner.VARY) == problem
 
 
 def test_a_strict_block_reads_bound_values_as_shown_and_nothing_else() -> None:
     bindings = runner.Bindings()
     shown, run = "sha256/" + "A" * 43 + "=", "sha256/" + "B" * 43 + "="
-    assert bindings.match(f"pin {shown}", f"pin {run}", runner._VARY) is None
+    assert bindings.match(f"pin {shown}", f"pin {run}", runner.VARY) is None
     assert bindings.match(f"cat: {shown}", f"cat: {run}", None) is None
     assert bindings.to_run(f"pinset check --pin {shown}") == f"pinset check --pin {run}"
     other = "sha256/" + "C" * 43 + "="
@@ -255,10 +255,10 @@ def test_venv_blocks_run_only_where_a_venv_is_given(tmp_path: Path) -> None:
 def test_figures_free_every_number_and_version_but_not_the_words() -> None:
     shown = "Python 3.11.7: 2475 µs (of 1000), ratio 1.004 [ok ≤ 1.01]; 20,000 sent, 21.9x"
     printed = "Python 3.12.1: 2811 µs (of 20), ratio 0.91 [ok ≤ 1.01]; 600 sent, 8x"
-    assert runner.Bindings().match(shown, printed, runner._FIGURES) is None
-    assert runner.Bindings().match(shown, printed.replace("ok", "OVER"), runner._FIGURES) == (
+    assert runner.Bindings().match(shown, printed, runner.FIGURES) is None
+    assert runner.Bindings().match(shown, printed.replace("ok", "OVER"), runner.FIGURES) == (
         "the output differs"
     )
     # Columns aligned to numbers of another width.
-    assert runner.Bindings().match("for  200  349.5/s", "for   20   1.0/s", runner._FIGURES) is None
-    assert runner.Bindings().match("for 200", "for20", runner._FIGURES) == "the output differs"
+    assert runner.Bindings().match("for  200  349.5/s", "for   20   1.0/s", runner.FIGURES) is None
+    assert runner.Bindings().match("for 200", "for20", runner.FIGURES) == "the output differs"
