@@ -17,6 +17,8 @@ database is created and dropped), PostgreSQL:
 
 Each figure is printed with its ratio against the target of issue 5:
 ≥ 2,000 reports/s, p99 < 50 ms, summary < 300 ms (ratio ≥ 1.00 meets the target).
+``PINSET_BENCH_QUICK=1``: a few hundred reports and a few thousand rows, in seconds
+(``_quick.py``).
 """
 
 from __future__ import annotations
@@ -41,9 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from _quick import scaled  # benchmarks/_quick.py, next to this script
 
-from pinset.collector._db import create_engine, migrate
-from pinset.collector._normalize import normalize
 from pinset.testing import TestPKI
 
 TOKEN = "bench-token"  # noqa: S105 - the throw-away collector's read token
@@ -193,7 +194,8 @@ async def _load(
 
 def ingest(db_url: str, label: str, bodies: list[bytes], concurrency: int, workers: int) -> None:
     with serve(db_url, workers) as (host, port):
-        asyncio.run(_load(host, port, bodies[:300], 8))  # warm up: imports, caches, pool
+        warm = bodies[: scaled(300, 50)]
+        asyncio.run(_load(host, port, warm, 8))  # warm up: imports, caches, pool
         elapsed, latencies, statuses = asyncio.run(_load(host, port, bodies, concurrency))
     accepted = statuses.count(202)
     if accepted != len(bodies):
@@ -218,6 +220,11 @@ def ingest(db_url: str, label: str, bodies: list[bytes], concurrency: int, worke
 
 def bulk_fill(db_url: str, rows: int, seed: int = 11) -> float:
     """Insert ``rows`` reports of the last 7 days with SQL, then their roll-ups (seconds taken)."""
+    # Imported here: pinset.collector brings the whole web app, which only the server needs
+    # (collector_load.py imports this module for its reports).
+    from pinset.collector._db import create_engine, migrate
+    from pinset.collector._normalize import normalize
+
     engine = create_engine(db_url)
     migrate(engine)
     rng = random.Random(seed)
@@ -357,6 +364,7 @@ def main() -> None:
     parser.add_argument("--summary-rows", type=int, default=1_000_000)
     parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
+    args.count, args.summary_rows = scaled(args.count, 300), scaled(args.summary_rows, 1_000)
     print(
         f"collector ingest: {args.count:,} reports (10% duplicates), {args.concurrency} "
         f"connections, {args.workers} collector process(es), {os.cpu_count()} CPUs"

@@ -22,6 +22,9 @@ On a fresh database (created and dropped; the admin URL defaults to
 4. **SIGKILL under load.** Two collector processes on one database at the target load;
    one is killed with SIGKILL mid-run, its clients go on with the other. The same
    accounting over both.
+
+``PINSET_BENCH_QUICK=1``: the same steps with a few hundred reports and a second of
+overload, in seconds (``_quick.py``).
 """
 
 from __future__ import annotations
@@ -50,9 +53,12 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _quick import scaled  # benchmarks/_quick.py, next to this script
 from collector_ingest import make_bodies  # the same realistic reports
 
 _T = TypeVar("_T")
+# The answers the overload line always names (0 when none came), then any other.
+ANSWERS = ("202", "503 busy", "503 over-capacity")
 TOKEN = "load-token"  # noqa: S105 - the throw-away collector's read token
 
 
@@ -339,7 +345,8 @@ def _run(coroutine: Coroutine[Any, Any, _T]) -> _T:
 
 def overload(args: argparse.Namespace, bodies: list[bytes]) -> None:
     with fresh_database(args.postgres) as url, serve(url, args.queue, args.max_connections) as s:
-        _run(closed_loop(s.port, bodies[:1000], 8))  # warm up: imports, caches, the pool
+        warm = scaled(1000, 50)
+        _run(closed_loop(s.port, bodies[:warm], 8))  # warm up: imports, caches, the pool
         idle_rss = s.rss_mib()
         elapsed, base = _run(closed_loop(s.port, bodies[: args.baseline], 32))
         target = base.statuses["202"] / elapsed
@@ -362,8 +369,9 @@ def overload(args: argparse.Namespace, bodies: list[bytes]) -> None:
               f"offered {offered:,.0f}/s ({offered / target:.1f}x), "
               f"{tally.sent:,} sent, {not_sent:,} not sent (client at "
               f"{args.client_connections:,} connections)")  # fmt: skip
+        kinds = [*ANSWERS, *sorted(set(tally.statuses) - set(ANSWERS))]
         print(f"  answered {answered / elapsed:,.0f}/s: "
-              + ", ".join(f"{k}: {n:,}" for k, n in sorted(tally.statuses.items())))  # fmt: skip
+              + ", ".join(f"{k}: {tally.statuses[k]:,}" for k in kinds))  # fmt: skip
         shed = sum(n for k, n in tally.statuses.items() if k.startswith(("503", "429")))
         held = accepted / elapsed
         print(f"  accepted {held:,.0f} reports/s = {held / target:.2f}x target held; "
@@ -374,7 +382,7 @@ def overload(args: argparse.Namespace, bodies: list[bytes]) -> None:
         print(f"  server RSS: {idle_rss:.0f} MiB idle, peak {peak:.0f} MiB under overload "
               f"({len(rss.samples)} samples), {after_rss:.0f} MiB after")  # fmt: skip
         counted = stored_count(url)
-    total_202 = base.statuses["202"] + accepted + 1000  # + the warm-up
+    total_202 = base.statuses["202"] + accepted + warm  # + the warm-up
     unanswered = tally.statuses["no answer"]
     lost = max(0, total_202 - counted)
     print(f"  accounting: {total_202:,} answered 202, {counted:,} counted in the database, "
@@ -432,6 +440,9 @@ def main() -> None:
     parser.add_argument("--client-connections", type=int, default=3000)
     parser.add_argument("--kill-after", type=float, default=2.0)
     args = parser.parse_args()
+    args.baseline, args.seconds = scaled(args.baseline, 200), scaled(args.seconds, 0.5)
+    args.client_connections = scaled(args.client_connections, 300)
+    args.kill_after = scaled(args.kill_after, 0.5)
     if not args.postgres:
         raise SystemExit('no PostgreSQL: eval "$(.ci/setup-postgres.sh)" or --postgres URL')
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -440,9 +451,9 @@ def main() -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"collector load: PostgreSQL, {os.cpu_count()} CPUs (load average {load}), "
           f"write queue {queue}, --max-connections {args.max_connections}")  # fmt: skip
-    bodies = make_bodies(40_000)
+    bodies = make_bodies(scaled(40_000, 1_000))
     overload(args, bodies)
-    kill_under_load(args, bodies[:20_000])
+    kill_under_load(args, bodies[: scaled(20_000, 500)])
 
 
 if __name__ == "__main__":

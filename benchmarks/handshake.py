@@ -14,6 +14,7 @@ that passed, so a repeated chain pays nothing), and per verdict on first sight
 
     .venv/bin/python benchmarks/handshake.py --iterations 2000
     .venv/bin/python benchmarks/handshake.py --json
+    PINSET_BENCH_QUICK=1 .venv/bin/python benchmarks/handshake.py   # seconds (_quick.py)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from _quick import judged, scaled  # benchmarks/_quick.py, next to this script
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -160,6 +162,7 @@ def _verdict_cost(
     chain = tuple(c.public_bytes(encoding=_der()) for c in leaf.full_chain)
     policy = pinned.pinset_policy
     now = dt.datetime.now(dt.timezone.utc)
+    rounds = scaled(rounds, 50)
     start = time.perf_counter_ns()
     for _ in range(rounds):
         evaluate(policy, HOST, chain, now=now)
@@ -192,6 +195,7 @@ def _ct_verdict_cost(
 
     chain = tuple(c.public_bytes(encoding=_der()) for c in leaf.full_chain)
     now = dt.datetime.now(dt.timezone.utc)
+    rounds = scaled(rounds, 20)
     start = time.perf_counter_ns()
     for _ in range(rounds):
         evaluate(policy, HOST, chain, now=now)
@@ -236,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.iterations < 1 or args.warmup < 0:
         parser.error("--iterations must be at least 1 and --warmup at least 0")
+    args.iterations, args.warmup = scaled(args.iterations, 20), scaled(args.warmup, 3)
 
     pki = TestPKI()
     pinned, plain = _contexts(pki)
@@ -268,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{seen_before:.1f} µs for one seen before"
         )
         for r in results:
-            verdict = "ok" if r["median_ratio"] <= TARGET else "ABOVE TARGET"
+            verdict = judged(r["median_ratio"] <= TARGET, "ok", "ABOVE TARGET")
             print(
                 f"{r['name']}: pinned {r['pinned_median_us']:.0f} µs, "
                 f"plain {r['plain_median_us']:.0f} µs (medians of {r['iterations']}); "

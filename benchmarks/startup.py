@@ -11,6 +11,7 @@ it moves less than wall time, which includes waiting for a core.
     .venv/bin/python benchmarks/startup.py --runs 40
     .venv/bin/python benchmarks/startup.py --json
     .venv/bin/python benchmarks/startup.py -- check --help     # another command line
+    PINSET_BENCH_QUICK=1 .venv/bin/python benchmarks/startup.py  # seconds (_quick.py)
 
 The certificate is made on the spot in a temporary directory. ``pinset`` is the console script
 next to the interpreter (what a user runs), or ``python -m pinset`` when there is none.
@@ -40,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _quick import judged, scaled  # benchmarks/_quick.py, next to this script
 
 TARGET = 1.5
 BASELINE = [sys.executable, "-c", "import cryptography.x509"]
@@ -165,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         help="the pinset command line ({cert}: the certificate file); default: pin {cert}",
     )
     options = parser.parse_args(argv)
-    result = measure(options.args, options.runs, options.warmup, options.tty)
+    runs, warmup = scaled(options.runs, 4), scaled(options.warmup, 1)
+    result = measure(options.args, runs, warmup, options.tty)
     if options.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -177,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pinset: {shown}; baseline: python -c 'import cryptography.x509'")
     for kind in ("wall", "cpu"):
         r = result[kind]
-        ok = "ok" if r["median_ratio"] <= TARGET else "OVER"
+        ok = judged(r["median_ratio"] <= TARGET, "ok", "OVER")
         print(
             f"{kind:4} time: pinset {r['pinset_ms']} ms, baseline {r['baseline_ms']} ms; "
             f"median ratio {r['median_ratio']:.2f} (ratio of medians "

@@ -4,8 +4,10 @@ A console block is a list of ``$ command`` lines, each followed by the output it
 page is run as a reader runs it: in order, in one ``bash`` (the reader's terminal) that lives as
 long as the page, in a fresh directory of the page's own in which ``tests``, ``docs``,
 ``benchmarks`` and ``scripts`` link to the repository's (so ``pinset audit tests/fixtures/...``
-works and what a command writes stays in that directory). Each block starts in that directory
-(a ``cd`` holds until the block ends); variables, exported names and background jobs carry over
+works and what a command writes stays in that directory; so do ``action.yml``,
+``.pre-commit-hooks.yaml`` and ``ci``, and ``.venv`` links to the virtual environment running
+the test, for ``.venv/bin/python benchmarks/...``). Each block starts in that directory (a
+``cd`` holds until the block ends); variables, exported names and background jobs carry over
 from block to block. This venv's ``pinset`` is first on the PATH; standard output and error are
 read together, with no terminal and no standard input: what a reader sees when piping.
 ``echo $?`` prints the status of the command before, as in a shell.
@@ -40,10 +42,25 @@ one a line):
   ``sha256//BASE64``, is its run's).
   A block that does not vary is compared strictly, after the values bound earlier on the page
   are read as shown.
-* ``<!-- docs-test: figures REASON -->``: like ``vary``, and every number may be any as well:
-  measurements (a benchmark's timings and ratios), whose shape alone the page can promise.
+* ``<!-- docs-test: figures REASON -->``: like ``vary``, and every number may be any as well
+  (``20,000``, ``3.11.7`` and ``21.9x`` are one number each), and so may the width of the
+  spaces that align them: measurements (a benchmark's timings and ratios), whose shape alone
+  the page can promise.
 * ``<!-- docs-test: cwd DIR -->``: the block runs in DIR (of the page's directory), for
   commands shown run next to their files (``tests/fixtures/ct``).
+* ``<!-- docs-test: env NAME=VALUE... -->``: the block's commands run with these variables
+  exported, and the page's shell has its own values back after the block: settings a reader
+  does not need to see (``PINSET_BENCH_QUICK=1``: the benchmarks' quick mode, whose figures
+  the page does not promise anyway). A bare ``NAME`` passes the test environment's value,
+  which the runner otherwise drops with every other ``PINSET_*`` variable
+  (``PINSET_TEST_POSTGRES_URL``): if the test environment lacks it the page fails, naming it,
+  rather than pass without running the block.
+* ``<!-- docs-test: venv REQUIREMENTS -->``: the block runs in a fresh virtual environment
+  with only REQUIREMENTS installed (pip requirements, ``pinset`` being the wheel built from
+  this tree; ``pinset[cli]``, ``pinset click``, ``pipx``), offline: ``tests/test_packaging.py``
+  builds the wheel and a wheelhouse and runs the page's ``venv`` blocks, in order, in one
+  shell (``run_page(..., venv=...)``); the docs test counts them as run there. Such a block
+  makes what it reads, or reads what earlier ``venv`` blocks of its page made.
 * ``<!-- docs-test: file NAME -->`` before any other fenced block (```toml, ```python, ...): its
   text is written to NAME in the page's directory when the page reaches it, so that a page's
   example files are the ones its commands read.
@@ -78,12 +95,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-LINKED = ("tests", "docs", "benchmarks", "scripts")
+LINKED = ("tests", "docs", "benchmarks", "scripts", "action.yml", ".pre-commit-hooks.yaml", "ci")
 COMMAND_TIMEOUT = 180.0  # seconds a foreground command may take
 SERVER_TIMEOUT = 60.0  # seconds a background server may take to print its lines and listen
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[ \t]*$")
-_MARKER = re.compile(r"^<!-- docs-test: (?P<verb>skip|file|cwd|vary|figures) ?(?P<arg>.*?) ?-->$")
+_MARKER = re.compile(
+    r"^<!-- docs-test: (?P<verb>skip|file|cwd|vary|figures|env|venv) ?(?P<arg>.*?) ?-->$"
+)
 _DONE = "\x1edocs-test-done"
 
 # Values that differ from run to run. The first group is bound (one shown value stands for one
@@ -110,7 +129,8 @@ _FREE = {
     r"Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT\b",  # an HTTP Date header (RFC 9110)
     "tempname": r"(?<=/tmp/)[\w.-]+",
 }
-_NUMBER = {"number": r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w])"}
+# 1.004, 20,000, 3.11.7 and the ratio 21.9x are one number each.
+_NUMBER = {"number": r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)*(?:e[-+]?\d+)?x?(?![\w])"}
 VOLATILE = {**_BOUND, **_FREE}
 
 
@@ -134,7 +154,8 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        shown = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{shown}:{self.line}"
 
     def marked(self, verb: str) -> str | None:
         return next((arg for found, arg in self.markers if found == verb), None)
@@ -265,6 +286,8 @@ class Bindings:
             return "the output differs"
         new: dict[str, str] = {}
         for (kind, want), (_, got) in zip(shown_parts, printed_parts, strict=True):
+            if scanner is FIGURES and kind == "":  # the spaces that align numbers in columns
+                want, got = re.sub(r"[ \t]+", " ", want), re.sub(r"[ \t]+", " ", got)
             if kind == "" and want != got:
                 return "the output differs"
             if kind not in _BOUND:
@@ -300,7 +323,7 @@ def _split(text: str, scanner: re.Pattern[str]) -> list[tuple[str, str]]:
 class Shell:
     """The reader's terminal for one page: one ``bash``, its own session, killed at the end."""
 
-    def __init__(self, workdir: Path, logs: Path) -> None:
+    def __init__(self, workdir: Path, logs: Path, env: dict[str, str] | None = None) -> None:
         self.workdir, self.logs = workdir, logs
         self.log = logs / "shell.log"
         self._log_file = self.log.open("wb")
@@ -310,13 +333,23 @@ class Shell:
         self.process = subprocess.Popen(
             ["bash", "--noprofile", "--norc"],
             cwd=workdir,
-            env=environment(),
+            env={**environment(), **(env or {})},
             stdin=subprocess.PIPE,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self._send("__rc=0")
+
+    def export(self, values: dict[str, str]) -> None:
+        """Export ``values`` (bash words: ``"$PATH"`` expands) until ``restore``."""
+        for name, value in values.items():
+            self._send(f"__saved_{name}=$(declare -p {name} 2>/dev/null); export {name}={value}")
+
+    def restore(self, names: Iterator[str] | list[str]) -> None:
+        """The values the names had before ``export``, or none."""
+        for name in names:
+            self._send(f'unset {name}; eval "$__saved_{name}"; unset __saved_{name}')
 
     def _send(self, script: str) -> None:
         assert self.process.stdin is not None
@@ -486,15 +519,36 @@ class Ran:
     problem: str | None  # None if it matched what the page shows
 
 
-def run_page(page: Path, bindings: Bindings) -> Iterator[tuple[Block, list[Ran]]]:
-    """Each run console block of ``page`` with what each of its commands printed."""
+def run_page(
+    page: Path,
+    bindings: Bindings,
+    *,
+    venv: Callable[[str], Path] | None = None,
+    env: dict[str, str] | None = None,
+    workdir: Path | None = None,
+    only: Callable[[Block], bool] = lambda block: True,
+) -> Iterator[tuple[Block, list[Ran]]]:
+    """Each run console block of ``page`` with what each of its commands printed.
+
+    Without ``venv``, the blocks a ``venv`` marker sends to a fresh virtual environment are
+    left out; with it (``tests/test_packaging.py``), only those run, each with the ``bin`` of
+    ``venv(REQUIREMENTS)`` first on the ``PATH``. ``env`` is added to the shell's environment;
+    ``workdir`` is the page's directory instead of a fresh one (with the links made); ``only``
+    runs the console blocks it accepts, no other.
+    """
     with tempfile.TemporaryDirectory(prefix="pinset-docs-") as name:
-        workdir, logs = Path(name) / "page", Path(name) / "logs"
-        workdir.mkdir()
+        logs = Path(name) / "logs"
         logs.mkdir()
-        for linked in LINKED:
-            (workdir / linked).symlink_to(ROOT / linked)
-        shell = Shell(workdir, logs)
+        if workdir is None:
+            workdir = Path(name) / "page"
+            workdir.mkdir()
+        links = {linked: ROOT / linked for linked in LINKED}
+        if sys.prefix != sys.base_prefix:  # `.venv/bin/python` is the test's interpreter
+            links[".venv"] = Path(sys.prefix)
+        for linked, target in links.items():
+            if not (workdir / linked).exists():
+                (workdir / linked).symlink_to(target)
+        shell = Shell(workdir, logs, env)
         try:
             for block in page_blocks(page):
                 if block.marked("file") is not None:
@@ -503,6 +557,14 @@ def run_page(page: Path, bindings: Bindings) -> Iterator[tuple[Block, list[Ran]]
                     continue
                 if block.lang != "console" or block.skip_reason is not None:
                     continue
+                requirements = block.marked("venv")
+                if (requirements is None) != (venv is None) or not only(block):
+                    continue
+                exported = block_env(block)
+                if requirements is not None:
+                    assert venv is not None
+                    exported["PATH"] = shlex.quote(f"{venv(requirements)}{os.pathsep}") + '"$PATH"'
+                shell.export(exported)
                 cwd = workdir / (block.marked("cwd") or ".")
                 ran = []
                 for number, command in enumerate(commands(block)):
@@ -512,9 +574,25 @@ def run_page(page: Path, bindings: Bindings) -> Iterator[tuple[Block, list[Ran]]
                     ran.append(
                         Ran(command, printed, bindings.match(expected, printed, block.scanner))
                     )
+                shell.restore(list(exported))
                 yield block, ran
         finally:
             shell.close()
+
+
+def block_env(block: Block) -> dict[str, str]:
+    """The variables an ``env`` marker gives the block's commands, as bash words."""
+    exported: dict[str, str] = {}
+    for word in (block.marked("env") or "").split():
+        name, equals, value = word.partition("=")
+        if not equals:
+            if name not in os.environ:
+                raise AssertionError(
+                    f"{block.where} needs {name} from the test's environment, which lacks it"
+                )
+            value = os.environ[name]
+        exported[name] = shlex.quote(value)
+    return exported
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -561,7 +639,7 @@ def test_every_console_block_is_run_or_skipped_with_a_reason() -> None:
     unexplained = [
         b.where
         for b in console_blocks()
-        for verb in ("skip", "vary", "figures")
+        for verb in ("skip", "vary", "figures", "venv", "env")
         if b.marked(verb) is not None and not b.marked(verb).strip()  # type: ignore[union-attr]
     ]
     misplaced = [
@@ -580,12 +658,14 @@ def test_every_console_block_is_run_or_skipped_with_a_reason() -> None:
 
 def counts() -> str:
     all_blocks = console_blocks()
-    run = [b for b in all_blocks if b.skip_reason is None]
+    run = [b for b in all_blocks if b.skip_reason is None and b.marked("venv") is None]
+    elsewhere = [b for b in all_blocks if b.skip_reason is None and b.marked("venv") is not None]
     reasons = collections.Counter(b.skip_reason for b in all_blocks if b.skip_reason is not None)
     varying = sum(1 for b in run if b.scanner is not None)
     lines = [
         f"console blocks: {len(all_blocks)}; run: {len(run)} "
         f"({sum(len(commands(b)) for b in run)} commands; {varying} blocks vary); "
+        f"run by tests/test_packaging.py in fresh virtual environments: {len(elsewhere)}; "
         f"skipped: {sum(reasons.values())}"
     ]
     lines += [f"  {n:3}  {reason}" for reason, n in reasons.most_common()]

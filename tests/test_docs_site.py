@@ -319,3 +319,60 @@ def test_a_cd_holds_until_its_block_ends(tmp_path: Path) -> None:
     )
     ran = [one for _, block_ran in runner.run_page(page, runner.Bindings()) for one in block_ran]
     assert [(one.printed, one.problem) for one in ran] == [("", None), ("sub", None), (".", None)]
+
+
+def test_an_env_marker_exports_for_its_block_only_and_passes_test_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PINSET_DOCS_TEST_PASSED", "from the test")
+    page = _page(
+        tmp_path,
+        "```console\n$ export SHOWN=page\n```\n\n"
+        "<!-- docs-test: env SHOWN=hidden PINSET_BENCH_QUICK=1 PINSET_DOCS_TEST_PASSED -->\n"
+        "```console\n$ echo $SHOWN $PINSET_BENCH_QUICK $PINSET_DOCS_TEST_PASSED\n"
+        "hidden 1 from the test\n```\n\n"
+        "```console\n$ echo $SHOWN ${PINSET_BENCH_QUICK-unset} ${PINSET_DOCS_TEST_PASSED-unset}\n"
+        "page unset unset\n```\n",
+    )
+    ran = [one for _, block_ran in runner.run_page(page, runner.Bindings()) for one in block_ran]
+    assert [one.problem for one in ran] == [None, None, None]
+    # A variable the test's environment lacks fails the page, named, instead of passing.
+    monkeypatch.delenv("PINSET_DOCS_TEST_PASSED")
+    with pytest.raises(AssertionError, match="needs PINSET_DOCS_TEST_PASSED"):
+        list(runner.run_page(page, runner.Bindings()))
+
+
+def test_venv_blocks_run_only_where_a_venv_is_given(tmp_path: Path) -> None:
+    page = _page(
+        tmp_path,
+        "```console\n$ echo here\nhere\n```\n\n"
+        "<!-- docs-test: venv pinset click -->\n"
+        "```console\n$ tool\nfresh\n```\n",
+    )
+    ran = [b.line for b, _ in runner.run_page(page, runner.Bindings())]
+    assert ran == [1]
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "tool").write_text("#!/bin/sh\necho fresh\n", encoding="utf-8")
+    (bin_dir / "tool").chmod(0o755)
+    asked: list[str] = []
+
+    def venv(requirements: str) -> Path:
+        asked.append(requirements)
+        return bin_dir
+
+    elsewhere = list(runner.run_page(page, runner.Bindings(), venv=venv))
+    assert [(b.line, [one.problem for one in r]) for b, r in elsewhere] == [(7, [None])]
+    assert asked == ["pinset click"]
+
+
+def test_figures_free_every_number_and_version_but_not_the_words() -> None:
+    shown = "Python 3.11.7: 2475 µs (of 1000), ratio 1.004 [ok ≤ 1.01]; 20,000 sent, 21.9x"
+    printed = "Python 3.12.1: 2811 µs (of 20), ratio 0.91 [ok ≤ 1.01]; 600 sent, 8x"
+    assert runner.Bindings().match(shown, printed, runner.FIGURES) is None
+    assert runner.Bindings().match(shown, printed.replace("ok", "OVER"), runner.FIGURES) == (
+        "the output differs"
+    )
+    # Columns aligned to numbers of another width.
+    assert runner.Bindings().match("for  200  349.5/s", "for   20   1.0/s", runner.FIGURES) is None
+    assert runner.Bindings().match("for 200", "for20", runner.FIGURES) == "the output differs"

@@ -1,36 +1,55 @@
 """The wheel and sdist ``python -m build`` makes install and run with no source tree in sight.
 
-Built once per module (about 15 s): the sdist first, then the wheel from the unpacked sdist,
-so a file the sdist forgets breaks the wheel too. Installs go into fresh virtual environments
-with ``pip --no-index --find-links`` from a wheelhouse: the dependencies are downloaded once
-into it, at the versions this environment runs (``pip freeze`` as constraints), so the
-installs are offline and resolve the same way on every run. Commands then run from an empty
-temporary directory with no ``PYTHONPATH``: only the installed copy can answer.
+Built once per module (about 15 s), by the build command docs/installing.md shows, run in a
+copy of the source tree (links to its files) in a fresh venv with ``build`` and ``twine``:
+the sdist first, then the wheel from the unpacked sdist, so a file the sdist forgets breaks the
+wheel too. Installs go into fresh virtual environments with ``pip --no-index --find-links``
+from a wheelhouse: the dependencies are downloaded once into it, at the versions this
+environment runs (``pip freeze`` as constraints), so the installs are offline and resolve the
+same way on every run. Commands then run from an empty temporary directory with no
+``PYTHONPATH``: only the installed copy can answer.
+
+The console blocks of the docs marked ``<!-- docs-test: venv REQUIREMENTS -->`` (a core
+install, pipx, the build) are run here, through tests/test_docs_run.py's ``run_page``, each in
+a fresh venv with only REQUIREMENTS (``pinset``: the wheel built here), offline
+(``PIP_NO_INDEX``, ``PIP_FIND_LINKS``; pipx's home and bin directory in a temporary
+directory), and must print what the page shows.
 """
 
 from __future__ import annotations
 
 import base64
+import difflib
 import hashlib
 import os
 import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 import pinset
+import test_docs_run as docs
 from pinset.cli import main
 from pinset.testing import TestPKI
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 ROOT = Path(__file__).parent.parent
 PACKAGE = ROOT / "src" / "pinset"
 VERSION = pinset.__version__
+INSTALLING = ROOT / "docs" / "installing.md"
+# What a copy of the source tree leaves out: local state and build output.
+NOT_SOURCE = {".git", "dist", "build", "site", "artifacts", ".hypothesis", ".fuzz"}
 
 
 def run(argv: list[str], *, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -41,11 +60,108 @@ def run(argv: list[str], *, cwd: Path, timeout: float = 300) -> subprocess.Compl
     )
 
 
+def _builds(block: docs.Block) -> bool:
+    return any("python -m build" in command.line for command in docs.commands(block))
+
+
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    done = run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], cwd=out)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every wheel the installs of this module need: pinset's dependencies (core and ``cli``),
+    the build backend's, pipx and build and twine, at this environment's versions."""
+    house = tmp_path_factory.mktemp("wheelhouse")
+    frozen = run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"], cwd=house)
+    constraints = house / "constraints.txt"
+    lines = [line for line in frozen.stdout.splitlines() if not line.startswith("pinset")]
+    constraints.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    project = pyproject["project"]
+    requirements = [
+        *project["dependencies"],
+        *project["optional-dependencies"]["cli"],
+        *pyproject["build-system"]["requires"],
+        *("pip", "pipx", "build", "twine"),
+    ]
+    done = run(
+        [
+            *(sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"),
+            *("--dest", str(house), "--constraint", str(constraints)),
+            *requirements,
+        ],
+        cwd=house,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return house
+
+
+@pytest.fixture(scope="module")
+def source_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the source tree, as links to the repository's files: a clone to build in."""
+    tree = tmp_path_factory.mktemp("source")
+    for entry in ROOT.iterdir():
+        name = entry.name
+        if name not in NOT_SOURCE and not name.startswith(".venv") and not name.endswith("_cache"):
+            (tree / name).symlink_to(entry)
+    return tree
+
+
+class Venvs:
+    """Fresh virtual environments by requirements (``pinset``: the wheel built here), offline."""
+
+    def __init__(self, root: Path, wheelhouse: Path, dist: Path) -> None:
+        self.root, self.wheelhouse, self.dist = root, wheelhouse, dist
+        self.made: dict[str, Path] = {}
+
+    def __call__(self, requirements: str) -> Path:
+        if requirements not in self.made:
+            wanted = [
+                str(wheel_of(self.dist)) + r.removeprefix("pinset")
+                if r == "pinset" or r.startswith("pinset[")
+                else r
+                for r in requirements.split()
+            ]
+            where = self.root / f"venv-{len(self.made)}"
+            self.made[requirements] = fresh_venv(where, self.wheelhouse, *wanted)
+        return self.made[requirements]
+
+
+@pytest.fixture(scope="module")
+def venvs(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, source_tree: Path) -> Venvs:
+    return Venvs(tmp_path_factory.mktemp("docs-venvs"), wheelhouse, source_tree / "dist")
+
+
+@pytest.fixture(scope="module")
+def page_env(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> dict[str, str]:
+    """The docs' shell: pip offline, from the wheelhouse; pipx's home and bin directory here;
+    on the ``PATH`` (after the block's venv) pipx's bin directory, not this environment's."""
+    pipx = tmp_path_factory.mktemp("pipx")
+    ours = str(Path(sys.executable).parent)
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != ours]
+    return {
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheelhouse),
+        "PIPX_HOME": str(pipx / "home"),
+        "PIPX_BIN_DIR": str(pipx / "bin"),
+        "PATH": os.pathsep.join([str(pipx / "bin"), *path]),
+    }
+
+
+@pytest.fixture(scope="module")
+def built(
+    source_tree: Path, venvs: Venvs, page_env: dict[str, str]
+) -> list[tuple[docs.Block, list[docs.Ran]]]:
+    """docs/installing.md's build block, run in the source tree: it makes ``dist``."""
+    return list(
+        docs.run_page(
+            INSTALLING, docs.Bindings(), venv=venvs, env=page_env, workdir=source_tree, only=_builds
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def dist(built: list[tuple[docs.Block, list[docs.Ran]]], source_tree: Path) -> Path:
+    assert built, "docs/installing.md has no build block marked for a fresh venv"
+    out = source_tree / "dist"
+    assert len(list(out.iterdir())) == 2, [one.printed for _, ran in built for one in ran]
     return out
 
 
@@ -59,39 +175,60 @@ def sdist_of(dist: Path) -> Path:
     return sdist
 
 
-@pytest.fixture(scope="module")
-def wheelhouse(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    house = tmp_path_factory.mktemp("wheelhouse")
-    frozen = run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"], cwd=house)
-    constraints = house / "constraints.txt"
-    lines = [line for line in frozen.stdout.splitlines() if not line.startswith("pinset")]
-    constraints.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    done = run(
-        [
-            *(sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"),
-            *("--dest", str(house), "--constraint", str(constraints)),
-            f"{wheel_of(dist)}[cli]",
-        ],
-        cwd=house,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return house
-
-
-def fresh_venv(where: Path, wheelhouse: Path, requirement: str) -> Path:
-    """A new virtual environment with only ``requirement`` installed, offline."""
+def fresh_venv(where: Path, wheelhouse: Path, *requirements: str) -> Path:
+    """A new virtual environment with only ``requirements`` installed, offline."""
     done = run([sys.executable, "-m", "venv", "--without-pip", str(where)], cwd=where.parent)
     assert done.returncode == 0, done.stderr
     python = where / "bin" / "python"
     done = run(
         [
             *(sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"),
-            *("--no-index", "--find-links", str(wheelhouse), requirement),
+            *("--no-index", "--find-links", str(wheelhouse), *requirements),
         ],
         cwd=where.parent,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return where / "bin"
+
+
+def _drifted(page_runs: Iterator[tuple[docs.Block, list[docs.Ran]]]) -> list[str]:
+    drifted = []
+    for block, ran in page_runs:
+        for one in ran:
+            if one.problem is None:
+                continue
+            expected = docs.normalise(one.command.expected, Path("/nonexistent"))
+            diff = difflib.unified_diff(
+                expected.splitlines(), one.printed.splitlines(), "shown", "printed", lineterm=""
+            )
+            drifted.append(
+                f"{block.where}: $ {one.command.line}\n{one.problem}\n" + "\n".join(diff)
+            )
+    return drifted
+
+
+def test_the_docs_blocks_for_fresh_venvs_print_what_they_show(
+    built: list[tuple[docs.Block, list[docs.Ran]]],
+    dist: Path,
+    venvs: Venvs,
+    page_env: dict[str, str],
+    source_tree: Path,
+) -> None:
+    drifted = _drifted(iter(built))
+    pages = [p for p in docs.DOCS if any(b.marked("venv") is not None for b in docs.blocks(p))]
+    assert INSTALLING in pages
+    for page in pages:
+        drifted += _drifted(
+            docs.run_page(
+                page,
+                docs.Bindings(),
+                venv=venvs,
+                env=page_env,
+                workdir=source_tree if page == INSTALLING else None,
+                only=lambda block: not _builds(block),
+            )
+        )
+    assert drifted == [], "\n\n".join(drifted)
 
 
 def package_files() -> set[str]:
