@@ -19,14 +19,12 @@ directory), and must print what the page shows.
 from __future__ import annotations
 
 import base64
-import difflib
 import hashlib
 import os
 import subprocess
 import sys
 import tarfile
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -191,22 +189,6 @@ def fresh_venv(where: Path, wheelhouse: Path, *requirements: str) -> Path:
     return where / "bin"
 
 
-def _drifted(page_runs: Iterator[tuple[docs.Block, list[docs.Ran]]]) -> list[str]:
-    drifted = []
-    for block, ran in page_runs:
-        for one in ran:
-            if one.problem is None:
-                continue
-            expected = docs.normalise(one.command.expected, Path("/nonexistent"))
-            diff = difflib.unified_diff(
-                expected.splitlines(), one.printed.splitlines(), "shown", "printed", lineterm=""
-            )
-            drifted.append(
-                f"{block.where}: $ {one.command.line}\n{one.problem}\n" + "\n".join(diff)
-            )
-    return drifted
-
-
 def test_the_docs_blocks_for_fresh_venvs_print_what_they_show(
     built: list[tuple[docs.Block, list[docs.Ran]]],
     dist: Path,
@@ -214,11 +196,11 @@ def test_the_docs_blocks_for_fresh_venvs_print_what_they_show(
     page_env: dict[str, str],
     source_tree: Path,
 ) -> None:
-    drifted = _drifted(iter(built))
+    drifted = docs.drift(iter(built))
     pages = [p for p in docs.DOCS if any(b.marked("venv") is not None for b in docs.blocks(p))]
     assert INSTALLING in pages
     for page in pages:
-        drifted += _drifted(
+        drifted += docs.drift(
             docs.run_page(
                 page,
                 docs.Bindings(),
