@@ -22,7 +22,8 @@ killed when it ends.
 
 The output is compared line by line after two normalisations: trailing spaces and blank lines
 at the end are dropped, and the path of the page's directory reads as ``.``. A command that
-prints today's date must be given ``--now`` / ``--at`` in the page, unless its block varies:
+prints or judges by today's date must be given ``--now`` / ``--at`` in the page, unless its
+block varies:
 
 Markers, HTML comments on the lines before a block (invisible on the site; several may stand
 one a line):
@@ -46,6 +47,11 @@ one a line):
   (``20,000``, ``3.11.7`` and ``21.9x`` are one number each), and so may the width of the
   spaces that align them: measurements (a benchmark's timings and ratios), whose shape alone
   the page can promise.
+* ``<!-- docs-test: today REASON -->``: the dates of the block (the text of a ``file`` block,
+  the commands of a console block) move by the days from `DOCS_DAY` to the day the test runs:
+  for a rehearsal whose policy, written on the page, must expire some months after the
+  certificates the page makes that day. What such a block prints is dated by the run, so it
+  varies (``vary``), and so do the outputs of the commands that read its file.
 * ``<!-- docs-test: cwd DIR -->``: the block runs in DIR (of the page's directory), for
   commands shown run next to their files (``tests/fixtures/ct``).
 * ``<!-- docs-test: env NAME=VALUE... -->``: the block's commands run with these variables
@@ -75,6 +81,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import datetime
 import difflib
 import functools
 import os
@@ -96,12 +103,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 LINKED = ("tests", "docs", "benchmarks", "scripts", "action.yml", ".pre-commit-hooks.yaml", "ci")
+# The day the pages' outputs were made. A block marked `today` is run with its dates moved by
+# the days since: a rehearsal whose policy, written on the page, expires on 2027-03-01 and whose
+# certificates are made on the day the test runs keeps the months between the two on any later
+# day.
+DOCS_DAY = datetime.date(2026, 12, 6)
 COMMAND_TIMEOUT = 180.0  # seconds a foreground command may take
 SERVER_TIMEOUT = 60.0  # seconds a background server may take to print its lines and listen
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[ \t]*$")
 _MARKER = re.compile(
-    r"^<!-- docs-test: (?P<verb>skip|file|cwd|vary|figures|env|venv) ?(?P<arg>.*?) ?-->$"
+    r"^<!-- docs-test: (?P<verb>skip|file|cwd|vary|figures|today|env|venv) ?(?P<arg>.*?) ?-->$"
 )
 _DONE = "\x1edocs-test-done"
 
@@ -264,8 +276,11 @@ class Bindings:
     shown_of: dict[str, str] = field(default_factory=dict)  # run's value -> shown value
     run_of: dict[str, str] = field(default_factory=dict)  # shown value -> run's value
 
-    def to_run(self, text: str) -> str:
-        """``text`` (a command, an example file) with the shown values of this run's values."""
+    def to_run(self, text: str, shift_days: int = 0) -> str:
+        """``text`` (a command, an example file) with the shown values of this run's values,
+        and its dates ``shift_days`` later."""
+        if shift_days:
+            text = _DATE.sub(lambda m: str(_shifted(m[0], shift_days)), text)
         run_of = {s: r for s, r in self.run_of.items() if s != r}
         if not run_of:
             return text
@@ -306,6 +321,18 @@ class Bindings:
                 self.shown_of.setdefault(got_key, want_key)
                 self.run_of.setdefault(want_key, got_key)
         return None
+
+
+_DATE = re.compile(r"(?<!\d)\d{4}-\d\d-\d\d(?!\d)")
+
+
+def _shifted(day: str, days: int) -> datetime.date:
+    return datetime.date.fromisoformat(day) + datetime.timedelta(days=days)
+
+
+def shift_days() -> int:
+    """The days from `DOCS_DAY` to today (UTC): what the dates of a ``today`` block move by."""
+    return (datetime.datetime.now(datetime.timezone.utc).date() - DOCS_DAY).days
 
 
 def _split(text: str, scanner: re.Pattern[str]) -> list[tuple[str, str]]:
@@ -549,10 +576,12 @@ def run_page(
             if not (workdir / linked).exists():
                 (workdir / linked).symlink_to(target)
         shell = Shell(workdir, logs, env)
+        days = shift_days()
         try:
             for block in page_blocks(page):
                 if block.marked("file") is not None:
-                    text = bindings.to_run(block.text + "\n")
+                    moved = days if block.marked("today") is not None else 0
+                    text = bindings.to_run(block.text + "\n", moved)
                     (workdir / block.marked("file")).write_text(text, encoding="utf-8")  # type: ignore[operator]
                     continue
                 if block.lang != "console" or block.skip_reason is not None:
@@ -568,7 +597,8 @@ def run_page(
                 cwd = workdir / (block.marked("cwd") or ".")
                 ran = []
                 for number, command in enumerate(commands(block)):
-                    line = bindings.to_run(command.line)
+                    moved = days if block.marked("today") is not None else 0
+                    line = bindings.to_run(command.line, moved)
                     printed = shell.run(command, line, cwd if number == 0 else None)
                     expected = normalise(command.expected, Path("/nonexistent"))
                     ran.append(

@@ -10,6 +10,7 @@ reports a block whose output drifted.
 from __future__ import annotations
 
 import importlib.util
+from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 
@@ -376,3 +377,13 @@ def test_figures_free_every_number_and_version_but_not_the_words() -> None:
     # Columns aligned to numbers of another width.
     assert runner.Bindings().match("for  200  349.5/s", "for   20   1.0/s", runner.FIGURES) is None
     assert runner.Bindings().match("for 200", "for20", runner.FIGURES) == "the output differs"
+
+
+def test_a_varying_block_moves_its_dates_by_the_days_since_the_pages_were_made() -> None:
+    bindings = runner.Bindings()
+    line = "pinset rotate check p.toml --now 2026-12-06  # expiration = 2027-03-01T00:00:00Z"
+    assert bindings.to_run(line) == line
+    assert bindings.to_run(line, 400) == (
+        "pinset rotate check p.toml --now 2028-01-10  # expiration = 2028-04-04T00:00:00Z"
+    )
+    assert runner.shift_days() == (datetime.now(timezone.utc).date() - runner.DOCS_DAY).days
