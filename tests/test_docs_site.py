@@ -90,6 +90,11 @@ def test_links_that_leave_docs_point_at_copies_in_the_site() -> None:
     assert hooks.site_uri("audit.md", "https://example.com/x.md") is None
 
 
+def _ran(page: Path) -> list[runner.Ran]:
+    """What each command of ``page`` printed, in order."""
+    return [one for _, ran in runner.run_page(page, runner.Bindings()) for one in ran]
+
+
 def _page(tmp_path: Path, text: str) -> Path:
     page = tmp_path / "page.md"
     page.write_text(text, encoding="utf-8")
@@ -108,7 +113,7 @@ def test_the_runner_reports_drift_and_passes_what_matches(tmp_path: Path) -> Non
     )
     blocks = list(runner.blocks(page))
     assert blocks[0].marker == ("file", "p.toml")
-    ran = [one for _, block_ran in runner.run_page(page, runner.Bindings()) for one in block_ran]
+    ran = _ran(page)
     assert [one.command.line for one in ran] == [
         "pinset import p.toml -o p.json",
         "echo $?",
@@ -134,7 +139,7 @@ def test_a_page_is_one_shell_whose_servers_live_until_it_ends(tmp_path: Path) ->
         "```console\n$ python -c 'import socket; socket.create_connection((\"127.0.0.1\", 41234))'"
         " && echo 127.0.0.1:41234 $GREETING\n127.0.0.1:41234 hello\n```\n",
     )
-    ran = [one for _, block_ran in runner.run_page(page, runner.Bindings()) for one in block_ran]
+    ran = _ran(page)
     assert [one.problem for one in ran] == [None, None, None]
     port = ran[0].printed.split()[-1]
     assert port != "41234"  # the server's own port, to which the later command was sent
@@ -155,8 +160,19 @@ def test_a_server_that_prints_nothing_is_waited_for_on_the_port_it_accepts_on(
         "$ python -c 'import socket; socket.create_connection((\"127.0.0.1\", 8999))' && echo up\n"
         "up\n```\n",
     )
-    ran = [one for _, block_ran in runner.run_page(page, runner.Bindings()) for one in block_ran]
+    ran = _ran(page)
     assert [one.problem for one in ran] == [None, None]
+
+
+ED_KEY = "MCowBQYDK2VwAyEA"  # the DER prefix of an Ed25519 SubjectPublicKeyInfo, in base64
+
+
+def _pin(letter: str) -> str:
+    return f"sha256/{letter * 43}="
+
+
+def _ed(letter: str) -> str:
+    return f"{ED_KEY}{letter * 43}="
 
 
 @pytest.mark.parametrize(
@@ -171,25 +187,13 @@ def test_a_server_that_prints_nothing_is_waited_for_on_the_port_it_accepts_on(
         (
             "pin sha256/" + "A" * 43 + "= again sha256/" + "A" * 43 + "=",
             "pin sha256/" + "B" * 43 + "= again sha256/" + "C" * 43 + "=",
-            "sha256/"
-            + "A" * 43
-            + "= stood for sha256/"
-            + "B" * 43
-            + "= before, here for sha256/"
-            + "C" * 43
-            + "=",
+            f"{_pin('A')} stood for {_pin('B')} before, here for {_pin('C')}",
         ),
         # Two keys shown must be two keys of the run.
         (
             "sha256/" + "A" * 43 + "= sha256/" + "D" * 43 + "=",
             "sha256/" + "B" * 43 + "= sha256/" + "B" * 43 + "=",
-            "sha256/"
-            + "B" * 43
-            + "= was shown as sha256/"
-            + "A" * 43
-            + "= before, here as sha256/"
-            + "D" * 43
-            + "=",
+            f"{_pin('B')} was shown as {_pin('A')} before, here as {_pin('D')}",
         ),
         # A key's PEM body (a line of base64 at a time) and a port in JSON vary like a pin.
         (
@@ -218,28 +222,14 @@ def test_a_server_that_prints_nothing_is_waited_for_on_the_port_it_accepts_on(
         ("3 pins", "4 pins", "the output differs"),
         # A public key in base64 (a PEM body, a key list) is bound like a pin.
         (
-            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"
-            + "a" * 43
-            + '=\n"MCowBQYDK2VwAyEA'
-            + "a" * 43
-            + '="',
-            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"
-            + "b" * 43
-            + '=\n"MCowBQYDK2VwAyEA'
-            + "b" * 43
-            + '="',
+            f'-----BEGIN PUBLIC KEY-----\n{ED_KEY}{"a" * 43}=\n"{ED_KEY}{"a" * 43}="',
+            f'-----BEGIN PUBLIC KEY-----\n{ED_KEY}{"b" * 43}=\n"{ED_KEY}{"b" * 43}="',
             None,
         ),
         (
-            "key MCowBQYDK2VwAyEA" + "a" * 43 + "= key MCowBQYDK2VwAyEA" + "a" * 43 + "=",
-            "key MCowBQYDK2VwAyEA" + "b" * 43 + "= key MCowBQYDK2VwAyEA" + "c" * 43 + "=",
-            "MCowBQYDK2VwAyEA"
-            + "a" * 43
-            + "= stood for MCowBQYDK2VwAyEA"
-            + "b" * 43
-            + "= before, here for MCowBQYDK2VwAyEA"
-            + "c" * 43
-            + "=",
+            f"key {ED_KEY}{'a' * 43}= key {ED_KEY}{'a' * 43}=",
+            f"key {ED_KEY}{'b' * 43}= key {ED_KEY}{'c' * 43}=",
+            f"{_ed('a')} stood for {_ed('b')} before, here for {_ed('c')}",
         ),
         # The Date header of an HTTP answer (curl -i, curl -D -) is a date too.
         ("date: Sun, 06 Dec 2026 16:07:18 GMT", "date: Mon, 07 Dec 2026 09:00:01 GMT", None),
@@ -318,7 +308,7 @@ def test_a_cd_holds_until_its_block_ends(tmp_path: Path) -> None:
         tmp_path,
         "```console\n$ mkdir sub && cd sub\n$ pwd\nsub\n```\n\n```console\n$ pwd\n.\n```\n",
     )
-    ran = [one for _, block_ran in runner.run_page(page, runner.Bindings()) for one in block_ran]
+    ran = _ran(page)
     assert [(one.printed, one.problem) for one in ran] == [("", None), ("sub", None), (".", None)]
 
 
@@ -335,7 +325,7 @@ def test_an_env_marker_exports_for_its_block_only_and_passes_test_variables(
         "```console\n$ echo $SHOWN ${PINSET_BENCH_QUICK-unset} ${PINSET_DOCS_TEST_PASSED-unset}\n"
         "page unset unset\n```\n",
     )
-    ran = [one for _, block_ran in runner.run_page(page, runner.Bindings()) for one in block_ran]
+    ran = _ran(page)
     assert [one.problem for one in ran] == [None, None, None]
     # A variable the test's environment lacks fails the page, named, instead of passing.
     monkeypatch.delenv("PINSET_DOCS_TEST_PASSED")
