@@ -256,8 +256,13 @@ def normalise(text: str, workdir: Path) -> str:
     return "\n".join(lines)
 
 
+# Not the reader's terminal: pinset's own settings, the test's terminal width, and the marks of a
+# CI run (pytest, run by a page, writes its summary lines whole when it sees `CI`).
+_DROPPED = {"COLUMNS", "CI", "BUILD_NUMBER"}
+
+
 def environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINSET_", "COLUMNS"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINSET_") and k not in _DROPPED}
     env.update(
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         PYTHONUNBUFFERED="1",
