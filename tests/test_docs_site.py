@@ -377,3 +377,9 @@ def test_a_varying_block_moves_its_dates_by_the_days_since_the_pages_were_made()
         "pinset rotate check p.toml --now 2028-01-10  # expiration = 2028-04-04T00:00:00Z"
     )
     assert runner.shift_days() == (datetime.now(timezone.utc).date() - runner.DOCS_DAY).days
+
+
+def test_the_python_that_runs_the_test_may_be_any_in_a_varying_block() -> None:
+    shown = "installed package pinset 0.1.0, installed using Python 3.11.7"
+    assert runner.Bindings().match(shown, shown.replace("3.11.7", "3.13.0"), runner.VARY) is None
+    assert runner.Bindings().match(shown, shown.replace("0.1.0", "0.2.0"), runner.VARY) is not None
