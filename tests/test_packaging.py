@@ -58,6 +58,12 @@ def run(argv: list[str], *, cwd: Path, timeout: float = 300) -> subprocess.Compl
     )
 
 
+def _same_pipx(block: docs.Block) -> bool:
+    """Whether this Python runs the pipx the page shows: pipx 1.18, which needs Python 3.11 (on
+    3.10 the dev extra has pipx 1.17.12, which prints more progress lines)."""
+    return "pipx" not in (block.marked("venv") or "").split() or sys.version_info >= (3, 11)
+
+
 def _builds(block: docs.Block) -> bool:
     return any("python -m build" in command.line for command in docs.commands(block))
 
@@ -207,7 +213,7 @@ def test_the_docs_blocks_for_fresh_venvs_print_what_they_show(
                 venv=venvs,
                 env=page_env,
                 workdir=source_tree if page == INSTALLING else None,
-                only=lambda block: not _builds(block),
+                only=lambda block: not _builds(block) and _same_pipx(block),
             )
         )
     assert drifted == [], "\n\n".join(drifted)
