@@ -37,7 +37,8 @@ one a line):
   by ``keygen`` must be the pin ``cat pinset.toml`` shows two steps later, and two different
   keys must not be shown as one; a PEM block counts as one value, ``port=N`` names a port).
   Dates, times (an HTTP ``date:`` header's too), durations, the version of the Python that
-  runs the test (``Python 3.11.7``) and the names of temporary files (``/tmp/NAME``) may be
+  runs the test (``Python 3.11.7``), the reason phrase of an HTTP status line (which that
+  Python words) and the names of temporary files (``/tmp/NAME``) may be
   any. What a varying block bound is substituted back: a later command,
   or an example file, that uses a shown value gets the value of this run (``pinset check
   127.0.0.1:33527`` goes to the port the server took; the base64 of a bound pin, as in curl's
@@ -138,6 +139,9 @@ _FREE = {
     "date": r"\b\d{4}-\d\d-\d\d\b",
     "clock": r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d [ \d]?\d\d:\d\d\b",
     "duration": r"(?<![\w.])\d+(?:\.\d+)? ?(?:ms|µs|us|ns|s)\b",
+    # The reason phrase of an HTTP status line, which Python's http module words for the server
+    # (3.13 follows RFC 9110: "422 Unprocessable Content", 3.11 "422 Unprocessable Entity").
+    "reason": r"(?<=HTTP/1\.1 \d{3} )[A-Z][A-Za-z -]*[a-z]",
     # The Python that runs the test (pipx: "installed using Python 3.11.7").
     "python": r"(?<=Python )3\.\d+\.\d+\b",
     "httpdate": r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|"
